@@ -1,0 +1,41 @@
+"""Packaging for Spyder, a scalable and polite web crawler on ZeroMQ and tornado."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    (HERE / "spyder" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="spyder",
+    version=VERSION,
+    description="A scalable and polite web crawler built on ZeroMQ and tornado",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["spyder", "spyder.*"]),
+    package_data={"spyder": ["spyder_template/*", "spyder_template/log/.keep"]},
+    include_package_data=True,
+    install_requires=[
+        "pyzmq>=25",
+        "tornado>=6.2",
+        "msgpack>=1.0",
+        "protego>=0.3",
+        "selectolax>=0.3.21",
+        "w3lib>=2.1",
+        "warcio>=1.7",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout>=2.1"],
+        "proxy": ["pycurl>=7.45"],
+    },
+    entry_points={"console_scripts": ["spyder = spyder.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Internet :: WWW/HTTP :: Indexing/Search",
+    ],
+)

@@ -1,0 +1,144 @@
+"""The ``spyder`` command.
+
+    spyder master   [--settings S] [-s KEY=VALUE]...   run the master daemon
+    spyder worker   [--settings S] [-s KEY=VALUE]...   run a worker
+    spyder logsink  [--settings S] [-s KEY=VALUE]...   run the log sink
+    spyder crawl    [...] [--workers N] [--state FILE] [URL ...]   a whole crawl on this machine
+    spyder demo     crawl a bundled local website (no internet needed)
+    spyder bench    measure crawl speed against a local generated site
+    spyder start [DIR] [--force]                        copy a crawl skeleton into DIR
+    spyder settings [--settings S] [-s ...]             print the effective settings
+
+Settings come from ``--settings`` (a ``.py`` path or dotted module), else
+``./settings.py``, else ``$SPYDER_SETTINGS``, else the defaults; ``-s`` overrides
+win over all of them.  Start-up problems end with one line on stderr and a non-zero
+exit status.
+"""
+import argparse
+import os
+import shutil
+import sys
+import warnings
+
+import spyder
+from spyder.core.settings import SettingsError, load_settings
+from spyder.core.sockets import StartupError
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spyder_template")
+
+
+def _add_settings_args(parser):
+    parser.add_argument("--settings", metavar="PATH_OR_MODULE",
+                        help="settings module: a .py file or a dotted module name "
+                             "(default: ./settings.py, else $SPYDER_SETTINGS)")
+    parser.add_argument("-s", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a setting (VALUE is a Python literal or a string); "
+                             "repeatable")
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="spyder", description="Spyder: a scalable and polite web crawler.")
+    parser.add_argument("--version", action="version", version="spyder %s" % spyder.__version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, text in (("master", "run the master daemon (frontier and sinks)"),
+                       ("worker", "run a worker (fetch and extract)"),
+                       ("logsink", "run the log sink"),
+                       ("settings", "print the effective settings")):
+        _add_settings_args(sub.add_parser(name, help=text, description=text))
+
+    crawl = sub.add_parser("crawl", help="run logsink, master and workers for one crawl",
+                           description="Start a logsink, a master and N workers on private "
+                                       "ipc endpoints, seed the URLs and supervise the crawl "
+                                       "until it is done.")
+    _add_settings_args(crawl)
+    crawl.add_argument("--workers", type=int, default=None,
+                       help="worker processes (default: number of CPUs)")
+    crawl.add_argument("--state", metavar="FILE", help="frontier state file (resume with the same)")
+    crawl.add_argument("urls", nargs="*", metavar="URL", help="seed URLs")
+
+    demo = sub.add_parser("demo", help="crawl a bundled local website into ./spyder-demo/")
+    _add_settings_args(demo)
+    demo.add_argument("--workers", type=int, default=None, help="worker processes")
+    demo.add_argument("--output", default="spyder-demo", help="output directory")
+
+    bench = sub.add_parser("bench", help="measure crawl speed against a local generated site")
+    _add_settings_args(bench)
+    bench.add_argument("--workers", type=int, default=None, help="worker processes")
+    bench.add_argument("--pages", type=int, default=2000, help="pages of the generated site")
+    bench.add_argument("--hosts", type=int, default=4, help="virtual hosts of the generated site")
+
+    start = sub.add_parser("start", help="copy a crawl skeleton into DIR",
+                           description="Copy a working crawl skeleton (settings.py, master.py, "
+                                       "sink.py, seeds.txt, logging.conf, log/) into DIR.")
+    start.add_argument("directory", nargs="?", default=".", metavar="DIR")
+    start.add_argument("--force", action="store_true", help="overwrite existing files")
+    return parser
+
+
+def start_project(directory, force=False, out=sys.stdout):
+    """Copy the crawl skeleton into ``directory``; refuse to overwrite unless ``force``."""
+    files = []
+    for root, dirs, names in os.walk(TEMPLATE_DIR):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "__"))]
+        for name in names:
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            rel = os.path.relpath(os.path.join(root, name), TEMPLATE_DIR)
+            files.append(rel)
+    existing = [rel for rel in files if os.path.exists(os.path.join(directory, rel))]
+    if existing and not force:
+        raise StartupError("refusing to overwrite %s in %s (use --force)"
+                           % (", ".join(sorted(existing)), os.path.abspath(directory)))
+    for rel in sorted(files):
+        target = os.path.join(directory, rel)
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        shutil.copyfile(os.path.join(TEMPLATE_DIR, rel), target)
+        os.chmod(target, 0o644)
+    print("created a Spyder crawl in %s; edit seeds.txt and settings.py, then run "
+          "'spyder crawl' there" % os.path.abspath(directory), file=out)
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print("spyder: warning: %s" % message, file=sys.stderr)
+
+
+def _run(args):
+    if args.command == "start":
+        return start_project(args.directory, args.force)
+    settings = load_settings(args.settings, args.overrides)
+    if args.command == "master":
+        from spyder import masterprocess
+        return masterprocess.main(settings)
+    if args.command == "worker":
+        from spyder import workerprocess
+        return workerprocess.main(settings)
+    if args.command == "logsink":
+        from spyder import logsink
+        return logsink.main(settings)
+    if args.command == "settings":
+        for name, value in settings.as_dict().items():
+            print("%s = %r" % (name, value))
+        return 0
+    from spyder import crawl
+    if args.command == "crawl":
+        return crawl.main(settings, args)
+    if args.command == "demo":
+        return crawl.demo(settings, args)
+    return crawl.bench(settings, args)
+
+
+def main(argv=None):
+    """Entry point of the ``spyder`` console script; returns the exit status."""
+    warnings.showwarning = _show_warning
+    args = _build_parser().parse_args(argv)
+    try:
+        return _run(args) or 0
+    except (SettingsError, StartupError) as exc:
+        print("spyder %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return 2 if isinstance(exc, SettingsError) else 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Spyder's master-side machinery and the protocol shared by all processes."""

@@ -1,0 +1,65 @@
+"""Names shared by every Spyder process: management topics and payloads,
+``CrawlUri.optional_vars`` keys and Spyder's own (non-HTTP) status codes.
+
+Every management frame is ``bytes``; ``optional_vars`` keys and values are ``str``.
+The wire protocol built on these names is documented in ``docs/protocol.md``.
+"""
+
+# --- management topics (frame 0 of a management message) -------------------------
+#: The general prefix of all management topics (never sent on its own).
+ZMQ_SPYDER_MGMT = b"spyder."
+#: Topic of everything exchanged between the master and its workers.
+ZMQ_SPYDER_MGMT_WORKER = b"spyder.worker."
+#: Topic of the master's crawl status broadcast, for supervisors such as ``spyder crawl``.
+ZMQ_SPYDER_MGMT_MASTER = b"spyder.master."
+
+# --- management payloads (frame 2) -------------------------------------------------
+#: worker -> master: "I am here, send me work" (registration; details carry the slots).
+ZMQ_SPYDER_MGMT_WORKER_AVAIL = b"be here now"
+#: master -> workers: stop taking work, finish up and acknowledge.
+ZMQ_SPYDER_MGMT_WORKER_QUIT = b"quit"
+#: worker -> master: acknowledgement of ``quit``; the worker is leaving.
+ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK = b"quit.ack"
+#: worker -> master: periodic sign of life (details carry the free slots).
+ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT = b"heartbeat"
+#: master -> workers: roll call; every worker answers with ``be here now``.
+ZMQ_SPYDER_MGMT_WORKER_HELLO = b"hello"
+#: master -> supervisors (topic ``spyder.master.``): crawl status, details carry the numbers.
+ZMQ_SPYDER_MGMT_MASTER_STATUS = b"status"
+
+# --- keys of the optional 4th management frame (a msgpack map) ----------------------
+#: int: how many URLs the worker can work on at once (its MAX_CLIENTS).
+MGMT_DETAIL_SLOTS = "slots"
+#: int: how many of those slots are free right now.
+MGMT_DETAIL_FREE = "free"
+
+# --- optional_vars keys -------------------------------------------------------------
+#: user name for HTTP basic auth, taken from ``user:pass@`` in the URL.
+CURI_SITE_USERNAME = "username"
+#: password for HTTP basic auth.
+CURI_SITE_PASSWORD = "password"
+#: "1" once no more links must be extracted from this URL (set by the limiter for robots.txt).
+CURI_EXTRACTION_FINISHED = "extraction_finished"
+#: newline-separated absolute URLs found in the page (and redirect targets).
+CURI_EXTRACTED_URLS = "extracted_urls"
+#: "1" when the body was cut at MAX_CONTENT_SIZE.
+CURI_TRUNCATED = "truncated"
+#: "1" when the body was not downloaded because its content type is not wanted.
+CURI_SKIPPED_CONTENT_TYPE = "skipped_content_type"
+#: human-readable text of the error that produced a 599 or 710 status.
+CURI_ERROR = "error"
+#: "1" on the frontier's own robots.txt requests, so their results reach the robots logic.
+CURI_ROBOTS_FETCH = "robots_fetch"
+#: "1" when the page asked not to be followed (``<meta name=robots content=nofollow>``).
+CURI_NOFOLLOW = "nofollow"
+
+CURI_OPTIONAL_TRUE = "1"
+CURI_OPTIONAL_FALSE = "0"
+
+# --- Spyder's own status codes ------------------------------------------------------
+#: tornado's "no HTTP response": timeout, connection refused, DNS failure, TLS error.
+CURI_ENETWORK = 599
+#: an exception while processing the URL (a worker stage, or the master's handlers).
+CURI_EUNCAUGHT_EXCEPTION = 710
+#: the master's lease on a dispatched URL expired without a result.
+CURI_ELEASE_EXPIRED = 711

@@ -1,0 +1,184 @@
+"""The two ZeroMQ message envelopes and their (de)serialisation.
+
+``DataMessage`` carries a CrawlUri: frames ``[identity, body]`` where ``identity`` is
+the dispatching master's identity (workers copy it unchanged into their reply) and
+``body`` is a msgpack map keyed by CrawlUri field names plus the protocol version
+under ``"v"``.  ``MgmtMessage`` is management traffic: ``[topic, identity, data]``
+plus an optional 4th frame, a msgpack map of details (for example a worker's free
+slots).
+
+Both parse untrusted input: anything malformed raises ``MessageError`` (a
+``ValueError``) with a short reason, and the receiving side counts and drops it.
+See ``docs/protocol.md`` for the frame-by-frame description.
+"""
+import msgpack
+
+from spyder.core.crawluri import CRAWLURI_FIELDS, CrawlUri
+
+#: The data protocol version written into every data message.
+PROTOCOL_VERSION = 1
+
+#: Largest frame we parse; bounded again on sockets by ZEROMQ_MAX_MESSAGE_SIZE.
+MAX_FRAME_SIZE = 256 * 1024 * 1024
+
+_STR_MAPS = ("req_header", "rep_header", "optional_vars")
+_NUMBERS = ("begin_processing", "end_processing", "req_time", "queue_time")
+_INTS = ("current_priority", "status_code")
+
+
+class MessageError(ValueError):
+    """A received message is malformed; the reason says how."""
+
+
+def _check_frames(frames, counts):
+    if not isinstance(frames, (list, tuple)) or len(frames) not in counts:
+        raise MessageError("expected %s frames, got %s" % (
+            " or ".join(str(c) for c in counts),
+            len(frames) if isinstance(frames, (list, tuple)) else type(frames).__name__))
+    for frame in frames:
+        if not isinstance(frame, (bytes, bytearray, memoryview)):
+            raise MessageError("frame of type %s, expected bytes" % type(frame).__name__)
+        if len(frame) > MAX_FRAME_SIZE:
+            raise MessageError("frame of %d bytes exceeds %d" % (len(frame), MAX_FRAME_SIZE))
+    return [bytes(f) for f in frames]
+
+
+def _unpack_map(raw, what):
+    try:
+        value = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise MessageError("%s is not valid msgpack: %s" % (what, exc)) from None
+    if not isinstance(value, dict):
+        raise MessageError("%s is a %s, expected a map" % (what, type(value).__name__))
+    return value
+
+
+def serialize_crawluri(curi):
+    """Return the msgpack body of ``curi`` (with the protocol version)."""
+    body = {name: getattr(curi, name) for name in CRAWLURI_FIELDS}
+    body["v"] = PROTOCOL_VERSION
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def deserialize_crawluri(raw):
+    """Parse and validate a msgpack body into a CrawlUri.
+
+    Unknown keys are ignored, missing keys take their defaults, a missing ``"v"``
+    means the current version.  Raises ``MessageError`` on anything else.
+    """
+    body = _unpack_map(raw, "CrawlUri body")
+    version = body.get("v", PROTOCOL_VERSION)
+    if version != PROTOCOL_VERSION:
+        raise MessageError("unsupported protocol version %r (this side speaks %d)"
+                           % (version, PROTOCOL_VERSION))
+    kwargs = {}
+    for name in CRAWLURI_FIELDS:
+        if name not in body or body[name] is None:
+            continue
+        value = body[name]
+        if name in ("url", "effective_url"):
+            ok = isinstance(value, str)
+        elif name in _STR_MAPS:
+            ok = isinstance(value, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        elif name in _NUMBERS:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif name in _INTS or name in ("depth", "attempt"):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:  # content_body
+            ok = isinstance(value, bytes)
+        if not ok:
+            raise MessageError("field %r has a value of type %s" % (name, type(value).__name__))
+        kwargs[name] = value
+    if "url" not in kwargs:
+        raise MessageError("CrawlUri without a url")
+    return CrawlUri(**kwargs)
+
+
+class DataMessage:
+    """``[identity, msgpack(CrawlUri)]``: a URL on its way to or from a worker."""
+
+    __slots__ = ("identity", "curi", "serialized_curi")
+
+    def __init__(self, identity=None, curi=None):
+        self.identity = identity
+        self.curi = curi
+        self.serialized_curi = None
+
+    @classmethod
+    def from_frames(cls, frames):
+        """Parse received frames; raises ``MessageError`` when malformed."""
+        identity, raw = _check_frames(frames, (2,))
+        msg = cls(identity, deserialize_crawluri(raw))
+        msg.serialized_curi = raw
+        return msg
+
+    def serialize(self):
+        """The frames to send: ``[identity, body]``, both bytes."""
+        return [self.identity or b"", serialize_crawluri(self.curi)]
+
+    def __eq__(self, other):
+        return (isinstance(other, DataMessage) and self.identity == other.identity
+                and self.curi == other.curi)
+
+    def __repr__(self):
+        return "DataMessage(identity=%r, curi=%r)" % (self.identity, self.curi)
+
+
+class MgmtMessage:
+    """``[topic, identity, data(, details)]``: management traffic.
+
+    ``details`` is an optional dict sent as a msgpack map in a 4th frame.
+    """
+
+    __slots__ = ("topic", "identity", "data", "details")
+
+    def __init__(self, topic=None, identity=None, data=None, details=None):
+        self.topic = topic
+        self.identity = identity
+        self.data = data
+        self.details = details
+
+    @classmethod
+    def from_frames(cls, frames):
+        """Parse received frames; raises ``MessageError`` when malformed."""
+        frames = _check_frames(frames, (3, 4))
+        details = _unpack_map(frames[3], "details frame") if len(frames) == 4 else None
+        return cls(frames[0], frames[1], frames[2], details)
+
+    def serialize(self):
+        """The frames to send; an unset field becomes an empty frame."""
+        frames = [self.topic or b"", self.identity or b"", self.data or b""]
+        if self.details is not None:
+            frames.append(msgpack.packb(self.details, use_bin_type=True))
+        return frames
+
+    def __eq__(self, other):
+        return (isinstance(other, MgmtMessage) and self.topic == other.topic
+                and self.identity == other.identity and self.data == other.data
+                and self.details == other.details)
+
+    def __repr__(self):
+        return "MgmtMessage(topic=%r, identity=%r, data=%r, details=%r)" % (
+            self.topic, self.identity, self.data, self.details)
+
+
+class DropCounter:
+    """Counts malformed messages per socket; logs the first and then every 1000th.
+
+    A flood of garbage must neither crash a process nor flood its log.
+    """
+
+    def __init__(self, logger):
+        self._logger = logger
+        self.counts = {}
+
+    def drop(self, where, reason):
+        count = self.counts.get(where, 0) + 1
+        self.counts[where] = count
+        if count == 1 or count % 1000 == 0:
+            self._logger.warning("dropped malformed message #%d on %s: %s", count, where, reason)
+
+    @property
+    def total(self):
+        return sum(self.counts.values())

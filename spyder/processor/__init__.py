@@ -1,0 +1,1 @@
+"""Worker-side pipeline stages: fetching, limiting, link extraction and scoping."""

@@ -1,0 +1,1 @@
+"""Built-in sinks that store crawl outcomes (JSON lines, WARC)."""
