@@ -76,6 +76,8 @@ WORKER_HEARTBEAT_TIMEOUT = 30.0
 WORKER_HEARTBEAT_INTERVAL = 5.0
 # Seconds the master waits for quit.ack and in-flight results on shutdown (workers: to finish fetches).
 SHUTDOWN_TIMEOUT = 10.0
+# URLs added to the frontier when the master starts (besides what MASTER_CALLBACK seeds).
+SEED_URLS = []
 # Stop the master (exit 0) once the frontier says the crawl is done.
 CRAWL_EXIT_WHEN_DONE = False
 
