@@ -1,0 +1,449 @@
+"""ZmqMaster: hands URLs from the frontier to workers and routes their results back.
+
+The master's flow, all on one IOLoop:
+
+  * **workers** register with ``be here now`` (details: their ``slots``), send
+    ``heartbeat``\\ s, and leave with ``quit.ack``; one that stays silent for
+    ``WORKER_HEARTBEAT_TIMEOUT`` is dropped.  A heartbeat from an unknown worker
+    registers it, and while no worker is known the master broadcasts ``hello`` every
+    ``MASTER_HELLO_INTERVAL`` so workers started before it register again.
+  * **dispatch** is credit based: never more URLs in flight than the registered
+    workers have slots.  It runs after a registration, after each result, and at the
+    frontier's ``next_due()`` time -- there is no fixed tick.
+  * every dispatched URL holds a **lease**; a lease older than ``LEASE_TIMEOUT``
+    returns the URL to the frontier as a failed attempt (status 711).  A result
+    whose lease is gone (it expired and was handled) is dropped, so every dispatch
+    has exactly one outcome.
+  * **results** are routed by status: 2xx success, 3xx redirect (304 included),
+    408/429 and everything not understood (None, 0, 1xx, 5xx, 599, >= 600) server
+    error, other 4xx not found.  If the frontier's handler raises, the URL is
+    routed once more as server error with status 710.
+  * a one-line **status** goes to the log every ``MASTER_STATUS_INTERVAL`` seconds and
+    out on the management PUB (topic ``spyder.master.``) for supervisors.
+  * **shutdown()** stops dispatching, broadcasts ``quit``, keeps recording results
+    until every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the
+    frontier (which commits) and stops the loop.  A second call closes at once.
+"""
+import heapq
+import logging
+import queue
+import time
+
+from tornado.ioloop import IOLoop, PeriodicCallback
+from zmq.eventloop.zmqstream import ZMQStream
+
+from spyder.core import constants as C
+from spyder.core.messages import DataMessage, DropCounter, MessageError
+
+log = logging.getLogger("spyder.master")
+
+#: The result classes, in the order they are reported.
+RESULT_CLASSES = ("success", "redirect", "not_found", "server_error")
+
+#: Upper bound for a worker's announced slots (protects against nonsense details).
+_MAX_SLOTS = 100000
+#: Seconds the master keeps draining results after the last worker acknowledged quit.
+_DRAIN_AFTER_ACKS = 1.0
+#: Longest single sleep before the master asks the frontier again (clock jumps).
+_MAX_DISPATCH_SLEEP = 300.0
+
+
+def result_class(status):
+    """The result class of an HTTP (or Spyder) status code; see the module docstring."""
+    if isinstance(status, int) and not isinstance(status, bool):
+        if 200 <= status < 300:
+            return "success"
+        if 300 <= status < 400:
+            return "redirect"
+        if 400 <= status < 500 and status not in (408, 429):
+            return "not_found"
+    return "server_error"
+
+
+class _Worker:
+    __slots__ = ("slots", "last_seen")
+
+    def __init__(self, slots, now):
+        self.slots = slots
+        self.last_seen = now
+
+
+class _Lease:
+    __slots__ = ("curi", "deadline")
+
+    def __init__(self, curi, deadline):
+        self.curi = curi
+        self.deadline = deadline
+
+
+class ZmqMaster:
+    """The master's dispatcher; see the module docstring."""
+
+    def __init__(self, settings, identity, insocket, outsocket, mgmt, frontier,
+                 log_handler=None, log_level=None, io_loop=None, notifier=None):
+        self._settings = settings
+        self._identity = identity if isinstance(identity, bytes) else identity.encode()
+        self._in = ZMQStream(insocket, io_loop)
+        self._out = ZMQStream(outsocket, io_loop)
+        self._mgmt = mgmt
+        self._frontier = frontier
+        self._io_loop = io_loop or IOLoop.current()
+        self._notifier = notifier
+        if log_level is not None:
+            log.setLevel(log_level)
+        self._clock = time.time
+
+        self._default_slots = settings.MAX_CLIENTS
+        self._lease_timeout = settings.LEASE_TIMEOUT
+        self._heartbeat_timeout = settings.WORKER_HEARTBEAT_TIMEOUT
+        self._shutdown_timeout = settings.SHUTDOWN_TIMEOUT
+        self._exit_when_done = settings.CRAWL_EXIT_WHEN_DONE
+
+        self.running = False
+        self.workers = {}            # identity -> _Worker
+        self.leases = {}             # url -> _Lease
+        self._lease_heap = []        # (deadline, url), lazily cleaned
+        self._dispatch_handle = None
+        self._dispatch_at = None
+        self._timers = []
+        self._stopping = False
+        self._closed = False
+        self._shutdown_deadline = None
+        self._drain_deadline = None
+
+        self.dropped = DropCounter(log)
+        self.started_at = self._clock()
+        self.dispatched = 0
+        self.results = dict.fromkeys(RESULT_CLASSES, 0)
+        self.bytes = 0
+        self.lease_expired = 0
+        self.late_results = 0
+        self.handler_errors = 0
+        self._last_status = (self.started_at, 0)
+        self._pages_per_second = 0.0
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self):
+        """Start receiving results and management, greet the workers, dispatch."""
+        self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._worker_msg)
+        self._in.on_recv(self._receive)
+        self.running = True
+        settings = self._settings
+        self._add_timer(self._housekeeping, 0.25)
+        self._add_timer(self._hello_if_alone, settings.MASTER_HELLO_INTERVAL)
+        self._add_timer(self._status, settings.MASTER_STATUS_INTERVAL)
+        if self._notifier is not None and self._notifier.watchdog_interval:
+            self._add_timer(self._notifier.watchdog, self._notifier.watchdog_interval)
+        self._hello()
+        self._io_loop.add_callback(self._send_next_uri)
+        log.info("zmqmaster::master %s is running", self._identity.decode())
+
+    def _add_timer(self, callback, seconds):
+        timer = PeriodicCallback(callback, max(seconds, 0.01) * 1000)
+        timer.start()
+        self._timers.append(timer)
+
+    def shutdown(self):
+        """Stop dispatching, tell the workers to quit and finish gracefully.
+
+        A second call (a second signal) commits and stops at once.
+        """
+        if self._closed:
+            return
+        if self._stopping:
+            log.warning("zmqmaster::second shutdown request, stopping now")
+            self._finish()
+            return
+        log.info("zmqmaster::shutting down: telling %d worker(s) to quit", len(self.workers))
+        self._stopping = True
+        self.running = False
+        self._cancel_dispatch()
+        if self._notifier is not None:
+            self._notifier.stopping()
+        self._status()
+        self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_QUIT)
+        self._shutdown_deadline = self._clock() + self._shutdown_timeout
+        self._add_timer(self._shutdown_wait, 0.05)
+
+    def _shutdown_wait(self):
+        now = self._clock()
+        if not self.workers and self._drain_deadline is None:
+            self._drain_deadline = now + _DRAIN_AFTER_ACKS
+        drained = self._drain_deadline is not None and (not self.leases or now >= self._drain_deadline)
+        if drained or now >= self._shutdown_deadline:
+            if self.workers:
+                log.warning("zmqmaster::no quit.ack from %s within SHUTDOWN_TIMEOUT=%s s",
+                            ", ".join(w.decode("utf-8", "replace") for w in self.workers),
+                            self._shutdown_timeout)
+            self._finish()
+
+    def _finish(self):
+        """Publish the last status, close the frontier (commit) and stop the loop."""
+        self._closed = True
+        self.running = False
+        for timer in self._timers:
+            timer.stop()
+        self._timers = []
+        self._cancel_dispatch()
+        self._in.stop_on_recv()
+        self._status()
+        try:
+            self._frontier.close()
+        except Exception:
+            log.exception("zmqmaster::closing the frontier failed")
+        if self.leases:
+            log.info("zmqmaster::%d URL(s) were still in flight; they are due again on restart",
+                     len(self.leases))
+        log.info("zmqmaster::bye bye")
+        self._io_loop.add_callback(self._io_loop.stop)
+
+    def close(self):
+        """Close the data streams (after the loop stopped)."""
+        for stream in (self._in, self._out):
+            if not stream.closed():
+                stream.close()
+
+    # ------------------------------------------------------------------ workers
+    def _worker_msg(self, msg):
+        identity = msg.identity
+        if not identity:
+            self.dropped.drop("management", "message without a worker identity")
+            return
+        now = self._clock()
+        data = msg.data
+        if data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK:
+            if self.workers.pop(identity, None) is not None:
+                log.info("zmqmaster::worker %s left", identity.decode("utf-8", "replace"))
+            return
+        if data not in (C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT):
+            if data not in (C.ZMQ_SPYDER_MGMT_WORKER_QUIT, C.ZMQ_SPYDER_MGMT_WORKER_HELLO):
+                self.dropped.drop("management", "unknown payload %r" % data[:64])
+            return
+        slots = self._slots_from(msg.details)
+        worker = self.workers.get(identity)
+        if worker is None:
+            if self._stopping:
+                return
+            self.workers[identity] = _Worker(slots, now)
+            log.info("zmqmaster::worker %s registered with %d slot(s)%s",
+                     identity.decode("utf-8", "replace"), slots,
+                     "" if data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL else " (by heartbeat)")
+            self._send_next_uri()
+        else:
+            worker.last_seen = now
+            if worker.slots != slots:
+                worker.slots = slots
+                self._send_next_uri()
+
+    def _slots_from(self, details):
+        slots = details.get(C.MGMT_DETAIL_SLOTS) if isinstance(details, dict) else None
+        if isinstance(slots, int) and not isinstance(slots, bool) and 0 < slots <= _MAX_SLOTS:
+            return slots
+        return self._default_slots
+
+    def _hello(self):
+        self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
+
+    def _hello_if_alone(self):
+        if self.running and not self.workers:
+            self._hello()
+
+    @property
+    def capacity(self):
+        """Total slots of the registered workers."""
+        return sum(worker.slots for worker in self.workers.values())
+
+    # ------------------------------------------------------------------ dispatch
+    def _send_next_uri(self):
+        """Dispatch while workers have free slots and the frontier has URLs due."""
+        if not self.running:
+            return
+        capacity = self.capacity
+        while len(self.leases) < capacity:
+            try:
+                curi = self._frontier.get_next()
+            except queue.Empty:
+                self._schedule_dispatch()
+                return
+            except Exception:
+                log.exception("zmqmaster::frontier.get_next failed; retrying in 1 s")
+                self._schedule_dispatch(self._clock() + 1.0)
+                return
+            if curi.url in self.leases:
+                log.error("zmqmaster::frontier handed out %s twice; ignoring the second", curi.url)
+                continue
+            self._dispatch(curi)
+
+    def _dispatch(self, curi):
+        deadline = self._clock() + self._lease_timeout
+        self.leases[curi.url] = _Lease(curi, deadline)
+        heapq.heappush(self._lease_heap, (deadline, curi.url))
+        self._out.send_multipart(DataMessage(self._identity, curi).serialize())
+        self.dispatched += 1
+
+    def _schedule_dispatch(self, at=None):
+        """Wake up at ``at`` (default: the frontier's next due time) to dispatch."""
+        if at is None:
+            try:
+                at = self._frontier.next_due()
+            except Exception:
+                log.exception("zmqmaster::frontier.next_due failed; retrying in 1 s")
+                at = self._clock() + 1.0
+            if at is None:
+                return
+        now = self._clock()
+        at = min(max(at, now + 0.001), now + _MAX_DISPATCH_SLEEP)
+        if self._dispatch_at is not None and self._dispatch_at <= at:
+            return
+        self._cancel_dispatch()
+        self._dispatch_at = at
+        self._dispatch_handle = self._io_loop.call_later(at - now, self._dispatch_timer)
+
+    def _dispatch_timer(self):
+        self._dispatch_handle = self._dispatch_at = None
+        self._send_next_uri()
+
+    def _cancel_dispatch(self):
+        if self._dispatch_handle is not None:
+            self._io_loop.remove_timeout(self._dispatch_handle)
+        self._dispatch_handle = self._dispatch_at = None
+
+    # ------------------------------------------------------------------ results
+    def _receive(self, frames):
+        try:
+            msg = DataMessage.from_frames(frames)
+        except MessageError as exc:
+            self.dropped.drop("results", exc)
+            return
+        curi = msg.curi
+        if self.leases.pop(curi.url, None) is None:
+            self.late_results += 1
+            log.debug("zmqmaster::result for %s without a lease (expired or unknown); dropped",
+                      curi.url)
+            return
+        if curi.content_body:
+            self.bytes += len(curi.content_body)
+        self._route(curi)
+        self._after_result()
+
+    def _route(self, curi):
+        kind = result_class(curi.status_code)
+        self.results[kind] += 1
+        handler = {
+            "success": self._frontier.process_successful_crawl,
+            "redirect": self._frontier.process_redirect,
+            "not_found": self._frontier.process_not_found,
+            "server_error": self._frontier.process_server_error,
+        }[kind]
+        try:
+            handler(curi)
+        except Exception:
+            self.handler_errors += 1
+            log.exception("zmqmaster::handling %s (status %r) failed; routing it as error %d",
+                          curi.url, curi.status_code, C.CURI_EUNCAUGHT_EXCEPTION)
+            curi.status_code = C.CURI_EUNCAUGHT_EXCEPTION
+            try:
+                self._frontier.process_server_error(curi)
+            except Exception:
+                log.exception("zmqmaster::handling %s as a server error failed too", curi.url)
+
+    def _after_result(self):
+        if self.running:
+            if not self.leases and self._exit_when_done and self._crawl_done():
+                log.info("zmqmaster::the crawl is done")
+                self.shutdown()
+                return
+            self._send_next_uri()
+
+    def _crawl_done(self):
+        try:
+            return not self.leases and self._frontier.crawl_done()
+        except Exception:
+            log.exception("zmqmaster::frontier.crawl_done failed")
+            return False
+
+    # ------------------------------------------------------------------ housekeeping
+    def _housekeeping(self):
+        now = self._clock()
+        self._expire_leases(now)
+        self._expire_workers(now)
+        if self.running and not self.leases and self._exit_when_done and self._crawl_done():
+            log.info("zmqmaster::the crawl is done")
+            self.shutdown()
+
+    def _expire_leases(self, now):
+        heap = self._lease_heap
+        expired = False
+        while heap and heap[0][0] <= now:
+            deadline, url = heapq.heappop(heap)
+            lease = self.leases.get(url)
+            if lease is None or lease.deadline != deadline:
+                continue  # answered, or re-leased with a later deadline
+            del self.leases[url]
+            self.lease_expired += 1
+            expired = True
+            curi = lease.curi
+            log.warning("zmqmaster::lease on %s expired after %s s without a result",
+                        url, self._lease_timeout)
+            curi.status_code = C.CURI_ELEASE_EXPIRED
+            curi.optional_vars[C.CURI_ERROR] = "lease expired after %s s" % self._lease_timeout
+            self._route(curi)
+        if expired:
+            self._after_result()
+
+    def _expire_workers(self, now):
+        limit = now - self._heartbeat_timeout
+        for identity in [i for i, w in self.workers.items() if w.last_seen < limit]:
+            del self.workers[identity]
+            log.warning("zmqmaster::worker %s silent for %s s, dropped",
+                        identity.decode("utf-8", "replace"), self._heartbeat_timeout)
+
+    # ------------------------------------------------------------------ status
+    def stats(self):
+        """The master's counters plus the frontier's stats (the status broadcast)."""
+        now = self._clock()
+        try:
+            frontier = self._frontier.stats()
+        except Exception:
+            log.exception("zmqmaster::frontier.stats failed")
+            frontier = {}
+        return {
+            "workers": len(self.workers),
+            "slots": self.capacity,
+            "in_flight": len(self.leases),
+            "dispatched": self.dispatched,
+            "results": dict(self.results),
+            "bytes": self.bytes,
+            "pages_per_second": self._pages_per_second,
+            "uptime": now - self.started_at,
+            "lease_expired": self.lease_expired,
+            "late_results": self.late_results,
+            "handler_errors": self.handler_errors,
+            "malformed": self.dropped.total + self._mgmt.dropped.total,
+            "done": self._crawl_done(),
+            "frontier": frontier,
+        }
+
+    def _status(self):
+        now = self._clock()
+        finished = sum(self.results.values())
+        then, before = self._last_status
+        if now > then:
+            self._pages_per_second = (finished - before) / (now - then)
+        self._last_status = (now, finished)
+        stats = self.stats()
+        frontier = stats["frontier"]
+        line = ("workers=%d in_flight=%d dispatched=%d pages/s=%.1f success=%d redirect=%d "
+                "not_found=%d server_error=%d queued=%s known=%s" % (
+                    stats["workers"], stats["in_flight"], self.dispatched, self._pages_per_second,
+                    self.results["success"], self.results["redirect"], self.results["not_found"],
+                    self.results["server_error"], frontier.get("queued", "?"),
+                    frontier.get("known", "?")))
+        log.info("zmqmaster::status %s", line)
+        if self._notifier is not None:
+            self._notifier.status(line)
+        try:
+            self._mgmt.publish(C.ZMQ_SPYDER_MGMT_MASTER, self._identity,
+                               C.ZMQ_SPYDER_MGMT_MASTER_STATUS, stats)
+        except Exception:
+            log.exception("zmqmaster::publishing the status failed")

@@ -1,0 +1,151 @@
+"""``spyder master``: build the master process and run it until shutdown.
+
+``main(settings)`` follows the 2011 original step by step: identity
+``master:<host>:<pid>``; one ZeroMQ context; the IOLoop; logging (PUB to the logsink
+plus stderr); the management pair (``create_master_management``); the frontier
+(``create_frontier``, ``FRONTIER_CLASS``); the data PUSH and SUB sockets; the
+``ZmqMaster``; SIGINT/SIGTERM handlers; ``MASTER_CALLBACK`` and ``SEED_URLS``; then the
+loop.  Before binding anything it takes the master lock in the socket directory,
+so a second master fails instead of silently taking over the ipc endpoints.
+
+Any start-up problem raises ``StartupError`` with one line for the operator after
+everything opened so far is closed again: no half-started daemon.
+"""
+import asyncio
+import logging
+import os
+import signal
+import socket
+
+import zmq
+from tornado.ioloop import IOLoop
+
+from spyder.core.crawluri import CrawlUri
+from spyder.core.log import setup_logging, teardown_logging
+from spyder.core.master import ZmqMaster
+from spyder.core.mgmt import ZmqMgmt
+from spyder.core.sdnotify import Notifier
+from spyder.core.sockets import MasterLock, StartupError, bind, ensure_socket_directory
+from spyder.import_util import import_class
+
+log = logging.getLogger("spyder.master")
+
+#: Largest management message accepted, in bytes.
+_MGMT_MAX_MESSAGE_SIZE = 64 * 1024
+
+_MASTER_ENDPOINTS = ("ZEROMQ_MASTER_PUSH", "ZEROMQ_MASTER_SUB",
+                     "ZEROMQ_MGMT_MASTER", "ZEROMQ_MGMT_WORKER")
+
+
+def _sub_socket(ctx, max_size):
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.setsockopt(zmq.MAXMSGSIZE, max_size)
+    return sock
+
+
+def create_master_management(settings, zmq_context, io_loop):
+    """The master's ZmqMgmt: SUB bound to ZEROMQ_MGMT_WORKER, PUB bound to ZEROMQ_MGMT_MASTER."""
+    sub = _sub_socket(zmq_context, _MGMT_MAX_MESSAGE_SIZE)
+    pub = zmq_context.socket(zmq.PUB)
+    bind(sub, settings.ZEROMQ_MGMT_WORKER, "ZEROMQ_MGMT_WORKER")
+    bind(pub, settings.ZEROMQ_MGMT_MASTER, "ZEROMQ_MGMT_MASTER")
+    return ZmqMgmt(sub, pub, io_loop)
+
+
+def _load(settings, name):
+    path = getattr(settings, name)
+    try:
+        return import_class(path)
+    except (ImportError, ValueError) as exc:
+        raise StartupError("%s=%r cannot be loaded: %s" % (name, path, exc)) from exc
+
+
+def create_frontier(settings, log_handler):
+    """Construct ``FRONTIER_CLASS`` with ``(settings, log_handler)``."""
+    frontier_class = _load(settings, "FRONTIER_CLASS")
+    try:
+        return frontier_class(settings, log_handler)
+    except StartupError:
+        raise
+    except Exception as exc:
+        raise StartupError("FRONTIER_CLASS=%r failed to start: %s: %s"
+                           % (settings.FRONTIER_CLASS, type(exc).__name__, exc)) from exc
+
+
+def _run_master_callback(settings, ctx, io_loop, frontier):
+    if settings.MASTER_CALLBACK:
+        callback = _load(settings, "MASTER_CALLBACK")
+        try:
+            callback(settings, ctx, io_loop, frontier)
+        except Exception as exc:
+            log.exception("master::MASTER_CALLBACK failed")
+            raise StartupError("MASTER_CALLBACK=%r raised %s: %s"
+                               % (settings.MASTER_CALLBACK, type(exc).__name__, exc)) from exc
+    for url in settings.SEED_URLS:
+        frontier.add_uri(CrawlUri(url=url))
+
+
+def _install_signal_handlers(master):
+    loop = asyncio.get_event_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, master.shutdown)
+
+
+def main(settings):
+    """Run the master until it is shut down; returns the exit status (0)."""
+    identity = "master:%s:%d" % (socket.gethostname(), os.getpid())
+    if any(getattr(settings, name).startswith("ipc://") for name in _MASTER_ENDPOINTS):
+        lock = MasterLock(ensure_socket_directory(settings)).acquire()
+    else:
+        lock = None
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    io_loop = IOLoop.current()
+    ctx = zmq.Context()
+    ctx.linger = 1000
+    notifier = Notifier()
+    frontier = master = mgmt = None
+    log_handler = log_socket = None
+    try:
+        log_handler, log_socket = setup_logging(ctx, settings, "spyder.master",
+                                                settings.LOG_LEVEL_MASTER)
+        mgmt = create_master_management(settings, ctx, io_loop)
+        frontier = create_frontier(settings, log_handler)
+        push = ctx.socket(zmq.PUSH)
+        push.sndhwm = settings.ZEROMQ_MASTER_PUSH_HWM
+        bind(push, settings.ZEROMQ_MASTER_PUSH, "ZEROMQ_MASTER_PUSH")
+        sub = _sub_socket(ctx, settings.ZEROMQ_MAX_MESSAGE_SIZE)
+        bind(sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")
+        master = ZmqMaster(settings, identity, sub, push, mgmt, frontier, log_handler,
+                           settings.LOG_LEVEL_MASTER, io_loop, notifier)
+        _install_signal_handlers(master)
+        _run_master_callback(settings, ctx, io_loop, frontier)
+    except BaseException:
+        if frontier is not None:
+            try:
+                frontier.close()
+            except Exception:
+                log.exception("master::closing the frontier failed")
+        if log_handler is not None:
+            teardown_logging(log_handler, log_socket)
+        ctx.destroy(linger=0)
+        if lock is not None:
+            lock.release()
+        raise
+
+    mgmt.start()
+    master.start()
+    notifier.ready("master %s running" % identity)
+    try:
+        io_loop.start()
+    finally:
+        master.close()
+        mgmt.close()
+        log.info("master::Master is down.")
+        teardown_logging(log_handler, log_socket)
+        notifier.close()
+        ctx.term()
+        if lock is not None:
+            lock.release()
+        io_loop.close(all_fds=False)
+    return 0
