@@ -7,7 +7,7 @@
     spyder demo     crawl a bundled local website (no internet needed)
     spyder bench    measure crawl speed against a local generated site
     spyder start [DIR] [--force]                        copy a crawl skeleton into DIR
-    spyder settings [--settings S] [-s ...]             print the effective settings
+    spyder settings [--settings S] [-s ...] [--reference]  print the effective settings
 
 Settings come from ``--settings`` (a ``.py`` path or dotted module), else
 ``./settings.py``, else ``$SPYDER_SETTINGS``, else the defaults; ``-s`` overrides
@@ -21,7 +21,7 @@ import sys
 import warnings
 
 import spyder
-from spyder.core.settings import SettingsError, load_settings
+from spyder.core.settings import SettingsError, load_settings, reference_markdown
 from spyder.core.sockets import StartupError
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spyder_template")
@@ -45,9 +45,13 @@ def _build_parser():
     sub.required = True
     for name, text in (("master", "run the master daemon (frontier and sinks)"),
                        ("worker", "run a worker (fetch and extract)"),
-                       ("logsink", "run the log sink"),
-                       ("settings", "print the effective settings")):
+                       ("logsink", "run the log sink")):
         _add_settings_args(sub.add_parser(name, help=text, description=text))
+    show = sub.add_parser("settings", help="print the effective settings",
+                          description="Print the effective settings (derived values resolved).")
+    _add_settings_args(show)
+    show.add_argument("--reference", action="store_true",
+                      help="print every default setting as Markdown tables instead")
 
     crawl = sub.add_parser("crawl", help="run logsink, master and workers for one crawl",
                            description="Start a logsink, a master and N workers on private "
@@ -109,6 +113,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def _run(args):
     if args.command == "start":
         return start_project(args.directory, args.force)
+    if args.command == "settings" and args.reference:
+        print(reference_markdown(), end="")
+        return 0
     settings = load_settings(args.settings, args.overrides)
     if args.command == "master":
         from spyder import masterprocess

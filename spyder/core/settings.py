@@ -239,3 +239,39 @@ def load_settings(spec=None, overrides=()):
     module = load_module(spec) if spec else None
     parsed = dict(parse_override(o) if isinstance(o, str) else o for o in overrides)
     return Settings(module, parsed)
+
+
+def reference_markdown():
+    """Every default setting as Markdown tables, one per section of defaultsettings.py.
+
+    The README's settings reference is this text (a test keeps them in step); print
+    it with ``spyder settings --reference``.
+    """
+    path = defaultsettings.__file__
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    lines = source.splitlines()
+    out = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Expr) or not isinstance(node, ast.Assign):
+            continue
+        target = node.targets[0]
+        if not isinstance(target, ast.Name) or not target.id.isupper():
+            continue
+        section = None
+        comment = []
+        index = node.lineno - 2
+        while index >= 0 and lines[index].startswith("#"):
+            text = lines[index].lstrip("# ").rstrip()
+            if lines[index].startswith("# ---"):
+                section = text.strip("- ").strip()
+                break
+            comment.insert(0, text)
+            index -= 1
+        if section:
+            out += ["", "**%s**" % section.capitalize(), "",
+                    "| Setting | Default | Meaning |", "|---|---|---|"]
+        value = " ".join(ast.get_source_segment(source, node.value).split())
+        value = value.replace("|", "\\|").replace(" ,", ",").replace("[ ", "[").replace(" ]", "]")
+        out.append("| `%s` | `%s` | %s |" % (target.id, value, " ".join(comment)))
+    return "\n".join(out).strip() + "\n"
