@@ -181,9 +181,9 @@ WARC_DIR = "warc"
 WARC_MAX_SIZE = 1024 * 1024 * 1024
 
 # --------------------------------------------------------------------------- sockets
-# Private directory (mode 0700) of the ipc sockets and the master lock; None = per-user default.
+# Private directory (mode 0700) of the ipc sockets and the master lock; None = $XDG_RUNTIME_DIR/spyder-<uid> or /tmp/spyder-<uid>.
 PARENT_SOCKET_DIRECTORY = None
-# Master PUSH -> workers: CrawlUris to fetch.
+# Master PUSH -> workers: CrawlUris to fetch; None = ipc://<PARENT_SOCKET_DIRECTORY>/spyder-zmq-master-push.sock.
 ZEROMQ_MASTER_PUSH = None
 # Send high-water mark of the master's PUSH socket (per worker).
 ZEROMQ_MASTER_PUSH_HWM = 1000
@@ -199,13 +199,13 @@ ZEROMQ_WORKER_PROC_EXTRACTOR_PULL = None
 ZEROMQ_WORKER_PROC_EXTRACTOR_PUB = None
 # Send high-water mark of the result PUB (dispatch is credit-based, so it is never reached).
 ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM = 10000
-# Master SUB <- workers: processed CrawlUris.
+# Master SUB <- workers: processed CrawlUris; None = ipc://<PARENT_SOCKET_DIRECTORY>/spyder-zmq-master-sub.sock.
 ZEROMQ_MASTER_SUB = None
-# Master PUB -> workers: management (the master publishes here).
+# Master PUB -> workers: management (the master publishes here); None = ipc://<dir>/spyder-zmq-mgmt-master.sock.
 ZEROMQ_MGMT_MASTER = None
-# Workers PUB -> master: management (workers publish here).
+# Workers PUB -> master: management (workers publish here); None = ipc://<dir>/spyder-zmq-mgmt-worker.sock.
 ZEROMQ_MGMT_WORKER = None
-# Logsink SUB <- everyone's log records.
+# Logsink SUB <- everyone's log records; None = ipc://<PARENT_SOCKET_DIRECTORY>/spyder-logging.sock.
 ZEROMQ_LOGGING = None
 # Largest message accepted on a bound socket, in bytes; None = 2 x MAX_CONTENT_SIZE + 1 MiB.
 ZEROMQ_MAX_MESSAGE_SIZE = None
