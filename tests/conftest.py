@@ -1,6 +1,6 @@
 """Shared pytest fixtures: a served demo site, a private socket directory, and
 ``wait_until`` (poll a condition with a deadline instead of sleeping)."""
-import os
+import shutil
 import tempfile
 import time
 
@@ -23,20 +23,13 @@ def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
 
 @pytest.fixture
 def socket_dir():
-    """A fresh private directory (mode 0700) for PARENT_SOCKET_DIRECTORY.
-
-    Made under the system temp dir (not ``tmp_path``) so ipc socket paths stay short.
-    """
+    """A fresh private directory (mode 0700) for PARENT_SOCKET_DIRECTORY (or other
+    sockets), made under the system temp dir, not ``tmp_path``, so ipc paths stay short."""
     directory = tempfile.mkdtemp(prefix="spyder-t-")
     try:
         yield directory
     finally:
-        for name in os.listdir(directory):
-            try:
-                os.unlink(os.path.join(directory, name))
-            except OSError:
-                pass
-        os.rmdir(directory)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
