@@ -7,6 +7,7 @@
     spyder demo     crawl a bundled local website (no internet needed)
     spyder bench    measure crawl speed against a local generated site
     spyder start [DIR] [--force]                        copy a crawl skeleton into DIR
+    spyder keys DIR                                     create CurveZMQ keys for tcp crawls
     spyder settings [--settings S] [-s ...] [--reference]  print the effective settings
 
 Settings come from ``--settings`` (a ``.py`` path or dotted module), else
@@ -22,7 +23,7 @@ import warnings
 
 import spyder
 from spyder.core.settings import SettingsError, load_settings, reference_markdown
-from spyder.core.sockets import StartupError
+from spyder.core.sockets import StartupError, create_keys
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spyder_template")
 
@@ -74,6 +75,13 @@ def _build_parser():
     bench.add_argument("--pages", type=int, default=2000, help="pages of the generated site")
     bench.add_argument("--hosts", type=int, default=4, help="virtual hosts of the generated site")
 
+    keys = sub.add_parser("keys", help="create CurveZMQ keys for ZEROMQ_CURVE_KEYS_DIR",
+                          description="Write a server and a client key pair into DIR and "
+                                      "authorize the client (DIR/authorized). Copy DIR to every "
+                                      "machine of the crawl (workers need server.key and "
+                                      "client.key_secret) and set ZEROMQ_CURVE_KEYS_DIR to it.")
+    keys.add_argument("directory", metavar="DIR")
+
     start = sub.add_parser("start", help="copy a crawl skeleton into DIR",
                            description="Copy a working crawl skeleton (settings.py, master.py, "
                                        "sink.py, seeds.txt, logging.conf, log/) into DIR.")
@@ -113,6 +121,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def _run(args):
     if args.command == "start":
         return start_project(args.directory, args.force)
+    if args.command == "keys":
+        for path in create_keys(args.directory):
+            print(path)
+        return 0
     if args.command == "settings" and args.reference:
         print(reference_markdown(), end="")
         return 0

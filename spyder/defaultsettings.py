@@ -207,5 +207,7 @@ ZEROMQ_MGMT_MASTER = None
 ZEROMQ_MGMT_WORKER = None
 # Logsink SUB <- everyone's log records; None = ipc://<PARENT_SOCKET_DIRECTORY>/spyder-logging.sock.
 ZEROMQ_LOGGING = None
+# CurveZMQ keys made by `spyder keys DIR`: encrypt and authenticate every socket; None = off.
+ZEROMQ_CURVE_KEYS_DIR = None
 # Largest message accepted on a bound socket, in bytes; None = 2 x MAX_CONTENT_SIZE + 1 MiB.
 ZEROMQ_MAX_MESSAGE_SIZE = None

@@ -25,7 +25,8 @@ from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.master import ZmqMaster
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
-from spyder.core.sockets import MasterLock, StartupError, bind, ensure_socket_directory
+from spyder.core.sockets import (MasterLock, StartupError, bind, create_context,
+                                 ensure_socket_directory)
 from spyder.import_util import import_class
 
 log = logging.getLogger("spyder.master")
@@ -101,12 +102,11 @@ def main(settings):
         lock = None
     asyncio.set_event_loop(asyncio.new_event_loop())
     io_loop = IOLoop.current()
-    ctx = zmq.Context()
-    ctx.linger = 1000
     notifier = Notifier()
-    frontier = master = mgmt = None
+    ctx = frontier = master = mgmt = None
     log_handler = log_socket = None
     try:
+        ctx = create_context(settings)
         log_handler, log_socket = setup_logging(ctx, settings, "spyder.master",
                                                 settings.LOG_LEVEL_MASTER)
         mgmt = create_master_management(settings, ctx, io_loop)
@@ -128,7 +128,8 @@ def main(settings):
                 log.exception("master::closing the frontier failed")
         if log_handler is not None:
             teardown_logging(log_handler, log_socket)
-        ctx.destroy(linger=0)
+        if ctx is not None:
+            ctx.destroy(linger=0)
         if lock is not None:
             lock.release()
         raise

@@ -100,9 +100,10 @@ class MasterProcess:
 class FakeWorker:
     """The worker side of the protocol, driven step by step by a test."""
 
-    def __init__(self, settings, identity=b"worker:test:1", slots=2):
+    def __init__(self, settings, identity=b"worker:test:1", slots=2, curve_dir=None):
         self.identity = identity
         self.slots = slots
+        self.curve_dir = curve_dir
         self.ctx = zmq.Context()
         self.pull = self._socket(zmq.PULL, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL)
         self.pub = self._socket(zmq.PUB, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB)
@@ -114,6 +115,12 @@ class FakeWorker:
     def _socket(self, kind, address):
         sock = self.ctx.socket(kind)
         sock.linger = 0
+        if self.curve_dir:
+            import zmq.auth
+            sock.curve_serverkey = zmq.auth.load_certificate(
+                os.path.join(self.curve_dir, "server.key"))[0]
+            sock.curve_publickey, sock.curve_secretkey = zmq.auth.load_certificate(
+                os.path.join(self.curve_dir, "client.key_secret"))
         sock.connect(address)
         return sock
 

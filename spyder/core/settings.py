@@ -86,6 +86,7 @@ _TYPES = {
     "ZEROMQ_MGMT_WORKER": (str, type(None)),
     "ZEROMQ_LOGGING": (str, type(None)),
     "ZEROMQ_MAX_MESSAGE_SIZE": (int, type(None)),
+    "ZEROMQ_CURVE_KEYS_DIR": (str, type(None)),
 }
 
 

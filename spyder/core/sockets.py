@@ -1,5 +1,6 @@
-"""Socket plumbing shared by the processes: private ipc directory, bind/connect with
-clear errors, and the master's lock file.
+"""Socket plumbing shared by the processes: the ZeroMQ context (with optional
+CurveZMQ security), private ipc directory, bind/connect with clear errors, and the
+master's lock file.
 
 Only the master and the logsink bind; they call ``bind`` which turns libzmq's terse
 errors ("Address already in use") into a ``StartupError`` naming the setting and
@@ -7,13 +8,30 @@ the address.  ``ensure_socket_directory`` creates ``PARENT_SOCKET_DIRECTORY`` wi
 mode 0700 (and refuses a directory that other users can enter), so ipc endpoints
 are not world-reachable as they were in ``/tmp``.  ``MasterLock`` stops a second
 master from silently taking over another master's ipc socket files.
+
+``create_context(settings)`` returns the process's one ZeroMQ context.  When
+``ZEROMQ_CURVE_KEYS_DIR`` is set (a directory made by ``spyder keys``), every socket
+bound or connected through ``bind`` / ``connect`` is encrypted and authenticated with
+CurveZMQ: bound sockets are curve servers that accept only the client keys found in
+``<dir>/authorized`` (checked by a ZAP authenticator), connecting sockets are curve
+clients.  inproc endpoints stay as they are.
 """
 import errno
 import fcntl
 import os
+import shutil
 import stat
 
 import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+#: File names inside ZEROMQ_CURVE_KEYS_DIR (as written by ``create_keys``).
+SERVER_KEY = "server.key"
+SERVER_SECRET = "server.key_secret"
+CLIENT_KEY = "client.key"
+CLIENT_SECRET = "client.key_secret"
+AUTHORIZED_DIR = "authorized"
 
 
 class StartupError(RuntimeError):
@@ -34,6 +52,104 @@ def ensure_socket_directory(settings):
     return directory
 
 
+class _Curve:
+    """The key material of one process, loaded from ZEROMQ_CURVE_KEYS_DIR."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.server_public = self._load(SERVER_KEY)[0]
+        self._server_secret = None
+        self.client_public, self.client_secret = self._load(CLIENT_SECRET)
+        self.authenticator = None
+
+    def _load(self, name):
+        path = os.path.join(self.directory, name)
+        try:
+            public, secret = zmq.auth.load_certificate(path)
+        except (OSError, ValueError) as exc:
+            raise StartupError("cannot read CurveZMQ certificate %s (ZEROMQ_CURVE_KEYS_DIR): %s; "
+                               "create the keys with 'spyder keys %s'"
+                               % (path, exc, self.directory)) from exc
+        return public, secret
+
+    def server_keys(self, ctx):
+        """The server key pair; starts the ZAP authenticator on first use."""
+        if self._server_secret is None:
+            public, secret = self._load(SERVER_SECRET)
+            if secret is None:
+                raise StartupError("%s holds no secret key" % os.path.join(
+                    self.directory, SERVER_SECRET))
+            self._server_secret = secret
+            authorized = os.path.join(self.directory, AUTHORIZED_DIR)
+            if not os.path.isdir(authorized):
+                raise StartupError("CurveZMQ needs the directory of authorized client keys %s; "
+                                   "create the keys with 'spyder keys %s'"
+                                   % (authorized, self.directory))
+            self.authenticator = ThreadAuthenticator(ctx)
+            self.authenticator.start()
+            self.authenticator.configure_curve(domain="*", location=authorized)
+        return self.server_public, self._server_secret
+
+
+class SpyderContext(zmq.Context):
+    """A zmq.Context that knows the process's CurveZMQ keys (``curve`` is None without)."""
+
+    curve = None
+
+    def _stop_authenticator(self):
+        if self.curve is not None and self.curve.authenticator is not None:
+            self.curve.authenticator.stop()
+            self.curve.authenticator = None
+
+    def term(self):
+        self._stop_authenticator()
+        super().term()
+
+    def destroy(self, linger=None):
+        self._stop_authenticator()
+        super().destroy(linger)
+
+
+def create_context(settings):
+    """The process's ZeroMQ context; loads CurveZMQ keys if ZEROMQ_CURVE_KEYS_DIR is set."""
+    ctx = SpyderContext()
+    ctx.linger = 1000
+    if settings.ZEROMQ_CURVE_KEYS_DIR:
+        if not zmq.has("curve"):
+            raise StartupError("ZEROMQ_CURVE_KEYS_DIR is set but this libzmq has no CURVE "
+                               "support; install a pyzmq wheel built with libsodium")
+        ctx.curve = _Curve(settings.ZEROMQ_CURVE_KEYS_DIR)
+    return ctx
+
+
+def create_keys(directory):
+    """Write a server and a client key pair and authorize the client; return the files."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    authorized = os.path.join(directory, AUTHORIZED_DIR)
+    os.makedirs(authorized, mode=0o700, exist_ok=True)
+    written = []
+    for name in ("server", "client"):
+        for path in zmq.auth.create_certificates(directory, name):
+            os.chmod(path, 0o600 if path.endswith("_secret") else 0o644)
+            written.append(path)
+    shutil.copyfile(os.path.join(directory, CLIENT_KEY), os.path.join(authorized, CLIENT_KEY))
+    written.append(os.path.join(authorized, CLIENT_KEY))
+    return written
+
+
+def _secure(socket, address, server):
+    curve = getattr(socket.context, "curve", None)
+    if curve is None or address.startswith("inproc://"):
+        return
+    if server:
+        socket.curve_publickey, socket.curve_secretkey = curve.server_keys(socket.context)
+        socket.curve_server = True
+    else:
+        socket.curve_serverkey = curve.server_public
+        socket.curve_publickey = curve.client_public
+        socket.curve_secretkey = curve.client_secret
+
+
 def _ipc_path(address):
     return address[len("ipc://"):] if address.startswith("ipc://") else None
 
@@ -45,6 +161,7 @@ def bind(socket, address, setting):
         directory = os.path.dirname(path) or "."
         if not os.path.isdir(directory):
             os.makedirs(directory, mode=0o700, exist_ok=True)
+    _secure(socket, address, server=True)
     try:
         socket.bind(address)
     except zmq.ZMQError as exc:
@@ -57,6 +174,7 @@ def bind(socket, address, setting):
 
 def connect(socket, address, setting):
     """Connect ``socket`` to ``address``; a malformed address becomes a StartupError."""
+    _secure(socket, address, server=False)
     try:
         socket.connect(address)
     except zmq.ZMQError as exc:
