@@ -1,0 +1,247 @@
+"""FetchProcessor: the worker's fetch stage -- one HTTP GET per CrawlUri.
+
+``await fetcher(curi)`` downloads ``curi.url`` (the real URL, so the Host header,
+TLS SNI and certificate checks are right) with tornado's ``AsyncHTTPClient`` and
+fills in ``status_code``, ``rep_header`` (tornado's normalised names, repeated
+headers joined with ``", "``), ``content_body``, ``effective_url`` (the URL finally
+fetched), ``req_header`` (the headers sent, plus the frontier's hints),
+``begin_processing`` / ``end_processing`` (UTC epoch), ``req_time`` and ``queue_time``.
+It never raises: a network failure (timeout, refused connection, DNS, TLS) is
+status 599 and anything unexpected 710, with the text in ``optional_vars["error"]``.
+
+What the settings do:
+
+* conditional GET: the frontier's ``req_header["Etag"]`` / ``["Last-Modified"]`` go
+  out byte for byte as ``If-None-Match`` / ``If-Modified-Since``;
+* ``MAX_CONTENT_SIZE``: the body arrives through a streaming callback; past the
+  limit the download is aborted, the first ``MAX_CONTENT_SIZE`` bytes and the
+  server's status are kept and ``optional_vars["truncated"] = "1"``;
+* ``FETCH_CONTENT_TYPES``: a response whose media type matches none of them (prefix
+  match; an empty list allows all) is not downloaded past its headers and is
+  marked ``optional_vars["skipped_content_type"] = "1"``;
+* ``FOLLOW_REDIRECTS`` / ``MAX_REDIRECTS``: redirects are followed here, hop by hop,
+  so ``effective_url`` is always the URL that answered (credentials and
+  conditional headers are not sent on to another host);
+* ``USE_GZIP``, ``USER_AGENT``, ``REQUEST_TIMEOUT`` / ``CONNECT_TIMEOUT`` (per hop),
+  ``VALIDATE_CERTIFICATES``, HTTP basic auth from ``optional_vars``;
+* DNS goes through ``spyder.core.dnscache`` (``STATIC_DNS_MAPPINGS``, cache; never
+  blocking the loop);
+* ``PROXY_HOST`` switches to tornado's curl client (needs pycurl); the proxy then
+  resolves host names itself, so the DNS cache and static mappings do not apply.
+"""
+import logging
+import time
+from urllib.parse import urljoin, urlsplit
+
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.httputil import HTTPHeaders, HTTPInputError, parse_response_start_line
+from tornado.iostream import StreamClosedError
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
+
+from spyder.core.constants import (CURI_ENETWORK, CURI_ERROR, CURI_EUNCAUGHT_EXCEPTION,
+                                   CURI_OPTIONAL_TRUE, CURI_SITE_PASSWORD, CURI_SITE_USERNAME,
+                                   CURI_SKIPPED_CONTENT_TYPE, CURI_TRUNCATED)
+from spyder.core.dnscache import CachingResolver, DnsCache
+from spyder.core.settings import SettingsError
+from spyder.core.sockets import StartupError
+
+log = logging.getLogger("spyder.worker.fetch")
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+#: Errors that mean "no (complete) HTTP response": status 599.
+_NETWORK_ERRORS = (HTTPClientError, OSError, StreamClosedError, HTTPInputError, TimeoutError)
+#: The simple client refuses bodies above this before streaming starts; we cut them ourselves.
+_UNLIMITED_BODY = 1 << 62
+
+
+class _Abort(HTTPInputError):
+    """Raised inside the client's callbacks to stop a download we do not want.
+
+    tornado lets an ``HTTPInputError`` from a callback close the connection without
+    an "Uncaught exception" traceback; its remaining "Malformed HTTP message" log
+    line is filtered out below.
+    """
+
+
+class _QuietAbort(logging.Filter):
+    def filter(self, record):
+        return not any(isinstance(arg, _Abort) for arg in (record.args or ()))
+
+
+_QUIET_ABORT = _QuietAbort()
+
+
+class _Download:
+    """Status, headers and body of one response as the client's callbacks see them."""
+
+    __slots__ = ("limit", "wanted_types", "status", "headers", "body", "truncated", "skipped")
+
+    def __init__(self, limit, wanted_types):
+        self.limit = limit
+        self.wanted_types = wanted_types
+        self.status = None
+        self.headers = HTTPHeaders()
+        self.body = bytearray()
+        self.truncated = False
+        self.skipped = False
+
+    def on_header(self, line):
+        if line.startswith("HTTP/"):            # a (new) status line
+            self.status = parse_response_start_line(line.strip()).code
+            self.headers = HTTPHeaders()
+        elif line.strip():
+            self.headers.parse_line(line)
+        elif self.wanted_types and self.status not in _REDIRECTS:
+            media = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if media and not media.startswith(self.wanted_types):
+                self.skipped = True
+                raise _Abort("content type %s not wanted" % media)
+
+    def on_chunk(self, chunk):
+        room = self.limit - len(self.body)
+        if len(chunk) > room:
+            self.body += chunk[:room]
+            self.truncated = True
+            raise _Abort("body larger than MAX_CONTENT_SIZE")
+        self.body += chunk
+
+
+def _header_dict(headers):
+    return {name: ", ".join(headers.get_list(name)) for name in headers}
+
+
+def _same_origin(a, b):
+    a, b = urlsplit(a), urlsplit(b)
+    return a.scheme == b.scheme and a.netloc == b.netloc
+
+
+def _proxy_client(settings):
+    if not isinstance(settings.PROXY_PORT, int) or settings.PROXY_PORT <= 0:
+        raise SettingsError("PROXY_HOST=%r needs PROXY_PORT, a port number > 0 (it is %r)"
+                            % (settings.PROXY_HOST, settings.PROXY_PORT))
+    try:
+        from tornado.curl_httpclient import CurlAsyncHTTPClient
+    except ImportError as exc:
+        raise StartupError("PROXY_HOST=%r needs pycurl, which is not installed (%s); "
+                           "install it with: pip install 'spyder[proxy]'"
+                           % (settings.PROXY_HOST, exc)) from None
+    return CurlAsyncHTTPClient(force_instance=True, max_clients=settings.MAX_CLIENTS)
+
+
+class FetchProcessor:
+    """Download CrawlUris; see the module docstring."""
+
+    def __init__(self, settings, io_loop=None, dns_cache=None):
+        if not settings.USER_AGENT or not isinstance(settings.USER_AGENT, str):
+            raise SettingsError("USER_AGENT must be a non-empty string (it identifies "
+                                "the crawler to web sites and robots.txt)")
+        self._settings = settings
+        logging.getLogger("tornado.general").addFilter(_QUIET_ABORT)
+        self._proxy = None
+        if settings.PROXY_HOST:
+            self._client = _proxy_client(settings)
+            self._proxy = dict(proxy_host=settings.PROXY_HOST, proxy_port=settings.PROXY_PORT,
+                               proxy_username=settings.PROXY_USERNAME or None,
+                               proxy_password=settings.PROXY_PASSWORD or None)
+        else:
+            resolver = CachingResolver(dns_cache=dns_cache or DnsCache(settings))
+            self._client = SimpleAsyncHTTPClient(
+                force_instance=True, max_clients=settings.MAX_CLIENTS, resolver=resolver,
+                max_body_size=_UNLIMITED_BODY)
+        self._wanted_types = tuple(t.lower() for t in settings.FETCH_CONTENT_TYPES)
+        self._max_hops = settings.MAX_REDIRECTS if settings.FOLLOW_REDIRECTS else 0
+
+    def close(self):
+        """Close the HTTP client."""
+        self._client.close()
+
+    async def __call__(self, curi):
+        """Fetch ``curi`` and return it filled in; never raises."""
+        curi.begin_processing = time.time()
+        started = time.monotonic()
+        url = curi.url
+        hints = dict(curi.req_header)
+        for stale in (CURI_ERROR, CURI_TRUNCATED, CURI_SKIPPED_CONTENT_TYPE):
+            curi.optional_vars.pop(stale, None)
+        try:
+            for hop in range(self._max_hops + 1):
+                request, download, response = await self._fetch_once(curi, url, hop)
+                status = response.code if response is not None else download.status
+                location = response.headers.get("Location") if response is not None else None
+                if status in _REDIRECTS and location and hop < self._max_hops:
+                    target = urljoin(url, location)
+                    if target.split(":", 1)[0].lower() in ("http", "https"):
+                        url = target
+                        continue
+                break
+            self._fill(curi, url, request, download, response)
+        except Exception as exc:
+            status = CURI_ENETWORK if isinstance(exc, _NETWORK_ERRORS) else CURI_EUNCAUGHT_EXCEPTION
+            self._fail(curi, url, status, exc)
+        curi.req_header = {**hints, **curi.req_header}
+        curi.req_time = time.monotonic() - started
+        curi.end_processing = time.time()
+        level = logging.WARNING if curi.status_code in (CURI_ENETWORK, CURI_EUNCAUGHT_EXCEPTION) \
+            else logging.DEBUG
+        log.log(level, "proc.fetch::%s -> %s in %.3f s%s", curi.url, curi.status_code,
+                curi.req_time, ": " + curi.optional_vars[CURI_ERROR]
+                if CURI_ERROR in curi.optional_vars else "")
+        return curi
+
+    async def _fetch_once(self, curi, url, hop):
+        """One request; returns ``(request, download, response or None if aborted)``."""
+        settings = self._settings
+        first = hop == 0
+        headers = HTTPHeaders()
+        if first:
+            if curi.req_header.get("Etag"):
+                headers["If-None-Match"] = curi.req_header["Etag"]
+            if curi.req_header.get("Last-Modified"):
+                headers["If-Modified-Since"] = curi.req_header["Last-Modified"]
+        auth = {}
+        username = curi.optional_vars.get(CURI_SITE_USERNAME)
+        password = curi.optional_vars.get(CURI_SITE_PASSWORD)
+        if username is not None and password is not None and _same_origin(url, curi.url):
+            auth = dict(auth_username=username, auth_password=password, auth_mode="basic")
+        download = _Download(settings.MAX_CONTENT_SIZE, self._wanted_types)
+        request = HTTPRequest(
+            url, method="GET", headers=headers, user_agent=settings.USER_AGENT,
+            connect_timeout=settings.CONNECT_TIMEOUT, request_timeout=settings.REQUEST_TIMEOUT,
+            follow_redirects=False, decompress_response=settings.USE_GZIP,
+            validate_cert=settings.VALIDATE_CERTIFICATES,
+            header_callback=download.on_header, streaming_callback=download.on_chunk,
+            **auth, **(self._proxy or {}))
+        try:
+            response = await self._client.fetch(request, raise_error=False)
+        except Exception:
+            if download.status is None or not (download.truncated or download.skipped):
+                raise
+            return request, download, None  # aborted on purpose: size limit or content type
+        return request, download, response
+
+    def _fill(self, curi, url, request, download, response):
+        curi.effective_url = url
+        curi.req_header = _header_dict(request.headers)
+        if response is None:
+            curi.status_code = download.status
+            curi.rep_header = _header_dict(download.headers)
+            curi.queue_time = None
+        else:
+            curi.status_code = response.code
+            curi.rep_header = _header_dict(response.headers)
+            queue = response.time_info.get("queue")
+            if queue is None and response.start_time is not None:
+                queue = max(0.0, response.start_time - curi.begin_processing)
+            curi.queue_time = queue
+        curi.content_body = b"" if download.skipped else bytes(download.body)
+        if download.truncated:
+            curi.optional_vars[CURI_TRUNCATED] = CURI_OPTIONAL_TRUE
+        if download.skipped:
+            curi.optional_vars[CURI_SKIPPED_CONTENT_TYPE] = CURI_OPTIONAL_TRUE
+
+    def _fail(self, curi, url, status, exc):
+        curi.effective_url = url
+        curi.status_code = status
+        curi.rep_header = {}
+        curi.content_body = None
+        curi.optional_vars[CURI_ERROR] = "%s: %s" % (type(exc).__name__, exc)

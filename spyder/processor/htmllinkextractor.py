@@ -1,0 +1,111 @@
+"""DefaultHtmlLinkExtractor: the links of an HTML page, found with a real HTML parser.
+
+Runs in the worker's extract stage after the limiter.  For an HTML or XHTML
+response (see ``HTML_CONTENT_TYPES``) it decodes the body (``encoding.py``: BOM,
+header, ``<meta>``; never raises), parses it with selectolax (Lexbor, an HTML5
+parser) and collects, in document order:
+
+* ``<a href>`` and ``<area href>`` -- except ``rel="nofollow"`` ones when
+  ``OBEY_NOFOLLOW`` is on;
+* ``<frame src>`` and ``<iframe src>``;
+* ``<link href>`` with ``rel`` alternate, next or prev;
+* the target of ``<meta http-equiv="refresh" content="5; url=...">``.
+
+Relative links are resolved against ``<base href>`` if present, else the URL the
+page was fetched from; entities are decoded by the parser; only http(s) links are
+kept (``javascript:``, ``mailto:``, ``data:``, ``tel:`` ... are dropped by scheme);
+non-ASCII characters are percent-encoded.  A page carrying ``<meta name="robots"
+content="nofollow">`` (or ``none``) yields no links and is marked
+``optional_vars["nofollow"] = "1"`` so the master adds none either.  The links are
+appended to ``optional_vars["extracted_urls"]`` without duplicates.
+"""
+import re
+
+from selectolax.lexbor import LexborHTMLParser
+
+from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_NOFOLLOW,
+                                   CURI_OPTIONAL_TRUE)
+from spyder.processor.encoding import decode_body, get_content_type_encoding
+from spyder.processor.links import absolute_link, add_links
+
+#: Media types whose bodies are parsed for links.
+HTML_CONTENT_TYPES = frozenset([
+    "text/html", "application/xhtml+xml", "application/xhtml", "text/vnd.wap.wml",
+    "application/vnd.wap.wml", "application/vnd.wap.xhtml+xml"])
+
+#: Every element that can contribute a link (or changes how links are read).
+_SELECTOR = ("a[href], area[href], frame[src], iframe[src], link[href], base[href], "
+             "meta[http-equiv], meta[name]")
+_LINK_RELS = frozenset(["alternate", "next", "prev"])
+_REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
+                      re.IGNORECASE | re.DOTALL)
+
+
+def _tokens(value):
+    return set(value.lower().split()) if value else set()
+
+
+def meta_refresh_url(content):
+    """The URL part of a meta refresh ``content`` (``"5; url=/next"`` -> ``"/next"``)."""
+    match = _REFRESH.match(content or "")
+    if not match:
+        return None
+    url = match.group(2).strip()
+    return url if url and not url.replace(".", "").isdigit() else None
+
+
+class DefaultHtmlLinkExtractor:
+    """Extract the links of HTML pages into ``optional_vars["extracted_urls"]``."""
+
+    def __init__(self, settings):
+        self._obey_nofollow = settings.OBEY_NOFOLLOW
+
+    def __call__(self, curi):
+        if (not curi.content_body
+                or curi.optional_vars.get(CURI_EXTRACTION_FINISHED) == CURI_OPTIONAL_TRUE):
+            return curi
+        content_type, charset = get_content_type_encoding(curi)
+        if content_type not in HTML_CONTENT_TYPES:
+            return curi
+        text, codec = decode_body(curi.content_body, charset)
+        links = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec)
+        if links is None:
+            curi.optional_vars[CURI_NOFOLLOW] = CURI_OPTIONAL_TRUE
+        else:
+            add_links(curi, links)
+        return curi
+
+    def _links(self, tree, base, codec):
+        """The absolute links of ``tree``, or ``None`` when the page says nofollow."""
+        found = []
+        obey = self._obey_nofollow
+        base_seen = False
+        for node in tree.css(_SELECTOR):
+            tag = node.tag
+            attrs = node.attributes
+            if tag == "a" or tag == "area":
+                if obey and "rel" in attrs and "nofollow" in _tokens(attrs["rel"]):
+                    continue
+                found.append(attrs["href"])
+            elif tag == "iframe" or tag == "frame":
+                found.append(attrs["src"])
+            elif tag == "link":
+                if _tokens(attrs.get("rel")) & _LINK_RELS:
+                    found.append(attrs["href"])
+            elif tag == "base":
+                if not base_seen and attrs["href"]:
+                    base = absolute_link(base, attrs["href"], codec) or base
+                    base_seen = True
+            elif (attrs.get("http-equiv") or "").lower() == "refresh":
+                found.append(meta_refresh_url(attrs.get("content")))
+            elif (obey and (attrs.get("name") or "").lower() == "robots"
+                  and _tokens((attrs.get("content") or "").replace(",", " "))
+                  & {"nofollow", "none"}):
+                return None
+        links = []
+        for value in found:
+            if value:
+                url = absolute_link(base, value, codec)
+                if url:
+                    links.append(url)
+        return links

@@ -1,0 +1,46 @@
+"""StripSessionIds: remove session-id parameters from extracted links.
+
+Query parameters are removed by *name* (case-insensitive): ``jsessionid``,
+``phpsessid``, ``aspsessionid`` (also ASP's ``ASPSESSIONIDxxxxxxxx`` form), ``sid``,
+``sessionid`` and every name in ``REMOVE_QUERY_NAMES``.  Path parameters such as
+``;jsessionid=...`` go too.  Other parameters keep their order and their exact
+spelling; no empty ``&&`` or dangling ``?`` is left behind.
+"""
+from urllib.parse import unquote_plus
+
+from spyder.processor.links import set_links
+
+#: Parameter names that carry session ids.
+SESSION_NAMES = ("jsessionid", "phpsessid", "aspsessionid", "sid", "sessionid")
+
+
+class StripSessionIds:
+    """Remove session ids (and REMOVE_QUERY_NAMES) from every extracted link."""
+
+    def __init__(self, settings):
+        self._names = frozenset(SESSION_NAMES) | {n.lower() for n in settings.REMOVE_QUERY_NAMES}
+
+    def _unwanted(self, param):
+        name = unquote_plus(param.partition("=")[0]).strip().lower()
+        return name in self._names or name.startswith("aspsessionid")
+
+    def strip(self, url):
+        """``url`` without session-id query and path parameters."""
+        rest, hashmark, fragment = url.partition("#")
+        path, qmark, query = rest.partition("?")
+        if ";" in path:
+            segments = []
+            for segment in path.split("/"):
+                name, *params = segment.split(";")
+                segments.append(";".join([name] + [p for p in params if not self._unwanted(p)]))
+            path = "/".join(segments)
+        if qmark:
+            kept = [p for p in query.split("&") if p and not self._unwanted(p)]
+            path += "?" + "&".join(kept) if kept else ""
+        return path + hashmark + fragment
+
+    def __call__(self, curi):
+        urls = curi.extracted_urls
+        if urls:
+            set_links(curi, [self.strip(url) for url in urls])
+        return curi

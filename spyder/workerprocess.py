@@ -1,0 +1,159 @@
+"""``spyder worker``: build a worker process and run it until it is told to quit.
+
+``main(settings)`` follows the 2011 original: identity ``worker:<host>:<pid>``; one
+ZeroMQ context; the IOLoop; logging (PUB to the logsink, root topic
+``spyder.worker``, plus stderr); the management pair (``create_worker_management``);
+the fetch stage (``create_worker_fetcher``) and the extract stage
+(``create_worker_extractor``, whose processing function is built by
+``create_processing_function`` from ``SPYDER_EXTRACTOR_PIPELINE`` +
+``SPYDER_SCOPER_PIPELINE``); SIGINT/SIGTERM handlers; then ``WorkerControl``
+registers with the master and the loop runs until the shutdown is complete.
+
+A worker only *connects*, so it may start before its master: ZeroMQ connects when
+the master binds, and the worker's heartbeats (or its answer to the master's
+``hello``) register it then.  Start-up problems raise ``StartupError`` /
+``SettingsError`` (one line for the operator) after closing what was opened.
+"""
+import asyncio
+import logging
+import os
+import signal
+import socket
+
+import zmq
+from tornado.ioloop import IOLoop
+
+from spyder.core import constants as C
+from spyder.core.log import setup_logging, teardown_logging
+from spyder.core.mgmt import ZmqMgmt
+from spyder.core.sdnotify import Notifier
+from spyder.core.settings import SettingsError
+from spyder.core.sockets import StartupError, bind, connect
+from spyder.core.worker import AsyncZmqWorker, WorkerControl, ZmqWorker
+from spyder.import_util import import_class
+from spyder.processor.fetcher import FetchProcessor
+
+log = logging.getLogger("spyder.worker")
+
+#: Largest management message accepted, in bytes.
+_MGMT_MAX_MESSAGE_SIZE = 64 * 1024
+#: Milliseconds a closing socket may spend sending what is still queued.
+_LINGER_MS = 2000
+
+
+def create_worker_management(settings, zmq_context, io_loop=None):
+    """The worker's ZmqMgmt: SUB <- ZEROMQ_MGMT_MASTER (``spyder.worker.`` only), PUB ->
+    ZEROMQ_MGMT_WORKER."""
+    sub = zmq_context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, C.ZMQ_SPYDER_MGMT_WORKER)
+    sub.setsockopt(zmq.MAXMSGSIZE, _MGMT_MAX_MESSAGE_SIZE)
+    pub = zmq_context.socket(zmq.PUB)
+    connect(sub, settings.ZEROMQ_MGMT_MASTER, "ZEROMQ_MGMT_MASTER")
+    connect(pub, settings.ZEROMQ_MGMT_WORKER, "ZEROMQ_MGMT_WORKER")
+    return ZmqMgmt(sub, pub, io_loop)
+
+
+def create_worker_fetcher(settings, zmq_context, io_loop=None, fetcher=None):
+    """The fetch stage: PULL <- ZEROMQ_WORKER_PROC_FETCHER_PULL, PUSH bound to
+    ZEROMQ_WORKER_PROC_FETCHER_PUSH (inproc), running ``FetchProcessor``."""
+    fetcher = fetcher or FetchProcessor(settings, io_loop)
+    pull = zmq_context.socket(zmq.PULL)
+    pull.setsockopt(zmq.MAXMSGSIZE, settings.ZEROMQ_MAX_MESSAGE_SIZE)
+    push = zmq_context.socket(zmq.PUSH)
+    push.sndhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PUSH_HWM
+    bind(push, settings.ZEROMQ_WORKER_PROC_FETCHER_PUSH, "ZEROMQ_WORKER_PROC_FETCHER_PUSH")
+    connect(pull, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL, "ZEROMQ_WORKER_PROC_FETCHER_PULL")
+    return AsyncZmqWorker(pull, push, fetcher, settings.MAX_CLIENTS, io_loop)
+
+
+def create_processing_function(settings):
+    """Chain ``SPYDER_EXTRACTOR_PIPELINE`` + ``SPYDER_SCOPER_PIPELINE`` into one function.
+
+    Each dotted name is imported and constructed with ``settings``; the result feeds
+    a CrawlUri through every processor in order.  A name without a dot raises
+    ``ValueError``; one that cannot be imported ``StartupError``.
+    """
+    processors = []
+    for setting in ("SPYDER_EXTRACTOR_PIPELINE", "SPYDER_SCOPER_PIPELINE"):
+        for name in getattr(settings, setting):
+            try:
+                processor_class = import_class(name)
+            except ImportError as exc:
+                raise StartupError("%s: %s" % (setting, exc)) from exc
+            processors.append(processor_class(settings))
+
+    def processing(curi):
+        for processor in processors:
+            curi = processor(curi)
+        return curi
+
+    return processing
+
+
+def create_worker_extractor(settings, zmq_context, io_loop=None):
+    """The extract stage: PULL <- ZEROMQ_WORKER_PROC_EXTRACTOR_PULL (inproc), PUB ->
+    ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, running the processing function."""
+    processing = create_processing_function(settings)
+    pull = zmq_context.socket(zmq.PULL)
+    pub = zmq_context.socket(zmq.PUB)
+    pub.sndhwm = settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM
+    connect(pull, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PULL, "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL")
+    connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
+    return ZmqWorker(pull, pub, processing, io_loop)
+
+
+def _install_signal_handlers(control):
+    loop = asyncio.get_event_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, control.shutdown, signal.Signals(signum).name)
+
+
+def main(settings):
+    """Run a worker until it is told to quit; returns the exit status (0)."""
+    identity = "worker:%s:%d" % (socket.gethostname(), os.getpid())
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    io_loop = IOLoop.current()
+    ctx = zmq.Context()
+    ctx.linger = _LINGER_MS
+    notifier = Notifier()
+    opened = []
+    log_handler = log_socket = None
+    try:
+        log_handler, log_socket = setup_logging(ctx, settings, "spyder.worker",
+                                                settings.LOG_LEVEL_WORKER)
+        mgmt = create_worker_management(settings, ctx, io_loop)
+        opened.append(mgmt)
+        fetch_processor = FetchProcessor(settings, io_loop)
+        opened.append(fetch_processor)
+        fetcher = create_worker_fetcher(settings, ctx, io_loop, fetch_processor)
+        opened.append(fetcher)
+        extractor = create_worker_extractor(settings, ctx, io_loop)
+        opened.append(extractor)
+        control = WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop, notifier)
+        _install_signal_handlers(control)
+    except BaseException as exc:
+        for thing in reversed(opened):
+            thing.close()
+        if log_handler is not None:
+            teardown_logging(log_handler, log_socket)
+        ctx.destroy(linger=0)
+        io_loop.close(all_fds=False)
+        if (isinstance(exc, (ImportError, TypeError, ValueError))
+                and not isinstance(exc, SettingsError)):
+            raise StartupError("cannot build the worker pipeline: %s: %s"
+                               % (type(exc).__name__, exc)) from exc
+        raise
+
+    control.start()
+    notifier.ready("worker %s running" % identity)
+    try:
+        io_loop.start()
+    finally:
+        for thing in reversed(opened):
+            thing.close()
+        teardown_logging(log_handler, log_socket)
+        notifier.close()
+        ctx.term()
+        io_loop.close(all_fds=False)
+    return 0
+

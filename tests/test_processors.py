@@ -1,0 +1,378 @@
+"""The extract-stage processors: limiter, HTML and HTTP extractors, scoper, session-id
+stripper, query clean-up, charset handling, and the whole default pipeline."""
+import pytest
+
+from spyder.core.crawluri import CrawlUri
+from spyder.core.settings import Settings, SettingsError
+from spyder.processor.cleanupquery import CleanupQueryString
+from spyder.processor.encoding import decode_body, get_content_type_encoding, sniff_charset
+from spyder.processor.htmllinkextractor import DefaultHtmlLinkExtractor, meta_refresh_url
+from spyder.processor.httpextractor import HttpExtractor
+from spyder.processor.limiter import DefaultLimiter
+from spyder.processor.scoper import RegexScoper
+from spyder.processor.stripsessions import StripSessionIds
+from spyder.workerprocess import create_processing_function
+
+pytestmark = pytest.mark.timeout(30)
+
+PAGE_URL = "http://www.bmg.bund.de/test/"
+
+
+def settings(**overrides):
+    return Settings(overrides=overrides)
+
+
+def html_curi(body, content_type="text/html; charset=utf-8", url=PAGE_URL, **kwargs):
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    headers = {"Content-Type": content_type} if content_type else {}
+    return CrawlUri(url=url, effective_url=url, status_code=200, rep_header=headers,
+                    content_body=body, **kwargs)
+
+
+def extract(body, content_type="text/html; charset=utf-8", url=PAGE_URL, **overrides):
+    curi = html_curi(body, content_type, url)
+    return DefaultHtmlLinkExtractor(settings(**overrides))(curi)
+
+
+# ----------------------------------------------------------------------------- limiter
+def test_do_not_process_robots_works():
+    limiter = DefaultLimiter(settings())
+    curi = CrawlUri(url="http://127.0.0.1/robots.txt", effective_url="http://127.0.0.1/robots.txt")
+    limiter(curi)
+    assert curi.optional_vars["extraction_finished"] == "1"
+    limiter(curi)
+    assert curi.optional_vars["extraction_finished"] == "1"
+    other = limiter(CrawlUri(url="http://127.0.0.1/robots.txt.html"))
+    assert "extraction_finished" not in other.optional_vars
+    flagged = limiter(CrawlUri(url="http://127.0.0.1/x", optional_vars={"robots_fetch": "1"}))
+    assert flagged.optional_vars["extraction_finished"] == "1"
+
+
+def test_robots_bodies_yield_no_links():
+    curi = html_curi("<a href='/private/'>x</a>", url="http://a.com/robots.txt")
+    DefaultLimiter(settings())(curi)
+    DefaultHtmlLinkExtractor(settings())(curi)
+    assert curi.extracted_urls == []
+
+
+# -------------------------------------------------------------- HTML link extractor
+ORIGINAL_PAGE = """<html><head><title>Title</title></head><body>
+<div>
+<a href="http://www.google.de" title="ups"> viel text</a>
+<a title="ups i did it again" href ="/relative.html">und mehr text</a>
+<a href='evenmorerelative.html'>und noch mehr text</a>
+<a href="&#109;&#97;&#105;&#108;&#116;&#111;&#58;&#109;&#117;&#115;&#116;&#101;&#114;&#64;&#98;&#111;&#101;&#115;&#101;&#119;&#105;&#99;&#104;&#116;&#46;&#100;&#101;">mail</a>
+</div></body></html>"""
+
+
+def test_that_content_type_restriction_works():
+    assert extract(ORIGINAL_PAGE, "text/html").extracted_urls
+    assert extract(ORIGINAL_PAGE, "application/xhtml+xml").extracted_urls
+    assert extract(ORIGINAL_PAGE, "pille/palle").extracted_urls == []
+    assert extract(ORIGINAL_PAGE, "image/png").extracted_urls == []
+
+
+def test_link_extraction_works():
+    assert extract(ORIGINAL_PAGE).extracted_urls == [
+        "http://www.google.de",
+        "http://www.bmg.bund.de/relative.html",
+        "http://www.bmg.bund.de/test/evenmorerelative.html",
+    ]
+
+
+def test_link_extraction_with_base_works():
+    page = ORIGINAL_PAGE.replace("<title>Title</title>",
+                                 "<title>Title</title><base href='http://www.bing.com' />")
+    assert extract(page).extracted_urls == [
+        "http://www.google.de",
+        "http://www.bing.com/relative.html",
+        "http://www.bing.com/evenmorerelative.html",
+    ]
+
+
+def test_missing_encoding_works():
+    assert extract(ORIGINAL_PAGE, "text/html").extracted_urls == \
+        extract(ORIGINAL_PAGE).extracted_urls
+
+
+def test_all_link_sources_in_document_order():
+    page = """<html><head>
+    <meta http-equiv="Refresh" content="5; URL='/refreshed'">
+    <link rel="stylesheet" href="/style.css"><link rel="Next" href="/page2">
+    <link rel="alternate" type="application/rss+xml" href="/feed">
+    </head><body>
+    <iframe src="/frame.html"></iframe>
+    <map><area href="/area" shape="rect"></map>
+    <a href=unquoted.html>u</a>
+    <img src="/img.png"><script src="/app.js"></script>
+    </body></html>"""
+    assert extract(page).extracted_urls == [
+        "http://www.bmg.bund.de/refreshed",
+        "http://www.bmg.bund.de/page2",
+        "http://www.bmg.bund.de/feed",
+        "http://www.bmg.bund.de/frame.html",
+        "http://www.bmg.bund.de/area",
+        "http://www.bmg.bund.de/test/unquoted.html",
+    ]
+
+
+def test_frames_in_a_frameset():
+    page = "<html><frameset><frame src='left.html'><frame src='right.html'></frameset></html>"
+    assert extract(page).extracted_urls == ["http://www.bmg.bund.de/test/left.html",
+                                            "http://www.bmg.bund.de/test/right.html"]
+
+
+def test_schemes_are_dropped_by_scheme_not_substring():
+    page = """<a href="javascript:void(0)">1</a><a href=" JavaScript:alert(1)">2</a>
+    <a href="mailto:a@b.c">3</a><a href="tel:+49301234">4</a><a href="data:text/html,hi">5</a>
+    <a href="ftp://files.example.com/x">6</a>
+    <a href="/docs/javascript:intro.html">7</a><a href="/mailto:me.html">8</a>"""
+    assert extract(page).extracted_urls == [
+        "http://www.bmg.bund.de/docs/javascript:intro.html",
+        "http://www.bmg.bund.de/mailto:me.html",
+    ]
+
+
+def test_entities_are_decoded():
+    page = "<a href='/search?a=1&amp;b=2&#38;c=3'>x</a><a href='/caf&eacute;'>y</a>"
+    assert extract(page).extracted_urls == ["http://www.bmg.bund.de/search?a=1&b=2&c=3",
+                                            "http://www.bmg.bund.de/caf%C3%A9"]
+
+
+def test_iris_are_percent_encoded_not_replaced():
+    page = "<a href='/straße/größe?q=grün'>x</a><a href='http://bücher.de/ü'>y</a>"
+    assert extract(page).extracted_urls == [
+        "http://www.bmg.bund.de/stra%C3%9Fe/gr%C3%B6%C3%9Fe?q=gr%C3%BCn",
+        "http://xn--bcher-kva.de/%C3%BC",
+    ]
+
+
+def test_query_of_a_latin1_page_is_encoded_in_latin1():
+    body = "<a href='/s?q=grün'>x</a><a href='/grün'>y</a>".encode("latin-1")
+    assert extract(body, "text/html; charset=iso-8859-1").extracted_urls == [
+        "http://www.bmg.bund.de/s?q=gr%FCn", "http://www.bmg.bund.de/gr%C3%BCn"]
+
+
+def test_rel_nofollow_is_respected():
+    page = "<a href='/a' rel='nofollow'>a</a><a href='/b' rel='external NoFollow'>b</a>" \
+           "<a href='/c'>c</a>"
+    assert extract(page).extracted_urls == ["http://www.bmg.bund.de/c"]
+    assert len(extract(page, OBEY_NOFOLLOW=False).extracted_urls) == 3
+
+
+@pytest.mark.parametrize("content", ["nofollow", "NOINDEX, NOFOLLOW", "none"])
+def test_meta_robots_nofollow(content):
+    page = "<head><meta name='robots' content='%s'></head><a href='/a'>a</a>" % content
+    curi = extract(page)
+    assert curi.extracted_urls == []
+    assert curi.optional_vars["nofollow"] == "1"
+    relaxed = extract(page, OBEY_NOFOLLOW=False)
+    assert relaxed.extracted_urls == ["http://www.bmg.bund.de/a"]
+    assert "nofollow" not in relaxed.optional_vars
+
+
+def test_meta_robots_index_follow_extracts():
+    curi = extract("<meta name='robots' content='noindex'><a href='/a'>a</a>")
+    assert curi.extracted_urls == ["http://www.bmg.bund.de/a"]
+    assert "nofollow" not in curi.optional_vars
+
+
+def test_duplicates_are_removed_in_document_order():
+    page = "<a href='/b'>1</a><a href='/a'>2</a><a href='/b'>3</a><a href='../b'>4</a>"
+    assert extract(page).extracted_urls == ["http://www.bmg.bund.de/b",
+                                            "http://www.bmg.bund.de/a"]
+
+
+def test_links_resolve_against_the_effective_url():
+    curi = html_curi("<a href='next'>n</a>", url="http://a.com/old/")
+    curi.effective_url = "http://a.com/new/"
+    DefaultHtmlLinkExtractor(settings())(curi)
+    assert curi.extracted_urls == ["http://a.com/new/next"]
+
+
+def test_malformed_html_does_not_break_extraction():
+    page = "<html><body><a href='/one'>one<div><a href=\"/two\" <b>x</a></p></td><a href=/three"
+    urls = extract(page).extracted_urls
+    assert "http://www.bmg.bund.de/one" in urls and "http://www.bmg.bund.de/two" in urls
+
+
+def test_empty_and_binary_bodies():
+    assert extract(b"").extracted_urls == []
+    assert extract(bytes(range(256)) * 20).extracted_urls == []
+
+
+def test_meta_refresh_parsing():
+    assert meta_refresh_url("5; url=http://a.com/") == "http://a.com/"
+    assert meta_refresh_url("0;URL='/x y'") == "/x y"
+    assert meta_refresh_url('3, url="/z"') == "/z"
+    assert meta_refresh_url("10") is None
+    assert meta_refresh_url("") is None
+
+
+# ------------------------------------------------------------------------- charsets
+def test_charset_from_header_meta_and_bom():
+    def detect(body, content_type=None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        return get_content_type_encoding(CrawlUri(url="http://a/", rep_header=headers,
+                                                  content_body=body))
+
+    assert detect(b"x", "text/html; charset=ISO-8859-1") == ("text/html", "iso-8859-1")
+    assert detect(b'<meta charset="windows-1251">', "text/html") == ("text/html", "windows-1251")
+    assert detect(b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">',
+                  "text/html") == ("text/html", "koi8-r")
+    assert detect(b"\xef\xbb\xbf<html>", "text/html; charset=latin-1") == ("text/html", "utf-8")
+    assert detect(b"<!DOCTYPE html><html>")[0] == "text/html"
+    assert detect(b"just text")[0] == "text/plain"
+    assert sniff_charset(b"") == ""
+
+
+def test_decode_body_never_raises():
+    assert decode_body("grün".encode("cp1252"), "utf-8")[0].startswith("gr")
+    assert decode_body("grün".encode("utf-8"), "no-such-charset") == ("grün", "utf-8")
+    assert decode_body("grün".encode("latin-1"), "iso-8859-1") == ("grün", "cp1252")
+    assert decode_body(b"\xff\xfeh\x00i\x00", "")[0] == "hi"
+    assert decode_body(b"plain", "utf-16") == ("plain", "utf-8")
+    assert decode_body(b"\x81\x8d\xff", "")[1] == "cp1252"
+
+
+def test_non_utf8_page_extracts_correct_links():
+    body = "<meta charset='windows-1251'><a href='/новости'>н</a>".encode("cp1251")
+    assert extract(body, "text/html").extracted_urls == [
+        "http://www.bmg.bund.de/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8"]
+
+
+# ---------------------------------------------------------------------- HTTP extractor
+def redirect(status, location, url="http://localhost/", **overrides):
+    curi = CrawlUri(url=url, effective_url=url, status_code=status,
+                    rep_header={"Location": location} if location else {})
+    return HttpExtractor(settings(**overrides))(curi)
+
+
+def test_correct_extraction():
+    assert redirect(302, "http://localhost/index.html").extracted_urls == \
+        ["http://localhost/index.html"]
+
+
+def test_only_on_redirect():
+    assert redirect(200, "http://localhost/index.html").extracted_urls == []
+    assert redirect(None, "http://localhost/index.html").extracted_urls == []
+    assert redirect(304, None).extracted_urls == []
+
+
+def test_relative_links():
+    assert redirect(303, "/index.html", url="http://localhost/a/b").extracted_urls == \
+        ["http://localhost/index.html"]
+    assert redirect(308, "c", url="http://localhost/a/b").extracted_urls == \
+        ["http://localhost/a/c"]
+
+
+def test_soft_404_redirects_are_not_followed():
+    assert redirect(302, "/404.html", HTTP_EXTRACTOR_404_REDIRECT=[
+        "http://localhost/404.html"]).extracted_urls == []
+
+
+# ------------------------------------------------------------------------------ scoper
+def scope(urls, **overrides):
+    curi = CrawlUri(url="http://a/", optional_vars={"extracted_urls": "\n".join(urls)})
+    return RegexScoper(settings(**overrides))(curi).extracted_urls
+
+
+def test_regex_scoper():
+    urls = ["http://www.bmg.bund.de/test/", "http://www.bmg.bund.de/test/test.html",
+            "ftp://www.bmg.bund.de/test/test.avi"]
+    assert scope(urls, REGEX_SCOPE_POSITIVE=["^.*\\.html"],
+                 REGEX_SCOPE_NEGATIVE=["^.*\\.avi"]) == ["http://www.bmg.bund.de/test/test.html"]
+
+
+def test_scoper_is_case_insensitive():
+    assert scope(["HTTP://WWW.Example.COM/A.HTML"],
+                 REGEX_SCOPE_POSITIVE=[r"^http://www\.example\.com/"]) == \
+        ["HTTP://WWW.Example.COM/A.HTML"]
+
+
+def test_empty_positive_list_keeps_everything_but_negatives():
+    urls = ["http://a.com/x", "http://b.com/y.avi"]
+    assert scope(urls) == urls
+    assert scope(urls, REGEX_SCOPE_NEGATIVE=[r".*\.avi$"]) == ["http://a.com/x"]
+
+
+def test_scoper_drops_the_key_when_nothing_is_left():
+    curi = CrawlUri(url="http://a/", optional_vars={"extracted_urls": "http://b/"})
+    RegexScoper(settings(REGEX_SCOPE_POSITIVE=["^http://c/"]))(curi)
+    assert "extracted_urls" not in curi.optional_vars
+
+
+def test_bad_scope_regex_is_a_settings_error():
+    with pytest.raises(SettingsError, match="REGEX_SCOPE_POSITIVE"):
+        RegexScoper(settings(REGEX_SCOPE_POSITIVE=["(unclosed"]))
+
+
+# ------------------------------------------------------------------- session ids
+def test_that_stripping_session_stuff_works():
+    strip = StripSessionIds(settings()).strip
+    for marker in ("sid", "jsessionid", "phpsessid", "aspsessionid", "SID", "JSESSIONID",
+                   "PhpSessId", "ASPSESSIONIDQQGGQGPG", "sessionid"):
+        url = "http://pREis.de/traeger/index.php?%s=8429fb3ae210a2a0e28800b7f48d90f2" % marker
+        assert strip(url) == "http://pREis.de/traeger/index.php"
+
+
+def test_session_ids_are_removed_by_name_without_damage():
+    strip = StripSessionIds(settings(REMOVE_QUERY_NAMES=["utm_source"])).strip
+    assert strip("http://a.com/x?a=1&sid=2&b=3") == "http://a.com/x?a=1&b=3"
+    assert strip("http://a.com/x?basid=1&sidebar=2&Sid=3") == "http://a.com/x?basid=1&sidebar=2"
+    assert strip("http://a.com/x?UTM_Source=feed&q=1#frag") == "http://a.com/x?q=1#frag"
+    assert strip("http://a.com/shop;jsessionid=ABC123?item=1") == "http://a.com/shop?item=1"
+    assert strip("http://a.com/a;JSESSIONID=1/b;v=2") == "http://a.com/a/b;v=2"
+    assert strip("http://a.com/x?q=sid") == "http://a.com/x?q=sid"
+
+
+def test_that_with_uri_works():
+    urls = ["http://a.com/x?sid=1", "http://a.com/x", "http://a.com/y?PHPSESSID=2&z=1"]
+    curi = CrawlUri(url="http://a.com/", optional_vars={"extracted_urls": "\n".join(urls)})
+    StripSessionIds(settings())(curi)
+    assert curi.extracted_urls == ["http://a.com/x", "http://a.com/y?z=1"]
+
+
+# ------------------------------------------------------------------- query clean-up
+def test_that_cleaning_qs_works():
+    clean = CleanupQueryString(settings()).clean
+    assert clean("http://tesT.com/t.html?p=a#top") == "http://tesT.com/t.html?p=a"
+    assert clean("http://test.com/t.html?#top") == "http://test.com/t.html"
+    assert clean("http://test.com/t.html?test=a&") == "http://test.com/t.html?test=a"
+    assert clean("http://test.com/t.html?&&a=1&&b=2&") == "http://test.com/t.html?a=1&b=2"
+
+
+def test_anchors_can_be_kept():
+    clean = CleanupQueryString(settings(REMOVE_ANCHORS_FROM_LINKS=False)).clean
+    assert clean("http://test.com/t.html?a=1&#top") == "http://test.com/t.html?a=1#top"
+
+
+# ----------------------------------------------------------------- whole pipeline
+def test_that_creating_processing_function_works():
+    with pytest.raises(ValueError):
+        create_processing_function(settings(SPYDER_EXTRACTOR_PIPELINE=["NoDotHere"]))
+    process = create_processing_function(settings())
+    curi = process(CrawlUri(url="http://127.0.0.1/robots.txt",
+                            effective_url="http://127.0.0.1/robots.txt"))
+    assert curi.optional_vars["extraction_finished"] == "1"
+
+
+def test_pipeline_settings_are_not_mutated():
+    s = settings()
+    before = list(s.SPYDER_EXTRACTOR_PIPELINE)
+    create_processing_function(s)
+    create_processing_function(s)
+    assert s.SPYDER_EXTRACTOR_PIPELINE == before
+
+
+def test_pipeline_worked_example():
+    """Reference 4.10: the template's scope applied to a DMOZ page."""
+    process = create_processing_function(settings(
+        REGEX_SCOPE_POSITIVE=[r"^http://www\.dmoz\.org/Recreation/Boating/Sailing/.*"],
+        REGEX_SCOPE_NEGATIVE=[r"^http://www\.dmoz\.org/Recreation/Boating/Sailing/Racing/.*"]))
+    page = ("<a href='/Recreation/Boating/Sailing/Racing/x.html'>r</a>"
+            "<a href='Clubs/?sid=ab12#top'>c</a><a href='mailto:a@b.c'>m</a>"
+            "<a href='Clubs/'>again</a>")
+    curi = process(html_curi(page, url="http://www.dmoz.org/Recreation/Boating/Sailing/"))
+    assert curi.extracted_urls == ["http://www.dmoz.org/Recreation/Boating/Sailing/Clubs/"]
