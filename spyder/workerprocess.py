@@ -1,13 +1,13 @@
 """``spyder worker``: build a worker process and run it until it is told to quit.
 
 ``main(settings)`` follows the 2011 original: identity ``worker:<host>:<pid>``; one
-ZeroMQ context; the IOLoop; logging (PUB to the logsink, root topic
+ZeroMQ context (``create_context``: CurveZMQ when ``ZEROMQ_CURVE_KEYS_DIR`` is set); the IOLoop; logging (PUB to the logsink, root topic
 ``spyder.worker``, plus stderr); the management pair (``create_worker_management``);
 the fetch stage (``create_worker_fetcher``) and the extract stage
 (``create_worker_extractor``, whose processing function is built by
 ``create_processing_function`` from ``SPYDER_EXTRACTOR_PIPELINE`` +
 ``SPYDER_SCOPER_PIPELINE``); SIGINT/SIGTERM handlers; then ``WorkerControl``
-registers with the master and the loop runs until the shutdown is complete.
+registers with the master and the loop runs until its shutdown is complete.
 
 A worker only *connects*, so it may start before its master: ZeroMQ connects when
 the master binds, and the worker's heartbeats (or its answer to the master's
@@ -28,7 +28,7 @@ from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import StartupError, bind, connect
+from spyder.core.sockets import StartupError, bind, connect, create_context
 from spyder.core.worker import AsyncZmqWorker, WorkerControl, ZmqWorker
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
@@ -113,7 +113,7 @@ def main(settings):
     identity = "worker:%s:%d" % (socket.gethostname(), os.getpid())
     asyncio.set_event_loop(asyncio.new_event_loop())
     io_loop = IOLoop.current()
-    ctx = zmq.Context()
+    ctx = create_context(settings)
     ctx.linger = _LINGER_MS
     notifier = Notifier()
     opened = []
@@ -144,10 +144,13 @@ def main(settings):
                                % (type(exc).__name__, exc)) from exc
         raise
 
-    control.start()
-    notifier.ready("worker %s running" % identity)
+    async def run():
+        control.start()
+        notifier.ready("worker %s running" % identity)
+        await control.done.wait()
+
     try:
-        io_loop.start()
+        io_loop.run_sync(run)
     finally:
         for thing in reversed(opened):
             thing.close()

@@ -4,28 +4,25 @@
 static files from ``directory`` (with ETag / Last-Modified and real conditional
 GET), redirects, error statuses, an endless slow page, big and chunked bodies,
 non-HTML types, gzip, repeated headers, an echo of the request headers and raw
-byte pages given by the test.  It also holds ``wait_for``, the deadline poller.
+byte pages given by the test.  ``ThreadedSite`` runs it in a thread of its own
+(for tests that talk to a ``spyder worker`` subprocess), and ``FakeMaster`` is the
+master's side of the worker protocol in plain blocking pyzmq, waiting with deadlines.
 """
 import asyncio
 import gzip
 import json
+import os
+import threading
 import time
+
+import zmq
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler, StaticFileHandler
 
-
-def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, message))
-        time.sleep(interval)
+from spyder.core import constants as C
+from spyder.core.messages import DataMessage, MgmtMessage
 
 
 class Echo(RequestHandler):
@@ -146,3 +143,102 @@ class Site:
         self.never.set()
         self.server.stop()
         await self.server.close_all_connections()
+
+
+class ThreadedSite:
+    """A ``Site`` served by its own event loop in a daemon thread."""
+
+    def __init__(self, directory, pages=None):
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self._loop)
+
+            async def make():
+                self.site = Site(directory, pages)
+
+            self._loop.run_until_complete(make())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="test-site", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise AssertionError("the test web site did not start")
+        self.port = self.site.port
+        self.url = self.site.url
+
+    def close(self):
+        asyncio.run_coroutine_threadsafe(self.site.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+class FakeMaster:
+    """The master's four sockets, bound on ipc in ``socket_dir`` as the defaults say."""
+
+    identity = b"master:test:1"
+
+    def __init__(self, socket_dir):
+        self.ctx = zmq.Context()
+        self.push = self._bind(zmq.PUSH, socket_dir, "spyder-zmq-master-push.sock")
+        self.push.sndtimeo = 5000
+        self.results = self._bind(zmq.SUB, socket_dir, "spyder-zmq-master-sub.sock")
+        self.mgmt_in = self._bind(zmq.SUB, socket_dir, "spyder-zmq-mgmt-worker.sock")
+        self.mgmt_out = self._bind(zmq.PUB, socket_dir, "spyder-zmq-mgmt-master.sock")
+        self.heartbeats = []
+
+    def _bind(self, kind, socket_dir, name):
+        sock = self.ctx.socket(kind)
+        sock.linger = 0
+        if kind == zmq.SUB:
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.bind("ipc://" + os.path.join(socket_dir, name))
+        return sock
+
+    def send(self, curi):
+        self.push.send_multipart(DataMessage(self.identity, curi).serialize())
+
+    def publish(self, data, topic=C.ZMQ_SPYDER_MGMT_WORKER):
+        self.mgmt_out.send_multipart([topic, self.identity, data])
+
+    def next_mgmt(self, timeout):
+        """The next management message from a worker, or None after ``timeout`` s."""
+        if self.mgmt_in.poll(max(timeout, 0) * 1000):
+            msg = MgmtMessage.from_frames(self.mgmt_in.recv_multipart())
+            if msg.data == C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT:
+                self.heartbeats.append(msg)
+            return msg
+        return None
+
+    def wait_mgmt(self, data, timeout=15.0, repeat=None, every=0.2):
+        """Wait for ``data`` from a worker; publish ``repeat`` every ``every`` s meanwhile
+        (PUB/SUB may drop what is sent before the worker's subscription arrives)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if repeat is not None:
+                self.publish(repeat)
+            end = min(deadline, time.monotonic() + every)
+            while time.monotonic() < end:
+                msg = self.next_mgmt(end - time.monotonic())
+                if msg is not None and msg.data == data:
+                    return msg
+        raise AssertionError("no %r from the worker within %.1f s" % (data, timeout))
+
+    def results_by_url(self, count, timeout=20.0):
+        """Collect ``count`` results as ``{url: DataMessage}``."""
+        got = {}
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            if self.results.poll(max(deadline - time.monotonic(), 0) * 1000):
+                msg = DataMessage.from_frames(self.results.recv_multipart())
+                got[msg.curi.url] = msg
+        if len(got) < count:
+            raise AssertionError("got %d of %d results within %.1f s: %s"
+                                 % (len(got), count, timeout, sorted(got)))
+        return got
+
+    def close(self):
+        self.ctx.destroy(linger=0)

@@ -22,7 +22,7 @@ error text in ``optional_vars["error"]``.  Malformed messages are counted
 the shutdown: stop taking work, let in-flight fetches finish within
 ``SHUTDOWN_TIMEOUT``, send back whatever is unfinished or still queued as status 599
 ``"worker shutting down"`` (so the master retries it at once), flush the results,
-send ``quit.ack`` and stop the loop.  A second signal cuts the wait short.
+send ``quit.ack`` and set ``done``.  A second signal cuts the wait short.
 """
 import asyncio
 import logging
@@ -255,7 +255,7 @@ class WorkerControl:
         self._watchdog = None
         self._cut_short = asyncio.Event()
         self.stopping = False
-        #: set once the shutdown is complete (quit.ack sent, loop stopping)
+        #: set once the shutdown is complete (quit.ack sent); the process then exits
         self.done = asyncio.Event()
 
     @property
@@ -328,4 +328,3 @@ class WorkerControl:
         self._mgmt.flush()
         log.info("worker::%s down", self._identity.decode())
         self.done.set()
-        self._io_loop.stop()

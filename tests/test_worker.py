@@ -1,0 +1,304 @@
+"""The worker stages in-process: ZmqWorker, AsyncZmqWorker (capacity, errors, drain),
+WorkerControl (registration, hello, heartbeat, quit), and the worker's sockets as
+workerprocess builds them.  Real ZeroMQ sockets on ipc; the test side uses zmq.asyncio
+and waits with deadlines."""
+import asyncio
+import os
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from spyder.core import constants as C
+from spyder.core.crawluri import CrawlUri
+from spyder.core.messages import DataMessage, MgmtMessage
+from spyder.core.settings import Settings
+from spyder.core.worker import SHUTTING_DOWN, AsyncZmqWorker, WorkerControl, ZmqWorker
+from spyder.workerprocess import create_worker_extractor, create_worker_management
+
+pytestmark = pytest.mark.timeout(60)
+
+IDENTITY = b"master:test:1"
+DEADLINE = 10.0
+
+
+def ipc(socket_dir, name):
+    return "ipc://" + os.path.join(socket_dir, name)
+
+
+class Peers:
+    """The test's end of a stage: a PUSH feeding it and a SUB reading its output."""
+
+    def __init__(self, socket_dir):
+        self.actx = zmq.asyncio.Context()
+        self.ctx = zmq.Context()
+        self.feed = self.actx.socket(zmq.PUSH)
+        self.feed.bind(ipc(socket_dir, "in"))
+        self.out = self.actx.socket(zmq.SUB)
+        self.out.setsockopt(zmq.SUBSCRIBE, b"")
+        self.out.bind(ipc(socket_dir, "out"))
+        self.stage_in = self.ctx.socket(zmq.PULL)
+        self.stage_in.connect(ipc(socket_dir, "in"))
+        self.stage_out = self.ctx.socket(zmq.PUB)
+        self.stage_out.connect(ipc(socket_dir, "out"))
+
+    async def send(self, curi, identity=IDENTITY):
+        await self.feed.send_multipart(DataMessage(identity, curi).serialize())
+
+    async def recv(self, timeout=DEADLINE):
+        frames = await asyncio.wait_for(self.out.recv_multipart(), timeout)
+        return DataMessage.from_frames(frames)
+
+    async def nothing_within(self, timeout):
+        try:
+            await asyncio.wait_for(self.out.recv_multipart(), timeout)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    def close(self):
+        self.actx.destroy(linger=0)
+        self.ctx.destroy(linger=0)
+
+
+async def settle_pubsub(peers, stage_send):
+    """PUB/SUB drops messages until connected: send probes until one arrives."""
+    for _ in range(100):
+        await stage_send()
+        try:
+            return await peers.recv(0.1)
+        except asyncio.TimeoutError:
+            continue
+    raise AssertionError("the stage's PUB never reached the test's SUB")
+
+
+def test_that_zmq_worker_processes_and_echoes(socket_dir):
+    def processing(curi):
+        if curi.url.endswith("/boom"):
+            raise RuntimeError("processor exploded")
+        curi.optional_vars["seen"] = "1"
+        return curi
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        stage = ZmqWorker(peers.stage_in, peers.stage_out, processing)
+        stage.start()
+        try:
+            first = await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
+            await peers.feed.send_multipart([b"garbage"])
+            await peers.feed.send_multipart([IDENTITY, b"\xc1 not msgpack"])
+            await peers.send(CrawlUri(url="http://a/boom"))
+            await peers.send(CrawlUri(url="http://a/ok", req_header={"Etag": "x"}))
+            second, third = await peers.recv(), await peers.recv()
+            return first, second, third, stage.dropped.total
+        finally:
+            stage.close()
+            peers.close()
+
+    first, boom, ok, dropped = asyncio.run(scenario())
+    assert first.identity == IDENTITY and first.curi.optional_vars["seen"] == "1"
+    assert boom.curi.url == "http://a/boom"
+    assert boom.curi.status_code == 710
+    assert "processor exploded" in boom.curi.optional_vars["error"]
+    assert ok.identity == IDENTITY
+    assert ok.curi.req_header == {"Etag": "x"} and ok.curi.optional_vars["seen"] == "1"
+    assert dropped == 2
+
+
+def test_async_worker_takes_work_only_with_a_free_slot(socket_dir):
+    async def scenario():
+        peers = Peers(socket_dir)
+        release = asyncio.Event()
+        running = []
+        peak = []
+
+        async def processing(curi):
+            running.append(curi.url)
+            peak.append(len(running))
+            if curi.url != "http://a/probe":
+                await release.wait()
+            running.remove(curi.url)
+            curi.status_code = 200
+            return curi
+
+        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=2)
+        stage.start()
+        try:
+            await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
+            peak.clear()
+            for i in range(5):
+                await peers.send(CrawlUri(url="http://a/%d" % i))
+            for _ in range(200):
+                if stage.in_flight == 2:
+                    break
+                await asyncio.sleep(0.01)
+            quiet = await peers.nothing_within(0.3)
+            state = (stage.in_flight, stage.free, quiet)
+            release.set()
+            results = [await peers.recv() for _ in range(5)]
+            return state, max(peak), results, stage.free
+        finally:
+            stage.close()
+            peers.close()
+
+    (in_flight, free, quiet), peak, results, free_after = asyncio.run(scenario())
+    assert (in_flight, free, quiet) == (2, 0, True)
+    assert peak == 2
+    assert sorted(m.curi.url for m in results) == ["http://a/%d" % i for i in range(5)]
+    assert all(m.identity == IDENTITY and m.curi.status_code == 200 for m in results)
+    assert free_after == 2
+
+
+def test_async_worker_turns_exceptions_into_results(socket_dir):
+    async def processing(curi):
+        raise ValueError("bad things")
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=1)
+        stage.start()
+        try:
+            return await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/x")))
+        finally:
+            stage.close()
+            peers.close()
+
+    msg = asyncio.run(scenario())
+    assert msg.curi.status_code == 710
+    assert msg.curi.optional_vars["error"] == "ValueError: bad things"
+
+
+def test_drain_returns_unfinished_and_queued_work(socket_dir):
+    async def scenario():
+        peers = Peers(socket_dir)
+        never = asyncio.Event()
+
+        async def processing(curi):
+            if curi.url != "http://a/probe":
+                await never.wait()
+            return curi
+
+        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=2)
+        stage.start()
+        try:
+            await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
+            for i in range(4):
+                await peers.send(CrawlUri(url="http://a/%d" % i))
+            for _ in range(200):
+                if stage.in_flight == 2:
+                    break
+                await asyncio.sleep(0.01)
+            returned = await stage.drain(0.2)
+            results = [await peers.recv() for _ in range(4)]
+            return returned, results, stage.in_flight
+        finally:
+            stage.close()
+            peers.close()
+
+    returned, results, in_flight = asyncio.run(scenario())
+    assert returned == 4 and in_flight == 0
+    assert sorted(m.curi.url for m in results) == ["http://a/%d" % i for i in range(4)]
+    for msg in results:
+        assert msg.identity == IDENTITY
+        assert msg.curi.status_code == 599
+        assert msg.curi.optional_vars["error"] == SHUTTING_DOWN
+
+
+def test_worker_management_sockets_and_control(socket_dir):
+    """create_worker_management connects to the configured addresses; WorkerControl
+    registers, answers hello, heartbeats, and on quit drains and acknowledges."""
+    settings = Settings(overrides={"PARENT_SOCKET_DIRECTORY": socket_dir,
+                                   "WORKER_HEARTBEAT_INTERVAL": 0.1, "MAX_CLIENTS": 3})
+
+    async def scenario():
+        actx = zmq.asyncio.Context()
+        master_pub = actx.socket(zmq.PUB)
+        master_pub.bind(settings.ZEROMQ_MGMT_MASTER)
+        master_sub = actx.socket(zmq.SUB)
+        master_sub.setsockopt(zmq.SUBSCRIBE, b"")
+        master_sub.bind(settings.ZEROMQ_MGMT_WORKER)
+        ctx = zmq.Context()
+        mgmt = create_worker_management(settings, ctx)
+        stage_ctx = Peers(socket_dir)
+        fetcher = AsyncZmqWorker(stage_ctx.stage_in, stage_ctx.stage_out,
+                                 lambda curi: curi, slots=settings.MAX_CLIENTS)
+        extractor = ZmqWorker(ctx.socket(zmq.PULL), ctx.socket(zmq.PUB), lambda c: c)
+        control = WorkerControl(settings, b"worker:test:7", mgmt, fetcher, extractor)
+        seen = []
+
+        async def next_mgmt(timeout=DEADLINE):
+            msg = MgmtMessage.from_frames(
+                await asyncio.wait_for(master_sub.recv_multipart(), timeout))
+            seen.append(msg)
+            return msg
+
+        async def wait_for(data, publish=None):
+            for _ in range(100):
+                if publish is not None:
+                    await master_pub.send_multipart([C.ZMQ_SPYDER_MGMT_WORKER, IDENTITY, publish])
+                try:
+                    while True:
+                        msg = await next_mgmt(0.1)
+                        if msg.data == data:
+                            return msg
+                except asyncio.TimeoutError:
+                    continue
+            raise AssertionError("no %r" % data)
+
+        try:
+            control.start()
+            heartbeat = await wait_for(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT)
+            hello_answer = await wait_for(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL,
+                                          publish=C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
+            # something on another topic is not for the worker (it subscribes to
+            # spyder.worker. only) and must not disturb it
+            await master_pub.send_multipart([C.ZMQ_SPYDER_MGMT_MASTER, IDENTITY, b"status"])
+            ack = await wait_for(C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK,
+                                 publish=C.ZMQ_SPYDER_MGMT_WORKER_QUIT)
+            await asyncio.wait_for(control.done.wait(), DEADLINE)
+            return heartbeat, hello_answer, ack, seen
+        finally:
+            fetcher.close()
+            extractor.close()
+            mgmt.close()
+            ctx.destroy(linger=0)
+            stage_ctx.close()
+            actx.destroy(linger=0)
+
+    heartbeat, hello_answer, ack, seen = asyncio.run(scenario())
+    for msg in (heartbeat, hello_answer, ack):
+        assert msg.topic == b"spyder.worker." and msg.identity == b"worker:test:7"
+    assert heartbeat.details == {"slots": 3, "free": 3}
+    assert hello_answer.details == {"slots": 3, "free": 3}
+    assert ack.details is None
+    # the last heartbeat before the ack announced no free slots
+    last_beat = [m for m in seen if m.data == C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT][-1]
+    assert last_beat.details == {"slots": 3, "free": 0}
+
+
+def test_create_worker_extractor_runs_the_pipeline(socket_dir):
+    """The extract stage built from settings (limiter only) processes a robots.txt."""
+    settings = Settings(overrides={
+        "PARENT_SOCKET_DIRECTORY": socket_dir,
+        "SPYDER_EXTRACTOR_PIPELINE": ["spyder.processor.limiter.DefaultLimiter"],
+        "SPYDER_SCOPER_PIPELINE": [],
+        "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL": ipc(socket_dir, "in"),
+        "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB": ipc(socket_dir, "out"),
+    })
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        ctx = zmq.Context()
+        stage = create_worker_extractor(settings, ctx)
+        stage.start()
+        try:
+            return await settle_pubsub(peers, lambda: peers.send(CrawlUri(
+                url="http://localhost/robots.txt", effective_url="http://127.0.0.1/robots.txt")))
+        finally:
+            stage.close()
+            ctx.destroy(linger=0)
+            peers.close()
+
+    msg = asyncio.run(scenario())
+    assert msg.identity == IDENTITY
+    assert msg.curi.optional_vars["extraction_finished"] == "1"
