@@ -1,0 +1,217 @@
+"""robots.txt for the frontier: fetched through the workers, parsed and enforced in the master.
+
+Before the first URL of an origin (``scheme://host[:port]``) is dispatched, the
+frontier asks ``RobotsTxt.check(origin)``:
+
+* ``READY`` -- rules are known and fresh; ``rules.allowed(url)`` decides, and
+  ``rules.delay`` (Crawl-delay, or Request-rate as seconds per request, capped at
+  ``FRONTIER_MAX_CRAWL_DELAY``) raises the queue's minimum delay;
+* ``FETCH`` -- the origin's robots.txt must be fetched now: the frontier hands
+  out a CrawlUri for the returned URL with ``optional_vars["robots_fetch"] = "1"``
+  and reports its result to ``fetch_finished``;
+* ``BUSY`` -- that fetch is under way; the origin's URLs wait;
+* ``WAIT`` -- the last fetch failed; the origin's URLs wait until the returned time.
+
+Results: 2xx -- the body is parsed with Protego for ``USER_AGENT``'s product
+token; 3xx -- the redirect is followed (up to 5 hops, then allow all); 4xx other
+than 408/429 -- allow all; anything else (5xx, 408, 429, network or processing
+errors) -- wait and retry with the frontier's backoff, honouring Retry-After, up
+to ``MAX_RETRIES`` times; after that the origin counts as "disallow all"
+(RFC 9309) -- or keeps its last good rules -- for ``ROBOTSTXT_TTL``.  Answers are
+kept in the state file for ``ROBOTSTXT_TTL`` seconds and in a bounded in-memory
+cache of parsed rules.  ``Sitemap:`` lines are returned so the frontier can add
+them (``ROBOTSTXT_SITEMAPS``).
+"""
+import collections
+import logging
+import re
+from urllib.parse import urljoin
+
+from protego import Protego
+
+from spyder.core.urls import canonicalize
+
+log = logging.getLogger("spyder.frontier")
+
+READY, FETCH, BUSY, WAIT = "ready", "fetch", "busy", "wait"
+
+#: The rules stored for an origin whose robots.txt stayed unreachable (RFC 9309 2.3.1.4).
+DISALLOW_ALL = "User-agent: *\nDisallow: /\n"
+#: robots.txt bytes parsed (RFC 9309 asks for at least 500 KiB).
+MAX_ROBOTS_BYTES = 500 * 1024
+#: Redirects followed for one robots.txt.
+MAX_REDIRECTS = 5
+#: Parsed robots.txt kept in memory.
+CACHE_SIZE = 4096
+
+
+def product_token(user_agent):
+    """The crawler's name in a User-Agent: ``spyder`` in ``Mozilla/5.0 (compatible; spyder/0.3)``."""
+    match = (re.search(r"compatible;\s*([A-Za-z0-9_-]+)", user_agent)
+             or re.match(r"\s*([A-Za-z0-9_-]+)", user_agent))
+    return match.group(1) if match else user_agent
+
+
+def robots_url(origin):
+    """The robots.txt URL of an origin."""
+    return origin + "/robots.txt"
+
+
+class RobotsRules:
+    """The parsed robots.txt of one origin, for one user agent token."""
+
+    __slots__ = ("_parser", "_token", "delay", "sitemaps")
+
+    def __init__(self, body, token, max_delay):
+        self._parser = Protego.parse(body) if body.strip() else None
+        self._token = token
+        self.delay = None
+        self.sitemaps = []
+        if self._parser is not None:
+            delay = self._parser.crawl_delay(token)
+            rate = self._parser.request_rate(token)
+            if rate is not None and rate.requests:
+                delay = max(delay or 0.0, rate.seconds / rate.requests)
+            if delay is not None:
+                self.delay = min(float(delay), max_delay)
+            self.sitemaps = list(self._parser.sitemaps)
+
+    def allowed(self, url):
+        """May the crawler fetch ``url``?"""
+        return self._parser is None or self._parser.can_fetch(url, self._token)
+
+
+class _Entry:
+    __slots__ = ("status", "body", "expires", "failures", "fetched", "rules")
+
+    def __init__(self, status, body, expires, failures, fetched):
+        self.status = status
+        self.body = body
+        self.expires = expires
+        self.failures = failures
+        self.fetched = fetched
+        self.rules = None
+
+
+class RobotsTxt:
+    """The frontier's robots.txt policy (see the module docstring).
+
+    ``store`` is the frontier's SQLite store (``get_robots`` / ``put_robots``);
+    ``retry_wait(attempt, curi, now)`` is the frontier's backoff for failed fetches.
+    """
+
+    def __init__(self, settings, store, retry_wait):
+        self.obey = bool(settings.ROBOTSTXT_OBEY)
+        self._ttl = float(settings.ROBOTSTXT_TTL)
+        self._max_retries = int(settings.MAX_RETRIES)
+        self._max_delay = float(settings.FRONTIER_MAX_CRAWL_DELAY)
+        self._want_sitemaps = bool(settings.ROBOTSTXT_SITEMAPS)
+        self._token = product_token(settings.USER_AGENT)
+        self._store = store
+        self._retry_wait = retry_wait
+        self._cache = collections.OrderedDict()  # origin -> _Entry
+        self._busy = set()                       # origins whose robots.txt is being fetched
+        self._redirects = {}                     # origin -> (url to fetch, hops so far)
+        self._allow_all = RobotsRules("", self._token, self._max_delay)
+
+    @property
+    def token(self):
+        """The user agent token matched against ``User-agent:`` lines."""
+        return self._token
+
+    def check(self, origin, now):
+        """``(state, value)``: ``(READY, rules)``, ``(FETCH, (url, attempt))``, ``(BUSY, None)``
+        or ``(WAIT, until)``."""
+        if not self.obey:
+            return READY, self._allow_all
+        if origin in self._busy:
+            return BUSY, None
+        entry = self._entry(origin)
+        if entry is not None and entry.expires > now:
+            if entry.failures:
+                return WAIT, entry.expires
+            if entry.rules is None:
+                entry.rules = RobotsRules(entry.body, self._token, self._max_delay)
+            return READY, entry.rules
+        url, _ = self._redirects.get(origin, (robots_url(origin), 0))
+        return FETCH, (url, entry.failures if entry is not None else 0)
+
+    def delay(self, origin):
+        """The Crawl-delay of an origin whose rules are known, else ``None``."""
+        entry = self._cache.get(origin)
+        return entry.rules.delay if entry is not None and entry.rules is not None else None
+
+    def fetch_started(self, origin):
+        """The robots.txt of ``origin`` was handed to a worker."""
+        self._busy.add(origin)
+
+    def fetch_finished(self, origin, curi, now):
+        """Record the result of a robots.txt fetch; returns the sitemap URLs to add."""
+        self._busy.discard(origin)
+        status = curi.status_code if isinstance(curi.status_code, int) else None
+        old = self._entry(origin)
+        if status is not None and 300 <= status < 400 and self._follow_redirect(origin, curi):
+            return []
+        self._redirects.pop(origin, None)
+        if status is not None and 200 <= status < 300:
+            body = (curi.content_body or b"")[:MAX_ROBOTS_BYTES].decode("utf-8", "replace")
+            entry = _Entry(status, body, now + self._ttl, 0, now)
+        elif status is not None and (300 <= status < 400
+                                     or (400 <= status < 500 and status not in (408, 429))):
+            entry = _Entry(status, "", now + self._ttl, 0, now)
+        else:
+            failures = (old.failures if old is not None else 0) + 1
+            if failures <= self._max_retries:
+                wait = self._retry_wait(failures - 1, curi, now)
+                entry = _Entry(status, old.body if old else DISALLOW_ALL, now + wait, failures,
+                               old.fetched if old else None)
+                log.info("frontier::robots.txt of %s failed (status %s); retry %d in %.0f s",
+                         origin, status, failures, wait)
+            else:
+                keep = old is not None and old.fetched is not None
+                entry = _Entry(status, old.body if keep else DISALLOW_ALL, now + self._ttl, 0,
+                               old.fetched if keep else None)
+                log.warning("frontier::robots.txt of %s unreachable (status %s) after %d tries; "
+                            "%s for %.0f s", origin, status, failures,
+                            "keeping its last rules" if keep else "not crawling it",
+                            self._ttl)
+        self._store.put_robots(origin, entry.status, entry.body, entry.expires, entry.failures,
+                               entry.fetched)
+        self._remember(origin, entry)
+        if entry.failures or not self._want_sitemaps or not (200 <= (status or 0) < 300):
+            return []
+        entry.rules = RobotsRules(entry.body, self._token, self._max_delay)
+        return entry.rules.sitemaps
+
+    def _follow_redirect(self, origin, curi):
+        _, hops = self._redirects.get(origin, (None, 0))
+        target = curi.rep_header.get("Location") if curi.rep_header else None
+        links = curi.extracted_urls
+        if links:
+            target = links[0]
+        if not target or hops >= MAX_REDIRECTS:
+            return False
+        try:
+            target = canonicalize(urljoin(curi.url, target))
+        except ValueError:
+            return False
+        self._redirects[origin] = (target, hops + 1)
+        return True
+
+    def _entry(self, origin):
+        entry = self._cache.get(origin)
+        if entry is not None:
+            self._cache.move_to_end(origin)
+            return entry
+        row = self._store.get_robots(origin)
+        if row is None:
+            return None
+        entry = _Entry(*row)
+        self._remember(origin, entry)
+        return entry
+
+    def _remember(self, origin, entry):
+        self._cache[origin] = entry
+        self._cache.move_to_end(origin)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)

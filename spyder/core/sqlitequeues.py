@@ -1,0 +1,456 @@
+"""The SQLite stores behind the frontiers: every URL ever seen, host queues, robots.txt.
+
+One file (``FRONTIER_STATE_FILE``) in WAL mode holds the whole crawl state, so the
+master's memory does not grow with the crawl and a restart resumes it:
+
+* ``urls`` -- one row per canonical URL (the primary key: the URL-seen test is an
+  ``INSERT OR IGNORE``).  ``next_date`` is when the URL is due (UTC epoch; a new,
+  never fetched URL has its depth there, so it sorts before every recrawl) or
+  NULL once the URL is finished for good, with ``status`` and ``reason``
+  (``status``, ``robots``, ``scope``, ``depth``, ``retries``) saying why -- the
+  row stays so the URL is never added again.  ``queue`` is the politeness queue
+  (NULL while the host's address is being resolved); ``etag`` / ``mod_date`` are
+  the ``ETag`` / ``Last-Modified`` values exactly as the server sent them.
+* ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
+  ``next_due``: the earliest time one of their URLs may be fetched.
+* ``hosts`` / ``unresolved`` -- the host -> queue map and the URLs parked while
+  ``IpBasedQueueAssignment`` resolves a host.
+* ``robots`` -- each origin's robots.txt with its expiry; ``scope_hosts`` -- the
+  seeds' hosts (the default scope); ``meta`` -- schema version, counters, flags.
+
+Nothing is committed implicitly: writes open a transaction that the frontier
+commits with ``checkpoint()`` (batched), and ``atomic()`` wraps one result's
+writes in a savepoint so a failing result leaves no half-written state.
+``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
+names and query shapes: one global queue, or one queue per host.
+"""
+import contextlib
+import json
+import sqlite3
+import time
+from typing import NamedTuple, Optional
+
+SCHEMA_VERSION = 1
+
+#: Identifier of the SingleHostFrontier's only queue.
+SINGLE_QUEUE = "*"
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS urls (
+        url TEXT PRIMARY KEY,
+        queue INTEGER,
+        etag TEXT,
+        mod_date TEXT,
+        next_date REAL,
+        priority INTEGER NOT NULL DEFAULT 1,
+        depth INTEGER NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        status INTEGER,
+        reason TEXT)""",
+    """CREATE INDEX IF NOT EXISTS urls_queue_fifo ON urls (queue, next_date, priority)
+        WHERE next_date IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS queues (
+        id INTEGER PRIMARY KEY,
+        identifier TEXT NOT NULL UNIQUE,
+        next_due REAL)""",
+    "CREATE INDEX IF NOT EXISTS queues_due ON queues (next_due) WHERE next_due IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS hosts (host TEXT PRIMARY KEY, queue INTEGER NOT NULL)
+        WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS unresolved (url TEXT PRIMARY KEY, host TEXT NOT NULL)
+        WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS unresolved_host ON unresolved (host)",
+    """CREATE TABLE IF NOT EXISTS robots (
+        origin TEXT PRIMARY KEY,
+        status INTEGER,
+        body TEXT NOT NULL,
+        expires REAL NOT NULL,
+        failures INTEGER NOT NULL,
+        fetched REAL) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS scope_hosts (host TEXT PRIMARY KEY) WITHOUT ROWID",
+)
+
+
+class QueueException(Exception):
+    """Base class of the store's errors."""
+
+
+class UriNotFound(QueueException):
+    """The URL has no row."""
+
+
+class QueueNotFound(QueueException):
+    """No queue has that identifier."""
+
+
+class UriRow(NamedTuple):
+    """One row of ``urls`` (see the module docstring); ``rowid`` orders equal due times."""
+
+    url: str
+    queue: Optional[int] = None
+    etag: Optional[str] = None
+    mod_date: Optional[str] = None
+    next_date: Optional[float] = None
+    priority: int = 1
+    depth: int = 0
+    attempt: int = 0
+    status: Optional[int] = None
+    reason: Optional[str] = None
+    rowid: Optional[int] = None
+
+
+_SELECT = ("SELECT url, queue, etag, mod_date, next_date, priority, depth, attempt, status, "
+           "reason, rowid FROM urls")
+_INSERT = ("INTO urls (url, queue, etag, mod_date, next_date, priority, depth, attempt, "
+           "status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_UPDATE = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, priority = ?, "
+           "depth = ?, attempt = ?, status = ?, reason = ? WHERE url = ?")
+
+
+def _insert_params(row):
+    return tuple(row[:10])
+
+
+def _update_params(row):
+    return tuple(row[1:10]) + (row[0],)
+
+
+class SQLiteStore:
+    """The state file: connection, transactions and every table (see the module docstring).
+
+    ``db_name`` is a path or ``":memory:"``; ``cache_mb`` bounds SQLite's page cache.
+    """
+
+    def __init__(self, db_name, clock=time.time, cache_mb=32):
+        self._clock = clock
+        self._db = sqlite3.connect(db_name, isolation_level=None)
+        self._cur = self._db.cursor()
+        self._cur.execute("PRAGMA journal_mode = WAL")
+        self._cur.execute("PRAGMA synchronous = NORMAL")
+        self._cur.execute("PRAGMA cache_size = %d" % -int(cache_mb * 1024))
+        self._cur.execute("PRAGMA temp_store = MEMORY")
+        #: clock() when the open transaction began (None: no transaction open).
+        self.txn_started = None
+        self.begin()
+        for statement in _SCHEMA:
+            self._cur.execute(statement)
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            raise QueueException("state file has schema version %r, this Spyder writes %d; "
+                                 "use a new FRONTIER_STATE_FILE" % (version, SCHEMA_VERSION))
+        self.checkpoint()
+
+    # ------------------------------------------------------------------ transactions
+    @property
+    def in_transaction(self):
+        """True while uncommitted writes exist."""
+        return self._db.in_transaction
+
+    def begin(self):
+        """Open a transaction unless one is open (every write method calls this)."""
+        if not self._db.in_transaction:
+            self._cur.execute("BEGIN")
+            self.txn_started = self._clock()
+
+    @contextlib.contextmanager
+    def atomic(self):
+        """All writes inside happen together or, if an exception escapes, not at all."""
+        self.begin()
+        self._cur.execute("SAVEPOINT result")
+        try:
+            yield
+        except BaseException:
+            self._cur.execute("ROLLBACK TO result")
+            self._cur.execute("RELEASE result")
+            raise
+        self._cur.execute("RELEASE result")
+
+    def checkpoint(self):
+        """Commit the open transaction (if any)."""
+        if self._db.in_transaction:
+            self._cur.execute("COMMIT")
+        self.txn_started = None
+
+    def close(self):
+        """Commit and close the file."""
+        self.checkpoint()
+        self._cur.close()
+        self._db.close()
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self, key, default=None):
+        """A JSON value stored under ``key`` in ``meta``."""
+        row = self._cur.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, key, value):
+        """Store a JSON-serialisable value under ``key``."""
+        self.begin()
+        self._cur.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                          (key, json.dumps(value)))
+
+    # ------------------------------------------------------------------ urls
+    def add_uri(self, row):
+        """Insert a new row (``sqlite3.IntegrityError`` if the URL exists)."""
+        self.begin()
+        self._cur.execute("INSERT " + _INSERT, _insert_params(row))
+
+    def add_uris(self, rows):
+        """Insert many new rows."""
+        self.begin()
+        self._cur.executemany("INSERT " + _INSERT, map(_insert_params, rows))
+
+    def insert_new(self, row):
+        """Insert the row unless its URL is known; its rowid if inserted, else ``None``."""
+        self.begin()
+        cur = self._cur
+        cur.execute("INSERT OR IGNORE " + _INSERT, _insert_params(row))
+        return cur.lastrowid if cur.rowcount == 1 else None
+
+    def update_uri(self, row):
+        """Overwrite every column of the row with ``row.url``."""
+        self.begin()
+        self._cur.execute(_UPDATE, _update_params(row))
+
+    def update_uris(self, rows):
+        """Overwrite many rows."""
+        self.begin()
+        self._cur.executemany(_UPDATE, map(_update_params, rows))
+
+    def record(self, url, etag, mod_date, next_date, priority, attempt, status, reason):
+        """Store the outcome of a visit (the columns a result changes)."""
+        self.begin()
+        self._cur.execute(
+            "UPDATE urls SET etag = ?, mod_date = ?, next_date = ?, priority = ?, attempt = ?, "
+            "status = ?, reason = ? WHERE url = ?",
+            (etag, mod_date, next_date, priority, attempt, status, reason, url))
+
+    def ignore_uri(self, url, status=None, reason="status"):
+        """Finish a URL for good: not scheduled again, but kept (with why) so it stays known."""
+        self.begin()
+        self._cur.execute("UPDATE urls SET next_date = NULL, status = ?, reason = ? WHERE url = ?",
+                          (status, reason, url))
+
+    def revive(self, url, queue, next_date, priority, depth):
+        """Schedule a URL that was dropped before it was ever fetched (scope, depth)."""
+        self.begin()
+        self._cur.execute("UPDATE urls SET queue = ?, next_date = ?, priority = ?, depth = ?, "
+                          "attempt = 0, status = NULL, reason = NULL WHERE url = ?",
+                          (queue, next_date, priority, depth, url))
+
+    def set_uri_queue(self, url, queue):
+        """Move a URL into a queue (after its host was resolved)."""
+        self.begin()
+        self._cur.execute("UPDATE urls SET queue = ? WHERE url = ?", (queue, url))
+
+    def remove_uris(self, urls):
+        """Delete rows."""
+        self.begin()
+        self._cur.executemany("DELETE FROM urls WHERE url = ?", ((url,) for url in urls))
+
+    def find_uri(self, url):
+        """The row of ``url``, or ``None``."""
+        row = self._cur.execute(_SELECT + " WHERE url = ?", (url,)).fetchone()
+        return None if row is None else UriRow._make(row)
+
+    def get_uri(self, url):
+        """The row of ``url``; ``UriNotFound`` if there is none."""
+        row = self.find_uri(url)
+        if row is None:
+            raise UriNotFound(url)
+        return row
+
+    def __len__(self):
+        return self._cur.execute("SELECT COUNT(*) FROM urls").fetchone()[0]
+
+    def head_of(self, queue, n=1, offset=0):
+        """The ``n`` rows of ``queue`` due first (due time, priority, insertion order)."""
+        rows = self._cur.execute(
+            _SELECT + " WHERE queue = ? AND next_date IS NOT NULL "
+            "ORDER BY next_date, priority LIMIT ? OFFSET ?", (queue, n, offset)).fetchall()
+        return [UriRow._make(row) for row in rows]
+
+    def earliest_in_queue(self, queue):
+        """The earliest due time of ``queue``'s URLs, or ``None`` if nothing is scheduled."""
+        return self._cur.execute(
+            "SELECT MIN(next_date) FROM urls WHERE queue = ? AND next_date IS NOT NULL",
+            (queue,)).fetchone()[0]
+
+    def _all_uris(self, queue=None):
+        cursor = self._db.cursor()  # its own cursor: callers may query while iterating
+        if queue is None:
+            cursor.execute("SELECT url FROM urls")
+        else:
+            cursor.execute("SELECT url FROM urls WHERE queue = ?", (queue,))
+        try:
+            for (url,) in cursor:
+                yield url
+        finally:
+            cursor.close()
+
+    def _qsize(self, queue=None):
+        if queue is None:
+            return self._cur.execute(
+                "SELECT COUNT(*) FROM urls WHERE next_date IS NOT NULL").fetchone()[0]
+        return self._cur.execute("SELECT COUNT(*) FROM urls WHERE queue = ? "
+                                 "AND next_date IS NOT NULL", (queue,)).fetchone()[0]
+
+    # ------------------------------------------------------------------ queues
+    def get_all_queues(self):
+        """Every ``(queue id, identifier)``, oldest first."""
+        return self._cur.execute("SELECT id, identifier FROM queues ORDER BY id").fetchall()
+
+    def get_queue_count(self):
+        """Number of queues."""
+        return self._cur.execute("SELECT COUNT(*) FROM queues").fetchone()[0]
+
+    def get_queue_for_ident(self, identifier):
+        """The id of the queue ``identifier``; ``QueueNotFound`` if there is none."""
+        row = self._cur.execute("SELECT id FROM queues WHERE identifier = ?",
+                                (identifier,)).fetchone()
+        if row is None:
+            raise QueueNotFound(identifier)
+        return row[0]
+
+    def add_or_create_queue(self, identifier):
+        """The id of the queue ``identifier``, created (ids 1, 2, ...) if new."""
+        row = self._cur.execute("SELECT id FROM queues WHERE identifier = ?",
+                                (identifier,)).fetchone()
+        if row is not None:
+            return row[0]
+        self.begin()
+        self._cur.execute("INSERT INTO queues (identifier) VALUES (?)", (identifier,))
+        return self._cur.lastrowid
+
+    def set_queue_due(self, queue, next_due):
+        """Set when ``queue`` is next due (``None``: nothing to do, or held in memory)."""
+        self.begin()
+        self._cur.execute("UPDATE queues SET next_due = ? WHERE id = ?", (next_due, queue))
+
+    def lower_queue_due(self, queue, next_due):
+        """Make ``queue`` due no later than ``next_due``."""
+        self.begin()
+        self._cur.execute("UPDATE queues SET next_due = ? WHERE id = ? "
+                          "AND (next_due IS NULL OR next_due > ?)", (next_due, queue, next_due))
+
+    def due_queues(self, now, limit):
+        """Up to ``limit`` ``(id, identifier)`` of queues due by ``now``, most overdue first."""
+        return self._cur.execute(
+            "SELECT id, identifier FROM queues WHERE next_due IS NOT NULL AND next_due <= ? "
+            "ORDER BY next_due, id LIMIT ?", (now, limit)).fetchall()
+
+    def earliest_queue_due(self):
+        """The earliest ``next_due`` of all queues not held in memory, or ``None``."""
+        return self._cur.execute(
+            "SELECT MIN(next_due) FROM queues WHERE next_due IS NOT NULL").fetchone()[0]
+
+    def repair_queue_due(self):
+        """Recompute every queue's ``next_due`` from its URLs (after an unclean stop)."""
+        self.begin()
+        self._cur.execute("UPDATE queues SET next_due = (SELECT MIN(next_date) FROM urls "
+                          "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL)")
+
+    # ------------------------------------------------------------------ hosts
+    def get_host_queue(self, host):
+        """The queue a host was assigned to, or ``None``."""
+        row = self._cur.execute("SELECT queue FROM hosts WHERE host = ?", (host,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_host_queue(self, host, queue):
+        """Remember the queue of a host."""
+        self.begin()
+        self._cur.execute("INSERT OR REPLACE INTO hosts (host, queue) VALUES (?, ?)",
+                          (host, queue))
+
+    def add_unresolved(self, url, host):
+        """Park a URL until its host has a queue."""
+        self.begin()
+        self._cur.execute("INSERT OR IGNORE INTO unresolved (url, host) VALUES (?, ?)",
+                          (url, host))
+
+    def take_unresolved(self, host):
+        """Remove and return the URLs parked for ``host``."""
+        urls = [url for (url,) in self._cur.execute(
+            "SELECT url FROM unresolved WHERE host = ?", (host,)).fetchall()]
+        if urls:
+            self.begin()
+            self._cur.execute("DELETE FROM unresolved WHERE host = ?", (host,))
+        return urls
+
+    def unresolved_hosts(self, limit):
+        """Up to ``limit`` ``(host, one of its URLs)`` with parked URLs."""
+        return self._cur.execute("SELECT host, MIN(url) FROM unresolved GROUP BY host LIMIT ?",
+                                 (limit,)).fetchall()
+
+    # ------------------------------------------------------------------ robots.txt
+    def get_robots(self, origin):
+        """``(status, body, expires, failures, fetched)`` of an origin, or ``None``."""
+        return self._cur.execute("SELECT status, body, expires, failures, fetched FROM robots "
+                                 "WHERE origin = ?", (origin,)).fetchone()
+
+    def put_robots(self, origin, status, body, expires, failures, fetched):
+        """Store an origin's robots.txt state."""
+        self.begin()
+        self._cur.execute("INSERT OR REPLACE INTO robots (origin, status, body, expires, "
+                          "failures, fetched) VALUES (?, ?, ?, ?, ?, ?)",
+                          (origin, status, body, expires, failures, fetched))
+
+    # ------------------------------------------------------------------ scope
+    def scope_hosts(self):
+        """The seeds' hosts."""
+        return {host for (host,) in self._cur.execute("SELECT host FROM scope_hosts")}
+
+    def add_scope_host(self, host):
+        """Add a host to the seeds' hosts."""
+        self.begin()
+        self._cur.execute("INSERT OR IGNORE INTO scope_hosts (host) VALUES (?)", (host,))
+
+
+class SQLiteSingleHostUriQueue(SQLiteStore):
+    """All URLs in one queue: the SingleHostFrontier's single politeness window."""
+
+    def __init__(self, db_name, clock=time.time, cache_mb=32):
+        super().__init__(db_name, clock, cache_mb)
+        self.queue_id = self.add_or_create_queue(SINGLE_QUEUE)
+        self.checkpoint()
+
+    def _in_queue(self, row):
+        return row if row.queue is not None else row._replace(queue=self.queue_id)
+
+    def add_uri(self, row):
+        """Insert a new row into the queue."""
+        super().add_uri(self._in_queue(row))
+
+    def add_uris(self, rows):
+        """Insert many new rows into the queue."""
+        super().add_uris(self._in_queue(row) for row in rows)
+
+    def queue_head(self, n=1, offset=0):
+        """The ``n`` rows due first, skipping ``offset`` (finished rows excluded)."""
+        return self.head_of(self.queue_id, n, offset)
+
+    def qsize(self):
+        """Number of scheduled (not finished) URLs."""
+        return self._qsize()
+
+    def all_uris(self):
+        """Every known URL."""
+        return self._all_uris()
+
+
+class SQLiteMultipleHostUriQueue(SQLiteStore):
+    """One queue per host (or IP): the MultipleHostFrontier's politeness units."""
+
+    def queue_head(self, queue, n=1, offset=0):
+        """The ``n`` rows of ``queue`` due first, skipping ``offset``."""
+        return self.head_of(queue, n, offset)
+
+    def qsize(self, queue=None):
+        """Number of scheduled URLs, in all queues or in one."""
+        return self._qsize(queue)
+
+    def all_uris(self, queue=None):
+        """Every known URL, or those of one queue."""
+        return self._all_uris(queue)

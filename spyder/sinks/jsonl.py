@@ -1,0 +1,78 @@
+"""JsonLinesSink: one JSON object per final outcome, appended to ``JSONL_SINK_PATH``.
+
+Enable it with ``SINKS = ["spyder.sinks.jsonl.JsonLinesSink"]``.  Each line is one
+visit's final outcome (see ``spyder.core.sink``), written as soon as the frontier
+reports it (line-buffered, so ``tail -f`` works and a crash loses at most the
+line being written).  Fields:
+
+``url``, ``outcome`` (``success`` / ``redirect`` / ``not_found`` /
+``server_error``), ``status``, ``depth``, ``attempt`` (0 = first try), ``time``
+(UTC epoch when recorded), ``req_time`` and ``queue_time`` (seconds),
+``content_type``, ``content_length`` (bytes of body received; ``null`` when no
+response arrived), ``sha1`` (hex digest of that body), ``truncated`` (the body was
+cut at ``MAX_CONTENT_SIZE``), ``links`` (number of extracted links), ``etag``,
+``last_modified``, ``location`` (redirects) and ``error`` (network or processing
+errors).
+"""
+import hashlib
+import json
+import os
+import time
+
+from spyder.core import constants as C
+from spyder.core.sink import AbstractCrawlUriSink
+
+
+class JsonLinesSink(AbstractCrawlUriSink):
+    """Append one JSON line per outcome to ``JSONL_SINK_PATH``."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        path = settings.JSONL_SINK_PATH
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8", buffering=1)
+
+    def process_successful_crawl(self, curi):
+        self._write("success", curi)
+
+    def process_redirect(self, curi):
+        self._write("redirect", curi)
+
+    def process_not_found(self, curi):
+        self._write("not_found", curi)
+
+    def process_server_error(self, curi):
+        self._write("server_error", curi)
+
+    def close(self):
+        self._file.close()
+
+    def _write(self, outcome, curi):
+        self._file.write(json.dumps(record(outcome, curi), separators=(",", ":")) + "\n")
+
+
+def record(outcome, curi):
+    """The JSON-serialisable record of one outcome (see the module docstring)."""
+    headers = curi.rep_header or {}
+    optional = curi.optional_vars or {}
+    body = curi.content_body
+    return {
+        "url": curi.url,
+        "outcome": outcome,
+        "status": curi.status_code,
+        "depth": curi.depth,
+        "attempt": curi.attempt,
+        "time": time.time(),
+        "req_time": curi.req_time,
+        "queue_time": curi.queue_time,
+        "content_type": headers.get("Content-Type"),
+        "content_length": None if body is None else len(body),
+        "sha1": None if body is None else hashlib.sha1(body).hexdigest(),
+        "truncated": optional.get(C.CURI_TRUNCATED) == C.CURI_OPTIONAL_TRUE,
+        "links": len(curi.extracted_urls),
+        "etag": headers.get("Etag"),
+        "last_modified": headers.get("Last-Modified"),
+        "location": headers.get("Location"),
+        "error": optional.get(C.CURI_ERROR),
+    }

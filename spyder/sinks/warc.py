@@ -1,0 +1,130 @@
+"""WarcSink: every HTTP exchange the crawl finished, as WARC request and response records.
+
+Enable it with ``SINKS = ["spyder.sinks.warc.WarcSink"]``.  Files are written to
+``WARC_DIR`` as ``spyder-<start time>-<pid>-<n>.warc.gz`` (gzip per record, as
+WARC readers such as warcio and pywb expect), each opening with a ``warcinfo``
+record; a new file is started once the current one reaches ``WARC_MAX_SIZE``
+bytes.  For each final outcome that has an HTTP response (network errors 599 and
+Spyder's own 7xx codes have none) a ``response`` record (status line, headers,
+body) and a ``request`` record (``GET`` with the headers sent) are written,
+linked by ``WARC-Concurrent-To``.  The body is the one the worker kept: already
+decompressed (tornado renames ``Content-Encoding`` to
+``X-Consumed-Content-Encoding``), so ``Transfer-Encoding`` is dropped and
+``Content-Length`` is set to the stored length; a body cut at
+``MAX_CONTENT_SIZE`` carries ``WARC-Truncated: length``.
+"""
+import datetime
+import http.client
+import io
+import os
+import time
+from urllib.parse import urlsplit
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import datetime_to_iso_date
+from warcio.warcwriter import WARCWriter
+
+from spyder import __version__
+from spyder.core import constants as C
+from spyder.core.sink import AbstractCrawlUriSink
+
+_DROPPED_HEADERS = {"transfer-encoding", "content-length"}
+
+
+class WarcSink(AbstractCrawlUriSink):
+    """Write request/response records to rotating ``.warc.gz`` files in ``WARC_DIR``."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self._directory = settings.WARC_DIR
+        self._max_size = int(settings.WARC_MAX_SIZE)
+        self._user_agent = settings.USER_AGENT
+        os.makedirs(self._directory, exist_ok=True)
+        self._prefix = "spyder-%s-%d" % (time.strftime("%Y%m%d%H%M%S", time.gmtime()),
+                                         os.getpid())
+        self._serial = 0
+        self._file = None
+        self._writer = None
+        #: Paths of the files written so far (the last one may still be open).
+        self.paths = []
+
+    def process_successful_crawl(self, curi):
+        self._write(curi)
+
+    def process_redirect(self, curi):
+        self._write(curi)
+
+    def process_not_found(self, curi):
+        self._write(curi)
+
+    def process_server_error(self, curi):
+        self._write(curi)
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
+
+    def _write(self, curi):
+        status = curi.status_code
+        if (not isinstance(status, int) or not 100 <= status < 599
+                or curi.content_body is None):
+            return
+        if self._writer is None:
+            self._open()
+        date = _warc_date(curi.end_processing or curi.begin_processing or time.time())
+        response = self._response(curi, status, date)
+        request = self._request(curi, date, response.rec_headers.get_header("WARC-Record-ID"))
+        self._writer.write_record(response)
+        self._writer.write_record(request)
+        if self._file.tell() >= self._max_size:
+            self.close()
+
+    def _open(self):
+        while True:  # never overwrite: another sink may have started in the same second
+            self._serial += 1
+            path = os.path.join(self._directory, "%s-%05d.warc.gz" % (self._prefix, self._serial))
+            try:
+                self._file = open(path, "xb")
+                break
+            except FileExistsError:
+                continue
+        self._writer = WARCWriter(self._file, gzip=True)
+        self.paths.append(path)
+        info = self._writer.create_warcinfo_record(os.path.basename(path), {
+            "software": "Spyder %s" % __version__,
+            "format": "WARC File Format 1.0",
+            "http-header-user-agent": self._user_agent,
+        })
+        self._writer.write_record(info)
+
+    def _response(self, curi, status, date):
+        body = curi.content_body
+        headers = [(name, value) for name, value in (curi.rep_header or {}).items()
+                   if name.lower() not in _DROPPED_HEADERS]
+        headers.append(("Content-Length", str(len(body))))
+        statusline = "%d %s" % (status, http.client.responses.get(status, "Unknown"))
+        warc_headers = {"WARC-Date": date}
+        if (curi.optional_vars or {}).get(C.CURI_TRUNCATED) == C.CURI_OPTIONAL_TRUE:
+            warc_headers["WARC-Truncated"] = "length"
+        return self._writer.create_warc_record(
+            curi.url, "response", payload=io.BytesIO(body), length=len(body),
+            warc_headers_dict=warc_headers,
+            http_headers=StatusAndHeaders(statusline, headers, protocol="HTTP/1.1"))
+
+    def _request(self, curi, date, response_id):
+        parts = urlsplit(curi.url)
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        headers = list((curi.req_header or {}).items())
+        if not any(name.lower() == "host" for name, _ in headers):
+            headers.insert(0, ("Host", parts.netloc.rpartition("@")[2]))
+        return self._writer.create_warc_record(
+            curi.url, "request", payload=io.BytesIO(b""), length=0,
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": response_id},
+            http_headers=StatusAndHeaders("GET %s HTTP/1.1" % target, headers,
+                                          is_http_request=True))
+
+
+def _warc_date(epoch):
+    return datetime_to_iso_date(datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+                                .replace(tzinfo=None))
