@@ -228,22 +228,16 @@ class _Child:
             except ProcessLookupError:
                 pass
 
-    def last_error(self):
-        """The child's last output line that looks like an error (else its last line)."""
-        lines = [line for line in self.tail if line.strip()]
-        for line in reversed(lines):
-            if "error" in line.lower() or "Traceback" in line:
-                return line.strip()
-        return lines[-1].strip() if lines else "(no output)"
-
     def describe_exit(self):
+        """"exited with status 1: <its last error line>" or "was killed by SIGKILL"."""
         code = self.returncode
         if code is not None and code < 0:
             try:
                 return "was killed by %s" % signal.Signals(-code).name
             except ValueError:
                 return "was killed by signal %d" % -code
-        return "exited with status %s" % code
+        errors = [line.strip() for line in self.tail if "error" in line.lower()]
+        return "exited with status %s%s" % (code, ": " + errors[-1] if errors else "")
 
 
 class _ChildFailed(Exception):
@@ -500,8 +494,8 @@ class Supervisor:
             for child in children:
                 if not child.alive:
                     await self._drain(child)
-                    raise _ChildFailed("the %s failed to start (it %s): %s"
-                                       % (child.name, child.describe_exit(), child.last_error()))
+                    raise _ChildFailed("the %s failed to start: it %s"
+                                       % (child.name, child.describe_exit()))
             if self._signals:
                 raise _Interrupted()
             if time.monotonic() >= deadline:
@@ -546,14 +540,13 @@ class Supervisor:
         while self._restarts and self._restarts[0] < now - RESTART_WINDOW:
             self._restarts.popleft()
         if len(self._restarts) >= RESTART_LIMIT:
-            self.result.error = ("the %s %s (%s); %d restarts within %d s already, giving up"
-                                 % (child.name, child.describe_exit(), child.last_error(),
-                                    RESTART_LIMIT, RESTART_WINDOW))
+            self.result.error = ("the %s %s; %d restarts within %d s already, giving up"
+                                 % (child.name, child.describe_exit(), RESTART_LIMIT,
+                                    RESTART_WINDOW))
             self.progress.say("error: " + self.result.error)
             return False
         self._restarts.append(now)
-        self.progress.say("the %s %s (%s); restarting it"
-                          % (child.name, child.describe_exit(), child.last_error()))
+        self.progress.say("the %s %s; restarting it" % (child.name, child.describe_exit()))
         await self._spawn(child)
         return True
 
@@ -633,7 +626,7 @@ class Supervisor:
             result.exit_status = 1
         elif master.proc is not None and master.returncode not in (0, None):
             result.exit_status = 1
-            result.error = "the master %s: %s" % (master.describe_exit(), master.last_error())
+            result.error = "the master %s" % master.describe_exit()
             self.progress.say("error: " + result.error)
 
 
@@ -769,7 +762,7 @@ def bench(settings, args):
     """``spyder bench``: crawl a generated site with politeness delays at 0; print pages/s."""
     from spyder.demosite import DemoSite
 
-    expected = len(DemoSite(args.pages, args.hosts).expected())
+    expected = len(DemoSite(args.pages, args.hosts).expected()) + args.hosts  # + robots.txt
     site = _SiteProcess(pages=args.pages, hosts=args.hosts)
     run_dir = tempfile.mkdtemp(prefix="spyder-crawl-")
     directory = tempfile.mkdtemp(prefix="spyder-bench-")

@@ -17,7 +17,8 @@ thread (``start()``/``stop()``, or a ``with`` block) or in the foreground
 (``serve_forever()``).  It records every request (``requests``: host, path, time,
 status) so tests can assert "fetched exactly once", "never requested a disallowed path"
 and per-host politeness, and ``expected_urls()`` computes the set a correct crawl from
-the seeds fetches.
+the seeds fetches.  ``latency`` holds every response back (without blocking the server)
+so that fetches stay in flight long enough for crash tests.
 
 Standalone: ``python -m spyder.demosite --pages N --hosts H`` prints the seed URLs, one
 per line, and serves until Ctrl-C (``spyder demo`` and ``spyder bench`` run it that way).
@@ -36,6 +37,7 @@ import time
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
+from tornado.iostream import StreamClosedError
 from tornado.netutil import bind_sockets
 
 #: The address every virtual host listens on.
@@ -332,11 +334,15 @@ def _decorate(target, decoration, salt):
 class DemoServer:
     """Serve a ``DemoSite`` on 127.0.0.1 (one ephemeral port per host) and log requests."""
 
-    def __init__(self, site, record=True):
+    def __init__(self, site, record=True, latency=0.0):
         self.site = site
         self.record = record
-        #: every answered request, in arrival order (a list of ``ServedRequest``)
+        #: seconds every response is held back (without blocking), to keep fetches in flight
+        self.latency = latency
+        #: every request, in arrival order (a list of ``ServedRequest``)
         self.requests = []
+        #: requests received but not answered yet
+        self.pending = 0
         self.ports = []
         self._sockets = [bind_sockets(0, LOOPBACK) for _ in range(site.hosts)]
         self.ports = [sockets[0].getsockname()[1] for sockets in self._sockets]
@@ -387,11 +393,23 @@ class DemoServer:
             headers["Content-Length"] = str(len(body))
             if request.method == "HEAD":
                 body = b""
-            request.connection.write_headers(
-                httputil.ResponseStartLine("HTTP/1.1", status,
-                                           httputil.responses.get(status, "Unknown")),
-                httputil.HTTPHeaders(headers), body)
-            request.connection.finish()
+            start = httputil.ResponseStartLine("HTTP/1.1", status,
+                                               httputil.responses.get(status, "Unknown"))
+            if self.latency:
+                self.pending += 1
+                asyncio.get_running_loop().call_later(
+                    self.latency, respond, request, start, headers, body)
+            else:
+                respond(request, start, headers, body, delayed=False)
+
+        def respond(request, start, headers, body, delayed=True):
+            if delayed:
+                self.pending -= 1
+            try:
+                request.connection.write_headers(start, httputil.HTTPHeaders(headers), body)
+                request.connection.finish()
+            except StreamClosedError:
+                pass  # the client is gone (a killed worker)
         return handle
 
     def _listen(self):

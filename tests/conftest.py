@@ -34,11 +34,12 @@ def socket_dir():
 
 @pytest.fixture
 def demo_site():
-    """``demo_site(pages=.., hosts=.., seed=..)`` serves a generated site in a thread."""
+    """``demo_site(pages=.., hosts=.., seed=.., latency=..)`` serves a generated site in a
+    thread (see ``spyder.demosite.DemoServer``)."""
     servers = []
 
-    def start(pages=60, hosts=2, seed=1):
-        server = DemoServer(DemoSite(pages, hosts, seed)).start()
+    def start(pages=60, hosts=2, seed=1, latency=0.0):
+        server = DemoServer(DemoSite(pages, hosts, seed), latency=latency).start()
         servers.append(server)
         return server
 

@@ -5,13 +5,15 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import parse_qsl, urldefrag, urlencode, urljoin, urlsplit, urlunsplit
 
 import pytest
+from conftest import wait_until
 from protego import Protego
-
 from spyder.demosite import (DISALLOWED_PREFIX, EXTERNAL_URL, REDIRECT_CODES, DemoSite,
                              DemoServer)
 
@@ -140,6 +142,22 @@ def test_server_answers_and_records(demo_site):
     assert fetched[server.seeds[0]] == 3
     assert [r.status for r in server.requests if r.path == "/missing/m0.html"] == [404]
     assert all(r.time > 0 for r in server.requests)
+
+
+@pytest.mark.timeout(30)
+def test_latency_holds_responses_back_without_blocking(demo_site):
+    server = demo_site(pages=10, hosts=1, latency=0.5)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(_get(server.seeds[0])[0]))
+               for _ in range(3)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: server.pending == 3, 5, message="three pending requests")
+    for thread in threads:
+        thread.join(10)
+    assert results == [200, 200, 200] and server.pending == 0
+    assert time.monotonic() - started >= 0.5
 
 
 @pytest.mark.timeout(30)
