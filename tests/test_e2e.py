@@ -174,15 +174,16 @@ def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl):
     assert all(isinstance(r["depth"], int) and r["status"] for r in records)
 
     from warcio.archiveiterator import ArchiveIterator
-    responses = []
+    records = []
     for path in sorted(glob.glob(os.path.join(run.warc_dir, "*.warc*"))):
         with open(path, "rb") as warc:
-            responses += [record.rec_headers.get_header("WARC-Target-URI")
-                          for record in ArchiveIterator(warc) if record.rec_type == "response"]
-    assert responses, "no WARC response records in %s" % run.warc_dir
-    assert len(responses) == len(set(responses)), "one response record per page"
+            records += [(record.rec_type, record.rec_headers.get_header("WARC-Target-URI"))
+                        for record in ArchiveIterator(warc)]
+    responses = [url for kind, url in records if kind == "response"]
+    assert len(responses) == len(set(responses)), "one response record per fetched page"
+    assert set(responses) == set(expected)
+    assert sorted(url for kind, url in records if kind == "request") == sorted(responses)
     successes = {u for u, outcome in expected.items() if outcome == "success"}
-    assert successes <= set(responses) <= set(expected)
 
     out = run.output()
     assert "the crawl is complete" in out
