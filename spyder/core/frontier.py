@@ -266,31 +266,15 @@ class AbstractBaseFrontier:
         if self._closed:
             raise queue.Empty()
         now = self._now()
-        self._maybe_commit(now)
         if self._scan_unresolved:
             self._resolve_parked()
         if len(self._active) < self._max_active:
             self._activate(now)
-        ready = self._ready
-        tried = set()
-        while ready and ready[0][0] <= now:
-            when, queue_id = heapq.heappop(ready)
-            q = self._active.get(queue_id)
-            if q is None or q.scheduled != when:
-                continue
-            q.scheduled = None
-            curi = None
-            if queue_id in tried:  # no progress: never spin, look again shortly
-                log.error("frontier::queue %d made no progress; holding it briefly", queue_id)
-                q.blocked_until = now + 0.05
-            else:
-                tried.add(queue_id)
-                curi = self._take(q, now)
-            if q.id in self._active:
-                self._schedule(q, now)
-            if curi is not None:
-                return curi
-        raise queue.Empty()
+        curi = self._next_ready(now)
+        self._maybe_commit(now)
+        if curi is None:
+            raise queue.Empty()
+        return curi
 
     def next_due(self):
         """When ``get_next`` can next succeed without a result arriving; ``None``: never."""
@@ -375,6 +359,29 @@ class AbstractBaseFrontier:
             self._release_lock()
 
     # ------------------------------------------------------------------ dispatch
+    def _next_ready(self, now):
+        """Pop ready queues until one hands out a URL; ``None`` if none can."""
+        ready = self._ready
+        tried = set()
+        while ready and ready[0][0] <= now:
+            when, queue_id = heapq.heappop(ready)
+            q = self._active.get(queue_id)
+            if q is None or q.scheduled != when:
+                continue
+            q.scheduled = None
+            curi = None
+            if queue_id in tried:  # no progress: never spin, look again shortly
+                log.error("frontier::queue %d made no progress; holding it briefly", queue_id)
+                q.blocked_until = now + 0.05
+            else:
+                tried.add(queue_id)
+                curi = self._take(q, now)
+            if q.id in self._active:
+                self._schedule(q, now)
+            if curi is not None:
+                return curi
+        return None
+
     def _activate(self, now):
         free = self._max_active - len(self._active)
         candidates = self._store.due_queues(now, 2 * free)
@@ -388,6 +395,7 @@ class AbstractBaseFrontier:
             q = _Queue(queue_id, self._budget)
             self._store.set_queue_due(queue_id, None)
             self._active[queue_id] = q
+            self._ops += 1
             self._schedule(q, now)
 
     def _refill(self, q):

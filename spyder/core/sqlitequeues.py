@@ -125,22 +125,26 @@ class SQLiteStore:
         self._clock = clock
         self._db = sqlite3.connect(db_name, isolation_level=None)
         self._cur = self._db.cursor()
-        self._cur.execute("PRAGMA journal_mode = WAL")
-        self._cur.execute("PRAGMA synchronous = NORMAL")
-        self._cur.execute("PRAGMA cache_size = %d" % -int(cache_mb * 1024))
-        self._cur.execute("PRAGMA temp_store = MEMORY")
         #: clock() when the open transaction began (None: no transaction open).
         self.txn_started = None
-        self.begin()
-        for statement in _SCHEMA:
-            self._cur.execute(statement)
-        version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version != SCHEMA_VERSION:
-            raise QueueException("state file has schema version %r, this Spyder writes %d; "
-                                 "use a new FRONTIER_STATE_FILE" % (version, SCHEMA_VERSION))
-        self.checkpoint()
+        try:
+            self._cur.execute("PRAGMA journal_mode = WAL")
+            self._cur.execute("PRAGMA synchronous = NORMAL")
+            self._cur.execute("PRAGMA cache_size = %d" % -int(cache_mb * 1024))
+            self._cur.execute("PRAGMA temp_store = MEMORY")
+            self.begin()
+            for statement in _SCHEMA:
+                self._cur.execute(statement)
+            version = self.get_meta("schema_version")
+            if version is None:
+                self.set_meta("schema_version", SCHEMA_VERSION)
+            elif version != SCHEMA_VERSION:
+                raise QueueException("state file has schema version %r, this Spyder writes %d; "
+                                     "use a new FRONTIER_STATE_FILE" % (version, SCHEMA_VERSION))
+            self.checkpoint()
+        except BaseException:
+            self._db.close()
+            raise
 
     # ------------------------------------------------------------------ transactions
     @property

@@ -28,8 +28,8 @@ MAX_URL_LENGTH = 4096
 # resolve); they skip w3lib, which is the most expensive step of adding a link.
 _ALREADY_CANONICAL = re.compile(
     r"https?://[a-z0-9][a-z0-9.-]*(?::[1-9][0-9]{0,4})?"
-    r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*"
-    r"(?:\?[A-Za-z0-9._~!$&()*+,;=:@/?-]*)?\Z")
+    r"/[A-Za-z0-9._~!$&'()*+,=:@/-]*"
+    r"(?:\?[A-Za-z0-9._~!$&()*+,;=:@/?-]+)?\Z")
 _HOST = re.compile(r"(?:[a-z0-9_-][a-z0-9_.-]*|[0-9a-f:.]*:[0-9a-f:.]*)\Z")
 
 

@@ -1,0 +1,224 @@
+"""The SQLite stores: the original's single/multiple queue tests, ported, plus the new tables."""
+import sqlite3
+
+import pytest
+
+from spyder.core.sqlitequeues import (QueueException, QueueNotFound, SQLiteMultipleHostUriQueue,
+                                      SQLiteSingleHostUriQueue, SQLiteStore, UriNotFound, UriRow)
+
+NOW = 1_700_000_000.0
+
+
+def _columns(row):
+    """Every stored column except the rowid (and the queue the single store fills in)."""
+    return row._replace(rowid=None)
+
+
+# ---------------------------------------------------------------- single host store
+def test_single_adding_works():
+    store = SQLiteSingleHostUriQueue(":memory:")
+    row = UriRow("http://localhost", etag='"etag"', mod_date="Tue, 15 Nov 1994 12:45:26 GMT",
+                 next_date=NOW, priority=1)
+    store.add_uri(row)
+    assert len(store) == 1
+    stored = store.get_uri("http://localhost")
+    assert _columns(stored) == row._replace(queue=store.queue_id)
+    assert stored.rowid == 1
+
+
+def test_single_updating_works():
+    store = SQLiteSingleHostUriQueue(":memory:")
+    store.add_uri(UriRow("http://localhost", etag="a", next_date=NOW, priority=1))
+    updated = UriRow("http://localhost", store.queue_id, "b", "mod", NOW + 1, 2, 3, 1, 503, None)
+    store.update_uri(updated)
+    assert _columns(store.get_uri("http://localhost")) == updated
+
+
+def test_single_lists_work():
+    store = SQLiteSingleHostUriQueue(":memory:")
+    rows = [UriRow("http://localhost/%d" % i, next_date=NOW + i) for i in range(3)]
+    store.add_uris(rows)
+    assert len(store) == 3
+    store.update_uris([r._replace(queue=store.queue_id, priority=2) for r in rows])
+    assert all(store.get_uri(r.url).priority == 2 for r in rows)
+    store.remove_uris(r.url for r in rows)
+    assert len(store) == 0
+
+
+def test_single_iterating_over_all_uris_works():
+    store = SQLiteSingleHostUriQueue(":memory:")
+    urls = ["http://localhost/%d" % i for i in range(5)]
+    store.add_uris(UriRow(url, next_date=NOW) for url in urls)
+    assert store.get_uri(urls[0]).url == urls[0]
+    with pytest.raises(UriNotFound):
+        store.get_uri("http://unknown/")
+    assert store.find_uri("http://unknown/") is None
+    # iterating while querying: every generator has its own cursor
+    seen = []
+    for url in store.all_uris():
+        seen.append(store.get_uri(url).url)
+    assert sorted(seen) == sorted(urls)
+
+
+def test_single_queue_head_works():
+    store = SQLiteSingleHostUriQueue(":memory:")
+    store.add_uris([UriRow("http://localhost/late", next_date=NOW + 10),
+                    UriRow("http://localhost/early", next_date=NOW + 1),
+                    UriRow("http://localhost/new", next_date=0.0)])
+    assert [r.url for r in store.queue_head(n=3)] == [
+        "http://localhost/new", "http://localhost/early", "http://localhost/late"]
+    assert [r.url for r in store.queue_head(n=1, offset=1)] == ["http://localhost/early"]
+    store.ignore_uri("http://localhost/early", 404)
+    assert [r.url for r in store.queue_head(n=3)] == ["http://localhost/new",
+                                                      "http://localhost/late"]
+    ignored = store.get_uri("http://localhost/early")
+    assert (ignored.next_date, ignored.status, ignored.reason) == (None, 404, "status")
+    assert store.qsize() == 2 and len(store) == 3
+
+
+def test_equal_due_times_keep_insertion_order_and_priority_counts_first():
+    store = SQLiteSingleHostUriQueue(":memory:")
+    store.add_uris([UriRow("http://l/c", next_date=1.0, priority=1),
+                    UriRow("http://l/a", next_date=1.0, priority=1),
+                    UriRow("http://l/b", next_date=1.0, priority=1),
+                    UriRow("http://l/first", next_date=1.0, priority=0)])
+    assert [r.url for r in store.queue_head(n=4)] == ["http://l/first", "http://l/c",
+                                                      "http://l/a", "http://l/b"]
+
+
+# ---------------------------------------------------------------- multiple host store
+def test_multiple_adding_updating_and_lists_work():
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    row = UriRow("http://localhost", 1, '"e"', "mod", NOW, 1)
+    store.add_uri(row)
+    assert len(store) == 1 and _columns(store.get_uri(row.url)) == row
+    store.update_uri(row._replace(queue=2, priority=3))
+    assert store.get_uri(row.url).queue == 2 and store.get_uri(row.url).priority == 3
+    rows = [UriRow("http://h/%d" % i, 1, next_date=NOW) for i in range(4)]
+    store.add_uris(rows)
+    store.update_uris(r._replace(etag="x") for r in rows)
+    assert {store.get_uri(r.url).etag for r in rows} == {"x"}
+    store.remove_uris([r.url for r in rows] + [row.url])
+    assert len(store) == 0
+
+
+def test_multiple_queue_head_works():
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    store.add_uris([UriRow("http://a/2", 1, next_date=NOW + 2),
+                    UriRow("http://a/1", 1, next_date=NOW + 1),
+                    UriRow("http://a/3", 1, next_date=NOW + 3),
+                    UriRow("http://b/1", 2, next_date=NOW)])
+    assert [r.url for r in store.queue_head(1, n=2)] == ["http://a/1", "http://a/2"]
+    assert [r.url for r in store.queue_head(1, n=2, offset=2)] == ["http://a/3"]
+    assert store.qsize() == 4 and store.qsize(1) == 3 and store.qsize(2) == 1
+    store.ignore_uri("http://a/1", 404)
+    assert store.qsize(1) == 2 and store.qsize() == 3
+    assert [r.url for r in store.queue_head(2, n=5)] == ["http://b/1"]
+    assert sorted(store.all_uris(1)) == ["http://a/1", "http://a/2", "http://a/3"]
+    assert len(list(store.all_uris())) == 4
+    assert store.earliest_in_queue(1) == NOW + 2
+    assert store.earliest_in_queue(3) is None
+
+
+def test_that_queues_work():
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    assert store.get_queue_count() == 0 and store.get_all_queues() == []
+    assert store.add_or_create_queue("localhost") == 1
+    assert store.add_or_create_queue("localhost") == 1
+    assert store.add_or_create_queue("127.0.0.1") == 2
+    assert store.get_all_queues() == [(1, "localhost"), (2, "127.0.0.1")]
+    assert store.get_queue_count() == 2
+    assert store.get_queue_for_ident("127.0.0.1") == 2
+    with pytest.raises(QueueNotFound):
+        store.get_queue_for_ident("nowhere")
+
+
+def test_queue_due_times():
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    for ident in "abc":
+        store.add_or_create_queue(ident)
+    assert store.due_queues(NOW, 10) == [] and store.earliest_queue_due() is None
+    store.set_queue_due(1, NOW + 5)
+    store.lower_queue_due(1, NOW + 9)   # not lower: unchanged
+    store.lower_queue_due(2, NOW + 1)   # NULL: set
+    store.lower_queue_due(3, NOW + 2)
+    store.lower_queue_due(3, NOW)       # lower: changed
+    assert store.due_queues(NOW + 1, 10) == [(3, "c"), (2, "b")]
+    assert store.due_queues(NOW + 10, 1) == [(3, "c")]
+    assert store.earliest_queue_due() == NOW
+    store.add_uris([UriRow("http://a/", 1, next_date=7.0), UriRow("http://c/", 3, next_date=None)])
+    store.repair_queue_due()
+    assert store.due_queues(NOW + 100, 10) == [(1, "a")]
+
+
+# ---------------------------------------------------------------- the rest of the state
+def test_insert_new_is_the_url_seen_test():
+    store = SQLiteStore(":memory:")
+    assert store.insert_new(UriRow("http://a/", 1, next_date=0.0)) == 1
+    assert store.insert_new(UriRow("http://a/", 2, next_date=5.0)) is None
+    assert store.get_uri("http://a/").queue == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_uri(UriRow("http://a/"))
+
+
+def test_atomic_rolls_back_everything_inside():
+    store = SQLiteStore(":memory:")
+    store.insert_new(UriRow("http://a/", next_date=0.0))
+    with pytest.raises(RuntimeError):
+        with store.atomic():
+            store.insert_new(UriRow("http://b/", next_date=0.0))
+            store.ignore_uri("http://a/", 404)
+            raise RuntimeError("boom")
+    assert store.find_uri("http://b/") is None
+    assert store.get_uri("http://a/").next_date == 0.0
+    with store.atomic():
+        store.insert_new(UriRow("http://c/", next_date=0.0))
+    assert store.find_uri("http://c/") is not None
+
+
+def test_commits_are_explicit_and_visible_to_other_readers(tmp_path):
+    path = str(tmp_path / "state.db")
+    clock = [5.0]
+    store = SQLiteStore(path, clock=lambda: clock[0])
+    assert store.txn_started is None and not store.in_transaction
+    store.insert_new(UriRow("http://a/", next_date=0.0))
+    assert store.txn_started == 5.0
+    reader = sqlite3.connect(path)
+    assert reader.execute("SELECT COUNT(*) FROM urls").fetchone()[0] == 0
+    store.checkpoint()
+    assert reader.execute("SELECT COUNT(*) FROM urls").fetchone()[0] == 1
+    assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reader.close()
+    store.close()
+
+
+def test_hosts_unresolved_robots_scope_and_meta():
+    store = SQLiteStore(":memory:")
+    assert store.get_host_queue("a.test") is None
+    store.set_host_queue("a.test", 3)
+    assert store.get_host_queue("a.test") == 3
+    store.add_unresolved("http://a.test/1", "a.test")
+    store.add_unresolved("http://a.test/2", "a.test")
+    store.add_unresolved("http://b.test/", "b.test")
+    assert store.unresolved_hosts(10) == [("a.test", "http://a.test/1"),
+                                          ("b.test", "http://b.test/")]
+    assert sorted(store.take_unresolved("a.test")) == ["http://a.test/1", "http://a.test/2"]
+    assert store.take_unresolved("a.test") == []
+    assert store.get_robots("http://a.test") is None
+    store.put_robots("http://a.test", 200, "User-agent: *", 99.0, 0, 1.0)
+    assert store.get_robots("http://a.test") == (200, "User-agent: *", 99.0, 0, 1.0)
+    store.add_scope_host("a.test")
+    store.add_scope_host("a.test")
+    assert store.scope_hosts() == {"a.test"}
+    store.set_meta("counters", {"known": 3})
+    assert store.get_meta("counters") == {"known": 3}
+    assert store.get_meta("missing", 7) == 7
+
+
+def test_other_schema_versions_are_refused(tmp_path):
+    path = str(tmp_path / "state.db")
+    store = SQLiteStore(path)
+    store.set_meta("schema_version", 99)
+    store.close()
+    with pytest.raises(QueueException, match="schema version 99"):
+        SQLiteStore(path)
