@@ -100,9 +100,8 @@ class RecordingSink(AbstractCrawlUriSink):
 
 
 class Site:
-    """A simulated web: ``pages[url] = (status, links, headers)``; unknown URLs are 404.
-
-    ``pages`` values may also be callables ``f(curi) -> (status, links, headers)``.
+    """A simulated web: ``pages[url] = (status, links, headers, body)`` (trailing parts
+    optional); unknown URLs are 404.  Values may also be callables ``f(curi) -> tuple``.
     """
 
     def __init__(self, pages=None, req_time=0.1):
@@ -113,8 +112,8 @@ class Site:
         page = self.pages.get(curi.url, (404, (), {}))
         if callable(page):
             page = page(curi)
-        status, links, headers = (tuple(page) + ((), {}))[:3]
-        return status, links, headers
+        page = tuple(page)
+        return page + ((), {}, b"")[len(page) - 1:]
 
 
 class Trace:
@@ -150,8 +149,8 @@ def crawl(frontier, clock, site, slots=1, latency=0.0, max_steps=10000, until=No
             in_flight.sort(key=lambda item: item[0])
             finish, curi = in_flight.pop(0)
             clock.t = max(clock.t, finish)
-            status, links, headers = site.answer(curi)
-            deliver(frontier, curi, status, links, headers, req_time=site.req_time)
+            status, links, headers, body = site.answer(curi)
+            deliver(frontier, curi, status, links, headers, body, req_time=site.req_time)
             trace.finished.append((clock.t, curi.url, status))
             continue
         if frontier.crawl_done():

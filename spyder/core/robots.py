@@ -178,10 +178,10 @@ class RobotsTxt:
         self._store.put_robots(origin, entry.status, entry.body, entry.expires, entry.failures,
                                entry.fetched)
         self._remember(origin, entry)
-        if entry.failures or not self._want_sitemaps or not (200 <= (status or 0) < 300):
+        if entry.failures:
             return []
         entry.rules = RobotsRules(entry.body, self._token, self._max_delay)
-        return entry.rules.sitemaps
+        return entry.rules.sitemaps if self._want_sitemaps else []
 
     def _follow_redirect(self, origin, curi):
         _, hops = self._redirects.get(origin, (None, 0))

@@ -1,0 +1,227 @@
+"""robots.txt: fetched through the normal path, parsed in the master, enforced before dispatch."""
+import pytest
+
+from spyder.core import constants as C
+from spyder.core.crawluri import CrawlUri
+from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
+from spyder.core.robots import RobotsRules, product_token
+from test_frontier_support import Clock, RecordingSink, Site, crawl, deliver, drain, make_settings
+
+ROBOTS = "http://a.test/robots.txt"
+
+
+def robots_frontier(tmp_path, clock=None, cls=MultipleHostFrontier, **overrides):
+    clock = clock or Clock()
+    overrides.setdefault("ROBOTSTXT_OBEY", True)
+    settings = make_settings(tmp_path, **overrides)
+    return cls(settings, clock=clock), clock
+
+
+def page(body):
+    return (200, (), {"Content-Type": "text/plain"}, body.encode())
+
+
+@pytest.mark.parametrize("user_agent,token", [
+    ("Mozilla/5.0 (compatible; spyder/0.3; +https://github.com/retresco/spyder)", "spyder"),
+    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Googlebot"),
+    ("MyCrawler/1.0 (+http://example.com/bot)", "MyCrawler"),
+    ("plainname", "plainname"),
+])
+def test_product_token(user_agent, token):
+    assert product_token(user_agent) == token
+
+
+def test_rules():
+    rules = RobotsRules("User-agent: spyder\nDisallow: /x\nRequest-rate: 1/20s\n"
+                        "Crawl-delay: 3\nSitemap: http://a.test/s.xml\n", "spyder", 10.0)
+    assert not rules.allowed("http://a.test/x/1") and rules.allowed("http://a.test/y")
+    assert rules.delay == 10.0  # 20 s per request, capped
+    assert rules.sitemaps == ["http://a.test/s.xml"]
+    assert RobotsRules("", "spyder", 10.0).allowed("http://a.test/x")
+
+
+@pytest.mark.parametrize("cls", [SingleHostFrontier, MultipleHostFrontier])
+def test_robots_txt_comes_first_and_disallowed_urls_are_dropped(tmp_path, cls):
+    frontier, clock = robots_frontier(tmp_path, cls=cls)
+    sink = RecordingSink()
+    frontier.add_sink(sink)
+    site = Site({ROBOTS: page("User-agent: *\nDisallow: /private\n"),
+                 "http://a.test/": (200, ["http://a.test/private/y", "http://a.test/public"]),
+                 "http://a.test/public": (200,)})
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    frontier.add_uri(CrawlUri(url="http://a.test/private/x"))
+    trace = crawl(frontier, clock, site)
+    first = trace.dispatched[0][1]
+    assert (first.url, first.optional_vars, first.depth) == (
+        ROBOTS, {C.CURI_ROBOTS_FETCH: C.CURI_OPTIONAL_TRUE}, 0)
+    assert trace.urls == [ROBOTS, "http://a.test/", "http://a.test/public"]
+    stats = frontier.stats()
+    assert stats["robots_disallowed"] == 2 and stats["known"] == 4
+    assert frontier.crawl_done()
+    assert sorted(url for _, url, _ in sink.calls) == ["http://a.test/", "http://a.test/public"]
+    frontier.close()
+
+
+def test_the_user_agent_product_token_is_matched(tmp_path):
+    rules = page("User-agent: spyder\nDisallow: /\n\nUser-agent: *\nAllow: /\n")
+    for user_agent, expected in (("Mozilla/5.0 (compatible; spyder/0.3)", [ROBOTS]),
+                                 ("OtherBot/1.0", [ROBOTS, "http://a.test/"])):
+        path = tmp_path / user_agent.split("/")[0]
+        path.mkdir()
+        frontier, clock = robots_frontier(path, USER_AGENT=user_agent)
+        frontier.add_uri(CrawlUri(url="http://a.test/"))
+        trace = crawl(frontier, clock, Site({ROBOTS: rules, "http://a.test/": (200,)}))
+        assert trace.urls == expected
+        frontier.close()
+
+
+def test_crawl_delay_is_the_hosts_minimum_delay_within_the_cap(tmp_path):
+    for delay, cap, expected in ((7, 300.0, 7.0), (1000, 30.0, 30.0)):
+        path = tmp_path / str(delay)
+        path.mkdir()
+        frontier, clock = robots_frontier(path, FRONTIER_MAX_CRAWL_DELAY=cap)
+        urls = ["http://a.test/%d" % i for i in range(3)]
+        for url in urls:
+            frontier.add_uri(CrawlUri(url=url))
+        site = Site(dict({ROBOTS: page("User-agent: *\nCrawl-delay: %d\n" % delay)},
+                         **{url: (200,) for url in urls}))
+        trace = crawl(frontier, clock, site, slots=5)
+        starts = [t for t, _ in trace.dispatched]
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert gaps == [expected] * 3
+        frontier.close()
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 410])
+def test_4xx_means_allow_all(tmp_path, status):
+    frontier, clock = robots_frontier(tmp_path)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    trace = crawl(frontier, clock, Site({ROBOTS: (status,), "http://a.test/": (200,)}))
+    assert trace.urls == [ROBOTS, "http://a.test/"]
+    frontier.close()
+
+
+@pytest.mark.parametrize("status", [500, 503, 599, 429])
+def test_5xx_and_network_errors_hold_the_host_and_retry(tmp_path, status):
+    frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=10.0, MAX_RETRIES=3)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    answers = [(status,), (status,), page("User-agent: *\nDisallow:\n")]
+    site = Site({ROBOTS: lambda curi: answers.pop(0), "http://a.test/": (200,)})
+    start = clock.t
+    trace = crawl(frontier, clock, site)
+    assert trace.urls == [ROBOTS, ROBOTS, ROBOTS, "http://a.test/"]
+    assert [t - start for t, _ in trace.dispatched] == [0.0, 10.0, 30.0, 30.0]
+    assert [curi.attempt for _, curi in trace.dispatched[:3]] == [0, 1, 2]
+    frontier.close()
+
+
+def test_robots_retry_after_is_honoured(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=10.0, FRONTIER_CHECKPOINTING=1)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    deliver(frontier, frontier.get_next(), 503, headers={"Retry-After": "600"})
+    assert drain(frontier) == [] and not frontier.crawl_done()
+    assert frontier.next_due() == clock.t + 600.0
+    frontier.close()
+
+
+def test_unreachable_robots_txt_means_disallow_all_after_the_retries(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=1.0, MAX_RETRIES=2)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    trace = crawl(frontier, clock, Site({ROBOTS: (503,), "http://a.test/": (200,)}))
+    assert trace.urls == [ROBOTS] * 3
+    assert frontier.crawl_done() and frontier.stats()["robots_disallowed"] == 1
+    frontier.close()
+
+
+def test_rules_expire_after_the_ttl(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, ROBOTSTXT_TTL=3600.0)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    site = Site({ROBOTS: page("User-agent: *\nDisallow:\n"), "http://a.test/": (200,)})
+    assert crawl(frontier, clock, site).urls == [ROBOTS, "http://a.test/"]
+    clock.advance(86400)  # the page is due again and the rules are stale
+    site.pages[ROBOTS] = page("User-agent: *\nDisallow: /\n")
+    assert crawl(frontier, clock, site).urls == [ROBOTS]
+    assert frontier.stats()["robots_disallowed"] == 1
+    frontier.close()
+
+
+def test_rules_are_kept_in_the_state_file(tmp_path):
+    frontier, clock = robots_frontier(tmp_path)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    site = Site({ROBOTS: page("User-agent: *\nDisallow: /no\n"), "http://a.test/": (200,),
+                 "http://a.test/yes": (200,)})
+    crawl(frontier, clock, site)
+    frontier.close()
+    frontier, clock = robots_frontier(tmp_path, clock)
+    frontier.add_uri(CrawlUri(url="http://a.test/yes"))
+    frontier.add_uri(CrawlUri(url="http://a.test/no"))
+    assert crawl(frontier, clock, site).urls == ["http://a.test/yes"]
+    frontier.close()
+
+
+def test_redirects_are_followed_up_to_five_hops(tmp_path):
+    frontier, clock = robots_frontier(tmp_path)
+    target = "https://a.test/robots.txt"
+    frontier.add_uri(CrawlUri(url="http://a.test/x"))
+    frontier.add_uri(CrawlUri(url="http://a.test/y"))
+    site = Site({ROBOTS: (301, [target], {"Location": target}),
+                 target: page("User-agent: *\nDisallow: /x\n"), "http://a.test/y": (200,)})
+    assert crawl(frontier, clock, site).urls == [ROBOTS, target, "http://a.test/y"]
+    frontier.close()
+
+    loop = tmp_path / "loop"
+    loop.mkdir()
+    frontier, clock = robots_frontier(loop)
+    frontier.add_uri(CrawlUri(url="http://b.test/"))
+    hops = {"http://b.test/robots.txt": (302, ["http://b.test/r1"])}
+    hops.update({"http://b.test/r%d" % i: (302, ["http://b.test/r%d" % (i + 1)])
+                 for i in range(1, 10)})
+    hops["http://b.test/"] = (200,)
+    trace = crawl(frontier, clock, Site(hops))
+    assert len(trace.urls) == 7 and trace.urls[-1] == "http://b.test/"  # 6 tries, allow all
+    frontier.close()
+
+
+def test_sitemaps_are_added_when_asked(tmp_path):
+    for wanted in (True, False):
+        path = tmp_path / str(wanted)
+        path.mkdir()
+        frontier, clock = robots_frontier(path, ROBOTSTXT_SITEMAPS=wanted)
+        frontier.add_uri(CrawlUri(url="http://a.test/"))
+        site = Site({ROBOTS: page("Sitemap: http://a.test/sitemap.xml\n"),
+                     "http://a.test/": (200,), "http://a.test/sitemap.xml": (200,)})
+        trace = crawl(frontier, clock, site)
+        assert ("http://a.test/sitemap.xml" in trace.urls) is wanted
+        frontier.close()
+
+
+def test_not_obeying_fetches_no_robots_txt(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, ROBOTSTXT_OBEY=False)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    assert crawl(frontier, clock, Site({"http://a.test/": (200,)})).urls == ["http://a.test/"]
+    frontier.close()
+
+
+def test_one_robots_fetch_per_origin_even_with_concurrency(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, FRONTIER_HOST_CONCURRENCY=3)
+    for url in ("http://a.test/1", "http://a.test/2", "https://a.test/3"):
+        frontier.add_uri(CrawlUri(url=url))
+    [robots] = drain(frontier)
+    assert robots.url == ROBOTS
+    deliver(frontier, robots, 404)
+    trace = crawl(frontier, clock, Site({"https://a.test/robots.txt": (404,),
+                                         "http://a.test/1": (200,), "http://a.test/2": (200,),
+                                         "https://a.test/3": (200,)}), slots=5)
+    assert sorted(trace.urls) == ["http://a.test/1", "http://a.test/2", "https://a.test/3",
+                                  "https://a.test/robots.txt"]
+    frontier.close()
+
+
+def test_a_crawled_robots_txt_url_and_the_robots_fetch_never_overlap(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, FRONTIER_HOST_CONCURRENCY=3, ROBOTSTXT_TTL=10.0)
+    frontier.add_uri(CrawlUri(url=ROBOTS))
+    site = Site({ROBOTS: page("User-agent: *\nDisallow:\n")})
+    trace = crawl(frontier, clock, site, slots=5, latency=1.0)
+    assert trace.urls == [ROBOTS, ROBOTS]
+    assert trace.dispatched[0][1].optional_vars and not trace.dispatched[1][1].optional_vars
+    frontier.close()

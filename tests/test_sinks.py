@@ -1,0 +1,160 @@
+"""The built-in sinks: JSON lines records and WARC files readable by warcio."""
+import gzip
+import hashlib
+import json
+import os
+import zlib
+
+from warcio.archiveiterator import ArchiveIterator
+
+from spyder.core import constants as C
+from spyder.core.crawluri import CrawlUri
+from spyder.core.frontier import MultipleHostFrontier
+from spyder.core.sink import AbstractCrawlUriSink
+from spyder.sinks.jsonl import JsonLinesSink
+from spyder.sinks.warc import WarcSink
+from test_frontier_support import Clock, Site, crawl, make_settings
+
+BODY = b"<html><a href='/x'>x</a></html>"
+
+
+def _curi(url="http://a.test/", status=200, body=BODY, **fields):
+    curi = CrawlUri(url=url, effective_url=url, status_code=status, content_body=body,
+                    req_time=0.25, queue_time=0.01, depth=1, attempt=0,
+                    req_header={"User-Agent": "spyder-test", "Accept-Encoding": "gzip"},
+                    rep_header={"Content-Type": "text/html; charset=utf-8", "Etag": '"v1"',
+                                "Transfer-Encoding": "chunked"},
+                    begin_processing=1_700_000_000.0, end_processing=1_700_000_000.5)
+    for name, value in fields.items():
+        setattr(curi, name, value)
+    return curi
+
+
+def test_the_abstract_sink_accepts_everything():
+    sink = AbstractCrawlUriSink(settings=None)
+    for method in ("process_successful_crawl", "process_not_found", "process_redirect",
+                   "process_server_error"):
+        assert getattr(sink, method)(_curi()) is None
+    sink.close()
+
+
+def test_jsonl_records(tmp_path):
+    settings = make_settings(tmp_path, JSONL_SINK_PATH=str(tmp_path / "out" / "crawl.jsonl"))
+    sink = JsonLinesSink(settings)
+    sink.process_successful_crawl(_curi(optional_vars={"extracted_urls": "http://a/1\nhttp://a/2"}))
+    sink.process_redirect(_curi(url="http://a.test/old", status=301, body=b"",
+                                rep_header={"Location": "http://a.test/new"}))
+    sink.process_not_found(_curi(url="http://a.test/gone", status=404, body=b"nope"))
+    sink.process_server_error(_curi(url="http://a.test/down", status=599, body=None,
+                                    rep_header={}, optional_vars={
+                                        C.CURI_ERROR: "timeout", C.CURI_TRUNCATED: "0"}))
+    sink.close()
+    lines = (tmp_path / "out" / "crawl.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [(r["url"], r["outcome"], r["status"]) for r in records] == [
+        ("http://a.test/", "success", 200), ("http://a.test/old", "redirect", 301),
+        ("http://a.test/gone", "not_found", 404), ("http://a.test/down", "server_error", 599)]
+    first = records[0]
+    assert first["content_type"] == "text/html; charset=utf-8"
+    assert first["content_length"] == len(BODY)
+    assert first["sha1"] == hashlib.sha1(BODY).hexdigest()
+    assert (first["links"], first["depth"], first["attempt"]) == (2, 1, 0)
+    assert (first["req_time"], first["queue_time"], first["etag"]) == (0.25, 0.01, '"v1"')
+    assert first["truncated"] is False and isinstance(first["time"], float)
+    assert records[1]["location"] == "http://a.test/new"
+    assert records[3]["error"] == "timeout"
+    assert records[3]["content_length"] is None and records[3]["sha1"] is None
+    # appending, not overwriting
+    sink = JsonLinesSink(settings)
+    sink.process_successful_crawl(_curi())
+    sink.close()
+    assert len((tmp_path / "out" / "crawl.jsonl").read_text().splitlines()) == 5
+
+
+def _records(paths):
+    out = []
+    for path in paths:
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                out.append((os.path.basename(path), record.rec_type,
+                            record.rec_headers.get_header("WARC-Target-URI"), record.http_headers,
+                            record.rec_headers, record.content_stream().read()))
+    return out
+
+
+def _gzip_members(path):
+    data, members = open(path, "rb").read(), 0
+    while data:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        decompressor.decompress(data)
+        data = decompressor.unused_data
+        members += 1
+    return members
+
+
+def test_warc_request_and_response_records(tmp_path):
+    sink = WarcSink(make_settings(tmp_path))
+    sink.process_successful_crawl(_curi(url="http://a.test/page?q=1"))
+    sink.process_redirect(_curi(url="http://a.test/old", status=301, body=b"",
+                                rep_header={"Location": "http://a.test/new"}))
+    sink.process_not_found(_curi(url="http://a.test/big", status=404, body=b"x" * 10,
+                                 optional_vars={C.CURI_TRUNCATED: "1"}))
+    sink.process_server_error(_curi(url="http://a.test/timeout", status=599, body=None))
+    sink.process_server_error(_curi(url="http://a.test/crash", status=710, body=b""))
+    sink.close()
+    [path] = sink.paths
+    records = _records(sink.paths)
+    assert [(r[1], r[2]) for r in records] == [
+        ("warcinfo", None),
+        ("response", "http://a.test/page?q=1"), ("request", "http://a.test/page?q=1"),
+        ("response", "http://a.test/old"), ("request", "http://a.test/old"),
+        ("response", "http://a.test/big"), ("request", "http://a.test/big")]
+    _, _, _, http, warc, body = records[1]
+    assert http.statusline == "200 OK" and body == BODY
+    assert http.get_header("Content-Length") == str(len(BODY))
+    assert http.get_header("Transfer-Encoding") is None
+    assert warc.get_header("WARC-Date") == "2023-11-14T22:13:20Z"
+    request_http, request_warc = records[2][3], records[2][4]
+    assert request_http.protocol == "GET" and request_http.statusline == "/page?q=1 HTTP/1.1"
+    assert request_http.get_header("Host") == "a.test"
+    assert request_http.get_header("User-Agent") == "spyder-test"
+    assert request_warc.get_header("WARC-Concurrent-To") == warc.get_header("WARC-Record-ID")
+    assert records[3][3].get_header("Location") == "http://a.test/new"
+    assert records[5][4].get_header("WARC-Truncated") == "length"
+    assert _gzip_members(path) == len(records)  # gzip per record
+    with gzip.open(path, "rb") as whole:
+        assert whole.read().count(b"WARC/1.") == len(records)
+
+
+def test_warc_files_rotate_at_the_maximum_size(tmp_path):
+    sink = WarcSink(make_settings(tmp_path, WARC_MAX_SIZE=3000))
+    for i in range(12):
+        sink.process_successful_crawl(_curi(url="http://a.test/%d" % i, body=os.urandom(1000)))
+    sink.close()
+    assert len(sink.paths) > 2
+    for path in sink.paths[:-1]:
+        assert os.path.getsize(path) >= 3000
+        assert os.path.getsize(path) < 3000 + 2 * 2000  # rotated right after crossing
+    records = _records(sink.paths)
+    assert [r[1] for r in records].count("warcinfo") == len(sink.paths)
+    assert [r[2] for r in records if r[1] == "response"] == ["http://a.test/%d" % i
+                                                             for i in range(12)]
+
+
+def test_sinks_from_the_settings_see_a_crawl(tmp_path):
+    settings = make_settings(tmp_path, SINKS=["spyder.sinks.jsonl.JsonLinesSink",
+                                              "spyder.sinks.warc.WarcSink"])
+    clock = Clock()
+    frontier = MultipleHostFrontier(settings, clock=clock)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    site = Site({"http://a.test/": (200, ["http://a.test/gone"], {"Content-Type": "text/html"},
+                                    BODY)})
+    crawl(frontier, clock, site)
+    frontier.close()
+    records = [json.loads(line) for line in open(settings.JSONL_SINK_PATH)]
+    assert [(r["url"], r["outcome"], r["depth"]) for r in records] == [
+        ("http://a.test/", "success", 0), ("http://a.test/gone", "not_found", 1)]
+    warcs = [os.path.join(settings.WARC_DIR, name) for name in os.listdir(settings.WARC_DIR)]
+    assert [(r[1], r[2]) for r in _records(warcs) if r[1] != "warcinfo"] == [
+        ("response", "http://a.test/"), ("request", "http://a.test/"),
+        ("response", "http://a.test/gone"), ("request", "http://a.test/gone")]
