@@ -145,7 +145,8 @@ class AbstractBaseFrontier:
         if path != ":memory:" and not path.startswith("file:"):
             self._lock_file = _lock_state_file(path)
         try:
-            return self._store_class(path, clock=lambda: self._now())
+            return self._store_class(path, clock=lambda: self._now(),
+                                     cache_mb=settings.FRONTIER_SQLITE_CACHE_MB)
         except (sqlite3.Error, QueueException) as exc:
             self._release_lock()
             raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: %s" % (path, exc)) from exc
@@ -164,6 +165,7 @@ class AbstractBaseFrontier:
         self._max_retries = int(settings.MAX_RETRIES)
         self._backoff = float(settings.RETRY_BACKOFF)
         self._retry_after_max = float(settings.RETRY_AFTER_MAX)
+        self._punish = max(0, int(settings.FRONTIER_QUEUE_BUDGET_PUNISH) - 1)
         self._max_depth = settings.CRAWL_MAX_DEPTH
         self._max_pages = int(settings.CRAWL_MAX_PAGES or 0)
         self._sort_query = bool(settings.CANONICAL_SORT_QUERY)
@@ -646,7 +648,7 @@ class AbstractBaseFrontier:
         status = curi.status_code
         if kind == "server_error" and isinstance(status, int):
             if q.budget is not None and (500 <= status < 600 or status in (408, 429)):
-                q.budget -= max(0, int(self._settings.FRONTIER_QUEUE_BUDGET_PUNISH) - 1)
+                q.budget -= self._punish  # the dispatch already cost 1
             if status in (429, 503):
                 hold = self._retry_after(curi, now)
                 q.next_allowed = max(q.next_allowed, now + (self._backoff if hold is None

@@ -1,0 +1,167 @@
+"""Frontier throughput and memory on one core, at a given number of known URLs.
+
+For each size N (default 10^5 and 10^6) a fresh child process:
+
+1. prefills a state file with N known URLs spread over ``--hosts`` hosts (bulk
+   inserts through the store, so the benchmark stays short);
+2. opens a ``MultipleHostFrontier`` on it (politeness off, robots.txt off) and
+   measures **link insertion**: ``--link-results`` cycles of ``get_next`` plus a
+   2xx result carrying 30 links, 30 % of them already known, 70 % new;
+3. measures **results**: ``--results`` cycles of ``get_next`` plus a 2xx result
+   without links;
+4. reports the rates, the process's peak RSS and the state file size.
+
+The link rate counts the whole cycle (dispatch, result bookkeeping, links), so it
+is a lower bound of pure insertion speed.  Run from the repository root:
+
+    python benchmarks/bench_frontier.py                      # 10^5 and 10^6
+    python benchmarks/bench_frontier.py --sizes 10000 50000  # quicker
+"""
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+LINKS_PER_RESULT = 30
+KNOWN_SHARE = 0.3
+
+
+def _url(i, hosts):
+    return "http://host%d.example.com/section/%d/page-%d.html" % (i % hosts, i % 97, i)
+
+
+def _prefill(path, size, hosts):
+    from spyder.core.frontier import MultipleHostFrontier
+    from spyder.core.sqlitequeues import SQLiteMultipleHostUriQueue, UriRow
+
+    settings = _settings(path)
+    MultipleHostFrontier(settings).close()  # schema and metadata
+    store = SQLiteMultipleHostUriQueue(path)
+    queues = [store.add_or_create_queue("host%d.example.com" % h) for h in range(hosts)]
+    batch = 50000
+    for start in range(0, size, batch):
+        store.add_uris(UriRow(_url(i, hosts), queues[i % hosts], next_date=1.0, depth=1)
+                       for i in range(start, min(size, start + batch)))
+        store.checkpoint()
+    for host in range(hosts):
+        store.add_scope_host("host%d.example.com" % host)
+    store.repair_queue_due()
+    store.set_meta("counters", {"known": size, "accepted": size, "pending": size,
+                                "open": size})
+    store.close()
+
+
+def _settings(path):
+    from spyder.core.settings import Settings
+    settings = Settings()
+    settings.FRONTIER_STATE_FILE = path
+    settings.FRONTIER_MIN_DELAY = 0.0
+    settings.FRONTIER_CRAWL_DELAY_FACTOR = 0.0
+    settings.ROBOTSTXT_OBEY = False
+    return settings
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cycle(frontier, links):
+    curi = frontier.get_next()
+    curi.status_code = 200
+    curi.req_time = 0.05
+    curi.rep_header = {"Content-Type": "text/html", "Etag": '"x"'}
+    curi.content_body = b"<html></html>"
+    if links:
+        curi.optional_vars["extracted_urls"] = "\n".join(links)
+    frontier.process_successful_crawl(curi)
+
+
+def run_size(size, hosts, link_results, results):
+    """Measure one size in this process; returns a dict of numbers."""
+    from spyder.core.frontier import MultipleHostFrontier
+
+    directory = tempfile.mkdtemp(prefix="spyder-bench-")
+    path = os.path.join(directory, "state.db")
+    started = time.perf_counter()
+    _prefill(path, size, hosts)
+    prefill_s = time.perf_counter() - started
+    rss_after_prefill = _rss_mb()
+
+    started = time.perf_counter()
+    frontier = MultipleHostFrontier(_settings(path))
+    open_s = time.perf_counter() - started
+
+    rng = random.Random(1)
+    known = int(LINKS_PER_RESULT * KNOWN_SHARE)
+    next_new = size
+    started = time.perf_counter()
+    for _ in range(link_results):
+        links = [_url(rng.randrange(size), hosts) for _ in range(known)]
+        links += [_url(next_new + k, hosts) for k in range(LINKS_PER_RESULT - known)]
+        next_new += LINKS_PER_RESULT - known
+        _cycle(frontier, links)
+    links_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for _ in range(results):
+        _cycle(frontier, None)
+    results_s = time.perf_counter() - started
+    stats = frontier.stats()
+    frontier.close()
+    report = {
+        "size": size, "hosts": hosts, "known_after": stats["known"],
+        "prefill_s": prefill_s, "open_s": open_s,
+        "links_per_s": link_results * LINKS_PER_RESULT / links_s,
+        "link_results_per_s": link_results / links_s,
+        "results_per_s": results / results_s,
+        "rss_after_prefill_mb": rss_after_prefill, "peak_rss_mb": _rss_mb(),
+        "state_file_mb": sum(os.path.getsize(os.path.join(directory, name))
+                             for name in os.listdir(directory)) / 2 ** 20,
+    }
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+    os.rmdir(directory)
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100000, 1000000])
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--link-results", type=int, default=2000,
+                        help="results with 30 links each (default 2000 = 60000 links)")
+    parser.add_argument("--results", type=int, default=20000,
+                        help="results without links (default 20000)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(run_size(args.sizes[0], args.hosts, args.link_results, args.results)))
+        return 0
+    reports = []
+    for size in args.sizes:
+        out = subprocess.run([sys.executable, __file__, "--child", "--sizes", str(size),
+                              "--hosts", str(args.hosts), "--link-results",
+                              str(args.link_results), "--results", str(args.results)],
+                             check=True, stdout=subprocess.PIPE, text=True).stdout
+        reports.append(json.loads(out))
+    print("%10s %8s %12s %12s %12s %14s %10s %9s" % (
+        "known", "hosts", "links/s", "results/s", "peak RSS MB", "RSS prefill MB",
+        "file MB", "open s"))
+    for r in reports:
+        print("%10d %8d %12.0f %12.0f %12.1f %14.1f %10.1f %9.2f" % (
+            r["size"], r["hosts"], r["links_per_s"], r["results_per_s"], r["peak_rss_mb"],
+            r["rss_after_prefill_mb"], r["state_file_mb"], r["open_s"]))
+    if len(reports) > 1:
+        print("peak RSS growth from %d to %d known URLs: %.1f MB" % (
+            reports[0]["size"], reports[-1]["size"],
+            reports[-1]["peak_rss_mb"] - reports[0]["peak_rss_mb"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
