@@ -40,13 +40,12 @@ import tempfile
 import time
 
 import zmq
-import zmq.asyncio
 
 from spyder.core import constants as C
 from spyder.core.messages import MessageError, MgmtMessage
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import find_settings_spec
-from spyder.core.sockets import StartupError
+from spyder.core.sockets import StartupError, connect, create_context
 
 JSONL_SINK = "spyder.sinks.jsonl.JsonLinesSink"
 WARC_SINK = "spyder.sinks.warc.WarcSink"
@@ -114,7 +113,8 @@ class CrawlPlan:
         for text in self.user_overrides:
             argv += ["-s", text]
         for name, value in self.overrides.items():
-            argv += ["-s", "%s=%r" % (name, value)]
+            if name != "SEED_URLS" or role == "master":  # only the master seeds
+                argv += ["-s", "%s=%r" % (name, value)]
         return argv
 
     def destinations(self):
@@ -131,7 +131,7 @@ class CrawlPlan:
                 out.append(("sink", sink))
         if s.MASTER_CALLBACK:
             out.append(("callback", "%s (and the sinks it registers)" % s.MASTER_CALLBACK))
-        out.append(("logs", s.LOGSINK_CONFIG if s.LOGSINK_CONFIG
+        out.append(("logs", "as %s says" % os.path.abspath(s.LOGSINK_CONFIG) if s.LOGSINK_CONFIG
                     else os.path.abspath(s.LOG_DIR) + os.sep))
         return out
 
@@ -201,8 +201,7 @@ def plan_crawl(settings, args, run_dir, state=None, seeds=()):
 class _Child:
     """One supervised process and its sd_notify socket."""
 
-    def __init__(self, role, name, argv, env, notify_path):
-        self.role = role
+    def __init__(self, name, argv, env, notify_path):
         self.name = name
         self.argv = argv
         self.notify_path = notify_path
@@ -318,7 +317,6 @@ class CrawlResult:
         self.duration = 0.0       # seconds from the master's READY=1 to its exit
         self.done = False         # the master reported the crawl done
         self.error = None         # why the crawl failed, if it did
-        self.stopped = None       # "graceful" / "immediate" when stopped by a signal
 
 
 class Supervisor:
@@ -340,7 +338,7 @@ class Supervisor:
         run_dir = plan.run_dir
 
         def child(role, name):
-            return _Child(role, name, plan.argv(role), env,
+            return _Child(name, plan.argv(role), env,
                           os.path.join(run_dir, "notify-%s.sock" % name.replace(" ", "-")))
         self.logsink = child("logsink", "logsink")
         self.master = child("master", "master")
@@ -364,12 +362,11 @@ class Supervisor:
             loop.add_signal_handler(signum, self._on_signal)
         for child in self.children:
             loop.add_reader(child.sock.fileno(), self._read_notify, child)
-        zctx = zmq.asyncio.Context()
-        status_task = None
+        status = None
         failure = None
         try:
             await self._start([self.logsink])
-            status_task = asyncio.create_task(self._receive_status(zctx))
+            status = self._follow_status(loop)
             await self._start([self.master])
             self._crawl_started = time.monotonic()
             await self._start(self.workers)
@@ -385,9 +382,9 @@ class Supervisor:
             self._notifier.stopping()
             await self._stop_all()
             self.progress.clear()
-            if status_task is not None:
-                status_task.cancel()
-            zctx.destroy(linger=0)
+            if status is not None:
+                loop.remove_reader(status.getsockopt(zmq.FD))
+                status.context.destroy(linger=0)
             for child in self.children:
                 loop.remove_reader(child.sock.fileno())
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -416,10 +413,8 @@ class Supervisor:
         self._signals += 1
         if self._signals == 1:
             self.progress.say("stopping gracefully (press Ctrl-C again to stop at once)")
-            self.result.stopped = "graceful"
         elif not self._forced:
             self.progress.say("stopping now")
-            self.result.stopped = "immediate"
             self._force()
         self._wake()
 
@@ -435,9 +430,7 @@ class Supervisor:
         while True:
             try:
                 data = child.sock.recv(4096)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
+            except OSError:  # nothing more (BlockingIOError) or closed
                 break
             for line in data.decode("utf-8", "replace").splitlines():
                 if line == "READY=1":
@@ -550,37 +543,35 @@ class Supervisor:
         await self._spawn(child)
         return True
 
-    async def _receive_status(self, zctx):
-        sock = zctx.socket(zmq.SUB)
+    def _follow_status(self, loop):
+        """Subscribe to the master's status broadcasts; returns the SUB socket."""
+        sock = create_context(self.settings).socket(zmq.SUB)
         sock.linger = 0
         sock.setsockopt(zmq.SUBSCRIBE, C.ZMQ_SPYDER_MGMT_MASTER)
         try:
-            sock.connect(_connectable(self.settings.ZEROMQ_MGMT_MASTER))
-        except zmq.ZMQError as exc:
-            self.progress.say("cannot follow the master's status on ZEROMQ_MGMT_MASTER=%s: %s"
-                              % (self.settings.ZEROMQ_MGMT_MASTER, exc))
-            return
-        try:
-            while True:
-                frames = await sock.recv_multipart()
-                try:
-                    msg = MgmtMessage.from_frames(frames)
-                except MessageError:
-                    continue
-                if msg.data == C.ZMQ_SPYDER_MGMT_MASTER_STATUS and isinstance(msg.details, dict):
-                    self.result.status = msg.details
-                    if msg.details.get("done"):
-                        self.result.done = True
-        finally:
-            sock.close()
+            connect(sock, _connectable(self.settings.ZEROMQ_MGMT_MASTER), "ZEROMQ_MGMT_MASTER")
+        except StartupError:
+            sock.context.destroy(linger=0)
+            raise
+        loop.add_reader(sock.getsockopt(zmq.FD), self._read_status, sock)
+        return sock
+
+    def _read_status(self, sock):
+        # the FD only signals a change: read while ZeroMQ says a message is waiting
+        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            try:
+                msg = MgmtMessage.from_frames(sock.recv_multipart(zmq.NOBLOCK))
+            except MessageError:
+                continue
+            if msg.data == C.ZMQ_SPYDER_MGMT_MASTER_STATUS and isinstance(msg.details, dict):
+                self.result.status = msg.details
+                self.result.done = bool(msg.details.get("done"))
 
     # ------------------------------------------------------------------ stopping
     async def _until(self, predicate, timeout):
         """Wait until ``predicate()`` or ``timeout``; a second signal shortens the wait."""
         deadline = time.monotonic() + timeout
         while not predicate():
-            if self._signals >= 2 and not self._forced:
-                self._force()
             if self._forced:
                 deadline = min(deadline, self._forced_at + 5.0)
             remaining = deadline - time.monotonic()
@@ -638,8 +629,8 @@ def _size(count):
         count /= 1024.0
 
 
-def summary(plan, result, label="spyder crawl"):
-    """The end-of-crawl summary as text lines."""
+def summary(plan, result, label="spyder crawl", destinations=True):
+    """The end-of-crawl summary as text lines (pages count robots.txt fetches too)."""
     status = result.status
     results = status.get("results", {})
     pages = sum(results.values())
@@ -663,16 +654,17 @@ def summary(plan, result, label="spyder crawl"):
                      "%s retries, %s given up"
                      % tuple(frontier.get(k, "?") for k in ("known", "queued", "robots_disallowed",
                                                             "retries", "gave_up")))
-    lines += ["  %-10s %s" % (label_, where) for label_, where in plan.destinations()]
+    if destinations:
+        lines += ["  %-10s %s" % (name, where) for name, where in plan.destinations()]
     return lines
 
 
 # ---------------------------------------------------------------------------- commands
-def _run_plan(plan, label):
+def _run_plan(plan, label, destinations=True):
     for note in plan.notes:
         print("%s: %s" % (label, note), file=sys.stderr)
     result = Supervisor(plan, label).run()
-    print("\n".join(summary(plan, result, label)), flush=True)
+    print("\n".join(summary(plan, result, label, destinations)), flush=True)
     return result
 
 
@@ -771,7 +763,7 @@ def bench(settings, args):
         for name in ("FRONTIER_MIN_DELAY", "FRONTIER_CRAWL_DELAY_FACTOR"):
             if name not in settings.overridden():
                 plan.set(name, 0.0)
-        result = _run_plan(plan, "spyder bench")
+        result = _run_plan(plan, "spyder bench", destinations=False)  # a temporary directory
         results = result.status.get("results", {})
         final = sum(results.get(k, 0) for k in ("success", "redirect", "not_found"))
         rate = final / result.duration if result.duration else 0.0

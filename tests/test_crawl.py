@@ -133,7 +133,8 @@ def test_plan_sets_the_contract_overrides(tmp_path, socket_dir, monkeypatch):
     argv = plan.argv("worker")
     assert argv[:4] == [sys.executable, "-m", "spyder", "worker"]
     assert argv[4:6] == ["-s", "FRONTIER_MIN_DELAY=0"]      # the user's overrides first
-    assert "SEED_URLS=['http://a.example/', 'http://b.example/x']" in argv
+    assert "SEED_URLS=['http://a.example/', 'http://b.example/x']" in plan.argv("master")
+    assert not [a for a in argv if a.startswith("SEED_URLS")]
     # the children parse exactly what the plan holds
     from spyder.core.settings import parse_override
     parsed = dict(parse_override(v) for v in argv[5::2])

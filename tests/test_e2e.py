@@ -325,3 +325,14 @@ def test_demo_and_bench(tmp_path, socket_dir):
     assert bench.returncode == 0, bench.stdout + bench.stderr[-4000:]
     match = re.search(r"(\d+) of (\d+) URLs in [\d.]+ s = (\d+) pages/s", bench.stdout)
     assert match and match.group(1) == match.group(2), bench.stdout
+
+
+@pytest.mark.timeout(60)
+def test_crawl_with_curve_keys(demo_site, crawl, tmp_path):
+    from spyder.core.sockets import create_keys
+    create_keys(str(tmp_path / "keys"))
+    server = demo_site(pages=20, hosts=1)
+    run = crawl(server, workers=1, ZEROMQ_CURVE_KEYS_DIR=str(tmp_path / "keys")).start()
+    assert run.wait() == 0, run.output()
+    _assert_complete(server, server.fetched())
+    assert "the crawl is complete" in run.output()   # the status arrived over CurveZMQ
