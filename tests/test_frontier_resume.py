@@ -7,7 +7,6 @@ state file is consistent (every finished page's links are there, the counters
 match the rows), then resumes in-process and checks that nothing committed is
 fetched again and nothing is lost.
 """
-import os
 import signal
 import sqlite3
 import subprocess

@@ -38,7 +38,6 @@ import email.utils
 import fcntl
 import heapq
 import logging
-import os
 import queue
 import re
 import sqlite3
@@ -122,6 +121,9 @@ class AbstractBaseFrontier:
     """
 
     _store_class = SQLiteMultipleHostUriQueue
+    _max_active = 1       # queues in memory at the same time
+    _budget = None        # fetches per activation (None: unlimited)
+    _buffer_size = 50     # URLs of one queue read from the state file at a time
 
     def __init__(self, settings, log_handler=None, front_end_queues=None, prioritizer=None,
                  clock=None):
@@ -135,6 +137,8 @@ class AbstractBaseFrontier:
         try:
             self._setup(settings, prioritizer)
         except BaseException:
+            for sink in self._sinks:
+                sink.close()
             self._store.close()
             self._release_lock()
             raise
@@ -223,10 +227,6 @@ class AbstractBaseFrontier:
 
     def _assignment_name(self, settings):
         raise NotImplementedError
-
-    _max_active = 1
-    _budget = None
-    _buffer_size = 50
 
     # ------------------------------------------------------------------ the contract
     def add_sink(self, sink):
@@ -363,10 +363,9 @@ class AbstractBaseFrontier:
     # ------------------------------------------------------------------ dispatch
     def _next_ready(self, now):
         """Pop ready queues until one hands out a URL; ``None`` if none can."""
-        ready = self._ready
         tried = set()
-        while ready and ready[0][0] <= now:
-            when, queue_id = heapq.heappop(ready)
+        while self._ready and self._ready[0][0] <= now:  # _schedule may rebuild the heap
+            when, queue_id = heapq.heappop(self._ready)
             q = self._active.get(queue_id)
             if q is None or q.scheduled != when:
                 continue

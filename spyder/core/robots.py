@@ -46,7 +46,8 @@ CACHE_SIZE = 4096
 
 
 def product_token(user_agent):
-    """The crawler's name in a User-Agent: ``spyder`` in ``Mozilla/5.0 (compatible; spyder/0.3)``."""
+    """The crawler's name in a User-Agent: ``spyder`` in ``Mozilla/5.0 (compatible; spyder/0.3)``.
+    """
     match = (re.search(r"compatible;\s*([A-Za-z0-9_-]+)", user_agent)
              or re.match(r"\s*([A-Za-z0-9_-]+)", user_agent))
     return match.group(1) if match else user_agent
@@ -113,11 +114,6 @@ class RobotsTxt:
         self._busy = set()                       # origins whose robots.txt is being fetched
         self._redirects = {}                     # origin -> (url to fetch, hops so far)
         self._allow_all = RobotsRules("", self._token, self._max_delay)
-
-    @property
-    def token(self):
-        """The user agent token matched against ``User-agent:`` lines."""
-        return self._token
 
     def check(self, origin, now):
         """``(state, value)``: ``(READY, rules)``, ``(FETCH, (url, attempt))``, ``(BUSY, None)``
