@@ -217,6 +217,18 @@ def test_a_server_error_costs_the_punishment(tmp_path):
     frontier.close()
 
 
+def test_links_to_an_active_host_are_seen_without_reactivation(tmp_path):
+    frontier, clock = _two_hosts(tmp_path, 1)
+    site = Site({"http://a.test/0": (200, ["http://a.test/1", "http://a.test/2"]),
+                 "http://a.test/1": (200, ["http://a.test/3", "http://a.test/4"]),
+                 "http://b.test/0": (200,)})
+    trace = crawl(frontier, clock, site)
+    # a.test keeps its turn (budget 4) although its queue was empty when activated
+    assert [url[7:] for url in trace.urls] == [
+        "a.test/0", "a.test/1", "a.test/2", "a.test/3", "b.test/0", "a.test/4"]
+    frontier.close()
+
+
 def test_multiple_with_multiple_active_queues(tmp_path):
     frontier, _ = open_frontier(MultipleHostFrontier, tmp_path, FRONTIER_ACTIVE_QUEUES=2)
     seed(frontier, "http://a.test/1", "http://a.test/2", "http://b.test/1", "http://c.test/1")
