@@ -221,7 +221,7 @@ def test_worker_killed_mid_crawl_the_crawl_still_completes(demo_site, crawl):
 def test_master_killed_mid_crawl_a_rerun_resumes(demo_site, crawl):
     server = demo_site(pages=100, hosts=2)
     run = crawl(server, workers=2, FRONTIER_MIN_DELAY=0.1).start()
-    wait_until(lambda: len(server.requests) >= 60, 60, message="60 requests")
+    wait_until(lambda: len(server.requests) >= 70, 60, message="70 requests")
     children = run.children()
     master = [pid for pid, role in children.items() if role == "master"][0]
     killed_at = time.time()
@@ -240,7 +240,8 @@ def test_master_killed_mid_crawl_a_rerun_resumes(demo_site, crawl):
     second = server.fetched()
     second.subtract(first)
     refetched = {u for u, n in second.items() if n > 0 and u in first}
-    committed = {u for u, t in first_times.items() if t < killed_at - CHECKPOINT_SECONDS - 1.0}
+    # a page requested this long before the kill had its result processed and committed
+    committed = {u for u, t in first_times.items() if t < killed_at - CHECKPOINT_SECONDS - 2.0}
     assert len(committed) >= 10
     assert not _pages(refetched & committed), "fetched again although committed"
     assert len(server.requests) > count
