@@ -31,6 +31,7 @@ import collections
 import ctypes
 import glob
 import os
+import select
 import shutil
 import signal
 import socket
@@ -685,17 +686,30 @@ class _SiteProcess:
         self._errors = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "spyder.demosite", "--pages", str(pages), "--hosts", str(hosts)],
-            stdout=subprocess.PIPE, stderr=self._errors, text=True, **_spawn_kwargs())
-        self.seeds = []
-        for _ in range(hosts):
-            line = self.proc.stdout.readline().strip()
-            if not line:
-                self.close()
+            stdout=subprocess.PIPE, stderr=self._errors, bufsize=0, **_spawn_kwargs())
+        try:
+            self.seeds = self._read_seeds(hosts)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_seeds(self, hosts):
+        """The first ``hosts`` lines the site prints, waiting at most READY_TIMEOUT."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        fd, data = self.proc.stdout.fileno(), b""
+        while data.count(b"\n") < hosts:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise StartupError("the demo site printed no seeds within %d s" % READY_TIMEOUT)
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.proc.wait()
                 self._errors.seek(0)
+                lines = self._errors.read().decode("utf-8", "replace").strip().splitlines()
                 raise StartupError("the demo site did not start: %s"
-                                   % (self._errors.read().decode("utf-8", "replace").strip()
-                                      or "no output"))
-            self.seeds.append(line)
+                                   % (lines[-1] if lines else "exit status %s" % self.proc.returncode))
+            data += chunk
+        return data.decode("ascii", "replace").split()[:hosts]
 
     def close(self):
         if self.proc.poll() is None:
@@ -707,7 +721,6 @@ class _SiteProcess:
                 self.proc.wait()
         self.proc.stdout.close()
         self._errors.close()
-
 
 def _site_plan(settings, args, run_dir, directory, seeds, sinks):
     """A plan for crawling the demo site into ``directory``: fresh state, no callback."""
@@ -754,7 +767,10 @@ def bench(settings, args):
     """``spyder bench``: crawl a generated site with politeness delays at 0; print pages/s."""
     from spyder.demosite import DemoSite
 
-    expected = len(DemoSite(args.pages, args.hosts).expected()) + args.hosts  # + robots.txt
+    try:
+        expected = len(DemoSite(args.pages, args.hosts).expected()) + args.hosts  # + robots.txt
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
     site = _SiteProcess(pages=args.pages, hosts=args.hosts)
     run_dir = tempfile.mkdtemp(prefix="spyder-crawl-")
     directory = tempfile.mkdtemp(prefix="spyder-bench-")

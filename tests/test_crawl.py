@@ -294,3 +294,20 @@ def test_a_killed_supervisor_leaves_no_orphans(fake_plan, tmp_path, socket_dir):
     proc.wait()
     pids = [pid for _, pid in _pids(tmp_path)]
     wait_until(lambda: not any(_alive(pid) for pid in pids), 15, message="children to exit")
+
+
+@pytest.mark.timeout(30)
+def test_the_site_process_of_demo_and_bench(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPYDER_SETTINGS", raising=False)
+    site = crawl._SiteProcess(pages=10, hosts=2)
+    try:
+        assert len(site.seeds) == 2 and all(s.startswith("http://127.0.0.1:") for s in site.seeds)
+    finally:
+        site.close()
+    assert site.proc.returncode == 0
+    with pytest.raises(StartupError, match="demo site did not start: .*at least one host"):
+        crawl._SiteProcess(pages=1, hosts=3)
+    from spyder import cli
+    assert cli.main(["bench", "--pages", "1", "--hosts", "3"]) == 1
+    assert "spyder bench: error: a demo site needs" in capsys.readouterr().err
