@@ -449,13 +449,15 @@ class DemoServer:
             server.stop()
         self._servers = []
 
-    def serve_forever(self):
-        """Serve in this thread until SIGINT or SIGTERM."""
+    def serve_forever(self, on_ready=None):
+        """Serve in this thread until SIGINT or SIGTERM; ``on_ready()`` once both are handled."""
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._listen()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, loop.stop)
+        if on_ready is not None:
+            on_ready()
         try:
             loop.run_forever()
         finally:
@@ -483,12 +485,12 @@ def main(argv=None):
     except ValueError as exc:
         parser.error(str(exc))
     server = DemoServer(site, record=False)
-    for seed in server.seeds:
-        print(seed)
-    sys.stdout.flush()
-    print("demosite: serving %d pages on %d hosts (%d URLs a crawl fetches); Ctrl-C to stop"
-          % (args.pages, args.hosts, len(site.expected())), file=sys.stderr, flush=True)
-    server.serve_forever()
+
+    def ready():
+        print("\n".join(server.seeds), flush=True)
+        print("demosite: serving %d pages on %d hosts (%d URLs a crawl fetches); Ctrl-C to stop"
+              % (args.pages, args.hosts, len(site.expected())), file=sys.stderr, flush=True)
+    server.serve_forever(ready)
     return 0
 
 
