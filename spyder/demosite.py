@@ -243,7 +243,7 @@ class DemoSite:
                 b"<h1>404</h1><p>No such page.</p></body></html>")
         headers = {"Content-Type": resource.content_type}
         if resource.kind == _REDIRECT:
-            location = self._href(host, target, *resource.location, None, netlocs)
+            location = _href(target, *resource.location, None, netlocs)
             headers["Location"] = location
             return resource.status, headers, b"<html><body>Moved.</body></html>"
         headers["ETag"] = resource.etag
@@ -283,7 +283,7 @@ class DemoSite:
         rng = random.Random(resource.etag)
         text = " ".join(rng.choices(_WORDS, k=150))
         items = "\n".join('<li><a href="%s">%s</a></li>'
-                          % (self._href(host, target, *link, netlocs).replace("&", "&amp;"),
+                          % (_href(target, *link, netlocs).replace("&", "&amp;"),
                              rng.choice(_WORDS))
                           for link in resource.links)
         return ('<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
@@ -293,23 +293,24 @@ class DemoSite:
                 '<a href="javascript:void(0)">js</a> <a href="#top">top</a></p>\n'
                 '</body></html>\n' % (host, target, host, target, text, items)).encode()
 
-    def _href(self, source_host, source_target, host, target, form, decoration, netlocs):
-        """The href of a link to ``(host, target)`` written in ``form`` with ``decoration``."""
-        if host is None:  # external
-            return target
-        target = _decorate(target, decoration, source_target)
-        if form == "rel":
-            cut = min((target.find(c) for c in ";?#" if c in target), default=len(target))
-            path, rest = target[:cut], target[cut:]
-            start = posixpath.dirname(source_target.split("?", 1)[0]) or "/"
-            if path.endswith("/"):
-                return target  # relpath would drop the trailing slash
-            return posixpath.relpath(path, start) + rest
-        if form == "path":
-            return target
-        if form == "proto":
-            return "//%s%s" % (netlocs[host], target)
-        return "http://%s%s" % (netlocs[host], target)
+
+def _href(source_target, host, target, form, decoration, netlocs):
+    """The href of a link to ``(host, target)`` written in ``form`` with ``decoration``."""
+    if host is None:  # external
+        return target
+    target = _decorate(target, decoration, source_target)
+    if form == "rel":
+        cut = min((target.find(c) for c in ";?#" if c in target), default=len(target))
+        path, rest = target[:cut], target[cut:]
+        start = posixpath.dirname(source_target.split("?", 1)[0]) or "/"
+        if path.endswith("/"):
+            return target  # relpath would drop the trailing slash
+        return posixpath.relpath(path, start) + rest
+    if form == "path":
+        return target
+    if form == "proto":
+        return "//%s%s" % (netlocs[host], target)
+    return "http://%s%s" % (netlocs[host], target)
 
 
 def _decorate(target, decoration, salt):

@@ -14,8 +14,7 @@ from urllib.parse import parse_qsl, urldefrag, urlencode, urljoin, urlsplit, url
 import pytest
 from conftest import wait_until
 from protego import Protego
-from spyder.demosite import (DISALLOWED_PREFIX, EXTERNAL_URL, REDIRECT_CODES, DemoSite,
-                             DemoServer)
+from spyder.demosite import DISALLOWED_PREFIX, EXTERNAL_URL, REDIRECT_CODES, DemoSite
 
 _SESSION_NAMES = {"sid", "phpsessid", "jsessionid", "sessionid", "aspsessionid"}
 
