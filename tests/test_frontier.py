@@ -627,9 +627,11 @@ def test_state_file_of_another_queue_assignment_is_refused(tmp_path):
         open_frontier(SingleHostFrontier, tmp_path)
 
 
-def test_bad_sink_and_bad_scope_settings(tmp_path):
+def test_bad_sink_class_and_scope_settings(tmp_path):
     with pytest.raises(StartupError, match="SINKS entry 'no.such.Sink'"):
         open_frontier(MultipleHostFrontier, tmp_path, SINKS=["no.such.Sink"])
+    with pytest.raises(StartupError, match="QUEUE_ASSIGNMENT_CLASS='spyder.Nope'"):
+        open_frontier(MultipleHostFrontier, tmp_path, QUEUE_ASSIGNMENT_CLASS="spyder.Nope")
     with pytest.raises(StartupError, match="REGEX_SCOPE_NEGATIVE"):
         open_frontier(MultipleHostFrontier, tmp_path, REGEX_SCOPE_NEGATIVE=["(unclosed"])
     open_frontier(MultipleHostFrontier, tmp_path)[0].close()  # the lock was released

@@ -156,11 +156,11 @@ class AbstractBaseFrontier:
             raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: %s" % (path, exc)) from exc
 
     def _setup(self, settings, prioritizer):
-        self._prioritizer = prioritizer or import_class(settings.PRIORITIZER_CLASS)(settings)
+        self._prioritizer = prioritizer or _load(settings, "PRIORITIZER_CLASS")(settings)
         self._default_priority = getattr(self._prioritizer, "default_priority",
                                          settings.PRIORITIZER_DEFAULT_PRIORITY)
         self._assignment = self._create_assignment(settings)
-        self._selector = import_class(settings.QUEUE_SELECTOR_CLASS)(0)
+        self._selector = _load(settings, "QUEUE_SELECTOR_CLASS")(0)
         self._robots = RobotsTxt(settings, self._store, self._retry_wait)
 
         self._concurrency = max(1, int(settings.FRONTIER_HOST_CONCURRENCY))
@@ -879,6 +879,15 @@ class AbstractBaseFrontier:
             self._lock_file = None
 
 
+def _load(settings, name):
+    """The class a setting names; a StartupError naming the setting if it cannot be loaded."""
+    try:
+        return import_class(getattr(settings, name))
+    except (ImportError, ValueError) as exc:
+        raise StartupError("%s=%r cannot be loaded: %s"
+                           % (name, getattr(settings, name), exc)) from exc
+
+
 def _compile_scope(pattern, setting):
     try:
         return re.compile(pattern, re.IGNORECASE)
@@ -936,7 +945,7 @@ class MultipleHostFrontier(AbstractBaseFrontier):
         super()._setup(settings, prioritizer)
 
     def _create_assignment(self, settings):
-        return import_class(settings.QUEUE_ASSIGNMENT_CLASS)(settings)
+        return _load(settings, "QUEUE_ASSIGNMENT_CLASS")(settings)
 
     def _assignment_name(self, settings):
         return settings.QUEUE_ASSIGNMENT_CLASS
