@@ -146,7 +146,7 @@ class AbstractBaseFrontier:
     # ------------------------------------------------------------------ set-up
     def _open_store(self, settings):
         path = settings.FRONTIER_STATE_FILE
-        if path != ":memory:" and not path.startswith("file:"):
+        if path != ":memory:":
             self._lock_file = _lock_state_file(path)
         try:
             return self._store_class(path, clock=lambda: self._now(),
