@@ -370,3 +370,22 @@ def test_garbage_on_every_bound_socket_does_not_crash(tmp_path, run_master, work
         worker.reply(worker.recv_work())
     worker.wait_status(lambda s: s["results"]["success"] == 2, message="two successes")
     assert status["workers"] == 1
+
+
+def test_create_frontier_works(tmp_path):
+    from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
+    from spyder.core.settings import Settings
+    from spyder.core.sockets import StartupError
+    from spyder.masterprocess import create_frontier
+    for name, cls in (("SingleHostFrontier", SingleHostFrontier),
+                      ("MultipleHostFrontier", MultipleHostFrontier)):
+        settings = Settings(overrides={"FRONTIER_STATE_FILE": ":memory:",
+                                       "FRONTIER_CLASS": "spyder.core.frontier." + name})
+        frontier = create_frontier(settings, None)
+        try:
+            assert isinstance(frontier, cls)
+        finally:
+            frontier.close()
+    broken = Settings(overrides={"FRONTIER_STATE_FILE": str(tmp_path / "no" / "such" / "dir.db")})
+    with pytest.raises(StartupError, match="FRONTIER"):
+        create_frontier(broken, None)
