@@ -376,3 +376,27 @@ def test_pipeline_worked_example():
             "<a href='Clubs/'>again</a>")
     curi = process(html_curi(page, url="http://www.dmoz.org/Recreation/Boating/Sailing/"))
     assert curi.extracted_urls == ["http://www.dmoz.org/Recreation/Boating/Sailing/Clubs/"]
+
+
+# ------------------------------------------------------------------ link resolution
+@pytest.mark.parametrize("base", ["http://a.com/dir/page.html?q=1#f", "http://a.com/",
+                                  "https://a.com:8443/x/", "http://a.com/dir/"])
+def test_link_resolver_agrees_with_urljoin(base):
+    """The fast paths give what urljoin + w3lib's safe_url_string give."""
+    from urllib.parse import urljoin
+
+    from w3lib.url import safe_url_string
+
+    from spyder.processor.links import LinkResolver
+
+    resolve = LinkResolver(base)
+    for value in ["page2.html", "/root", "//cdn.b.org/x", "http://c.org/Y", "?q=2", "#top",
+                  "../up.html", "./same", "a/b:c", "b:c", "123:x", "/a/./b/../c", "x y.html",
+                  "caf\u00e9", "/r%C3%A9", "https://x/'q'", "mailto:me", "  /sp  ",
+                  "/.well-known/x", "page.html?a=1&b=[2]", ".hidden", "..", "/"]:
+        expected = urljoin(base, value.strip())
+        if expected.startswith(("http://", "https://")):
+            expected = safe_url_string(expected)
+        else:
+            expected = None
+        assert resolve(value) == expected, value

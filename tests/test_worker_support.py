@@ -177,7 +177,12 @@ class ThreadedSite:
 
 
 class FakeMaster:
-    """The master's four sockets, bound on ipc in ``socket_dir`` as the defaults say."""
+    """The master's four sockets, bound on ipc in ``socket_dir`` as the defaults say.
+
+    A bound SUB socket only sends its subscription to a newly connected PUB once the
+    application touches it (libzmq processes the attach on the next socket call), so
+    every call here touches the results socket: no result is published unsubscribed.
+    """
 
     identity = b"master:test:1"
 
@@ -198,7 +203,11 @@ class FakeMaster:
         sock.bind("ipc://" + os.path.join(socket_dir, name))
         return sock
 
+    def _touch(self):
+        self.results.poll(0)
+
     def send(self, curi):
+        self._touch()
         self.push.send_multipart(DataMessage(self.identity, curi).serialize())
 
     def publish(self, data, topic=C.ZMQ_SPYDER_MGMT_WORKER):
@@ -206,6 +215,7 @@ class FakeMaster:
 
     def next_mgmt(self, timeout):
         """The next management message from a worker, or None after ``timeout`` s."""
+        self._touch()
         if self.mgmt_in.poll(max(timeout, 0) * 1000):
             msg = MgmtMessage.from_frames(self.mgmt_in.recv_multipart())
             if msg.data == C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT:
@@ -227,17 +237,23 @@ class FakeMaster:
                     return msg
         raise AssertionError("no %r from the worker within %.1f s" % (data, timeout))
 
+    def recv_result(self, timeout):
+        """The next result (a DataMessage), or None after ``timeout`` s."""
+        if self.results.poll(max(timeout, 0) * 1000):
+            return DataMessage.from_frames(self.results.recv_multipart())
+        return None
+
     def results_by_url(self, count, timeout=20.0):
         """Collect ``count`` results as ``{url: DataMessage}``."""
         got = {}
         deadline = time.monotonic() + timeout
         while len(got) < count and time.monotonic() < deadline:
-            if self.results.poll(max(deadline - time.monotonic(), 0) * 1000):
-                msg = DataMessage.from_frames(self.results.recv_multipart())
+            msg = self.recv_result(deadline - time.monotonic())
+            if msg is not None:
                 got[msg.curi.url] = msg
         if len(got) < count:
-            raise AssertionError("got %d of %d results within %.1f s: %s"
-                                 % (len(got), count, timeout, sorted(got)))
+            raise AssertionError("got %d of %d results within %.1f s (e.g. %s)"
+                                 % (len(got), count, timeout, sorted(got)[:3]))
         return got
 
     def close(self):

@@ -26,7 +26,7 @@ from selectolax.lexbor import LexborHTMLParser
 from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_NOFOLLOW,
                                    CURI_OPTIONAL_TRUE)
 from spyder.processor.encoding import decode_body, get_content_type_encoding
-from spyder.processor.links import absolute_link, add_links
+from spyder.processor.links import LinkResolver, absolute_link, add_links
 
 #: Media types whose bodies are parsed for links.
 HTML_CONTENT_TYPES = frozenset([
@@ -102,10 +102,5 @@ class DefaultHtmlLinkExtractor:
                   and _tokens((attrs.get("content") or "").replace(",", " "))
                   & {"nofollow", "none"}):
                 return None
-        links = []
-        for value in found:
-            if value:
-                url = absolute_link(base, value, codec)
-                if url:
-                    links.append(url)
-        return links
+        resolve = LinkResolver(base, codec)
+        return [url for url in map(resolve, filter(None, found)) if url]

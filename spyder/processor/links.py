@@ -2,10 +2,12 @@
 
 Links travel in ``curi.optional_vars["extracted_urls"]`` as one newline-separated
 string (the wire format); ``set_links`` writes a list back de-duplicated in
-document order, ``add_links`` appends.  ``absolute_link`` turns one attribute value
-into an absolute, percent-encoded ``http(s)`` URL or rejects it.
+document order, ``add_links`` appends.  ``LinkResolver(base)`` turns attribute
+values into absolute, percent-encoded ``http(s)`` URLs (or rejects them);
+``absolute_link`` is the one-off form.
 """
-from urllib.parse import urljoin
+import re
+from urllib.parse import urljoin, urlsplit
 
 from w3lib.url import safe_url_string
 
@@ -13,6 +15,8 @@ from spyder.core.constants import CURI_EXTRACTED_URLS
 
 _STRIP = {ord(c): None for c in "\t\n\r"}
 _WHITESPACE = " \t\n\r\f"
+#: A URL made only of these characters is left exactly as it is by ``safe_url_string``.
+_NEEDS_ENCODING = re.compile(r"[^A-Za-z0-9\-._~:/?#@!$&()*+,;=%]")
 
 
 def set_links(curi, urls):
@@ -30,21 +34,55 @@ def add_links(curi, urls):
         set_links(curi, curi.extracted_urls + list(urls))
 
 
-def absolute_link(base, value, encoding="utf-8"):
-    """``value`` resolved against ``base`` as a percent-encoded http(s) URL, else ``None``.
+class LinkResolver:
+    """Resolve link values found on a page whose base URL is ``base``.
 
-    Leading/trailing whitespace and embedded tabs/newlines are dropped (as browsers
-    do); any scheme other than http and https (javascript:, mailto:, data:, tel:,
-    ...) is rejected; non-ASCII characters are percent-encoded (the query in the
-    page's ``encoding``) and international host names IDNA-encoded.
+    ``resolver(value)`` returns the absolute URL or ``None``: leading/trailing
+    whitespace and embedded tabs/newlines are dropped (as browsers do); any scheme
+    other than http and https (javascript:, mailto:, data:, tel:, ...) is rejected;
+    non-ASCII and unsafe characters are percent-encoded (the query in the page's
+    ``encoding``) and international host names IDNA-encoded.  The common shapes
+    (absolute, ``/root-relative``, ``plain-relative``) are resolved without
+    ``urljoin``, which dominates extraction time otherwise.
     """
-    value = value.strip(_WHITESPACE).translate(_STRIP)
-    if not value:
-        return None
-    url = urljoin(base, value)
-    if url[:8].lower().startswith(("http://", "https://")):
+
+    def __init__(self, base, encoding="utf-8"):
+        self.base = base
+        self.encoding = encoding
+        parts = urlsplit(base)
+        self._scheme = parts.scheme
+        self._origin = "%s://%s" % (parts.scheme, parts.netloc)
+        path = parts.path or "/"
+        self._directory = self._origin + path[:path.rfind("/") + 1]
+
+    def __call__(self, value):
+        value = value.strip(_WHITESPACE)
+        if "\t" in value or "\n" in value or "\r" in value:
+            value = value.translate(_STRIP)
+        if not value:
+            return None
+        first = value[0]
+        lowered = value[:8].lower()
+        if lowered.startswith(("http://", "https://")):
+            url = value
+        elif first == "/":
+            url = (self._scheme + ":" + value) if value[1:2] == "/" else self._origin + value
+        elif first not in "?#." and ":" not in value.partition("/")[0]:
+            url = self._directory + value
+        else:
+            url = urljoin(self.base, value)
+        if "/." in url.partition("?")[0].partition("#")[0][8:]:
+            url = urljoin(self.base, value)  # dot segments: let urljoin remove them
+        if not url[:8].lower().startswith(("http://", "https://")):
+            return None
+        if _NEEDS_ENCODING.search(url) is None:
+            return url
         try:
-            return safe_url_string(url, encoding)
+            return safe_url_string(url, self.encoding)
         except (ValueError, UnicodeError):
             return None
-    return None
+
+
+def absolute_link(base, value, encoding="utf-8"):
+    """``value`` resolved against ``base`` as a percent-encoded http(s) URL, else ``None``."""
+    return LinkResolver(base, encoding)(value)
