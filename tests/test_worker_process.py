@@ -181,6 +181,24 @@ def test_sigterm_returns_in_flight_work_and_exits_0(tmp_path, socket_dir, site, 
     assert worker.wait() == 0
 
 
+def test_second_signal_cuts_the_wait_short(tmp_path, socket_dir, site, master, workers):
+    worker = WorkerProcess(tmp_path, socket_dir, REQUEST_TIMEOUT=60.0, SHUTDOWN_TIMEOUT=60.0)
+    workers.append(worker)
+    registered(master)
+    url = site.url("/slow")
+    master.send(CrawlUri(url=url))
+    deadline = time.monotonic() + 15
+    while not (master.heartbeats and master.heartbeats[-1].details["free"] == 3):
+        assert time.monotonic() < deadline, "the fetch never started"
+        master.next_mgmt(0.5)
+    worker.proc.send_signal(signal.SIGTERM)
+    master.wait_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT)  # shutting down: free = 0 ...
+    worker.proc.send_signal(signal.SIGINT)                # ... and a second signal
+    result = master.results_by_url(1, timeout=10)[url].curi
+    assert result.optional_vars["error"] == "worker shutting down"
+    assert worker.wait(timeout=10) == 0
+
+
 def test_sigint_exits_0(tmp_path, socket_dir, master, workers):
     worker = WorkerProcess(tmp_path, socket_dir)
     workers.append(worker)

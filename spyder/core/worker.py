@@ -315,9 +315,8 @@ class WorkerControl:
         returned = await self._fetcher.drain(self._shutdown_timeout, self._cut_short)
         if returned:
             log.warning("worker::returned %d unfinished URLs to the master", returned)
-        deadline = time.monotonic() + _EXTRACT_GRACE
-        while (self._extractor.processed < self._fetcher.sent
-               and time.monotonic() < deadline and not self._cut_short.is_set()):
+        deadline = time.monotonic() + _EXTRACT_GRACE  # (extraction is quick: no cutting short)
+        while self._extractor.processed < self._fetcher.sent and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         self._extractor.stop()
         self._extractor.flush()
