@@ -1,13 +1,14 @@
 """``spyder worker``: build a worker process and run it until it is told to quit.
 
 ``main(settings)`` follows the 2011 original: identity ``worker:<host>:<pid>``; one
-ZeroMQ context (``create_context``: CurveZMQ when ``ZEROMQ_CURVE_KEYS_DIR`` is set); the IOLoop; logging (PUB to the logsink, root topic
-``spyder.worker``, plus stderr); the management pair (``create_worker_management``);
-the fetch stage (``create_worker_fetcher``) and the extract stage
-(``create_worker_extractor``, whose processing function is built by
-``create_processing_function`` from ``SPYDER_EXTRACTOR_PIPELINE`` +
-``SPYDER_SCOPER_PIPELINE``); SIGINT/SIGTERM handlers; then ``WorkerControl``
-registers with the master and the loop runs until its shutdown is complete.
+ZeroMQ context (``create_context``: CurveZMQ when ``ZEROMQ_CURVE_KEYS_DIR`` is set);
+the IOLoop; logging (PUB to the logsink, root topic ``spyder.worker``, plus
+stderr); the management pair (``create_worker_management``); the fetch stage
+(``create_worker_fetcher``) and the extract stage (``create_worker_extractor``,
+whose processing function ``create_processing_function`` builds from
+``SPYDER_EXTRACTOR_PIPELINE`` + ``SPYDER_SCOPER_PIPELINE``); SIGINT/SIGTERM
+handlers; then ``WorkerControl`` registers with the master and the loop runs until
+its shutdown is complete.
 
 A worker only *connects*, so it may start before its master: ZeroMQ connects when
 the master binds, and the worker's heartbeats (or its answer to the master's
@@ -15,7 +16,6 @@ the master binds, and the worker's heartbeats (or its answer to the master's
 ``SettingsError`` (one line for the operator) after closing what was opened.
 """
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -32,8 +32,6 @@ from spyder.core.sockets import StartupError, bind, connect, create_context
 from spyder.core.worker import AsyncZmqWorker, WorkerControl, ZmqWorker
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
-
-log = logging.getLogger("spyder.worker")
 
 #: Largest management message accepted, in bytes.
 _MGMT_MAX_MESSAGE_SIZE = 64 * 1024

@@ -76,6 +76,8 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
     def processing(curi):
         if curi.url.endswith("/boom"):
             raise RuntimeError("processor exploded")
+        if curi.url.endswith("/number"):
+            curi.optional_vars["count"] = 3  # not a str: the master would drop it
         curi.optional_vars["seen"] = "1"
         return curi
 
@@ -89,19 +91,21 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
             await peers.feed.send_multipart([IDENTITY, b"\xc1 not msgpack"])
             await peers.send(CrawlUri(url="http://a/boom"))
             await peers.send(CrawlUri(url="http://a/ok", req_header={"Etag": "x"}))
-            second, third = await peers.recv(), await peers.recv()
-            return first, second, third, stage.dropped.total
+            await peers.send(CrawlUri(url="http://a/number"))
+            second, third, fourth = await peers.recv(), await peers.recv(), await peers.recv()
+            return first, second, third, fourth, stage.dropped.total
         finally:
             stage.close()
             peers.close()
 
-    first, boom, ok, dropped = asyncio.run(scenario())
+    first, boom, ok, number, dropped = asyncio.run(scenario())
     assert first.identity == IDENTITY and first.curi.optional_vars["seen"] == "1"
     assert boom.curi.url == "http://a/boom"
     assert boom.curi.status_code == 710
     assert "processor exploded" in boom.curi.optional_vars["error"]
     assert ok.identity == IDENTITY
     assert ok.curi.req_header == {"Etag": "x"} and ok.curi.optional_vars["seen"] == "1"
+    assert number.curi.status_code == 710 and number.curi.optional_vars["count"] == "3"
     assert dropped == 2
 
 

@@ -52,6 +52,25 @@ def _error_text(exc):
     return "%s: %s" % (type(exc).__name__, exc)
 
 
+def _frames(msg):
+    """The frames of ``msg``.  A CrawlUri that a processor left unsendable (say, a
+    number in ``optional_vars``, which the master would drop as malformed) goes out
+    as a processing error with its maps turned into strings."""
+    curi = msg.curi
+    try:
+        for mapping in (curi.req_header, curi.rep_header, curi.optional_vars):
+            for key, value in mapping.items():
+                if not (isinstance(key, str) and isinstance(value, str)):
+                    raise TypeError("%r: %r is not a str -> str entry" % (key, value))
+        return msg.serialize()
+    except Exception as exc:
+        log.exception("worker::cannot send the result for %s as it is", curi.url)
+        for name in ("req_header", "rep_header", "optional_vars"):
+            setattr(curi, name, {str(k): str(v) for k, v in dict(getattr(curi, name)).items()})
+        _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
+        return msg.serialize()
+
+
 class ZmqWorker:
     """A synchronous stage: ``processing(curi) -> curi`` for every message on ``insocket``."""
 
@@ -96,7 +115,7 @@ class ZmqWorker:
             log.exception("worker::%s stage failed on %s", self._name, curi.url)
             msg.curi = curi
             _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
-        self._out.send_multipart(msg.serialize())
+        self._out.send_multipart(_frames(msg))
         self.processed += 1
 
 
@@ -104,7 +123,6 @@ class AsyncZmqWorker:
     """An asynchronous stage: ``await processing(curi) -> curi``, at most ``slots`` at once."""
 
     def __init__(self, insocket, outsocket, processing, slots, io_loop=None, name="fetch"):
-        self._socket = insocket
         self._in = ZMQStream(insocket, io_loop)
         self._out = ZMQStream(outsocket, io_loop)
         self._processing = processing
@@ -160,7 +178,7 @@ class AsyncZmqWorker:
             returned += 1
         while True:
             try:
-                frames = self._socket.recv_multipart(zmq.NOBLOCK)
+                frames = self._in.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
             try:
@@ -234,7 +252,7 @@ class AsyncZmqWorker:
         self._send(msg)
 
     def _send(self, msg):
-        self._out.send_multipart(msg.serialize())
+        self._out.send_multipart(_frames(msg))
         self.sent += 1
 
 
@@ -257,10 +275,6 @@ class WorkerControl:
         self.stopping = False
         #: set once the shutdown is complete (quit.ack sent); the process then exits
         self.done = asyncio.Event()
-
-    @property
-    def identity(self):
-        return self._identity
 
     def start(self):
         """Start both stages and management; register with the master."""

@@ -91,7 +91,7 @@ class _Download:
             self.headers = HTTPHeaders()
         elif line.strip():
             self.headers.parse_line(line)
-        elif self.wanted_types and self.status not in _REDIRECTS:
+        elif self.wanted_types and not 300 <= (self.status or 0) < 400:
             media = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if media and not media.startswith(self.wanted_types):
                 self.skipped = True
@@ -181,11 +181,9 @@ class FetchProcessor:
         curi.req_header = {**hints, **curi.req_header}
         curi.req_time = time.monotonic() - started
         curi.end_processing = time.time()
-        level = logging.WARNING if curi.status_code in (CURI_ENETWORK, CURI_EUNCAUGHT_EXCEPTION) \
-            else logging.DEBUG
-        log.log(level, "proc.fetch::%s -> %s in %.3f s%s", curi.url, curi.status_code,
-                curi.req_time, ": " + curi.optional_vars[CURI_ERROR]
-                if CURI_ERROR in curi.optional_vars else "")
+        error = curi.optional_vars.get(CURI_ERROR)
+        log.log(logging.WARNING if error else logging.DEBUG, "proc.fetch::%s -> %s in %.3f s%s",
+                curi.url, curi.status_code, curi.req_time, ": " + error if error else "")
         return curi
 
     async def _fetch_once(self, curi, url, hop):
