@@ -118,17 +118,15 @@ def logsinks():
         sink.kill()
 
 
-def publish_until(address, path, send, timeout=15.0):
-    """Publish records with ``send(logger)`` until ``path`` shows the last one (PUB/SUB
-    loses what is sent before the connection is up)."""
+def publish_until(address, expected, send, timeout=15.0):
+    """Publish records with ``send(loggers)`` until every ``(path, text)`` of
+    ``expected`` is in its file (PUB/SUB loses what is sent before a connection is up)."""
     ctx = zmq.Context()
-    socks = []
     loggers = {}
     for process in ("master", "worker"):
         sock = ctx.socket(zmq.PUB)
         sock.linger = 0
         sock.connect(address)
-        socks.append(sock)
         handler = PUBHandler(sock)
         handler.root_topic = "spyder." + process
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -137,17 +135,21 @@ def publish_until(address, path, send, timeout=15.0):
         logger.propagate = False
         logger.setLevel(logging.DEBUG)
         loggers[process] = logger
+
+    def arrived():
+        return all(os.path.exists(path) and text in open(path, encoding="utf-8").read()
+                   for path, text in expected)
+
     try:
         deadline = time.monotonic() + timeout
-        marker = None
         while time.monotonic() < deadline:
-            marker = send(loggers)
+            send(loggers)
             end = time.monotonic() + 0.3
             while time.monotonic() < end:
-                if os.path.exists(path) and marker in open(path, encoding="utf-8").read():
+                if arrived():
                     return
                 time.sleep(0.02)
-        raise AssertionError("%r never appeared in %s" % (marker, path))
+        raise AssertionError("%r never all arrived" % (expected,))
     finally:
         for logger in loggers.values():
             logger.handlers = []
@@ -158,7 +160,6 @@ def send_both(loggers):
     loggers["master"].info("frontier::master says hello")
     loggers["worker"].warning("proc.fetch::worker says hello")
     loggers["worker"].error("last one")
-    return "last one"
 
 
 def test_logsink_writes_daily_files(tmp_path, socket_dir, logsinks):
@@ -167,7 +168,8 @@ def test_logsink_writes_daily_files(tmp_path, socket_dir, logsinks):
     logsinks.append(sink)
     assert "READY=1" in sink.messages()
     worker_log = tmp_path / "logs" / "worker.log"
-    publish_until(sink.address, str(worker_log), send_both)
+    publish_until(sink.address, [(str(tmp_path / "logs" / "master.log"), "master says hello"),
+                                 (str(worker_log), "last one")], send_both)
     ctx = zmq.Context()
     garbage = ctx.socket(zmq.PUB)
     garbage.connect(sink.address)
@@ -194,7 +196,8 @@ def test_logsink_with_the_skeleton_logging_conf(tmp_path, socket_dir, logsinks):
     sink = LogsinkProcess(elsewhere, socket_dir, LOGSINK_CONFIG=str(crawl / "logging.conf"))
     logsinks.append(sink)
     assert "READY=1" in sink.messages()
-    publish_until(sink.address, str(crawl / "log" / "worker.log"), send_both)
+    publish_until(sink.address, [(str(crawl / "log" / "master.log"), "master says hello"),
+                                 (str(crawl / "log" / "worker.log"), "last one")], send_both)
     assert sink.stop(signal.SIGINT) == 0
     assert "master says hello" in (crawl / "log" / "master.log").read_text()
 
@@ -211,7 +214,8 @@ def test_logsink_with_a_dictconfig_file(tmp_path, socket_dir, logsinks):
     sink = LogsinkProcess(tmp_path, socket_dir, LOGSINK_CONFIG=str(tmp_path / "logging.json"))
     logsinks.append(sink)
     assert "READY=1" in sink.messages()
-    publish_until(sink.address, str(tmp_path / "all.log"), send_both)
+    publish_until(sink.address, [(str(tmp_path / "all.log"), "master says hello"),
+                                 (str(tmp_path / "all.log"), "last one")], send_both)
     assert sink.stop() == 0
     text = (tmp_path / "all.log").read_text()
     assert "spyder.master|INFO|frontier - master says hello" in text
