@@ -1,13 +1,19 @@
 """FetchProcessor against a real local tornado site: plain, ETag, Last-Modified,
-size cap, content-type gate, redirects, gzip, timeouts, refused connections, DNS."""
+size cap, content-type gate, redirects, gzip, timeouts, refused connections, DNS, TLS."""
 import asyncio
 import json
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import time
 from email.utils import formatdate
 
 import pytest
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.settings import Settings, SettingsError
@@ -241,3 +247,48 @@ def test_proxy_needs_a_port_and_pycurl():
 def test_empty_user_agent_is_refused():
     with pytest.raises(SettingsError, match="USER_AGENT"):
         FetchProcessor(Settings(overrides={"USER_AGENT": ""}))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_fetches_the_real_host_name(tmp_path):
+    """SNI carries the URL's host name (not an IP) and certificates are checked."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=www.example.test", "-keyout", str(key), "-out", str(cert),
+                    "-addext", "subjectAltName=DNS:www.example.test"],
+                   check=True, capture_output=True, timeout=60)
+    server_names = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+
+    async def go():
+        app = Application([(r"/", Hello)])
+        sockets = bind_sockets(0, "127.0.0.1")
+        port = sockets[0].getsockname()[1]
+        server = HTTPServer(app, ssl_options=context)
+        server.add_sockets(sockets)
+        url = "https://www.example.test:%d/" % port
+        mapping = {"www.example.test:%d" % port: ("127.0.0.1", port)}
+        results = []
+        try:
+            for validate in (False, True):
+                fetcher = FetchProcessor(Settings(overrides={
+                    "STATIC_DNS_MAPPINGS": mapping, "VALIDATE_CERTIFICATES": validate}))
+                results.append(await fetcher(CrawlUri(url=url)))
+                fetcher.close()
+        finally:
+            server.stop()
+            await server.close_all_connections()
+        return results
+
+    unchecked, checked = asyncio.run(go())
+    assert unchecked.status_code == 200 and unchecked.content_body == b"hello"
+    assert server_names[0] == "www.example.test"
+    assert checked.status_code == 599
+    assert "CERTIFICATE_VERIFY_FAILED" in checked.optional_vars["error"]
+
+
+class Hello(RequestHandler):
+    def get(self):
+        self.write("hello")
