@@ -154,6 +154,12 @@ def test_query_of_a_latin1_page_is_encoded_in_latin1():
         "http://www.bmg.bund.de/s?q=gr%FCn", "http://www.bmg.bund.de/gr%C3%BCn"]
 
 
+def test_characters_outside_the_page_charset_fall_back_to_utf8():
+    body = "<a href='/s?q=&#x4e2d;'>x</a>"
+    assert extract(body.encode("cp1252"), "text/html; charset=windows-1252").extracted_urls == \
+        ["http://www.bmg.bund.de/s?q=%E4%B8%AD"]
+
+
 def test_rel_nofollow_is_respected():
     page = "<a href='/a' rel='nofollow'>a</a><a href='/b' rel='external NoFollow'>b</a>" \
            "<a href='/c'>c</a>"
@@ -234,6 +240,8 @@ def test_decode_body_never_raises():
     assert decode_body(b"\xff\xfeh\x00i\x00", "")[0] == "hi"
     assert decode_body(b"plain", "utf-16") == ("plain", "utf-8")
     assert decode_body(b"\x81\x8d\xff", "")[1] == "cp1252"
+    for label in ("base64", "rot13", "idna", "zlib", "undefined", "x-user-defined\0"):
+        assert decode_body(b"<a href='/x'>\xff</a>", label)[0].startswith("<a href='/x'>")
 
 
 def test_non_utf8_page_extracts_correct_links():

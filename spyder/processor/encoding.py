@@ -19,7 +19,7 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
 #: How a body starting with a BOM is decoded (the BOM itself is dropped).
 _BOM_CODECS = {"utf-8": "utf-8-sig", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}
 #: Labels browsers decode as windows-1252 (the WHATWG encoding standard).
-_AS_CP1252 = {"latin-1", "iso8859-1", "ascii", "cp1252"}
+_AS_CP1252 = {"iso8859-1", "ascii"}
 
 
 def extract_content_type_encoding(value):
@@ -76,10 +76,12 @@ def _codec(label):
     if not label:
         return None
     try:
-        name = codecs.lookup(label).name
+        info = codecs.lookup(label)
     except (LookupError, ValueError):
         return None
-    return "cp1252" if name in _AS_CP1252 else name
+    if not getattr(info, "_is_text_encoding", True) or info.name in ("idna", "punycode"):
+        return None  # base64, rot13, ...: not a character set
+    return "cp1252" if info.name in _AS_CP1252 else info.name
 
 
 def decode_body(body, charset=""):
@@ -103,7 +105,11 @@ def decode_body(body, charset=""):
             continue
         try:
             return body.decode(codec), codec
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):
             continue
-    codec = declared or "cp1252"
-    return body.decode(codec, "replace"), codec
+    if declared:
+        try:
+            return body.decode(declared, "replace"), declared
+        except (UnicodeError, LookupError):
+            pass
+    return body.decode("cp1252", "replace"), "cp1252"

@@ -77,10 +77,14 @@ class LinkResolver:
             return None
         if _NEEDS_ENCODING.search(url) is None:
             return url
-        try:
-            return safe_url_string(url, self.encoding)
-        except (ValueError, UnicodeError):
-            return None
+        for encoding in (self.encoding, "utf-8"):
+            try:
+                return safe_url_string(url, encoding)
+            except UnicodeEncodeError:
+                continue  # a character the page's charset cannot express: use UTF-8
+            except (ValueError, UnicodeError):
+                return None  # e.g. a port out of range, an invalid host name
+        return None
 
 
 def absolute_link(base, value, encoding="utf-8"):
