@@ -3,7 +3,6 @@ to the master; everyone else's traffic never reaches it."""
 import os
 
 import pytest
-import zmq
 
 from spyder.core.sockets import StartupError, create_context, create_keys
 from spyder.core.settings import Settings

@@ -9,6 +9,7 @@ clock to ``next_due()`` -- recording when each URL was handed out and finished.
 import queue
 
 from spyder.core.crawluri import CrawlUri
+from spyder.core.master import result_class
 from spyder.core.settings import Settings
 from spyder.core.sink import AbstractCrawlUriSink
 
@@ -40,18 +41,6 @@ def make_settings(tmp_path, **overrides):
     for name, value in overrides.items():
         setattr(settings, name, value)
     return settings
-
-
-def result_class(status):
-    """The master's routing (see spyder.core.master)."""
-    if isinstance(status, int) and not isinstance(status, bool):
-        if 200 <= status < 300:
-            return "success"
-        if 300 <= status < 400:
-            return "redirect"
-        if 400 <= status < 500 and status not in (408, 429):
-            return "not_found"
-    return "server_error"
 
 
 _METHODS = {"success": "process_successful_crawl", "redirect": "process_redirect",

@@ -13,9 +13,8 @@ import pytest
 import zmq
 
 from spyder.core import constants as C
-from spyder.core.messages import MgmtMessage
 
-from zmqfakes import FakeWorker, MasterProcess, free_tcp_port, pack, wait_for
+from zmqfakes import FakeWorker, MasterProcess, pack
 
 pytestmark = pytest.mark.timeout(60)
 

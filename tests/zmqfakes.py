@@ -23,18 +23,6 @@ from spyder.core.settings import Settings
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, message))
-        time.sleep(interval)
-
-
 def free_tcp_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -158,7 +146,7 @@ class FakeWorker:
             if msg.topic == C.ZMQ_SPYDER_MGMT_MASTER:
                 return msg.details
 
-    def wait_status(self, predicate, timeout=10.0, message="status"):
+    def wait_status(self, predicate, timeout=20.0, message="status"):
         """Wait for a status broadcast that satisfies ``predicate``; return it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
