@@ -90,10 +90,8 @@ FRONTIER_STATE_FILE = "./state.db"
 FRONTIER_CHECKPOINTING = 1000
 # ... or after this many seconds, whichever comes first.
 FRONTIER_CHECKPOINT_SECONDS = 2.0
-# Capacity of the in-memory heap of URLs that are due.
+# SingleHostFrontier: URLs read from the state file into memory at a time.
 FRONTIER_HEAP_SIZE = 500
-# Refill the heap from SQLite when it holds fewer URLs than this.
-FRONTIER_HEAP_MIN = 100
 # Politeness: wait FACTOR x the last download time between two fetches from one queue ...
 FRONTIER_CRAWL_DELAY_FACTOR = 4.0
 # ... but at least this many seconds.

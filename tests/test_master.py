@@ -229,8 +229,12 @@ def _read_notifications(sock, want, timeout=10):
 
 def test_sigterm_quits_workers_and_exits_0_with_sd_notify(tmp_path, run_master, workers):
     notify, path = _notify_socket(tmp_path)
-    master = run_master({"SEED_URLS": seeds(3)}, env={"NOTIFY_SOCKET": path})
-    _read_notifications(notify, "READY=1")
+    master = run_master({"SEED_URLS": seeds(3)},
+                        env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
+    seen = _read_notifications(notify, "READY=1")
+    assert any(line.startswith("STATUS=master master:") for line in seen)
+    # pings at half of WATCHDOG_USEC, from the running loop
+    _read_notifications(notify, "WATCHDOG=1", timeout=5)
     worker = workers(master.settings, slots=3)
     worker.register()
     in_flight = worker.recv_all_work(3)
