@@ -78,7 +78,12 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
             raise RuntimeError("processor exploded")
         if curi.url.endswith("/number"):
             curi.optional_vars["count"] = 3  # not a str: the master would drop it
+        if curi.url.endswith("/text"):
+            curi.content_body = "decoded"    # not bytes: so would this
+            curi.optional_vars["count"] = 3
         curi.optional_vars["seen"] = "1"
+        if curi.url.endswith("/other"):
+            return {"url": curi.url}         # not a CrawlUri at all
         return curi
 
     async def scenario():
@@ -92,13 +97,16 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
             await peers.send(CrawlUri(url="http://a/boom"))
             await peers.send(CrawlUri(url="http://a/ok", req_header={"Etag": "x"}))
             await peers.send(CrawlUri(url="http://a/number"))
+            await peers.send(CrawlUri(url="http://a/text", content_body=b"raw", status_code=200))
+            await peers.send(CrawlUri(url="http://a/other", status_code=200))
             second, third, fourth = await peers.recv(), await peers.recv(), await peers.recv()
-            return first, second, third, fourth, stage.dropped.total
+            text, other = await peers.recv(), await peers.recv()
+            return first, second, third, fourth, text, other, stage.dropped.total
         finally:
             stage.close()
             peers.close()
 
-    first, boom, ok, number, dropped = asyncio.run(scenario())
+    first, boom, ok, number, text, other, dropped = asyncio.run(scenario())
     assert first.identity == IDENTITY and first.curi.optional_vars["seen"] == "1"
     assert boom.curi.url == "http://a/boom"
     assert boom.curi.status_code == 710
@@ -106,6 +114,12 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
     assert ok.identity == IDENTITY
     assert ok.curi.req_header == {"Etag": "x"} and ok.curi.optional_vars["seen"] == "1"
     assert number.curi.status_code == 710 and number.curi.optional_vars["count"] == "3"
+    # a result the master could not parse goes back as this stage received it, marked 710
+    assert text.curi.url == "http://a/text" and text.identity == IDENTITY
+    assert text.curi.status_code == 710 and text.curi.content_body == b"raw"
+    assert "content_body" in text.curi.optional_vars["error"]
+    assert "seen" not in text.curi.optional_vars
+    assert other.curi.url == "http://a/other" and other.curi.status_code == 710
     assert dropped == 2
 
 

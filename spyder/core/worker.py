@@ -33,7 +33,8 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core import constants as C
-from spyder.core.messages import DataMessage, DropCounter, MessageError
+from spyder.core.messages import (DataMessage, DropCounter, MessageError,
+                                  deserialize_crawluri)
 
 log = logging.getLogger("spyder.worker")
 
@@ -52,23 +53,35 @@ def _error_text(exc):
     return "%s: %s" % (type(exc).__name__, exc)
 
 
+def _checked_frames(msg):
+    """The frames of ``msg``, parsed back as the master will: raises if it would drop them."""
+    frames = msg.serialize()
+    deserialize_crawluri(frames[1])
+    return frames
+
+
 def _frames(msg):
-    """The frames of ``msg``.  A CrawlUri that a processor left unsendable (say, a
-    number in ``optional_vars``, which the master would drop as malformed) goes out
-    as a processing error with its maps turned into strings."""
-    curi = msg.curi
+    """The frames of ``msg``.  A CrawlUri that a processor left unsendable (a number in
+    ``optional_vars``, a str body, ...: the master would drop it as malformed) goes out as
+    a processing error: with its maps turned into strings if that is enough, else as it
+    arrived at this stage."""
     try:
-        for mapping in (curi.req_header, curi.rep_header, curi.optional_vars):
-            for key, value in mapping.items():
-                if not (isinstance(key, str) and isinstance(value, str)):
-                    raise TypeError("%r: %r is not a str -> str entry" % (key, value))
-        return msg.serialize()
+        return _checked_frames(msg)
     except Exception as exc:
-        log.exception("worker::cannot send the result for %s as it is", curi.url)
+        error = _error_text(exc)
+        log.exception("worker::cannot send the result for %s as it is",
+                      getattr(msg.curi, "url", msg.curi))
+    try:
+        curi = msg.curi
         for name in ("req_header", "rep_header", "optional_vars"):
             setattr(curi, name, {str(k): str(v) for k, v in dict(getattr(curi, name)).items()})
-        _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
-        return msg.serialize()
+        _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, error)
+        return _checked_frames(msg)
+    except Exception:
+        pass
+    msg.curi = deserialize_crawluri(msg.serialized_curi)  # what this stage received
+    _mark_failed(msg.curi, C.CURI_EUNCAUGHT_EXCEPTION, error)
+    return msg.serialize()
 
 
 class ZmqWorker:
