@@ -265,6 +265,27 @@ def test_politeness_windows_measured_from_the_handed_out_times(frontier_class, t
     frontier.close()
 
 
+def test_a_put_away_queue_keeps_its_delay_when_links_to_it_arrive(tmp_path):
+    # budget 1: every host is put away after each fetch; links to it from other hosts
+    # must not make it due before its politeness delay is over
+    frontier, clock = open_frontier(MultipleHostFrontier, tmp_path, FRONTIER_MIN_DELAY=5.0,
+                                    FRONTIER_QUEUE_BUDGET=1, FRONTIER_ACTIVE_QUEUES=3)
+    pages = {"http://a.test/%d" % i: (200,) for i in range(6)}
+    pages.update({"http://b.test/%d" % i: (200, ["http://a.test/%d" % (i + 3)])
+                  for i in range(3)})
+    seed(frontier, "http://a.test/0", "http://a.test/1", "http://a.test/2",
+         "http://b.test/0", "http://b.test/1", "http://b.test/2")
+    trace = crawl(frontier, clock, Site(pages, req_time=0.1), slots=10, latency=0.1)
+    assert sorted(trace.urls) == sorted(pages)
+    finished = {url: t for t, url, _ in trace.finished}
+    for host in ("a.test", "b.test"):
+        fetches = [(start, finished[curi.url]) for start, curi in trace.dispatched
+                   if _host_of(curi.url) == host]
+        for (_, end), (next_start, _) in zip(fetches, fetches[1:]):
+            assert next_start >= end + 5.0, (host, fetches)
+    frontier.close()
+
+
 def test_per_host_concurrency(tmp_path):
     frontier, clock = open_frontier(MultipleHostFrontier, tmp_path, FRONTIER_HOST_CONCURRENCY=2,
                                     FRONTIER_MIN_DELAY=1.0)

@@ -151,6 +151,36 @@ def test_queue_due_times():
     assert store.due_queues(NOW + 100, 10) == [(1, "a")]
 
 
+def test_a_queue_is_never_due_before_its_not_before_time():
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    for ident in "ab":
+        store.add_or_create_queue(ident)
+    store.set_queue_due(1, NOW + 5, not_before=NOW + 5)   # put away for politeness
+    store.set_queue_due(2, None, not_before=NOW + 3)      # nothing left, but a delay runs
+    store.lower_queue_due(1, 1.0)                         # a new link: due, after the delay
+    store.lower_queue_due(2, 2.0)
+    assert store.due_queues(NOW + 2.9, 10) == []
+    assert store.due_queues(NOW + 3, 10) == [(2, "b")]
+    assert store.due_queues(NOW + 5, 10) == [(2, "b"), (1, "a")]
+    store.add_uris([UriRow("http://a/", 1, next_date=1.0), UriRow("http://b/", 2, next_date=1.0)])
+    store.repair_queue_due()
+    assert store.due_queues(NOW + 4, 10) == [(2, "b")]
+
+
+def test_state_files_without_not_before_get_the_column(tmp_path):
+    path = str(tmp_path / "state.db")
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE queues DROP COLUMN not_before")
+    db.commit()
+    db.close()
+    store = SQLiteMultipleHostUriQueue(path)
+    store.add_or_create_queue("a")
+    store.set_queue_due(1, NOW, not_before=NOW)
+    assert store.due_queues(NOW, 10) == [(1, "a")]
+    store.close()
+
+
 # ---------------------------------------------------------------- the rest of the state
 def test_insert_new_is_the_url_seen_test():
     store = SQLiteStore(":memory:")

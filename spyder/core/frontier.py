@@ -15,8 +15,9 @@ Crawl-delay)``.  ``MultipleHostFrontier`` keeps up to ``FRONTIER_ACTIVE_QUEUES``
 queues active, each for a budget of ``FRONTIER_QUEUE_BUDGET`` fetches (a server
 error costs ``FRONTIER_QUEUE_BUDGET_PUNISH``); a queue whose budget is spent, or
 whose next URL is not due, goes back to the state file with the time it is next
-due, and the due queues are activated in turn (``QUEUE_SELECTOR_CLASS`` picks
-among the most overdue).  ``SingleHostFrontier`` puts every URL in one queue: the
+due (never earlier than its politeness delay, whatever links arrive for it), and
+the due queues are activated in turn (``QUEUE_SELECTOR_CLASS`` picks among the
+most overdue).  ``SingleHostFrontier`` puts every URL in one queue: the
 original's single global politeness window.  Before an origin's first URL its
 robots.txt is fetched through the workers (``robots``).
 
@@ -506,10 +507,11 @@ class AbstractBaseFrontier:
 
     def _deactivate(self, q):
         """Put ``q`` back into the state file with the time it is next due."""
+        not_before = max(q.next_allowed, q.blocked_until)
         due = self._store.earliest_in_queue(q.id)
         if due is not None:
-            due = max(due, q.next_allowed, q.blocked_until)
-        self._store.set_queue_due(q.id, due)
+            due = max(due, not_before)
+        self._store.set_queue_due(q.id, due, not_before or None)
         del self._active[q.id]
         q.scheduled = None
         self._ops += 1

@@ -12,7 +12,9 @@ master's memory does not grow with the crawl and a restart resumes it:
   (NULL while the host's address is being resolved); ``etag`` / ``mod_date`` are
   the ``ETag`` / ``Last-Modified`` values exactly as the server sent them.
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
-  ``next_due``: the earliest time one of their URLs may be fetched.
+  ``next_due``: the earliest time one of their URLs may be fetched, never before
+  ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
+  was put away with).
 * ``hosts`` / ``unresolved`` -- the host -> queue map and the URLs parked while
   ``IpBasedQueueAssignment`` resolves a host.
 * ``robots`` -- each origin's robots.txt with its expiry; ``scope_hosts`` -- the
@@ -53,7 +55,8 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS queues (
         id INTEGER PRIMARY KEY,
         identifier TEXT NOT NULL UNIQUE,
-        next_due REAL)""",
+        next_due REAL,
+        not_before REAL)""",
     "CREATE INDEX IF NOT EXISTS queues_due ON queues (next_due) WHERE next_due IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS hosts (host TEXT PRIMARY KEY, queue INTEGER NOT NULL)
         WITHOUT ROWID""",
@@ -135,6 +138,8 @@ class SQLiteStore:
             self.begin()
             for statement in _SCHEMA:
                 self._cur.execute(statement)
+            if "not_before" not in {c[1] for c in self._cur.execute("PRAGMA table_info(queues)")}:
+                self._cur.execute("ALTER TABLE queues ADD COLUMN not_before REAL")  # older files
             version = self.get_meta("schema_version")
             if version is None:
                 self.set_meta("schema_version", SCHEMA_VERSION)
@@ -328,16 +333,19 @@ class SQLiteStore:
         self._cur.execute("INSERT INTO queues (identifier) VALUES (?)", (identifier,))
         return self._cur.lastrowid
 
-    def set_queue_due(self, queue, next_due):
-        """Set when ``queue`` is next due (``None``: nothing to do, or held in memory)."""
+    def set_queue_due(self, queue, next_due, not_before=None):
+        """Set when ``queue`` is next due (``None``: nothing to do, or held in memory) and
+        the time before which it must not be due, whatever URLs it gets."""
         self.begin()
-        self._cur.execute("UPDATE queues SET next_due = ? WHERE id = ?", (next_due, queue))
+        self._cur.execute("UPDATE queues SET next_due = ?, not_before = ? WHERE id = ?",
+                          (next_due, not_before, queue))
 
     def lower_queue_due(self, queue, next_due):
-        """Make ``queue`` due no later than ``next_due``."""
+        """Make ``queue`` due no later than ``next_due`` (but not before its ``not_before``)."""
         self.begin()
-        self._cur.execute("UPDATE queues SET next_due = ? WHERE id = ? "
-                          "AND (next_due IS NULL OR next_due > ?)", (next_due, queue, next_due))
+        self._cur.execute("UPDATE queues SET next_due = MAX(?1, IFNULL(not_before, ?1)) "
+                          "WHERE id = ?2 AND (next_due IS NULL "
+                          "OR next_due > MAX(?1, IFNULL(not_before, ?1)))", (next_due, queue))
 
     def due_queues(self, now, limit):
         """Up to ``limit`` ``(id, identifier)`` of queues due by ``now``, most overdue first."""
@@ -353,8 +361,9 @@ class SQLiteStore:
     def repair_queue_due(self):
         """Recompute every queue's ``next_due`` from its URLs (after an unclean stop)."""
         self.begin()
-        self._cur.execute("UPDATE queues SET next_due = (SELECT MIN(next_date) FROM urls "
-                          "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL)")
+        self._cur.execute("UPDATE queues SET next_due = MAX((SELECT MIN(next_date) FROM urls "
+                          "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL), "
+                          "IFNULL(not_before, 0))")
 
     # ------------------------------------------------------------------ hosts
     def get_host_queue(self, host):
