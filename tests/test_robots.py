@@ -124,6 +124,23 @@ def test_robots_retry_after_is_honoured(tmp_path):
     frontier.close()
 
 
+def test_a_host_waiting_long_for_its_robots_retry_gives_up_its_active_slot(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=600.0, MAX_RETRIES=1,
+                                      FRONTIER_ACTIVE_QUEUES=1,
+                                      QUEUE_SELECTOR_CLASS="test_frontier.FirstQueueSelector")
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    frontier.add_uri(CrawlUri(url="http://b.test/"))
+    answers = [(503,), page("")]
+    site = Site({ROBOTS: lambda curi: answers.pop(0), "http://a.test/": (200,),
+                 "http://b.test/robots.txt": page(""), "http://b.test/": (200,)})
+    start = clock.t
+    trace = crawl(frontier, clock, site)
+    assert [(t - start, curi.url) for t, curi in trace.dispatched] == [
+        (0.0, ROBOTS), (0.0, "http://b.test/robots.txt"), (0.0, "http://b.test/"),
+        (600.0, ROBOTS), (600.0, "http://a.test/")]
+    frontier.close()
+
+
 def test_unreachable_robots_txt_means_disallow_all_after_the_retries(tmp_path):
     frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=1.0, MAX_RETRIES=2)
     frontier.add_uri(CrawlUri(url="http://a.test/"))

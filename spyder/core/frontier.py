@@ -13,13 +13,14 @@ at most ``FRONTIER_HOST_CONCURRENCY`` URLs in flight, and after every fetch wait
 ``max(FRONTIER_MIN_DELAY, FRONTIER_CRAWL_DELAY_FACTOR x download time, robots
 Crawl-delay)``.  ``MultipleHostFrontier`` keeps up to ``FRONTIER_ACTIVE_QUEUES``
 queues active, each for a budget of ``FRONTIER_QUEUE_BUDGET`` fetches (a server
-error costs ``FRONTIER_QUEUE_BUDGET_PUNISH``); a queue whose budget is spent, or
-whose next URL is not due, goes back to the state file with the time it is next
-due (never earlier than its politeness delay, whatever links arrive for it), and
-the due queues are activated in turn (``QUEUE_SELECTOR_CLASS`` picks among the
-most overdue).  ``SingleHostFrontier`` puts every URL in one queue: the
-original's single global politeness window.  Before an origin's first URL its
-robots.txt is fetched through the workers (``robots``).
+error costs ``FRONTIER_QUEUE_BUDGET_PUNISH``); a queue whose budget is spent,
+whose next URL is not due, or that must wait longer than ``_PUT_AWAY_WAIT``, goes
+back to the state file with the time it is next due (never earlier than its
+politeness delay, whatever links arrive for it), and the due queues are activated
+in turn (``QUEUE_SELECTOR_CLASS`` picks among the most overdue).
+``SingleHostFrontier`` puts every URL in one queue: the original's single global
+politeness window.  Before an origin's first URL its robots.txt is fetched
+through the workers (``robots``).
 
 Outcomes.  2xx: recrawl later (``PRIORITIZER_CLASS``), add the extracted links
 (canonical, in scope, depth + 1, unless ``nofollow``).  3xx: the targets arrive as
@@ -67,6 +68,9 @@ _MAX_RESOLVING = 256
 _RESOLVE_POLL = 0.05
 #: Depth given to URLs found in robots.txt Sitemap lines.
 _SITEMAP_DEPTH = 1
+#: A queue that has to wait longer than this (robots.txt retry, Retry-After, a long
+#: Crawl-delay) goes back to the state file instead of holding an active slot.
+_PUT_AWAY_WAIT = 60.0
 
 _SINK_METHODS = {"success": "process_successful_crawl", "redirect": "process_redirect",
                  "not_found": "process_not_found", "server_error": "process_server_error"}
@@ -486,7 +490,8 @@ class AbstractBaseFrontier:
         """Deactivate ``q`` if it has nothing to do now, else (re)enter it in the ready heap."""
         if not q.flying and ((q.budget is not None and q.budget <= 0)
                              or (q.complete and not q.buffer)
-                             or (q.buffer and q.buffer[0][0] > now)):
+                             or (q.buffer and q.buffer[0][0] > now)
+                             or max(q.next_allowed, q.blocked_until) > now + _PUT_AWAY_WAIT):
             self._deactivate(q)
             return
         if len(q.flying) >= self._concurrency or q.waiting or (
