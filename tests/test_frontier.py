@@ -6,6 +6,7 @@ Time never passes by itself: every frontier runs on a ``Clock`` the test moves.
 import email.utils
 import queue
 import sqlite3
+import time
 
 import pytest
 
@@ -370,6 +371,19 @@ def test_retry_after_is_honoured_and_slows_the_host(tmp_path):
     assert 299.0 <= wait <= 301.0
     assert _retry_after(tmp_path, "capped", lambda now: "99999", RETRY_AFTER_MAX=60.0) == 60.0
     assert _retry_after(tmp_path, "garbage", lambda now: "soon") == 10.0  # the backoff
+    assert _retry_after(tmp_path, "latin-1", lambda now: "\xb2") == 10.0
+
+
+def test_a_retry_after_date_in_minus_0000_is_utc_whatever_the_local_zone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        wait = _retry_after(tmp_path, "-0000", lambda now: email.utils.formatdate(now + 300)
+                            .replace("+0000", "-0000"))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert 299.0 <= wait <= 301.0
 
 
 # ---------------------------------------------------------------- redirects

@@ -36,6 +36,7 @@ restart resumes: URLs in flight are due again, finished ones are not.
 """
 import bisect
 import collections
+import datetime
 import email.utils
 import fcntl
 import heapq
@@ -71,6 +72,9 @@ _SITEMAP_DEPTH = 1
 #: A queue that has to wait longer than this (robots.txt retry, Retry-After, a long
 #: Crawl-delay) goes back to the state file instead of holding an active slot.
 _PUT_AWAY_WAIT = 60.0
+
+#: Retry-After in seconds (ASCII digits only: str.isdigit also accepts "\xb2").
+_DIGITS = re.compile(r"[0-9]+\Z")
 
 _SINK_METHODS = {"success": "process_successful_crawl", "redirect": "process_redirect",
                  "not_found": "process_not_found", "server_error": "process_server_error"}
@@ -672,13 +676,16 @@ class AbstractBaseFrontier:
         if not value:
             return None
         value = value.strip()
-        if value.isdigit():
+        if _DIGITS.match(value):
             seconds = float(value)
         else:
             try:
-                seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
+                date = email.utils.parsedate_to_datetime(value)
             except (TypeError, ValueError, IndexError, OverflowError):
                 return None
+            if date.tzinfo is None:  # "-0000": UTC as well
+                date = date.replace(tzinfo=datetime.timezone.utc)
+            seconds = date.timestamp() - now
         return min(max(seconds, 0.0), self._retry_after_max)
 
     def _notify(self, method, curi):
