@@ -418,6 +418,16 @@ def test_seed_redirects_extend_the_default_scope(tmp_path):
     frontier.close()
 
 
+def test_a_seed_redirect_revives_a_target_found_out_of_scope_before(tmp_path):
+    frontier, clock = open_frontier(MultipleHostFrontier, tmp_path)
+    seed(frontier, "http://b.test/", "http://a.test/")
+    first = {curi.url: curi for curi in drain(frontier)}
+    deliver(frontier, first["http://b.test/"], 200, ["https://www.a.test/"])  # out of scope
+    deliver(frontier, first["http://a.test/"], 301, ["https://www.a.test/"])
+    assert [curi.url for curi in drain(frontier)] == ["https://www.a.test/"]
+    frontier.close()
+
+
 # ---------------------------------------------------------------- limits and scope
 def _chain_site():
     return Site({"http://a.test/": (200, ["http://a.test/1", "http://a.test/r"]),

@@ -699,14 +699,18 @@ class AbstractBaseFrontier:
 
     # ------------------------------------------------------------------ adding URLs
     def _add_links(self, links, depth, pushes, due, extend_scope=False):
-        """Add extracted links; returns the raw strings to remember as seen."""
+        """Add extracted links; returns the raw strings to remember as seen.
+
+        ``extend_scope`` (a seed's redirect): the targets' hosts join the default
+        scope, and a target recorded as out of scope before is crawled after all.
+        """
         seen = self._seen
         fresh = []
         counters = self._counters
         max_pages = self._max_pages
         sort_query = self._sort_query
         for raw in links:
-            if raw in seen:
+            if raw in seen and not extend_scope:
                 seen.move_to_end(raw)
                 continue
             if max_pages and counters["accepted"] >= max_pages:
@@ -718,11 +722,14 @@ class AbstractBaseFrontier:
                 continue
             if extend_scope:
                 self._add_scope_host(hostname(url))
-            self._add_url(url, depth, self._default_priority, pushes, due)
+            self._add_url(url, depth, self._default_priority, pushes, due, revive=extend_scope)
         return fresh
 
-    def _add_url(self, url, depth, priority, pushes, due, seed=False):
-        """Insert one canonical URL (scope, depth, page limit); True if it is to be crawled."""
+    def _add_url(self, url, depth, priority, pushes, due, seed=False, revive=False):
+        """Insert one canonical URL (scope, depth, page limit); True if it is to be crawled.
+
+        A URL dropped for scope or depth before it was fetched is scheduled again if it
+        is a ``seed`` or ``revive`` is set."""
         c = self._counters
         reason = None
         if not self._in_scope(url):
@@ -747,7 +754,7 @@ class AbstractBaseFrontier:
         rowid = self._store.insert_new(UriRow(url, queue_id, None, None, next_date, priority,
                                               depth, 0, None, None))
         if rowid is None:
-            if not seed:
+            if not (seed or revive):
                 return False
             old = self._store.find_uri(url)
             if old.next_date is not None or old.reason not in ("scope", "depth"):
