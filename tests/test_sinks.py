@@ -94,7 +94,8 @@ def _gzip_members(path):
 
 def test_warc_request_and_response_records(tmp_path):
     sink = WarcSink(make_settings(tmp_path))
-    sink.process_successful_crawl(_curi(url="http://a.test/page?q=1"))
+    sink.process_successful_crawl(_curi(url="http://a.test/page?q=1", req_header={
+        "Etag": '"v0"', "User-Agent": "spyder-test", "If-None-Match": '"v0"'}))
     sink.process_redirect(_curi(url="http://a.test/old", status=301, body=b"",
                                 rep_header={"Location": "http://a.test/new"}))
     sink.process_not_found(_curi(url="http://a.test/big", status=404, body=b"x" * 10,
@@ -119,6 +120,8 @@ def test_warc_request_and_response_records(tmp_path):
     assert request_http.get_header("Host") == "a.test"
     assert request_http.get_header("User-Agent") == "spyder-test"
     assert request_warc.get_header("WARC-Concurrent-To") == warc.get_header("WARC-Record-ID")
+    assert request_http.get_header("If-None-Match") == '"v0"'
+    assert request_http.get_header("Etag") is None  # the frontier's hint, not a sent header
     assert records[3][3].get_header("Location") == "http://a.test/new"
     assert records[5][4].get_header("WARC-Truncated") == "length"
     assert _gzip_members(path) == len(records)  # gzip per record

@@ -29,6 +29,9 @@ from spyder.core import constants as C
 from spyder.core.sink import AbstractCrawlUriSink
 
 _DROPPED_HEADERS = {"transfer-encoding", "content-length"}
+#: The frontier's conditional-GET hints in ``req_header``; sent as If-None-Match /
+#: If-Modified-Since (which the worker records), never under these names.
+_HINT_HEADERS = {"etag", "last-modified"}
 
 
 class WarcSink(AbstractCrawlUriSink):
@@ -115,7 +118,8 @@ class WarcSink(AbstractCrawlUriSink):
     def _request(self, curi, date, response_id):
         parts = urlsplit(curi.url)
         target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-        headers = list((curi.req_header or {}).items())
+        headers = [(name, value) for name, value in (curi.req_header or {}).items()
+                   if name.lower() not in _HINT_HEADERS]
         if not any(name.lower() == "host" for name, _ in headers):
             headers.insert(0, ("Host", parts.netloc.rpartition("@")[2]))
         return self._writer.create_warc_record(
