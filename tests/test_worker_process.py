@@ -231,17 +231,29 @@ def test_malformed_messages_are_dropped(tmp_path, socket_dir, site, master, work
     worker = WorkerProcess(tmp_path, socket_dir)
     workers.append(worker)
     registered(master)
+    # the worker's management SUB is connected once it answers a hello; let the
+    # answers to the repeated hellos arrive before the garbage goes out
+    master.wait_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, repeat=C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
+    quiet_until = time.monotonic() + 0.5
+    while time.monotonic() < quiet_until:
+        msg = master.next_mgmt(quiet_until - time.monotonic())
+        if msg is not None and msg.data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL:
+            quiet_until = time.monotonic() + 0.5
     master.push.send_multipart([b"just one frame"])
     master.push.send_multipart([b"id", b"\x93 not a crawluri"])
     master.mgmt_out.send_multipart([C.ZMQ_SPYDER_MGMT_WORKER, b"two frames"])
     master.mgmt_out.send_multipart([C.ZMQ_SPYDER_MGMT_WORKER, b"id", b"quit", b"\xc1bad"])
+    # a hello sent after the garbage is answered: it was read, dropped, and the
+    # malformed "quit" did not start a shutdown (a stopping worker answers no hello)
+    master.wait_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, repeat=C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
     url = site.url("/page/after-garbage")
     master.send(CrawlUri(url=url))
     assert master.results_by_url(1)[url].curi.status_code == 200
     assert worker.proc.poll() is None
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.wait() == 0
-    assert "dropped malformed message" in worker.stderr
+    assert "dropped malformed message #1 on management" in worker.stderr
+    assert "dropped malformed message #1 on fetch stage input" in worker.stderr
 
 
 @pytest.mark.parametrize("overrides, message", [
