@@ -269,7 +269,6 @@ class _Progress:
         self.stream = stream
         self.label = label
         self.tty = stream.isatty()
-        self._shown = False
         self._last = 0.0
 
     def update(self, status, elapsed):
@@ -279,22 +278,25 @@ class _Progress:
         self._last = now
         results = status.get("results", {})
         frontier = status.get("frontier", {})
-        fetched = sum(results.values())
-        errors = results.get("server_error", 0)
+        fields = (self.label, _clock(elapsed), sum(results.values()),
+                  status.get("pages_per_second", 0.0), frontier.get("queued", "?"),
+                  status.get("in_flight", 0), results.get("server_error", 0),
+                  frontier.get("hosts_active", "?"))
         if self.tty:
-            line = ("%s: %d pages  %.1f/s  queued %s  in flight %d  errors %d  hosts %s  %s"
-                    % (self.label, fetched, status.get("pages_per_second", 0.0),
-                       frontier.get("queued", "?"), status.get("in_flight", 0), errors,
-                       frontier.get("hosts_active", "?"), _clock(elapsed)))
-            self.stream.write("\r\x1b[K" + line)
-            self._shown = True
+            line = ("%s: %s  %d pages  %.1f/s  queued %s  in flight %d  errors %d  hosts %s"
+                    % fields)
+            # a line that wraps (also by an echoed ^C) could not be redrawn with "\r"
+            self.stream.write("\r\x1b[K" + line[:self._columns() - 3])
         else:
-            self.stream.write("%s: %d pages (%.1f/s), queued %s, in flight %d, errors %d, "
-                              "hosts active %s, elapsed %s\n"
-                              % (self.label, fetched, status.get("pages_per_second", 0.0),
-                                 frontier.get("queued", "?"), status.get("in_flight", 0),
-                                 errors, frontier.get("hosts_active", "?"), _clock(elapsed)))
+            self.stream.write("%s: elapsed %s, %d pages (%.1f/s), queued %s, in flight %d, "
+                              "errors %d, hosts active %s\n" % fields)
         self.stream.flush()
+
+    def _columns(self):
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            return 80
 
     def say(self, text):
         """Print a message line without garbling the live line."""
@@ -303,9 +305,10 @@ class _Progress:
         self.stream.flush()
 
     def clear(self):
-        if self._shown:
+        """Remove the live line (and on a terminal anything typed on it, such as ^C)."""
+        if self.tty:
             self.stream.write("\r\x1b[K")
-            self._shown = False
+            self.stream.flush()
 
 
 # ---------------------------------------------------------------------------- supervisor

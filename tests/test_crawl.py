@@ -173,6 +173,61 @@ def test_plan_refuses_nonsense(tmp_path, socket_dir):
     crawl.plan_crawl(Settings(), _args(), socket_dir, state=str(tmp_path / "old.db"))
 
 
+# ------------------------------------------------------------------------------- progress
+_STATUS = {"results": {"success": 2900, "redirect": 0, "not_found": 0, "server_error": 12},
+           "pages_per_second": 535.4, "in_flight": 10,
+           "frontier": {"queued": 13162, "hosts_active": 10}}
+
+
+@pytest.mark.timeout(10)
+def test_progress_on_a_terminal_is_one_live_line_that_fits_its_width():
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master_fd, slave_fd = pty.openpty()
+    fcntl.ioctl(slave_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+    stream = os.fdopen(slave_fd, "w")
+    try:
+        progress = crawl._Progress(stream, "spyder crawl")
+        assert progress.tty
+        progress.update(_STATUS, 6)
+        progress._last = 0.0                    # the next update is due at once
+        progress.update(_STATUS, 3725)
+        progress.say("stopping gracefully")
+    finally:
+        stream.close()
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master_fd, 4096)
+        except OSError:                         # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master_fd)
+    parts = screen.decode().split("\r\x1b[K")
+    assert parts[0] == "" and len(parts) == 4, parts
+    # two columns are left for the ^C the terminal echoes
+    assert parts[1] == "spyder crawl: 0:00:06  2912 pages  535.4/s  queued 13162  in fli"[:57]
+    assert parts[2].startswith("spyder crawl: 1:02:05  2912 pages") and len(parts[2]) == 57
+    assert parts[3] == "spyder crawl: stopping gracefully\r\n"   # on a line of its own
+
+
+@pytest.mark.timeout(10)
+def test_progress_elsewhere_is_a_log_line():
+    import io
+    stream = io.StringIO()
+    progress = crawl._Progress(stream, "spyder crawl")
+    progress.update(_STATUS, 6)
+    progress.update(_STATUS, 7)                 # within PROGRESS_LOG_INTERVAL: not shown
+    progress.say("stopping gracefully")
+    assert stream.getvalue() == (
+        "spyder crawl: elapsed 0:00:06, 2912 pages (535.4/s), queued 13162, in flight 10, "
+        "errors 12, hosts active 10\nspyder crawl: stopping gracefully\n")
+
+
 # ------------------------------------------------------------------------------- supervisor
 @pytest.mark.timeout(60)
 def test_supervisor_runs_a_crawl_to_its_end(fake_plan, tmp_path, capsys):
