@@ -99,6 +99,14 @@ def registered(master, timeout=15.0):
     raise AssertionError("the worker never registered")
 
 
+def fetch_started(master, timeout=15.0):
+    """Wait for a heartbeat saying one of the worker's 4 slots is taken."""
+    deadline = time.monotonic() + timeout
+    while not (master.heartbeats and master.heartbeats[-1].details["free"] == 3):
+        assert time.monotonic() < deadline, "the fetch never started"
+        master.next_mgmt(0.5)
+
+
 def refused_url():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -169,10 +177,7 @@ def test_sigterm_returns_in_flight_work_and_exits_0(tmp_path, socket_dir, site, 
     registered(master)
     url = site.url("/slow")
     master.send(CrawlUri(url=url))
-    deadline = time.monotonic() + 15
-    while not (master.heartbeats and master.heartbeats[-1].details["free"] == 3):
-        assert time.monotonic() < deadline, "the fetch never started"
-        master.next_mgmt(0.5)
+    fetch_started(master)
     worker.proc.send_signal(signal.SIGTERM)
     result = master.results_by_url(1)[url].curi
     assert result.status_code == 599
@@ -187,10 +192,7 @@ def test_second_signal_cuts_the_wait_short(tmp_path, socket_dir, site, master, w
     registered(master)
     url = site.url("/slow")
     master.send(CrawlUri(url=url))
-    deadline = time.monotonic() + 15
-    while not (master.heartbeats and master.heartbeats[-1].details["free"] == 3):
-        assert time.monotonic() < deadline, "the fetch never started"
-        master.next_mgmt(0.5)
+    fetch_started(master)
     worker.proc.send_signal(signal.SIGTERM)
     master.wait_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT)  # shutting down: free = 0 ...
     worker.proc.send_signal(signal.SIGINT)                # ... and a second signal
