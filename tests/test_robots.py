@@ -62,6 +62,21 @@ def test_robots_txt_comes_first_and_disallowed_urls_are_dropped(tmp_path, cls):
     frontier.close()
 
 
+def test_a_long_run_of_disallowed_urls_is_dropped_in_slices(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, FRONTIER_CHECKPOINTING=100000)
+    for i in range(2500):
+        frontier.add_uri(CrawlUri(url="http://a.test/private/%d" % i))
+    frontier.add_uri(CrawlUri(url="http://a.test/public"))
+    deliver(frontier, frontier.get_next(), 200, body=b"User-agent: *\nDisallow: /private\n")
+    assert drain(frontier) == []  # one call drops no more than a slice
+    assert frontier.stats()["robots_disallowed"] == 1000
+    assert frontier.next_due() <= clock.t + 0.01
+    trace = crawl(frontier, clock, Site({"http://a.test/public": (200,)}))
+    assert trace.urls == ["http://a.test/public"]
+    assert frontier.stats()["robots_disallowed"] == 2500 and frontier.crawl_done()
+    frontier.close()
+
+
 def test_the_user_agent_product_token_is_matched(tmp_path):
     rules = page("User-agent: spyder\nDisallow: /\n\nUser-agent: *\nAllow: /\n")
     for user_agent, expected in (("Mozilla/5.0 (compatible; spyder/0.3)", [ROBOTS]),

@@ -72,6 +72,8 @@ _SITEMAP_DEPTH = 1
 #: A queue that has to wait longer than this (robots.txt retry, Retry-After, a long
 #: Crawl-delay) goes back to the state file instead of holding an active slot.
 _PUT_AWAY_WAIT = 60.0
+#: URLs one queue drops for robots.txt in one go before the event loop gets a turn.
+_MAX_DROPS = 1000
 
 #: Retry-After in seconds (ASCII digits only: str.isdigit also accepts "\xb2").
 _DIGITS = re.compile(r"[0-9]+\Z")
@@ -420,6 +422,7 @@ class AbstractBaseFrontier:
 
     def _take(self, q, now):
         """Hand out the head of ``q`` (or its robots.txt) if it may go now, else ``None``."""
+        dropped = 0
         while True:
             if not q.buffer and not q.complete:
                 self._refill(q)
@@ -438,6 +441,10 @@ class AbstractBaseFrontier:
                 if value.allowed(row.url):
                     return self._dispatch(q, row, org)
                 self._drop_disallowed(row)
+                dropped += 1
+                if dropped >= _MAX_DROPS:  # a host disallowing a long run: go on shortly
+                    q.blocked_until = now + 0.001
+                    return None
                 continue
             if state is FETCH:
                 url, attempt = value
