@@ -126,6 +126,24 @@ def test_concurrent_misses_share_one_lookup():
     assert resolver.calls == [("a", 80)]
 
 
+def test_a_cancelled_caller_leaves_the_shared_lookup_to_the_others():
+    cache, resolver = make({"a": [(socket.AF_INET, "10.0.0.1")]})
+
+    async def go():
+        resolver.gate = asyncio.Event()
+        first = asyncio.ensure_future(cache.resolve("a", 80))
+        second = asyncio.ensure_future(cache.resolve("a", 80))
+        await asyncio.sleep(0)
+        first.cancel()
+        await asyncio.sleep(0)
+        resolver.gate.set()
+        return first.cancelled(), await second
+
+    assert run(go()) == (True, ("10.0.0.1", 80))
+    assert resolver.calls == [("a", 80)]
+    assert cache.get_cached("a", 80) == ("10.0.0.1", 80)
+
+
 def test_failures_raise_oserror_and_are_not_cached():
     cache, resolver = make({})
 

@@ -10,8 +10,8 @@ is fetched), and the master's ``IpBasedQueueAssignment`` maps hosts to IP addres
   ``DNS_CACHE_TTL`` seconds;
 * a miss is resolved with ``getaddrinfo`` in the event loop's executor (never
   blocking the loop), IPv4 and IPv6 alike; concurrent misses for the same
-  ``host:port`` share one lookup.  Failures raise ``OSError`` (``socket.gaierror``)
-  and are not cached.
+  ``host:port`` share one lookup (cancelling one of them does not cancel it).
+  Failures raise ``OSError`` (``socket.gaierror``) and are not cached.
 
 ``await cache.resolve(host, port)`` returns ``(ip, port)`` (the first address in the
 system's preference order); ``cache.get_cached(host, port)`` answers from the static
@@ -94,7 +94,7 @@ class DnsCache:
             if task is None:
                 task = asyncio.ensure_future(self._lookup(key))
                 self._pending[key] = task
-            addresses = await task
+            addresses = await asyncio.shield(task)  # one caller cancelled: not the lookup
         if family != socket.AF_UNSPEC:
             addresses = [a for a in addresses if a[0] == family]
             if not addresses:
