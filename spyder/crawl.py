@@ -633,7 +633,7 @@ def _size(count):
         count /= 1024.0
 
 
-def summary(plan, result, label="spyder crawl", destinations=True):
+def summary(plan, result, label="spyder crawl", destinations=True, resumable=True):
     """The end-of-crawl summary as text lines (pages count robots.txt fetches too)."""
     status = result.status
     results = status.get("results", {})
@@ -641,10 +641,10 @@ def summary(plan, result, label="spyder crawl", destinations=True):
     duration = result.duration or status.get("uptime", 0.0)
     if result.done:
         state = "the crawl is complete"
-    elif result.error:
-        state = "the crawl failed; rerun the same command to resume it"
     else:
-        state = "stopped before the end; rerun the same command to resume"
+        state = "the crawl failed" if result.error else "stopped before the end"
+        if resumable:
+            state += "; rerun the same command to resume"
     frontier = status.get("frontier", {})
     lines = ["%s: %s" % (label, state),
              "  pages      %d this run (success %d, redirect %d, not found %d, server error %d)"
@@ -664,11 +664,11 @@ def summary(plan, result, label="spyder crawl", destinations=True):
 
 
 # ---------------------------------------------------------------------------- commands
-def _run_plan(plan, label, destinations=True):
+def _run_plan(plan, label, destinations=True, resumable=True):
     for note in plan.notes:
         print("%s: %s" % (label, note), file=sys.stderr)
     result = Supervisor(plan, label).run()
-    print("\n".join(summary(plan, result, label, destinations)), flush=True)
+    print("\n".join(summary(plan, result, label, destinations, resumable)), flush=True)
     return result
 
 
@@ -760,7 +760,7 @@ def demo(settings, args):
         plan = _site_plan(settings, args, run_dir, directory, site.seeds, [JSONL_SINK, WARC_SINK])
         if "FRONTIER_MIN_DELAY" not in settings.overridden():
             plan.set("FRONTIER_MIN_DELAY", 0.0)
-        return _run_plan(plan, "spyder demo").exit_status
+        return _run_plan(plan, "spyder demo", resumable=False).exit_status  # new ports each run
     finally:
         site.close()
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -782,7 +782,8 @@ def bench(settings, args):
         for name in ("FRONTIER_MIN_DELAY", "FRONTIER_CRAWL_DELAY_FACTOR"):
             if name not in settings.overridden():
                 plan.set(name, 0.0)
-        result = _run_plan(plan, "spyder bench", destinations=False)  # a temporary directory
+        result = _run_plan(plan, "spyder bench", destinations=False,  # a temporary directory
+                           resumable=False)
         results = result.status.get("results", {})
         final = sum(results.get(k, 0) for k in ("success", "redirect", "not_found"))
         rate = final / result.duration if result.duration else 0.0

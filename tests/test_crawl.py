@@ -245,6 +245,41 @@ def test_supervisor_runs_a_crawl_to_its_end(fake_plan, tmp_path, capsys):
     assert "2 worker(s) running" in capsys.readouterr().err
 
 
+@pytest.mark.timeout(10)
+def test_summary_says_whether_a_rerun_resumes(fake_plan):
+    plan, result = fake_plan(), crawl.CrawlResult()
+    assert crawl.summary(plan, result)[0] == \
+        "spyder crawl: stopped before the end; rerun the same command to resume"
+    assert crawl.summary(plan, result, "spyder demo", resumable=False)[0] == \
+        "spyder demo: stopped before the end"
+    result.error = "the master was killed by SIGKILL"
+    assert crawl.summary(plan, result)[0] == \
+        "spyder crawl: the crawl failed; rerun the same command to resume"
+    result.done = True
+    assert crawl.summary(plan, result)[0] == "spyder crawl: the crawl is complete"
+
+
+@pytest.mark.timeout(60)
+def test_demo_and_bench_do_not_promise_a_resume(tmp_path, socket_dir, monkeypatch, capsys):
+    """Their site gets new ports on every run: a stopped demo or bench starts afresh."""
+    class Stopped:
+        def __init__(self, plan, label):
+            pass
+
+        def run(self):
+            return crawl.CrawlResult()    # stopped by a signal before the end
+    monkeypatch.setattr(crawl, "Supervisor", Stopped)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(None, {"PARENT_SOCKET_DIRECTORY": socket_dir})
+    args = _args(output=str(tmp_path / "demo"), pages=10, hosts=2)
+    assert crawl.demo(settings, args) == 0
+    assert crawl.bench(settings, args) == 0
+    out = capsys.readouterr().out
+    assert "spyder demo: stopped before the end\n" in out
+    assert "spyder bench: stopped before the end\n" in out
+    assert "rerun" not in out
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("role", ["logsink", "master", "worker"])
 def test_a_child_that_cannot_start_ends_the_crawl_with_its_error(fake_plan, tmp_path,
