@@ -129,6 +129,13 @@ def test_following_redirects_sets_effective_url(docroot):
     assert b"target" in curi.content_body
 
 
+def test_a_raw_utf8_location_is_followed_percent_encoded(docroot):
+    curi = fetch(docroot, "/raw-utf8-redirect", FOLLOW_REDIRECTS=True)
+    assert curi.status_code == 200
+    assert curi.effective_url.endswith("/page/caf%C3%A9%20au%20lait")
+    assert "café au lait".encode("utf-8") in curi.content_body
+
+
 def test_max_redirects_returns_the_last_redirect(docroot):
     curi = fetch(docroot, "/loop", FOLLOW_REDIRECTS=True, MAX_REDIRECTS=2)
     assert curi.status_code == 302

@@ -275,6 +275,13 @@ def test_relative_links():
         ["http://localhost/a/c"]
 
 
+def test_a_raw_utf8_location_is_read_as_utf8():
+    # tornado hands header bytes over as Latin-1: "é" sent as UTF-8 arrives as "Ã©"
+    raw = "/caf\u00e9 au lait".encode("utf-8").decode("latin-1")
+    assert redirect(302, raw).extracted_urls == ["http://localhost/caf%C3%A9%20au%20lait"]
+    assert redirect(302, "/caf\u00e9").extracted_urls == ["http://localhost/caf%C3%A9"]
+
+
 def test_soft_404_redirects_are_not_followed():
     assert redirect(302, "/404.html", HTTP_EXTRACTOR_404_REDIRECT=[
         "http://localhost/404.html"]).extracted_urls == []

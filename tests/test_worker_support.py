@@ -52,6 +52,14 @@ class Redirect(RequestHandler):
         self.redirect(target, status=int(code))
 
 
+class RawUtf8Redirect(RequestHandler):
+    """A redirect whose Location holds raw UTF-8 bytes and a space (seen in the wild)."""
+
+    def get(self):
+        self.set_status(302)
+        self.set_header("Location", "/page/caf\u00e9 au lait".encode("utf-8").decode("latin-1"))
+
+
 class Loop(RequestHandler):
     def get(self):
         self.redirect("/loop", status=302)
@@ -123,6 +131,7 @@ class Site:
             (r"/status/(\d+)", Status),
             (r"/redirect/(\d+)/(\d+)", Redirect),
             (r"/loop", Loop),
+            (r"/raw-utf8-redirect", RawUtf8Redirect),
             (r"/slow", Slow),
             (r"/big/(\d+)/(plain|chunked)", Big),
             (r"/typed", Typed),

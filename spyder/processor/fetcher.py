@@ -21,7 +21,8 @@ What the settings do:
   marked ``optional_vars["skipped_content_type"] = "1"``;
 * ``FOLLOW_REDIRECTS`` / ``MAX_REDIRECTS``: redirects are followed here, hop by hop,
   so ``effective_url`` is always the URL that answered (credentials and
-  conditional headers are not sent on to another host);
+  conditional headers are not sent on to another host); a ``Location`` is read and
+  percent-encoded as the ``HttpExtractor`` reads it (``links.redirect_target``);
 * ``USE_GZIP``, ``USER_AGENT``, ``REQUEST_TIMEOUT`` / ``CONNECT_TIMEOUT`` (per hop),
   ``VALIDATE_CERTIFICATES``, HTTP basic auth from ``optional_vars``;
 * DNS goes through ``spyder.core.dnscache`` (``STATIC_DNS_MAPPINGS``, cache; never
@@ -31,7 +32,7 @@ What the settings do:
 """
 import logging
 import time
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httputil import HTTPHeaders, HTTPInputError, parse_response_start_line
@@ -44,6 +45,7 @@ from spyder.core.constants import (CURI_ENETWORK, CURI_ERROR, CURI_EUNCAUGHT_EXC
 from spyder.core.dnscache import CachingResolver, DnsCache
 from spyder.core.settings import SettingsError
 from spyder.core.sockets import StartupError
+from spyder.processor.links import redirect_target
 
 log = logging.getLogger("spyder.worker.fetch")
 
@@ -169,8 +171,8 @@ class FetchProcessor:
                 status = response.code if response is not None else download.status
                 location = response.headers.get("Location") if response is not None else None
                 if status in _REDIRECTS and location and hop < self._max_hops:
-                    target = urljoin(url, location)
-                    if target.split(":", 1)[0].lower() in ("http", "https"):
+                    target = redirect_target(url, location)
+                    if target:
                         url = target
                         continue
                 break

@@ -5,7 +5,7 @@ its target is crawled as a new URL (subject to scope and politeness like any
 other).  Targets listed in ``HTTP_EXTRACTOR_404_REDIRECT`` (the "soft 404" pages of
 sites that redirect missing pages) are never added.
 """
-from spyder.processor.links import absolute_link, add_links
+from spyder.processor.links import add_links, redirect_target
 
 
 class HttpExtractor:
@@ -18,7 +18,7 @@ class HttpExtractor:
         status = curi.status_code
         location = curi.rep_header.get("Location")
         if isinstance(status, int) and 300 <= status < 400 and location:
-            url = absolute_link(curi.effective_url or curi.url, location)
+            url = redirect_target(curi.effective_url or curi.url, location)
             if url and url not in self._not_found_pages:
                 add_links(curi, [url])
         return curi

@@ -4,7 +4,8 @@ Links travel in ``curi.optional_vars["extracted_urls"]`` as one newline-separate
 string (the wire format); ``set_links`` writes a list back de-duplicated in
 document order, ``add_links`` appends.  ``LinkResolver(base)`` turns attribute
 values into absolute, percent-encoded ``http(s)`` URLs (or rejects them);
-``absolute_link`` is the one-off form.
+``absolute_link`` is the one-off form, ``redirect_target`` the one for a ``Location``
+header.
 """
 import re
 from urllib.parse import urljoin, urlsplit
@@ -90,3 +91,16 @@ class LinkResolver:
 def absolute_link(base, value, encoding="utf-8"):
     """``value`` resolved against ``base`` as a percent-encoded http(s) URL, else ``None``."""
     return LinkResolver(base, encoding)(value)
+
+
+def redirect_target(base, location):
+    """The absolute, percent-encoded http(s) URL a ``Location`` header names, else ``None``.
+
+    tornado reads header bytes as Latin-1; a Location sent as raw UTF-8 (not allowed,
+    yet common) is read as UTF-8, as browsers do.
+    """
+    try:
+        location = location.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        pass
+    return absolute_link(base, location)
