@@ -36,7 +36,10 @@ FAKE_CHILD = textwrap.dedent('''
               file=sys.stderr)
         sys.exit(1)
     stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    if mode == "stubborn":     # ignores SIGTERM: only SIGKILL ends it
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     notifier = Notifier()
     if mode != "silent":
         notifier.ready()
@@ -332,7 +335,7 @@ def driver_plan(script, socket_dir):
     class FakePlan(crawl.CrawlPlan):
         def argv(self, role):
             return [sys.executable, script, role]
-    settings = Settings(None, {"SHUTDOWN_TIMEOUT": 2.0})
+    settings = Settings(None, {"SHUTDOWN_TIMEOUT": float(os.environ.get("FAKE_SHUTDOWN", 2))})
     plan = crawl.plan_crawl(settings, _args(workers=2), socket_dir,
                             state=os.path.join(socket_dir, "state.db"), seeds=["http://a.b/"])
     plan.__class__ = FakePlan
@@ -340,10 +343,10 @@ def driver_plan(script, socket_dir):
     return plan
 
 
-def _start_driver(tmp_path, socket_dir):
+def _start_driver(tmp_path, socket_dir, **env):
     script = tmp_path / "fakechild.py"
     (tmp_path / "driver.py").write_text(_DRIVER)
-    env = dict(os.environ, FAKE_MASTER="forever")
+    env = dict(os.environ, FAKE_MASTER="forever", **env)
     proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"),
                              os.path.dirname(os.path.abspath(__file__)), str(script), socket_dir],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -370,6 +373,29 @@ def test_signals_stop_all_children(fake_plan, tmp_path, socket_dir, signals, sta
         assert not any(_alive(pid) for _, pid in _pids(tmp_path))
         assert "stopping gracefully" in said[0]
         assert len(signals) == 1 or "stopping now" in said[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.timeout(60)
+def test_a_second_signal_does_not_wait_for_children_that_ignore_sigterm(fake_plan, tmp_path,
+                                                                        socket_dir):
+    # after one signal the supervisor would give these workers SHUTDOWN_TIMEOUT + 10 s
+    fake_plan()
+    proc = _start_driver(tmp_path, socket_dir, FAKE_WORKER="stubborn", FAKE_SHUTDOWN="40")
+    try:
+        for _ in range(2):
+            proc.send_signal(signal.SIGINT)
+            line = ""
+            while "stopping" not in line:
+                line = proc.stderr.readline()
+                assert line, "the supervisor ended without saying it is stopping"
+        second = time.monotonic()
+        assert proc.wait(20) == 130, proc.stderr.read()
+        assert not any(_alive(pid) for _, pid in _pids(tmp_path))
+        assert time.monotonic() - second < 4.0, "the second signal should stop everything at once"
     finally:
         if proc.poll() is None:
             proc.kill()
