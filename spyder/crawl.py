@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 import zmq
 
@@ -149,8 +150,12 @@ def _worker_count(requested):
 
 
 def _check_seed(url):
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme not in ("http", "https") or not url.split("://", 1)[-1].strip("/"):
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError unless the port is valid
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise StartupError("seed URL %r is not an http:// or https:// URL with a host "
                            "(write it like http://example.com/)" % url)
     return url

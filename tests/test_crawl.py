@@ -168,8 +168,10 @@ def test_plan_respects_what_the_user_chose(tmp_path, socket_dir):
 def test_plan_refuses_nonsense(tmp_path, socket_dir):
     with pytest.raises(StartupError, match="nothing to crawl"):
         crawl.plan_crawl(Settings(), _args(), socket_dir, state=str(tmp_path / "new.db"))
-    with pytest.raises(StartupError, match="'example.com' is not an http"):
-        crawl.plan_crawl(Settings(), _args(), socket_dir, seeds=["example.com"])
+    for seed in ("example.com", "ftp://example.com/", "http://", "http:///index.html",
+                 "http://:80/", "http://example.com:99999/"):
+        with pytest.raises(StartupError, match="%r is not an http" % seed):
+            crawl.plan_crawl(Settings(), _args(), socket_dir, seeds=[seed])
     with pytest.raises(StartupError, match="--workers must be at least 1"):
         crawl.plan_crawl(Settings(), _args(workers=0), socket_dir, seeds=["http://a.b/"])
     (tmp_path / "old.db").write_bytes(b"")   # resuming needs no seeds
