@@ -20,6 +20,7 @@ from spyder.core.settings import Settings, SettingsError
 from spyder.core.sockets import StartupError
 from spyder.processor.encoding import extract_content_type_encoding
 from spyder.processor.fetcher import FetchProcessor
+from spyder.workerprocess import create_processing_function
 from test_worker_support import Site
 
 pytestmark = pytest.mark.timeout(60)
@@ -56,6 +57,16 @@ def test_content_type_encoding():
         ("text/html", "iso-8859-1")
     assert extract_content_type_encoding("text/html") == ("text/html", "")
     assert extract_content_type_encoding(None) == ("", "")
+    assert extract_content_type_encoding("; charset=UTF-8") == ("", "utf-8")
+    # repeated headers, joined with commas: the last type wins, as in browsers
+    assert extract_content_type_encoding("text/html, text/html; charset=utf-8") == \
+        ("text/html", "utf-8")
+    assert extract_content_type_encoding("text/html; charset=koi8-r, text/html") == \
+        ("text/html", "koi8-r")
+    assert extract_content_type_encoding("text/plain; charset=utf-8, text/html") == \
+        ("text/html", "")
+    assert extract_content_type_encoding("application/octet-stream,text/html") == \
+        ("text/html", "")
 
 
 def test_fetching_works(docroot):
@@ -166,6 +177,16 @@ def test_unwanted_content_type_is_not_downloaded(docroot):
     assert image.rep_header["Content-Type"] == "image/png"
     assert html.status_code == 200 and len(html.content_body) > 100000
     assert "skipped_content_type" not in html.optional_vars
+
+
+def test_repeated_content_types_the_last_counts(docroot):
+    curi = fetch(docroot, "/twice-typed")
+    assert curi.rep_header["Content-Type"] == \
+        "application/octet-stream, text/html; charset=utf-8"
+    assert "skipped_content_type" not in curi.optional_vars
+    assert b"/page/caf\xc3\xa9" in curi.content_body
+    curi = create_processing_function(Settings())(curi)
+    assert curi.extracted_urls == [curi.url.replace("/twice-typed", "/page/caf%C3%A9")]
 
 
 def test_gzip_is_used_and_decoded(docroot):

@@ -110,6 +110,15 @@ class Multi(RequestHandler):
         self.write("ok")
 
 
+class TwiceTyped(RequestHandler):
+    """Two Content-Type headers (a server default and the page's own); the last counts."""
+
+    def get(self):
+        self.set_header("Content-Type", "application/octet-stream")
+        self.add_header("Content-Type", "text/html; charset=utf-8")
+        self.write("<html><a href='/page/caf\u00e9'>caf\u00e9</a></html>")
+
+
 class Raw(RequestHandler):
     """Serve bytes exactly as given in the ``pages`` setting (malformed HTML, charsets)."""
 
@@ -137,6 +146,7 @@ class Site:
             (r"/typed", Typed),
             (r"/gzip", Gzipped),
             (r"/multi", Multi),
+            (r"/twice-typed", TwiceTyped),
             (r"/raw/(.*)", Raw),
             (r"/static/(.*)", StaticFileHandler, {"path": str(directory)}),
         ], never=self.never, pages=pages or {})

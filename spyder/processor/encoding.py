@@ -22,18 +22,32 @@ _BOM_CODECS = {"utf-8": "utf-8-sig", "utf-16-le": "utf-16", "utf-16-be": "utf-16
 _AS_CP1252 = {"iso8859-1", "ascii"}
 
 
-def extract_content_type_encoding(value):
-    """``"text/html; charset=ISO-8859-1"`` -> ``("text/html", "iso-8859-1")``.
-
-    Both parts are lower-cased; a missing part is ``""``.
-    """
+def _media_type_and_charset(value):
     content_type, charset = "", ""
-    for part in (value or "").split(";"):
+    for part in value.split(";"):
         part = part.strip()
         if part[:7].lower() == "charset":
             charset = part.partition("=")[2].strip().strip("\"'").lower()
         elif part and "=" not in part:
             content_type = part.lower()
+    return content_type, charset
+
+
+def extract_content_type_encoding(value):
+    """``"text/html; charset=ISO-8859-1"`` -> ``("text/html", "iso-8859-1")``.
+
+    Both parts are lower-cased; a missing part is ``""``.  Repeated headers, joined
+    with commas as ``rep_header`` keeps them, count as browsers count them: the last
+    media type wins, with its own charset or, if it repeats the type before it, that
+    one's.
+    """
+    content_type, charset = "", ""
+    for piece in (value or "").split(","):
+        piece_type, piece_charset = _media_type_and_charset(piece)
+        if piece_type and piece_type != content_type:
+            content_type, charset = piece_type, piece_charset
+        elif piece_charset:
+            charset = piece_charset
     return content_type, charset
 
 

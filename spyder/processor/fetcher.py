@@ -45,6 +45,7 @@ from spyder.core.constants import (CURI_ENETWORK, CURI_ERROR, CURI_EUNCAUGHT_EXC
 from spyder.core.dnscache import CachingResolver, DnsCache
 from spyder.core.settings import SettingsError
 from spyder.core.sockets import StartupError
+from spyder.processor.encoding import extract_content_type_encoding
 from spyder.processor.links import redirect_target
 
 log = logging.getLogger("spyder.worker.fetch")
@@ -94,7 +95,7 @@ class _Download:
         elif line.strip():
             self.headers.parse_line(line)
         elif self.wanted_types and not 300 <= (self.status or 0) < 400:
-            media = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            media = extract_content_type_encoding(self.headers.get("Content-Type"))[0]
             if media and not media.startswith(self.wanted_types):
                 self.skipped = True
                 raise _Abort("content type %s not wanted" % media)
