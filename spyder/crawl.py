@@ -29,6 +29,7 @@ and crawl it with the same supervisor.
 import asyncio
 import collections
 import ctypes
+import fcntl
 import glob
 import os
 import select
@@ -745,11 +746,24 @@ def _site_plan(settings, args, run_dir, directory, seeds, sinks):
 
 
 def _remove_previous_run(directory):
-    """The site's ports change on every run: a previous state would point nowhere."""
-    for path in (glob.glob(os.path.join(directory, "state.db*"))
-                 + glob.glob(os.path.join(directory, "crawl.jsonl"))
-                 + glob.glob(os.path.join(directory, "warc", "*.warc*"))):
-        os.unlink(path)
+    """The site's ports change on every run: a previous state would point nowhere.
+
+    Refuses while another demo crawls into ``directory`` (its master holds the state
+    file's lock), whose results would otherwise be deleted under it.
+    """
+    lock_path = os.path.join(directory, "state.db.lock")
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StartupError("%s is in use by another spyder demo (%s is locked); wait "
+                               "for it to end or give another --output" % (directory, lock_path)
+                               ) from None
+        for path in (glob.glob(os.path.join(directory, "state.db*"))
+                     + glob.glob(os.path.join(directory, "crawl.jsonl"))
+                     + glob.glob(os.path.join(directory, "warc", "*.warc*"))):
+            if path != lock_path:
+                os.unlink(path)
 
 
 def demo(settings, args):

@@ -285,6 +285,22 @@ def test_demo_and_bench_do_not_promise_a_resume(tmp_path, socket_dir, monkeypatc
     assert "rerun" not in out
 
 
+@pytest.mark.timeout(10)
+def test_demo_keeps_off_a_directory_another_demo_is_crawling_into(tmp_path, socket_dir):
+    import fcntl
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "crawl.jsonl").write_text("{}\n")
+    settings = Settings(None, {"PARENT_SOCKET_DIRECTORY": socket_dir})
+    with open(out / "state.db.lock", "a") as lock:      # as the running demo's master holds it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(StartupError, match="in use by another spyder demo"):
+            crawl.demo(settings, _args(output=str(out)))
+    assert (out / "crawl.jsonl").read_text() == "{}\n"
+    crawl._remove_previous_run(str(out))                # once it has ended
+    assert sorted(os.listdir(out)) == ["state.db.lock"]
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("role", ["logsink", "master", "worker"])
 def test_a_child_that_cannot_start_ends_the_crawl_with_its_error(fake_plan, tmp_path,
