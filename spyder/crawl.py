@@ -592,32 +592,30 @@ class Supervisor:
 
     async def _stop_all(self):
         """Stop the master (gracefully), then the workers, then the logsink."""
-        shutdown = float(self.settings.SHUTDOWN_TIMEOUT)
-        master = self.master
-        if master.alive:
-            master.signal(signal.SIGTERM)
-            if not await self._until(lambda: not master.alive, shutdown + _KILL_MARGIN):
-                self.progress.say("the master did not stop within %.0f s; killing it"
-                                  % (shutdown + _KILL_MARGIN))
-                master.signal(signal.SIGKILL)
-                await self._until(lambda: not master.alive, 5.0)
+        patience = float(self.settings.SHUTDOWN_TIMEOUT) + _KILL_MARGIN
+        if not await self._stop([self.master], patience):
+            self.progress.say("the master did not stop in time; killed it")
         if self._crawl_started:
             self.result.duration = self._elapsed()
             self._judge_master()
-        workers = lambda: not any(w.alive for w in self.workers)  # noqa: E731
-        if not await self._until(workers, _WORKER_GRACE):
-            for worker in self.workers:
-                worker.signal(signal.SIGTERM)
-            if not await self._until(workers, shutdown + _KILL_MARGIN):
-                for worker in self.workers:
-                    worker.signal(signal.SIGKILL)
-                await self._until(workers, 5.0)
-        self.logsink.signal(signal.SIGTERM)
-        if not await self._until(lambda: not self.logsink.alive, 5.0):
-            self.logsink.signal(signal.SIGKILL)
-            await self._until(lambda: not self.logsink.alive, 5.0)
+        if not await self._until(lambda: not any(w.alive for w in self.workers), _WORKER_GRACE):
+            await self._stop(self.workers, patience)
+        await self._stop([self.logsink], 5.0)
         for task in list(self._tasks):
             task.cancel()
+
+    async def _stop(self, children, timeout):
+        """SIGTERM ``children``, SIGKILL them after ``timeout`` s; False if it came to that."""
+        def gone():
+            return not any(child.alive for child in children)
+        for child in children:
+            child.signal(signal.SIGTERM)
+        if await self._until(gone, timeout):
+            return True
+        for child in children:
+            child.signal(signal.SIGKILL)
+        await self._until(gone, 5.0)
+        return False
 
     def _judge_master(self):
         result, master = self.result, self.master
