@@ -97,7 +97,8 @@ def create_worker_extractor(settings, zmq_context, io_loop=None):
     pub.sndhwm = settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM
     connect(pull, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PULL, "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL")
     connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
-    return ZmqWorker(pull, pub, processing, io_loop)
+    return ZmqWorker(pull, pub, processing, io_loop,
+                     max_message_size=settings.ZEROMQ_MAX_MESSAGE_SIZE)
 
 
 def _install_signal_handlers(control):

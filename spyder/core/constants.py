@@ -44,6 +44,8 @@ CURI_EXTRACTION_FINISHED = "extraction_finished"
 CURI_EXTRACTED_URLS = "extracted_urls"
 #: "1" when the body was cut at MAX_CONTENT_SIZE.
 CURI_TRUNCATED = "truncated"
+#: "1" when the extracted links were cut to fit the master's ZEROMQ_MAX_MESSAGE_SIZE.
+CURI_LINKS_TRUNCATED = "links_truncated"
 #: "1" when the body was not downloaded because its content type is not wanted.
 CURI_SKIPPED_CONTENT_TYPE = "skipped_content_type"
 #: human-readable text of the error that produced a 599 or 710 status.

@@ -84,14 +84,48 @@ def _frames(msg):
     return msg.serialize()
 
 
-class ZmqWorker:
-    """A synchronous stage: ``processing(curi) -> curi`` for every message on ``insocket``."""
+def _fit(frames, msg, max_size):
+    """Frames no larger than ``max_size`` bytes (the master's ZEROMQ_MAX_MESSAGE_SIZE).
 
-    def __init__(self, insocket, outsocket, processing, io_loop=None, name="extract"):
+    A page can yield more link text than the master accepts in one message (which would
+    lose the result until its lease expires, on every retry): the link list is cut first
+    (``optional_vars["links_truncated"] = "1"``), then, if need be, the body
+    (``optional_vars["truncated"] = "1"``).
+    """
+    curi = msg.curi
+    for key, marker in ((C.CURI_EXTRACTED_URLS, C.CURI_LINKS_TRUNCATED),
+                        ("content_body", C.CURI_TRUNCATED)):
+        excess = len(frames[1]) - max_size
+        if excess <= 0:
+            break
+        if key == "content_body":
+            body = curi.content_body or b""
+            curi.content_body = body[:max(0, len(body) - excess - 4096)]
+        else:
+            links = curi.optional_vars.get(key, "")
+            kept = links[:max(0, len(links) - excess - 4096)]
+            curi.optional_vars[key] = kept[:kept.rfind("\n")] if "\n" in kept else ""
+        curi.optional_vars[marker] = C.CURI_OPTIONAL_TRUE
+        log.warning("worker::result for %s is %d bytes, above %d: %s cut",
+                    curi.url, len(frames[1]), max_size,
+                    "links" if marker == C.CURI_LINKS_TRUNCATED else "body")
+        frames = msg.serialize()
+    return frames
+
+
+class ZmqWorker:
+    """A synchronous stage: ``processing(curi) -> curi`` for every message on ``insocket``.
+
+    ``max_message_size`` bounds what it sends (see ``_fit``); None = no bound.
+    """
+
+    def __init__(self, insocket, outsocket, processing, io_loop=None, name="extract",
+                 max_message_size=None):
         self._in = ZMQStream(insocket, io_loop)
         self._out = ZMQStream(outsocket, io_loop)
         self._processing = processing
         self._name = name
+        self._max_message_size = max_message_size
         self.dropped = DropCounter(log)
         #: messages received and sent on (malformed ones not counted)
         self.processed = 0
@@ -128,7 +162,10 @@ class ZmqWorker:
             log.exception("worker::%s stage failed on %s", self._name, curi.url)
             msg.curi = curi
             _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
-        self._out.send_multipart(_frames(msg))
+        frames = _frames(msg)
+        if self._max_message_size is not None and len(frames[1]) > self._max_message_size:
+            frames = _fit(frames, msg, self._max_message_size)
+        self._out.send_multipart(frames)
         self.processed += 1
 
 
