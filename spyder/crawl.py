@@ -32,6 +32,7 @@ import ctypes
 import fcntl
 import glob
 import os
+import re
 import select
 import shutil
 import signal
@@ -242,7 +243,10 @@ class _Child:
                 return "was killed by %s" % signal.Signals(-code).name
             except ValueError:
                 return "was killed by signal %d" % -code
-        errors = [line.strip() for line in self.tail if "error" in line.lower()]
+        lines = [line.strip() for line in self.tail if line.strip()]
+        errors = ([line for line in lines if ": error:" in line]      # spyder X: error: ...
+                  or [line for line in lines if re.match(r"\w+(Error|Exception)\b", line)]
+                  or [line for line in lines if "error" in line.lower()])
         return "exited with status %s%s" % (code, ": " + errors[-1] if errors else "")
 
 

@@ -43,9 +43,11 @@ class Crawl:
             "SINKS": ["spyder.sinks.jsonl.JsonLinesSink", "spyder.sinks.warc.WarcSink"],
             "JSONL_SINK_PATH": self.jsonl, "WARC_DIR": self.warc_dir, "LOG_DIR": self.log_dir,
             "FRONTIER_MIN_DELAY": 0.0, "FRONTIER_CRAWL_DELAY_FACTOR": 0.0,
-            "REQUEST_TIMEOUT": 5.0, "LEASE_TIMEOUT": 3.0, "RETRY_BACKOFF": 0.5,
+            # leases and heartbeats generous enough that a busy machine never trips them;
+            # the worker-kill test shortens the lease
+            "REQUEST_TIMEOUT": 5.0, "LEASE_TIMEOUT": 30.0, "RETRY_BACKOFF": 0.5,
             "SHUTDOWN_TIMEOUT": SHUTDOWN_TIMEOUT, "FRONTIER_CHECKPOINT_SECONDS": CHECKPOINT_SECONDS,
-            "WORKER_HEARTBEAT_INTERVAL": 0.5, "WORKER_HEARTBEAT_TIMEOUT": 3.0,
+            "WORKER_HEARTBEAT_INTERVAL": 0.5, "WORKER_HEARTBEAT_TIMEOUT": 10.0,
             "MASTER_HELLO_INTERVAL": 0.5,
         }
         overrides.update(settings)
@@ -195,7 +197,8 @@ def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl):
 def test_worker_killed_mid_crawl_the_crawl_still_completes(demo_site, crawl):
     # slow responses and one worker: when it is killed it certainly has fetches in flight
     server = demo_site(pages=60, hosts=2, latency=0.5)
-    run = crawl(server, workers=1, FRONTIER_HOST_CONCURRENCY=4).start()
+    run = crawl(server, workers=1, FRONTIER_HOST_CONCURRENCY=4, LEASE_TIMEOUT=3.0,
+                WORKER_HEARTBEAT_TIMEOUT=3.0).start()
     wait_until(lambda: len(server.requests) >= 16 and server.pending, 60, message="16 requests")
     [worker] = [pid for pid, role in run.children().items() if role == "worker"]
     killed_at = time.time()
