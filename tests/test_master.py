@@ -332,9 +332,12 @@ def test_a_settings_typo_fails_before_starting(run_master):
 
 
 def test_garbage_on_every_bound_socket_does_not_crash(tmp_path, run_master, workers):
-    master = run_master({"SEED_URLS": seeds(2), "ZEROMQ_MAX_MESSAGE_SIZE": 1024 * 1024})
+    master = run_master({"SEED_URLS": seeds(3), "ZEROMQ_MAX_MESSAGE_SIZE": 1024 * 1024})
     worker = workers(master.settings, slots=1)
     worker.register()
+    # one good result first: then the result connection is up and keeps its order
+    worker.reply(worker.recv_work())
+    worker.wait_status(lambda s: s["results"]["success"] == 1, message="one success")
     garbage = [
         [b"only one frame"],
         [b"a", b"b", b"c"],
@@ -352,9 +355,7 @@ def test_garbage_on_every_bound_socket_does_not_crash(tmp_path, run_master, work
     huge = worker.ctx.socket(zmq.PUB)
     huge.linger = 0
     huge.connect(master.settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB)
-    for _ in range(20):
-        huge.send_multipart([b"id", b"x" * (2 * 1024 * 1024)])
-        time.sleep(0.01)
+    huge.send_multipart([b"id", b"x" * (2 * 1024 * 1024)])
     mgmt_garbage = [
         [b"spyder.worker."],
         [b"spyder.worker.", b"id"],
@@ -366,12 +367,12 @@ def test_garbage_on_every_bound_socket_does_not_crash(tmp_path, run_master, work
     ]
     for frames in mgmt_garbage:
         worker.send_raw(frames, on="mgmt_out")
-    status = worker.wait_status(lambda s: s["malformed"] >= 15, message="malformed counted")
+    status = worker.wait_status(lambda s: s["malformed"] >= 16, message="malformed counted")
     assert master.proc.poll() is None
-    # and the master still works: both seeds are dispatched and routed
+    # and the master still works: the other seeds are dispatched and routed
     for _ in range(2):
         worker.reply(worker.recv_work())
-    worker.wait_status(lambda s: s["results"]["success"] == 2, message="two successes")
+    worker.wait_status(lambda s: s["results"]["success"] == 3, message="three successes")
     assert status["workers"] == 1
 
 
