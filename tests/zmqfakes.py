@@ -94,7 +94,9 @@ class FakeWorker:
         self.curve_dir = curve_dir
         self.ctx = zmq.Context()
         self.pull = self._socket(zmq.PULL, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL)
-        self.pub = self._socket(zmq.PUB, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB)
+        # an XPUB sees the master's subscription arrive: results sent before it are lost
+        self.pub = self._socket(zmq.XPUB, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB)
+        self._subscribed = False
         self.mgmt_in = self._socket(zmq.SUB, settings.ZEROMQ_MGMT_MASTER)
         self.mgmt_in.setsockopt(zmq.SUBSCRIBE, b"")
         self.mgmt_out = self._socket(zmq.PUB, settings.ZEROMQ_MGMT_WORKER)
@@ -117,8 +119,14 @@ class FakeWorker:
             MgmtMessage(C.ZMQ_SPYDER_MGMT_WORKER, self.identity, data, details).serialize())
 
     def register(self, timeout=10.0):
-        """Send ``be here now`` until the master's status shows this worker."""
+        """Send ``be here now`` until the master's status shows this worker, and wait until
+        the master subscribed to this worker's results."""
         deadline = time.monotonic() + timeout
+        if not self._subscribed:
+            if not self.pub.poll(timeout * 1000):
+                raise AssertionError("the master never subscribed to the results socket")
+            self.pub.recv()
+            self._subscribed = True
         while time.monotonic() < deadline:
             self.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, {"slots": self.slots, "free": self.slots})
             end = time.monotonic() + 0.3
