@@ -53,6 +53,13 @@ def _error_text(exc):
     return "%s: %s" % (type(exc).__name__, exc)
 
 
+def _returned(curi):
+    """What a processing function returned: a CrawlUri (None is an error)."""
+    if curi is None:
+        raise TypeError("the processing function returned None")
+    return curi
+
+
 def _checked_frames(msg):
     """The frames of ``msg``, parsed back as the master will: raises if it would drop them."""
     frames = msg.serialize()
@@ -113,7 +120,41 @@ def _fit(frames, msg, max_size):
     return frames
 
 
-class ZmqWorker:
+class _Stage:
+    """What both stages share: the two streams, input parsing and failure marking."""
+
+    def __init__(self, insocket, outsocket, processing, io_loop, name):
+        self._in = ZMQStream(insocket, io_loop)
+        self._out = ZMQStream(outsocket, io_loop)
+        self._processing = processing
+        self._name = name
+        self.dropped = DropCounter(log)
+
+    def flush(self):
+        """Write out queued results now."""
+        self._out.flush(zmq.POLLOUT)
+
+    def close(self):
+        for stream in (self._in, self._out):
+            if not stream.closed():
+                stream.close()
+
+    def _parse(self, frames):
+        """The DataMessage in ``frames``, or None (counted and dropped) when malformed."""
+        try:
+            return DataMessage.from_frames(frames)
+        except MessageError as exc:
+            self.dropped.drop("%s stage input" % self._name, exc)
+            return None
+
+    def _failed(self, msg, curi, exc):
+        """``processing`` raised on ``curi``: it goes on as a processing error (710)."""
+        log.exception("worker::%s stage failed on %s", self._name, curi.url)
+        msg.curi = curi
+        _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
+
+
+class ZmqWorker(_Stage):
     """A synchronous stage: ``processing(curi) -> curi`` for every message on ``insocket``.
 
     ``max_message_size`` bounds what it sends (see ``_fit``); None = no bound.
@@ -121,12 +162,8 @@ class ZmqWorker:
 
     def __init__(self, insocket, outsocket, processing, io_loop=None, name="extract",
                  max_message_size=None):
-        self._in = ZMQStream(insocket, io_loop)
-        self._out = ZMQStream(outsocket, io_loop)
-        self._processing = processing
-        self._name = name
+        super().__init__(insocket, outsocket, processing, io_loop, name)
         self._max_message_size = max_message_size
-        self.dropped = DropCounter(log)
         #: messages received and sent on (malformed ones not counted)
         self.processed = 0
 
@@ -138,30 +175,15 @@ class ZmqWorker:
         """Stop receiving."""
         self._in.stop_on_recv()
 
-    def flush(self):
-        """Write out queued results now."""
-        self._out.flush(zmq.POLLOUT)
-
-    def close(self):
-        for stream in (self._in, self._out):
-            if not stream.closed():
-                stream.close()
-
     def _receive(self, frames):
-        try:
-            msg = DataMessage.from_frames(frames)
-        except MessageError as exc:
-            self.dropped.drop("%s stage input" % self._name, exc)
+        msg = self._parse(frames)
+        if msg is None:
             return
         curi = msg.curi
         try:
-            msg.curi = self._processing(curi)
-            if msg.curi is None:
-                raise TypeError("the processing function returned None")
+            msg.curi = _returned(self._processing(curi))
         except Exception as exc:
-            log.exception("worker::%s stage failed on %s", self._name, curi.url)
-            msg.curi = curi
-            _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
+            self._failed(msg, curi, exc)
         frames = _frames(msg)
         if self._max_message_size is not None and len(frames[1]) > self._max_message_size:
             frames = _fit(frames, msg, self._max_message_size)
@@ -169,19 +191,15 @@ class ZmqWorker:
         self.processed += 1
 
 
-class AsyncZmqWorker:
+class AsyncZmqWorker(_Stage):
     """An asynchronous stage: ``await processing(curi) -> curi``, at most ``slots`` at once."""
 
     def __init__(self, insocket, outsocket, processing, slots, io_loop=None, name="fetch"):
-        self._in = ZMQStream(insocket, io_loop)
-        self._out = ZMQStream(outsocket, io_loop)
-        self._processing = processing
-        self._name = name
+        super().__init__(insocket, outsocket, processing, io_loop, name)
         self.slots = slots
         self._tasks = {}          # asyncio.Task -> DataMessage
         self._taking = False
         self._idle = None         # asyncio.Event set while nothing is in flight
-        self.dropped = DropCounter(log)
         #: messages sent on to the next stage
         self.sent = 0
 
@@ -231,26 +249,18 @@ class AsyncZmqWorker:
                 frames = self._in.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            try:
-                msg = DataMessage.from_frames(frames)
-            except MessageError as exc:
-                self.dropped.drop("%s stage input" % self._name, exc)
-                continue
-            self._return_unprocessed(msg)
-            returned += 1
+            msg = self._parse(frames)
+            if msg is not None:
+                self._return_unprocessed(msg)
+                returned += 1
         self.flush()
         return returned
-
-    def flush(self):
-        self._out.flush(zmq.POLLOUT)
 
     def close(self):
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
-        for stream in (self._in, self._out):
-            if not stream.closed():
-                stream.close()
+        super().close()
 
     async def _wait_idle(self):
         while self._tasks:
@@ -265,10 +275,8 @@ class AsyncZmqWorker:
             self._in.stop_on_recv()
 
     def _receive(self, frames):
-        try:
-            msg = DataMessage.from_frames(frames)
-        except MessageError as exc:
-            self.dropped.drop("%s stage input" % self._name, exc)
+        msg = self._parse(frames)
+        if msg is None:
             return
         task = asyncio.ensure_future(self._process(msg))
         self._tasks[task] = msg
@@ -278,15 +286,11 @@ class AsyncZmqWorker:
     async def _process(self, msg):
         curi = msg.curi
         try:
-            msg.curi = await self._processing(curi)
-            if msg.curi is None:
-                raise TypeError("the processing function returned None")
+            msg.curi = _returned(await self._processing(curi))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("worker::%s stage failed on %s", self._name, curi.url)
-            msg.curi = curi
-            _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
+            self._failed(msg, curi, exc)
         if self._tasks.pop(asyncio.current_task(), None) is not None:
             self._send(msg)
 
