@@ -642,7 +642,7 @@ def _size(count):
 
 
 def summary(plan, result, label="spyder crawl", destinations=True, resumable=True):
-    """The end-of-crawl summary as text lines (pages count robots.txt fetches too)."""
+    """The end-of-crawl summary as text lines (robots.txt fetches are counted apart)."""
     status = result.status
     results = status.get("results", {})
     pages = sum(results.values())
@@ -656,8 +656,10 @@ def summary(plan, result, label="spyder crawl", destinations=True, resumable=Tru
     frontier = status.get("frontier", {})
     lines = ["%s: %s" % (label, state),
              "  pages      %d this run (success %d, redirect %d, not found %d, server error %d)"
+             ", %d robots.txt"
              % (pages, results.get("success", 0), results.get("redirect", 0),
-                results.get("not_found", 0), results.get("server_error", 0)),
+                results.get("not_found", 0), results.get("server_error", 0),
+                status.get("robots", 0)),
              "  bytes      %s" % _size(status.get("bytes", 0)),
              "  duration   %.1f s, %.1f pages/s on average, %d worker(s)"
              % (duration, pages / duration if duration > 0 else 0.0, plan.workers)]
@@ -792,7 +794,7 @@ def bench(settings, args):
     from spyder.demosite import DemoSite
 
     try:
-        expected = len(DemoSite(args.pages, args.hosts).expected()) + args.hosts  # + robots.txt
+        expected = len(DemoSite(args.pages, args.hosts).expected())
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     site = _SiteProcess(pages=args.pages, hosts=args.hosts)

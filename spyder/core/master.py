@@ -14,7 +14,8 @@ The master's flow, all on one IOLoop:
     returns the URL to the frontier as a failed attempt (status 711).  A result
     whose lease is gone (it expired and was handled) is dropped, so every dispatch
     has exactly one outcome.
-  * **results** are routed by status: 2xx success, 3xx redirect (304 included),
+  * **results** are routed by status (and counted by class; the frontier's own
+    robots.txt requests are counted apart, as ``robots``): 2xx success, 3xx redirect (304 included),
     408/429 and everything not understood (None, 0, 1xx, 5xx, 599, >= 600) server
     error, other 4xx not found.  If the frontier's handler raises, the URL is
     routed once more as server error with status 710.
@@ -116,6 +117,7 @@ class ZmqMaster:
         self.dispatched = 0
         self.results = dict.fromkeys(RESULT_CLASSES, 0)
         self.bytes = 0
+        self.robots_fetches = 0      # the frontier's robots.txt requests (not in ``results``)
         self.lease_expired = 0
         self.late_results = 0
         self.handler_errors = 0
@@ -328,7 +330,10 @@ class ZmqMaster:
 
     def _route(self, curi):
         kind = result_class(curi.status_code)
-        self.results[kind] += 1
+        if curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE:
+            self.robots_fetches += 1
+        else:
+            self.results[kind] += 1
         handler = {
             "success": self._frontier.process_successful_crawl,
             "redirect": self._frontier.process_redirect,
@@ -413,6 +418,7 @@ class ZmqMaster:
             "in_flight": len(self.leases),
             "dispatched": self.dispatched,
             "results": dict(self.results),
+            "robots": self.robots_fetches,
             "bytes": self.bytes,
             "pages_per_second": self._pages_per_second,
             "uptime": now - self.started_at,
@@ -434,10 +440,10 @@ class ZmqMaster:
         stats = self.stats()
         frontier = stats["frontier"]
         line = ("workers=%d in_flight=%d dispatched=%d pages/s=%.1f success=%d redirect=%d "
-                "not_found=%d server_error=%d queued=%s known=%s" % (
+                "not_found=%d server_error=%d robots=%d queued=%s known=%s" % (
                     stats["workers"], stats["in_flight"], self.dispatched, self._pages_per_second,
                     self.results["success"], self.results["redirect"], self.results["not_found"],
-                    self.results["server_error"], frontier.get("queued", "?"),
+                    self.results["server_error"], self.robots_fetches, frontier.get("queued", "?"),
                     frontier.get("known", "?")))
         log.info("zmqmaster::status %s", line)
         if self._notifier is not None:
