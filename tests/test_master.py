@@ -393,3 +393,16 @@ def test_create_frontier_works(tmp_path):
     broken = Settings(overrides={"FRONTIER_STATE_FILE": str(tmp_path / "no" / "such" / "dir.db")})
     with pytest.raises(StartupError, match="FRONTIER"):
         create_frontier(broken, None)
+
+
+def test_robots_txt_requests_are_counted_apart(run_master, workers):
+    master = run_master({"SEED_URLS": ["http://example.test/robots.txt", "http://example.test/"]})
+    worker = workers(master.settings, slots=2)
+    worker.register()
+    robots, page = sorted(worker.recv_all_work(2), key=lambda m: m.curi.url, reverse=True)
+    worker.reply(robots, robots_fetch="1")
+    worker.reply(page)
+    status = worker.wait_status(lambda s: s["robots"] == 1 and s["results"]["success"] == 1,
+                                message="one robots.txt and one page")
+    assert sum(status["results"].values()) == 1
+    assert len(master.events("success")) == 2  # both still reach the frontier
