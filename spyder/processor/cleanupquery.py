@@ -4,7 +4,7 @@ Drops the ``#fragment`` (when ``REMOVE_ANCHORS_FROM_LINKS``), empty query
 parameters (``a=1&&b=2``) and trailing ``?`` / ``&``, so that trivially different
 spellings of one URL collapse into one.
 """
-from spyder.processor.links import set_links
+from spyder.processor.links import drop_query_params, rewrite_links
 
 
 class CleanupQueryString:
@@ -17,15 +17,7 @@ class CleanupQueryString:
         """``url`` without fragment and empty query parts."""
         if self._remove_anchors:
             url = url.partition("#")[0] or url
-        rest, hashmark, fragment = url.partition("#")
-        path, qmark, query = rest.partition("?")
-        if qmark:
-            kept = [p for p in query.split("&") if p]
-            path += "?" + "&".join(kept) if kept else ""
-        return path + hashmark + fragment
+        return drop_query_params(url)
 
     def __call__(self, curi):
-        urls = curi.extracted_urls
-        if urls:
-            set_links(curi, [self.clean(url) for url in urls])
-        return curi
+        return rewrite_links(curi, self.clean)

@@ -2,7 +2,8 @@
 
 Links travel in ``curi.optional_vars["extracted_urls"]`` as one newline-separated
 string (the wire format); ``set_links`` writes a list back de-duplicated in
-document order, ``add_links`` appends.  ``LinkResolver(base)`` turns attribute
+document order, ``add_links`` appends, ``rewrite_links`` maps every link and
+``drop_query_params`` removes query parameters by a test.  ``LinkResolver(base)`` turns attribute
 values into absolute, percent-encoded ``http(s)`` URLs (or rejects them);
 ``absolute_link`` is the one-off form, ``redirect_target`` the one for a ``Location``
 header.
@@ -27,6 +28,25 @@ def set_links(curi, urls):
         curi.optional_vars[CURI_EXTRACTED_URLS] = unique
     else:
         curi.optional_vars.pop(CURI_EXTRACTED_URLS, None)
+
+
+def rewrite_links(curi, rewrite):
+    """Replace every link by ``rewrite(link)`` (links that become equal collapse)."""
+    urls = curi.extracted_urls
+    if urls:
+        set_links(curi, [rewrite(url) for url in urls])
+    return curi
+
+
+def drop_query_params(url, unwanted=None):
+    """``url`` without empty query parameters and those ``unwanted(param)`` is true for;
+    no dangling ``?`` is left and the fragment stays."""
+    rest, hashmark, fragment = url.partition("#")
+    path, qmark, query = rest.partition("?")
+    if qmark:
+        kept = [p for p in query.split("&") if p and not (unwanted and unwanted(p))]
+        path += "?" + "&".join(kept) if kept else ""
+    return path + hashmark + fragment
 
 
 def add_links(curi, urls):

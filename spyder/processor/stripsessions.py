@@ -8,7 +8,7 @@ spelling; no empty ``&&`` or dangling ``?`` is left behind.
 """
 from urllib.parse import unquote_plus
 
-from spyder.processor.links import set_links
+from spyder.processor.links import drop_query_params, rewrite_links
 
 #: Parameter names that carry session ids.
 SESSION_NAMES = ("jsessionid", "phpsessid", "aspsessionid", "sid", "sessionid")
@@ -34,13 +34,7 @@ class StripSessionIds:
                 name, *params = segment.split(";")
                 segments.append(";".join([name] + [p for p in params if not self._unwanted(p)]))
             path = "/".join(segments)
-        if qmark:
-            kept = [p for p in query.split("&") if p and not self._unwanted(p)]
-            path += "?" + "&".join(kept) if kept else ""
-        return path + hashmark + fragment
+        return drop_query_params(path + qmark + query + hashmark + fragment, self._unwanted)
 
     def __call__(self, curi):
-        urls = curi.extracted_urls
-        if urls:
-            set_links(curi, [self.strip(url) for url in urls])
-        return curi
+        return rewrite_links(curi, self.strip)
