@@ -88,6 +88,12 @@ class ZmqMaster:
         self._out = ZMQStream(outsocket, io_loop)
         self._mgmt = mgmt
         self._frontier = frontier
+        self._handlers = {
+            "success": frontier.process_successful_crawl,
+            "redirect": frontier.process_redirect,
+            "not_found": frontier.process_not_found,
+            "server_error": frontier.process_server_error,
+        }
         self._io_loop = io_loop or IOLoop.current()
         self._notifier = notifier
         if log_level is not None:
@@ -334,14 +340,8 @@ class ZmqMaster:
             self.robots_fetches += 1
         else:
             self.results[kind] += 1
-        handler = {
-            "success": self._frontier.process_successful_crawl,
-            "redirect": self._frontier.process_redirect,
-            "not_found": self._frontier.process_not_found,
-            "server_error": self._frontier.process_server_error,
-        }[kind]
         try:
-            handler(curi)
+            self._handlers[kind](curi)
         except Exception:
             self.handler_errors += 1
             log.exception("zmqmaster::handling %s (status %r) failed; routing it as error %d",
@@ -353,12 +353,16 @@ class ZmqMaster:
                 log.exception("zmqmaster::handling %s as a server error failed too", curi.url)
 
     def _after_result(self):
-        if self.running:
-            if not self.leases and self._exit_when_done and self._crawl_done():
-                log.info("zmqmaster::the crawl is done")
-                self.shutdown()
-                return
+        if self.running and not self._shutdown_if_done():
             self._send_next_uri()
+
+    def _shutdown_if_done(self):
+        """With CRAWL_EXIT_WHEN_DONE, shut down once the crawl is done; True if so."""
+        if self._exit_when_done and not self.leases and self._crawl_done():
+            log.info("zmqmaster::the crawl is done")
+            self.shutdown()
+            return True
+        return False
 
     def _crawl_done(self):
         try:
@@ -372,9 +376,8 @@ class ZmqMaster:
         now = self._clock()
         self._expire_leases(now)
         self._expire_workers(now)
-        if self.running and not self.leases and self._exit_when_done and self._crawl_done():
-            log.info("zmqmaster::the crawl is done")
-            self.shutdown()
+        if self.running:
+            self._shutdown_if_done()
 
     def _expire_leases(self, now):
         heap = self._lease_heap
