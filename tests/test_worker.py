@@ -61,6 +61,15 @@ class Peers:
         self.ctx.destroy(linger=0)
 
 
+async def until(predicate, what, timeout=5.0):
+    """Wait (without blocking the loop) until ``predicate()``; fail after ``timeout`` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        await asyncio.sleep(0.01)
+
+
 async def settle_pubsub(peers, stage_send):
     """PUB/SUB drops messages until connected: send probes until one arrives."""
     for _ in range(100):
@@ -146,10 +155,7 @@ def test_async_worker_takes_work_only_with_a_free_slot(socket_dir):
             peak.clear()
             for i in range(5):
                 await peers.send(CrawlUri(url="http://a/%d" % i))
-            for _ in range(200):
-                if stage.in_flight == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: stage.in_flight == 2, "two fetches in flight")
             quiet = await peers.nothing_within(0.3)
             state = (stage.in_flight, stage.free, quiet)
             release.set()
@@ -202,10 +208,7 @@ def test_drain_returns_unfinished_and_queued_work(socket_dir):
             await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
             for i in range(4):
                 await peers.send(CrawlUri(url="http://a/%d" % i))
-            for _ in range(200):
-                if stage.in_flight == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: stage.in_flight == 2, "two fetches in flight")
             returned = await stage.drain(0.2)
             results = [await peers.recv() for _ in range(4)]
             return returned, results, stage.in_flight

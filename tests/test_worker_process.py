@@ -171,13 +171,20 @@ def test_worker_fetches_every_kind_of_result(tmp_path, socket_dir, site, master,
     assert "Traceback" not in worker.stderr
 
 
-def test_sigterm_returns_in_flight_work_and_exits_0(tmp_path, socket_dir, site, master, workers):
-    worker = WorkerProcess(tmp_path, socket_dir, REQUEST_TIMEOUT=60.0, SHUTDOWN_TIMEOUT=0.5)
+def slow_fetch_in_flight(tmp_path, socket_dir, site, master, workers, shutdown_timeout):
+    """A worker with a fetch of a slow page under way: ``(worker, url)``."""
+    worker = WorkerProcess(tmp_path, socket_dir, REQUEST_TIMEOUT=60.0,
+                           SHUTDOWN_TIMEOUT=shutdown_timeout)
     workers.append(worker)
     registered(master)
     url = site.url("/slow")
     master.send(CrawlUri(url=url))
     fetch_started(master)
+    return worker, url
+
+
+def test_sigterm_returns_in_flight_work_and_exits_0(tmp_path, socket_dir, site, master, workers):
+    worker, url = slow_fetch_in_flight(tmp_path, socket_dir, site, master, workers, 0.5)
     worker.proc.send_signal(signal.SIGTERM)
     result = master.results_by_url(1)[url].curi
     assert result.status_code == 599
@@ -187,12 +194,7 @@ def test_sigterm_returns_in_flight_work_and_exits_0(tmp_path, socket_dir, site, 
 
 
 def test_second_signal_cuts_the_wait_short(tmp_path, socket_dir, site, master, workers):
-    worker = WorkerProcess(tmp_path, socket_dir, REQUEST_TIMEOUT=60.0, SHUTDOWN_TIMEOUT=60.0)
-    workers.append(worker)
-    registered(master)
-    url = site.url("/slow")
-    master.send(CrawlUri(url=url))
-    fetch_started(master)
+    worker, url = slow_fetch_in_flight(tmp_path, socket_dir, site, master, workers, 60.0)
     worker.proc.send_signal(signal.SIGTERM)
     master.wait_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT)  # shutting down: free = 0 ...
     worker.proc.send_signal(signal.SIGINT)                # ... and a second signal
