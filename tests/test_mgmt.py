@@ -43,15 +43,22 @@ class MgmtUnderTest:
         self.loop.close()
 
     def call(self, fn, *args):
+        """Run ``fn(*args)`` on the loop's thread; its result or exception comes back here."""
         done = threading.Event()
-        result = []
+        outcome = []
 
         def run():
-            result.append(fn(*args))
+            try:
+                outcome.append((True, fn(*args)))
+            except BaseException as exc:
+                outcome.append((False, exc))
             done.set()
         self.loop.add_callback(run)
-        assert done.wait(10)
-        return result[0]
+        assert done.wait(10), "the loop did not run %r" % fn
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     def stop(self):
         self.loop.add_callback(self.loop.stop)
