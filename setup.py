@@ -25,6 +25,7 @@ setup(
         "msgpack>=1.0",
         "protego>=0.3",
         "selectolax>=0.3.21",
+        "ada-url>=4.0",
         "w3lib>=2.1",
         "warcio>=1.7",
     ],

@@ -1,12 +1,22 @@
 """URL canonicalisation and the URL parts the frontier keys on.
 
 Every URL is canonicalised before the frontier's URL-seen test, so that one
-resource has one spelling in the state file: ``canonicalize`` (w3lib underneath)
-lower-cases scheme and host, encodes IRIs (IDNA host, UTF-8 percent-encoding),
-removes the default port, resolves ``.``/``..`` path segments, normalises
-percent-escapes in the path, drops the fragment and keeps the query order unless
-``sort_query`` (``CANONICAL_SORT_QUERY``) asks for w3lib's sorted, normalised query.
-Only ``http`` and ``https`` URLs are crawlable; anything else raises ``ValueError``.
+resource has one spelling in the state file.  ``canonicalize`` first parses the URL
+as the WHATWG URL Standard says, as browsers do (ada-url, the parser of Node.js):
+scheme and host lower-cased, international hosts IDNA-encoded (``faß.example`` is
+``xn--fa-hia.example``), IPv4 hosts in dotted decimal (``0x7f.1`` is ``127.0.0.1``),
+IPv6 hosts compressed, the default port removed, backslashes read as slashes,
+``.``/``..`` segments resolved, non-ASCII and unsafe characters UTF-8
+percent-encoded.  Then the fragment and an empty query are dropped, and in path and
+query the escapes of unreserved characters (RFC 3986 section 6.2.2.2: letters,
+digits, ``-._~``) are decoded while every other escape keeps its meaning (``%3A``,
+``%2F``, ``%28`` stay, in upper-case hex).  The query keeps its order unless
+``sort_query`` (``CANONICAL_SORT_QUERY``) sorts its parameters by name, then value.
+Only ``http`` and ``https`` URLs are crawlable, and of those only the ones whose
+host can be a DNS name (letters, digits, ``-``, ``_``; or an IP address) and whose
+port is not 0; anything else raises ``ValueError``.  ``is_canonical`` tells, without
+parsing, that a URL is in this form already: most links are, and that test is all
+adding them costs.
 
 The helpers below take *canonical* URLs and give the keys the frontier groups by:
 ``host_key`` (host plus non-default port: the default politeness queue),
@@ -14,9 +24,10 @@ The helpers below take *canonical* URLs and give the keys the frontier groups by
 scope) and ``credentials`` (``user:pass@`` for HTTP basic auth).
 """
 import re
-from urllib.parse import unquote, urlsplit, urlunsplit
+import string
+from urllib.parse import unquote, urlsplit
 
-from w3lib.url import canonicalize_url, safe_url_string
+from ada_url import normalize_url
 
 #: Schemes the crawler fetches, with their default ports.
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -24,67 +35,84 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Longer URLs are refused (crawler traps; SQLite keys stay small).
 MAX_URL_LENGTH = 4096
 
-# URLs that are canonical already (ASCII, lower-case host, nothing to encode or
-# resolve); they skip w3lib, which is the most expensive step of adding a link.
-_ALREADY_CANONICAL = re.compile(
-    r"https?://[a-z0-9][a-z0-9.-]*(?::[1-9][0-9]{0,4})?"
-    r"/[A-Za-z0-9._~!$&'()*+,=:@/-]*"
-    r"(?:\?[A-Za-z0-9._~!$&()*+,;=:@/?-]+)?\Z")
-_HOST = re.compile(r"(?:[a-z0-9_-][a-z0-9_.-]*|[0-9a-f:.]*:[0-9a-f:.]*)\Z")
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+_DNS_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?\Z")
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# What the WHATWG parser gives back unchanged and needs no further step: a lower-case
+# host name whose last label is no number (else it would be read as IPv4), or IPv4 in
+# dotted decimal; a port; a path and a query of characters that are never
+# percent-encoded, no escapes, no fragment.  Dot segments are ruled out apart.
+_CANONICAL = re.compile(
+    r"https?://(?:(?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*\.?|(?:{0}\.){{3}}{0})"
+    r"(?::([1-9][0-9]{{0,4}}))?"
+    r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:\?[A-Za-z0-9._~!$&()*+,;=:@/?-]+)?\Z".format(_OCTET))
+
+
+def is_canonical(url):
+    """True when ``url`` is a canonical http(s) URL already, told without parsing it."""
+    match = _CANONICAL.match(url)
+    if match is None or "/." in url:
+        return False
+    port = match.group(1)
+    return port is None or (int(port) < 65536
+                            and int(port) != DEFAULT_PORTS[url[:url.index(":")]])
 
 
 def canonicalize(url, sort_query=False):
     """The canonical form of ``url``; ``ValueError`` says why a URL is unusable."""
     if not isinstance(url, str):
         raise ValueError("URL must be a string, got %r" % (url,))
-    url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise ValueError("URL longer than %d characters" % MAX_URL_LENGTH)
-    if (_ALREADY_CANONICAL.match(url) and "/." not in url
-            and (not sort_query or "?" not in url)):
-        canonical = url
-    else:
-        canonical = _canonicalize_slow(url, sort_query)
-    return _drop_default_port(canonical)
+    if is_canonical(url) and not (sort_query and "?" in url):
+        return url
+    canonical = _canonical_form(url, sort_query)
+    if len(canonical) > MAX_URL_LENGTH:
+        raise ValueError("URL longer than %d characters once percent-encoded: %.60r..."
+                         % (MAX_URL_LENGTH, url))
+    return canonical
 
 
-def _canonicalize_slow(url, sort_query):
+def _canonical_form(url, sort_query):
     try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in DEFAULT_PORTS:
-            raise ValueError("scheme %r is not crawlable (only http and https are)"
-                             % parts.scheme)
-        if not parts.netloc:
-            raise ValueError("no host")
-        if sort_query:
-            canonical = canonicalize_url(url)
-        else:
-            canonical = canonicalize_url(urlunsplit((parts.scheme, parts.netloc, parts.path,
-                                                     "", "")))
-            if parts.query:
-                canonical += "?" + urlsplit(safe_url_string(url)).query
-        check = urlsplit(canonical)
-        check.port  # noqa: B018 -- raises ValueError for a port out of range
-        if not check.hostname or not _HOST.match(check.hostname):
-            raise ValueError("invalid host %r" % check.hostname)
-        return canonical
-    except ValueError as exc:  # includes UnicodeError (IDNA) and bad ports
-        raise ValueError("cannot canonicalise %r: %s" % (url, exc)) from None
+        href = normalize_url(url)
+    except ValueError:
+        raise ValueError("cannot canonicalise %r: not a valid URL" % (url,)) from None
+    scheme = href[:href.index(":")]
+    if scheme not in DEFAULT_PORTS:
+        raise ValueError("cannot canonicalise %r: scheme %r is not crawlable (only http and "
+                         "https are)" % (url, scheme))
+    # a parsed http(s) URL is scheme://[userinfo@]host[:port]/path[?query][#fragment]
+    authority, _, rest = href[len(scheme) + 3:].partition("#")[0].partition("/")
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        hostname, port = host[:host.index("]") + 1], host[host.index("]") + 2:]
+    else:
+        hostname, _, port = host.partition(":")
+    if port == "0":
+        raise ValueError("cannot canonicalise %r: port 0 cannot be connected to" % (url,))
+    if not (hostname.startswith("[") or _DNS_NAME.match(hostname)):
+        raise ValueError("cannot canonicalise %r: host %r cannot be a DNS name"
+                         % (url, hostname))
+    path, _, query = rest.partition("?")
+    query = _decode_unreserved(query)
+    if sort_query and query:
+        query = "&".join(sorted(filter(None, query.split("&")),
+                                key=lambda param: param.partition("=")[::2]))
+    return "%s://%s/%s%s" % (scheme, authority, _decode_unreserved(path),
+                             "?" + query if query else "")
 
 
-def _drop_default_port(url):
-    scheme, _, rest = url.partition("://")
-    end = rest.find("/")
-    netloc = rest if end < 0 else rest[:end]
-    host, sep, port = netloc.rpartition(":")
-    if sep and not port.endswith("]") and port.isdigit() and "@" not in port:
-        number = int(port)
-        if not 0 < number < 65536:
-            raise ValueError("cannot canonicalise %r: port %s out of range" % (url, port))
-        if number == DEFAULT_PORTS.get(scheme):
-            return "%s://%s%s" % (scheme, host, "" if end < 0 else rest[end:])
-    return url
+def _decode_unreserved(text):
+    """``text`` with escapes of unreserved characters decoded, the others upper-cased."""
+    return _ESCAPE.sub(_normal_escape, text) if "%" in text else text
+
+
+def _normal_escape(match):
+    escape = match.group()
+    char = chr(int(escape[1:], 16))
+    return char if char in _UNRESERVED else escape.upper()
 
 
 def host_key(url):
