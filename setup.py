@@ -26,7 +26,6 @@ setup(
         "protego>=0.3",
         "selectolax>=0.3.21",
         "ada-url>=4.0",
-        "w3lib>=2.1",
         "warcio>=1.7",
     ],
     extras_require={

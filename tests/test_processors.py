@@ -1,5 +1,7 @@
 """The extract-stage processors: limiter, HTML and HTTP extractors, scoper, session-id
 stripper, query clean-up, charset handling, and the whole default pipeline."""
+import random
+
 import pytest
 
 from spyder.core.crawluri import CrawlUri
@@ -75,7 +77,7 @@ def test_that_content_type_restriction_works():
 
 def test_link_extraction_works():
     assert extract(ORIGINAL_PAGE).extracted_urls == [
-        "http://www.google.de",
+        "http://www.google.de/",
         "http://www.bmg.bund.de/relative.html",
         "http://www.bmg.bund.de/test/evenmorerelative.html",
     ]
@@ -85,7 +87,7 @@ def test_link_extraction_with_base_works():
     page = ORIGINAL_PAGE.replace("<title>Title</title>",
                                  "<title>Title</title><base href='http://www.bing.com' />")
     assert extract(page).extracted_urls == [
-        "http://www.google.de",
+        "http://www.google.de/",
         "http://www.bing.com/relative.html",
         "http://www.bing.com/evenmorerelative.html",
     ]
@@ -154,10 +156,19 @@ def test_query_of_a_latin1_page_is_encoded_in_latin1():
         "http://www.bmg.bund.de/s?q=gr%FCn", "http://www.bmg.bund.de/gr%C3%BCn"]
 
 
-def test_characters_outside_the_page_charset_fall_back_to_utf8():
-    body = "<a href='/s?q=&#x4e2d;'>x</a>"
-    assert extract(body.encode("cp1252"), "text/html; charset=windows-1252").extracted_urls == \
-        ["http://www.bmg.bund.de/s?q=%E4%B8%AD"]
+def test_characters_outside_the_page_charset_become_character_references():
+    # as browsers do: the query is encoded in the page's charset, "&#20013;" for a
+    # character it lacks; the path is UTF-8 whatever the charset
+    body = "<a href='/\u4e2d?q=&#x4e2d;\u00fc'>x</a>"
+    assert extract(body.encode("cp1252", "xmlcharrefreplace"),
+                   "text/html; charset=windows-1252").extracted_urls == \
+        ["http://www.bmg.bund.de/%E4%B8%AD?q=%26%2320013%3B%FC"]
+
+
+def test_utf16_pages_encode_queries_in_utf8():
+    body = "<a href='/s?q=gr\u00fcn'>x</a>".encode("utf-16")
+    assert extract(body, "text/html; charset=utf-16").extracted_urls == \
+        ["http://www.bmg.bund.de/s?q=gr%C3%BCn"]
 
 
 def test_rel_nofollow_is_respected():
@@ -394,24 +405,97 @@ def test_pipeline_worked_example():
 
 
 # ------------------------------------------------------------------ link resolution
-@pytest.mark.parametrize("base", ["http://a.com/dir/page.html?q=1#f", "http://a.com/",
-                                  "https://a.com:8443/x/", "http://a.com/dir/"])
-def test_link_resolver_agrees_with_urljoin(base):
-    """The fast paths give what urljoin + w3lib's safe_url_string give."""
-    from urllib.parse import urljoin
+RESOLVER_BASES = ["http://a.com/dir/page.html?q=1#f", "http://a.com/", "https://a.com:8443/x/",
+                  "http://a.com/dir/", "http://u:p@a.com/d/", "http://a.com/a/../b/",
+                  "http://A.com:80/x"]
+RESOLVER_VALUES = [
+    "page2.html", "/root", "//cdn.b.org/x", "http://c.org/Y", "?q=2", "#top", "../up.html",
+    "./same", "a/b:c", "b:c", "123:x", "/a/./b/../c", "x y.html", "caf\u00e9", "/r%C3%A9",
+    "https://x/'q'", "mailto:me", "  /sp  ", "/.well-known/x", "page.html?a=1&b=[2]",
+    ".hidden", "..", "/", "", "\\\\h\\x", "/\\h/x", "http://0x7f.1/", "HTTP://A.COM:80/",
+    "http://a.com/%7e", "http://a.com", "p?x#y", "http://[::1", "javascript://[:1]",
+]
 
-    from w3lib.url import safe_url_string
+
+@pytest.mark.parametrize("base", RESOLVER_BASES)
+def test_link_resolver_agrees_with_the_whatwg_parser(base):
+    """Shortcuts or not, a link is what ada-url makes of it (http(s) only)."""
+    from ada_url import join_url
 
     from spyder.processor.links import LinkResolver
 
     resolve = LinkResolver(base)
-    for value in ["page2.html", "/root", "//cdn.b.org/x", "http://c.org/Y", "?q=2", "#top",
-                  "../up.html", "./same", "a/b:c", "b:c", "123:x", "/a/./b/../c", "x y.html",
-                  "caf\u00e9", "/r%C3%A9", "https://x/'q'", "mailto:me", "  /sp  ",
-                  "/.well-known/x", "page.html?a=1&b=[2]", ".hidden", "..", "/"]:
-        expected = urljoin(base, value.strip())
-        if expected.startswith(("http://", "https://")):
-            expected = safe_url_string(expected)
-        else:
+    rng = random.Random(3)
+    chars = "ab/.:?#%@\\[]^ \u00e9"
+    values = RESOLVER_VALUES + ["".join(rng.choice(chars) for _ in range(rng.randint(1, 8)))
+                                for _ in range(3000)]
+    for value in values:
+        try:
+            expected = join_url(base, value)
+        except ValueError:
+            expected = None
+        if expected is not None and not expected.startswith(("http://", "https://")):
             expected = None
         assert resolve(value) == expected, value
+
+
+# Values that made link resolution raise (the whole page a 710) or come out unlike a
+# browser's, and what a browser makes of them on PAGE_URL (None: not a URL at all).
+ODD_HREFS = [
+    ("javascript://[:1]", None), ("sc://a[b/", None), ("file://[x]/", None),
+    ("http://[::1", None), ("http://a b/", None), ("http://192.168.0.257/", None),
+    ("https://%zz/", None), ("http://[1::2::3]/", None), ("http://\u0000x/", None),
+    ("//[", None), ("http://a:99999/", None), ("\\\\[]", None),
+    ("ht tp://x/", "http://www.bmg.bund.de/test/ht%20tp://x/"),
+    ("mailto:[", "not http"), ("http://xn--/", "http://xn--/"),
+    ("http://0xffffffff", "http://255.255.255.255/"), ("http://1.2.3.4./", "http://1.2.3.4/"),
+    ("///test", "http://test/"), ("http://fa\u00df.example/", "http://xn--fa-hia.example/"),
+    ("\\\\x\\y", "http://x/y"), ("/a/%2e%2E/b", "http://www.bmg.bund.de/b"),
+    ("/%3A%2F%28", "http://www.bmg.bund.de/%3A%2F%28"),
+]
+
+
+def test_odd_hrefs_resolve_as_in_browsers_and_bad_ones_are_counted():
+    page = "".join("<a href='%s'>x</a>" % value.replace("&", "&amp;").replace("'", "&#39;")
+                   for value, _ in ODD_HREFS) + "<a href='/good'>g</a>"
+    curi = extract(page)
+    assert curi.extracted_urls == [url for _, url in ODD_HREFS
+                                   if url and url != "not http"] + [
+        "http://www.bmg.bund.de/good"]
+    assert curi.optional_vars["links_dropped"] == str(sum(1 for _, url in ODD_HREFS
+                                                          if url is None))
+
+
+def test_base_href_is_resolved_as_browsers_do():
+    def links(base_href, href="x"):
+        return extract("<head><base href='%s'></head><a href='%s'>x</a>"
+                       % (base_href, href)).extracted_urls
+
+    assert links("\\\\other.example\\dir\\") == ["http://other.example/dir/x"]
+    assert links("/sub/") == ["http://www.bmg.bund.de/sub/x"]
+    assert links("http://0x7f.1/d/") == ["http://127.0.0.1/d/x"]
+    assert links("") == ["http://www.bmg.bund.de/test/x"]
+    # a base that does not parse, or a javascript: one, leaves the page's URL
+    assert links("http://[::1") == ["http://www.bmg.bund.de/test/x"]
+    assert links("javascript:alert(1)//") == ["http://www.bmg.bund.de/test/x"]
+    # only the first <base href> counts; its query is in the page's charset
+    page = "<base href='/one/'><base href='/two/'><a href='x'>x</a>"
+    assert extract(page).extracted_urls == ["http://www.bmg.bund.de/one/x"]
+    body = "<base href='/b/?q=\u00fc'><a href=''>x</a><a href='#f'>y</a>".encode("latin-1")
+    assert extract(body, "text/html; charset=iso-8859-1").extracted_urls == [
+        "http://www.bmg.bund.de/b/?q=%FC#f"]
+
+
+def test_meta_refresh_is_resolved_as_browsers_do():
+    page = "<meta http-equiv='refresh' content='0; url=\\\\other.example\\x'>"
+    assert extract(page).extracted_urls == ["http://other.example/x"]
+    curi = extract("<meta http-equiv='refresh' content='0; url=http://a:99999/'>")
+    assert curi.extracted_urls == [] and curi.optional_vars["links_dropped"] == "1"
+
+
+def test_redirect_locations_are_resolved_as_browsers_do():
+    assert redirect(302, "\\\\other.example\\x").extracted_urls == ["http://other.example/x"]
+    assert redirect(301, "//0x7f.1:8080/y").extracted_urls == ["http://127.0.0.1:8080/y"]
+    bad = redirect(302, "http://[::1")
+    assert bad.extracted_urls == [] and bad.optional_vars["links_dropped"] == "1"
+    assert "links_dropped" not in redirect(302, "mailto:a@b.c").optional_vars

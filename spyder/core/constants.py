@@ -42,6 +42,8 @@ CURI_SITE_PASSWORD = "password"
 CURI_EXTRACTION_FINISHED = "extraction_finished"
 #: newline-separated absolute URLs found in the page (and redirect targets).
 CURI_EXTRACTED_URLS = "extracted_urls"
+#: number of link values on the page (or Location headers) that could not be parsed.
+CURI_LINKS_DROPPED = "links_dropped"
 #: "1" when the body was cut at MAX_CONTENT_SIZE.
 CURI_TRUNCATED = "truncated"
 #: "1" when the extracted links were cut to fit the master's ZEROMQ_MAX_MESSAGE_SIZE.

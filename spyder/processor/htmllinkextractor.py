@@ -11,10 +11,13 @@ parser) and collects, in document order:
 * ``<link href>`` with ``rel`` alternate, next or prev;
 * the target of ``<meta http-equiv="refresh" content="5; url=...">``.
 
-Relative links are resolved against ``<base href>`` if present, else the URL the
-page was fetched from; entities are decoded by the parser; only http(s) links are
-kept (``javascript:``, ``mailto:``, ``data:``, ``tel:`` ... are dropped by scheme);
-non-ASCII characters are percent-encoded.  A page carrying ``<meta name="robots"
+Entities are decoded by the parser; every value is resolved as browsers do
+(``links.LinkResolver``: the WHATWG URL Standard, the query in the page's charset)
+against the first ``<base href>`` (itself resolved against the page's URL; ignored
+if it does not parse) or else the URL the page was fetched from.  Only http(s)
+links are kept (``javascript:``, ``mailto:``, ``data:``, ``tel:`` ... are dropped by
+scheme); a value that does not parse is dropped and counted in
+``optional_vars["links_dropped"]``, never failing the page.  A page carrying ``<meta name="robots"
 content="nofollow">`` (or ``none``) yields no links and is marked
 ``optional_vars["nofollow"] = "1"`` so the master adds none either.  The links are
 appended to ``optional_vars["extracted_urls"]`` without duplicates.
@@ -26,7 +29,7 @@ from selectolax.lexbor import LexborHTMLParser
 from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_NOFOLLOW,
                                    CURI_OPTIONAL_TRUE)
 from spyder.processor.encoding import decode_body, get_content_type_encoding
-from spyder.processor.links import LinkResolver, absolute_link, add_links
+from spyder.processor.links import LinkResolver, add_links, count_dropped, document_base
 
 #: Media types whose bodies are parsed for links.
 HTML_CONTENT_TYPES = frozenset([
@@ -68,15 +71,18 @@ class DefaultHtmlLinkExtractor:
         if content_type not in HTML_CONTENT_TYPES:
             return curi
         text, codec = decode_body(curi.content_body, charset)
-        links = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec)
-        if links is None:
+        found = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec)
+        if found is None:
             curi.optional_vars[CURI_NOFOLLOW] = CURI_OPTIONAL_TRUE
         else:
-            add_links(curi, links)
+            base, values = found
+            resolve = LinkResolver(base, codec)
+            add_links(curi, [url for url in map(resolve, values) if url])
+            count_dropped(curi, resolve)
         return curi
 
     def _links(self, tree, base, codec):
-        """The absolute links of ``tree``, or ``None`` when the page says nofollow."""
+        """``(base URL, link values)`` of ``tree``, or ``None`` when the page says nofollow."""
         found = []
         obey = self._obey_nofollow
         base_seen = False
@@ -93,8 +99,8 @@ class DefaultHtmlLinkExtractor:
                 if _tokens(attrs.get("rel")) & _LINK_RELS:
                     found.append(attrs["href"])
             elif tag == "base":
-                if not base_seen and attrs["href"]:
-                    base = absolute_link(base, attrs["href"], codec) or base
+                if not base_seen:
+                    base = document_base(base, attrs["href"] or "", codec)
                     base_seen = True
             elif (attrs.get("http-equiv") or "").lower() == "refresh":
                 found.append(meta_refresh_url(attrs.get("content")))
@@ -102,5 +108,4 @@ class DefaultHtmlLinkExtractor:
                   and _tokens((attrs.get("content") or "").replace(",", " "))
                   & {"nofollow", "none"}):
                 return None
-        resolve = LinkResolver(base, codec)
-        return [url for url in map(resolve, filter(None, found)) if url]
+        return base, [value for value in found if value]

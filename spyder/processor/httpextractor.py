@@ -2,10 +2,12 @@
 
 With ``FOLLOW_REDIRECTS`` off (the default) a 3xx response is returned as it is and
 its target is crawled as a new URL (subject to scope and politeness like any
-other).  Targets listed in ``HTTP_EXTRACTOR_404_REDIRECT`` (the "soft 404" pages of
+other).  The ``Location`` is resolved against the URL as browsers do
+(``links.LinkResolver.location``); one that does not parse is dropped and counted in
+``optional_vars["links_dropped"]``.  Targets listed in ``HTTP_EXTRACTOR_404_REDIRECT`` (the "soft 404" pages of
 sites that redirect missing pages) are never added.
 """
-from spyder.processor.links import add_links, redirect_target
+from spyder.processor.links import LinkResolver, add_links, count_dropped
 
 
 class HttpExtractor:
@@ -18,7 +20,9 @@ class HttpExtractor:
         status = curi.status_code
         location = curi.rep_header.get("Location")
         if isinstance(status, int) and 300 <= status < 400 and location:
-            url = redirect_target(curi.effective_url or curi.url, location)
+            resolve = LinkResolver(curi.effective_url or curi.url)
+            url = resolve.location(location)
             if url and url not in self._not_found_pages:
                 add_links(curi, [url])
+            count_dropped(curi, resolve)
         return curi

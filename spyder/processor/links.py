@@ -3,22 +3,33 @@
 Links travel in ``curi.optional_vars["extracted_urls"]`` as one newline-separated
 string (the wire format); ``set_links`` writes a list back de-duplicated in
 document order, ``add_links`` appends, ``rewrite_links`` maps every link and
-``drop_query_params`` removes query parameters by a test.  ``LinkResolver(base)`` turns attribute
-values into absolute, percent-encoded ``http(s)`` URLs (or rejects them);
-``absolute_link`` is the one-off form, ``redirect_target`` the one for a ``Location``
-header.
+``drop_query_params`` removes query parameters by a test.
+
+``LinkResolver(base)`` turns attribute values into absolute ``http(s)`` URLs as
+browsers do: by the WHATWG URL Standard (ada-url, the parser of Node.js), against
+the page's base URL, the query percent-encoded in the page's encoding.  A value
+that does not parse is dropped and counted (``resolver.dropped``; the extractors
+record it with ``count_dropped`` in ``optional_vars["links_dropped"]``), one that
+parses to another scheme (``javascript:``, ``mailto:``, ``data:`` ...) is dropped;
+neither fails the page.  ``document_base`` is the base a ``<base href>`` makes,
+``redirect_target`` the URL a ``Location`` header names.  The links come out in the
+standard's serialisation (fragment kept); the frontier canonicalises them
+(``spyder.core.urls``).
 """
+import codecs
+import logging
 import re
-from urllib.parse import urljoin, urlsplit
 
-from w3lib.url import safe_url_string
+from ada_url import join_url
 
-from spyder.core.constants import CURI_EXTRACTED_URLS
+from spyder.core.constants import CURI_EXTRACTED_URLS, CURI_LINKS_DROPPED
+from spyder.core.urls import is_canonical
 
-_STRIP = {ord(c): None for c in "\t\n\r"}
-_WHITESPACE = " \t\n\r\f"
-#: A URL made only of these characters is left exactly as it is by ``safe_url_string``.
-_NEEDS_ENCODING = re.compile(r"[^A-Za-z0-9\-._~:/?#@!$&()*+,;=%]")
+log = logging.getLogger(__name__)
+
+_NON_ASCII = re.compile("[^\x00-\x7f]+")
+#: First characters of values that are not a plain relative path (or may not be).
+_NOT_PLAIN = frozenset("/\\?#.")
 
 
 def set_links(curi, urls):
@@ -58,69 +69,122 @@ def add_links(curi, urls):
 class LinkResolver:
     """Resolve link values found on a page whose base URL is ``base``.
 
-    ``resolver(value)`` returns the absolute URL or ``None``: leading/trailing
-    whitespace and embedded tabs/newlines are dropped (as browsers do); any scheme
-    other than http and https (javascript:, mailto:, data:, tel:, ...) is rejected;
-    non-ASCII and unsafe characters are percent-encoded (the query in the page's
-    ``encoding``) and international host names IDNA-encoded.  The common shapes
-    (absolute, ``/root-relative``, ``plain-relative``) are resolved without
-    ``urljoin``, which dominates extraction time otherwise.
+    ``resolver(value)`` returns the absolute http(s) URL or ``None``, and
+    ``resolver.location(value)`` does the same for a ``Location`` header; values that
+    cannot be parsed are counted in ``resolver.dropped``.  ``encoding`` is the page's:
+    non-ASCII characters in the query are percent-encoded in it (one it cannot
+    express as ``%26%23<code point>%3B``, i.e. ``&#...;``), everything else in UTF-8.
+    The common shapes (absolute, ``/root-relative``, ``plain-relative``) whose result
+    is canonical already are recognised without parsing.
     """
 
     def __init__(self, base, encoding="utf-8"):
         self.base = base
-        self.encoding = encoding
-        parts = urlsplit(base)
-        self._scheme = parts.scheme
-        self._origin = "%s://%s" % (parts.scheme, parts.netloc)
-        path = parts.path or "/"
-        self._directory = self._origin + path[:path.rfind("/") + 1]
+        self.dropped = 0
+        self._encoding = _query_encoding(encoding)
+        self._origin = self._directory = None
+        if base.startswith(("http://", "https://")) and "#" not in base:
+            path_start = base.find("/", base.index("//") + 2)
+            if path_start > 0:
+                self._origin = base[:path_start]
+                path = base.partition("?")[0]
+                self._directory = path[:path.rfind("/") + 1]
 
     def __call__(self, value):
-        value = value.strip(_WHITESPACE)
-        if "\t" in value or "\n" in value or "\r" in value:
-            value = value.translate(_STRIP)
-        if not value:
+        url = self._shortcut(value)
+        if url is not None and is_canonical(url):
+            return url  # exactly what the parser gives
+        try:
+            url = _parse(self.base, value, self._encoding)
+        except ValueError:
+            self.dropped += 1
             return None
-        first = value[0]
-        lowered = value[:8].lower()
-        if lowered.startswith(("http://", "https://")):
-            url = value
-        elif first == "/":
-            url = (self._scheme + ":" + value) if value[1:2] == "/" else self._origin + value
-        elif first not in "?#." and ":" not in value.partition("/")[0]:
-            url = self._directory + value
-        else:
-            url = urljoin(self.base, value)
-        if "/." in url.partition("?")[0].partition("#")[0][8:]:
-            url = urljoin(self.base, value)  # dot segments: let urljoin remove them
-        if not url[:8].lower().startswith(("http://", "https://")):
-            return None
-        if _NEEDS_ENCODING.search(url) is None:
-            return url
-        for encoding in (self.encoding, "utf-8"):
-            try:
-                return safe_url_string(url, encoding)
-            except UnicodeEncodeError:
-                continue  # a character the page's charset cannot express: use UTF-8
-            except (ValueError, UnicodeError):
-                return None  # e.g. a port out of range, an invalid host name
+        return url if url.startswith(("http://", "https://")) else None
+
+    def location(self, value):
+        """Resolve a ``Location`` header value.  tornado reads header bytes as Latin-1;
+        a Location sent as raw UTF-8 (not allowed, yet common) is read as UTF-8, as
+        browsers do."""
+        try:
+            value = value.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            pass
+        return self(value)
+
+    def _shortcut(self, value):
+        """``value`` joined to the base by string, for the shapes where that is right
+        if the result needs no parsing; else ``None``."""
+        first = value[:1]
+        if first == "/":
+            return self._origin + value if self._origin and value[1:2] not in ("/", "\\") else None
+        if value.startswith(("http://", "https://")):
+            return value
+        if first and first not in _NOT_PLAIN and ":" not in value.partition("/")[0]:
+            return self._directory + value if self._directory else None
         return None
 
 
-def absolute_link(base, value, encoding="utf-8"):
-    """``value`` resolved against ``base`` as a percent-encoded http(s) URL, else ``None``."""
-    return LinkResolver(base, encoding)(value)
+def _parse(base, value, encoding):
+    """The WHATWG serialisation of ``value`` parsed against ``base``; ``ValueError``."""
+    if encoding and not value.isascii():
+        value = _encode_query(value, encoding)
+    return join_url(base, value)
+
+
+def _query_encoding(encoding):
+    """The page's encoding for URL queries, or ``None`` for UTF-8 (also for UTF-16/32
+    pages and unknown names, as the standard says)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        return None
+    return None if name.startswith("utf") else name
+
+
+def _encode_query(value, encoding):
+    """``value`` with the non-ASCII characters of its query (from the first ``?`` to
+    the first ``#``) percent-encoded in ``encoding``."""
+    end = value.find("#")
+    end = len(value) if end < 0 else end
+    start = value.find("?", 0, end)
+    if start < 0:
+        return value
+    query = _NON_ASCII.sub(lambda match: _percent_encoded(match.group(), encoding),
+                           value[start:end])
+    return value[:start] + query + value[end:]
+
+
+def _percent_encoded(text, encoding):
+    out = []
+    for char in text:
+        try:
+            out.append("".join("%%%02X" % byte for byte in char.encode(encoding)))
+        except UnicodeEncodeError:
+            out.append("%%26%%23%d%%3B" % ord(char))
+    return "".join(out)
+
+
+def document_base(url, href, encoding="utf-8"):
+    """The base URL of a page at ``url`` with ``<base href=href>``: ``href`` resolved
+    against ``url``, or ``url`` itself if it does not parse or is data: or javascript:."""
+    try:
+        base = _parse(url, href, _query_encoding(encoding))
+    except ValueError:
+        return url
+    return url if base.startswith(("data:", "javascript:")) else base
+
+
+def count_dropped(curi, resolver):
+    """Add the values ``resolver`` could not parse to ``optional_vars["links_dropped"]``
+    and log them (one line per page)."""
+    if resolver.dropped:
+        total = int(curi.optional_vars.get(CURI_LINKS_DROPPED, 0)) + resolver.dropped
+        curi.optional_vars[CURI_LINKS_DROPPED] = str(total)
+        log.info("proc.links::%s: %d link(s) could not be parsed, dropped",
+                 curi.url, resolver.dropped)
 
 
 def redirect_target(base, location):
-    """The absolute, percent-encoded http(s) URL a ``Location`` header names, else ``None``.
-
-    tornado reads header bytes as Latin-1; a Location sent as raw UTF-8 (not allowed,
-    yet common) is read as UTF-8, as browsers do.
-    """
-    try:
-        location = location.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        pass
-    return absolute_link(base, location)
+    """The absolute http(s) URL a ``Location`` header names, resolved against the
+    request's URL ``base``, else ``None`` (see ``LinkResolver.location``)."""
+    return LinkResolver(base).location(location)
