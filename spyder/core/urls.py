@@ -39,14 +39,19 @@ _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
 _DNS_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?\Z")
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# An upper-case escape of a character that is not unreserved.
+_KEPT_ESCAPE = "%(?:[01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F])"
 # What the WHATWG parser gives back unchanged and needs no further step: a lower-case
 # host name whose last label is no number (else it would be read as IPv4), or IPv4 in
 # dotted decimal; a port; a path and a query of characters that are never
-# percent-encoded, no escapes, no fragment.  Dot segments are ruled out apart.
+# percent-encoded and of escapes that stay; no fragment.  Dot segments are ruled out
+# apart.
 _CANONICAL = re.compile(
     r"https?://(?:(?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*\.?|(?:{0}\.){{3}}{0})"
     r"(?::([1-9][0-9]{{0,4}}))?"
-    r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:\?[A-Za-z0-9._~!$&()*+,;=:@/?-]+)?\Z".format(_OCTET))
+    r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:{1}[A-Za-z0-9._~!$&'()*+,;=:@/-]*)*"
+    r"(?:\?(?!\Z)[A-Za-z0-9._~!$&()*+,;=:@/?-]*(?:{1}[A-Za-z0-9._~!$&()*+,;=:@/?-]*)*)?\Z"
+    .format(_OCTET, _KEPT_ESCAPE))
 
 
 def is_canonical(url):
@@ -55,8 +60,9 @@ def is_canonical(url):
     if match is None or "/." in url:
         return False
     port = match.group(1)
-    return port is None or (int(port) < 65536
-                            and int(port) != DEFAULT_PORTS[url[:url.index(":")]])
+    # (no leading zeros: five digits compare as numbers do)
+    return port is None or (port != ("443" if url[4] == "s" else "80")
+                            and (len(port) < 5 or port <= "65535"))
 
 
 def canonicalize(url, sort_query=False):

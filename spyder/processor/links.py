@@ -28,6 +28,8 @@ from spyder.core.urls import is_canonical
 log = logging.getLogger(__name__)
 
 _NON_ASCII = re.compile("[^\x00-\x7f]+")
+#: A fragment the parser leaves as it is.
+_KEPT_FRAGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*\Z")
 #: First characters of values that are not a plain relative path (or may not be).
 _NOT_PLAIN = frozenset("/\\?#.")
 
@@ -75,7 +77,7 @@ class LinkResolver:
     non-ASCII characters in the query are percent-encoded in it (one it cannot
     express as ``%26%23<code point>%3B``, i.e. ``&#...;``), everything else in UTF-8.
     The common shapes (absolute, ``/root-relative``, ``plain-relative``) whose result
-    is canonical already are recognised without parsing.
+    is canonical already (but for a plain fragment) are recognised without parsing.
     """
 
     def __init__(self, base, encoding="utf-8"):
@@ -92,8 +94,10 @@ class LinkResolver:
 
     def __call__(self, value):
         url = self._shortcut(value)
-        if url is not None and is_canonical(url):
-            return url  # exactly what the parser gives
+        if url is not None:
+            head, hashmark, fragment = url.partition("#")
+            if is_canonical(head) and (not hashmark or _KEPT_FRAGMENT.match(fragment)):
+                return url  # exactly what the parser gives
         try:
             url = _parse(self.base, value, self._encoding)
         except ValueError:
