@@ -5,8 +5,8 @@ the case's base (the worker), then ``canonicalize`` (the frontier).
 Every case with a base must come out as the standard's ``href`` in canonical form
 (fragment dropped, empty query dropped, escapes of unreserved characters decoded, hex
 upper-cased), or be dropped where the data says ``failure`` or the URL is not http(s).
-The crawler refuses two kinds of URL a browser would still try (README, "Links and
-canonical URLs"): port 0 and a host that cannot be a DNS name; those cases must be
+The crawler refuses two kinds of URL a browser would still try (docs/frontier.md,
+"What is crawled"): port 0 and a host that cannot be a DNS name; those cases must be
 dropped too.  Nothing may raise.
 """
 import json
