@@ -5,8 +5,9 @@ them; the ones that do not parse are dropped and counted in ``links_dropped``.""
 import pytest
 
 from spyder.core.crawluri import CrawlUri
+from test_worker_process import master  # noqa: F401 -- the fake master fixture
 from test_worker_process import WorkerProcess, registered
-from test_worker_support import FakeMaster, ThreadedSite
+from test_worker_support import ThreadedSite
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -35,15 +36,8 @@ def site(tmp_path):
     served.close()
 
 
-@pytest.fixture
-def master(socket_dir):
-    fake = FakeMaster(socket_dir)
-    yield fake
-    fake.close()
-
-
 def test_a_page_full_of_bad_hrefs_still_gives_its_good_links(tmp_path, socket_dir, site,
-                                                            master):
+                                                            master):  # noqa: F811
     worker = WorkerProcess(tmp_path, socket_dir)
     try:
         registered(master)
