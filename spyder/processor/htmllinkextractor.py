@@ -17,8 +17,8 @@ against the first ``<base href>`` (itself resolved against the page's URL; ignor
 if it does not parse) or else the URL the page was fetched from.  Only http(s)
 links are kept (``javascript:``, ``mailto:``, ``data:``, ``tel:`` ... are dropped by
 scheme); a value that does not parse is dropped and counted in
-``optional_vars["links_dropped"]``, never failing the page.  A page carrying ``<meta name="robots"
-content="nofollow">`` (or ``none``) yields no links and is marked
+``optional_vars["links_dropped"]``, never failing the page.  A page carrying
+``<meta name="robots" content="nofollow">`` (or ``none``) yields no links and is marked
 ``optional_vars["nofollow"] = "1"`` so the master adds none either.  The links are
 appended to ``optional_vars["extracted_urls"]`` without duplicates.
 """

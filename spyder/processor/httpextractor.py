@@ -4,8 +4,8 @@ With ``FOLLOW_REDIRECTS`` off (the default) a 3xx response is returned as it is 
 its target is crawled as a new URL (subject to scope and politeness like any
 other).  The ``Location`` is resolved against the URL as browsers do
 (``links.LinkResolver.location``); one that does not parse is dropped and counted in
-``optional_vars["links_dropped"]``.  Targets listed in ``HTTP_EXTRACTOR_404_REDIRECT`` (the "soft 404" pages of
-sites that redirect missing pages) are never added.
+``optional_vars["links_dropped"]``.  Targets listed in ``HTTP_EXTRACTOR_404_REDIRECT``
+(the "soft 404" pages of sites that redirect missing pages) are never added.
 """
 from spyder.processor.links import LinkResolver, add_links, count_dropped
 

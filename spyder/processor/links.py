@@ -120,7 +120,8 @@ class LinkResolver:
         if the result needs no parsing; else ``None``."""
         first = value[:1]
         if first == "/":
-            return self._origin + value if self._origin and value[1:2] not in ("/", "\\") else None
+            authority = value[1:2] in ("/", "\\")  # "//host" or "/\host" name a host
+            return self._origin + value if self._origin and not authority else None
         if value.startswith(("http://", "https://")):
             return value
         if first and first not in _NOT_PLAIN and ":" not in value.partition("/")[0]:
