@@ -23,7 +23,8 @@ import warnings
 
 import spyder
 from spyder.core.settings import SettingsError, load_settings, reference_markdown
-from spyder.core.sockets import StartupError, create_keys
+from spyder.core.sockets import create_keys
+from spyder.errors import StartupError
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spyder_template")
 

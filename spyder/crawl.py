@@ -29,7 +29,6 @@ and crawl it with the same supervisor.
 import asyncio
 import collections
 import ctypes
-import fcntl
 import glob
 import os
 import re
@@ -49,7 +48,9 @@ from spyder.core import constants as C
 from spyder.core.messages import MessageError, MgmtMessage
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import find_settings_spec
-from spyder.core.sockets import StartupError, connect, create_context
+from spyder.core.filelock import FileLock
+from spyder.core.sockets import connect, create_context
+from spyder.errors import StartupError
 
 JSONL_SINK = "spyder.sinks.jsonl.JsonLinesSink"
 WARC_SINK = "spyder.sinks.warc.WarcSink"
@@ -755,18 +756,14 @@ def _remove_previous_run(directory):
     Refuses while another demo crawls into ``directory`` (its master holds the state
     file's lock), whose results would otherwise be deleted under it.
     """
-    lock_path = os.path.join(directory, "state.db.lock")
-    with open(lock_path, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise StartupError("%s is in use by another spyder demo (%s is locked); wait "
-                               "for it to end or give another --output" % (directory, lock_path)
-                               ) from None
+    lock = FileLock(os.path.join(directory, "state.db.lock"),
+                    busy="%s is in use by another spyder demo (pid {pid} holds {path}); wait "
+                         "for it to end or give another --output" % directory)
+    with lock:
         for path in (glob.glob(os.path.join(directory, "state.db*"))
                      + glob.glob(os.path.join(directory, "crawl.jsonl"))
                      + glob.glob(os.path.join(directory, "warc", "*.warc*"))):
-            if path != lock_path:
+            if path != lock.path:
                 os.unlink(path)
 
 

@@ -35,7 +35,8 @@ from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core.sdnotify import Notifier
-from spyder.core.sockets import StartupError, bind, create_context, ensure_socket_directory
+from spyder.core.sockets import bind, create_context, ensure_socket_directory
+from spyder.errors import StartupError
 
 log = logging.getLogger("spyder.logsink")
 

@@ -25,9 +25,9 @@ from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.master import ZmqMaster
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
-from spyder.core.sockets import (MasterLock, StartupError, bind, create_context,
-                                 ensure_socket_directory)
-from spyder.import_util import import_class
+from spyder.core.sockets import bind, create_context, ensure_socket_directory, master_lock
+from spyder.errors import StartupError
+from spyder.import_util import load_setting
 
 log = logging.getLogger("spyder.master")
 
@@ -54,17 +54,9 @@ def create_master_management(settings, zmq_context, io_loop):
     return ZmqMgmt(sub, pub, io_loop)
 
 
-def _load(settings, name):
-    path = getattr(settings, name)
-    try:
-        return import_class(path)
-    except (ImportError, ValueError) as exc:
-        raise StartupError("%s=%r cannot be loaded: %s" % (name, path, exc)) from exc
-
-
 def create_frontier(settings, log_handler):
     """Construct ``FRONTIER_CLASS`` with ``(settings, log_handler)``."""
-    frontier_class = _load(settings, "FRONTIER_CLASS")
+    frontier_class = load_setting(settings, "FRONTIER_CLASS")
     try:
         return frontier_class(settings, log_handler)
     except StartupError:
@@ -76,7 +68,7 @@ def create_frontier(settings, log_handler):
 
 def _run_master_callback(settings, ctx, io_loop, frontier):
     if settings.MASTER_CALLBACK:
-        callback = _load(settings, "MASTER_CALLBACK")
+        callback = load_setting(settings, "MASTER_CALLBACK")
         try:
             callback(settings, ctx, io_loop, frontier)
         except Exception as exc:
@@ -97,7 +89,7 @@ def main(settings):
     """Run the master until it is shut down; returns the exit status (0)."""
     identity = "master:%s:%d" % (socket.gethostname(), os.getpid())
     if any(getattr(settings, name).startswith("ipc://") for name in _MASTER_ENDPOINTS):
-        lock = MasterLock(ensure_socket_directory(settings)).acquire()
+        lock = master_lock(ensure_socket_directory(settings)).acquire()
     else:
         lock = None
     asyncio.set_event_loop(asyncio.new_event_loop())

@@ -28,7 +28,8 @@ from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import StartupError, bind, connect, create_context
+from spyder.core.sockets import bind, connect, create_context
+from spyder.errors import StartupError
 from spyder.core.worker import AsyncZmqWorker, WorkerControl, ZmqWorker
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor

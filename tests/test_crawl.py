@@ -18,7 +18,7 @@ import pytest
 from conftest import wait_until
 from spyder import crawl
 from spyder.core.settings import Settings
-from spyder.core.sockets import StartupError
+from spyder.errors import StartupError
 
 FAKE_CHILD = textwrap.dedent('''
     import os, signal, sys, time

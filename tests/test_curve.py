@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from spyder.core.sockets import StartupError, create_context, create_keys
+from spyder.core.sockets import create_context, create_keys
+from spyder.errors import StartupError
 from spyder.core.settings import Settings
 
 from zmqfakes import FakeWorker, MasterProcess, free_tcp_port

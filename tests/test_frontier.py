@@ -14,7 +14,7 @@ from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
 from spyder.core.sink import AbstractCrawlUriSink
-from spyder.core.sockets import StartupError
+from spyder.errors import StartupError
 from spyder.core.sqlitequeues import SQLiteSingleHostUriQueue, UriRow
 from test_frontier_support import (RecordingSink, Site, Clock, crawl, deliver, drain,
                                    make_settings)

@@ -38,7 +38,6 @@ import bisect
 import collections
 import datetime
 import email.utils
-import fcntl
 import heapq
 import logging
 import queue
@@ -48,12 +47,13 @@ import time
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
+from spyder.core.filelock import FileLock
 from spyder.core.robots import BUSY, FETCH, READY, RobotsTxt
-from spyder.core.sockets import StartupError
 from spyder.core.sqlitequeues import (SINGLE_QUEUE, QueueException, SQLiteMultipleHostUriQueue,
                                       SQLiteSingleHostUriQueue, UriRow)
 from spyder.core.urls import canonicalize, credentials, host_key, hostname, origin
-from spyder.import_util import import_class
+from spyder.errors import StartupError
+from spyder.import_util import import_class, load_setting
 
 log = logging.getLogger("spyder.frontier")
 
@@ -158,7 +158,7 @@ class AbstractBaseFrontier:
     def _open_store(self, settings):
         path = settings.FRONTIER_STATE_FILE
         if path != ":memory:":
-            self._lock_file = _lock_state_file(path)
+            self._lock_file = state_file_lock(path).acquire()
         try:
             return self._store_class(path, clock=lambda: self._now(),
                                      cache_mb=settings.FRONTIER_SQLITE_CACHE_MB)
@@ -167,11 +167,11 @@ class AbstractBaseFrontier:
             raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: %s" % (path, exc)) from exc
 
     def _setup(self, settings, prioritizer):
-        self._prioritizer = prioritizer or _load(settings, "PRIORITIZER_CLASS")(settings)
+        self._prioritizer = prioritizer or load_setting(settings, "PRIORITIZER_CLASS")(settings)
         self._default_priority = getattr(self._prioritizer, "default_priority",
                                          settings.PRIORITIZER_DEFAULT_PRIORITY)
         self._assignment = self._create_assignment(settings)
-        self._selector = _load(settings, "QUEUE_SELECTOR_CLASS")(0)
+        self._selector = load_setting(settings, "QUEUE_SELECTOR_CLASS")(0)
         self._robots = RobotsTxt(settings, self._store, self._retry_wait)
 
         self._concurrency = max(1, int(settings.FRONTIER_HOST_CONCURRENCY))
@@ -903,17 +903,8 @@ class AbstractBaseFrontier:
 
     def _release_lock(self):
         if self._lock_file is not None:
-            self._lock_file.close()
+            self._lock_file.release()
             self._lock_file = None
-
-
-def _load(settings, name):
-    """The class a setting names; a StartupError naming the setting if it cannot be loaded."""
-    try:
-        return import_class(getattr(settings, name))
-    except (ImportError, ValueError) as exc:
-        raise StartupError("%s=%r cannot be loaded: %s"
-                           % (name, getattr(settings, name), exc)) from exc
 
 
 def _compile_scope(pattern, setting):
@@ -924,21 +915,12 @@ def _compile_scope(pattern, setting):
                            % (setting, pattern, exc)) from exc
 
 
-def _lock_state_file(path):
-    """Hold ``<state file>.lock`` so that two masters never share one state file."""
-    lock_path = path + ".lock"
-    try:
-        lock_file = open(lock_path, "a")
-    except OSError as exc:
-        raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: cannot create %s: %s"
-                           % (path, lock_path, exc.strerror)) from exc
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock_file.close()
-        raise StartupError("FRONTIER_STATE_FILE=%r is in use by another master (%s is locked); "
-                           "stop it or use another state file" % (path, lock_path)) from None
-    return lock_file
+def state_file_lock(path):
+    """The lock on ``<state file>.lock`` that keeps two masters off one state file."""
+    return FileLock(path + ".lock",
+                    busy="FRONTIER_STATE_FILE=%r is in use by another master (pid {pid} holds "
+                         "{path}); stop it or use another state file" % path,
+                    cannot="FRONTIER_STATE_FILE=%r cannot be used: cannot create {path}" % path)
 
 
 class SingleHostFrontier(AbstractBaseFrontier):
@@ -973,7 +955,7 @@ class MultipleHostFrontier(AbstractBaseFrontier):
         super()._setup(settings, prioritizer)
 
     def _create_assignment(self, settings):
-        return _load(settings, "QUEUE_ASSIGNMENT_CLASS")(settings)
+        return load_setting(settings, "QUEUE_ASSIGNMENT_CLASS")(settings)
 
     def _assignment_name(self, settings):
         return settings.QUEUE_ASSIGNMENT_CLASS

@@ -6,7 +6,7 @@ Only the master and the logsink bind; they call ``bind`` which turns libzmq's te
 errors ("Address already in use") into a ``StartupError`` naming the setting and
 the address.  ``ensure_socket_directory`` creates ``PARENT_SOCKET_DIRECTORY`` with
 mode 0700 (and refuses a directory that other users can enter), so ipc endpoints
-are not world-reachable as they were in ``/tmp``.  ``MasterLock`` stops a second
+are not world-reachable as they were in ``/tmp``.  ``master_lock`` stops a second
 master from silently taking over another master's ipc socket files.
 
 ``create_context(settings)`` returns the process's one ZeroMQ context.  When
@@ -17,7 +17,6 @@ CurveZMQ: bound sockets are curve servers that accept only the client keys found
 clients.  inproc endpoints stay as they are.
 """
 import errno
-import fcntl
 import os
 import shutil
 import stat
@@ -26,16 +25,15 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from spyder.core.filelock import FileLock
+from spyder.errors import StartupError
+
 #: File names inside ZEROMQ_CURVE_KEYS_DIR (as written by ``create_keys``).
 SERVER_KEY = "server.key"
 SERVER_SECRET = "server.key_secret"
 CLIENT_KEY = "client.key"
 CLIENT_SECRET = "client.key_secret"
 AUTHORIZED_DIR = "authorized"
-
-
-class StartupError(RuntimeError):
-    """A process cannot start; the message is the one line shown to the operator."""
 
 
 def ensure_socket_directory(settings):
@@ -181,34 +179,7 @@ def connect(socket, address, setting):
         raise StartupError("cannot connect %s=%s: %s" % (setting, address, exc)) from exc
 
 
-class MasterLock:
-    """An exclusive ``flock`` on ``<PARENT_SOCKET_DIRECTORY>/master.lock``.
-
-    Held for the master's lifetime; the kernel drops it when the process dies, so a
-    killed master never leaves a stale lock behind.
-    """
-
-    def __init__(self, directory):
-        self.path = os.path.join(directory, "master.lock")
-        self._fd = None
-
-    def acquire(self):
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            try:
-                other = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-            finally:
-                os.close(fd)
-            raise StartupError("another master (pid %s) is running on %s"
-                               % (other, os.path.dirname(self.path))) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % os.getpid())
-        self._fd = fd
-        return self
-
-    def release(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+def master_lock(directory):
+    """The lock on ``<directory>/master.lock`` that one master holds for its lifetime."""
+    return FileLock(os.path.join(directory, "master.lock"),
+                    busy="another master (pid {pid}) is running on %s" % directory)

@@ -44,7 +44,7 @@ from spyder.core.constants import (CURI_ENETWORK, CURI_ERROR, CURI_EUNCAUGHT_EXC
                                    CURI_SKIPPED_CONTENT_TYPE, CURI_TRUNCATED)
 from spyder.core.dnscache import CachingResolver, DnsCache
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import StartupError
+from spyder.errors import StartupError
 from spyder.processor.encoding import extract_content_type_encoding
 from spyder.processor.links import redirect_target
 
