@@ -21,11 +21,13 @@ import zmq
 from tornado.ioloop import IOLoop
 
 from spyder.core.crawluri import CrawlUri
+from spyder.core.filelock import master_lock
 from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.master import ZmqMaster
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
-from spyder.core.sockets import bind, create_context, ensure_socket_directory, master_lock
+from spyder.core.settings import SettingsError
+from spyder.core.sockets import bind, create_context, ensure_socket_directory
 from spyder.errors import StartupError
 from spyder.import_util import load_setting
 
@@ -59,7 +61,7 @@ def create_frontier(settings, log_handler):
     frontier_class = load_setting(settings, "FRONTIER_CLASS")
     try:
         return frontier_class(settings, log_handler)
-    except StartupError:
+    except (StartupError, SettingsError):
         raise
     except Exception as exc:
         raise StartupError("FRONTIER_CLASS=%r failed to start: %s: %s"

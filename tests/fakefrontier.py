@@ -64,6 +64,9 @@ class FifoFrontier:
             curi.status_code = None
             self._due.append(curi)
 
+    def checkpoint(self):
+        pass
+
     def crawl_done(self):
         return not self._due and not self._in_flight
 

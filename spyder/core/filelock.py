@@ -59,3 +59,17 @@ class FileLock:
 
     def __exit__(self, *exc_info):
         self.release()
+
+
+def state_file_lock(path):
+    """The lock on ``<path>.lock`` that keeps two masters off one frontier state file."""
+    return FileLock(path + ".lock",
+                    busy="FRONTIER_STATE_FILE=%r is in use by another master (pid {pid} holds "
+                         "{path}); stop it or use another state file" % path,
+                    cannot="FRONTIER_STATE_FILE=%r cannot be used: cannot create {path}" % path)
+
+
+def master_lock(directory):
+    """The lock on ``<directory>/master.lock`` that one master holds for its lifetime."""
+    return FileLock(os.path.join(directory, "master.lock"),
+                    busy="another master (pid {pid}) is running on %s" % directory)

@@ -35,11 +35,9 @@ from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core import constants as C
 from spyder.core.messages import DataMessage, DropCounter, MessageError
+from spyder.core.retry import RESULT_CLASSES, result_class
 
 log = logging.getLogger("spyder.master")
-
-#: The result classes, in the order they are reported.
-RESULT_CLASSES = ("success", "redirect", "not_found", "server_error")
 
 #: Upper bound for a worker's announced slots (protects against nonsense details).
 _MAX_SLOTS = 100000
@@ -47,18 +45,6 @@ _MAX_SLOTS = 100000
 _DRAIN_AFTER_ACKS = 1.0
 #: Longest single sleep before the master asks the frontier again (clock jumps).
 _MAX_DISPATCH_SLEEP = 300.0
-
-
-def result_class(status):
-    """The result class of an HTTP (or Spyder) status code; see the module docstring."""
-    if isinstance(status, int) and not isinstance(status, bool):
-        if 200 <= status < 300:
-            return "success"
-        if 300 <= status < 400:
-            return "redirect"
-        if 400 <= status < 500 and status not in (408, 429):
-            return "not_found"
-    return "server_error"
 
 
 class _Worker:
@@ -376,6 +362,10 @@ class ZmqMaster:
         now = self._clock()
         self._expire_leases(now)
         self._expire_workers(now)
+        try:
+            self._frontier.checkpoint()
+        except Exception:
+            log.exception("zmqmaster::frontier.checkpoint failed")
         if self.running:
             self._shutdown_if_done()
 

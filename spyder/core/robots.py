@@ -29,6 +29,7 @@ from urllib.parse import urljoin
 
 from protego import Protego
 
+from spyder.core.retry import result_class
 from spyder.core.urls import canonicalize
 
 log = logging.getLogger("spyder.frontier")
@@ -98,18 +99,17 @@ class RobotsTxt:
     """The frontier's robots.txt policy (see the module docstring).
 
     ``store`` is the frontier's SQLite store (``get_robots`` / ``put_robots``);
-    ``retry_wait(attempt, curi, now)`` is the frontier's backoff for failed fetches.
+    ``retry`` the frontier's ``RetryPolicy`` for failed fetches.
     """
 
-    def __init__(self, settings, store, retry_wait):
+    def __init__(self, settings, store, retry):
         self.obey = bool(settings.ROBOTSTXT_OBEY)
         self._ttl = float(settings.ROBOTSTXT_TTL)
-        self._max_retries = int(settings.MAX_RETRIES)
         self._max_delay = float(settings.FRONTIER_MAX_CRAWL_DELAY)
         self._want_sitemaps = bool(settings.ROBOTSTXT_SITEMAPS)
         self._token = product_token(settings.USER_AGENT)
         self._store = store
-        self._retry_wait = retry_wait
+        self._retry = retry
         self._cache = collections.OrderedDict()  # origin -> _Entry
         self._busy = set()                       # origins whose robots.txt is being fetched
         self._redirects = {}                     # origin -> (url to fetch, hops so far)
@@ -145,20 +145,20 @@ class RobotsTxt:
         """Record the result of a robots.txt fetch; returns the sitemap URLs to add."""
         self._busy.discard(origin)
         status = curi.status_code if isinstance(curi.status_code, int) else None
+        kind = result_class(status)
         old = self._entry(origin)
-        if status is not None and 300 <= status < 400 and self._follow_redirect(origin, curi):
+        if kind == "redirect" and self._follow_redirect(origin, curi):
             return []
         self._redirects.pop(origin, None)
-        if status is not None and 200 <= status < 300:
+        if kind == "success":
             body = (curi.content_body or b"")[:MAX_ROBOTS_BYTES].decode("utf-8", "replace")
             entry = _Entry(status, body, now + self._ttl, 0, now)
-        elif status is not None and (300 <= status < 400
-                                     or (400 <= status < 500 and status not in (408, 429))):
+        elif kind in ("redirect", "not_found"):
             entry = _Entry(status, "", now + self._ttl, 0, now)
         else:
             failures = (old.failures if old is not None else 0) + 1
-            if failures <= self._max_retries:
-                wait = self._retry_wait(failures - 1, curi, now)
+            if failures <= self._retry.max_retries:
+                wait = self._retry.wait(failures - 1, curi, now)
                 entry = _Entry(status, old.body if old else DISALLOW_ALL, now + wait, failures,
                                old.fetched if old else None)
                 log.info("frontier::robots.txt of %s failed (status %s); retry %d in %.0f s",

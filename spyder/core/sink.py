@@ -12,7 +12,20 @@ quick; an exception is logged and counted, and the other sinks still run.
 Register a sink through the ``SINKS`` setting (dotted class paths, each built as
 ``Sink(settings)``) or with ``frontier.add_sink(sink)`` from ``MASTER_CALLBACK``.
 ``close()`` is called once when the frontier closes.
+
+``Sinks`` is the frontier's list of sinks: it builds those the settings name and
+tells each one, keeping a failing sink from silencing the others.
 """
+import logging
+
+from spyder.errors import StartupError
+from spyder.import_util import import_class
+
+log = logging.getLogger("spyder.frontier")
+
+#: Result class -> the sink method that hears it.
+SINK_METHODS = {"success": "process_successful_crawl", "redirect": "process_redirect",
+                "not_found": "process_not_found", "server_error": "process_server_error"}
 
 
 class AbstractCrawlUriSink:
@@ -35,3 +48,46 @@ class AbstractCrawlUriSink:
 
     def close(self):
         """The crawl is over for this process: flush and release resources."""
+
+
+class Sinks:
+    """The sinks one frontier tells; ``errors`` counts the calls that raised."""
+
+    def __init__(self):
+        self.errors = 0
+        self._sinks = []
+
+    def __getitem__(self, index):
+        return self._sinks[index]
+
+    def load(self, settings):
+        """Build every sink named by ``SINKS`` (a ``StartupError`` names the one that fails)."""
+        for path in settings.SINKS:
+            try:
+                sink = import_class(path)(settings)
+            except Exception as exc:
+                raise StartupError("SINKS entry %r cannot be set up: %s: %s"
+                                   % (path, type(exc).__name__, exc)) from exc
+            self.add(sink)
+
+    def add(self, sink):
+        self._sinks.append(sink)
+
+    def tell(self, kind, curi):
+        """Tell every sink the final outcome ``curi`` of result class ``kind``."""
+        method = SINK_METHODS[kind]
+        for sink in self._sinks:
+            try:
+                getattr(sink, method)(curi)
+            except Exception:
+                self.errors += 1
+                log.exception("frontier::sink %r failed in %s for %s", sink, method, curi.url)
+
+    def close(self):
+        """Close every sink, whatever the others do."""
+        for sink in self._sinks:
+            try:
+                sink.close()
+            except Exception:
+                self.errors += 1
+                log.exception("frontier::closing sink %r failed", sink)

@@ -1,13 +1,12 @@
 """Socket plumbing shared by the processes: the ZeroMQ context (with optional
-CurveZMQ security), private ipc directory, bind/connect with clear errors, and the
-master's lock file.
+CurveZMQ security), private ipc directory, bind/connect with clear errors.
 
 Only the master and the logsink bind; they call ``bind`` which turns libzmq's terse
 errors ("Address already in use") into a ``StartupError`` naming the setting and
 the address.  ``ensure_socket_directory`` creates ``PARENT_SOCKET_DIRECTORY`` with
 mode 0700 (and refuses a directory that other users can enter), so ipc endpoints
-are not world-reachable as they were in ``/tmp``.  ``master_lock`` stops a second
-master from silently taking over another master's ipc socket files.
+are not world-reachable as they were in ``/tmp``; ``filelock.master_lock`` stops a
+second master from silently taking over another master's ipc socket files.
 
 ``create_context(settings)`` returns the process's one ZeroMQ context.  When
 ``ZEROMQ_CURVE_KEYS_DIR`` is set (a directory made by ``spyder keys``), every socket
@@ -25,7 +24,6 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from spyder.core.filelock import FileLock
 from spyder.errors import StartupError
 
 #: File names inside ZEROMQ_CURVE_KEYS_DIR (as written by ``create_keys``).
@@ -177,9 +175,3 @@ def connect(socket, address, setting):
         socket.connect(address)
     except zmq.ZMQError as exc:
         raise StartupError("cannot connect %s=%s: %s" % (setting, address, exc)) from exc
-
-
-def master_lock(directory):
-    """The lock on ``<directory>/master.lock`` that one master holds for its lifetime."""
-    return FileLock(os.path.join(directory, "master.lock"),
-                    busy="another master (pid {pid}) is running on %s" % directory)
