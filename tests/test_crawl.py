@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import wait_until
-from spyder import crawl
+from spyder import crawl, supervisor
 from spyder.core.settings import Settings
 from spyder.errors import StartupError
 
@@ -194,7 +194,7 @@ def test_progress_on_a_terminal_is_one_live_line_that_fits_its_width():
     fcntl.ioctl(slave_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
     stream = os.fdopen(slave_fd, "w")
     try:
-        progress = crawl._Progress(stream, "spyder crawl")
+        progress = supervisor._Progress(stream, "spyder crawl")
         assert progress.tty
         progress.update(_STATUS, 6)
         progress._last = 0.0                    # the next update is due at once
@@ -224,7 +224,7 @@ def test_progress_on_a_terminal_is_one_live_line_that_fits_its_width():
 def test_progress_elsewhere_is_a_log_line():
     import io
     stream = io.StringIO()
-    progress = crawl._Progress(stream, "spyder crawl")
+    progress = supervisor._Progress(stream, "spyder crawl")
     progress.update(_STATUS, 6)
     progress.update(_STATUS, 7)                 # within PROGRESS_LOG_INTERVAL: not shown
     progress.say("stopping gracefully")
@@ -237,13 +237,13 @@ def test_progress_elsewhere_is_a_log_line():
 @pytest.mark.timeout(60)
 def test_supervisor_runs_a_crawl_to_its_end(fake_plan, tmp_path, capsys):
     plan = fake_plan(workers=2)
-    result = crawl.Supervisor(plan).run()
+    result = supervisor.Supervisor(plan).run()
     assert result.exit_status == 0 and result.error is None
     assert result.done and result.status["results"]["success"] == 20
     roles = sorted(role for role, _ in _pids(tmp_path))
     assert roles == ["logsink", "master", "worker", "worker"]
     assert not any(_alive(pid) for _, pid in _pids(tmp_path))
-    text = "\n".join(crawl.summary(plan, result))
+    text = "\n".join(supervisor.summary(plan, result))
     assert "the crawl is complete" in text
     assert "pages      22 this run (success 20, redirect 1, not found 1, server error 0)" in text
     assert str(tmp_path / "state.db") in text
@@ -252,16 +252,16 @@ def test_supervisor_runs_a_crawl_to_its_end(fake_plan, tmp_path, capsys):
 
 @pytest.mark.timeout(10)
 def test_summary_says_whether_a_rerun_resumes(fake_plan):
-    plan, result = fake_plan(), crawl.CrawlResult()
-    assert crawl.summary(plan, result)[0] == \
+    plan, result = fake_plan(), supervisor.CrawlResult()
+    assert supervisor.summary(plan, result)[0] == \
         "spyder crawl: stopped before the end; rerun the same command to resume"
-    assert crawl.summary(plan, result, "spyder demo", resumable=False)[0] == \
+    assert supervisor.summary(plan, result, "spyder demo", resumable=False)[0] == \
         "spyder demo: stopped before the end"
     result.error = "the master was killed by SIGKILL"
-    assert crawl.summary(plan, result)[0] == \
+    assert supervisor.summary(plan, result)[0] == \
         "spyder crawl: the crawl failed; rerun the same command to resume"
     result.done = True
-    assert crawl.summary(plan, result)[0] == "spyder crawl: the crawl is complete"
+    assert supervisor.summary(plan, result)[0] == "spyder crawl: the crawl is complete"
 
 
 @pytest.mark.timeout(60)
@@ -272,8 +272,8 @@ def test_demo_and_bench_do_not_promise_a_resume(tmp_path, socket_dir, monkeypatc
             pass
 
         def run(self):
-            return crawl.CrawlResult()    # stopped by a signal before the end
-    monkeypatch.setattr(crawl, "Supervisor", Stopped)
+            return supervisor.CrawlResult()    # stopped by a signal before the end
+    monkeypatch.setattr(supervisor, "Supervisor", Stopped)
     monkeypatch.chdir(tmp_path)
     settings = Settings(None, {"PARENT_SOCKET_DIRECTORY": socket_dir})
     args = _args(output=str(tmp_path / "demo"), pages=10, hosts=2)
@@ -308,7 +308,7 @@ def test_a_child_that_cannot_start_ends_the_crawl_with_its_error(fake_plan, tmp_
     monkeypatch.setenv("FAKE_" + role.upper(), "fail")
     started = time.monotonic()
     with pytest.raises(StartupError) as info:
-        crawl.Supervisor(fake_plan()).run()
+        supervisor.Supervisor(fake_plan()).run()
     assert "the %s" % role in str(info.value)
     assert "spyder %s: error: cannot bind FAKE_ADDRESS=ipc://x: address in use" % role \
         in str(info.value)
@@ -319,9 +319,9 @@ def test_a_child_that_cannot_start_ends_the_crawl_with_its_error(fake_plan, tmp_
 @pytest.mark.timeout(60)
 def test_a_child_that_never_gets_ready_is_reported(fake_plan, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MASTER", "silent")
-    monkeypatch.setattr(crawl, "READY_TIMEOUT", 1.0)
+    monkeypatch.setattr(supervisor, "READY_TIMEOUT", 1.0)
     with pytest.raises(StartupError, match="master did not report READY=1 within 1 s"):
-        crawl.Supervisor(fake_plan()).run()
+        supervisor.Supervisor(fake_plan()).run()
     assert not any(_alive(pid) for _, pid in _pids(tmp_path))
 
 
@@ -329,8 +329,8 @@ def test_a_child_that_never_gets_ready_is_reported(fake_plan, tmp_path, monkeypa
 def test_dead_workers_are_restarted_until_the_limit(fake_plan, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MASTER", "forever")
     monkeypatch.setenv("FAKE_WORKER", "crash")       # every worker dies after 0.3 s
-    monkeypatch.setattr(crawl, "RESTART_LIMIT", 3)
-    result = crawl.Supervisor(fake_plan(workers=1)).run()
+    monkeypatch.setattr(supervisor, "RESTART_LIMIT", 3)
+    result = supervisor.Supervisor(fake_plan(workers=1)).run()
     assert result.exit_status == 1
     assert "worker 1 exited with status 3" in result.error
     assert "3 restarts within 60 s already, giving up" in result.error
@@ -342,9 +342,9 @@ _DRIVER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv[1])
     import test_crawl
-    from spyder import crawl
+    from spyder import crawl, supervisor
     plan = test_crawl.driver_plan(sys.argv[2], sys.argv[3])
-    sys.exit(crawl.Supervisor(plan).run().exit_status)
+    sys.exit(supervisor.Supervisor(plan).run().exit_status)
 ''')
 
 
