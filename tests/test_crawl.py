@@ -1,4 +1,5 @@
-"""``spyder crawl``'s planning and its Supervisor, with stand-in children.
+"""``spyder crawl``'s planning (spyder.crawl), its Supervisor, progress line and summary
+(spyder.supervisor) and the demo / bench commands (spyder.demo), with stand-in children.
 
 The stand-ins (a small script written to the test's temp dir) speak the supervisor's
 contract -- READY=1 / STOPPING=1 on NOTIFY_SOCKET, status broadcasts on the master's
@@ -16,7 +17,7 @@ import time
 import pytest
 
 from conftest import wait_until
-from spyder import crawl, supervisor
+from spyder import crawl, demo, supervisor
 from spyder.core.settings import Settings
 from spyder.errors import StartupError
 
@@ -277,8 +278,8 @@ def test_demo_and_bench_do_not_promise_a_resume(tmp_path, socket_dir, monkeypatc
     monkeypatch.chdir(tmp_path)
     settings = Settings(None, {"PARENT_SOCKET_DIRECTORY": socket_dir})
     args = _args(output=str(tmp_path / "demo"), pages=10, hosts=2)
-    assert crawl.demo(settings, args) == 0
-    assert crawl.bench(settings, args) == 0
+    assert demo.demo(settings, args) == 0
+    assert demo.bench(settings, args) == 0
     out = capsys.readouterr().out
     assert "spyder demo: stopped before the end\n" in out
     assert "spyder bench: stopped before the end\n" in out
@@ -295,9 +296,9 @@ def test_demo_keeps_off_a_directory_another_demo_is_crawling_into(tmp_path, sock
     with open(out / "state.db.lock", "a") as lock:      # as the running demo's master holds it
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(StartupError, match="in use by another spyder demo"):
-            crawl.demo(settings, _args(output=str(out)))
+            demo.demo(settings, _args(output=str(out)))
     assert (out / "crawl.jsonl").read_text() == "{}\n"
-    crawl._remove_previous_run(str(out))                # once it has ended
+    demo._remove_previous_run(str(out))                # once it has ended
     assert sorted(os.listdir(out)) == ["state.db.lock"]
 
 
@@ -342,7 +343,7 @@ _DRIVER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv[1])
     import test_crawl
-    from spyder import crawl, supervisor
+    from spyder import crawl, demo, supervisor
     plan = test_crawl.driver_plan(sys.argv[2], sys.argv[3])
     sys.exit(supervisor.Supervisor(plan).run().exit_status)
 ''')
@@ -434,14 +435,14 @@ def test_a_killed_supervisor_leaves_no_orphans(fake_plan, tmp_path, socket_dir):
 def test_the_site_process_of_demo_and_bench(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SPYDER_SETTINGS", raising=False)
-    site = crawl._SiteProcess(pages=10, hosts=2)
+    site = demo._SiteProcess(pages=10, hosts=2)
     try:
         assert len(site.seeds) == 2 and all(s.startswith("http://127.0.0.1:") for s in site.seeds)
     finally:
         site.close()
     assert site.proc.returncode == 0
     with pytest.raises(StartupError, match="demo site did not start: .*at least one host"):
-        crawl._SiteProcess(pages=1, hosts=3)
+        demo._SiteProcess(pages=1, hosts=3)
     from spyder import cli
     assert cli.main(["bench", "--pages", "1", "--hosts", "3"]) == 1
     assert "spyder bench: error: a demo site needs" in capsys.readouterr().err
