@@ -8,7 +8,6 @@ crawl is done and prints the summary.  ``spyder.demo`` builds its plans on
 ``plan_crawl`` too.
 """
 import os
-import shutil
 import sys
 import tempfile
 import urllib.parse
@@ -22,7 +21,7 @@ WARC_SINK = "spyder.sinks.warc.WarcSink"
 #: ``spyder crawl``'s state file unless ``--state`` or the settings name one.
 DEFAULT_STATE_FILE = "spyder-crawl.db"
 
-# ---------------------------------------------------------------------------- planning
+
 class CrawlPlan:
     """What to run: the children's settings arguments and where results go."""
 
@@ -34,10 +33,16 @@ class CrawlPlan:
         self.workers = workers
         self.run_dir = run_dir                # private: notify sockets (and ipc sockets)
         self.notes = []                       # printed before the crawl starts
+        self.chosen = frozenset(settings.overridden())   # what the user's settings set
 
     def set(self, name, value):
         setattr(self.settings, name, value)
         self.overrides[name] = value
+
+    def set_default(self, name, value):
+        """``set`` unless the user's settings chose a value for ``name``."""
+        if name not in self.chosen:
+            self.set(name, value)
 
     def argv(self, role):
         argv = [sys.executable, "-m", "spyder", role]
@@ -91,6 +96,7 @@ def _check_seed(url):
                            "(write it like http://example.com/)" % url)
     return url
 
+
 def plan_crawl(settings, args, run_dir, state=None, seeds=()):
     """The plan of ``spyder crawl`` (also the base of demo and bench)."""
     spec = find_settings_spec(getattr(args, "settings", None))
@@ -98,11 +104,9 @@ def plan_crawl(settings, args, run_dir, state=None, seeds=()):
         spec = os.path.abspath(spec)
     plan = CrawlPlan(settings, spec, getattr(args, "overrides", []),
                      _worker_count(getattr(args, "workers", None)), run_dir)
-    overridden = settings.overridden()
-    if "PARENT_SOCKET_DIRECTORY" not in overridden:
-        plan.set("PARENT_SOCKET_DIRECTORY", run_dir)
+    plan.set_default("PARENT_SOCKET_DIRECTORY", run_dir)
     if state is None:
-        state = (settings.FRONTIER_STATE_FILE if "FRONTIER_STATE_FILE" in overridden
+        state = (settings.FRONTIER_STATE_FILE if "FRONTIER_STATE_FILE" in plan.chosen
                  else DEFAULT_STATE_FILE)
     plan.set("FRONTIER_STATE_FILE", state if state == ":memory:" else os.path.abspath(state))
     seed_urls = list(dict.fromkeys(list(settings.SEED_URLS) + [_check_seed(u) for u in seeds]))
@@ -110,9 +114,8 @@ def plan_crawl(settings, args, run_dir, state=None, seeds=()):
     plan.set("CRAWL_EXIT_WHEN_DONE", True)
     plan.set("MASTER_STATUS_INTERVAL", min(float(settings.MASTER_STATUS_INTERVAL), 1.0))
     if not settings.SINKS and not settings.MASTER_CALLBACK:
-        if "JSONL_SINK_PATH" not in overridden:
-            base = "spyder-crawl" if state == ":memory:" else os.path.splitext(state)[0]
-            plan.set("JSONL_SINK_PATH", os.path.abspath(base + ".jsonl"))
+        base = "spyder-crawl" if state == ":memory:" else os.path.splitext(state)[0]
+        plan.set_default("JSONL_SINK_PATH", os.path.abspath(base + ".jsonl"))
         plan.set("SINKS", [JSONL_SINK])
         plan.notes.append("no SINKS configured: writing outcomes to %s"
                           % os.path.abspath(plan.settings.JSONL_SINK_PATH))
@@ -124,11 +127,13 @@ def plan_crawl(settings, args, run_dir, state=None, seeds=()):
     return plan
 
 
+def temporary_directory(prefix="spyder-crawl-"):
+    """A fresh private (0700) directory, removed with its contents when the ``with`` ends."""
+    return tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
+
+
 def main(settings, args):
     """``spyder crawl``: run a logsink, a master and workers until the crawl is done."""
-    run_dir = tempfile.mkdtemp(prefix="spyder-crawl-")
-    try:
+    with temporary_directory() as run_dir:
         plan = plan_crawl(settings, args, run_dir, state=args.state, seeds=args.urls)
         return supervise(plan, "spyder crawl").exit_status
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)

@@ -11,7 +11,6 @@ pages/s.
 import glob
 import os
 import select
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,9 +18,8 @@ import time
 
 from spyder import supervisor
 from spyder.core.filelock import FileLock
-from spyder.crawl import JSONL_SINK, WARC_SINK, plan_crawl
+from spyder.crawl import JSONL_SINK, WARC_SINK, plan_crawl, temporary_directory
 from spyder.errors import StartupError
-from spyder.supervisor import child_process_kwargs, supervise
 
 
 class _SiteProcess:
@@ -31,12 +29,18 @@ class _SiteProcess:
         self._errors = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "spyder.demosite", "--pages", str(pages), "--hosts", str(hosts)],
-            stdout=subprocess.PIPE, stderr=self._errors, bufsize=0, **child_process_kwargs())
+            stdout=subprocess.PIPE, stderr=self._errors, bufsize=0, **supervisor.child_process_kwargs())
         try:
             self.seeds = self._read_seeds(hosts)
         except BaseException:
             self.close()
             raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     def _read_seeds(self, hosts):
         """The first ``hosts`` lines the site prints, waiting at most READY_TIMEOUT."""
@@ -45,7 +49,8 @@ class _SiteProcess:
         while data.count(b"\n") < hosts:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise StartupError("the demo site printed no seeds within %d s" % supervisor.READY_TIMEOUT)
+                raise StartupError("the demo site printed no seeds within %d s"
+                                   % supervisor.READY_TIMEOUT)
             chunk = os.read(fd, 65536)
             if not chunk:
                 self.proc.wait()
@@ -66,6 +71,7 @@ class _SiteProcess:
                 self.proc.wait()
         self.proc.stdout.close()
         self._errors.close()
+
 
 def _site_plan(settings, args, run_dir, directory, seeds, sinks):
     """A plan for crawling the demo site into ``directory``: fresh state, no callback."""
@@ -103,18 +109,13 @@ def demo(settings, args):
     directory = os.path.abspath(args.output)
     os.makedirs(directory, exist_ok=True)
     _remove_previous_run(directory)
-    site = _SiteProcess(pages=300, hosts=3)
-    run_dir = tempfile.mkdtemp(prefix="spyder-crawl-")
-    try:
+    with _SiteProcess(pages=300, hosts=3) as site, temporary_directory() as run_dir:
         print("spyder demo: serving a generated site of 300 pages on %s"
               % ", ".join(site.seeds), file=sys.stderr)
         plan = _site_plan(settings, args, run_dir, directory, site.seeds, [JSONL_SINK, WARC_SINK])
-        if "FRONTIER_MIN_DELAY" not in settings.overridden():
-            plan.set("FRONTIER_MIN_DELAY", 0.0)
-        return supervise(plan, "spyder demo", resumable=False).exit_status  # new ports each run
-    finally:
-        site.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        plan.set_default("FRONTIER_MIN_DELAY", 0.0)
+        # new ports each run: nothing to resume
+        return supervisor.supervise(plan, "spyder demo", resumable=False).exit_status
 
 
 def bench(settings, args):
@@ -125,16 +126,13 @@ def bench(settings, args):
         expected = len(DemoSite(args.pages, args.hosts).expected())
     except ValueError as exc:
         raise StartupError(str(exc)) from None
-    site = _SiteProcess(pages=args.pages, hosts=args.hosts)
-    run_dir = tempfile.mkdtemp(prefix="spyder-crawl-")
-    directory = tempfile.mkdtemp(prefix="spyder-bench-")
-    try:
+    with (_SiteProcess(pages=args.pages, hosts=args.hosts) as site,
+          temporary_directory() as run_dir, temporary_directory("spyder-bench-") as directory):
         plan = _site_plan(settings, args, run_dir, directory, site.seeds, [JSONL_SINK])
         for name in ("FRONTIER_MIN_DELAY", "FRONTIER_CRAWL_DELAY_FACTOR"):
-            if name not in settings.overridden():
-                plan.set(name, 0.0)
-        result = supervise(plan, "spyder bench", destinations=False,  # a temporary directory
-                           resumable=False)
+            plan.set_default(name, 0.0)
+        result = supervisor.supervise(plan, "spyder bench", destinations=False,  # a temp dir
+                                      resumable=False)
         results = result.status.get("results", {})
         final = sum(results.get(k, 0) for k in ("success", "redirect", "not_found"))
         rate = final / result.duration if result.duration else 0.0
@@ -147,7 +145,3 @@ def bench(settings, args):
             print("spyder bench: warning: %d URLs expected, %d finished" % (expected, final),
                   file=sys.stderr)
         return result.exit_status
-    finally:
-        site.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.rmtree(directory, ignore_errors=True)

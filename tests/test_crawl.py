@@ -373,6 +373,16 @@ def _start_driver(tmp_path, socket_dir, **env):
     return proc
 
 
+def _signal(proc, signum):
+    """Send ``signum`` to the driver; returns its "stopping ..." line once it handled it."""
+    proc.send_signal(signum)
+    line = ""
+    while "stopping" not in line:
+        line = proc.stderr.readline()
+        assert line, "the supervisor ended without saying it is stopping"
+    return line
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("signals, status", [((signal.SIGTERM,), 0), ((signal.SIGINT,), 0),
                                              ((signal.SIGINT, signal.SIGINT), 130)])
@@ -380,14 +390,7 @@ def test_signals_stop_all_children(fake_plan, tmp_path, socket_dir, signals, sta
     fake_plan()  # writes the stand-in script and sets FAKE_DIR / FAKE_MGMT
     proc = _start_driver(tmp_path, socket_dir)
     try:
-        said = []
-        for signum in signals:
-            proc.send_signal(signum)
-            line = ""
-            while "stopping" not in line:   # handled before the next signal is sent
-                line = proc.stderr.readline()
-                assert line, "the supervisor ended without saying it is stopping"
-            said.append(line)
+        said = [_signal(proc, signum) for signum in signals]  # each handled before the next
         assert proc.wait(20) == status, proc.stderr.read()
         assert not any(_alive(pid) for _, pid in _pids(tmp_path))
         assert "stopping gracefully" in said[0]
@@ -406,11 +409,7 @@ def test_a_second_signal_does_not_wait_for_children_that_ignore_sigterm(fake_pla
     proc = _start_driver(tmp_path, socket_dir, FAKE_WORKER="stubborn", FAKE_SHUTDOWN="40")
     try:
         for _ in range(2):
-            proc.send_signal(signal.SIGINT)
-            line = ""
-            while "stopping" not in line:
-                line = proc.stderr.readline()
-                assert line, "the supervisor ended without saying it is stopping"
+            _signal(proc, signal.SIGINT)
         second = time.monotonic()
         assert proc.wait(20) == 130, proc.stderr.read()
         assert not any(_alive(pid) for _, pid in _pids(tmp_path))
