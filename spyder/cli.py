@@ -143,12 +143,13 @@ def _run(args):
         for name, value in settings.as_dict().items():
             print("%s = %r" % (name, value))
         return 0
-    from spyder import crawl
     if args.command == "crawl":
+        from spyder import crawl
         return crawl.main(settings, args)
+    from spyder import demo
     if args.command == "demo":
-        return crawl.demo(settings, args)
-    return crawl.bench(settings, args)
+        return demo.demo(settings, args)
+    return demo.bench(settings, args)
 
 
 def main(argv=None):

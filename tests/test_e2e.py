@@ -6,7 +6,6 @@ the set a correct crawl fetches (``DemoServer.expected_urls``).  Timeouts, lease
 delays are small so the suite stays within a few minutes.
 """
 import glob
-import importlib.util
 import json
 import os
 import re
@@ -20,11 +19,6 @@ import pytest
 
 from conftest import wait_until
 from spyder.demosite import DISALLOWED_PREFIX
-
-_NEEDED = ("spyder.masterprocess", "spyder.workerprocess", "spyder.logsink",
-           "spyder.core.frontier", "spyder.sinks.jsonl", "spyder.sinks.warc")
-_MISSING = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason="not written yet: %s" % ", ".join(_MISSING))
 
 SHUTDOWN_TIMEOUT = 3.0
 CHECKPOINT_SECONDS = 0.5
