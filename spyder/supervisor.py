@@ -2,7 +2,7 @@
 
 ``Supervisor(plan).run()`` runs a logsink, a master and N workers as child processes
 (``plan.argv(role)``: ``python -m spyder <role> --settings S -s KEY=VALUE ...``, so ``ps``
-shows each role) and returns a ``CrawlResult``; ``summary`` turns that into the
+shows each role) and returns a ``CrawlResult``; ``progress.summary`` turns that into the
 end-of-crawl report, and ``supervise`` does both for ``spyder crawl``, ``demo`` and
 ``bench`` (``spyder.crawl`` makes the plan):
 
@@ -10,8 +10,7 @@ end-of-crawl report, and ``supervise`` does both for ``spyder crawl``, ``demo`` 
     on its own sd_notify socket (``NOTIFY_SOCKET``).  A child that exits first ends
     the command with that child's last error line (``StartupError``), never a hang.
   * supervision: the master's status broadcasts (topic ``spyder.master.`` on
-    ``ZEROMQ_MGMT_MASTER``) drive a live progress line (a log line every few seconds
-    when stderr is not a terminal); a worker or the logsink that dies is restarted
+    ``ZEROMQ_MGMT_MASTER``) drive the live progress line (``progress.Progress``); a worker or the logsink that dies is restarted
     (at most ``RESTART_LIMIT`` restarts per ``RESTART_WINDOW`` seconds, then the crawl
     is stopped with an error); the master's lease on the dead worker's URLs expires
     and they are dispatched again.
@@ -43,14 +42,13 @@ from spyder.core.messages import MessageError, MgmtMessage
 from spyder.core.sdnotify import Notifier
 from spyder.core.sockets import connect, create_context
 from spyder.errors import StartupError
+from spyder.progress import Progress, summary
 
 #: Seconds a child may take to report READY=1.
 READY_TIMEOUT = 60.0
 #: Restarts of dead workers (and logsinks) allowed within RESTART_WINDOW seconds.
 RESTART_LIMIT = 5
 RESTART_WINDOW = 60.0
-#: Seconds between progress lines when stderr is not a terminal.
-PROGRESS_LOG_INTERVAL = 5.0
 #: Seconds the workers get to leave by themselves once the master is gone.
 _WORKER_GRACE = 2.0
 #: Extra seconds beyond SHUTDOWN_TIMEOUT before a child that does not stop is killed.
@@ -153,60 +151,6 @@ def _child_env():
 
 
 # ---------------------------------------------------------------------------- progress
-def _clock(seconds):
-    seconds = int(seconds)
-    return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
-
-
-class _Progress:
-    """The live line on a terminal, a log line every few seconds otherwise."""
-
-    def __init__(self, stream, label):
-        self.stream = stream
-        self.label = label
-        self.tty = stream.isatty()
-        self._last = 0.0
-
-    def update(self, status, elapsed):
-        now = time.monotonic()
-        if not status or now - self._last < (0.5 if self.tty else PROGRESS_LOG_INTERVAL):
-            return
-        self._last = now
-        results = status.get("results", {})
-        frontier = status.get("frontier", {})
-        fields = (self.label, _clock(elapsed), sum(results.values()),
-                  status.get("pages_per_second", 0.0), frontier.get("queued", "?"),
-                  status.get("in_flight", 0), results.get("server_error", 0),
-                  frontier.get("hosts_active", "?"))
-        if self.tty:
-            line = ("%s: %s  %d pages  %.1f/s  queued %s  in flight %d  errors %d  hosts %s"
-                    % fields)
-            # a line that wraps (also by an echoed ^C) could not be redrawn with "\r"
-            self.stream.write("\r\x1b[K" + line[:self._columns() - 3])
-        else:
-            self.stream.write("%s: elapsed %s, %d pages (%.1f/s), queued %s, in flight %d, "
-                              "errors %d, hosts active %s\n" % fields)
-        self.stream.flush()
-
-    def _columns(self):
-        try:
-            return os.get_terminal_size(self.stream.fileno()).columns or 80
-        except (OSError, ValueError, AttributeError):
-            return 80
-
-    def say(self, text):
-        """Print a message line without garbling the live line."""
-        self.clear()
-        self.stream.write("%s: %s\n" % (self.label, text))
-        self.stream.flush()
-
-    def clear(self):
-        """Remove the live line (and on a terminal anything typed on it, such as ^C)."""
-        if self.tty:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-
 # ---------------------------------------------------------------------------- supervisor
 class CrawlResult:
     """How a supervised crawl ended."""
@@ -225,7 +169,7 @@ class Supervisor:
     def __init__(self, plan, label="spyder crawl", stream=None):
         self.plan = plan
         self.settings = plan.settings
-        self.progress = _Progress(stream or sys.stderr, label)
+        self.progress = Progress(stream or sys.stderr, label)
         self.result = CrawlResult()
         self._notifier = Notifier()
         self._changed = None
@@ -517,46 +461,6 @@ class Supervisor:
             result.exit_status = 1
             result.error = "the master %s" % master.describe_exit()
             self.progress.say("error: " + result.error)
-
-
-# ---------------------------------------------------------------------------- summary
-def _size(count):
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return ("%d %s" % (count, unit)) if unit == "bytes" else ("%.1f %s" % (count, unit))
-        count /= 1024.0
-
-
-def summary(plan, result, label="spyder crawl", destinations=True, resumable=True):
-    """The end-of-crawl summary as text lines (robots.txt fetches are counted apart)."""
-    status = result.status
-    results = status.get("results", {})
-    pages = sum(results.values())
-    duration = result.duration or status.get("uptime", 0.0)
-    if result.done:
-        state = "the crawl is complete"
-    else:
-        state = "the crawl failed" if result.error else "stopped before the end"
-        if resumable:
-            state += "; rerun the same command to resume"
-    frontier = status.get("frontier", {})
-    lines = ["%s: %s" % (label, state),
-             "  pages      %d this run (success %d, redirect %d, not found %d, server error %d)"
-             ", %d robots.txt"
-             % (pages, results.get("success", 0), results.get("redirect", 0),
-                results.get("not_found", 0), results.get("server_error", 0),
-                status.get("robots", 0)),
-             "  bytes      %s" % _size(status.get("bytes", 0)),
-             "  duration   %.1f s, %.1f pages/s on average, %d worker(s)"
-             % (duration, pages / duration if duration > 0 else 0.0, plan.workers)]
-    if frontier:
-        lines.append("  frontier   %s known, %s queued, %s disallowed by robots.txt, "
-                     "%s retries, %s given up"
-                     % tuple(frontier.get(k, "?") for k in ("known", "queued", "robots_disallowed",
-                                                            "retries", "gave_up")))
-    if destinations:
-        lines += ["  %-10s %s" % (name, where) for name, where in plan.destinations()]
-    return lines
 
 
 def supervise(plan, label, destinations=True, resumable=True):

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import wait_until
-from spyder import crawl, demo, supervisor
+from spyder import crawl, demo, progress, supervisor
 from spyder.core.settings import Settings
 from spyder.errors import StartupError
 
@@ -195,12 +195,12 @@ def test_progress_on_a_terminal_is_one_live_line_that_fits_its_width():
     fcntl.ioctl(slave_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
     stream = os.fdopen(slave_fd, "w")
     try:
-        progress = supervisor._Progress(stream, "spyder crawl")
-        assert progress.tty
-        progress.update(_STATUS, 6)
-        progress._last = 0.0                    # the next update is due at once
-        progress.update(_STATUS, 3725)
-        progress.say("stopping gracefully")
+        line = progress.Progress(stream, "spyder crawl")
+        assert line.tty
+        line.update(_STATUS, 6)
+        line._last = 0.0                    # the next update is due at once
+        line.update(_STATUS, 3725)
+        line.say("stopping gracefully")
     finally:
         stream.close()
     screen = b""
@@ -225,10 +225,10 @@ def test_progress_on_a_terminal_is_one_live_line_that_fits_its_width():
 def test_progress_elsewhere_is_a_log_line():
     import io
     stream = io.StringIO()
-    progress = supervisor._Progress(stream, "spyder crawl")
-    progress.update(_STATUS, 6)
-    progress.update(_STATUS, 7)                 # within PROGRESS_LOG_INTERVAL: not shown
-    progress.say("stopping gracefully")
+    line = progress.Progress(stream, "spyder crawl")
+    line.update(_STATUS, 6)
+    line.update(_STATUS, 7)                 # within PROGRESS_LOG_INTERVAL: not shown
+    line.say("stopping gracefully")
     assert stream.getvalue() == (
         "spyder crawl: elapsed 0:00:06, 2912 pages (535.4/s), queued 13162, in flight 10, "
         "errors 12, hosts active 10\nspyder crawl: stopping gracefully\n")
@@ -244,7 +244,7 @@ def test_supervisor_runs_a_crawl_to_its_end(fake_plan, tmp_path, capsys):
     roles = sorted(role for role, _ in _pids(tmp_path))
     assert roles == ["logsink", "master", "worker", "worker"]
     assert not any(_alive(pid) for _, pid in _pids(tmp_path))
-    text = "\n".join(supervisor.summary(plan, result))
+    text = "\n".join(progress.summary(plan, result))
     assert "the crawl is complete" in text
     assert "pages      22 this run (success 20, redirect 1, not found 1, server error 0)" in text
     assert str(tmp_path / "state.db") in text
@@ -254,15 +254,15 @@ def test_supervisor_runs_a_crawl_to_its_end(fake_plan, tmp_path, capsys):
 @pytest.mark.timeout(10)
 def test_summary_says_whether_a_rerun_resumes(fake_plan):
     plan, result = fake_plan(), supervisor.CrawlResult()
-    assert supervisor.summary(plan, result)[0] == \
+    assert progress.summary(plan, result)[0] == \
         "spyder crawl: stopped before the end; rerun the same command to resume"
-    assert supervisor.summary(plan, result, "spyder demo", resumable=False)[0] == \
+    assert progress.summary(plan, result, "spyder demo", resumable=False)[0] == \
         "spyder demo: stopped before the end"
     result.error = "the master was killed by SIGKILL"
-    assert supervisor.summary(plan, result)[0] == \
+    assert progress.summary(plan, result)[0] == \
         "spyder crawl: the crawl failed; rerun the same command to resume"
     result.done = True
-    assert supervisor.summary(plan, result)[0] == "spyder crawl: the crawl is complete"
+    assert progress.summary(plan, result)[0] == "spyder crawl: the crawl is complete"
 
 
 @pytest.mark.timeout(60)
