@@ -156,12 +156,37 @@ def test_a_host_waiting_long_for_its_robots_retry_gives_up_its_active_slot(tmp_p
     frontier.close()
 
 
-def test_unreachable_robots_txt_means_disallow_all_after_the_retries(tmp_path):
-    frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=1.0, MAX_RETRIES=2)
+def test_unreachable_robots_txt_means_wait_with_capped_backoff_never_drop(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=1.0, MAX_RETRIES=2,
+                                      ROBOTSTXT_RETRY_MAX_WAIT=10.0)
     frontier.add_uri(CrawlUri(url="http://a.test/"))
-    trace = crawl(frontier, clock, Site({ROBOTS: (503,), "http://a.test/": (200,)}))
-    assert trace.urls == [ROBOTS] * 3
-    assert frontier.crawl_done() and frontier.stats()["robots_disallowed"] == 1
+    answers = [(503,)] * 8
+    site = Site({ROBOTS: lambda curi: answers.pop(0) if answers else page(""),
+                 "http://a.test/": (200,)})
+    start = clock.t
+    trace = crawl(frontier, clock, site, until=lambda t: len(t.dispatched) == 8)
+    assert trace.urls == [ROBOTS] * 8
+    assert [t - start for t, _ in trace.dispatched] == [0, 1, 3, 7, 15, 25, 35, 45]
+    stats = frontier.stats()
+    assert (stats["robots_waiting"], stats["robots_disallowed"], stats["queued"]) == (1, 0, 1)
+    assert not frontier.crawl_done()
+    frontier.close()
+    frontier, clock = robots_frontier(tmp_path, clock, RETRY_BACKOFF=1.0, MAX_RETRIES=2,
+                                      ROBOTSTXT_RETRY_MAX_WAIT=10.0)  # a restart: still waiting
+    assert frontier.stats()["robots_waiting"] == 1
+    trace = crawl(frontier, clock, site)
+    assert trace.urls == [ROBOTS, "http://a.test/"]
+    assert frontier.stats()["robots_waiting"] == 0 and frontier.crawl_done()
+    frontier.close()
+
+
+def test_disallow_all_cached_by_an_older_spyder_is_fetched_again(tmp_path):
+    frontier, clock = robots_frontier(tmp_path)
+    frontier._store.put_robots("http://a.test", 503, "User-agent: *\nDisallow: /\n",
+                               clock.t + 86400, 0, None)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    trace = crawl(frontier, clock, Site({ROBOTS: page(""), "http://a.test/": (200,)}))
+    assert trace.urls == [ROBOTS, "http://a.test/"]
     frontier.close()
 
 
