@@ -282,3 +282,21 @@ def test_a_crawled_robots_txt_url_and_the_robots_fetch_never_overlap(tmp_path):
     assert trace.urls == [ROBOTS, ROBOTS]
     assert trace.dispatched[0][1].optional_vars and not trace.dispatched[1][1].optional_vars
     frontier.close()
+
+
+def test_a_cross_host_robots_redirect_takes_a_slot_and_the_delay_of_the_target_queue(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, FRONTIER_MIN_DELAY=10.0)
+    target = "http://b.test/robots.txt"
+    pages = ["http://b.test/%d" % i for i in range(3)]
+    for url in pages + ["http://a.test/x"]:
+        frontier.add_uri(CrawlUri(url=url))
+    site = Site(dict({ROBOTS: (301, [target], {"Location": target}),
+                      target: page("User-agent: *\nDisallow: /x\n")},
+                     **{url: (200,) for url in pages}))
+    start = clock.t
+    trace = crawl(frontier, clock, site, slots=5)
+    on_b = [(t - start, curi.url) for t, curi in trace.dispatched if "b.test" in curi.url]
+    assert [t for t, _ in on_b] == [0.0, 10.0, 20.0, 30.0, 40.0]  # a's hop is one of them
+    assert [url for _, url in on_b].count(target) == 2
+    assert "http://a.test/x" not in trace.urls and frontier.crawl_done()  # b's rules for a
+    frontier.close()
