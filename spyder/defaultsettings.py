@@ -55,9 +55,9 @@ STATIC_DNS_MAPPINGS = {}
 SIZE_DNS_CACHE = 1000
 # Seconds a DNS answer is cached.
 DNS_CACHE_TTL = 300.0
-# Largest body kept, in bytes; a larger one is cut and marked optional_vars["truncated"]="1".
+# Largest body kept, in bytes; a larger one is cut and marked optional_vars["truncated"]="1" (robots.txt and sitemaps have their own limits).
 MAX_CONTENT_SIZE = 10 * 1024 * 1024
-# Content types downloaded past the headers (prefix match on the media type).
+# Content types downloaded past the headers (prefix match on the media type; robots.txt and sitemaps always are).
 FETCH_CONTENT_TYPES = ["text/html", "application/xhtml+xml", "text/plain", "text/xml",
                        "application/xml"]
 
@@ -141,15 +141,27 @@ QUEUE_ASSIGNMENT_CLASS = "spyder.core.queueassignment.HostBasedQueueAssignment"
 ROBOTSTXT_OBEY = True
 # Seconds a host's robots.txt is cached before it is fetched again.
 ROBOTSTXT_TTL = 86400.0
-# Add the sitemaps listed in robots.txt as URLs.
+# Largest robots.txt downloaded and parsed, in bytes (RFC 9309: at least 500 KiB); the rest is ignored.
+ROBOTSTXT_MAX_SIZE = 512 * 1024
+# Longest wait between two tries of an unreachable robots.txt (5xx, network error); its origin's URLs wait meanwhile.
+ROBOTSTXT_RETRY_MAX_WAIT = 3600.0
+# Crawl the sitemaps listed in robots.txt: their <loc> URLs join the crawl.
 ROBOTSTXT_SITEMAPS = False
+# Sitemap indexes followed below a sitemap robots.txt names (0 = the listed sitemaps only).
+SITEMAP_MAX_DEPTH = 2
+# URLs taken from one sitemap file; the rest is ignored.
+SITEMAP_MAX_URLS = 50000
+# Largest sitemap read, in bytes after decompression; the rest is ignored.
+SITEMAP_MAX_SIZE = 50 * 1024 * 1024
 
 # --------------------------------------------------------------------------- processing
 # Worker extract stage: dotted processor classes, run in order.
 SPYDER_EXTRACTOR_PIPELINE = [
     "spyder.processor.limiter.DefaultLimiter",
+    "spyder.processor.robotstag.RobotsTagProcessor",
     "spyder.processor.htmllinkextractor.DefaultHtmlLinkExtractor",
     "spyder.processor.httpextractor.HttpExtractor",
+    "spyder.processor.sitemaps.SitemapExtractor",
 ]
 # Worker scoper stage, run after the extractors.
 SPYDER_SCOPER_PIPELINE = [
@@ -179,6 +191,8 @@ JSONL_SINK_PATH = "crawl.jsonl"
 WARC_DIR = "warc"
 # WarcSink: start a new WARC file once the current one is this large, in bytes.
 WARC_MAX_SIZE = 1024 * 1024 * 1024
+# WarcSink: archive the robots.txt responses too (as Heritrix does).
+WARC_ROBOTS_TXT = True
 
 # --------------------------------------------------------------------------- sockets
 # Private directory (mode 0700) of the ipc sockets and the master lock; None = $XDG_RUNTIME_DIR/spyder-<uid> or /tmp/spyder-<uid>.

@@ -18,6 +18,12 @@ def _clock(seconds):
     return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
+def _robots_waiting(frontier, text):
+    """``text`` with the number of origins waiting for an unreachable robots.txt, or ""."""
+    waiting = frontier.get("robots_waiting")
+    return text % waiting if isinstance(waiting, int) and waiting > 0 else ""
+
+
 class Progress:
     """The live line on a terminal, a log line every few seconds otherwise."""
 
@@ -40,12 +46,14 @@ class Progress:
                   frontier.get("hosts_active", "?"))
         if self.tty:
             line = ("%s: %s  %d pages  %.1f/s  queued %s  in flight %d  errors %d  hosts %s"
-                    % fields)
+                    % fields) + _robots_waiting(frontier, "  robots waiting %d")
             # a line that wraps (also by an echoed ^C) could not be redrawn with "\r"
             self.stream.write("\r\x1b[K" + line[:self._columns() - 3])
         else:
             self.stream.write("%s: elapsed %s, %d pages (%.1f/s), queued %s, in flight %d, "
-                              "errors %d, hosts active %s\n" % fields)
+                              "errors %d, hosts active %s%s\n"
+                              % (fields + (_robots_waiting(frontier, ", %d origins waiting for "
+                                                                     "robots.txt"),)))
         self.stream.flush()
 
     def _columns(self):
@@ -100,7 +108,8 @@ def summary(plan, result, label="spyder crawl", destinations=True, resumable=Tru
         lines.append("  frontier   %s known, %s queued, %s disallowed by robots.txt, "
                      "%s retries, %s given up"
                      % tuple(frontier.get(k, "?") for k in ("known", "queued", "robots_disallowed",
-                                                            "retries", "gave_up")))
+                                                            "retries", "gave_up"))
+                     + _robots_waiting(frontier, ", %d origins waiting for robots.txt"))
     if destinations:
         lines += ["  %-10s %s" % (name, where) for name, where in plan.destinations()]
     return lines

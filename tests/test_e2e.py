@@ -176,9 +176,13 @@ def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl):
             records += [(record.rec_type, record.rec_headers.get_header("WARC-Target-URI"))
                         for record in ArchiveIterator(warc)]
     responses = [url for kind, url in records if kind == "response"]
+    metadata = [url for kind, url in records if kind == "metadata"]
     assert len(responses) == len(set(responses)), "one response record per fetched page"
-    assert set(responses) == set(expected)
-    assert sorted(url for kind, url in records if kind == "request") == sorted(responses)
+    skipped = {u for u in expected if u.endswith(".pdf")}  # not in FETCH_CONTENT_TYPES
+    assert skipped and set(metadata) == skipped, "bodies never downloaded are no responses"
+    assert set(responses) == (set(expected) - skipped) | server.robots_urls()
+    assert sorted(url for kind, url in records if kind == "request") == sorted(
+        responses + metadata)
     successes = {u for u, outcome in expected.items() if outcome == "success"}
 
     out = run.output()
@@ -186,6 +190,21 @@ def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl):
     assert "success %d," % len(successes) in out   # robots.txt is counted apart
     assert "), 3 robots.txt" in out
     assert run.jsonl in out and run.log_dir in out
+
+
+@pytest.mark.timeout(120)
+def test_sitemap_only_pages_are_crawled_through_robots_txt_sitemaps(demo_site, crawl):
+    server = demo_site(pages=100, hosts=2)
+    run = crawl(server, workers=1, ROBOTSTXT_SITEMAPS=True).start()
+    assert run.wait() == 0, run.output()
+    fetched = server.fetched()
+    expected = server.expected_urls(sitemaps=True)
+    assert set(fetched) == expected | server.robots_urls()
+    assert [u for u, n in fetched.items() if n != 1] == [], "fetched more than once"
+    only = {u for u in expected if "/sitemap-only/" in u}
+    assert len(only) == 2 and not only & server.expected_urls()
+    depths = {r["url"]: r["depth"] for r in run.records()}
+    assert {depths[u] for u in only} == {1}
 
 
 @pytest.mark.timeout(150)

@@ -42,8 +42,13 @@ CURI_SITE_PASSWORD = "password"
 CURI_EXTRACTION_FINISHED = "extraction_finished"
 #: newline-separated absolute URLs found in the page (and redirect targets).
 CURI_EXTRACTED_URLS = "extracted_urls"
-#: "1" when the body was cut at MAX_CONTENT_SIZE.
+#: "1" when the body was not kept in full (cut at a size limit, timeout or disconnect mid-body,
+#: or not downloaded for its content type); the reason is in ``CURI_TRUNCATED_REASON``.
 CURI_TRUNCATED = "truncated"
+#: why the body was not kept in full, in WARC-Truncated words: ``length`` (a size limit),
+#: ``time`` (timeout mid-body), ``disconnect`` (connection lost mid-body) or ``unspecified``
+#: (not downloaded for its content type).
+CURI_TRUNCATED_REASON = "truncated_reason"
 #: "1" when the extracted links were cut to fit the master's ZEROMQ_MAX_MESSAGE_SIZE.
 CURI_LINKS_TRUNCATED = "links_truncated"
 #: "1" when the body was not downloaded because its content type is not wanted.
@@ -52,8 +57,15 @@ CURI_SKIPPED_CONTENT_TYPE = "skipped_content_type"
 CURI_ERROR = "error"
 #: "1" on the frontier's own robots.txt requests, so their results reach the robots logic.
 CURI_ROBOTS_FETCH = "robots_fetch"
-#: "1" when the page asked not to be followed (``<meta name=robots content=nofollow>``).
+#: "1" on the frontier's requests for a sitemap (named by robots.txt, or by a sitemap index).
+CURI_SITEMAP_FETCH = "sitemap_fetch"
+#: newline-separated absolute URLs of the sitemaps a sitemap index names.
+CURI_SITEMAPS = "sitemaps"
+#: "1" when the page asked not to be followed (``<meta name=robots content=nofollow>`` or an
+#: ``X-Robots-Tag: nofollow`` header).
 CURI_NOFOLLOW = "nofollow"
+#: "1" when the page asked not to be indexed (meta robots or ``X-Robots-Tag`` ``noindex``).
+CURI_NOINDEX = "noindex"
 
 CURI_OPTIONAL_TRUE = "1"
 CURI_OPTIONAL_FALSE = "0"

@@ -24,7 +24,14 @@ these parts, one concept each:
   is next due, and the due queues are activated in turn.  ``SingleHostFrontier``
   puts every URL in one queue: the original's single global politeness window.
 * ``robots`` -- before an origin's first URL its robots.txt is fetched through the
-  workers; Disallow is enforced here, before dispatch.
+  workers; Disallow is enforced here, before dispatch.  An origin whose robots.txt is
+  unreachable waits (``robots_waiting``); a robots.txt redirect to another queue's
+  host is fetched under that queue's politeness (``ActiveQueues.lend``) while the
+  origin's queue waits for the answer.  With ``ROBOTSTXT_SITEMAPS`` the sitemaps it
+  names are crawled as URLs marked in the state file's ``sitemaps`` table: they go out
+  with ``optional_vars["sitemap_fetch"]``, the worker turns their ``<loc>`` URLs into
+  links (depth 1) and the sitemaps an index names into ``optional_vars["sitemaps"]``,
+  which are added as sitemaps one level deeper, up to ``SITEMAP_MAX_DEPTH``.
 * ``retry`` -- the result classes and the retry policy.
 
 Outcomes.  2xx: recrawl later (``PRIORITIZER_CLASS``), add the extracted links
@@ -51,7 +58,7 @@ from spyder.core.filelock import state_file_lock
 from spyder.core.hostqueues import ActiveQueues
 from spyder.core.hostresolution import QueueResolver
 from spyder.core.retry import RetryPolicy, is_server_fault
-from spyder.core.robots import BUSY, FETCH, READY, RobotsTxt
+from spyder.core.robots import BUSY, FETCH, READY, RobotsTxt, robots_url
 from spyder.core.sink import Sinks
 from spyder.core.sqlitequeues import (SINGLE_QUEUE, QueueException, SQLiteMultipleHostUriQueue,
                                       SQLiteSingleHostUriQueue, UriRow)
@@ -67,20 +74,22 @@ _COUNTERS = ("known", "accepted", "pending", "open", "unresolved", "robots_disal
              "success", "redirect", "not_found", "server_error")
 #: How often the master is asked to look again while host lookups are under way.
 _RESOLVE_POLL = 0.05
-#: Depth given to URLs found in robots.txt Sitemap lines.
-_SITEMAP_DEPTH = 1
+#: Depth given to URLs found in robots.txt Sitemap lines (their <loc> URLs are one deeper).
+_SITEMAP_DEPTH = 0
 #: URLs one queue drops for robots.txt in one go before the event loop gets a turn.
 _MAX_DROPS = 1000
 
 
 
 class _Flight:
-    __slots__ = ("row", "queue", "origin")
+    __slots__ = ("row", "queue", "origin", "sitemap", "waiter")
 
-    def __init__(self, row, queue_id, origin_):
+    def __init__(self, row, queue_id, origin_, sitemap=None, waiter=None):
         self.row = row             # None for a robots.txt fetch
-        self.queue = queue_id
+        self.queue = queue_id      # the queue whose politeness the fetch counts against
         self.origin = origin_
+        self.sitemap = sitemap     # a sitemap's nesting level, None for other URLs
+        self.waiter = waiter       # a robots.txt hop lent by another queue: the origin's queue
 
 
 class _SingleQueueAssignment:
@@ -146,6 +155,8 @@ class AbstractBaseFrontier:
         store = self._store
         self._retry = RetryPolicy(settings)
         self._robots = RobotsTxt(settings, store, self._retry)
+        self._sitemaps = bool(settings.ROBOTSTXT_SITEMAPS)
+        self._sitemap_max_depth = int(settings.SITEMAP_MAX_DEPTH)
         self._admission = Admission(settings, store)
         self._resolver = QueueResolver(store, self._create_assignment(settings), self._resolved)
         self._queues = ActiveQueues(store, load_setting(settings, "QUEUE_SELECTOR_CLASS")(0),
@@ -294,6 +305,7 @@ class AbstractBaseFrontier:
             "known": c["known"], "queued": max(0, c["open"] - open_in_flight),
             "scheduled": max(0, c["pending"] - c["open"]), "in_flight": len(self._in_flight),
             "hosts_active": len(self._queues), "robots_disallowed": c["robots_disallowed"],
+            "robots_waiting": self._robots.waiting(),
             "retries": c["retries"], "gave_up": c["gave_up"], "sink_errors": self._sinks.errors,
             "out_of_scope": c["out_of_scope"], "too_deep": c["too_deep"],
             "unresolved": c["unresolved"], "success": c["success"], "redirect": c["redirect"],
@@ -362,7 +374,7 @@ class AbstractBaseFrontier:
                 if url in self._in_flight:
                     q.blocked_until = now + 1.0
                     return None
-                return self._dispatch_robots(q, org, url, attempt)
+                return self._dispatch_robots(q, org, url, attempt, now)
             if state is BUSY:
                 q.waiting = True
             else:  # WAIT
@@ -371,13 +383,16 @@ class AbstractBaseFrontier:
 
     def _dispatch(self, q, row, org):
         q.spend(row.url)
-        self._in_flight[row.url] = _Flight(row, q.id, org)
+        optional_vars = {}
+        level = self._store.sitemap_level(row.url) if self._sitemaps else None
+        if level is not None:
+            optional_vars[C.CURI_SITEMAP_FETCH] = C.CURI_OPTIONAL_TRUE
+        self._in_flight[row.url] = _Flight(row, q.id, org, sitemap=level)
         req_header = {}
         if row.etag:
             req_header["Etag"] = row.etag
         if row.mod_date:
             req_header["Last-Modified"] = row.mod_date
-        optional_vars = {}
         user_password = credentials(row.url)
         if user_password is not None:
             optional_vars[C.CURI_SITE_USERNAME], optional_vars[C.CURI_SITE_PASSWORD] = \
@@ -386,10 +401,24 @@ class AbstractBaseFrontier:
                         req_header=req_header, optional_vars=optional_vars, depth=row.depth,
                         attempt=row.attempt)
 
-    def _dispatch_robots(self, q, org, url, attempt):
+    def _dispatch_robots(self, q, org, url, attempt, now):
+        """Hand out the robots.txt of ``org`` (or the URL its redirect names).  A redirect to
+        a host of another queue is fetched under that queue's politeness, which lends a
+        slot (``None`` if it cannot now: ``q`` asks again when the target may start a
+        fetch); ``q`` waits for the answer meanwhile."""
+        lender = None if url == robots_url(org) else self._resolver.queue_for(url)
+        if lender is None or lender == q.id:
+            q.spend(url)
+            flight = _Flight(None, q.id, org)
+        else:
+            retry_at = self._queues.lend(lender, url, now)
+            if retry_at is not None:
+                q.blocked_until = retry_at
+                return None
+            q.waiting = True
+            flight = _Flight(None, lender, org, waiter=q.id)
         self._robots.fetch_started(org)
-        q.spend(url)
-        self._in_flight[url] = _Flight(None, q.id, org)
+        self._in_flight[url] = flight
         return CrawlUri(url=url, effective_url=url, current_priority=self._default_priority,
                         optional_vars={C.CURI_ROBOTS_FETCH: C.CURI_OPTIONAL_TRUE},
                         depth=0, attempt=attempt)
@@ -422,11 +451,15 @@ class AbstractBaseFrontier:
         try:
             with self._store.atomic():
                 if flight.row is None:
-                    sink_kind = None
+                    sink_kind = "robots"
                     sitemaps = self._robots.fetch_finished(flight.origin, curi, now)
-                    fresh = self._add_links(sitemaps, _SITEMAP_DEPTH, pushes, due)
+                    fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
                 else:
                     sink_kind, fresh = self._record(curi, kind, flight.row, now, pushes, due)
+                    if flight.sitemap is not None and sink_kind in ("success", "redirect"):
+                        fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
+                                                    flight.sitemap + 1, flight.row.depth,
+                                                    pushes, due)
                 self._queues.lower_due(due)
         except BaseException:
             self._rolled_back(saved)
@@ -437,6 +470,8 @@ class AbstractBaseFrontier:
         q = self._queues.get(flight.queue)
         if q is not None:
             self._release(q, curi, kind, flight, now)
+        if flight.waiter is not None:
+            self._queues.wake(flight.waiter, now)
         self._ops += 1
         self._maybe_commit(now)
         if sink_kind is not None:
@@ -542,6 +577,24 @@ class AbstractBaseFrontier:
                 admission.add_scope_host(hostname(url))
             self._add_url(url, depth, self._default_priority, pushes, due, revive=extend_scope)
         return fresh
+
+    def _add_sitemaps(self, links, level, depth, pushes, due):
+        """Add sitemap URLs (newline-separated or a list) ``level`` indexes below robots.txt;
+        returns the raw strings to remember as seen."""
+        if isinstance(links, str):
+            links = [link for link in links.split("\n") if link]
+        if not links:
+            return []
+        if level > self._sitemap_max_depth:
+            log.info("frontier::%d sitemaps nested deeper than SITEMAP_MAX_DEPTH=%d ignored",
+                     len(links), self._sitemap_max_depth)
+            return []
+        for raw in links:
+            try:
+                self._store.add_sitemap(self._admission.canonical(raw), level)
+            except ValueError:
+                continue
+        return self._add_links(links, depth, pushes, due)
 
     def _add_url(self, url, depth, priority, pushes, due, seed=False, revive=False):
         """Insert one canonical URL (scope, depth, page limit); True if it is to be crawled.

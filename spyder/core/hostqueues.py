@@ -24,6 +24,8 @@ import heapq
 #: A queue that has to wait longer than this (robots.txt retry, Retry-After, a long
 #: Crawl-delay) goes back to the state file instead of holding an active slot.
 PUT_AWAY_WAIT = 60.0
+#: Seconds before a queue whose slots are all in use is asked again to lend one.
+LEND_POLL = 1.0
 
 
 class HostQueue:
@@ -149,6 +151,37 @@ class ActiveQueues:
                     self._ready = [(a.scheduled, a.id) for a in self.active.values()
                                    if a.scheduled is not None]
                     heapq.heapify(self._ready)
+
+    def lend(self, queue_id, url, now):
+        """Start a fetch of ``url`` on behalf of another queue under the politeness of
+        queue ``queue_id`` (a robots.txt redirected to its host): if that queue may start a
+        fetch now -- activated from the state file if need be, once its stored delay has
+        passed -- ``url`` takes one of its slots (``release`` frees it and starts the
+        delay) and ``None`` is returned; otherwise the time to ask again."""
+        q = self.active.get(queue_id)
+        if q is None:
+            not_before = self._store.queue_not_before(queue_id)
+            if not_before is not None and not_before > now:
+                return not_before
+            q = HostQueue(queue_id, self._budget)
+            self._store.set_queue_due(queue_id, None)
+            self.active[queue_id] = q
+            self.ops += 1
+        else:
+            free_at = max(q.next_allowed, q.blocked_until)
+            if len(q.flying) >= self._concurrency or free_at > now:
+                return max(free_at, now + LEND_POLL)
+        q.spend(url)
+        self.schedule(q, now)
+        return None
+
+    def wake(self, queue_id, now):
+        """The robots.txt answer queue ``queue_id`` waited for (fetched by another queue) is
+        in: it may hand out URLs again."""
+        q = self.active.get(queue_id)
+        if q is not None:
+            q.waiting = False
+            self.schedule(q, now)
 
     def release(self, q, url, not_before, cost, now):
         """A fetch of ``q`` ended: free its slot, wait until ``not_before``, spend ``cost``

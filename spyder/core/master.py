@@ -433,11 +433,11 @@ class ZmqMaster:
         stats = self.stats()
         frontier = stats["frontier"]
         line = ("workers=%d in_flight=%d dispatched=%d pages/s=%.1f success=%d redirect=%d "
-                "not_found=%d server_error=%d robots=%d queued=%s known=%s" % (
+                "not_found=%d server_error=%d robots=%d queued=%s known=%s robots_waiting=%s" % (
                     stats["workers"], stats["in_flight"], self.dispatched, self._pages_per_second,
                     self.results["success"], self.results["redirect"], self.results["not_found"],
                     self.results["server_error"], self.robots_fetches, frontier.get("queued", "?"),
-                    frontier.get("known", "?")))
+                    frontier.get("known", "?"), frontier.get("robots_waiting", "?")))
         log.info("zmqmaster::status %s", line)
         if self._notifier is not None:
             self._notifier.status(line)

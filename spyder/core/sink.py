@@ -4,9 +4,10 @@ The frontier tells every registered sink about each URL's *final* outcome of a
 visit exactly once, after its own bookkeeping: a success (2xx), a redirect (3xx,
 ``304 Not Modified`` included), a not-found (4xx other than 408/429), or a server
 error after the retries were used up (5xx, 408, 429, network errors 599,
-processing errors 710, expired leases 711).  Retries in between, robots.txt
-fetches and URLs dropped before fetching (robots.txt, scope, depth) are not
-reported.  Sinks run synchronously on the master's event loop, so they should be
+processing errors 710, expired leases 711).  Retries in between and URLs dropped
+before fetching (robots.txt, scope, depth) are not reported.  Every answer to the
+frontier's own robots.txt requests goes to ``process_robots_txt`` (a no-op unless a
+sink wants them, like the WARC sink).  Sinks run synchronously on the master's event loop, so they should be
 quick; an exception is logged and counted, and the other sinks still run.
 
 Register a sink through the ``SINKS`` setting (dotted class paths, each built as
@@ -25,7 +26,8 @@ log = logging.getLogger("spyder.frontier")
 
 #: Result class -> the sink method that hears it.
 SINK_METHODS = {"success": "process_successful_crawl", "redirect": "process_redirect",
-                "not_found": "process_not_found", "server_error": "process_server_error"}
+                "not_found": "process_not_found", "server_error": "process_server_error",
+                "robots": "process_robots_txt"}
 
 
 class AbstractCrawlUriSink:
@@ -45,6 +47,9 @@ class AbstractCrawlUriSink:
 
     def process_server_error(self, curi):
         """A transient failure that persisted through every retry: the URL is dropped."""
+
+    def process_robots_txt(self, curi):
+        """An answer (or failure) of one of the frontier's robots.txt requests."""
 
     def close(self):
         """The crawl is over for this process: flush and release resources."""
@@ -77,6 +82,8 @@ class Sinks:
         """Tell every sink the final outcome ``curi`` of result class ``kind``."""
         method = SINK_METHODS[kind]
         for sink in self._sinks:
+            if kind == "robots" and not hasattr(sink, method):
+                continue  # a sink written before robots.txt answers were reported
             try:
                 getattr(sink, method)(curi)
             except Exception:

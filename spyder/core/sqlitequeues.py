@@ -17,8 +17,10 @@ master's memory does not grow with the crawl and a restart resumes it:
   was put away with).
 * ``hosts`` / ``unresolved`` -- the host -> queue map and the URLs parked while
   ``IpBasedQueueAssignment`` resolves a host.
-* ``robots`` -- each origin's robots.txt with its expiry; ``scope_hosts`` -- the
-  seeds' hosts (the default scope); ``meta`` -- schema version, counters, flags.
+* ``robots`` -- each origin's robots.txt with its expiry (or, after failed fetches,
+  their count and the next try); ``sitemaps`` -- the URLs fetched as sitemaps, with
+  their nesting level; ``scope_hosts`` -- the seeds' hosts (the default scope);
+  ``meta`` -- schema version, counters, flags.
 
 Nothing is committed implicitly: writes open a transaction that the frontier
 commits with ``checkpoint()`` (batched), and ``atomic()`` wraps one result's
@@ -70,7 +72,10 @@ _SCHEMA = (
         expires REAL NOT NULL,
         failures INTEGER NOT NULL,
         fetched REAL) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS robots_waiting ON robots (failures) WHERE failures > 0",
     "CREATE TABLE IF NOT EXISTS scope_hosts (host TEXT PRIMARY KEY) WITHOUT ROWID",
+    """CREATE TABLE IF NOT EXISTS sitemaps (url TEXT PRIMARY KEY, level INTEGER NOT NULL)
+        WITHOUT ROWID""",
 )
 
 
@@ -265,6 +270,12 @@ class SQLiteStore:
         self._cur.execute("UPDATE queues SET next_due = ?, not_before = ? WHERE id = ?",
                           (next_due, not_before, queue))
 
+    def queue_not_before(self, queue):
+        """The time before which ``queue`` must not start a fetch (its stored delay), or
+        ``None``."""
+        row = self._cur.execute("SELECT not_before FROM queues WHERE id = ?", (queue,)).fetchone()
+        return None if row is None else row[0]
+
     def lower_queue_due(self, queue, next_due):
         """Make ``queue`` due no later than ``next_due`` (but not before its ``not_before``)."""
         self.begin()
@@ -334,6 +345,22 @@ class SQLiteStore:
         self._cur.execute("INSERT OR REPLACE INTO robots (origin, status, body, expires, "
                           "failures, fetched) VALUES (?, ?, ?, ?, ?, ?)",
                           (origin, status, body, expires, failures, fetched))
+
+    def count_robots_waiting(self):
+        """How many origins' last robots.txt fetch failed (their URLs wait)."""
+        return self._cur.execute("SELECT COUNT(*) FROM robots WHERE failures > 0").fetchone()[0]
+
+    # ------------------------------------------------------------------ sitemaps
+    def add_sitemap(self, url, level):
+        """Mark ``url`` as a sitemap, ``level`` indexes below one robots.txt names."""
+        self.begin()
+        self._cur.execute("INSERT OR IGNORE INTO sitemaps (url, level) VALUES (?, ?)",
+                          (url, level))
+
+    def sitemap_level(self, url):
+        """The level of a sitemap URL (see ``add_sitemap``), or ``None`` for other URLs."""
+        row = self._cur.execute("SELECT level FROM sitemaps WHERE url = ?", (url,)).fetchone()
+        return None if row is None else row[0]
 
     # ------------------------------------------------------------------ scope
     def scope_hosts(self):

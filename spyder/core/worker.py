@@ -97,7 +97,7 @@ def _fit(frames, msg, max_size):
     A page can yield more link text than the master accepts in one message (which would
     lose the result until its lease expires, on every retry): the link list is cut first
     (``optional_vars["links_truncated"] = "1"``), then, if need be, the body
-    (``optional_vars["truncated"] = "1"``).
+    (``optional_vars["truncated"] = "1"``, reason ``length`` unless it was cut before).
     """
     curi = msg.curi
     for key, marker in ((C.CURI_EXTRACTED_URLS, C.CURI_LINKS_TRUNCATED),
@@ -113,6 +113,8 @@ def _fit(frames, msg, max_size):
             kept = links[:max(0, len(links) - excess - 4096)]
             curi.optional_vars[key] = kept[:kept.rfind("\n")] if "\n" in kept else ""
         curi.optional_vars[marker] = C.CURI_OPTIONAL_TRUE
+        if marker == C.CURI_TRUNCATED:
+            curi.optional_vars.setdefault(C.CURI_TRUNCATED_REASON, "length")
         log.warning("worker::result for %s is %d bytes, above %d: %s cut",
                     curi.url, len(frames[1]), max_size,
                     "links" if marker == C.CURI_LINKS_TRUNCATED else "body")

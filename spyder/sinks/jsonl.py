@@ -10,9 +10,13 @@ line being written).  Fields:
 (UTC epoch when recorded), ``req_time`` and ``queue_time`` (seconds),
 ``content_type``, ``content_length`` (bytes of body received; ``null`` when no
 response arrived), ``sha1`` (hex digest of that body), ``truncated`` (the body was
-cut at ``MAX_CONTENT_SIZE``), ``links`` (number of extracted links), ``etag``,
-``last_modified``, ``location`` (redirects) and ``error`` (network or processing
-errors).
+not kept in full) and ``truncated_reason`` (why, in WARC-Truncated words: ``length``
+-- a size limit, ``time`` -- timeout mid-body, ``disconnect`` -- connection lost
+mid-body, ``unspecified`` -- not downloaded for its content type; ``null`` when
+complete), ``noindex`` (the page asked not to be indexed: meta robots or
+``X-Robots-Tag``), ``nofollow`` (its links were not followed for that reason),
+``links`` (number of extracted links), ``etag``, ``last_modified``, ``location``
+(redirects) and ``error`` (network or processing errors).
 """
 import hashlib
 import json
@@ -57,6 +61,7 @@ def record(outcome, curi):
     headers = curi.rep_header or {}
     optional = curi.optional_vars or {}
     body = curi.content_body
+    truncated = curi.truncated_reason
     return {
         "url": curi.url,
         "outcome": outcome,
@@ -69,7 +74,10 @@ def record(outcome, curi):
         "content_type": headers.get("Content-Type"),
         "content_length": None if body is None else len(body),
         "sha1": None if body is None else hashlib.sha1(body).hexdigest(),
-        "truncated": optional.get(C.CURI_TRUNCATED) == C.CURI_OPTIONAL_TRUE,
+        "truncated": truncated is not None,
+        "truncated_reason": truncated,
+        "noindex": optional.get(C.CURI_NOINDEX) == C.CURI_OPTIONAL_TRUE,
+        "nofollow": optional.get(C.CURI_NOFOLLOW) == C.CURI_OPTIONAL_TRUE,
         "links": len(curi.extracted_urls),
         "etag": headers.get("Etag"),
         "last_modified": headers.get("Last-Modified"),

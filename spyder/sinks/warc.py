@@ -10,8 +10,17 @@ body) and a ``request`` record (``GET`` with the headers sent) are written,
 linked by ``WARC-Concurrent-To``.  The body is the one the worker kept: already
 decompressed (tornado renames ``Content-Encoding`` to
 ``X-Consumed-Content-Encoding``), so ``Transfer-Encoding`` is dropped and
-``Content-Length`` is set to the stored length; a body cut at
-``MAX_CONTENT_SIZE`` carries ``WARC-Truncated: length``.
+``Content-Length`` is set to the stored length.
+
+Records tell the truth about bodies not kept in full: a body cut short carries
+``WARC-Truncated`` with the worker's reason (``length``: a size limit; ``time``: the
+request timeout struck mid-body; ``disconnect``: the connection broke mid-body), and
+a body never downloaded (its content type is not in ``FETCH_CONTENT_TYPES``) is not
+written as a response at all -- a replay tool would serve it as the page -- but as a
+``metadata`` record (``application/warc-fields``: the status line and the headers the
+server sent) with ``WARC-Truncated: unspecified``, next to its ``request`` record.
+With ``WARC_ROBOTS_TXT`` (default on) the answers to the frontier's robots.txt
+requests are archived too, as Heritrix does.
 """
 import datetime
 import http.client
@@ -25,13 +34,14 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from spyder import __version__
-from spyder.core import constants as C
 from spyder.core.sink import AbstractCrawlUriSink
 
 _DROPPED_HEADERS = {"transfer-encoding", "content-length"}
 #: The frontier's conditional-GET hints in ``req_header``; sent as If-None-Match /
 #: If-Modified-Since (which the worker records), never under these names.
 _HINT_HEADERS = {"etag", "last-modified"}
+#: The WARC-Truncated reason of a body never downloaded.
+_NOT_DOWNLOADED = "unspecified"
 
 
 class WarcSink(AbstractCrawlUriSink):
@@ -42,6 +52,7 @@ class WarcSink(AbstractCrawlUriSink):
         self._directory = settings.WARC_DIR
         self._max_size = int(settings.WARC_MAX_SIZE)
         self._user_agent = settings.USER_AGENT
+        self._robots_txt = bool(settings.WARC_ROBOTS_TXT)
         os.makedirs(self._directory, exist_ok=True)
         self._prefix = "spyder-%s-%d" % (time.strftime("%Y%m%d%H%M%S", time.gmtime()),
                                          os.getpid())
@@ -63,6 +74,10 @@ class WarcSink(AbstractCrawlUriSink):
     def process_server_error(self, curi):
         self._write(curi)
 
+    def process_robots_txt(self, curi):
+        if self._robots_txt:
+            self._write(curi)
+
     def close(self):
         if self._file is not None:
             self._file.close()
@@ -76,7 +91,11 @@ class WarcSink(AbstractCrawlUriSink):
         if self._writer is None:
             self._open()
         date = _warc_date(curi.end_processing or curi.begin_processing or time.time())
-        response = self._response(curi, status, date)
+        truncated = curi.truncated_reason
+        if truncated == _NOT_DOWNLOADED:
+            response = self._not_downloaded(curi, status, date)
+        else:
+            response = self._response(curi, status, date, truncated)
         request = self._request(curi, date, response.rec_headers.get_header("WARC-Record-ID"))
         self._writer.write_record(response)
         self._writer.write_record(request)
@@ -101,19 +120,30 @@ class WarcSink(AbstractCrawlUriSink):
         })
         self._writer.write_record(info)
 
-    def _response(self, curi, status, date):
+    def _response(self, curi, status, date, truncated):
         body = curi.content_body
         headers = [(name, value) for name, value in (curi.rep_header or {}).items()
                    if name.lower() not in _DROPPED_HEADERS]
         headers.append(("Content-Length", str(len(body))))
-        statusline = "%d %s" % (status, http.client.responses.get(status, "Unknown"))
         warc_headers = {"WARC-Date": date}
-        if (curi.optional_vars or {}).get(C.CURI_TRUNCATED) == C.CURI_OPTIONAL_TRUE:
-            warc_headers["WARC-Truncated"] = "length"
+        if truncated:
+            warc_headers["WARC-Truncated"] = truncated
         return self._writer.create_warc_record(
             curi.url, "response", payload=io.BytesIO(body), length=len(body),
             warc_headers_dict=warc_headers,
-            http_headers=StatusAndHeaders(statusline, headers, protocol="HTTP/1.1"))
+            http_headers=StatusAndHeaders(_status_line(status), headers, protocol="HTTP/1.1"))
+
+    def _not_downloaded(self, curi, status, date):
+        """The status and headers of a response whose body was never read."""
+        fields = [("http-status", _status_line(status))]
+        fields += [("http-header-" + name, value)
+                   for name, value in (curi.rep_header or {}).items()]
+        payload = "".join("%s: %s\r\n" % (name, " ".join(str(value).split()))
+                          for name, value in fields).encode("utf-8")
+        return self._writer.create_warc_record(
+            curi.url, "metadata", payload=io.BytesIO(payload), length=len(payload),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict={"WARC-Date": date, "WARC-Truncated": _NOT_DOWNLOADED})
 
     def _request(self, curi, date, response_id):
         parts = urlsplit(curi.url)
@@ -127,6 +157,10 @@ class WarcSink(AbstractCrawlUriSink):
             warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": response_id},
             http_headers=StatusAndHeaders("GET %s HTTP/1.1" % target, headers,
                                           is_http_request=True))
+
+
+def _status_line(status):
+    return "%d %s" % (status, http.client.responses.get(status, "Unknown"))
 
 
 def _warc_date(epoch):
