@@ -20,7 +20,6 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 from warcio.archiveiterator import ArchiveIterator
 
-from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier import MultipleHostFrontier
 from spyder.core.retry import result_class
