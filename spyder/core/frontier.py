@@ -273,6 +273,11 @@ class AbstractBaseFrontier:
         """Everything else: 5xx, 408, 429, 599, 710, 711, no or odd status."""
         self._finish(curi, "server_error")
 
+    def process_handed_back(self, curi):
+        """A worker returned ``curi`` unfetched (it is leaving, or the dispatch's deadline
+        passed first): due again at once, no attempt counted, its budget unit refunded."""
+        self._finish(curi, "handed_back")
+
     def checkpoint(self):
         """Commit the open transaction if ``FRONTIER_CHECKPOINT_SECONDS`` have passed
         (the master calls this from its housekeeping timer, so an idle crawl commits
@@ -451,6 +456,9 @@ class AbstractBaseFrontier:
         curi.depth = row.depth
         curi.attempt = row.attempt
         fresh = []
+        if kind == "handed_back":  # back into its queue as it was
+            pushes.append((row.queue, row))
+            return None, fresh
         if kind in ("success", "redirect"):
             curi.current_priority = row.priority
             level, delta = self._prioritizer.calculate_priority(curi)
@@ -512,7 +520,7 @@ class AbstractBaseFrontier:
         robots_delay = self._robots.delay(flight.origin)
         if robots_delay is not None and robots_delay > delay:
             delay = robots_delay
-        cost = 0
+        cost = -1 if kind == "handed_back" else 0
         if kind == "server_error":
             if is_server_fault(curi.status_code):
                 cost = self._punish  # the dispatch already cost 1

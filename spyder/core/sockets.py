@@ -14,6 +14,13 @@ bound or connected through ``bind`` / ``connect`` is encrypted and authenticated
 CurveZMQ: bound sockets are curve servers that accept only the client keys found in
 ``<dir>/authorized`` (checked by a ZAP authenticator), connecting sockets are curve
 clients.  inproc endpoints stay as they are.
+
+Every socket of the context gets ZeroMQ heartbeats (``ZEROMQ_HEARTBEAT_IVL`` /
+``ZEROMQ_HEARTBEAT_TIMEOUT``, also sent to the peer as its time-to-live): a tcp
+peer that stops answering (SIGSTOP, a cut link, a dead machine) is dropped within
+seconds, its pipe closed, so PUSH deals it no more work and a worker's XPUB sees
+the master's subscription go.  (ipc and inproc peers are local: a dead process
+closes its socket.)
 """
 import errno
 import os
@@ -110,6 +117,10 @@ def create_context(settings):
     """The process's ZeroMQ context; loads CurveZMQ keys if ZEROMQ_CURVE_KEYS_DIR is set."""
     ctx = SpyderContext()
     ctx.linger = 1000
+    if settings.ZEROMQ_HEARTBEAT_IVL:
+        ctx.setsockopt(zmq.HEARTBEAT_IVL, int(settings.ZEROMQ_HEARTBEAT_IVL * 1000))
+        ctx.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(settings.ZEROMQ_HEARTBEAT_TIMEOUT * 1000))
+        ctx.setsockopt(zmq.HEARTBEAT_TTL, int(settings.ZEROMQ_HEARTBEAT_TIMEOUT * 1000))
     if settings.ZEROMQ_CURVE_KEYS_DIR:
         if not zmq.has("curve"):
             raise StartupError("ZEROMQ_CURVE_KEYS_DIR is set but this libzmq has no CURVE "
