@@ -5,7 +5,8 @@ per IP: ``QUEUE_ASSIGNMENT_CLASS``).  ``ActiveQueues`` keeps up to ``max_active`
 of them in memory.  An active ``HostQueue`` holds a small sorted buffer of its URLs
 due first (new URLs before recrawls, shallow before deep), the URLs it has in
 flight (at most ``concurrency``), the time its next fetch may start
-(``next_allowed``: the politeness delay), a hold (``blocked_until``: robots.txt
+(``next_allowed``: the politeness delay, also written to the state file so that it
+survives a crash), a hold (``blocked_until``: robots.txt
 retries, ``Retry-After``) and, in a ``MultipleHostFrontier``, a budget of fetches for
 this activation.
 
@@ -91,7 +92,7 @@ class ActiveQueues:
             candidates = chosen
         for queue_id, _ in candidates:
             q = HostQueue(queue_id, self._budget)
-            self._store.set_queue_due(queue_id, None)
+            q.next_allowed = self._store.take_queue(queue_id)
             self.active[queue_id] = q
             self.ops += 1
             self.schedule(q, now)
@@ -155,7 +156,10 @@ class ActiveQueues:
         more of the budget (a server error's punishment)."""
         q.flying.discard(url)
         q.waiting = False
-        q.next_allowed = max(q.next_allowed, not_before)
+        if not_before > q.next_allowed:
+            q.next_allowed = not_before
+            self._store.set_queue_not_before(q.id, not_before)  # survives a crash
+            self.ops += 1
         if q.budget is not None:
             q.budget -= cost
         self.schedule(q, now)
