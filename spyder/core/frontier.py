@@ -71,6 +71,8 @@ _RESOLVE_POLL = 0.05
 _SITEMAP_DEPTH = 1
 #: URLs one queue drops for robots.txt in one go before the event loop gets a turn.
 _MAX_DROPS = 1000
+#: Checkpoint intervals a commit waits for a sink writing in a thread before it blocks.
+_SINK_WAIT_LIMIT = 5
 
 
 
@@ -174,6 +176,7 @@ class AbstractBaseFrontier:
                 "state file" % (settings.FRONTIER_STATE_FILE, recorded, kind))
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._counters.update(store.get_meta("counters", {}))
+        self._sinks.recorded = store.get_meta("sinks", {})
         if not store.get_meta("clean", True):
             log.warning("frontier::the state file was not closed cleanly; recomputing when "
                         "each host queue is due")
@@ -314,6 +317,7 @@ class AbstractBaseFrontier:
         try:
             self._queues.deactivate_all()
             self._store.set_meta("clean", True)
+            self._sinks.wait()
             self._commit()
         finally:
             self._sinks.close()
@@ -642,10 +646,18 @@ class AbstractBaseFrontier:
         started = self._store.txn_started
         if started is not None and (self._ops + self._queues.ops >= self._checkpoint_ops
                                     or now - started >= self._checkpoint_seconds):
+            if not self._sinks.synced():  # a sink is still writing what it was told
+                if now - started < _SINK_WAIT_LIMIT * max(self._checkpoint_seconds, 1.0):
+                    return  # the next result or the master's housekeeping tries again
+                log.warning("frontier::a sink has been behind for long; waiting for it")
+                self._sinks.wait()
             self._commit()
 
     def _commit(self):
+        """Commit the state with the counters and the sinks' output positions (so that a
+        restart cuts the sinks back to what this commit holds: exactly once)."""
         self._store.set_meta("counters", self._counters)
+        self._store.set_meta("sinks", self._sinks.positions())
         self._store.checkpoint()
         self._ops = self._queues.ops = 0
         self._checkpoints += 1
