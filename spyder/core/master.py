@@ -490,6 +490,7 @@ class ZmqMaster:
                         "URL(s) it held again", name, self._heartbeat_timeout, len(held))
             for lease in held:
                 self.redispatched += 1
+                log.info("zmqmaster::lease on %s returned: its worker died", lease.curi.url)
                 self._fail_lease(lease, "worker %s died" % name)
             if held:
                 self._after_result()
