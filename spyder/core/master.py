@@ -57,6 +57,8 @@ _MAX_SLOTS = 100000
 _DRAIN_AFTER_ACKS = 1.0
 #: Longest single sleep before the master asks the frontier again (clock jumps).
 _MAX_DISPATCH_SLEEP = 300.0
+#: Seconds between two looks at how late the event loop runs its timers.
+_LAG_PROBE = 0.05
 #: Seconds between a dispatch's fetch deadline (sent to the worker) and its lease's
 #: expiry: the result's way back (extraction, transit).
 _LEASE_SLACK = 2.0
@@ -138,6 +140,8 @@ class ZmqMaster:
         self.late_results = 0
         self.handler_errors = 0
         self._last_status = (self.started_at, 0)
+        self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
+        self._lag_probe_at = None
         self._pages_per_second = 0.0
 
     # ------------------------------------------------------------------ life cycle
@@ -148,6 +152,7 @@ class ZmqMaster:
         self.running = True
         settings = self._settings
         self._add_timer(self._housekeeping, 0.25)
+        self._add_timer(self._probe_lag, _LAG_PROBE)
         self._add_timer(self._hello_if_alone, settings.MASTER_HELLO_INTERVAL)
         self._add_timer(self._status, settings.MASTER_STATUS_INTERVAL)
         if self._notifier is not None and self._notifier.watchdog_interval:
@@ -212,6 +217,7 @@ class ZmqMaster:
         if self.leases:
             log.info("zmqmaster::%d URL(s) were still in flight; they are due again on restart",
                      len(self.leases))
+        log.info("zmqmaster::the event loop's worst lag: %.0f ms", self.loop_lag_max * 1000)
         log.info("zmqmaster::bye bye")
         self._io_loop.add_callback(self._io_loop.stop)
 
@@ -457,6 +463,12 @@ class ZmqMaster:
         if self.running:
             self._shutdown_if_done()
 
+    def _probe_lag(self):
+        now = self._clock()
+        if self._lag_probe_at is not None:
+            self.loop_lag_max = max(self.loop_lag_max, now - self._lag_probe_at - _LAG_PROBE)
+        self._lag_probe_at = now
+
     def _expire_leases(self, now):
         heap = self._lease_heap
         expired = False
@@ -519,6 +531,7 @@ class ZmqMaster:
             "redispatched": self.redispatched,
             "handed_back": self.handed_back,
             "late_results": self.late_results,
+            "loop_lag_max": self.loop_lag_max,
             "handler_errors": self.handler_errors,
             "malformed": self.dropped.total + self._mgmt.dropped.total,
             "done": self._crawl_done(),
