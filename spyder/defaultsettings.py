@@ -200,9 +200,11 @@ PARENT_SOCKET_DIRECTORY = None
 # Master PUSH -> workers: CrawlUris to fetch; None = ipc://<PARENT_SOCKET_DIRECTORY>/spyder-zmq-master-push.sock.
 ZEROMQ_MASTER_PUSH = None
 # Send high-water mark of the master's PUSH socket (per worker).
-ZEROMQ_MASTER_PUSH_HWM = 1000
+ZEROMQ_MASTER_PUSH_HWM = 1
 # Worker PULL <- master; None = ZEROMQ_MASTER_PUSH.
 ZEROMQ_WORKER_PROC_FETCHER_PULL = None
+# Receive high-water mark of that PULL: dispatches a worker queues beyond its fetches.
+ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 1
 # Worker-internal hand-over from the fetch stage to the extract stage.
 ZEROMQ_WORKER_PROC_FETCHER_PUSH = "inproc://processing/fetcher/push"
 # Send high-water mark of that hand-over.
@@ -223,5 +225,9 @@ ZEROMQ_MGMT_WORKER = None
 ZEROMQ_LOGGING = None
 # CurveZMQ keys made by `spyder keys DIR`: encrypt and authenticate every socket; None = off.
 ZEROMQ_CURVE_KEYS_DIR = None
+# Seconds between ZeroMQ heartbeats on every connection (0 = none) ...
+ZEROMQ_HEARTBEAT_IVL = 1.0
+# ... and the silence after which a peer's connection is dropped.
+ZEROMQ_HEARTBEAT_TIMEOUT = 5.0
 # Largest message accepted on a bound socket, in bytes; None = 2 x MAX_CONTENT_SIZE + 1 MiB.
 ZEROMQ_MAX_MESSAGE_SIZE = None

@@ -349,6 +349,9 @@ class DemoServer:
         self.latency = latency
         #: every request, in arrival order (a list of ``ServedRequest``)
         self.requests = []
+        #: ``[host, path, start, end]`` of every request (end None until answered), so
+        #: that overlapping requests to one host show
+        self.spans = []
         #: requests received but not answered yet
         self.pending = 0
         self.ports = []
@@ -396,8 +399,10 @@ class DemoServer:
             else:
                 status, headers, body = site.response(host, request.uri, netlocs,
                                                       request.headers)
+            span = [netlocs[host], request.uri, time.time(), None]
             if record:
-                requests.append(ServedRequest(netlocs[host], request.uri, time.time(), status))
+                requests.append(ServedRequest(netlocs[host], request.uri, span[2], status))
+                self.spans.append(span)
             headers["Content-Length"] = str(len(body))
             if request.method == "HEAD":
                 body = b""
@@ -406,11 +411,12 @@ class DemoServer:
             if self.latency:
                 self.pending += 1
                 asyncio.get_running_loop().call_later(
-                    self.latency, respond, request, start, headers, body)
+                    self.latency, respond, request, start, headers, body, span)
             else:
-                respond(request, start, headers, body, delayed=False)
+                respond(request, start, headers, body, span, delayed=False)
 
-        def respond(request, start, headers, body, delayed=True):
+        def respond(request, start, headers, body, span, delayed=True):
+            span[3] = time.time()
             if delayed:
                 self.pending -= 1
             try:

@@ -27,7 +27,7 @@ from spyder.core.master import ZmqMaster
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import bind, create_context, ensure_socket_directory
+from spyder.core.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
 from spyder.errors import StartupError
 from spyder.import_util import load_setting
 
@@ -128,12 +128,15 @@ def main(settings):
             lock.release()
         raise
 
+    refusals = RefusalWatch([(push, settings.ZEROMQ_MASTER_PUSH, "ZEROMQ_MASTER_PUSH"),
+                             (sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")], log, io_loop)
     mgmt.start()
     master.start()
     notifier.ready("master %s running" % identity)
     try:
         io_loop.start()
     finally:
+        refusals.close()
         master.close()
         mgmt.close()
         log.info("master::Master is down.")

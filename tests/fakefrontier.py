@@ -64,6 +64,11 @@ class FifoFrontier:
             curi.status_code = None
             self._due.append(curi)
 
+    def process_handed_back(self, curi):
+        self._done("handed_back", curi)
+        curi.status_code = None
+        self._due.append(curi)
+
     def checkpoint(self):
         pass
 

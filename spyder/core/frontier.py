@@ -78,6 +78,8 @@ _RESOLVE_POLL = 0.05
 _SITEMAP_DEPTH = 0
 #: URLs one queue drops for robots.txt in one go before the event loop gets a turn.
 _MAX_DROPS = 1000
+#: Checkpoint intervals a commit waits for a sink writing in a thread before it blocks.
+_SINK_WAIT_LIMIT = 5
 
 
 
@@ -185,6 +187,7 @@ class AbstractBaseFrontier:
                 "state file" % (settings.FRONTIER_STATE_FILE, recorded, kind))
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._counters.update(store.get_meta("counters", {}))
+        self._sinks.recorded = store.get_meta("sinks", {})
         if not store.get_meta("clean", True):
             log.warning("frontier::the state file was not closed cleanly; recomputing when "
                         "each host queue is due")
@@ -284,6 +287,11 @@ class AbstractBaseFrontier:
         """Everything else: 5xx, 408, 429, 599, 710, 711, no or odd status."""
         self._finish(curi, "server_error")
 
+    def process_handed_back(self, curi):
+        """A worker returned ``curi`` unfetched (it is leaving, or the dispatch's deadline
+        passed first): due again at once, no attempt counted, its budget unit refunded."""
+        self._finish(curi, "handed_back")
+
     def checkpoint(self):
         """Commit the open transaction if ``FRONTIER_CHECKPOINT_SECONDS`` have passed
         (the master calls this from its housekeeping timer, so an idle crawl commits
@@ -321,6 +329,7 @@ class AbstractBaseFrontier:
         try:
             self._queues.deactivate_all()
             self._store.set_meta("clean", True)
+            self._sinks.wait()
             self._commit()
         finally:
             self._sinks.close()
@@ -486,6 +495,9 @@ class AbstractBaseFrontier:
         curi.depth = row.depth
         curi.attempt = row.attempt
         fresh = []
+        if kind == "handed_back":  # back into its queue as it was
+            pushes.append((row.queue, row))
+            return None, fresh
         if kind in ("success", "redirect"):
             curi.current_priority = row.priority
             level, delta = self._prioritizer.calculate_priority(curi)
@@ -547,7 +559,7 @@ class AbstractBaseFrontier:
         robots_delay = self._robots.delay(flight.origin)
         if robots_delay is not None and robots_delay > delay:
             delay = robots_delay
-        cost = 0
+        cost = -1 if kind == "handed_back" else 0
         if kind == "server_error":
             if is_server_fault(curi.status_code):
                 cost = self._punish  # the dispatch already cost 1
@@ -687,10 +699,18 @@ class AbstractBaseFrontier:
         started = self._store.txn_started
         if started is not None and (self._ops + self._queues.ops >= self._checkpoint_ops
                                     or now - started >= self._checkpoint_seconds):
+            if not self._sinks.synced():  # a sink is still writing what it was told
+                if now - started < _SINK_WAIT_LIMIT * max(self._checkpoint_seconds, 1.0):
+                    return  # the next result or the master's housekeeping tries again
+                log.warning("frontier::a sink has been behind for long; waiting for it")
+                self._sinks.wait()
             self._commit()
 
     def _commit(self):
+        """Commit the state with the counters and the sinks' output positions (so that a
+        restart cuts the sinks back to what this commit holds: exactly once)."""
         self._store.set_meta("counters", self._counters)
+        self._store.set_meta("sinks", self._sinks.positions())
         self._store.checkpoint()
         self._ops = self._queues.ops = 0
         self._checkpoints += 1

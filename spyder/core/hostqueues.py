@@ -5,7 +5,8 @@ per IP: ``QUEUE_ASSIGNMENT_CLASS``).  ``ActiveQueues`` keeps up to ``max_active`
 of them in memory.  An active ``HostQueue`` holds a small sorted buffer of its URLs
 due first (new URLs before recrawls, shallow before deep), the URLs it has in
 flight (at most ``concurrency``), the time its next fetch may start
-(``next_allowed``: the politeness delay), a hold (``blocked_until``: robots.txt
+(``next_allowed``: the politeness delay, also written to the state file so that it
+survives a crash), a hold (``blocked_until``: robots.txt
 retries, ``Retry-After``) and, in a ``MultipleHostFrontier``, a budget of fetches for
 this activation.
 
@@ -92,11 +93,15 @@ class ActiveQueues:
                 chosen.append(candidates.pop(self._selector.get_queue()))
             candidates = chosen
         for queue_id, _ in candidates:
-            q = HostQueue(queue_id, self._budget)
-            self._store.set_queue_due(queue_id, None)
-            self.active[queue_id] = q
-            self.ops += 1
-            self.schedule(q, now)
+            self.schedule(self._bring_in(queue_id), now)
+
+    def _bring_in(self, queue_id):
+        """Make queue ``queue_id`` of the state file active, with its stored delay."""
+        q = HostQueue(queue_id, self._budget)
+        q.next_allowed = self._store.take_queue(queue_id)
+        self.active[queue_id] = q
+        self.ops += 1
+        return q
 
     def due(self, now):
         """The queues whose ready time has come, earliest first; each leaves the heap
@@ -163,10 +168,7 @@ class ActiveQueues:
             not_before = self._store.queue_not_before(queue_id)
             if not_before is not None and not_before > now:
                 return not_before
-            q = HostQueue(queue_id, self._budget)
-            self._store.set_queue_due(queue_id, None)
-            self.active[queue_id] = q
-            self.ops += 1
+            q = self._bring_in(queue_id)
         else:
             free_at = max(q.next_allowed, q.blocked_until)
             if len(q.flying) >= self._concurrency or free_at > now:
@@ -188,7 +190,10 @@ class ActiveQueues:
         more of the budget (a server error's punishment)."""
         q.flying.discard(url)
         q.waiting = False
-        q.next_allowed = max(q.next_allowed, not_before)
+        if not_before > q.next_allowed:
+            q.next_allowed = not_before
+            self._store.set_queue_not_before(q.id, not_before)  # survives a crash
+            self.ops += 1
         if q.budget is not None:
             q.budget -= cost
         self.schedule(q, now)

@@ -7,8 +7,19 @@ error after the retries were used up (5xx, 408, 429, network errors 599,
 processing errors 710, expired leases 711).  Retries in between and URLs dropped
 before fetching (robots.txt, scope, depth) are not reported.  Every answer to the
 frontier's own robots.txt requests goes to ``process_robots_txt`` (a no-op unless a
-sink wants them, like the WARC sink).  Sinks run synchronously on the master's event loop, so they should be
-quick; an exception is logged and counted, and the other sinks still run.
+sink wants them, like the WARC sink).  Sinks are called on the master's event loop,
+so they must be quick (hand slow work to a thread, as the WARC sink does); an
+exception is logged and counted, and the other sinks still run.
+
+Exactly once across a crash.  Outcomes become final when the frontier commits (a
+checkpoint); a crash loses the outcomes since, and they are fetched and told again
+after the restart.  A sink whose output is a file makes that output part of the
+checkpoint: ``position()`` returns where its output stands (JSON), the frontier
+stores it in the state file in the same commit, and on the next start calls
+``restore(position)`` so that the sink cuts its output back to what was committed.
+``synced()`` says whether everything told so far is in that position (a sink that
+writes in a thread may be behind); the frontier postpones a commit until it is, and
+``wait()`` blocks until it is.
 
 Register a sink through the ``SINKS`` setting (dotted class paths, each built as
 ``Sink(settings)``) or with ``frontier.add_sink(sink)`` from ``MASTER_CALLBACK``.
@@ -54,12 +65,30 @@ class AbstractCrawlUriSink:
     def close(self):
         """The crawl is over for this process: flush and release resources."""
 
+    def position(self):
+        """Where the output stands (JSON-serialisable), or None: not part of checkpoints."""
+        return None
+
+    def restore(self, position):
+        """Cut the output back to ``position`` (from the last commit of an earlier run)."""
+
+    def synced(self):
+        """Everything told so far is accounted for in ``position()``."""
+        return True
+
+    def wait(self):
+        """Block until ``synced()``."""
+
 
 class Sinks:
-    """The sinks one frontier tells; ``errors`` counts the calls that raised."""
+    """The sinks one frontier tells; ``errors`` counts the calls that raised.
+
+    ``recorded`` holds the positions of the last commit (by ``_key``): a sink added
+    later is cut back to its position when it is added."""
 
     def __init__(self):
         self.errors = 0
+        self.recorded = {}
         self._sinks = []
 
     def __getitem__(self, index):
@@ -76,7 +105,31 @@ class Sinks:
             self.add(sink)
 
     def add(self, sink):
+        key = self._key(sink, len(self._sinks))
         self._sinks.append(sink)
+        if key in self.recorded:
+            sink.restore(self.recorded[key])
+
+    @staticmethod
+    def _key(sink, index):
+        return "%d:%s.%s" % (index, type(sink).__module__, type(sink).__qualname__)
+
+    def positions(self):
+        """``{key: position}`` of the sinks whose output is part of a checkpoint (a recorded
+        one not added yet keeps its recorded position)."""
+        found = dict(self.recorded)
+        for index, sink in enumerate(self._sinks):
+            position = sink.position()
+            if position is not None:
+                found[self._key(sink, index)] = position
+        return found
+
+    def synced(self):
+        return all(sink.synced() for sink in self._sinks)
+
+    def wait(self):
+        for sink in self._sinks:
+            sink.wait()
 
     def tell(self, kind, curi):
         """Tell every sink the final outcome ``curi`` of result class ``kind``."""

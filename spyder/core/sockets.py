@@ -14,17 +14,33 @@ bound or connected through ``bind`` / ``connect`` is encrypted and authenticated
 CurveZMQ: bound sockets are curve servers that accept only the client keys found in
 ``<dir>/authorized`` (checked by a ZAP authenticator), connecting sockets are curve
 clients.  inproc endpoints stay as they are.
+
+Every socket of the context gets ZeroMQ heartbeats (``ZEROMQ_HEARTBEAT_IVL`` /
+``ZEROMQ_HEARTBEAT_TIMEOUT``, also sent to the peer as its time-to-live): a tcp
+peer that stops answering (SIGSTOP, a cut link, a dead machine) is dropped within
+seconds, its pipe closed, so PUSH deals it no more work and a worker's XPUB sees
+the master's subscription go.  (ipc and inproc peers are local: a dead process
+closes its socket.)
 """
 import errno
+import logging
 import os
 import shutil
 import stat
+import time
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.eventloop.zmqstream import ZMQStream
+from zmq.utils.monitor import parse_monitor_message
 
 from spyder.errors import StartupError
+
+#: Seconds between two log lines about refusals of the same peer.
+REFUSAL_LOG_INTERVAL = 60.0
+_REFUSAL_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                   | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 #: File names inside ZEROMQ_CURVE_KEYS_DIR (as written by ``create_keys``).
 SERVER_KEY = "server.key"
@@ -110,6 +126,10 @@ def create_context(settings):
     """The process's ZeroMQ context; loads CurveZMQ keys if ZEROMQ_CURVE_KEYS_DIR is set."""
     ctx = SpyderContext()
     ctx.linger = 1000
+    if settings.ZEROMQ_HEARTBEAT_IVL:
+        ctx.setsockopt(zmq.HEARTBEAT_IVL, int(settings.ZEROMQ_HEARTBEAT_IVL * 1000))
+        ctx.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(settings.ZEROMQ_HEARTBEAT_TIMEOUT * 1000))
+        ctx.setsockopt(zmq.HEARTBEAT_TTL, int(settings.ZEROMQ_HEARTBEAT_TIMEOUT * 1000))
     if settings.ZEROMQ_CURVE_KEYS_DIR:
         if not zmq.has("curve"):
             raise StartupError("ZEROMQ_CURVE_KEYS_DIR is set but this libzmq has no CURVE "
@@ -175,3 +195,44 @@ def connect(socket, address, setting):
         socket.connect(address)
     except zmq.ZMQError as exc:
         raise StartupError("cannot connect %s=%s: %s" % (setting, address, exc)) from exc
+
+
+class RefusalWatch:
+    """Logs the peers that CurveZMQ server sockets refuse: once per peer host, then at
+    most every ``REFUSAL_LOG_INTERVAL`` s with the count.  A socket monitor reports each
+    failed handshake with the peer's address (reconnects come from new ports, so the
+    host is the peer).  ``sockets``: ``(socket, address, setting)`` as bound; those that
+    are not CurveZMQ servers are left alone."""
+
+    def __init__(self, sockets, logger, io_loop=None, clock=time.monotonic):
+        self._log = logger
+        self._clock = clock
+        self._peers = {}   # host -> [refusals since the last line, time of that line]
+        self._streams = []
+        for sock, address, setting in sockets:
+            if getattr(sock.context, "curve", None) is None or address.startswith("inproc://"):
+                continue
+            stream = ZMQStream(sock.get_monitor_socket(_REFUSAL_EVENTS), io_loop)
+            stream.on_recv(lambda frames, setting=setting: self._event(frames, setting))
+            self._streams.append(stream)
+
+    def _event(self, frames, setting):
+        endpoint = parse_monitor_message(frames)["endpoint"].decode("utf-8", "replace")
+        host = endpoint.rpartition(":")[0] or endpoint
+        now = self._clock()
+        seen = self._peers.get(host)
+        if seen is None:
+            self._peers[host] = [0, now]
+            self._log.warning("refused %s on %s: CurveZMQ authentication failed (is its "
+                              "client key in the authorized directory?)", endpoint, setting)
+            return
+        seen[0] += 1
+        if now - seen[1] >= REFUSAL_LOG_INTERVAL:
+            self._log.warning("refused %s again: %d more failed handshake(s) from it in %.0f s",
+                              host, seen[0], now - seen[1])
+            seen[:] = [0, now]
+
+    def close(self):
+        for stream in self._streams:
+            if not stream.closed():
+                stream.close()

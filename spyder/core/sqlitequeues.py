@@ -14,7 +14,8 @@ master's memory does not grow with the crawl and a restart resumes it:
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
   ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
-  was put away with).
+  was put away with; kept up to date for queues in memory too, so a restart after a
+  crash still waits each host's delay).
 * ``hosts`` / ``unresolved`` -- the host -> queue map and the URLs parked while
   ``IpBasedQueueAssignment`` resolves a host.
 * ``robots`` -- each origin's robots.txt with its expiry (or, after failed fetches,
@@ -275,6 +276,19 @@ class SQLiteStore:
         ``None``."""
         row = self._cur.execute("SELECT not_before FROM queues WHERE id = ?", (queue,)).fetchone()
         return None if row is None else row[0]
+
+    def take_queue(self, queue):
+        """``queue`` goes into memory (not due from here any more); returns its
+        ``not_before`` (0.0 if none)."""
+        not_before = self.queue_not_before(queue)
+        self.begin()
+        self._cur.execute("UPDATE queues SET next_due = NULL WHERE id = ?", (queue,))
+        return not_before or 0.0
+
+    def set_queue_not_before(self, queue, not_before):
+        """Record the time before which ``queue`` (in memory) must not be fetched from."""
+        self.begin()
+        self._cur.execute("UPDATE queues SET not_before = ? WHERE id = ?", (not_before, queue))
 
     def lower_queue_due(self, queue, next_due):
         """Make ``queue`` due no later than ``next_due`` (but not before its ``not_before``)."""

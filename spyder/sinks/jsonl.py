@@ -2,8 +2,9 @@
 
 Enable it with ``SINKS = ["spyder.sinks.jsonl.JsonLinesSink"]``.  Each line is one
 visit's final outcome (see ``spyder.core.sink``), written as soon as the frontier
-reports it (line-buffered, so ``tail -f`` works and a crash loses at most the
-line being written).  Fields:
+reports it (flushed per line, so ``tail -f`` works).  The file's size is part of
+every checkpoint: after a crash the restart cuts the file back to the last commit,
+whose lost outcomes are fetched and written again -- one line per outcome.  Fields:
 
 ``url``, ``outcome`` (``success`` / ``redirect`` / ``not_found`` /
 ``server_error``), ``status``, ``depth``, ``attempt`` (0 = first try), ``time``
@@ -35,7 +36,8 @@ class JsonLinesSink(AbstractCrawlUriSink):
         path = settings.JSONL_SINK_PATH
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8", buffering=1)
+        self._path = os.path.abspath(path)
+        self._file = open(path, "ab")
 
     def process_successful_crawl(self, curi):
         self._write("success", curi)
@@ -52,8 +54,19 @@ class JsonLinesSink(AbstractCrawlUriSink):
     def close(self):
         self._file.close()
 
+    def position(self):
+        return {"path": self._path, "size": self._file.tell()}
+
+    def restore(self, position):
+        if (isinstance(position, dict) and position.get("path") == self._path
+                and isinstance(position.get("size"), int) and position["size"] < self._file.tell()):
+            self._file.truncate(position["size"])
+            self._file.seek(0, os.SEEK_END)
+
     def _write(self, outcome, curi):
-        self._file.write(json.dumps(record(outcome, curi), separators=(",", ":")) + "\n")
+        self._file.write(json.dumps(record(outcome, curi), separators=(",", ":")).encode()
+                         + b"\n")
+        self._file.flush()
 
 
 def record(outcome, curi):

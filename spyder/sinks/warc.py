@@ -21,10 +21,19 @@ written as a response at all -- a replay tool would serve it as the page -- but 
 server sent) with ``WARC-Truncated: unspecified``, next to its ``request`` record.
 With ``WARC_ROBOTS_TXT`` (default on) the answers to the frontier's robots.txt
 requests are archived too, as Heritrix does.
+
+Records are built, compressed and written by one writer thread, in the order the
+frontier told them, so the master's event loop never waits for gzip or the disk.
+Where the output stands (file and size, always at a record boundary) is part of
+every checkpoint: the frontier commits only once the thread has caught up, and
+after a crash the restart cuts the last file back to the commit and deletes files
+begun after it, so each outcome's records are in the files exactly once.
 """
+import concurrent.futures
 import datetime
 import http.client
 import io
+import logging
 import os
 import time
 from urllib.parse import urlsplit
@@ -43,6 +52,8 @@ _HINT_HEADERS = {"etag", "last-modified"}
 #: The WARC-Truncated reason of a body never downloaded.
 _NOT_DOWNLOADED = "unspecified"
 
+log = logging.getLogger("spyder.frontier")
+
 
 class WarcSink(AbstractCrawlUriSink):
     """Write request/response records to rotating ``.warc.gz`` files in ``WARC_DIR``."""
@@ -59,6 +70,11 @@ class WarcSink(AbstractCrawlUriSink):
         self._serial = 0
         self._file = None
         self._writer = None
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, "warc-writer")
+        self._last = None          # the Future of the newest write
+        self._submitted = 0        # outcomes handed to the thread (counted on the loop)
+        self._done = 0             # ... and written (counted in the thread)
+        self._position = {"prefix": self._prefix, "file": None, "size": 0}
         #: Paths of the files written so far (the last one may still be open).
         self.paths = []
 
@@ -79,11 +95,55 @@ class WarcSink(AbstractCrawlUriSink):
             self._write(curi)
 
     def close(self):
+        self._thread.shutdown(wait=True)
+        self._close_file()
+
+    def position(self):
+        return dict(self._position)
+
+    def synced(self):
+        return self._done == self._submitted
+
+    def wait(self):
+        if self._last is not None:
+            concurrent.futures.wait([self._last])
+
+    def restore(self, position):
+        """Cut the files of an earlier run back to ``position``: the file it names to its
+        size, later files of that run deleted (they hold only uncommitted records)."""
+        if not isinstance(position, dict) or not isinstance(position.get("prefix"), str):
+            return
+        prefix, name, size = position["prefix"], position.get("file"), position.get("size")
+        kept = _serial_of(name) if isinstance(name, str) else 0
+        for other in os.listdir(self._directory):
+            serial = _serial_of(other) if other.startswith(prefix + "-") else None
+            path = os.path.join(self._directory, other)
+            if serial is not None and serial > kept:
+                log.info("frontier::removing %s: it holds only records of outcomes after "
+                         "the last commit", path)
+                os.remove(path)
+            elif other == name and isinstance(size, int) and os.path.getsize(path) > size:
+                log.info("frontier::cutting %s back to %d bytes (the last commit)", path, size)
+                os.truncate(path, size)
+
+    def _write(self, curi):
+        self._submitted += 1
+        self._last = self._thread.submit(self._write_now, curi)
+        self._last.add_done_callback(_report_failure)
+
+    def _close_file(self):
         if self._file is not None:
             self._file.close()
             self._file = self._writer = None
 
-    def _write(self, curi):
+    def _write_now(self, curi):
+        """(In the writer thread.)"""
+        try:
+            self._write_records(curi)
+        finally:
+            self._done += 1
+
+    def _write_records(self, curi):
         status = curi.status_code
         if (not isinstance(status, int) or not 100 <= status < 599
                 or curi.content_body is None):
@@ -99,8 +159,10 @@ class WarcSink(AbstractCrawlUriSink):
         request = self._request(curi, date, response.rec_headers.get_header("WARC-Record-ID"))
         self._writer.write_record(response)
         self._writer.write_record(request)
+        self._position = {"prefix": self._prefix, "file": os.path.basename(self.paths[-1]),
+                          "size": self._file.tell()}
         if self._file.tell() >= self._max_size:
-            self.close()
+            self._close_file()
 
     def _open(self):
         while True:  # never overwrite: another sink may have started in the same second
@@ -161,6 +223,18 @@ class WarcSink(AbstractCrawlUriSink):
 
 def _status_line(status):
     return "%d %s" % (status, http.client.responses.get(status, "Unknown"))
+
+
+def _serial_of(name):
+    """The serial number in a file name written here, or None."""
+    stem = name[:-len(".warc.gz")] if name.endswith(".warc.gz") else ""
+    serial = stem.rpartition("-")[2]
+    return int(serial) if serial.isdigit() else None
+
+
+def _report_failure(future):
+    if future.exception() is not None:
+        log.error("frontier::the WARC writer failed", exc_info=future.exception())
 
 
 def _warc_date(epoch):
