@@ -23,7 +23,6 @@ the master's subscription go.  (ipc and inproc peers are local: a dead process
 closes its socket.)
 """
 import errno
-import logging
 import os
 import shutil
 import stat
