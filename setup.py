@@ -27,6 +27,7 @@ setup(
         "selectolax>=0.3.21",
         "ada-url>=4.0",
         "warcio>=1.7",
+        "defusedxml>=0.7",
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2.1"],

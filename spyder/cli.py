@@ -23,7 +23,8 @@ import warnings
 
 import spyder
 from spyder.core.settings import SettingsError, load_settings, reference_markdown
-from spyder.core.sockets import StartupError, create_keys
+from spyder.core.sockets import create_keys
+from spyder.errors import StartupError
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spyder_template")
 
@@ -142,12 +143,13 @@ def _run(args):
         for name, value in settings.as_dict().items():
             print("%s = %r" % (name, value))
         return 0
-    from spyder import crawl
     if args.command == "crawl":
+        from spyder import crawl
         return crawl.main(settings, args)
+    from spyder import demo
     if args.command == "demo":
-        return crawl.demo(settings, args)
-    return crawl.bench(settings, args)
+        return demo.demo(settings, args)
+    return demo.bench(settings, args)
 
 
 def main(argv=None):

@@ -55,9 +55,9 @@ STATIC_DNS_MAPPINGS = {}
 SIZE_DNS_CACHE = 1000
 # Seconds a DNS answer is cached.
 DNS_CACHE_TTL = 300.0
-# Largest body kept, in bytes; a larger one is cut and marked optional_vars["truncated"]="1".
+# Largest body kept, in bytes; a larger one is cut and marked optional_vars["truncated"]="1" (robots.txt and sitemaps have their own limits).
 MAX_CONTENT_SIZE = 10 * 1024 * 1024
-# Content types downloaded past the headers (prefix match on the media type).
+# Content types downloaded past the headers (prefix match on the media type; robots.txt and sitemaps always are).
 FETCH_CONTENT_TYPES = ["text/html", "application/xhtml+xml", "text/plain", "text/xml",
                        "application/xml"]
 
@@ -141,15 +141,27 @@ QUEUE_ASSIGNMENT_CLASS = "spyder.core.queueassignment.HostBasedQueueAssignment"
 ROBOTSTXT_OBEY = True
 # Seconds a host's robots.txt is cached before it is fetched again.
 ROBOTSTXT_TTL = 86400.0
-# Add the sitemaps listed in robots.txt as URLs.
+# Largest robots.txt downloaded and parsed, in bytes (RFC 9309: at least 500 KiB); the rest is ignored.
+ROBOTSTXT_MAX_SIZE = 512 * 1024
+# Longest wait between two tries of an unreachable robots.txt (5xx, network error); its origin's URLs wait meanwhile.
+ROBOTSTXT_RETRY_MAX_WAIT = 3600.0
+# Crawl the sitemaps listed in robots.txt: their <loc> URLs join the crawl.
 ROBOTSTXT_SITEMAPS = False
+# Sitemap indexes followed below a sitemap robots.txt names (0 = the listed sitemaps only).
+SITEMAP_MAX_DEPTH = 2
+# URLs taken from one sitemap file; the rest is ignored.
+SITEMAP_MAX_URLS = 50000
+# Largest sitemap read, in bytes after decompression; the rest is ignored.
+SITEMAP_MAX_SIZE = 50 * 1024 * 1024
 
 # --------------------------------------------------------------------------- processing
 # Worker extract stage: dotted processor classes, run in order.
 SPYDER_EXTRACTOR_PIPELINE = [
     "spyder.processor.limiter.DefaultLimiter",
+    "spyder.processor.robotstag.RobotsTagProcessor",
     "spyder.processor.htmllinkextractor.DefaultHtmlLinkExtractor",
     "spyder.processor.httpextractor.HttpExtractor",
+    "spyder.processor.sitemaps.SitemapExtractor",
 ]
 # Worker scoper stage, run after the extractors.
 SPYDER_SCOPER_PIPELINE = [
@@ -179,6 +191,8 @@ JSONL_SINK_PATH = "crawl.jsonl"
 WARC_DIR = "warc"
 # WarcSink: start a new WARC file once the current one is this large, in bytes.
 WARC_MAX_SIZE = 1024 * 1024 * 1024
+# WarcSink: archive the robots.txt responses too (as Heritrix does).
+WARC_ROBOTS_TXT = True
 
 # --------------------------------------------------------------------------- sockets
 # Private directory (mode 0700) of the ipc sockets and the master lock; None = $XDG_RUNTIME_DIR/spyder-<uid> or /tmp/spyder-<uid>.
@@ -186,9 +200,11 @@ PARENT_SOCKET_DIRECTORY = None
 # Master PUSH -> workers: CrawlUris to fetch; None = ipc://<PARENT_SOCKET_DIRECTORY>/spyder-zmq-master-push.sock.
 ZEROMQ_MASTER_PUSH = None
 # Send high-water mark of the master's PUSH socket (per worker).
-ZEROMQ_MASTER_PUSH_HWM = 1000
+ZEROMQ_MASTER_PUSH_HWM = 1
 # Worker PULL <- master; None = ZEROMQ_MASTER_PUSH.
 ZEROMQ_WORKER_PROC_FETCHER_PULL = None
+# Receive high-water mark of that PULL: dispatches a worker queues beyond its fetches.
+ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 1
 # Worker-internal hand-over from the fetch stage to the extract stage.
 ZEROMQ_WORKER_PROC_FETCHER_PUSH = "inproc://processing/fetcher/push"
 # Send high-water mark of that hand-over.
@@ -209,5 +225,9 @@ ZEROMQ_MGMT_WORKER = None
 ZEROMQ_LOGGING = None
 # CurveZMQ keys made by `spyder keys DIR`: encrypt and authenticate every socket; None = off.
 ZEROMQ_CURVE_KEYS_DIR = None
+# Seconds between ZeroMQ heartbeats on every connection (0 = none) ...
+ZEROMQ_HEARTBEAT_IVL = 1.0
+# ... and the silence after which a peer's connection is dropped.
+ZEROMQ_HEARTBEAT_TIMEOUT = 5.0
 # Largest message accepted on a bound socket, in bytes; None = 2 x MAX_CONTENT_SIZE + 1 MiB.
 ZEROMQ_MAX_MESSAGE_SIZE = None

@@ -3,8 +3,9 @@
 ``DemoSite(pages, hosts, seed)`` deterministically generates a small web: ``pages``
 regular HTML pages spread over ``hosts`` virtual hosts, plus on every host a few
 special resources a crawler must handle -- a ``robots.txt`` (a disallowed ``/private/``
-directory that pages link into, ``Crawl-delay: 0``, a ``Sitemap:`` line), a sitemap,
-redirects (301/302/303/307/308) to real pages, links to missing pages (404), a PDF and a
+directory that pages link into, ``Crawl-delay: 0``, a ``Sitemap:`` line), a sitemap
+(listing some regular pages and *sitemap-only* pages, ``/sitemap-only/...``, that no
+page links to, so a crawl reaches them only by reading the sitemap), redirects (301/302/303/307/308) to real pages, links to missing pages (404), a PDF and a
 text file, and orphan pages nobody links to.  Pages link to each other with relative,
 absolute-path, absolute and protocol-relative links, across hosts, and with decorations
 a crawler must collapse: ``#fragments`` and session ids (``?sid=``, ``;jsessionid=``,
@@ -95,6 +96,7 @@ class DemoSite:
         self.resources = [dict() for _ in range(hosts)]
         self._regular = [[] for _ in range(hosts)]
         self._specials = [[] for _ in range(hosts)]
+        self._sitemap_only = [[] for _ in range(hosts)]
         for host in range(hosts):
             count = pages // hosts + (1 if host < pages % hosts else 0)
             self._add_regular_pages(host, count)
@@ -139,6 +141,10 @@ class DemoSite:
             specials.append("/missing/m%d.html" % k)  # not in resources: 404
         for k in range(max(1, n // 100)):
             res["/orphan/o%d.html" % k] = _Resource(_PAGE)  # nobody links here
+        for k in range(max(1, n // 50)):
+            target = "/sitemap-only/s%d.html" % k  # only the sitemap names these
+            res[target] = _Resource(_PAGE)
+            self._sitemap_only[host].append(target)
         for code in REDIRECT_CODES:
             for k in range(max(1, n // 50)):
                 source = "/go/%d/r%d" % (code, k)
@@ -190,8 +196,9 @@ class DemoSite:
 
     # ------------------------------------------------------------------ queries
     def sitemap_targets(self, host):
-        """The targets the host's sitemap lists (regular pages, so always reachable)."""
-        return self._regular[host][::3]
+        """The targets the host's sitemap lists: every third regular page, and the
+        sitemap-only pages no page links to."""
+        return self._regular[host][::3] + self._sitemap_only[host]
 
     def expected(self, seed_hosts=None, sitemaps=False):
         """``{(host, target): outcome}`` of a correct crawl from the roots of ``seed_hosts``.
@@ -342,6 +349,9 @@ class DemoServer:
         self.latency = latency
         #: every request, in arrival order (a list of ``ServedRequest``)
         self.requests = []
+        #: ``[host, path, start, end]`` of every request (end None until answered), so
+        #: that overlapping requests to one host show
+        self.spans = []
         #: requests received but not answered yet
         self.pending = 0
         self.ports = []
@@ -389,8 +399,10 @@ class DemoServer:
             else:
                 status, headers, body = site.response(host, request.uri, netlocs,
                                                       request.headers)
+            span = [netlocs[host], request.uri, time.time(), None]
             if record:
-                requests.append(ServedRequest(netlocs[host], request.uri, time.time(), status))
+                requests.append(ServedRequest(netlocs[host], request.uri, span[2], status))
+                self.spans.append(span)
             headers["Content-Length"] = str(len(body))
             if request.method == "HEAD":
                 body = b""
@@ -399,11 +411,12 @@ class DemoServer:
             if self.latency:
                 self.pending += 1
                 asyncio.get_running_loop().call_later(
-                    self.latency, respond, request, start, headers, body)
+                    self.latency, respond, request, start, headers, body, span)
             else:
-                respond(request, start, headers, body, delayed=False)
+                respond(request, start, headers, body, span, delayed=False)
 
-        def respond(request, start, headers, body, delayed=True):
+        def respond(request, start, headers, body, span, delayed=True):
+            span[3] = time.time()
             if delayed:
                 self.pending -= 1
             try:

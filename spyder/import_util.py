@@ -2,8 +2,11 @@
 
 Every pluggable part of Spyder -- frontier, prioritizer, queue selector and
 assignment, processors, sinks, MASTER_CALLBACK -- is named this way.
+``load_setting`` loads the one a setting names, with the operator's error.
 """
 import importlib
+
+from spyder.errors import StartupError
 
 
 class ImportClassError(ImportError):
@@ -32,3 +35,13 @@ def import_class(dotted_path):
     except AttributeError:
         raise ImportClassError("cannot import %r: module %r has no %r"
                                % (dotted_path, module_name, attr)) from None
+
+
+def load_setting(settings, name):
+    """The object the setting ``name`` names; a ``StartupError`` naming the setting if
+    it cannot be loaded."""
+    path = getattr(settings, name)
+    try:
+        return import_class(path)
+    except (ImportError, ValueError) as exc:
+        raise StartupError("%s=%r cannot be loaded: %s" % (name, path, exc)) from exc

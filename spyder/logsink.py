@@ -35,7 +35,8 @@ from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core.sdnotify import Notifier
-from spyder.core.sockets import StartupError, bind, create_context, ensure_socket_directory
+from spyder.core.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
+from spyder.errors import StartupError
 
 log = logging.getLogger("spyder.logsink")
 
@@ -178,11 +179,13 @@ def main(settings):
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signal.Signals(signum).name)
     stream.on_recv(router)
+    refusals = RefusalWatch([(sub, settings.ZEROMQ_LOGGING, "ZEROMQ_LOGGING")], log, io_loop)
     notifier.ready("logsink on %s" % settings.ZEROMQ_LOGGING)
     log.info("logsink::receiving log records on %s", settings.ZEROMQ_LOGGING)
     try:
         io_loop.start()
     finally:
+        refusals.close()
         stream.close(linger=0)
         ctx.term()
         notifier.close()

@@ -21,13 +21,15 @@ import zmq
 from tornado.ioloop import IOLoop
 
 from spyder.core.crawluri import CrawlUri
+from spyder.core.filelock import master_lock
 from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.master import ZmqMaster
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
-from spyder.core.sockets import (MasterLock, StartupError, bind, create_context,
-                                 ensure_socket_directory)
-from spyder.import_util import import_class
+from spyder.core.settings import SettingsError
+from spyder.core.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
+from spyder.errors import StartupError
+from spyder.import_util import load_setting
 
 log = logging.getLogger("spyder.master")
 
@@ -54,20 +56,12 @@ def create_master_management(settings, zmq_context, io_loop):
     return ZmqMgmt(sub, pub, io_loop)
 
 
-def _load(settings, name):
-    path = getattr(settings, name)
-    try:
-        return import_class(path)
-    except (ImportError, ValueError) as exc:
-        raise StartupError("%s=%r cannot be loaded: %s" % (name, path, exc)) from exc
-
-
 def create_frontier(settings, log_handler):
     """Construct ``FRONTIER_CLASS`` with ``(settings, log_handler)``."""
-    frontier_class = _load(settings, "FRONTIER_CLASS")
+    frontier_class = load_setting(settings, "FRONTIER_CLASS")
     try:
         return frontier_class(settings, log_handler)
-    except StartupError:
+    except (StartupError, SettingsError):
         raise
     except Exception as exc:
         raise StartupError("FRONTIER_CLASS=%r failed to start: %s: %s"
@@ -76,7 +70,7 @@ def create_frontier(settings, log_handler):
 
 def _run_master_callback(settings, ctx, io_loop, frontier):
     if settings.MASTER_CALLBACK:
-        callback = _load(settings, "MASTER_CALLBACK")
+        callback = load_setting(settings, "MASTER_CALLBACK")
         try:
             callback(settings, ctx, io_loop, frontier)
         except Exception as exc:
@@ -97,7 +91,7 @@ def main(settings):
     """Run the master until it is shut down; returns the exit status (0)."""
     identity = "master:%s:%d" % (socket.gethostname(), os.getpid())
     if any(getattr(settings, name).startswith("ipc://") for name in _MASTER_ENDPOINTS):
-        lock = MasterLock(ensure_socket_directory(settings)).acquire()
+        lock = master_lock(ensure_socket_directory(settings)).acquire()
     else:
         lock = None
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -134,12 +128,15 @@ def main(settings):
             lock.release()
         raise
 
+    refusals = RefusalWatch([(push, settings.ZEROMQ_MASTER_PUSH, "ZEROMQ_MASTER_PUSH"),
+                             (sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")], log, io_loop)
     mgmt.start()
     master.start()
     notifier.ready("master %s running" % identity)
     try:
         io_loop.start()
     finally:
+        refusals.close()
         master.close()
         mgmt.close()
         log.info("master::Master is down.")

@@ -12,7 +12,8 @@ its shutdown is complete.
 
 A worker only *connects*, so it may start before its master: ZeroMQ connects when
 the master binds, and the worker's heartbeats (or its answer to the master's
-``hello``) register it then.  Start-up problems raise ``StartupError`` /
+``hello``) register it then.  It takes work only once the master's subscription to
+its results arrived (XPUB) and the master echoed a heartbeat (``WorkerControl``).  Start-up problems raise ``StartupError`` /
 ``SettingsError`` (one line for the operator) after closing what was opened.
 """
 import asyncio
@@ -28,7 +29,8 @@ from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import StartupError, bind, connect, create_context
+from spyder.core.sockets import bind, connect, create_context
+from spyder.errors import StartupError
 from spyder.core.worker import AsyncZmqWorker, WorkerControl, ZmqWorker
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
@@ -57,6 +59,7 @@ def create_worker_fetcher(settings, zmq_context, io_loop=None, fetcher=None):
     fetcher = fetcher or FetchProcessor(settings, io_loop)
     pull = zmq_context.socket(zmq.PULL)
     pull.setsockopt(zmq.MAXMSGSIZE, settings.ZEROMQ_MAX_MESSAGE_SIZE)
+    pull.rcvhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM
     push = zmq_context.socket(zmq.PUSH)
     push.sndhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PUSH_HWM
     bind(push, settings.ZEROMQ_WORKER_PROC_FETCHER_PUSH, "ZEROMQ_WORKER_PROC_FETCHER_PUSH")
@@ -89,11 +92,18 @@ def create_processing_function(settings):
 
 
 def create_worker_extractor(settings, zmq_context, io_loop=None):
-    """The extract stage: PULL <- ZEROMQ_WORKER_PROC_EXTRACTOR_PULL (inproc), PUB ->
-    ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, running the processing function."""
+    """The extract stage: PULL <- ZEROMQ_WORKER_PROC_EXTRACTOR_PULL (inproc), XPUB ->
+    ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, running the processing function.
+
+    The XPUB reports every subscription and unsubscription (``XPUB_VERBOSE``), and with
+    ``IMMEDIATE`` a connection's pipe lives only while the connection does, so the
+    master's subscription goes away with the master: the worker knows when its results
+    are received."""
     processing = create_processing_function(settings)
     pull = zmq_context.socket(zmq.PULL)
-    pub = zmq_context.socket(zmq.PUB)
+    pub = zmq_context.socket(zmq.XPUB)
+    pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+    pub.immediate = 1
     pub.sndhwm = settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM
     connect(pull, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PULL, "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL")
     connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")

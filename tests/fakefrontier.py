@@ -64,6 +64,14 @@ class FifoFrontier:
             curi.status_code = None
             self._due.append(curi)
 
+    def process_handed_back(self, curi):
+        self._done("handed_back", curi)
+        curi.status_code = None
+        self._due.append(curi)
+
+    def checkpoint(self):
+        pass
+
     def crawl_done(self):
         return not self._due and not self._in_flight
 

@@ -1,4 +1,5 @@
-"""``spyder crawl``'s planning and its Supervisor, with stand-in children.
+"""``spyder crawl``'s planning (spyder.crawl), its Supervisor, progress line and summary
+(spyder.supervisor) and the demo / bench commands (spyder.demo), with stand-in children.
 
 The stand-ins (a small script written to the test's temp dir) speak the supervisor's
 contract -- READY=1 / STOPPING=1 on NOTIFY_SOCKET, status broadcasts on the master's
@@ -16,9 +17,9 @@ import time
 import pytest
 
 from conftest import wait_until
-from spyder import crawl
+from spyder import crawl, demo, progress, supervisor
 from spyder.core.settings import Settings
-from spyder.core.sockets import StartupError
+from spyder.errors import StartupError
 
 FAKE_CHILD = textwrap.dedent('''
     import os, signal, sys, time
@@ -194,12 +195,12 @@ def test_progress_on_a_terminal_is_one_live_line_that_fits_its_width():
     fcntl.ioctl(slave_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
     stream = os.fdopen(slave_fd, "w")
     try:
-        progress = crawl._Progress(stream, "spyder crawl")
-        assert progress.tty
-        progress.update(_STATUS, 6)
-        progress._last = 0.0                    # the next update is due at once
-        progress.update(_STATUS, 3725)
-        progress.say("stopping gracefully")
+        line = progress.Progress(stream, "spyder crawl")
+        assert line.tty
+        line.update(_STATUS, 6)
+        line._last = 0.0                    # the next update is due at once
+        line.update(_STATUS, 3725)
+        line.say("stopping gracefully")
     finally:
         stream.close()
     screen = b""
@@ -224,10 +225,10 @@ def test_progress_on_a_terminal_is_one_live_line_that_fits_its_width():
 def test_progress_elsewhere_is_a_log_line():
     import io
     stream = io.StringIO()
-    progress = crawl._Progress(stream, "spyder crawl")
-    progress.update(_STATUS, 6)
-    progress.update(_STATUS, 7)                 # within PROGRESS_LOG_INTERVAL: not shown
-    progress.say("stopping gracefully")
+    line = progress.Progress(stream, "spyder crawl")
+    line.update(_STATUS, 6)
+    line.update(_STATUS, 7)                 # within PROGRESS_LOG_INTERVAL: not shown
+    line.say("stopping gracefully")
     assert stream.getvalue() == (
         "spyder crawl: elapsed 0:00:06, 2912 pages (535.4/s), queued 13162, in flight 10, "
         "errors 12, hosts active 10\nspyder crawl: stopping gracefully\n")
@@ -237,13 +238,13 @@ def test_progress_elsewhere_is_a_log_line():
 @pytest.mark.timeout(60)
 def test_supervisor_runs_a_crawl_to_its_end(fake_plan, tmp_path, capsys):
     plan = fake_plan(workers=2)
-    result = crawl.Supervisor(plan).run()
+    result = supervisor.Supervisor(plan).run()
     assert result.exit_status == 0 and result.error is None
     assert result.done and result.status["results"]["success"] == 20
     roles = sorted(role for role, _ in _pids(tmp_path))
     assert roles == ["logsink", "master", "worker", "worker"]
     assert not any(_alive(pid) for _, pid in _pids(tmp_path))
-    text = "\n".join(crawl.summary(plan, result))
+    text = "\n".join(progress.summary(plan, result))
     assert "the crawl is complete" in text
     assert "pages      22 this run (success 20, redirect 1, not found 1, server error 0)" in text
     assert str(tmp_path / "state.db") in text
@@ -252,16 +253,16 @@ def test_supervisor_runs_a_crawl_to_its_end(fake_plan, tmp_path, capsys):
 
 @pytest.mark.timeout(10)
 def test_summary_says_whether_a_rerun_resumes(fake_plan):
-    plan, result = fake_plan(), crawl.CrawlResult()
-    assert crawl.summary(plan, result)[0] == \
+    plan, result = fake_plan(), supervisor.CrawlResult()
+    assert progress.summary(plan, result)[0] == \
         "spyder crawl: stopped before the end; rerun the same command to resume"
-    assert crawl.summary(plan, result, "spyder demo", resumable=False)[0] == \
+    assert progress.summary(plan, result, "spyder demo", resumable=False)[0] == \
         "spyder demo: stopped before the end"
     result.error = "the master was killed by SIGKILL"
-    assert crawl.summary(plan, result)[0] == \
+    assert progress.summary(plan, result)[0] == \
         "spyder crawl: the crawl failed; rerun the same command to resume"
     result.done = True
-    assert crawl.summary(plan, result)[0] == "spyder crawl: the crawl is complete"
+    assert progress.summary(plan, result)[0] == "spyder crawl: the crawl is complete"
 
 
 @pytest.mark.timeout(60)
@@ -272,13 +273,13 @@ def test_demo_and_bench_do_not_promise_a_resume(tmp_path, socket_dir, monkeypatc
             pass
 
         def run(self):
-            return crawl.CrawlResult()    # stopped by a signal before the end
-    monkeypatch.setattr(crawl, "Supervisor", Stopped)
+            return supervisor.CrawlResult()    # stopped by a signal before the end
+    monkeypatch.setattr(supervisor, "Supervisor", Stopped)
     monkeypatch.chdir(tmp_path)
     settings = Settings(None, {"PARENT_SOCKET_DIRECTORY": socket_dir})
     args = _args(output=str(tmp_path / "demo"), pages=10, hosts=2)
-    assert crawl.demo(settings, args) == 0
-    assert crawl.bench(settings, args) == 0
+    assert demo.demo(settings, args) == 0
+    assert demo.bench(settings, args) == 0
     out = capsys.readouterr().out
     assert "spyder demo: stopped before the end\n" in out
     assert "spyder bench: stopped before the end\n" in out
@@ -295,9 +296,9 @@ def test_demo_keeps_off_a_directory_another_demo_is_crawling_into(tmp_path, sock
     with open(out / "state.db.lock", "a") as lock:      # as the running demo's master holds it
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(StartupError, match="in use by another spyder demo"):
-            crawl.demo(settings, _args(output=str(out)))
+            demo.demo(settings, _args(output=str(out)))
     assert (out / "crawl.jsonl").read_text() == "{}\n"
-    crawl._remove_previous_run(str(out))                # once it has ended
+    demo._remove_previous_run(str(out))                # once it has ended
     assert sorted(os.listdir(out)) == ["state.db.lock"]
 
 
@@ -308,7 +309,7 @@ def test_a_child_that_cannot_start_ends_the_crawl_with_its_error(fake_plan, tmp_
     monkeypatch.setenv("FAKE_" + role.upper(), "fail")
     started = time.monotonic()
     with pytest.raises(StartupError) as info:
-        crawl.Supervisor(fake_plan()).run()
+        supervisor.Supervisor(fake_plan()).run()
     assert "the %s" % role in str(info.value)
     assert "spyder %s: error: cannot bind FAKE_ADDRESS=ipc://x: address in use" % role \
         in str(info.value)
@@ -319,9 +320,9 @@ def test_a_child_that_cannot_start_ends_the_crawl_with_its_error(fake_plan, tmp_
 @pytest.mark.timeout(60)
 def test_a_child_that_never_gets_ready_is_reported(fake_plan, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MASTER", "silent")
-    monkeypatch.setattr(crawl, "READY_TIMEOUT", 1.0)
+    monkeypatch.setattr(supervisor, "READY_TIMEOUT", 1.0)
     with pytest.raises(StartupError, match="master did not report READY=1 within 1 s"):
-        crawl.Supervisor(fake_plan()).run()
+        supervisor.Supervisor(fake_plan()).run()
     assert not any(_alive(pid) for _, pid in _pids(tmp_path))
 
 
@@ -329,8 +330,8 @@ def test_a_child_that_never_gets_ready_is_reported(fake_plan, tmp_path, monkeypa
 def test_dead_workers_are_restarted_until_the_limit(fake_plan, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MASTER", "forever")
     monkeypatch.setenv("FAKE_WORKER", "crash")       # every worker dies after 0.3 s
-    monkeypatch.setattr(crawl, "RESTART_LIMIT", 3)
-    result = crawl.Supervisor(fake_plan(workers=1)).run()
+    monkeypatch.setattr(supervisor, "RESTART_LIMIT", 3)
+    result = supervisor.Supervisor(fake_plan(workers=1)).run()
     assert result.exit_status == 1
     assert "worker 1 exited with status 3" in result.error
     assert "3 restarts within 60 s already, giving up" in result.error
@@ -342,9 +343,9 @@ _DRIVER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv[1])
     import test_crawl
-    from spyder import crawl
+    from spyder import crawl, demo, supervisor
     plan = test_crawl.driver_plan(sys.argv[2], sys.argv[3])
-    sys.exit(crawl.Supervisor(plan).run().exit_status)
+    sys.exit(supervisor.Supervisor(plan).run().exit_status)
 ''')
 
 
@@ -372,6 +373,16 @@ def _start_driver(tmp_path, socket_dir, **env):
     return proc
 
 
+def _signal(proc, signum):
+    """Send ``signum`` to the driver; returns its "stopping ..." line once it handled it."""
+    proc.send_signal(signum)
+    line = ""
+    while "stopping" not in line:
+        line = proc.stderr.readline()
+        assert line, "the supervisor ended without saying it is stopping"
+    return line
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("signals, status", [((signal.SIGTERM,), 0), ((signal.SIGINT,), 0),
                                              ((signal.SIGINT, signal.SIGINT), 130)])
@@ -379,14 +390,7 @@ def test_signals_stop_all_children(fake_plan, tmp_path, socket_dir, signals, sta
     fake_plan()  # writes the stand-in script and sets FAKE_DIR / FAKE_MGMT
     proc = _start_driver(tmp_path, socket_dir)
     try:
-        said = []
-        for signum in signals:
-            proc.send_signal(signum)
-            line = ""
-            while "stopping" not in line:   # handled before the next signal is sent
-                line = proc.stderr.readline()
-                assert line, "the supervisor ended without saying it is stopping"
-            said.append(line)
+        said = [_signal(proc, signum) for signum in signals]  # each handled before the next
         assert proc.wait(20) == status, proc.stderr.read()
         assert not any(_alive(pid) for _, pid in _pids(tmp_path))
         assert "stopping gracefully" in said[0]
@@ -405,11 +409,7 @@ def test_a_second_signal_does_not_wait_for_children_that_ignore_sigterm(fake_pla
     proc = _start_driver(tmp_path, socket_dir, FAKE_WORKER="stubborn", FAKE_SHUTDOWN="40")
     try:
         for _ in range(2):
-            proc.send_signal(signal.SIGINT)
-            line = ""
-            while "stopping" not in line:
-                line = proc.stderr.readline()
-                assert line, "the supervisor ended without saying it is stopping"
+            _signal(proc, signal.SIGINT)
         second = time.monotonic()
         assert proc.wait(20) == 130, proc.stderr.read()
         assert not any(_alive(pid) for _, pid in _pids(tmp_path))
@@ -434,14 +434,14 @@ def test_a_killed_supervisor_leaves_no_orphans(fake_plan, tmp_path, socket_dir):
 def test_the_site_process_of_demo_and_bench(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SPYDER_SETTINGS", raising=False)
-    site = crawl._SiteProcess(pages=10, hosts=2)
+    site = demo._SiteProcess(pages=10, hosts=2)
     try:
         assert len(site.seeds) == 2 and all(s.startswith("http://127.0.0.1:") for s in site.seeds)
     finally:
         site.close()
     assert site.proc.returncode == 0
     with pytest.raises(StartupError, match="demo site did not start: .*at least one host"):
-        crawl._SiteProcess(pages=1, hosts=3)
+        demo._SiteProcess(pages=1, hosts=3)
     from spyder import cli
     assert cli.main(["bench", "--pages", "1", "--hosts", "3"]) == 1
     assert "spyder bench: error: a demo site needs" in capsys.readouterr().err

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from spyder.core.sockets import StartupError, create_context, create_keys
+from spyder.core.sockets import create_context, create_keys
+from spyder.errors import StartupError
 from spyder.core.settings import Settings
 
 from zmqfakes import FakeWorker, MasterProcess, free_tcp_port
@@ -67,3 +68,25 @@ def test_missing_keys_fail_with_the_command_to_make_them(tmp_path):
     finally:
         master.stop()
     assert "cannot read CurveZMQ certificate" in master.stderr
+
+
+def test_a_refused_peer_is_logged_once_with_its_address(tmp_path):
+    keys, other = str(tmp_path / "keys"), str(tmp_path / "other")
+    create_keys(keys)
+    create_keys(other)  # a client key the master does not know
+    master = MasterProcess(tmp_path, tcp_overrides(keys)).start()
+    stranger = FakeWorker(master.settings, identity=b"worker:stranger:1", curve_dir=other)
+    trusted = FakeWorker(master.settings, identity=b"worker:trusted:1", curve_dir=keys)
+    try:
+        trusted.register()  # the master is up; the stranger kept retrying meanwhile
+        for _ in range(10):
+            stranger.send_mgmt(b"be here now", {"slots": 1, "free": 1})
+            assert stranger.next_mgmt(0.1) is None
+    finally:
+        stranger.close()
+        trusted.close()
+    master.signal()
+    master.wait()
+    refusals = [line for line in master.stderr.splitlines() if "refused tcp://127.0.0.1:" in line]
+    assert len(refusals) == 1, master.stderr[-3000:]
+    assert "CurveZMQ authentication failed" in refusals[0]

@@ -74,7 +74,11 @@ def test_expected_set_has_every_feature_and_no_forbidden_url():
     assert not any(t.startswith(("/hidden/", "/orphan/")) for t in targets)
     assert all(r in site.resources[0] for r in ("/orphan/o0.html", "/hidden/h0-0.html"))
     assert "/sitemap.xml" not in targets and "/robots.txt" not in targets
-    assert (0, "/sitemap.xml") in site.expected(sitemaps=True)
+    assert not any(t.startswith("/sitemap-only/") for t in targets)
+    with_sitemaps = site.expected(sitemaps=True)
+    assert (0, "/sitemap.xml") in with_sitemaps
+    assert {(h, t) for h, t in with_sitemaps if t.startswith("/sitemap-only/")} == {
+        (h, "/sitemap-only/s%d.html" % k) for h in range(3) for k in range(2)}
     only_first = site.expected(seed_hosts=[0])
     assert {h for h, _ in only_first} == {0}
 

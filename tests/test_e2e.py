@@ -6,7 +6,6 @@ the set a correct crawl fetches (``DemoServer.expected_urls``).  Timeouts, lease
 delays are small so the suite stays within a few minutes.
 """
 import glob
-import importlib.util
 import json
 import os
 import re
@@ -20,11 +19,6 @@ import pytest
 
 from conftest import wait_until
 from spyder.demosite import DISALLOWED_PREFIX
-
-_NEEDED = ("spyder.masterprocess", "spyder.workerprocess", "spyder.logsink",
-           "spyder.core.frontier", "spyder.sinks.jsonl", "spyder.sinks.warc")
-_MISSING = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason="not written yet: %s" % ", ".join(_MISSING))
 
 SHUTDOWN_TIMEOUT = 3.0
 CHECKPOINT_SECONDS = 0.5
@@ -175,16 +169,15 @@ def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl):
     assert {"success", "redirect", "not_found"} <= outcomes
     assert all(isinstance(r["depth"], int) and r["status"] for r in records)
 
-    from warcio.archiveiterator import ArchiveIterator
-    records = []
-    for path in sorted(glob.glob(os.path.join(run.warc_dir, "*.warc*"))):
-        with open(path, "rb") as warc:
-            records += [(record.rec_type, record.rec_headers.get_header("WARC-Target-URI"))
-                        for record in ArchiveIterator(warc)]
+    records = _warc_records(run.warc_dir)
     responses = [url for kind, url in records if kind == "response"]
+    metadata = [url for kind, url in records if kind == "metadata"]
     assert len(responses) == len(set(responses)), "one response record per fetched page"
-    assert set(responses) == set(expected)
-    assert sorted(url for kind, url in records if kind == "request") == sorted(responses)
+    skipped = {u for u in expected if u.endswith(".pdf")}  # not in FETCH_CONTENT_TYPES
+    assert skipped and set(metadata) == skipped, "bodies never downloaded are no responses"
+    assert set(responses) == (set(expected) - skipped) | server.robots_urls()
+    assert sorted(url for kind, url in records if kind == "request") == sorted(
+        responses + metadata)
     successes = {u for u, outcome in expected.items() if outcome == "success"}
 
     out = run.output()
@@ -192,6 +185,21 @@ def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl):
     assert "success %d," % len(successes) in out   # robots.txt is counted apart
     assert "), 3 robots.txt" in out
     assert run.jsonl in out and run.log_dir in out
+
+
+@pytest.mark.timeout(120)
+def test_sitemap_only_pages_are_crawled_through_robots_txt_sitemaps(demo_site, crawl):
+    server = demo_site(pages=100, hosts=2)
+    run = crawl(server, workers=1, ROBOTSTXT_SITEMAPS=True).start()
+    assert run.wait() == 0, run.output()
+    fetched = server.fetched()
+    expected = server.expected_urls(sitemaps=True)
+    assert set(fetched) == expected | server.robots_urls()
+    assert [u for u, n in fetched.items() if n != 1] == [], "fetched more than once"
+    only = {u for u in expected if "/sitemap-only/" in u}
+    assert len(only) == 2 and not only & server.expected_urls()
+    depths = {r["url"]: r["depth"] for r in run.records()}
+    assert {depths[u] for u in only} == {1}
 
 
 @pytest.mark.timeout(150)
@@ -250,7 +258,26 @@ def test_master_killed_mid_crawl_a_rerun_resumes(demo_site, crawl):
     assert not _pages(refetched & committed), "fetched again although committed"
     assert len(server.requests) > count
     _assert_complete(server, server.fetched())
-    assert {r["url"] for r in run.records()} == server.expected_urls()
+    # the sinks' output is part of each commit: exactly one line and one WARC response
+    # per URL outcome, although the outcomes after the last commit were told twice
+    urls = [r["url"] for r in run.records()]
+    assert sorted(urls) == sorted(server.expected_urls())
+    # (a response, or the metadata of a body never downloaded; robots.txt is archived too)
+    outcomes = [url for kind, url in _warc_records(run.warc_dir)
+                if kind in ("response", "metadata") and url in _pages([url])]
+    assert sorted(outcomes) == sorted(
+        r["url"] for r in run.records() if isinstance(r["status"], int) and r["status"] < 599)
+
+
+def _warc_records(directory):
+    """``(WARC-Type, WARC-Target-URI)`` of every record in the WARC files of ``directory``."""
+    from warcio.archiveiterator import ArchiveIterator
+    records = []
+    for path in sorted(glob.glob(os.path.join(directory, "*.warc.gz"))):
+        with open(path, "rb") as stream:
+            records += [(record.rec_type, record.rec_headers.get_header("WARC-Target-URI"))
+                        for record in ArchiveIterator(stream)]
+    return records
 
 
 @pytest.mark.timeout(150)

@@ -17,7 +17,7 @@ from tornado.web import Application, RequestHandler
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.settings import Settings, SettingsError
-from spyder.core.sockets import StartupError
+from spyder.errors import StartupError
 from spyder.processor.encoding import extract_content_type_encoding
 from spyder.processor.fetcher import FetchProcessor
 from spyder.workerprocess import create_processing_function

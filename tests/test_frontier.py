@@ -14,8 +14,9 @@ from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
 from spyder.core.sink import AbstractCrawlUriSink
-from spyder.core.sockets import StartupError
+from spyder.core.settings import SettingsError
 from spyder.core.sqlitequeues import SQLiteSingleHostUriQueue, UriRow
+from spyder.errors import StartupError
 from test_frontier_support import (RecordingSink, Site, Clock, crawl, deliver, drain,
                                    make_settings)
 
@@ -677,6 +678,6 @@ def test_bad_sink_class_and_scope_settings(tmp_path):
         open_frontier(MultipleHostFrontier, tmp_path, SINKS=["no.such.Sink"])
     with pytest.raises(StartupError, match="QUEUE_ASSIGNMENT_CLASS='spyder.Nope'"):
         open_frontier(MultipleHostFrontier, tmp_path, QUEUE_ASSIGNMENT_CLASS="spyder.Nope")
-    with pytest.raises(StartupError, match="REGEX_SCOPE_NEGATIVE"):
+    with pytest.raises(SettingsError, match="REGEX_SCOPE_NEGATIVE"):
         open_frontier(MultipleHostFrontier, tmp_path, REGEX_SCOPE_NEGATIVE=["(unclosed"])
     open_frontier(MultipleHostFrontier, tmp_path)[0].close()  # the lock was released

@@ -213,3 +213,40 @@ def test_a_late_result_from_before_the_restart_is_harmless(tmp_path):
     assert frontier.stats()["unexpected_results"] == 1
     assert [c.url for c in drain(frontier)] == [SEEDS[0]]
     frontier.close()
+
+
+def test_a_hosts_politeness_delay_survives_a_crash(tmp_path):
+    """The time a host may next be fetched is in the state file, also for a host queue
+    that was in memory when the master died: the restart waits for it."""
+    settings = make_settings(tmp_path, FRONTIER_MIN_DELAY=30.0, FRONTIER_CHECKPOINT_SECONDS=0.0)
+    clock = Clock()
+    frontier = MultipleHostFrontier(settings, clock=clock)
+    frontier.add_uri(CrawlUri(url=SEEDS[0]))
+    deliver(frontier, frontier.get_next(), 200, ["http://h0.test/next"])
+    frontier.checkpoint()
+    frontier._store._db.close()  # a crash: no close(), no clean flag
+    frontier._release_lock()
+
+    frontier = MultipleHostFrontier(settings, clock=clock)
+    assert drain(frontier) == []
+    clock.advance(29.0)
+    assert drain(frontier) == []
+    clock.advance(1.5)
+    assert [c.url for c in drain(frontier)] == ["http://h0.test/next"]
+    frontier.close()
+
+
+def test_a_handed_back_url_costs_no_attempt_and_no_budget(tmp_path):
+    settings = make_settings(tmp_path, FRONTIER_QUEUE_BUDGET=1)
+    clock = Clock()
+    frontier = MultipleHostFrontier(settings, clock=clock)
+    frontier.add_uri(CrawlUri(url=SEEDS[0]))
+    curi = frontier.get_next()
+    curi.status_code = 599
+    frontier.process_handed_back(curi)
+    again = frontier.get_next()  # at once, with the budget of one refunded
+    assert (again.url, again.attempt) == (SEEDS[0], 0)
+    assert frontier.stats()["retries"] == 0
+    deliver(frontier, again, 200)
+    assert frontier.stats()["success"] == 1
+    frontier.close()

@@ -9,7 +9,7 @@ clock to ``next_due()`` -- recording when each URL was handed out and finished.
 import queue
 
 from spyder.core.crawluri import CrawlUri
-from spyder.core.master import result_class
+from spyder.core.retry import result_class
 from spyder.core.settings import Settings
 from spyder.core.sink import AbstractCrawlUriSink
 

@@ -41,6 +41,8 @@ def test_missing_keys_default_unknown_keys_ignored_no_version_means_current():
 
 def test_that_data_messages_work():
     curi = full_curi()
+    ticketed = DataMessage(b"master:host:1", curi, {"id": 7, "deadline": 12.5})
+    assert DataMessage.from_frames(ticketed.serialize()) == ticketed
     frames = DataMessage(b"master:host:1", curi).serialize()
     assert all(isinstance(frame, bytes) for frame in frames)
     msg = DataMessage.from_frames(frames)
@@ -69,9 +71,10 @@ def test_that_construction_works():
 
 
 @pytest.mark.parametrize("frames,reason", [
-    ([b"one"], "expected 2 frames, got 1"),
-    ([b"a", b"b", b"c"], "expected 2 frames, got 3"),
-    ("not a list", "expected 2 frames"),
+    ([b"one"], "expected 2 or 3 frames, got 1"),
+    ([b"a", b"b", b"c", b"d"], "expected 2 or 3 frames, got 4"),
+    ([b"id", msgpack.packb({"url": "u"}), b"\xc1"], "ticket frame is not valid msgpack"),
+    ("not a list", "expected 2 or 3 frames"),
     ([b"id", "text"], "frame of type str"),
     ([b"id", b"\xc1"], "not valid msgpack"),
     ([b"id", msgpack.packb([1])], "expected a map"),

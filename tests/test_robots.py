@@ -156,12 +156,37 @@ def test_a_host_waiting_long_for_its_robots_retry_gives_up_its_active_slot(tmp_p
     frontier.close()
 
 
-def test_unreachable_robots_txt_means_disallow_all_after_the_retries(tmp_path):
-    frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=1.0, MAX_RETRIES=2)
+def test_unreachable_robots_txt_means_wait_with_capped_backoff_never_drop(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=1.0, MAX_RETRIES=2,
+                                      ROBOTSTXT_RETRY_MAX_WAIT=10.0)
     frontier.add_uri(CrawlUri(url="http://a.test/"))
-    trace = crawl(frontier, clock, Site({ROBOTS: (503,), "http://a.test/": (200,)}))
-    assert trace.urls == [ROBOTS] * 3
-    assert frontier.crawl_done() and frontier.stats()["robots_disallowed"] == 1
+    answers = [(503,)] * 8
+    site = Site({ROBOTS: lambda curi: answers.pop(0) if answers else page(""),
+                 "http://a.test/": (200,)})
+    start = clock.t
+    trace = crawl(frontier, clock, site, until=lambda t: len(t.dispatched) == 8)
+    assert trace.urls == [ROBOTS] * 8
+    assert [t - start for t, _ in trace.dispatched] == [0, 1, 3, 7, 15, 25, 35, 45]
+    stats = frontier.stats()
+    assert (stats["robots_waiting"], stats["robots_disallowed"], stats["queued"]) == (1, 0, 1)
+    assert not frontier.crawl_done()
+    frontier.close()
+    frontier, clock = robots_frontier(tmp_path, clock, RETRY_BACKOFF=1.0, MAX_RETRIES=2,
+                                      ROBOTSTXT_RETRY_MAX_WAIT=10.0)  # a restart: still waiting
+    assert frontier.stats()["robots_waiting"] == 1
+    trace = crawl(frontier, clock, site)
+    assert trace.urls == [ROBOTS, "http://a.test/"]
+    assert frontier.stats()["robots_waiting"] == 0 and frontier.crawl_done()
+    frontier.close()
+
+
+def test_disallow_all_cached_by_an_older_spyder_is_fetched_again(tmp_path):
+    frontier, clock = robots_frontier(tmp_path)
+    frontier._store.put_robots("http://a.test", 503, "User-agent: *\nDisallow: /\n",
+                               clock.t + 86400, 0, None)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    trace = crawl(frontier, clock, Site({ROBOTS: page(""), "http://a.test/": (200,)}))
+    assert trace.urls == [ROBOTS, "http://a.test/"]
     frontier.close()
 
 
@@ -256,4 +281,22 @@ def test_a_crawled_robots_txt_url_and_the_robots_fetch_never_overlap(tmp_path):
     trace = crawl(frontier, clock, site, slots=5, latency=1.0)
     assert trace.urls == [ROBOTS, ROBOTS]
     assert trace.dispatched[0][1].optional_vars and not trace.dispatched[1][1].optional_vars
+    frontier.close()
+
+
+def test_a_cross_host_robots_redirect_takes_a_slot_and_the_delay_of_the_target_queue(tmp_path):
+    frontier, clock = robots_frontier(tmp_path, FRONTIER_MIN_DELAY=10.0)
+    target = "http://b.test/robots.txt"
+    pages = ["http://b.test/%d" % i for i in range(3)]
+    for url in pages + ["http://a.test/x"]:
+        frontier.add_uri(CrawlUri(url=url))
+    site = Site(dict({ROBOTS: (301, [target], {"Location": target}),
+                      target: page("User-agent: *\nDisallow: /x\n")},
+                     **{url: (200,) for url in pages}))
+    start = clock.t
+    trace = crawl(frontier, clock, site, slots=5)
+    on_b = [(t - start, curi.url) for t, curi in trace.dispatched if "b.test" in curi.url]
+    assert [t for t, _ in on_b] == [0.0, 10.0, 20.0, 30.0, 40.0]  # a's hop is one of them
+    assert [url for _, url in on_b].count(target) == 2
+    assert "http://a.test/x" not in trace.urls and frontier.crawl_done()  # b's rules for a
     frontier.close()

@@ -46,9 +46,9 @@ def test_defaults_cannot_be_mutated_through_settings():
     first.SPYDER_EXTRACTOR_PIPELINE.extend(first.SPYDER_SCOPER_PIPELINE)
     first.STATIC_DNS_MAPPINGS["a:80"] = ("1.2.3.4", 80)
     second = Settings()
-    assert len(second.SPYDER_EXTRACTOR_PIPELINE) == 3
+    assert len(second.SPYDER_EXTRACTOR_PIPELINE) == 5
     assert second.STATIC_DNS_MAPPINGS == {}
-    assert len(defaultsettings.SPYDER_EXTRACTOR_PIPELINE) == 3
+    assert len(defaultsettings.SPYDER_EXTRACTOR_PIPELINE) == 5
 
 
 def test_socket_addresses_live_in_a_private_per_user_directory():

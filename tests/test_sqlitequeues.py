@@ -3,8 +3,8 @@ import sqlite3
 
 import pytest
 
-from spyder.core.sqlitequeues import (QueueException, QueueNotFound, SQLiteMultipleHostUriQueue,
-                                      SQLiteSingleHostUriQueue, SQLiteStore, UriNotFound, UriRow)
+from spyder.core.sqlitequeues import (QueueException, SQLiteMultipleHostUriQueue,
+                                      SQLiteSingleHostUriQueue, SQLiteStore, UriRow)
 
 NOW = 1_700_000_000.0
 
@@ -15,65 +15,40 @@ def _columns(row):
 
 
 # ---------------------------------------------------------------- single host store
-def test_single_adding_works():
+def test_single_store_puts_every_row_in_its_one_queue():
     store = SQLiteSingleHostUriQueue(":memory:")
     row = UriRow("http://localhost", etag='"etag"', mod_date="Tue, 15 Nov 1994 12:45:26 GMT",
                  next_date=NOW, priority=1)
-    store.add_uri(row)
+    store.add_uris([row])
     assert len(store) == 1
-    stored = store.get_uri("http://localhost")
+    stored = store.find_uri("http://localhost")
     assert _columns(stored) == row._replace(queue=store.queue_id)
     assert stored.rowid == 1
-
-
-def test_single_updating_works():
-    store = SQLiteSingleHostUriQueue(":memory:")
-    store.add_uri(UriRow("http://localhost", etag="a", next_date=NOW, priority=1))
-    updated = UriRow("http://localhost", store.queue_id, "b", "mod", NOW + 1, 2, 3, 1, 503, None)
-    store.update_uri(updated)
-    assert _columns(store.get_uri("http://localhost")) == updated
-
-
-def test_single_lists_work():
-    store = SQLiteSingleHostUriQueue(":memory:")
-    rows = [UriRow("http://localhost/%d" % i, next_date=NOW + i) for i in range(3)]
-    store.add_uris(rows)
-    assert len(store) == 3
-    store.update_uris([r._replace(queue=store.queue_id, priority=2) for r in rows])
-    assert all(store.get_uri(r.url).priority == 2 for r in rows)
-    store.remove_uris(r.url for r in rows)
-    assert len(store) == 0
-
-
-def test_single_iterating_over_all_uris_works():
-    store = SQLiteSingleHostUriQueue(":memory:")
-    urls = ["http://localhost/%d" % i for i in range(5)]
-    store.add_uris(UriRow(url, next_date=NOW) for url in urls)
-    assert store.get_uri(urls[0]).url == urls[0]
-    with pytest.raises(UriNotFound):
-        store.get_uri("http://unknown/")
     assert store.find_uri("http://unknown/") is None
-    # iterating while querying: every generator has its own cursor
-    seen = []
-    for url in store.all_uris():
-        seen.append(store.get_uri(url).url)
-    assert sorted(seen) == sorted(urls)
 
 
-def test_single_queue_head_works():
+def test_record_stores_the_outcome_of_a_visit():
+    store = SQLiteSingleHostUriQueue(":memory:")
+    store.add_uris([UriRow("http://localhost", etag="a", next_date=NOW, priority=1, depth=3)])
+    store.record("http://localhost", "b", "mod", NOW + 1, 2, 1, 503, None)
+    assert _columns(store.find_uri("http://localhost")) == UriRow(
+        "http://localhost", store.queue_id, "b", "mod", NOW + 1, 2, 3, 1, 503, None)
+
+
+def test_head_of_orders_by_due_time_and_skips_finished_rows():
     store = SQLiteSingleHostUriQueue(":memory:")
     store.add_uris([UriRow("http://localhost/late", next_date=NOW + 10),
                     UriRow("http://localhost/early", next_date=NOW + 1),
                     UriRow("http://localhost/new", next_date=0.0)])
-    assert [r.url for r in store.queue_head(n=3)] == [
+    assert [r.url for r in store.head_of(store.queue_id, 3)] == [
         "http://localhost/new", "http://localhost/early", "http://localhost/late"]
-    assert [r.url for r in store.queue_head(n=1, offset=1)] == ["http://localhost/early"]
+    assert [r.url for r in store.head_of(store.queue_id, 1)] == ["http://localhost/new"]
     store.ignore_uri("http://localhost/early", 404)
-    assert [r.url for r in store.queue_head(n=3)] == ["http://localhost/new",
-                                                      "http://localhost/late"]
-    ignored = store.get_uri("http://localhost/early")
+    assert [r.url for r in store.head_of(store.queue_id, 3)] == ["http://localhost/new",
+                                                                 "http://localhost/late"]
+    ignored = store.find_uri("http://localhost/early")
     assert (ignored.next_date, ignored.status, ignored.reason) == (None, 404, "status")
-    assert store.qsize() == 2 and len(store) == 3
+    assert len(store) == 3
 
 
 def test_equal_due_times_keep_insertion_order_and_priority_counts_first():
@@ -82,55 +57,35 @@ def test_equal_due_times_keep_insertion_order_and_priority_counts_first():
                     UriRow("http://l/a", next_date=1.0, priority=1),
                     UriRow("http://l/b", next_date=1.0, priority=1),
                     UriRow("http://l/first", next_date=1.0, priority=0)])
-    assert [r.url for r in store.queue_head(n=4)] == ["http://l/first", "http://l/c",
-                                                      "http://l/a", "http://l/b"]
+    assert [r.url for r in store.head_of(store.queue_id, 4)] == [
+        "http://l/first", "http://l/c", "http://l/a", "http://l/b"]
 
 
 # ---------------------------------------------------------------- multiple host store
-def test_multiple_adding_updating_and_lists_work():
-    store = SQLiteMultipleHostUriQueue(":memory:")
-    row = UriRow("http://localhost", 1, '"e"', "mod", NOW, 1)
-    store.add_uri(row)
-    assert len(store) == 1 and _columns(store.get_uri(row.url)) == row
-    store.update_uri(row._replace(queue=2, priority=3))
-    assert store.get_uri(row.url).queue == 2 and store.get_uri(row.url).priority == 3
-    rows = [UriRow("http://h/%d" % i, 1, next_date=NOW) for i in range(4)]
-    store.add_uris(rows)
-    store.update_uris(r._replace(etag="x") for r in rows)
-    assert {store.get_uri(r.url).etag for r in rows} == {"x"}
-    store.remove_uris([r.url for r in rows] + [row.url])
-    assert len(store) == 0
-
-
-def test_multiple_queue_head_works():
+def test_multiple_store_keeps_queues_apart():
     store = SQLiteMultipleHostUriQueue(":memory:")
     store.add_uris([UriRow("http://a/2", 1, next_date=NOW + 2),
                     UriRow("http://a/1", 1, next_date=NOW + 1),
                     UriRow("http://a/3", 1, next_date=NOW + 3),
                     UriRow("http://b/1", 2, next_date=NOW)])
-    assert [r.url for r in store.queue_head(1, n=2)] == ["http://a/1", "http://a/2"]
-    assert [r.url for r in store.queue_head(1, n=2, offset=2)] == ["http://a/3"]
-    assert store.qsize() == 4 and store.qsize(1) == 3 and store.qsize(2) == 1
+    assert [r.url for r in store.head_of(1, 2)] == ["http://a/1", "http://a/2"]
     store.ignore_uri("http://a/1", 404)
-    assert store.qsize(1) == 2 and store.qsize() == 3
-    assert [r.url for r in store.queue_head(2, n=5)] == ["http://b/1"]
-    assert sorted(store.all_uris(1)) == ["http://a/1", "http://a/2", "http://a/3"]
-    assert len(list(store.all_uris())) == 4
-    assert store.earliest_in_queue(1) == NOW + 2
+    assert [r.url for r in store.head_of(1, 5)] == ["http://a/2", "http://a/3"]
+    assert [r.url for r in store.head_of(2, 5)] == ["http://b/1"]
+    store.set_uri_queue("http://b/1", 1)
+    assert store.head_of(2, 5) == [] and store.find_uri("http://b/1").queue == 1
+    assert store.earliest_in_queue(1) == NOW
     assert store.earliest_in_queue(3) is None
 
 
 def test_that_queues_work():
     store = SQLiteMultipleHostUriQueue(":memory:")
-    assert store.get_queue_count() == 0 and store.get_all_queues() == []
     assert store.add_or_create_queue("localhost") == 1
     assert store.add_or_create_queue("localhost") == 1
     assert store.add_or_create_queue("127.0.0.1") == 2
-    assert store.get_all_queues() == [(1, "localhost"), (2, "127.0.0.1")]
-    assert store.get_queue_count() == 2
-    assert store.get_queue_for_ident("127.0.0.1") == 2
-    with pytest.raises(QueueNotFound):
-        store.get_queue_for_ident("nowhere")
+    store.set_queue_due(1, NOW)
+    store.set_queue_due(2, NOW)
+    assert store.due_queues(NOW, 10) == [(1, "localhost"), (2, "127.0.0.1")]
 
 
 def test_queue_due_times():
@@ -186,9 +141,9 @@ def test_insert_new_is_the_url_seen_test():
     store = SQLiteStore(":memory:")
     assert store.insert_new(UriRow("http://a/", 1, next_date=0.0)) == 1
     assert store.insert_new(UriRow("http://a/", 2, next_date=5.0)) is None
-    assert store.get_uri("http://a/").queue == 1
+    assert store.find_uri("http://a/").queue == 1
     with pytest.raises(sqlite3.IntegrityError):
-        store.add_uri(UriRow("http://a/"))
+        store.add_uris([UriRow("http://a/")])
 
 
 def test_atomic_rolls_back_everything_inside():
@@ -200,7 +155,7 @@ def test_atomic_rolls_back_everything_inside():
             store.ignore_uri("http://a/", 404)
             raise RuntimeError("boom")
     assert store.find_uri("http://b/") is None
-    assert store.get_uri("http://a/").next_date == 0.0
+    assert store.find_uri("http://a/").next_date == 0.0
     with store.atomic():
         store.insert_new(UriRow("http://c/", next_date=0.0))
     assert store.find_uri("http://c/") is not None

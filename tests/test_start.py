@@ -17,7 +17,6 @@ from test_worker_support import ThreadedSite
 pytestmark = pytest.mark.timeout(120)
 
 SKELETON = ["settings.py", "master.py", "sink.py", "seeds.txt", "logging.conf", "log/.keep"]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def spyder(*args, cwd, env=None, **kwargs):
@@ -79,15 +78,6 @@ def test_skeleton_settings_load_without_warnings(tmp_path):
                                                           "http://b.example/x"]
 
 
-def _master_missing():
-    if not os.path.exists(os.path.join(ROOT, "spyder", "masterprocess.py")):
-        return "spyder/masterprocess.py does not exist yet (the master is written separately)"
-    if importlib.util.find_spec("spyder.core.frontier") is None:
-        return "spyder/core/frontier.py does not exist yet (the frontier is written separately)"
-    return None
-
-
-@pytest.mark.skipif(_master_missing() is not None, reason=str(_master_missing()))
 def test_skeleton_crawls_a_local_site(tmp_path, socket_dir):
     site = ThreadedSite(tmp_path)
     procs = []

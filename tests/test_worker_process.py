@@ -88,13 +88,15 @@ def workers():
 
 
 def registered(master, timeout=15.0):
-    """The worker's first registration or heartbeat (the very first ``be here now``
-    can be lost while PUB/SUB connects; heartbeats register it then)."""
+    """The worker's first registration, heartbeat or credit message with free slots: it
+    takes work once the results socket is subscribed and a heartbeat was echoed (the
+    very first ``be here now`` can be lost while PUB/SUB connects)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         msg = master.next_mgmt(deadline - time.monotonic())
-        if msg is not None and msg.data in (C.ZMQ_SPYDER_MGMT_WORKER_AVAIL,
-                                            C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT):
+        if msg is not None and msg.data in (
+                C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT,
+                C.ZMQ_SPYDER_MGMT_WORKER_CREDIT) and msg.details["free"]:
             return msg
     raise AssertionError("the worker never registered")
 
@@ -120,7 +122,7 @@ def test_worker_fetches_every_kind_of_result(tmp_path, socket_dir, site, master,
     hello = registered(master)
     assert hello.identity.startswith(b"worker:")
     assert hello.identity.endswith(b":%d" % worker.proc.pid)
-    assert hello.details == {"slots": 4, "free": 4}
+    assert (hello.details["slots"], hello.details["free"], hello.details["held"]) == (4, 4, [])
 
     urls = {
         "ok": site.url("/page/a"),

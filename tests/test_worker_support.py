@@ -233,12 +233,20 @@ class FakeMaster:
         self.mgmt_out.send_multipart([topic, self.identity, data])
 
     def next_mgmt(self, timeout):
-        """The next management message from a worker, or None after ``timeout`` s."""
+        """The next management message from a worker, or None after ``timeout`` s.
+
+        Heartbeats and registrations are echoed as the master does (with a dead-after
+        of an hour, so one echo licenses the worker for the whole test)."""
         self._touch()
         if self.mgmt_in.poll(max(timeout, 0) * 1000):
             msg = MgmtMessage.from_frames(self.mgmt_in.recv_multipart())
             if msg.data == C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT:
                 self.heartbeats.append(msg)
+            if msg.details and "t" in msg.details:
+                self.mgmt_out.send_multipart(MgmtMessage(
+                    C.ZMQ_SPYDER_MGMT_WORKER, self.identity, C.ZMQ_SPYDER_MGMT_WORKER_ECHO,
+                    {"worker": msg.identity, "t": msg.details["t"], "m": time.monotonic(),
+                     "dead_after": 3600.0}).serialize())
             return msg
         return None
 

@@ -24,14 +24,39 @@ ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK = b"quit.ack"
 ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT = b"heartbeat"
 #: master -> workers: roll call; every worker answers with ``be here now``.
 ZMQ_SPYDER_MGMT_WORKER_HELLO = b"hello"
+#: worker -> master: its free slots and the dispatches it holds changed (details as heartbeat).
+ZMQ_SPYDER_MGMT_WORKER_CREDIT = b"credit"
+#: master -> workers: a heartbeat's echo (details: worker, t, m, dead_after); the worker's
+#: clock sample and licence to fetch (see ``spyder.core.masterclock``).
+ZMQ_SPYDER_MGMT_WORKER_ECHO = b"heartbeat.echo"
 #: master -> supervisors (topic ``spyder.master.``): crawl status, details carry the numbers.
 ZMQ_SPYDER_MGMT_MASTER_STATUS = b"status"
 
 # --- keys of the optional 4th management frame (a msgpack map) ----------------------
 #: int: how many URLs the worker can work on at once (its MAX_CLIENTS).
 MGMT_DETAIL_SLOTS = "slots"
-#: int: how many of those slots are free right now.
+#: int: how many of those slots are free right now (0 while it may not take work).
 MGMT_DETAIL_FREE = "free"
+#: list of int: the dispatch ids the worker holds (taken from its PULL socket, unanswered).
+MGMT_DETAIL_HELD = "held"
+#: float: the worker's monotonic clock when it sent the heartbeat (echoed back as is).
+MGMT_DETAIL_SENT = "t"
+#: bytes: whose heartbeat an echo answers.
+MGMT_DETAIL_WORKER = "worker"
+#: float: the master's monotonic clock when it received the echoed heartbeat.
+MGMT_DETAIL_RECEIVED = "m"
+#: float: seconds of silence after which the master declares a worker dead.
+MGMT_DETAIL_DEAD_AFTER = "dead_after"
+
+# --- keys of a data message's ticket (its optional 3rd frame, a msgpack map) --------
+#: int: the dispatch id (master -> worker, copied back in the result).
+TICKET_ID = "id"
+#: float: the master's monotonic clock by which the fetch must be over.
+TICKET_DEADLINE = "deadline"
+#: bytes: the worker that answers (worker -> master).
+TICKET_WORKER = "worker"
+#: bool: the worker hands the URL back unfetched (worker -> master).
+TICKET_HANDED_BACK = "back"
 
 # --- optional_vars keys -------------------------------------------------------------
 #: user name for HTTP basic auth, taken from ``user:pass@`` in the URL.
@@ -44,8 +69,13 @@ CURI_EXTRACTION_FINISHED = "extraction_finished"
 CURI_EXTRACTED_URLS = "extracted_urls"
 #: number of link values on the page (or Location headers) that could not be parsed.
 CURI_LINKS_DROPPED = "links_dropped"
-#: "1" when the body was cut at MAX_CONTENT_SIZE.
+#: "1" when the body was not kept in full (cut at a size limit, timeout or disconnect mid-body,
+#: or not downloaded for its content type); the reason is in ``CURI_TRUNCATED_REASON``.
 CURI_TRUNCATED = "truncated"
+#: why the body was not kept in full, in WARC-Truncated words: ``length`` (a size limit),
+#: ``time`` (timeout mid-body), ``disconnect`` (connection lost mid-body) or ``unspecified``
+#: (not downloaded for its content type).
+CURI_TRUNCATED_REASON = "truncated_reason"
 #: "1" when the extracted links were cut to fit the master's ZEROMQ_MAX_MESSAGE_SIZE.
 CURI_LINKS_TRUNCATED = "links_truncated"
 #: "1" when the body was not downloaded because its content type is not wanted.
@@ -54,8 +84,15 @@ CURI_SKIPPED_CONTENT_TYPE = "skipped_content_type"
 CURI_ERROR = "error"
 #: "1" on the frontier's own robots.txt requests, so their results reach the robots logic.
 CURI_ROBOTS_FETCH = "robots_fetch"
-#: "1" when the page asked not to be followed (``<meta name=robots content=nofollow>``).
+#: "1" on the frontier's requests for a sitemap (named by robots.txt, or by a sitemap index).
+CURI_SITEMAP_FETCH = "sitemap_fetch"
+#: newline-separated absolute URLs of the sitemaps a sitemap index names.
+CURI_SITEMAPS = "sitemaps"
+#: "1" when the page asked not to be followed (``<meta name=robots content=nofollow>`` or an
+#: ``X-Robots-Tag: nofollow`` header).
 CURI_NOFOLLOW = "nofollow"
+#: "1" when the page asked not to be indexed (meta robots or ``X-Robots-Tag`` ``noindex``).
+CURI_NOINDEX = "noindex"
 
 CURI_OPTIONAL_TRUE = "1"
 CURI_OPTIONAL_FALSE = "0"
@@ -65,5 +102,5 @@ CURI_OPTIONAL_FALSE = "0"
 CURI_ENETWORK = 599
 #: an exception while processing the URL (a worker stage, or the master's handlers).
 CURI_EUNCAUGHT_EXCEPTION = 710
-#: the master's lease on a dispatched URL expired without a result.
+#: the master's lease on a dispatched URL expired without a result (or its worker died).
 CURI_ELEASE_EXPIRED = 711

@@ -16,6 +16,8 @@ Conventions:
 from dataclasses import dataclass, field, fields
 from typing import Dict, Optional
 
+from spyder.core import constants as C
+
 
 @dataclass(eq=True)
 class CrawlUri:
@@ -41,6 +43,17 @@ class CrawlUri:
         """The extracted links as a list (empty if there are none)."""
         raw = self.optional_vars.get("extracted_urls", "")
         return [line for line in raw.split("\n") if line]
+
+    @property
+    def truncated_reason(self):
+        """Why the body is not complete, in WARC-Truncated words (``length``, ``time``,
+        ``disconnect``, ``unspecified`` = never downloaded), or ``None`` if it is."""
+        optional = self.optional_vars or {}
+        if optional.get(C.CURI_SKIPPED_CONTENT_TYPE) == C.CURI_OPTIONAL_TRUE:
+            return "unspecified"
+        if optional.get(C.CURI_TRUNCATED) == C.CURI_OPTIONAL_TRUE:
+            return optional.get(C.CURI_TRUNCATED_REASON) or "length"
+        return None
 
     def __repr__(self):
         body = None if self.content_body is None else "<%d bytes>" % len(self.content_body)

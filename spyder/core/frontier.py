@@ -3,57 +3,68 @@
 The master calls the frontier from its IOLoop only: ``add_uri`` for seeds,
 ``get_next`` to dispatch (``queue.Empty`` when nothing may go out now),
 ``next_due`` to know how long to sleep, one ``process_*`` per result, and
-``crawl_done`` / ``stats`` / ``close``.  Everything persistent lives in the SQLite
-state file (``sqlitequeues``); memory holds only bounded working sets.
+``checkpoint`` / ``crawl_done`` / ``stats`` / ``close``.  Everything persistent
+lives in the SQLite state file (``sqlitequeues``); memory holds only bounded
+working sets.  This module is the contract and the two frontiers; it composes
+these parts, one concept each:
 
-Scheduling.  URLs live in politeness *queues* (``QUEUE_ASSIGNMENT_CLASS``: one per
-host by default, or per IP).  A queue in memory is *active*: it holds a small
-buffer of its URLs due first (new URLs before recrawls, shallow before deep),
-at most ``FRONTIER_HOST_CONCURRENCY`` URLs in flight, and after every fetch waits
-``max(FRONTIER_MIN_DELAY, FRONTIER_CRAWL_DELAY_FACTOR x download time, robots
-Crawl-delay)``.  ``MultipleHostFrontier`` keeps up to ``FRONTIER_ACTIVE_QUEUES``
-queues active, each for a budget of ``FRONTIER_QUEUE_BUDGET`` fetches (a server
-error costs ``FRONTIER_QUEUE_BUDGET_PUNISH``); a queue whose budget is spent,
-whose next URL is not due, or that must wait longer than ``_PUT_AWAY_WAIT``, goes
-back to the state file with the time it is next due (never earlier than its
-politeness delay, whatever links arrive for it), and the due queues are activated
-in turn (``QUEUE_SELECTOR_CLASS`` picks among the most overdue).
-``SingleHostFrontier`` puts every URL in one queue: the original's single global
-politeness window.  Before an origin's first URL its robots.txt is fetched
-through the workers (``robots``).
+* ``admission`` -- which URLs enter: canonical spelling, scope (the seeds' hosts or
+  ``REGEX_SCOPE_*``), ``CRAWL_MAX_DEPTH``, ``CRAWL_MAX_PAGES``, the seen cache.
+* ``hostresolution`` -- which politeness queue a URL belongs to
+  (``QUEUE_ASSIGNMENT_CLASS``: one per host by default, or per IP after a lookup).
+* ``hostqueues`` -- the active queues in memory and their ready heap.  An active
+  queue holds a small buffer of its URLs due first (new URLs before recrawls,
+  shallow before deep), at most ``FRONTIER_HOST_CONCURRENCY`` URLs in flight, and
+  after every fetch waits ``max(FRONTIER_MIN_DELAY, FRONTIER_CRAWL_DELAY_FACTOR x
+  download time, robots Crawl-delay)``.  ``MultipleHostFrontier`` keeps up to
+  ``FRONTIER_ACTIVE_QUEUES`` queues active, each for a budget of
+  ``FRONTIER_QUEUE_BUDGET`` fetches (a server error costs
+  ``FRONTIER_QUEUE_BUDGET_PUNISH``); a queue whose budget is spent, whose next URL
+  is not due, or that must wait long goes back to the state file with the time it
+  is next due, and the due queues are activated in turn.  ``SingleHostFrontier``
+  puts every URL in one queue: the original's single global politeness window.
+* ``robots`` -- before an origin's first URL its robots.txt is fetched through the
+  workers; Disallow is enforced here, before dispatch.  An origin whose robots.txt is
+  unreachable waits (``robots_waiting``); a robots.txt redirect to another queue's
+  host is fetched under that queue's politeness (``ActiveQueues.lend``) while the
+  origin's queue waits for the answer.  With ``ROBOTSTXT_SITEMAPS`` the sitemaps it
+  names are crawled as URLs marked in the state file's ``sitemaps`` table: they go out
+  with ``optional_vars["sitemap_fetch"]``, the worker turns their ``<loc>`` URLs into
+  links (depth 1) and the sitemaps an index names into ``optional_vars["sitemaps"]``,
+  which are added as sitemaps one level deeper, up to ``SITEMAP_MAX_DEPTH``.
+* ``retry`` -- the result classes and the retry policy.
 
 Outcomes.  2xx: recrawl later (``PRIORITIZER_CLASS``), add the extracted links
-(canonical, in scope, depth + 1, unless ``nofollow``).  3xx: the targets arrive as
-links at the same depth and the source is rescheduled like a success (never due
-at once, so redirects cannot loop; a 304 raises its recrawl level).  4xx other
-than 408/429: dropped.  Everything else: retried after ``RETRY_BACKOFF`` seconds,
-doubling, at least ``Retry-After``, up to ``MAX_RETRIES`` times, then dropped.
-Sinks hear each final outcome once, after the bookkeeping; one result's row, its
-links and its queue changes are written in one savepoint, and transactions are
-committed every ``FRONTIER_CHECKPOINTING`` operations or
-``FRONTIER_CHECKPOINT_SECONDS``, so after a crash the file is consistent and a
-restart resumes: URLs in flight are due again, finished ones are not.
+(depth + 1, unless ``nofollow``).  3xx: the targets arrive as links at the same
+depth and the source is rescheduled like a success (never due at once, so
+redirects cannot loop; a 304 raises its recrawl level).  4xx other than 408/429:
+dropped.  Everything else: retried after ``RETRY_BACKOFF`` seconds, doubling, at
+least ``Retry-After``, up to ``MAX_RETRIES`` times, then dropped.  Sinks hear each
+final outcome once, after the bookkeeping; one result's row, its links and its
+queue changes are written in one savepoint, and transactions are committed every
+``FRONTIER_CHECKPOINTING`` operations or ``FRONTIER_CHECKPOINT_SECONDS``, so after a
+crash the file is consistent and a restart resumes: URLs in flight are due again,
+finished ones are not.
 """
-import bisect
-import collections
-import datetime
-import email.utils
-import fcntl
-import heapq
 import logging
 import queue
-import re
 import sqlite3
 import time
 
 from spyder.core import constants as C
+from spyder.core.admission import REFUSAL_COUNTERS, Admission
 from spyder.core.crawluri import CrawlUri
-from spyder.core.robots import BUSY, FETCH, READY, RobotsTxt
-from spyder.core.sockets import StartupError
+from spyder.core.filelock import state_file_lock
+from spyder.core.hostqueues import ActiveQueues
+from spyder.core.hostresolution import QueueResolver
+from spyder.core.retry import RetryPolicy, is_server_fault
+from spyder.core.robots import BUSY, FETCH, READY, RobotsTxt, robots_url
+from spyder.core.sink import Sinks
 from spyder.core.sqlitequeues import (SINGLE_QUEUE, QueueException, SQLiteMultipleHostUriQueue,
                                       SQLiteSingleHostUriQueue, UriRow)
-from spyder.core.urls import canonicalize, credentials, host_key, hostname, origin
-from spyder.import_util import import_class
+from spyder.core.urls import credentials, hostname, origin
+from spyder.errors import StartupError
+from spyder.import_util import load_setting
 
 log = logging.getLogger("spyder.frontier")
 
@@ -61,52 +72,26 @@ log = logging.getLogger("spyder.frontier")
 _COUNTERS = ("known", "accepted", "pending", "open", "unresolved", "robots_disallowed",
              "out_of_scope", "too_deep", "retries", "gave_up",
              "success", "redirect", "not_found", "server_error")
-#: Host -> queue id entries kept in memory.
-_HOST_CACHE_SIZE = 65536
-#: Host lookups (IpBasedQueueAssignment) under way at the same time.
-_MAX_RESOLVING = 256
 #: How often the master is asked to look again while host lookups are under way.
 _RESOLVE_POLL = 0.05
-#: Depth given to URLs found in robots.txt Sitemap lines.
-_SITEMAP_DEPTH = 1
-#: A queue that has to wait longer than this (robots.txt retry, Retry-After, a long
-#: Crawl-delay) goes back to the state file instead of holding an active slot.
-_PUT_AWAY_WAIT = 60.0
+#: Depth given to URLs found in robots.txt Sitemap lines (their <loc> URLs are one deeper).
+_SITEMAP_DEPTH = 0
 #: URLs one queue drops for robots.txt in one go before the event loop gets a turn.
 _MAX_DROPS = 1000
+#: Checkpoint intervals a commit waits for a sink writing in a thread before it blocks.
+_SINK_WAIT_LIMIT = 5
 
-#: Retry-After in seconds (ASCII digits only: str.isdigit also accepts "\xb2").
-_DIGITS = re.compile(r"[0-9]+\Z")
-
-_SINK_METHODS = {"success": "process_successful_crawl", "redirect": "process_redirect",
-                 "not_found": "process_not_found", "server_error": "process_server_error"}
-
-
-class _Queue:
-    """An active politeness queue (see the module docstring)."""
-
-    __slots__ = ("id", "buffer", "complete", "flying", "next_allowed", "blocked_until",
-                 "waiting", "budget", "scheduled")
-
-    def __init__(self, queue_id, budget):
-        self.id = queue_id
-        self.buffer = []           # sorted [(next_date, priority, rowid, UriRow)]
-        self.complete = False      # the buffer holds every scheduled URL of the queue
-        self.flying = set()        # URLs of this queue in flight
-        self.next_allowed = 0.0    # politeness: no fetch starts before this time
-        self.blocked_until = 0.0   # robots.txt retry wait
-        self.waiting = False       # the head's robots.txt is being fetched
-        self.budget = budget
-        self.scheduled = None      # time of this queue's valid entry in the ready heap
 
 
 class _Flight:
-    __slots__ = ("row", "queue", "origin")
+    __slots__ = ("row", "queue", "origin", "sitemap", "waiter")
 
-    def __init__(self, row, queue_id, origin_):
+    def __init__(self, row, queue_id, origin_, sitemap=None, waiter=None):
         self.row = row             # None for a robots.txt fetch
-        self.queue = queue_id
+        self.queue = queue_id      # the queue whose politeness the fetch counts against
         self.origin = origin_
+        self.sitemap = sitemap     # a sitemap's nesting level, None for other URLs
+        self.waiter = waiter       # a robots.txt hop lent by another queue: the origin's queue
 
 
 class _SingleQueueAssignment:
@@ -128,7 +113,9 @@ class AbstractBaseFrontier:
 
     ``front_end_queues`` (a store) and ``prioritizer`` may be passed in (tests);
     ``clock`` (default ``time.time``) is the UTC epoch source, also settable as
-    ``_now``.  See the module docstring for the behaviour.
+    ``_now``.  ``log_handler`` is accepted for the original's signature
+    (``FRONTIER_CLASS(settings, log_handler)``) and not used: the frontier's records
+    reach the root logger's handlers.  See the module docstring for the behaviour.
     """
 
     _store_class = SQLiteMultipleHostUriQueue
@@ -138,18 +125,15 @@ class AbstractBaseFrontier:
 
     def __init__(self, settings, log_handler=None, front_end_queues=None, prioritizer=None,
                  clock=None):
-        self._settings = settings
-        self._log_handler = log_handler  # records reach the root logger's handlers already
         self._now = clock or time.time
         self._closed = False
         self._lock_file = None
-        self._sinks = []
+        self._sinks = Sinks()
         self._store = front_end_queues or self._open_store(settings)
         try:
             self._setup(settings, prioritizer)
         except BaseException:
-            for sink in self._sinks:
-                sink.close()
+            self._sinks.close()
             self._store.close()
             self._release_lock()
             raise
@@ -158,7 +142,7 @@ class AbstractBaseFrontier:
     def _open_store(self, settings):
         path = settings.FRONTIER_STATE_FILE
         if path != ":memory:":
-            self._lock_file = _lock_state_file(path)
+            self._lock_file = state_file_lock(path).acquire()
         try:
             return self._store_class(path, clock=lambda: self._now(),
                                      cache_mb=settings.FRONTIER_SQLITE_CACHE_MB)
@@ -167,43 +151,31 @@ class AbstractBaseFrontier:
             raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: %s" % (path, exc)) from exc
 
     def _setup(self, settings, prioritizer):
-        self._prioritizer = prioritizer or _load(settings, "PRIORITIZER_CLASS")(settings)
+        self._prioritizer = prioritizer or load_setting(settings, "PRIORITIZER_CLASS")(settings)
         self._default_priority = getattr(self._prioritizer, "default_priority",
                                          settings.PRIORITIZER_DEFAULT_PRIORITY)
-        self._assignment = self._create_assignment(settings)
-        self._selector = _load(settings, "QUEUE_SELECTOR_CLASS")(0)
-        self._robots = RobotsTxt(settings, self._store, self._retry_wait)
+        store = self._store
+        self._retry = RetryPolicy(settings)
+        self._robots = RobotsTxt(settings, store, self._retry)
+        self._sitemaps = bool(settings.ROBOTSTXT_SITEMAPS)
+        self._sitemap_max_depth = int(settings.SITEMAP_MAX_DEPTH)
+        self._admission = Admission(settings, store)
+        self._resolver = QueueResolver(store, self._create_assignment(settings), self._resolved)
+        self._queues = ActiveQueues(store, load_setting(settings, "QUEUE_SELECTOR_CLASS")(0),
+                                    self._max_active, self._budget, self._buffer_size,
+                                    max(1, int(settings.FRONTIER_HOST_CONCURRENCY)))
 
-        self._concurrency = max(1, int(settings.FRONTIER_HOST_CONCURRENCY))
         self._min_delay = float(settings.FRONTIER_MIN_DELAY)
         self._delay_factor = float(settings.FRONTIER_CRAWL_DELAY_FACTOR)
-        self._max_retries = int(settings.MAX_RETRIES)
-        self._backoff = float(settings.RETRY_BACKOFF)
-        self._retry_after_max = float(settings.RETRY_AFTER_MAX)
         self._punish = max(0, int(settings.FRONTIER_QUEUE_BUDGET_PUNISH) - 1)
-        self._max_depth = settings.CRAWL_MAX_DEPTH
-        self._max_pages = int(settings.CRAWL_MAX_PAGES or 0)
-        self._sort_query = bool(settings.CANONICAL_SORT_QUERY)
         self._checkpoint_ops = max(1, int(settings.FRONTIER_CHECKPOINTING))
         self._checkpoint_seconds = float(settings.FRONTIER_CHECKPOINT_SECONDS)
-        self._seen_size = max(0, int(settings.FRONTIER_SEEN_CACHE_SIZE))
-        self._positive = [_compile_scope(p, "REGEX_SCOPE_POSITIVE")
-                          for p in settings.REGEX_SCOPE_POSITIVE]
-        self._negative = [_compile_scope(p, "REGEX_SCOPE_NEGATIVE")
-                          for p in settings.REGEX_SCOPE_NEGATIVE]
 
-        self._active = {}                        # queue id -> _Queue
-        self._ready = []                         # heap of (time, queue id)
         self._in_flight = {}                     # url -> _Flight
-        self._seen = collections.OrderedDict()   # raw link -> None (bounded)
-        self._host_cache = collections.OrderedDict()  # host key -> queue id (bounded)
-        self._scan_unresolved = True
         self._ops = 0
         self._checkpoints = 0
-        self._sink_errors = 0
         self._unexpected = 0
 
-        store = self._store
         kind = self._assignment_name(settings)
         recorded = store.get_meta("assignment")
         if recorded is None:
@@ -213,9 +185,9 @@ class AbstractBaseFrontier:
                 "FRONTIER_STATE_FILE=%r holds a crawl queued by %s, but this frontier queues by "
                 "%s; use the same FRONTIER_CLASS and QUEUE_ASSIGNMENT_CLASS as before, or a new "
                 "state file" % (settings.FRONTIER_STATE_FILE, recorded, kind))
-        self._seed_hosts = store.scope_hosts()
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._counters.update(store.get_meta("counters", {}))
+        self._sinks.recorded = store.get_meta("sinks", {})
         if not store.get_meta("clean", True):
             log.warning("frontier::the state file was not closed cleanly; recomputing when "
                         "each host queue is due")
@@ -225,13 +197,7 @@ class AbstractBaseFrontier:
         if self._counters["known"]:
             log.info("frontier::resuming: %d URLs known, %d to crawl",
                      self._counters["known"], self._counters["open"])
-        for path in settings.SINKS:
-            try:
-                sink = import_class(path)(settings)
-            except Exception as exc:
-                raise StartupError("SINKS entry %r cannot be set up: %s: %s"
-                                   % (path, type(exc).__name__, exc)) from exc
-            self.add_sink(sink)
+        self._sinks.load(settings)
 
     def _create_assignment(self, settings):
         raise NotImplementedError
@@ -242,14 +208,14 @@ class AbstractBaseFrontier:
     # ------------------------------------------------------------------ the contract
     def add_sink(self, sink):
         """Tell ``sink`` (an ``AbstractCrawlUriSink``) about every final outcome."""
-        self._sinks.append(sink)
+        self._sinks.add(sink)
 
     def add_uri(self, curi):
         """Add a seed: canonicalise, scope, dedup.  True if the URL is new (or revived)."""
         if self._closed:
             return False
         try:
-            url = canonicalize(curi.url, self._sort_query)
+            url = self._admission.canonical(curi.url)
         except ValueError as exc:
             log.warning("frontier::seed ignored: %s", exc)
             return False
@@ -260,14 +226,14 @@ class AbstractBaseFrontier:
         saved = dict(self._counters)
         try:
             with self._store.atomic():
-                if not self._positive:
-                    self._add_scope_host(hostname(url))
+                if self._admission.default_scope:
+                    self._admission.add_scope_host(hostname(url))
                 added = self._add_url(url, depth, priority, pushes, due, seed=True)
-                self._lower_due(due)
+                self._queues.lower_due(due)
         except BaseException:
             self._rolled_back(saved)
             raise
-        self._apply(pushes, now)
+        self._queues.apply(pushes, now)
         self._ops += 1
         self._maybe_commit(now)
         if added:
@@ -279,10 +245,9 @@ class AbstractBaseFrontier:
         if self._closed:
             raise queue.Empty()
         now = self._now()
-        if self._scan_unresolved:
-            self._resolve_parked()
-        if len(self._active) < self._max_active:
-            self._activate(now)
+        self._resolver.scan(self._counters["unresolved"])
+        if self._queues.has_room():
+            self._queues.activate(now)
         curi = self._next_ready(now)
         self._maybe_commit(now)
         if curi is None:
@@ -293,19 +258,12 @@ class AbstractBaseFrontier:
         """When ``get_next`` can next succeed without a result arriving; ``None``: never."""
         if self._closed:
             return None
-        ready = self._ready
-        while ready:
-            when, queue_id = ready[0]
-            q = self._active.get(queue_id)
-            if q is not None and q.scheduled == when:
-                break
-            heapq.heappop(ready)
-        due = ready[0][0] if ready else None
-        if len(self._active) < self._max_active:
+        due = self._queues.next_time()
+        if self._queues.has_room():
             stored = self._store.earliest_queue_due()
             if stored is not None and (due is None or stored < due):
                 due = stored
-        if self._assignment.needs_resolution and self._assignment.pending:
+        if self._resolver.busy:
             poll = self._now() + _RESOLVE_POLL
             due = poll if due is None else min(due, poll)
         if self._store.txn_started is not None:
@@ -329,22 +287,34 @@ class AbstractBaseFrontier:
         """Everything else: 5xx, 408, 429, 599, 710, 711, no or odd status."""
         self._finish(curi, "server_error")
 
+    def process_handed_back(self, curi):
+        """A worker returned ``curi`` unfetched (it is leaving, or the dispatch's deadline
+        passed first): due again at once, no attempt counted, its budget unit refunded."""
+        self._finish(curi, "handed_back")
+
+    def checkpoint(self):
+        """Commit the open transaction if ``FRONTIER_CHECKPOINT_SECONDS`` have passed
+        (the master calls this from its housekeeping timer, so an idle crawl commits
+        too)."""
+        if not self._closed:
+            self._maybe_commit(self._now())
+
     def crawl_done(self):
         """Nothing in flight and nothing left to crawl except recrawls scheduled later."""
         return not self._in_flight and self._counters["open"] <= 0
 
     def stats(self):
-        """Counters for the master's status line (see ``docs/frontier.md``)."""
-        if not self._closed:
-            self._maybe_commit(self._now())
+        """Counters for the master's status line (see ``docs/frontier.md``); reading them
+        changes nothing."""
         c = self._counters
         open_in_flight = sum(1 for f in self._in_flight.values()
                              if f.row is not None and _is_open(f.row))
         return {
             "known": c["known"], "queued": max(0, c["open"] - open_in_flight),
             "scheduled": max(0, c["pending"] - c["open"]), "in_flight": len(self._in_flight),
-            "hosts_active": len(self._active), "robots_disallowed": c["robots_disallowed"],
-            "retries": c["retries"], "gave_up": c["gave_up"], "sink_errors": self._sink_errors,
+            "hosts_active": len(self._queues), "robots_disallowed": c["robots_disallowed"],
+            "robots_waiting": self._robots.waiting(),
+            "retries": c["retries"], "gave_up": c["gave_up"], "sink_errors": self._sinks.errors,
             "out_of_scope": c["out_of_scope"], "too_deep": c["too_deep"],
             "unresolved": c["unresolved"], "success": c["success"], "redirect": c["redirect"],
             "not_found": c["not_found"], "server_error": c["server_error"],
@@ -357,17 +327,12 @@ class AbstractBaseFrontier:
             return
         self._closed = True
         try:
-            for q in list(self._active.values()):
-                self._deactivate(q)
+            self._queues.deactivate_all()
             self._store.set_meta("clean", True)
+            self._sinks.wait()
             self._commit()
         finally:
-            for sink in self._sinks:
-                try:
-                    sink.close()
-                except Exception:
-                    self._sink_errors += 1
-                    log.exception("frontier::closing sink %r failed", sink)
+            self._sinks.close()
             self._store.close()
             self._release_lock()
 
@@ -375,62 +340,29 @@ class AbstractBaseFrontier:
     def _next_ready(self, now):
         """Pop ready queues until one hands out a URL; ``None`` if none can."""
         tried = set()
-        while self._ready and self._ready[0][0] <= now:  # _schedule may rebuild the heap
-            when, queue_id = heapq.heappop(self._ready)
-            q = self._active.get(queue_id)
-            if q is None or q.scheduled != when:
-                continue
-            q.scheduled = None
+        queues = self._queues
+        for q in queues.due(now):
             curi = None
-            if queue_id in tried:  # no progress: never spin, look again shortly
-                log.error("frontier::queue %d made no progress; holding it briefly", queue_id)
+            if q.id in tried:  # no progress: never spin, look again shortly
+                log.error("frontier::queue %d made no progress; holding it briefly", q.id)
                 q.blocked_until = now + 0.05
             else:
-                tried.add(queue_id)
+                tried.add(q.id)
                 curi = self._take(q, now)
-            if q.id in self._active:
-                self._schedule(q, now)
+            if queues.get(q.id) is q:
+                queues.schedule(q, now)
             if curi is not None:
                 return curi
         return None
-
-    def _activate(self, now):
-        free = self._max_active - len(self._active)
-        candidates = self._store.due_queues(now, 2 * free)
-        if len(candidates) > free:
-            chosen = []
-            while len(chosen) < free:
-                self._selector.reset_queues(len(candidates))
-                chosen.append(candidates.pop(self._selector.get_queue()))
-            candidates = chosen
-        for queue_id, _ in candidates:
-            q = _Queue(queue_id, self._budget)
-            self._store.set_queue_due(queue_id, None)
-            self._active[queue_id] = q
-            self._ops += 1
-            self._schedule(q, now)
-
-    def _refill(self, q):
-        size = self._buffer_size
-        limit = size + len(q.flying)
-        rows = self._store.head_of(q.id, limit)
-        buffer = [(r.next_date, r.priority, r.rowid, r) for r in rows if r.url not in q.flying]
-        buffer.sort()
-        q.complete = len(rows) < limit and len(buffer) <= size
-        del buffer[size:]
-        q.buffer = buffer
 
     def _take(self, q, now):
         """Hand out the head of ``q`` (or its robots.txt) if it may go now, else ``None``."""
         dropped = 0
         while True:
-            if not q.buffer and not q.complete:
-                self._refill(q)
-            if not q.buffer or q.next_allowed > now or q.blocked_until > now:
+            head = self._queues.head(q)
+            if head is None or head[0] > now or q.next_allowed > now or q.blocked_until > now:
                 return None
-            row = q.buffer[0][3]
-            if q.buffer[0][0] > now:
-                return None
+            row = head[3]
             if row.url in self._in_flight:  # its namesake robots.txt fetch is under way
                 q.blocked_until = now + 1.0
                 return None
@@ -451,7 +383,7 @@ class AbstractBaseFrontier:
                 if url in self._in_flight:
                     q.blocked_until = now + 1.0
                     return None
-                return self._dispatch_robots(q, org, url, attempt)
+                return self._dispatch_robots(q, org, url, attempt, now)
             if state is BUSY:
                 q.waiting = True
             else:  # WAIT
@@ -459,16 +391,17 @@ class AbstractBaseFrontier:
             return None
 
     def _dispatch(self, q, row, org):
-        q.flying.add(row.url)
-        if q.budget is not None:
-            q.budget -= 1
-        self._in_flight[row.url] = _Flight(row, q.id, org)
+        q.spend(row.url)
+        optional_vars = {}
+        level = self._store.sitemap_level(row.url) if self._sitemaps else None
+        if level is not None:
+            optional_vars[C.CURI_SITEMAP_FETCH] = C.CURI_OPTIONAL_TRUE
+        self._in_flight[row.url] = _Flight(row, q.id, org, sitemap=level)
         req_header = {}
         if row.etag:
             req_header["Etag"] = row.etag
         if row.mod_date:
             req_header["Last-Modified"] = row.mod_date
-        optional_vars = {}
         user_password = credentials(row.url)
         if user_password is not None:
             optional_vars[C.CURI_SITE_USERNAME], optional_vars[C.CURI_SITE_PASSWORD] = \
@@ -477,12 +410,24 @@ class AbstractBaseFrontier:
                         req_header=req_header, optional_vars=optional_vars, depth=row.depth,
                         attempt=row.attempt)
 
-    def _dispatch_robots(self, q, org, url, attempt):
+    def _dispatch_robots(self, q, org, url, attempt, now):
+        """Hand out the robots.txt of ``org`` (or the URL its redirect names).  A redirect to
+        a host of another queue is fetched under that queue's politeness, which lends a
+        slot (``None`` if it cannot now: ``q`` asks again when the target may start a
+        fetch); ``q`` waits for the answer meanwhile."""
+        lender = None if url == robots_url(org) else self._resolver.queue_for(url)
+        if lender is None or lender == q.id:
+            q.spend(url)
+            flight = _Flight(None, q.id, org)
+        else:
+            retry_at = self._queues.lend(lender, url, now)
+            if retry_at is not None:
+                q.blocked_until = retry_at
+                return None
+            q.waiting = True
+            flight = _Flight(None, lender, org, waiter=q.id)
         self._robots.fetch_started(org)
-        q.flying.add(url)
-        if q.budget is not None:
-            q.budget -= 1
-        self._in_flight[url] = _Flight(None, q.id, org)
+        self._in_flight[url] = flight
         return CrawlUri(url=url, effective_url=url, current_priority=self._default_priority,
                         optional_vars={C.CURI_ROBOTS_FETCH: C.CURI_OPTIONAL_TRUE},
                         depth=0, attempt=attempt)
@@ -496,62 +441,6 @@ class AbstractBaseFrontier:
         c["robots_disallowed"] += 1
         self._ops += 1
         log.debug("frontier::%s disallowed by robots.txt", row.url)
-
-    def _schedule(self, q, now):
-        """Deactivate ``q`` if it has nothing to do now, else (re)enter it in the ready heap."""
-        if not q.flying and ((q.budget is not None and q.budget <= 0)
-                             or (q.complete and not q.buffer)
-                             or (q.buffer and q.buffer[0][0] > now)
-                             or max(q.next_allowed, q.blocked_until) > now + _PUT_AWAY_WAIT):
-            self._deactivate(q)
-            return
-        if len(q.flying) >= self._concurrency or q.waiting or (
-                q.budget is not None and q.budget <= 0):
-            when = None
-        elif q.buffer:
-            when = max(q.buffer[0][0], q.next_allowed, q.blocked_until)
-        else:
-            when = None if q.complete else max(q.next_allowed, q.blocked_until)
-        if when != q.scheduled:
-            q.scheduled = when
-            if when is not None:
-                heapq.heappush(self._ready, (when, q.id))
-                if len(self._ready) > 4 * len(self._active) + 64:
-                    self._ready = [(a.scheduled, a.id) for a in self._active.values()
-                                   if a.scheduled is not None]
-                    heapq.heapify(self._ready)
-
-    def _deactivate(self, q):
-        """Put ``q`` back into the state file with the time it is next due."""
-        not_before = max(q.next_allowed, q.blocked_until)
-        due = self._store.earliest_in_queue(q.id)
-        if due is not None:
-            due = max(due, not_before)
-        self._store.set_queue_due(q.id, due, not_before or None)
-        del self._active[q.id]
-        q.scheduled = None
-        self._ops += 1
-
-    def _offer(self, q, row, now):
-        """A scheduled row of active queue ``q`` changed: keep the buffer's invariant."""
-        entry = (row.next_date, row.priority, row.rowid, row)
-        buffer = q.buffer
-        if q.complete or (buffer and entry < buffer[-1]):
-            bisect.insort(buffer, entry)
-            if len(buffer) > self._buffer_size:
-                buffer.pop()
-                q.complete = False
-            self._schedule(q, now)
-
-    def _apply(self, pushes, now):
-        for queue_id, row in pushes:
-            q = self._active.get(queue_id)
-            if q is not None:
-                self._offer(q, row, now)
-
-    def _lower_due(self, due):
-        for queue_id, when in due.items():
-            self._store.lower_queue_due(queue_id, when)
 
     # ------------------------------------------------------------------ results
     def _finish(self, curi, kind):
@@ -571,34 +460,44 @@ class AbstractBaseFrontier:
         try:
             with self._store.atomic():
                 if flight.row is None:
-                    sink_method = None
+                    sink_kind = "robots"
                     sitemaps = self._robots.fetch_finished(flight.origin, curi, now)
-                    fresh = self._add_links(sitemaps, _SITEMAP_DEPTH, pushes, due)
+                    fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
                 else:
-                    sink_method, fresh = self._record(curi, kind, flight.row, now, pushes, due)
-                self._lower_due(due)
+                    sink_kind, fresh = self._record(curi, kind, flight.row, now, pushes, due)
+                    if flight.sitemap is not None and sink_kind in ("success", "redirect"):
+                        fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
+                                                    flight.sitemap + 1, flight.row.depth,
+                                                    pushes, due)
+                self._queues.lower_due(due)
         except BaseException:
             self._rolled_back(saved)
             raise
         del self._in_flight[curi.url]
-        self._remember_seen(fresh)
-        self._apply(pushes, now)
-        q = self._active.get(flight.queue)
+        self._admission.remember(fresh)
+        self._queues.apply(pushes, now)
+        q = self._queues.get(flight.queue)
         if q is not None:
             self._release(q, curi, kind, flight, now)
+        if flight.waiter is not None:
+            self._queues.wake(flight.waiter, now)
         self._ops += 1
         self._maybe_commit(now)
-        if sink_method is not None:
-            self._notify(sink_method, curi)
+        if sink_kind is not None:
+            self._sinks.tell(sink_kind, curi)
 
     def _record(self, curi, kind, row, now, pushes, due):
-        """Write the outcome of one visit; returns (sink method or None, links to cache)."""
+        """Write the outcome of one visit; returns (the result class to tell the sinks, or
+        None for a retry; links to cache)."""
         c = self._counters
         status = curi.status_code
         was_open = _is_open(row)
         curi.depth = row.depth
         curi.attempt = row.attempt
         fresh = []
+        if kind == "handed_back":  # back into its queue as it was
+            pushes.append((row.queue, row))
+            return None, fresh
         if kind in ("success", "redirect"):
             curi.current_priority = row.priority
             level, delta = self._prioritizer.calculate_priority(curi)
@@ -616,19 +515,20 @@ class AbstractBaseFrontier:
             c[kind] += 1
             if kind == "redirect":
                 fresh = self._add_links(curi.extracted_urls, row.depth, pushes, due,
-                                        extend_scope=row.depth == 0 and not self._positive)
+                                        extend_scope=(row.depth == 0
+                                                      and self._admission.default_scope))
             elif curi.optional_vars.get(C.CURI_NOFOLLOW) != C.CURI_OPTIONAL_TRUE:
                 fresh = self._add_links(curi.extracted_urls, row.depth + 1, pushes, due)
-            return _SINK_METHODS[kind], fresh
+            return kind, fresh
         if kind == "not_found":
             self._store.record(row.url, row.etag, row.mod_date, None, row.priority, row.attempt,
                                status, "status")
             self._finished_for_good(row)
             c["not_found"] += 1
-            return _SINK_METHODS[kind], fresh
+            return kind, fresh
         attempt = row.attempt + 1
-        if attempt <= self._max_retries:
-            next_date = now + self._retry_wait(row.attempt, curi, now)
+        if attempt <= self._retry.max_retries:
+            next_date = now + self._retry.wait(row.attempt, curi, now)
             self._store.record(row.url, row.etag, row.mod_date, next_date, row.priority, attempt,
                                status, None)
             pushes.append((row.queue, row._replace(next_date=next_date, attempt=attempt,
@@ -637,7 +537,7 @@ class AbstractBaseFrontier:
                 c["open"] += 1
             c["retries"] += 1
             log.info("frontier::%s failed (status %s); retry %d of %d at %.0f", row.url, status,
-                     attempt, self._max_retries, next_date)
+                     attempt, self._retry.max_retries, next_date)
             return None, fresh
         self._store.record(row.url, row.etag, row.mod_date, None, row.priority, row.attempt,
                            status, "retries")
@@ -645,7 +545,7 @@ class AbstractBaseFrontier:
         c["gave_up"] += 1
         c["server_error"] += 1
         log.info("frontier::%s failed (status %s) %d times; giving up", row.url, status, attempt)
-        return _SINK_METHODS[kind], fresh
+        return kind, fresh
 
     def _finished_for_good(self, row):
         self._counters["pending"] -= 1
@@ -654,55 +554,19 @@ class AbstractBaseFrontier:
 
     def _release(self, q, curi, kind, flight, now):
         """The politeness side of a result: free the slot, start the delay, spend budget."""
-        q.flying.discard(curi.url)
-        q.waiting = False
         req_time = curi.req_time if isinstance(curi.req_time, (int, float)) else 0.0
         delay = max(self._min_delay, self._delay_factor * req_time)
         robots_delay = self._robots.delay(flight.origin)
         if robots_delay is not None and robots_delay > delay:
             delay = robots_delay
-        q.next_allowed = max(q.next_allowed, now + delay)
-        status = curi.status_code
-        if kind == "server_error" and isinstance(status, int):
-            if q.budget is not None and (500 <= status < 600 or status in (408, 429)):
-                q.budget -= self._punish  # the dispatch already cost 1
-            if status in (429, 503):
-                hold = self._retry_after(curi, now)
-                q.next_allowed = max(q.next_allowed, now + (self._backoff if hold is None
-                                                            else hold))
-        self._schedule(q, now)
-
-    def _retry_wait(self, retries_so_far, curi, now):
-        """Seconds before the next try: RETRY_BACKOFF doubling, at least Retry-After."""
-        wait = self._backoff * (2 ** retries_so_far)
-        retry_after = self._retry_after(curi, now)
-        return wait if retry_after is None else max(wait, retry_after)
-
-    def _retry_after(self, curi, now):
-        value = (curi.rep_header or {}).get("Retry-After")
-        if not value:
-            return None
-        value = value.strip()
-        if _DIGITS.match(value):
-            seconds = float(value)
-        else:
-            try:
-                date = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError, OverflowError):
-                return None
-            if date.tzinfo is None:  # "-0000": UTC as well
-                date = date.replace(tzinfo=datetime.timezone.utc)
-            seconds = date.timestamp() - now
-        return min(max(seconds, 0.0), self._retry_after_max)
-
-    def _notify(self, method, curi):
-        for sink in self._sinks:
-            try:
-                getattr(sink, method)(curi)
-            except Exception:
-                self._sink_errors += 1
-                log.exception("frontier::sink %r failed in %s for %s",
-                              sink, method, curi.url)
+        cost = -1 if kind == "handed_back" else 0
+        if kind == "server_error":
+            if is_server_fault(curi.status_code):
+                cost = self._punish  # the dispatch already cost 1
+            hold = self._retry.host_hold(curi, now)
+            if hold is not None:
+                delay = max(delay, hold)
+        self._queues.release(q, curi.url, now + delay, cost, now)
 
     # ------------------------------------------------------------------ adding URLs
     def _add_links(self, links, depth, pushes, due, extend_scope=False):
@@ -711,26 +575,38 @@ class AbstractBaseFrontier:
         ``extend_scope`` (a seed's redirect): the targets' hosts join the default
         scope, and a target recorded as out of scope before is crawled after all.
         """
-        seen = self._seen
+        admission = self._admission
         fresh = []
-        counters = self._counters
-        max_pages = self._max_pages
-        sort_query = self._sort_query
-        for raw in links:
-            if raw in seen and not extend_scope:
-                seen.move_to_end(raw)
-                continue
-            if max_pages and counters["accepted"] >= max_pages:
+        for raw in admission.unseen(links, recheck=extend_scope):
+            if admission.full(self._counters["accepted"]):
                 break
             fresh.append(raw)
             try:
-                url = canonicalize(raw, sort_query)
+                url = admission.canonical(raw)
             except ValueError:
                 continue
             if extend_scope:
-                self._add_scope_host(hostname(url))
+                admission.add_scope_host(hostname(url))
             self._add_url(url, depth, self._default_priority, pushes, due, revive=extend_scope)
         return fresh
+
+    def _add_sitemaps(self, links, level, depth, pushes, due):
+        """Add sitemap URLs (newline-separated or a list) ``level`` indexes below robots.txt;
+        returns the raw strings to remember as seen."""
+        if isinstance(links, str):
+            links = [link for link in links.split("\n") if link]
+        if not links:
+            return []
+        if level > self._sitemap_max_depth:
+            log.info("frontier::%d sitemaps nested deeper than SITEMAP_MAX_DEPTH=%d ignored",
+                     len(links), self._sitemap_max_depth)
+            return []
+        for raw in links:
+            try:
+                self._store.add_sitemap(self._admission.canonical(raw), level)
+            except ValueError:
+                continue
+        return self._add_links(links, depth, pushes, due)
 
     def _add_url(self, url, depth, priority, pushes, due, seed=False, revive=False):
         """Insert one canonical URL (scope, depth, page limit); True if it is to be crawled.
@@ -738,25 +614,21 @@ class AbstractBaseFrontier:
         A URL dropped for scope or depth before it was fetched is scheduled again if it
         is a ``seed`` or ``revive`` is set."""
         c = self._counters
-        reason = None
-        if not self._in_scope(url):
-            reason, counter = "scope", "out_of_scope"
-        elif self._max_depth is not None and depth > self._max_depth:
-            reason, counter = "depth", "too_deep"
-        elif self._max_pages and c["accepted"] >= self._max_pages:
-            if seed:
-                log.warning("frontier::seed %s ignored: CRAWL_MAX_PAGES=%d reached",
-                            url, self._max_pages)
-            return False
+        reason = self._admission.refusal(url, depth)
         if reason is not None:
             if self._store.insert_new(UriRow(url, None, None, None, None, priority, depth, 0,
                                              None, reason)) is not None:
                 c["known"] += 1
-                c[counter] += 1
+                c[REFUSAL_COUNTERS[reason]] += 1
             if seed:
                 log.warning("frontier::seed %s ignored: out of %s", url, reason)
             return False
-        queue_id = self._queue_for(url)
+        if self._admission.full(c["accepted"]):
+            if seed:
+                log.warning("frontier::seed %s ignored: CRAWL_MAX_PAGES=%d reached",
+                            url, self._admission.max_pages)
+            return False
+        queue_id = self._resolver.queue_for(url)
         next_date = float(depth)
         rowid = self._store.insert_new(UriRow(url, queue_id, None, None, next_date, priority,
                                               depth, 0, None, None))
@@ -764,7 +636,7 @@ class AbstractBaseFrontier:
             if not (seed or revive):
                 return False
             old = self._store.find_uri(url)
-            if old.next_date is not None or old.reason not in ("scope", "depth"):
+            if old.next_date is not None or old.reason not in REFUSAL_COUNTERS:
                 return False
             self._store.revive(url, queue_id, next_date, priority, depth)
             rowid = old.rowid
@@ -774,87 +646,22 @@ class AbstractBaseFrontier:
         c["pending"] += 1
         c["open"] += 1
         if queue_id is None:
-            self._park(url)
-        elif queue_id in self._active:
+            self._resolver.park(url)
+            c["unresolved"] += 1
+        elif self._queues.get(queue_id) is not None:
             pushes.append((queue_id, UriRow(url, queue_id, None, None, next_date, priority,
                                             depth, 0, None, None, rowid)))
         elif next_date < due.get(queue_id, float("inf")):
             due[queue_id] = next_date
         return True
 
-    def _in_scope(self, url):
-        for pattern in self._negative:
-            if pattern.match(url):
-                return False
-        if self._positive:
-            return any(pattern.match(url) for pattern in self._positive)
-        return hostname(url) in self._seed_hosts
-
-    def _add_scope_host(self, host):
-        if host not in self._seed_hosts:
-            self._store.add_scope_host(host)
-            self._seed_hosts.add(host)
-
-    def _remember_seen(self, fresh):
-        if not self._seen_size:
-            return
-        seen = self._seen
-        for raw in fresh:
-            seen[raw] = None
-        while len(seen) > self._seen_size:
-            seen.popitem(last=False)
-
     def _rolled_back(self, counters):
         """A result's savepoint was rolled back: forget what memory learned inside it."""
         self._counters = counters
-        self._host_cache.clear()
-        self._seed_hosts = self._store.scope_hosts()
+        self._resolver.forget()
+        self._admission.reload()
 
-    # ------------------------------------------------------------------ queues of hosts
-    def _queue_for(self, url):
-        """The queue id of a canonical URL; ``None`` while its host is being resolved."""
-        key = host_key(url)
-        cache = self._host_cache
-        queue_id = cache.get(key)
-        if queue_id is not None:
-            cache.move_to_end(key)
-            return queue_id
-        if self._assignment.needs_resolution:
-            queue_id = self._store.get_host_queue(key)
-            if queue_id is None:
-                identifier = self._assignment.get_identifier(url)
-                if identifier is None:
-                    return None
-                queue_id = self._store.add_or_create_queue(identifier)
-                self._store.set_host_queue(key, queue_id)
-        else:
-            queue_id = self._store.add_or_create_queue(self._assignment.get_identifier(url))
-        cache[key] = queue_id
-        if len(cache) > _HOST_CACHE_SIZE:
-            cache.popitem(last=False)
-        return queue_id
-
-    def _park(self, url):
-        """Keep a URL aside until its host's address is known."""
-        self._store.add_unresolved(url, host_key(url))
-        self._counters["unresolved"] += 1
-        if self._assignment.pending < _MAX_RESOLVING:
-            self._assignment.resolve(url, self._resolved)
-        else:
-            self._scan_unresolved = True
-
-    def _resolve_parked(self):
-        """Start lookups for parked hosts (after a restart, or when lookups were saturated)."""
-        self._scan_unresolved = False
-        if not self._counters["unresolved"] or not self._assignment.needs_resolution:
-            return
-        room = _MAX_RESOLVING - self._assignment.pending
-        if room <= 0:
-            self._scan_unresolved = True
-            return
-        for _, url in self._store.unresolved_hosts(room + self._assignment.pending):
-            self._assignment.resolve(url, self._resolved)
-
+    # ------------------------------------------------------------------ host lookups
     def _resolved(self, key, identifier):
         """The address of host ``key`` is known (runs on the event loop)."""
         if self._closed:
@@ -872,73 +679,46 @@ class AbstractBaseFrontier:
                     row = self._store.find_uri(url)
                     if row is None or row.next_date is None:
                         continue
-                    if queue_id in self._active:
+                    if self._queues.get(queue_id) is not None:
                         pushes.append((queue_id, row))
                     elif row.next_date < due.get(queue_id, float("inf")):
                         due[queue_id] = row.next_date
-                self._lower_due(due)
+                self._queues.lower_due(due)
         except Exception:
             self._rolled_back(saved)
             log.exception("frontier::recording the queue of %s failed", key)
             return
         self._counters["unresolved"] -= len(urls)
-        self._host_cache[key] = queue_id
-        self._apply(pushes, now)
+        self._resolver.resolved(key, queue_id)
+        self._queues.apply(pushes, now)
         self._ops += 1
-        self._scan_unresolved = True
         self._maybe_commit(now)
 
     # ------------------------------------------------------------------ checkpoints
     def _maybe_commit(self, now):
         started = self._store.txn_started
-        if started is not None and (self._ops >= self._checkpoint_ops
+        if started is not None and (self._ops + self._queues.ops >= self._checkpoint_ops
                                     or now - started >= self._checkpoint_seconds):
+            if not self._sinks.synced():  # a sink is still writing what it was told
+                if now - started < _SINK_WAIT_LIMIT * max(self._checkpoint_seconds, 1.0):
+                    return  # the next result or the master's housekeeping tries again
+                log.warning("frontier::a sink has been behind for long; waiting for it")
+                self._sinks.wait()
             self._commit()
 
     def _commit(self):
+        """Commit the state with the counters and the sinks' output positions (so that a
+        restart cuts the sinks back to what this commit holds: exactly once)."""
         self._store.set_meta("counters", self._counters)
+        self._store.set_meta("sinks", self._sinks.positions())
         self._store.checkpoint()
-        self._ops = 0
+        self._ops = self._queues.ops = 0
         self._checkpoints += 1
 
     def _release_lock(self):
         if self._lock_file is not None:
-            self._lock_file.close()
+            self._lock_file.release()
             self._lock_file = None
-
-
-def _load(settings, name):
-    """The class a setting names; a StartupError naming the setting if it cannot be loaded."""
-    try:
-        return import_class(getattr(settings, name))
-    except (ImportError, ValueError) as exc:
-        raise StartupError("%s=%r cannot be loaded: %s"
-                           % (name, getattr(settings, name), exc)) from exc
-
-
-def _compile_scope(pattern, setting):
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise StartupError("%s entry %r is not a valid regular expression: %s"
-                           % (setting, pattern, exc)) from exc
-
-
-def _lock_state_file(path):
-    """Hold ``<state file>.lock`` so that two masters never share one state file."""
-    lock_path = path + ".lock"
-    try:
-        lock_file = open(lock_path, "a")
-    except OSError as exc:
-        raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: cannot create %s: %s"
-                           % (path, lock_path, exc.strerror)) from exc
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock_file.close()
-        raise StartupError("FRONTIER_STATE_FILE=%r is in use by another master (%s is locked); "
-                           "stop it or use another state file" % (path, lock_path)) from None
-    return lock_file
 
 
 class SingleHostFrontier(AbstractBaseFrontier):
@@ -973,7 +753,7 @@ class MultipleHostFrontier(AbstractBaseFrontier):
         super()._setup(settings, prioritizer)
 
     def _create_assignment(self, settings):
-        return _load(settings, "QUEUE_ASSIGNMENT_CLASS")(settings)
+        return load_setting(settings, "QUEUE_ASSIGNMENT_CLASS")(settings)
 
     def _assignment_name(self, settings):
         return settings.QUEUE_ASSIGNMENT_CLASS

@@ -4,16 +4,27 @@ The master's flow, all on one IOLoop:
 
   * **workers** register with ``be here now`` (details: their ``slots``), send
     ``heartbeat``\\ s, and leave with ``quit.ack``; one that stays silent for
-    ``WORKER_HEARTBEAT_TIMEOUT`` is dropped.  A heartbeat from an unknown worker
+    ``WORKER_HEARTBEAT_TIMEOUT`` is declared dead.  A heartbeat from an unknown worker
     registers it, and while no worker is known the master broadcasts ``hello`` every
-    ``MASTER_HELLO_INTERVAL`` so workers started before it register again.
-  * **dispatch** is credit based: never more URLs in flight than the registered
-    workers have slots.  It runs after a registration, after each result, and at the
+    ``MASTER_HELLO_INTERVAL`` so workers started before it register again.  Every
+    heartbeat (and ``be here now``) is echoed with the master's monotonic time: the
+    worker's clock sample and its licence to fetch (``spyder.core.masterclock``).
+  * **dispatch** is credit based: workers report their ``free`` slots and the
+    dispatch ids they ``held`` (heartbeats and ``credit`` messages), and the master
+    never has more dispatches unclaimed by a worker than the workers' free slots.
+    It runs after a registration or a credit change, after each result, and at the
     frontier's ``next_due()`` time -- there is no fixed tick.
-  * every dispatched URL holds a **lease**; a lease older than ``LEASE_TIMEOUT``
-    returns the URL to the frontier as a failed attempt (status 711).  A result
-    whose lease is gone (it expired and was handled) is dropped, so every dispatch
-    has exactly one outcome.
+  * every dispatch has an **id** and a **lease**, and carries (in its ticket) the
+    master-clock deadline by which the fetch must be over, ``LEASE_TIMEOUT`` minus a
+    slack; the worker never starts a fetch past it and cancels one still running.
+    A lease that expires returns the URL to the frontier as a failed attempt (status
+    711); so do the leases a worker held when it is declared dead, at once (the
+    worker's licence ran out before, so it fetches none of them any more).  A result
+    is matched to its dispatch by the id; one whose lease is gone (expired and
+    handled, or another master's) is dropped and counted, never releasing another
+    dispatch's politeness slot, so every dispatch has exactly one outcome.  A URL
+    a worker **hands back** unfetched (it is leaving, or the deadline passed before
+    a slot freed) goes back to the frontier at once, with no attempt counted.
   * **results** are routed by status (and counted by class; the frontier's own
     robots.txt requests are counted apart, as ``robots``): 2xx success, 3xx redirect (304 included),
     408/429 and everything not understood (None, 0, 1xx, 5xx, 599, >= 600) server
@@ -26,6 +37,7 @@ The master's flow, all on one IOLoop:
     frontier (which commits) and stops the loop.  A second call closes at once.
 """
 import heapq
+import itertools
 import logging
 import queue
 import time
@@ -35,11 +47,9 @@ from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core import constants as C
 from spyder.core.messages import DataMessage, DropCounter, MessageError
+from spyder.core.retry import RESULT_CLASSES, result_class
 
 log = logging.getLogger("spyder.master")
-
-#: The result classes, in the order they are reported.
-RESULT_CLASSES = ("success", "redirect", "not_found", "server_error")
 
 #: Upper bound for a worker's announced slots (protects against nonsense details).
 _MAX_SLOTS = 100000
@@ -47,34 +57,31 @@ _MAX_SLOTS = 100000
 _DRAIN_AFTER_ACKS = 1.0
 #: Longest single sleep before the master asks the frontier again (clock jumps).
 _MAX_DISPATCH_SLEEP = 300.0
-
-
-def result_class(status):
-    """The result class of an HTTP (or Spyder) status code; see the module docstring."""
-    if isinstance(status, int) and not isinstance(status, bool):
-        if 200 <= status < 300:
-            return "success"
-        if 300 <= status < 400:
-            return "redirect"
-        if 400 <= status < 500 and status not in (408, 429):
-            return "not_found"
-    return "server_error"
+#: Seconds between two looks at how late the event loop runs its timers.
+_LAG_PROBE = 0.05
+#: Seconds between a dispatch's fetch deadline (sent to the worker) and its lease's
+#: expiry: the result's way back (extraction, transit).
+_LEASE_SLACK = 2.0
 
 
 class _Worker:
-    __slots__ = ("slots", "last_seen")
+    __slots__ = ("slots", "free", "held", "last_seen")
 
     def __init__(self, slots, now):
         self.slots = slots
+        self.free = 0
+        self.held = set()          # dispatch ids it reported holding
         self.last_seen = now
 
 
 class _Lease:
-    __slots__ = ("curi", "deadline")
+    __slots__ = ("id", "curi", "expires", "holder")
 
-    def __init__(self, curi, deadline):
+    def __init__(self, dispatch_id, curi, expires):
+        self.id = dispatch_id
         self.curi = curi
-        self.deadline = deadline
+        self.expires = expires
+        self.holder = None         # the worker that claimed it, once it says so
 
 
 class ZmqMaster:
@@ -98,7 +105,7 @@ class ZmqMaster:
         self._notifier = notifier
         if log_level is not None:
             log.setLevel(log_level)
-        self._clock = time.time
+        self._clock = time.monotonic
 
         self._default_slots = settings.MAX_CLIENTS
         self._lease_timeout = settings.LEASE_TIMEOUT
@@ -108,8 +115,11 @@ class ZmqMaster:
 
         self.running = False
         self.workers = {}            # identity -> _Worker
-        self.leases = {}             # url -> _Lease
-        self._lease_heap = []        # (deadline, url), lazily cleaned
+        self.leases = {}             # dispatch id -> _Lease
+        self._by_url = {}            # url -> dispatch id of its lease
+        self._unclaimed = 0          # leases no worker reported holding yet
+        self._dispatch_ids = itertools.count(1)
+        self._lease_heap = []        # (expires, dispatch id), lazily cleaned
         self._dispatch_handle = None
         self._dispatch_at = None
         self._timers = []
@@ -125,9 +135,13 @@ class ZmqMaster:
         self.bytes = 0
         self.robots_fetches = 0      # the frontier's robots.txt requests (not in ``results``)
         self.lease_expired = 0
+        self.redispatched = 0        # leases returned at once because their worker died
+        self.handed_back = 0
         self.late_results = 0
         self.handler_errors = 0
         self._last_status = (self.started_at, 0)
+        self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
+        self._lag_probe_at = None
         self._pages_per_second = 0.0
 
     # ------------------------------------------------------------------ life cycle
@@ -138,6 +152,7 @@ class ZmqMaster:
         self.running = True
         settings = self._settings
         self._add_timer(self._housekeeping, 0.25)
+        self._add_timer(self._probe_lag, _LAG_PROBE)
         self._add_timer(self._hello_if_alone, settings.MASTER_HELLO_INTERVAL)
         self._add_timer(self._status, settings.MASTER_STATUS_INTERVAL)
         if self._notifier is not None and self._notifier.watchdog_interval:
@@ -202,6 +217,7 @@ class ZmqMaster:
         if self.leases:
             log.info("zmqmaster::%d URL(s) were still in flight; they are due again on restart",
                      len(self.leases))
+        log.info("zmqmaster::the event loop's worst lag: %.0f ms", self.loop_lag_max * 1000)
         log.info("zmqmaster::bye bye")
         self._io_loop.add_callback(self._io_loop.stop)
 
@@ -223,31 +239,56 @@ class ZmqMaster:
             if self.workers.pop(identity, None) is not None:
                 log.info("zmqmaster::worker %s left", identity.decode("utf-8", "replace"))
             return
-        if data not in (C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT):
-            if data not in (C.ZMQ_SPYDER_MGMT_WORKER_QUIT, C.ZMQ_SPYDER_MGMT_WORKER_HELLO):
+        if data not in (C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT,
+                        C.ZMQ_SPYDER_MGMT_WORKER_CREDIT):
+            if data not in (C.ZMQ_SPYDER_MGMT_WORKER_QUIT, C.ZMQ_SPYDER_MGMT_WORKER_HELLO,
+                            C.ZMQ_SPYDER_MGMT_WORKER_ECHO):
                 self.dropped.drop("management", "unknown payload %r" % data[:64])
             return
-        slots = self._slots_from(msg.details)
+        details = msg.details if isinstance(msg.details, dict) else {}
         worker = self.workers.get(identity)
         if worker is None:
             if self._stopping:
                 return
-            self.workers[identity] = _Worker(slots, now)
+            worker = self.workers[identity] = _Worker(self._slots_from(details), now)
             log.info("zmqmaster::worker %s registered with %d slot(s)%s",
-                     identity.decode("utf-8", "replace"), slots,
-                     "" if data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL else " (by heartbeat)")
-            self._send_next_uri()
-        else:
-            worker.last_seen = now
-            if worker.slots != slots:
-                worker.slots = slots
-                self._send_next_uri()
+                     identity.decode("utf-8", "replace"), worker.slots,
+                     "" if data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL else " (by %s)" % data.decode())
+        worker.last_seen = now
+        worker.slots = self._slots_from(details)
+        self._credit_from(worker, details)
+        if data != C.ZMQ_SPYDER_MGMT_WORKER_CREDIT and C.MGMT_DETAIL_SENT in details:
+            self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity,
+                               C.ZMQ_SPYDER_MGMT_WORKER_ECHO, {
+                                   C.MGMT_DETAIL_WORKER: identity,
+                                   C.MGMT_DETAIL_SENT: details[C.MGMT_DETAIL_SENT],
+                                   C.MGMT_DETAIL_RECEIVED: now,
+                                   C.MGMT_DETAIL_DEAD_AFTER: self._heartbeat_timeout})
+        self._send_next_uri()
 
     def _slots_from(self, details):
-        slots = details.get(C.MGMT_DETAIL_SLOTS) if isinstance(details, dict) else None
+        slots = details.get(C.MGMT_DETAIL_SLOTS)
         if isinstance(slots, int) and not isinstance(slots, bool) and 0 < slots <= _MAX_SLOTS:
             return slots
         return self._default_slots
+
+    def _credit_from(self, worker, details):
+        """A worker's snapshot: its free slots and the dispatches it holds."""
+        free = details.get(C.MGMT_DETAIL_FREE)
+        if isinstance(free, int) and not isinstance(free, bool):
+            worker.free = min(max(free, 0), worker.slots)
+        else:  # a worker that reports no free slots: every slot counts
+            worker.free = worker.slots
+        held = details.get(C.MGMT_DETAIL_HELD)
+        if not isinstance(held, list):
+            return
+        for dispatch_id in held:
+            lease = self.leases.get(dispatch_id) if isinstance(dispatch_id, int) else None
+            if lease is None or lease.holder is not None:
+                continue
+            lease.holder = worker
+            worker.held.add(dispatch_id)
+            self._unclaimed -= 1
 
     def _hello(self):
         self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
@@ -261,13 +302,18 @@ class ZmqMaster:
         """Total slots of the registered workers."""
         return sum(worker.slots for worker in self.workers.values())
 
+    @property
+    def credit(self):
+        """Dispatches that may go out now: the free slots the workers reported, less the
+        dispatches no worker has claimed yet."""
+        return sum(worker.free for worker in self.workers.values()) - self._unclaimed
+
     # ------------------------------------------------------------------ dispatch
     def _send_next_uri(self):
         """Dispatch while workers have free slots and the frontier has URLs due."""
         if not self.running:
             return
-        capacity = self.capacity
-        while len(self.leases) < capacity:
+        while self.credit > 0:
             try:
                 curi = self._frontier.get_next()
             except queue.Empty:
@@ -277,17 +323,33 @@ class ZmqMaster:
                 log.exception("zmqmaster::frontier.get_next failed; retrying in 1 s")
                 self._schedule_dispatch(self._clock() + 1.0)
                 return
-            if curi.url in self.leases:
+            if curi.url in self._by_url:
                 log.error("zmqmaster::frontier handed out %s twice; ignoring the second", curi.url)
                 continue
             self._dispatch(curi)
 
     def _dispatch(self, curi):
-        deadline = self._clock() + self._lease_timeout
-        self.leases[curi.url] = _Lease(curi, deadline)
-        heapq.heappush(self._lease_heap, (deadline, curi.url))
-        self._out.send_multipart(DataMessage(self._identity, curi).serialize())
+        now = self._clock()
+        dispatch_id = next(self._dispatch_ids)
+        lease = _Lease(dispatch_id, curi, now + self._lease_timeout)
+        self.leases[dispatch_id] = lease
+        self._by_url[curi.url] = dispatch_id
+        self._unclaimed += 1
+        heapq.heappush(self._lease_heap, (lease.expires, dispatch_id))
+        ticket = {C.TICKET_ID: dispatch_id,
+                  C.TICKET_DEADLINE: lease.expires - min(_LEASE_SLACK, self._lease_timeout / 4)}
+        self._out.send_multipart(DataMessage(self._identity, curi, ticket).serialize())
         self.dispatched += 1
+
+    def _end_lease(self, lease):
+        """Forget ``lease`` (answered, expired or returned)."""
+        del self.leases[lease.id]
+        if self._by_url.get(lease.curi.url) == lease.id:
+            del self._by_url[lease.curi.url]
+        if lease.holder is None:
+            self._unclaimed -= 1
+        else:
+            lease.holder.held.discard(lease.id)
 
     def _schedule_dispatch(self, at=None):
         """Wake up at ``at`` (default: the frontier's next due time) to dispatch."""
@@ -296,9 +358,10 @@ class ZmqMaster:
                 at = self._frontier.next_due()
             except Exception:
                 log.exception("zmqmaster::frontier.next_due failed; retrying in 1 s")
-                at = self._clock() + 1.0
+                at = time.time() + 1.0
             if at is None:
                 return
+            at += self._clock() - time.time()  # the frontier's times are UTC epoch
         now = self._clock()
         at = min(max(at, now + 0.001), now + _MAX_DISPATCH_SLEEP)
         if self._dispatch_at is not None and self._dispatch_at <= at:
@@ -324,15 +387,32 @@ class ZmqMaster:
             self.dropped.drop("results", exc)
             return
         curi = msg.curi
-        if self.leases.pop(curi.url, None) is None:
+        ticket = msg.ticket if isinstance(msg.ticket, dict) else {}
+        dispatch_id = ticket.get(C.TICKET_ID) if ticket else self._by_url.get(curi.url)
+        lease = self.leases.get(dispatch_id) if isinstance(dispatch_id, int) else None
+        if lease is None or lease.curi.url != curi.url:
             self.late_results += 1
-            log.debug("zmqmaster::result for %s without a lease (expired or unknown); dropped",
-                      curi.url)
+            log.debug("zmqmaster::result for %s without a lease (expired, or another "
+                      "master's); dropped", curi.url)
             return
-        if curi.content_body:
-            self.bytes += len(curi.content_body)
-        self._route(curi)
+        self._end_lease(lease)
+        if ticket.get(C.TICKET_HANDED_BACK) is True:
+            self.handed_back += 1
+            self._hand_back(curi)
+        else:
+            if curi.content_body:
+                self.bytes += len(curi.content_body)
+            self._route(curi)
         self._after_result()
+
+    def _hand_back(self, curi):
+        try:
+            self._frontier.process_handed_back(curi)
+        except Exception:
+            log.exception("zmqmaster::handing %s back to the frontier failed; routing it as "
+                          "error %d", curi.url, C.CURI_EUNCAUGHT_EXCEPTION)
+            curi.status_code = C.CURI_EUNCAUGHT_EXCEPTION
+            self._route(curi)
 
     def _route(self, curi):
         kind = result_class(curi.status_code)
@@ -376,35 +456,56 @@ class ZmqMaster:
         now = self._clock()
         self._expire_leases(now)
         self._expire_workers(now)
+        try:
+            self._frontier.checkpoint()
+        except Exception:
+            log.exception("zmqmaster::frontier.checkpoint failed")
         if self.running:
             self._shutdown_if_done()
+
+    def _probe_lag(self):
+        now = self._clock()
+        if self._lag_probe_at is not None:
+            self.loop_lag_max = max(self.loop_lag_max, now - self._lag_probe_at - _LAG_PROBE)
+        self._lag_probe_at = now
 
     def _expire_leases(self, now):
         heap = self._lease_heap
         expired = False
         while heap and heap[0][0] <= now:
-            deadline, url = heapq.heappop(heap)
-            lease = self.leases.get(url)
-            if lease is None or lease.deadline != deadline:
-                continue  # answered, or re-leased with a later deadline
-            del self.leases[url]
+            _, dispatch_id = heapq.heappop(heap)
+            lease = self.leases.get(dispatch_id)
+            if lease is None:
+                continue  # answered or returned
             self.lease_expired += 1
             expired = True
-            curi = lease.curi
             log.warning("zmqmaster::lease on %s expired after %s s without a result",
-                        url, self._lease_timeout)
-            curi.status_code = C.CURI_ELEASE_EXPIRED
-            curi.optional_vars[C.CURI_ERROR] = "lease expired after %s s" % self._lease_timeout
-            self._route(curi)
+                        lease.curi.url, self._lease_timeout)
+            self._fail_lease(lease, "lease expired after %s s" % self._lease_timeout)
         if expired:
             self._after_result()
+
+    def _fail_lease(self, lease, error):
+        self._end_lease(lease)
+        curi = lease.curi
+        curi.status_code = C.CURI_ELEASE_EXPIRED
+        curi.optional_vars[C.CURI_ERROR] = error
+        self._route(curi)
 
     def _expire_workers(self, now):
         limit = now - self._heartbeat_timeout
         for identity in [i for i, w in self.workers.items() if w.last_seen < limit]:
-            del self.workers[identity]
-            log.warning("zmqmaster::worker %s silent for %s s, dropped",
-                        identity.decode("utf-8", "replace"), self._heartbeat_timeout)
+            worker = self.workers.pop(identity)
+            name = identity.decode("utf-8", "replace")
+            held = [self.leases[i] for i in sorted(worker.held) if i in self.leases]
+            log.warning("zmqmaster::worker %s silent for %s s, dropped; dispatching the %d "
+                        "URL(s) it held again", name, self._heartbeat_timeout, len(held))
+            for lease in held:
+                self.redispatched += 1
+                log.info("zmqmaster::lease on %s returned: its worker died", lease.curi.url)
+                self._fail_lease(lease, "worker %s died" % name)
+            if held:
+                self._after_result()
 
     # ------------------------------------------------------------------ status
     def stats(self):
@@ -425,8 +526,12 @@ class ZmqMaster:
             "bytes": self.bytes,
             "pages_per_second": self._pages_per_second,
             "uptime": now - self.started_at,
+            "credit": self.credit,
             "lease_expired": self.lease_expired,
+            "redispatched": self.redispatched,
+            "handed_back": self.handed_back,
             "late_results": self.late_results,
+            "loop_lag_max": self.loop_lag_max,
             "handler_errors": self.handler_errors,
             "malformed": self.dropped.total + self._mgmt.dropped.total,
             "done": self._crawl_done(),
@@ -443,11 +548,11 @@ class ZmqMaster:
         stats = self.stats()
         frontier = stats["frontier"]
         line = ("workers=%d in_flight=%d dispatched=%d pages/s=%.1f success=%d redirect=%d "
-                "not_found=%d server_error=%d robots=%d queued=%s known=%s" % (
+                "not_found=%d server_error=%d robots=%d queued=%s known=%s robots_waiting=%s" % (
                     stats["workers"], stats["in_flight"], self.dispatched, self._pages_per_second,
                     self.results["success"], self.results["redirect"], self.results["not_found"],
                     self.results["server_error"], self.robots_fetches, frontier.get("queued", "?"),
-                    frontier.get("known", "?")))
+                    frontier.get("known", "?"), frontier.get("robots_waiting", "?")))
         log.info("zmqmaster::status %s", line)
         if self._notifier is not None:
             self._notifier.status(line)

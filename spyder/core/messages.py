@@ -1,9 +1,11 @@
 """The two ZeroMQ message envelopes and their (de)serialisation.
 
-``DataMessage`` carries a CrawlUri: frames ``[identity, body]`` where ``identity`` is
-the dispatching master's identity (workers copy it unchanged into their reply) and
-``body`` is a msgpack map keyed by CrawlUri field names plus the protocol version
-under ``"v"``.  ``MgmtMessage`` is management traffic: ``[topic, identity, data]``
+``DataMessage`` carries a CrawlUri: frames ``[identity, body(, ticket)]`` where
+``identity`` is the dispatching master's identity (workers copy it unchanged into
+their reply), ``body`` is a msgpack map keyed by CrawlUri field names plus the
+protocol version under ``"v"``, and ``ticket`` (optional) a msgpack map naming the
+dispatch: its id and deadline from the master, the id, the answering worker and a
+hand-back flag from the worker (keys ``TICKET_*`` in ``constants``).  ``MgmtMessage`` is management traffic: ``[topic, identity, data]``
 plus an optional 4th frame, a msgpack map of details (for example a worker's free
 slots).
 
@@ -96,33 +98,40 @@ def deserialize_crawluri(raw):
 
 
 class DataMessage:
-    """``[identity, msgpack(CrawlUri)]``: a URL on its way to or from a worker."""
+    """``[identity, msgpack(CrawlUri)(, msgpack(ticket))]``: a URL on its way to or from a
+    worker; ``ticket`` is a dict or None."""
 
-    __slots__ = ("identity", "curi", "serialized_curi")
+    __slots__ = ("identity", "curi", "serialized_curi", "ticket")
 
-    def __init__(self, identity=None, curi=None):
+    def __init__(self, identity=None, curi=None, ticket=None):
         self.identity = identity
         self.curi = curi
+        self.ticket = ticket
         self.serialized_curi = None
 
     @classmethod
     def from_frames(cls, frames):
         """Parse received frames; raises ``MessageError`` when malformed."""
-        identity, raw = _check_frames(frames, (2,))
-        msg = cls(identity, deserialize_crawluri(raw))
-        msg.serialized_curi = raw
+        frames = _check_frames(frames, (2, 3))
+        ticket = _unpack_map(frames[2], "ticket frame") if len(frames) == 3 else None
+        msg = cls(frames[0], deserialize_crawluri(frames[1]), ticket)
+        msg.serialized_curi = frames[1]
         return msg
 
     def serialize(self):
-        """The frames to send: ``[identity, body]``, both bytes."""
-        return [self.identity or b"", serialize_crawluri(self.curi)]
+        """The frames to send: ``[identity, body(, ticket)]``, all bytes."""
+        frames = [self.identity or b"", serialize_crawluri(self.curi)]
+        if self.ticket is not None:
+            frames.append(msgpack.packb(self.ticket, use_bin_type=True))
+        return frames
 
     def __eq__(self, other):
         return (isinstance(other, DataMessage) and self.identity == other.identity
-                and self.curi == other.curi)
+                and self.curi == other.curi and self.ticket == other.ticket)
 
     def __repr__(self):
-        return "DataMessage(identity=%r, curi=%r)" % (self.identity, self.curi)
+        return "DataMessage(identity=%r, curi=%r, ticket=%r)" % (self.identity, self.curi,
+                                                                 self.ticket)
 
 
 class MgmtMessage:

@@ -12,15 +12,19 @@ frontier asks ``RobotsTxt.check(origin)``:
 * ``BUSY`` -- that fetch is under way; the origin's URLs wait;
 * ``WAIT`` -- the last fetch failed; the origin's URLs wait until the returned time.
 
-Results: 2xx -- the body is parsed with Protego for ``USER_AGENT``'s product
-token; 3xx -- the redirect is followed (up to 5 hops, then allow all); 4xx other
-than 408/429 -- allow all; anything else (5xx, 408, 429, network or processing
-errors) -- wait and retry with the frontier's backoff, honouring Retry-After, up
-to ``MAX_RETRIES`` times; after that the origin counts as "disallow all"
-(RFC 9309) -- or keeps its last good rules -- for ``ROBOTSTXT_TTL``.  Answers are
-kept in the state file for ``ROBOTSTXT_TTL`` seconds and in a bounded in-memory
-cache of parsed rules.  ``Sitemap:`` lines are returned so the frontier can add
-them (``ROBOTSTXT_SITEMAPS``).
+Results (RFC 9309): 2xx -- the body (downloaded whatever its Content-Type, at most
+``ROBOTSTXT_MAX_SIZE`` bytes) is decoded as UTF-8, a byte-order mark removed and
+invalid bytes replaced, and parsed with Protego for ``USER_AGENT``'s product token;
+3xx -- the redirect is followed (up to 5 hops, then allow all); 4xx other than
+408/429 -- allow all; anything else (5xx, 408, 429, network or processing errors)
+-- the robots.txt is *unreachable*: the origin's URLs wait, never dropped, and the
+fetch is tried again after ``RETRY_BACKOFF`` seconds, doubling with every failure up
+to ``ROBOTSTXT_RETRY_MAX_WAIT``, at least ``Retry-After``, for as long as it takes
+(also across restarts: the failures and the next try are in the state file).
+``waiting()`` counts the origins in that state and every failure is logged with
+its origin and cause.  Answers are kept in the state file for ``ROBOTSTXT_TTL``
+seconds and in a bounded in-memory cache of parsed rules.  ``Sitemap:`` lines are
+returned so the frontier can crawl them (``ROBOTSTXT_SITEMAPS``).
 """
 import collections
 import logging
@@ -29,16 +33,16 @@ from urllib.parse import urljoin
 
 from protego import Protego
 
+from spyder.core.constants import CURI_ERROR
+from spyder.core.retry import result_class
 from spyder.core.urls import canonicalize
 
 log = logging.getLogger("spyder.frontier")
 
 READY, FETCH, BUSY, WAIT = "ready", "fetch", "busy", "wait"
 
-#: The rules stored for an origin whose robots.txt stayed unreachable (RFC 9309 2.3.1.4).
-DISALLOW_ALL = "User-agent: *\nDisallow: /\n"
-#: robots.txt bytes parsed (RFC 9309 asks for at least 500 KiB).
-MAX_ROBOTS_BYTES = 500 * 1024
+#: Failures after which the retry wait stops doubling (it is capped long before).
+_MAX_DOUBLINGS = 32
 #: Redirects followed for one robots.txt.
 MAX_REDIRECTS = 5
 #: Parsed robots.txt kept in memory.
@@ -56,6 +60,12 @@ def product_token(user_agent):
 def robots_url(origin):
     """The robots.txt URL of an origin."""
     return origin + "/robots.txt"
+
+
+def decode_robots(body, limit):
+    """The text of a robots.txt: its first ``limit`` bytes as UTF-8, a BOM removed,
+    invalid bytes replaced (RFC 9309 2.3 and 2.5)."""
+    return (body or b"")[:limit].decode("utf-8-sig", "replace")
 
 
 class RobotsRules:
@@ -98,18 +108,19 @@ class RobotsTxt:
     """The frontier's robots.txt policy (see the module docstring).
 
     ``store`` is the frontier's SQLite store (``get_robots`` / ``put_robots``);
-    ``retry_wait(attempt, curi, now)`` is the frontier's backoff for failed fetches.
+    ``retry`` the frontier's ``RetryPolicy`` for failed fetches.
     """
 
-    def __init__(self, settings, store, retry_wait):
+    def __init__(self, settings, store, retry):
         self.obey = bool(settings.ROBOTSTXT_OBEY)
         self._ttl = float(settings.ROBOTSTXT_TTL)
-        self._max_retries = int(settings.MAX_RETRIES)
         self._max_delay = float(settings.FRONTIER_MAX_CRAWL_DELAY)
         self._want_sitemaps = bool(settings.ROBOTSTXT_SITEMAPS)
+        self._max_size = int(settings.ROBOTSTXT_MAX_SIZE)
+        self._max_wait = float(settings.ROBOTSTXT_RETRY_MAX_WAIT)
         self._token = product_token(settings.USER_AGENT)
         self._store = store
-        self._retry_wait = retry_wait
+        self._retry = retry
         self._cache = collections.OrderedDict()  # origin -> _Entry
         self._busy = set()                       # origins whose robots.txt is being fetched
         self._redirects = {}                     # origin -> (url to fetch, hops so far)
@@ -141,36 +152,35 @@ class RobotsTxt:
         """The robots.txt of ``origin`` was handed to a worker."""
         self._busy.add(origin)
 
+    def waiting(self):
+        """How many origins wait because their robots.txt is unreachable."""
+        return self._store.count_robots_waiting()
+
     def fetch_finished(self, origin, curi, now):
         """Record the result of a robots.txt fetch; returns the sitemap URLs to add."""
         self._busy.discard(origin)
         status = curi.status_code if isinstance(curi.status_code, int) else None
+        kind = result_class(status)
         old = self._entry(origin)
-        if status is not None and 300 <= status < 400 and self._follow_redirect(origin, curi):
+        if kind == "redirect" and self._follow_redirect(origin, curi):
             return []
         self._redirects.pop(origin, None)
-        if status is not None and 200 <= status < 300:
-            body = (curi.content_body or b"")[:MAX_ROBOTS_BYTES].decode("utf-8", "replace")
+        if kind in ("success", "redirect", "not_found"):
+            body = decode_robots(curi.content_body, self._max_size) if kind == "success" else ""
             entry = _Entry(status, body, now + self._ttl, 0, now)
-        elif status is not None and (300 <= status < 400
-                                     or (400 <= status < 500 and status not in (408, 429))):
-            entry = _Entry(status, "", now + self._ttl, 0, now)
+            if old is not None and old.failures:
+                log.info("frontier::robots.txt of %s reachable again after %d failed tries",
+                         origin, old.failures)
         else:
             failures = (old.failures if old is not None else 0) + 1
-            if failures <= self._max_retries:
-                wait = self._retry_wait(failures - 1, curi, now)
-                entry = _Entry(status, old.body if old else DISALLOW_ALL, now + wait, failures,
-                               old.fetched if old else None)
-                log.info("frontier::robots.txt of %s failed (status %s); retry %d in %.0f s",
-                         origin, status, failures, wait)
-            else:
-                keep = old is not None and old.fetched is not None
-                entry = _Entry(status, old.body if keep else DISALLOW_ALL, now + self._ttl, 0,
-                               old.fetched if keep else None)
-                log.warning("frontier::robots.txt of %s unreachable (status %s) after %d tries; "
-                            "%s for %.0f s", origin, status, failures,
-                            "keeping its last rules" if keep else "not crawling it",
-                            self._ttl)
+            wait = min(self._retry.wait(min(failures - 1, _MAX_DOUBLINGS), curi, now),
+                       self._max_wait)
+            entry = _Entry(status, old.body if old else "", now + wait, failures,
+                           old.fetched if old else None)
+            cause = (curi.optional_vars or {}).get(CURI_ERROR) or "status %s" % status
+            log.log(logging.WARNING if failures == 1 else logging.INFO,
+                    "frontier::robots.txt of %s unreachable (%s), %d failed tries: its URLs "
+                    "wait, next try in %.0f s", origin, cause, failures, wait)
         self._store.put_robots(origin, entry.status, entry.body, entry.expires, entry.failures,
                                entry.fetched)
         self._remember(origin, entry)
@@ -200,8 +210,8 @@ class RobotsTxt:
             self._cache.move_to_end(origin)
             return entry
         row = self._store.get_robots(origin)
-        if row is None:
-            return None
+        if row is None or (not row[3] and row[4] is None):
+            return None  # unknown, or "disallow all" written by an older Spyder: fetch again
         entry = _Entry(*row)
         self._remember(origin, entry)
         return entry

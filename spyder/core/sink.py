@@ -4,15 +4,41 @@ The frontier tells every registered sink about each URL's *final* outcome of a
 visit exactly once, after its own bookkeeping: a success (2xx), a redirect (3xx,
 ``304 Not Modified`` included), a not-found (4xx other than 408/429), or a server
 error after the retries were used up (5xx, 408, 429, network errors 599,
-processing errors 710, expired leases 711).  Retries in between, robots.txt
-fetches and URLs dropped before fetching (robots.txt, scope, depth) are not
-reported.  Sinks run synchronously on the master's event loop, so they should be
-quick; an exception is logged and counted, and the other sinks still run.
+processing errors 710, expired leases 711).  Retries in between and URLs dropped
+before fetching (robots.txt, scope, depth) are not reported.  Every answer to the
+frontier's own robots.txt requests goes to ``process_robots_txt`` (a no-op unless a
+sink wants them, like the WARC sink).  Sinks are called on the master's event loop,
+so they must be quick (hand slow work to a thread, as the WARC sink does); an
+exception is logged and counted, and the other sinks still run.
+
+Exactly once across a crash.  Outcomes become final when the frontier commits (a
+checkpoint); a crash loses the outcomes since, and they are fetched and told again
+after the restart.  A sink whose output is a file makes that output part of the
+checkpoint: ``position()`` returns where its output stands (JSON), the frontier
+stores it in the state file in the same commit, and on the next start calls
+``restore(position)`` so that the sink cuts its output back to what was committed.
+``synced()`` says whether everything told so far is in that position (a sink that
+writes in a thread may be behind); the frontier postpones a commit until it is, and
+``wait()`` blocks until it is.
 
 Register a sink through the ``SINKS`` setting (dotted class paths, each built as
 ``Sink(settings)``) or with ``frontier.add_sink(sink)`` from ``MASTER_CALLBACK``.
 ``close()`` is called once when the frontier closes.
+
+``Sinks`` is the frontier's list of sinks: it builds those the settings name and
+tells each one, keeping a failing sink from silencing the others.
 """
+import logging
+
+from spyder.errors import StartupError
+from spyder.import_util import import_class
+
+log = logging.getLogger("spyder.frontier")
+
+#: Result class -> the sink method that hears it.
+SINK_METHODS = {"success": "process_successful_crawl", "redirect": "process_redirect",
+                "not_found": "process_not_found", "server_error": "process_server_error",
+                "robots": "process_robots_txt"}
 
 
 class AbstractCrawlUriSink:
@@ -33,5 +59,95 @@ class AbstractCrawlUriSink:
     def process_server_error(self, curi):
         """A transient failure that persisted through every retry: the URL is dropped."""
 
+    def process_robots_txt(self, curi):
+        """An answer (or failure) of one of the frontier's robots.txt requests."""
+
     def close(self):
         """The crawl is over for this process: flush and release resources."""
+
+    def position(self):
+        """Where the output stands (JSON-serialisable), or None: not part of checkpoints."""
+        return None
+
+    def restore(self, position):
+        """Cut the output back to ``position`` (from the last commit of an earlier run)."""
+
+    def synced(self):
+        """Everything told so far is accounted for in ``position()``."""
+        return True
+
+    def wait(self):
+        """Block until ``synced()``."""
+
+
+class Sinks:
+    """The sinks one frontier tells; ``errors`` counts the calls that raised.
+
+    ``recorded`` holds the positions of the last commit (by ``_key``): a sink added
+    later is cut back to its position when it is added."""
+
+    def __init__(self):
+        self.errors = 0
+        self.recorded = {}
+        self._sinks = []
+
+    def __getitem__(self, index):
+        return self._sinks[index]
+
+    def load(self, settings):
+        """Build every sink named by ``SINKS`` (a ``StartupError`` names the one that fails)."""
+        for path in settings.SINKS:
+            try:
+                sink = import_class(path)(settings)
+            except Exception as exc:
+                raise StartupError("SINKS entry %r cannot be set up: %s: %s"
+                                   % (path, type(exc).__name__, exc)) from exc
+            self.add(sink)
+
+    def add(self, sink):
+        key = self._key(sink, len(self._sinks))
+        self._sinks.append(sink)
+        if key in self.recorded:
+            sink.restore(self.recorded[key])
+
+    @staticmethod
+    def _key(sink, index):
+        return "%d:%s.%s" % (index, type(sink).__module__, type(sink).__qualname__)
+
+    def positions(self):
+        """``{key: position}`` of the sinks whose output is part of a checkpoint (a recorded
+        one not added yet keeps its recorded position)."""
+        found = dict(self.recorded)
+        for index, sink in enumerate(self._sinks):
+            position = sink.position()
+            if position is not None:
+                found[self._key(sink, index)] = position
+        return found
+
+    def synced(self):
+        return all(sink.synced() for sink in self._sinks)
+
+    def wait(self):
+        for sink in self._sinks:
+            sink.wait()
+
+    def tell(self, kind, curi):
+        """Tell every sink the final outcome ``curi`` of result class ``kind``."""
+        method = SINK_METHODS[kind]
+        for sink in self._sinks:
+            if kind == "robots" and not hasattr(sink, method):
+                continue  # a sink written before robots.txt answers were reported
+            try:
+                getattr(sink, method)(curi)
+            except Exception:
+                self.errors += 1
+                log.exception("frontier::sink %r failed in %s for %s", sink, method, curi.url)
+
+    def close(self):
+        """Close every sink, whatever the others do."""
+        for sink in self._sinks:
+            try:
+                sink.close()
+            except Exception:
+                self.errors += 1
+                log.exception("frontier::closing sink %r failed", sink)

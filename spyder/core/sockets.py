@@ -1,13 +1,12 @@
 """Socket plumbing shared by the processes: the ZeroMQ context (with optional
-CurveZMQ security), private ipc directory, bind/connect with clear errors, and the
-master's lock file.
+CurveZMQ security), private ipc directory, bind/connect with clear errors.
 
 Only the master and the logsink bind; they call ``bind`` which turns libzmq's terse
 errors ("Address already in use") into a ``StartupError`` naming the setting and
 the address.  ``ensure_socket_directory`` creates ``PARENT_SOCKET_DIRECTORY`` with
 mode 0700 (and refuses a directory that other users can enter), so ipc endpoints
-are not world-reachable as they were in ``/tmp``.  ``MasterLock`` stops a second
-master from silently taking over another master's ipc socket files.
+are not world-reachable as they were in ``/tmp``; ``filelock.master_lock`` stops a
+second master from silently taking over another master's ipc socket files.
 
 ``create_context(settings)`` returns the process's one ZeroMQ context.  When
 ``ZEROMQ_CURVE_KEYS_DIR`` is set (a directory made by ``spyder keys``), every socket
@@ -15,16 +14,32 @@ bound or connected through ``bind`` / ``connect`` is encrypted and authenticated
 CurveZMQ: bound sockets are curve servers that accept only the client keys found in
 ``<dir>/authorized`` (checked by a ZAP authenticator), connecting sockets are curve
 clients.  inproc endpoints stay as they are.
+
+Every socket of the context gets ZeroMQ heartbeats (``ZEROMQ_HEARTBEAT_IVL`` /
+``ZEROMQ_HEARTBEAT_TIMEOUT``, also sent to the peer as its time-to-live): a tcp
+peer that stops answering (SIGSTOP, a cut link, a dead machine) is dropped within
+seconds, its pipe closed, so PUSH deals it no more work and a worker's XPUB sees
+the master's subscription go.  (ipc and inproc peers are local: a dead process
+closes its socket.)
 """
 import errno
-import fcntl
 import os
 import shutil
 import stat
+import time
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.eventloop.zmqstream import ZMQStream
+from zmq.utils.monitor import parse_monitor_message
+
+from spyder.errors import StartupError
+
+#: Seconds between two log lines about refusals of the same peer.
+REFUSAL_LOG_INTERVAL = 60.0
+_REFUSAL_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                   | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 #: File names inside ZEROMQ_CURVE_KEYS_DIR (as written by ``create_keys``).
 SERVER_KEY = "server.key"
@@ -32,10 +47,6 @@ SERVER_SECRET = "server.key_secret"
 CLIENT_KEY = "client.key"
 CLIENT_SECRET = "client.key_secret"
 AUTHORIZED_DIR = "authorized"
-
-
-class StartupError(RuntimeError):
-    """A process cannot start; the message is the one line shown to the operator."""
 
 
 def ensure_socket_directory(settings):
@@ -114,6 +125,10 @@ def create_context(settings):
     """The process's ZeroMQ context; loads CurveZMQ keys if ZEROMQ_CURVE_KEYS_DIR is set."""
     ctx = SpyderContext()
     ctx.linger = 1000
+    if settings.ZEROMQ_HEARTBEAT_IVL:
+        ctx.setsockopt(zmq.HEARTBEAT_IVL, int(settings.ZEROMQ_HEARTBEAT_IVL * 1000))
+        ctx.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(settings.ZEROMQ_HEARTBEAT_TIMEOUT * 1000))
+        ctx.setsockopt(zmq.HEARTBEAT_TTL, int(settings.ZEROMQ_HEARTBEAT_TIMEOUT * 1000))
     if settings.ZEROMQ_CURVE_KEYS_DIR:
         if not zmq.has("curve"):
             raise StartupError("ZEROMQ_CURVE_KEYS_DIR is set but this libzmq has no CURVE "
@@ -181,34 +196,42 @@ def connect(socket, address, setting):
         raise StartupError("cannot connect %s=%s: %s" % (setting, address, exc)) from exc
 
 
-class MasterLock:
-    """An exclusive ``flock`` on ``<PARENT_SOCKET_DIRECTORY>/master.lock``.
+class RefusalWatch:
+    """Logs the peers that CurveZMQ server sockets refuse: once per peer host, then at
+    most every ``REFUSAL_LOG_INTERVAL`` s with the count.  A socket monitor reports each
+    failed handshake with the peer's address (reconnects come from new ports, so the
+    host is the peer).  ``sockets``: ``(socket, address, setting)`` as bound; those that
+    are not CurveZMQ servers are left alone."""
 
-    Held for the master's lifetime; the kernel drops it when the process dies, so a
-    killed master never leaves a stale lock behind.
-    """
+    def __init__(self, sockets, logger, io_loop=None, clock=time.monotonic):
+        self._log = logger
+        self._clock = clock
+        self._peers = {}   # host -> [refusals since the last line, time of that line]
+        self._streams = []
+        for sock, address, setting in sockets:
+            if getattr(sock.context, "curve", None) is None or address.startswith("inproc://"):
+                continue
+            stream = ZMQStream(sock.get_monitor_socket(_REFUSAL_EVENTS), io_loop)
+            stream.on_recv(lambda frames, setting=setting: self._event(frames, setting))
+            self._streams.append(stream)
 
-    def __init__(self, directory):
-        self.path = os.path.join(directory, "master.lock")
-        self._fd = None
+    def _event(self, frames, setting):
+        endpoint = parse_monitor_message(frames)["endpoint"].decode("utf-8", "replace")
+        host = endpoint.rpartition(":")[0] or endpoint
+        now = self._clock()
+        seen = self._peers.get(host)
+        if seen is None:
+            self._peers[host] = [0, now]
+            self._log.warning("refused %s on %s: CurveZMQ authentication failed (is its "
+                              "client key in the authorized directory?)", endpoint, setting)
+            return
+        seen[0] += 1
+        if now - seen[1] >= REFUSAL_LOG_INTERVAL:
+            self._log.warning("refused %s again: %d more failed handshake(s) from it in %.0f s",
+                              host, seen[0], now - seen[1])
+            seen[:] = [0, now]
 
-    def acquire(self):
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            try:
-                other = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-            finally:
-                os.close(fd)
-            raise StartupError("another master (pid %s) is running on %s"
-                               % (other, os.path.dirname(self.path))) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, b"%d\n" % os.getpid())
-        self._fd = fd
-        return self
-
-    def release(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+    def close(self):
+        for stream in self._streams:
+            if not stream.closed():
+                stream.close()

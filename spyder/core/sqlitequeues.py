@@ -14,11 +14,14 @@ master's memory does not grow with the crawl and a restart resumes it:
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
   ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
-  was put away with).
+  was put away with; kept up to date for queues in memory too, so a restart after a
+  crash still waits each host's delay).
 * ``hosts`` / ``unresolved`` -- the host -> queue map and the URLs parked while
   ``IpBasedQueueAssignment`` resolves a host.
-* ``robots`` -- each origin's robots.txt with its expiry; ``scope_hosts`` -- the
-  seeds' hosts (the default scope); ``meta`` -- schema version, counters, flags.
+* ``robots`` -- each origin's robots.txt with its expiry (or, after failed fetches,
+  their count and the next try); ``sitemaps`` -- the URLs fetched as sitemaps, with
+  their nesting level; ``scope_hosts`` -- the seeds' hosts (the default scope);
+  ``meta`` -- schema version, counters, flags.
 
 Nothing is committed implicitly: writes open a transaction that the frontier
 commits with ``checkpoint()`` (batched), and ``atomic()`` wraps one result's
@@ -70,20 +73,15 @@ _SCHEMA = (
         expires REAL NOT NULL,
         failures INTEGER NOT NULL,
         fetched REAL) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS robots_waiting ON robots (failures) WHERE failures > 0",
     "CREATE TABLE IF NOT EXISTS scope_hosts (host TEXT PRIMARY KEY) WITHOUT ROWID",
+    """CREATE TABLE IF NOT EXISTS sitemaps (url TEXT PRIMARY KEY, level INTEGER NOT NULL)
+        WITHOUT ROWID""",
 )
 
 
 class QueueException(Exception):
     """Base class of the store's errors."""
-
-
-class UriNotFound(QueueException):
-    """The URL has no row."""
-
-
-class QueueNotFound(QueueException):
-    """No queue has that identifier."""
 
 
 class UriRow(NamedTuple):
@@ -106,16 +104,10 @@ _SELECT = ("SELECT url, queue, etag, mod_date, next_date, priority, depth, attem
            "reason, rowid FROM urls")
 _INSERT = ("INTO urls (url, queue, etag, mod_date, next_date, priority, depth, attempt, "
            "status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_UPDATE = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, priority = ?, "
-           "depth = ?, attempt = ?, status = ?, reason = ? WHERE url = ?")
 
 
 def _insert_params(row):
     return tuple(row[:10])
-
-
-def _update_params(row):
-    return tuple(row[1:10]) + (row[0],)
 
 
 class SQLiteStore:
@@ -201,13 +193,9 @@ class SQLiteStore:
                           (key, json.dumps(value)))
 
     # ------------------------------------------------------------------ urls
-    def add_uri(self, row):
-        """Insert a new row (``sqlite3.IntegrityError`` if the URL exists)."""
-        self.begin()
-        self._cur.execute("INSERT " + _INSERT, _insert_params(row))
-
     def add_uris(self, rows):
-        """Insert many new rows."""
+        """Insert many new rows (``sqlite3.IntegrityError`` if a URL exists): a bulk load,
+        for benchmarks and tools that prepare a state file."""
         self.begin()
         self._cur.executemany("INSERT " + _INSERT, map(_insert_params, rows))
 
@@ -217,16 +205,6 @@ class SQLiteStore:
         cur = self._cur
         cur.execute("INSERT OR IGNORE " + _INSERT, _insert_params(row))
         return cur.lastrowid if cur.rowcount == 1 else None
-
-    def update_uri(self, row):
-        """Overwrite every column of the row with ``row.url``."""
-        self.begin()
-        self._cur.execute(_UPDATE, _update_params(row))
-
-    def update_uris(self, rows):
-        """Overwrite many rows."""
-        self.begin()
-        self._cur.executemany(_UPDATE, map(_update_params, rows))
 
     def record(self, url, etag, mod_date, next_date, priority, attempt, status, reason):
         """Store the outcome of a visit (the columns a result changes)."""
@@ -254,31 +232,19 @@ class SQLiteStore:
         self.begin()
         self._cur.execute("UPDATE urls SET queue = ? WHERE url = ?", (queue, url))
 
-    def remove_uris(self, urls):
-        """Delete rows."""
-        self.begin()
-        self._cur.executemany("DELETE FROM urls WHERE url = ?", ((url,) for url in urls))
-
     def find_uri(self, url):
         """The row of ``url``, or ``None``."""
         row = self._cur.execute(_SELECT + " WHERE url = ?", (url,)).fetchone()
         return None if row is None else UriRow._make(row)
 
-    def get_uri(self, url):
-        """The row of ``url``; ``UriNotFound`` if there is none."""
-        row = self.find_uri(url)
-        if row is None:
-            raise UriNotFound(url)
-        return row
-
     def __len__(self):
         return self._cur.execute("SELECT COUNT(*) FROM urls").fetchone()[0]
 
-    def head_of(self, queue, n=1, offset=0):
+    def head_of(self, queue, n=1):
         """The ``n`` rows of ``queue`` due first (due time, priority, insertion order)."""
         rows = self._cur.execute(
             _SELECT + " WHERE queue = ? AND next_date IS NOT NULL "
-            "ORDER BY next_date, priority LIMIT ? OFFSET ?", (queue, n, offset)).fetchall()
+            "ORDER BY next_date, priority LIMIT ?", (queue, n)).fetchall()
         return [UriRow._make(row) for row in rows]
 
     def earliest_in_queue(self, queue):
@@ -287,42 +253,7 @@ class SQLiteStore:
             "SELECT MIN(next_date) FROM urls WHERE queue = ? AND next_date IS NOT NULL",
             (queue,)).fetchone()[0]
 
-    def _all_uris(self, queue=None):
-        cursor = self._db.cursor()  # its own cursor: callers may query while iterating
-        if queue is None:
-            cursor.execute("SELECT url FROM urls")
-        else:
-            cursor.execute("SELECT url FROM urls WHERE queue = ?", (queue,))
-        try:
-            for (url,) in cursor:
-                yield url
-        finally:
-            cursor.close()
-
-    def _qsize(self, queue=None):
-        if queue is None:
-            return self._cur.execute(
-                "SELECT COUNT(*) FROM urls WHERE next_date IS NOT NULL").fetchone()[0]
-        return self._cur.execute("SELECT COUNT(*) FROM urls WHERE queue = ? "
-                                 "AND next_date IS NOT NULL", (queue,)).fetchone()[0]
-
     # ------------------------------------------------------------------ queues
-    def get_all_queues(self):
-        """Every ``(queue id, identifier)``, oldest first."""
-        return self._cur.execute("SELECT id, identifier FROM queues ORDER BY id").fetchall()
-
-    def get_queue_count(self):
-        """Number of queues."""
-        return self._cur.execute("SELECT COUNT(*) FROM queues").fetchone()[0]
-
-    def get_queue_for_ident(self, identifier):
-        """The id of the queue ``identifier``; ``QueueNotFound`` if there is none."""
-        row = self._cur.execute("SELECT id FROM queues WHERE identifier = ?",
-                                (identifier,)).fetchone()
-        if row is None:
-            raise QueueNotFound(identifier)
-        return row[0]
-
     def add_or_create_queue(self, identifier):
         """The id of the queue ``identifier``, created (ids 1, 2, ...) if new."""
         row = self._cur.execute("SELECT id FROM queues WHERE identifier = ?",
@@ -339,6 +270,25 @@ class SQLiteStore:
         self.begin()
         self._cur.execute("UPDATE queues SET next_due = ?, not_before = ? WHERE id = ?",
                           (next_due, not_before, queue))
+
+    def queue_not_before(self, queue):
+        """The time before which ``queue`` must not start a fetch (its stored delay), or
+        ``None``."""
+        row = self._cur.execute("SELECT not_before FROM queues WHERE id = ?", (queue,)).fetchone()
+        return None if row is None else row[0]
+
+    def take_queue(self, queue):
+        """``queue`` goes into memory (not due from here any more); returns its
+        ``not_before`` (0.0 if none)."""
+        not_before = self.queue_not_before(queue)
+        self.begin()
+        self._cur.execute("UPDATE queues SET next_due = NULL WHERE id = ?", (queue,))
+        return not_before or 0.0
+
+    def set_queue_not_before(self, queue, not_before):
+        """Record the time before which ``queue`` (in memory) must not be fetched from."""
+        self.begin()
+        self._cur.execute("UPDATE queues SET not_before = ? WHERE id = ?", (not_before, queue))
 
     def lower_queue_due(self, queue, next_due):
         """Make ``queue`` due no later than ``next_due`` (but not before its ``not_before``)."""
@@ -410,6 +360,22 @@ class SQLiteStore:
                           "failures, fetched) VALUES (?, ?, ?, ?, ?, ?)",
                           (origin, status, body, expires, failures, fetched))
 
+    def count_robots_waiting(self):
+        """How many origins' last robots.txt fetch failed (their URLs wait)."""
+        return self._cur.execute("SELECT COUNT(*) FROM robots WHERE failures > 0").fetchone()[0]
+
+    # ------------------------------------------------------------------ sitemaps
+    def add_sitemap(self, url, level):
+        """Mark ``url`` as a sitemap, ``level`` indexes below one robots.txt names."""
+        self.begin()
+        self._cur.execute("INSERT OR IGNORE INTO sitemaps (url, level) VALUES (?, ?)",
+                          (url, level))
+
+    def sitemap_level(self, url):
+        """The level of a sitemap URL (see ``add_sitemap``), or ``None`` for other URLs."""
+        row = self._cur.execute("SELECT level FROM sitemaps WHERE url = ?", (url,)).fetchone()
+        return None if row is None else row[0]
+
     # ------------------------------------------------------------------ scope
     def scope_hosts(self):
         """The seeds' hosts."""
@@ -432,38 +398,10 @@ class SQLiteSingleHostUriQueue(SQLiteStore):
     def _in_queue(self, row):
         return row if row.queue is not None else row._replace(queue=self.queue_id)
 
-    def add_uri(self, row):
-        """Insert a new row into the queue."""
-        super().add_uri(self._in_queue(row))
-
     def add_uris(self, rows):
         """Insert many new rows into the queue."""
         super().add_uris(self._in_queue(row) for row in rows)
 
-    def queue_head(self, n=1, offset=0):
-        """The ``n`` rows due first, skipping ``offset`` (finished rows excluded)."""
-        return self.head_of(self.queue_id, n, offset)
-
-    def qsize(self):
-        """Number of scheduled (not finished) URLs."""
-        return self._qsize()
-
-    def all_uris(self):
-        """Every known URL."""
-        return self._all_uris()
-
 
 class SQLiteMultipleHostUriQueue(SQLiteStore):
     """One queue per host (or IP): the MultipleHostFrontier's politeness units."""
-
-    def queue_head(self, queue, n=1, offset=0):
-        """The ``n`` rows of ``queue`` due first, skipping ``offset``."""
-        return self.head_of(queue, n, offset)
-
-    def qsize(self, queue=None):
-        """Number of scheduled URLs, in all queues or in one."""
-        return self._qsize(queue)
-
-    def all_uris(self, queue=None):
-        """Every known URL, or those of one queue."""
-        return self._all_uris(queue)

@@ -2,14 +2,20 @@
 
 A worker process runs two stages on one IOLoop, as the 2011 original did:
 
-* the **fetch stage**, an ``AsyncZmqWorker``: takes ``[master_identity, CrawlUri]``
-  messages from the master's PUSH (PULL socket) only while it has a free slot --
-  never more than ``MAX_CLIENTS`` fetches at once, the rest waits in ZeroMQ's
-  queues -- awaits the ``FetchProcessor`` for each and hands the result on over
-  inproc;
+* the **fetch stage**, an ``AsyncZmqWorker``: takes ``[master_identity, CrawlUri,
+  ticket]`` messages from the master's PUSH (PULL socket) only while it has a free
+  slot and may work (see below) -- never more than ``MAX_CLIENTS`` fetches at once,
+  at most a pipe's high-water mark more waiting in ZeroMQ's queues -- awaits the
+  ``FetchProcessor`` for each and hands the result on over inproc.  A dispatch whose
+  deadline (the master's clock, converted by ``MasterClock``) has passed, or that
+  comes from another master, is handed back unfetched; a fetch still running at its
+  deadline or at the end of the worker's licence is cancelled (599);
 * the **extract stage**, a ``ZmqWorker``: runs the synchronous processing function
   (limiter, link extractors, scopers) over each fetched CrawlUri and publishes it
-  to the master with the master's identity, copied unchanged, as frame 0.
+  to the master (an XPUB socket) with the master's identity, copied unchanged, as
+  frame 0 and the ticket (dispatch id, this worker) as frame 2.  The XPUB reports
+  the master's subscription arriving and going: that is how the worker knows the
+  master receives its results.
 
 Neither stage ever drops a URL: an exception becomes a result with status 710
 (processing error; the fetcher itself reports network errors as 599) and the
@@ -17,12 +23,16 @@ error text in ``optional_vars["error"]``.  Malformed messages are counted
 (``DropCounter``) and dropped.
 
 ``WorkerControl`` speaks the management protocol for the process: ``be here now``
-(with ``{"slots", "free"}``) at start and whenever the master says ``hello``,
-``heartbeat`` every ``WORKER_HEARTBEAT_INTERVAL``, and on ``quit`` (or a signal)
-the shutdown: stop taking work, let in-flight fetches finish within
-``SHUTDOWN_TIMEOUT``, send back whatever is unfinished or still queued as status 599
-``"worker shutting down"`` (so the master retries it at once), flush the results,
-send ``quit.ack`` and set ``done``.  A second signal cuts the wait short.
+(with ``{"slots", "free", "held", "t"}``) at start and whenever the master says
+``hello``, ``heartbeat`` every ``WORKER_HEARTBEAT_INTERVAL``, ``credit`` whenever
+the free slots or held dispatches change, and on ``quit`` (or a signal) the
+shutdown: stop taking work, let in-flight fetches finish within
+``SHUTDOWN_TIMEOUT``, hand back whatever is unfinished or still queued (ticket
+``back``, error ``"worker shutting down"``: the master dispatches it again at once,
+no attempt counted), flush the results, send ``quit.ack`` and set ``done``.  A
+second signal cuts the wait short.  The worker takes work only while the master
+is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
+``MasterClock``); otherwise it announces no free slots and leaves PULL unread.
 """
 import asyncio
 import logging
@@ -33,6 +43,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core import constants as C
+from spyder.core.masterclock import MasterClock
 from spyder.core.messages import (DataMessage, DropCounter, MessageError,
                                   deserialize_crawluri)
 
@@ -40,8 +51,14 @@ log = logging.getLogger("spyder.worker")
 
 #: The error text of URLs a worker returns unprocessed because it is leaving.
 SHUTTING_DOWN = "worker shutting down"
+#: The error text of URLs handed back because their deadline passed before a slot freed.
+TOO_LATE = "dispatch deadline passed before the fetch could start"
+#: The error text of fetches cancelled at their deadline or at the end of the licence.
+CUT_SHORT = "fetch cancelled at its dispatch deadline (or the worker lost its master)"
 #: Seconds the extract stage gets, after the fetch stage is done, to publish the rest.
 _EXTRACT_GRACE = 5.0
+#: Seconds between checks of the licence to fetch (see ``MasterClock``).
+_LICENCE_CHECK = 0.1
 
 
 def _mark_failed(curi, status, error):
@@ -97,7 +114,7 @@ def _fit(frames, msg, max_size):
     A page can yield more link text than the master accepts in one message (which would
     lose the result until its lease expires, on every retry): the link list is cut first
     (``optional_vars["links_truncated"] = "1"``), then, if need be, the body
-    (``optional_vars["truncated"] = "1"``).
+    (``optional_vars["truncated"] = "1"``, reason ``length`` unless it was cut before).
     """
     curi = msg.curi
     for key, marker in ((C.CURI_EXTRACTED_URLS, C.CURI_LINKS_TRUNCATED),
@@ -113,6 +130,8 @@ def _fit(frames, msg, max_size):
             kept = links[:max(0, len(links) - excess - 4096)]
             curi.optional_vars[key] = kept[:kept.rfind("\n")] if "\n" in kept else ""
         curi.optional_vars[marker] = C.CURI_OPTIONAL_TRUE
+        if marker == C.CURI_TRUNCATED:
+            curi.optional_vars.setdefault(C.CURI_TRUNCATED_REASON, "length")
         log.warning("worker::result for %s is %d bytes, above %d: %s cut",
                     curi.url, len(frames[1]), max_size,
                     "links" if marker == C.CURI_LINKS_TRUNCATED else "body")
@@ -175,6 +194,11 @@ class ZmqWorker(_Stage):
         """Stop receiving."""
         self._in.stop_on_recv()
 
+    def watch_listener(self, callback):
+        """Call ``callback(True/False)`` as the master's subscription to the results
+        arrives and goes (the output must be an XPUB with ``XPUB_VERBOSE``)."""
+        self._out.on_recv(lambda frames: callback(frames[0][:1] == b"\x01"))
+
     def _receive(self, frames):
         msg = self._parse(frames)
         if msg is None:
@@ -192,16 +216,30 @@ class ZmqWorker(_Stage):
 
 
 class AsyncZmqWorker(_Stage):
-    """An asynchronous stage: ``await processing(curi) -> curi``, at most ``slots`` at once."""
+    """An asynchronous stage: ``await processing(curi) -> curi``, at most ``slots`` at once.
 
-    def __init__(self, insocket, outsocket, processing, slots, io_loop=None, name="fetch"):
+    ``clock`` (a ``MasterClock``) converts dispatch deadlines; ``identity`` (the worker's)
+    goes into every result's ticket; ``on_change()`` is called whenever the free slots
+    or the held dispatches change.  A message without a ticket has no deadline.
+    """
+
+    def __init__(self, insocket, outsocket, processing, slots, io_loop=None, name="fetch",
+                 clock=None):
         super().__init__(insocket, outsocket, processing, io_loop, name)
         self.slots = slots
+        self.clock = clock or MasterClock()
+        self.identity = b""
+        self.on_change = None
+        self._io_loop = io_loop or IOLoop.current()
         self._tasks = {}          # asyncio.Task -> DataMessage
+        self._timers = {}         # asyncio.Task -> its deadline's timeout handle
         self._taking = False
+        self._allowed = True      # WorkerControl: the master listens and we hold a licence
         self._idle = None         # asyncio.Event set while nothing is in flight
         #: messages sent on to the next stage
         self.sent = 0
+        #: dispatches handed back unfetched because their deadline had passed
+        self.too_late = 0
 
     @property
     def in_flight(self):
@@ -209,8 +247,15 @@ class AsyncZmqWorker(_Stage):
 
     @property
     def free(self):
-        """Free slots (0 once the stage stopped taking work)."""
-        return max(self.slots - len(self._tasks), 0) if self._taking else 0
+        """Free slots (0 once the stage stopped taking work or may not take it)."""
+        if not (self._taking and self._allowed):
+            return 0
+        return max(self.slots - len(self._tasks), 0)
+
+    @property
+    def held(self):
+        """The dispatch ids of the fetches under way."""
+        return [msg.ticket[C.TICKET_ID] for msg in self._tasks.values() if msg.ticket]
 
     def start(self):
         """Start taking work (as long as a slot is free)."""
@@ -222,13 +267,25 @@ class AsyncZmqWorker(_Stage):
         self._taking = False
         self._update_receiving()
 
+    def allow(self, allowed):
+        """May the stage take work?  (WorkerControl: master listening and licensed.)"""
+        if allowed != self._allowed:
+            self._allowed = allowed
+            self._update_receiving()
+            self._changed()
+
+    def cut_off(self):
+        """The licence ended: cancel every fetch (their dispatches are someone else's now)."""
+        for task in list(self._tasks):
+            self._cut(task)
+
     async def drain(self, timeout, cut_short=None):
         """Stop taking work, wait up to ``timeout`` s for in-flight work, return the rest.
 
-        Unfinished work and messages still queued on the input socket are sent on
-        with status 599 and ``optional_vars["error"] = "worker shutting down"``.
-        ``cut_short`` (an ``asyncio.Event``) ends the wait early.  Returns how many
-        messages were returned unprocessed.
+        Unfinished work and messages still queued on the input socket are handed back
+        (ticket ``back``, ``optional_vars["error"] = "worker shutting down"``, status 599
+        for a master that reads no tickets).  ``cut_short`` (an ``asyncio.Event``) ends
+        the wait early.  Returns how many messages were handed back.
         """
         self.stop()
         if self._tasks:
@@ -240,9 +297,8 @@ class AsyncZmqWorker(_Stage):
                 waiter.cancel()
         returned = 0
         for task, msg in list(self._tasks.items()):
-            task.cancel()
-            self._tasks.pop(task, None)
-            self._return_unprocessed(msg)
+            self._forget(task).cancel()
+            self._hand_back(msg, SHUTTING_DOWN)
             returned += 1
         while True:
             try:
@@ -251,15 +307,14 @@ class AsyncZmqWorker(_Stage):
                 break
             msg = self._parse(frames)
             if msg is not None:
-                self._return_unprocessed(msg)
+                self._hand_back(msg, SHUTTING_DOWN)
                 returned += 1
         self.flush()
         return returned
 
     def close(self):
         for task in list(self._tasks):
-            task.cancel()
-        self._tasks.clear()
+            self._forget(task).cancel()
         super().close()
 
     async def _wait_idle(self):
@@ -268,20 +323,47 @@ class AsyncZmqWorker(_Stage):
             await self._idle.wait()
 
     def _update_receiving(self):
-        wanted = self._taking and len(self._tasks) < self.slots
+        wanted = self._taking and self._allowed and len(self._tasks) < self.slots
         if wanted and not self._in.receiving():
             self._in.on_recv(self._receive)
         elif not wanted and self._in.receiving():
             self._in.stop_on_recv()
 
+    def _changed(self):
+        if self.on_change is not None:
+            self.on_change()
+
+    def _deadline(self, msg):
+        """Local time by which ``msg``'s fetch must be over (inf without a ticket), or
+        ``None`` if it must not start."""
+        ticket = msg.ticket
+        if ticket is None:
+            return float("inf")
+        deadline = ticket.get(C.TICKET_DEADLINE)
+        if not isinstance(deadline, (int, float)) or isinstance(deadline, bool):
+            return None
+        local = self.clock.local(msg.identity, deadline)
+        if local is None or local <= self.clock.now() or not self.clock.licensed():
+            return None
+        return local
+
     def _receive(self, frames):
         msg = self._parse(frames)
         if msg is None:
             return
+        deadline = self._deadline(msg)
+        if deadline is None:
+            self.too_late += 1
+            self._hand_back(msg, TOO_LATE)
+            return
         task = asyncio.ensure_future(self._process(msg))
         self._tasks[task] = msg
+        if deadline != float("inf"):
+            self._timers[task] = self._io_loop.call_later(deadline - self.clock.now(),
+                                                          self._cut, task)
         task.add_done_callback(self._finished)
         self._update_receiving()
+        self._changed()
 
     async def _process(self, msg):
         curi = msg.curi
@@ -291,27 +373,48 @@ class AsyncZmqWorker(_Stage):
             raise
         except Exception as exc:
             self._failed(msg, curi, exc)
-        if self._tasks.pop(asyncio.current_task(), None) is not None:
+        if self._forget(asyncio.current_task()) is not None:
             self._send(msg)
 
+    def _forget(self, task):
+        """Take ``task`` off the books (and its deadline timer); returns it, or None."""
+        handle = self._timers.pop(task, None)
+        if handle is not None:
+            self._io_loop.remove_timeout(handle)
+        return task if self._tasks.pop(task, None) is not None else None
+
+    def _cut(self, task):
+        msg = self._tasks.get(task)
+        if msg is None:
+            return
+        self._forget(task).cancel()
+        log.warning("worker::%s: %s", msg.curi.url, CUT_SHORT)
+        _mark_failed(msg.curi, C.CURI_ENETWORK, CUT_SHORT)
+        self._send(msg)
+
     def _finished(self, task):
-        self._tasks.pop(task, None)
+        self._forget(task)
         if not self._tasks and self._idle is not None:
             self._idle.set()
         self._update_receiving()
+        self._changed()
 
-    def _return_unprocessed(self, msg):
-        _mark_failed(msg.curi, C.CURI_ENETWORK, SHUTTING_DOWN)
-        log.info("worker::returning %s unprocessed: %s", msg.curi.url, SHUTTING_DOWN)
-        self._send(msg)
+    def _hand_back(self, msg, reason):
+        _mark_failed(msg.curi, C.CURI_ENETWORK, reason)
+        log.info("worker::handing %s back unfetched: %s", msg.curi.url, reason)
+        self._send(msg, handed_back=True)
 
-    def _send(self, msg):
+    def _send(self, msg, handed_back=False):
+        if msg.ticket is not None:
+            msg.ticket = {C.TICKET_ID: msg.ticket.get(C.TICKET_ID), C.TICKET_WORKER: self.identity,
+                          C.TICKET_HANDED_BACK: handed_back}
         self._out.send_multipart(_frames(msg))
         self.sent += 1
 
 
 class WorkerControl:
-    """Registration, heartbeats and shutdown of one worker process (see the module docstring)."""
+    """Registration, heartbeats, the licence to work and shutdown of one worker process
+    (see the module docstring)."""
 
     def __init__(self, settings, identity, mgmt, fetcher, extractor, io_loop=None,
                  notifier=None):
@@ -319,13 +422,19 @@ class WorkerControl:
         self._mgmt = mgmt
         self._fetcher = fetcher
         self._extractor = extractor
+        self._clock = fetcher.clock
+        fetcher.identity = self._identity
+        fetcher.on_change = self._credit_soon
         self._io_loop = io_loop or IOLoop.current()
         self._notifier = notifier
         self._shutdown_timeout = settings.SHUTDOWN_TIMEOUT
         self._heartbeat = PeriodicCallback(self._send_heartbeat,
                                            max(settings.WORKER_HEARTBEAT_INTERVAL, 0.01) * 1000)
+        self._licence_check = PeriodicCallback(self._check, _LICENCE_CHECK * 1000)
         self._watchdog = None
         self._cut_short = asyncio.Event()
+        self._credit_pending = False
+        self._listening = False
         self.stopping = False
         #: set once the shutdown is complete (quit.ack sent); the process then exits
         self.done = asyncio.Event()
@@ -334,9 +443,12 @@ class WorkerControl:
         """Start both stages and management; register with the master."""
         self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._on_mgmt)
         self._mgmt.start()
+        self._fetcher.allow(False)
+        self._extractor.watch_listener(self._on_listener)
         self._extractor.start()
         self._fetcher.start()
         self._heartbeat.start()
+        self._licence_check.start()
         if self._notifier is not None and self._notifier.watchdog_interval:
             self._watchdog = PeriodicCallback(self._notifier.watchdog,
                                               self._notifier.watchdog_interval * 1000)
@@ -364,7 +476,9 @@ class WorkerControl:
 
     def _details(self):
         return {C.MGMT_DETAIL_SLOTS: self._fetcher.slots,
-                C.MGMT_DETAIL_FREE: 0 if self.stopping else self._fetcher.free}
+                C.MGMT_DETAIL_FREE: 0 if self.stopping else self._fetcher.free,
+                C.MGMT_DETAIL_HELD: self._fetcher.held,
+                C.MGMT_DETAIL_SENT: self._clock.now()}
 
     def _publish(self, data, details=None):
         self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, data, details)
@@ -372,23 +486,70 @@ class WorkerControl:
     def _send_heartbeat(self):
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, self._details())
 
+    def _credit_soon(self):
+        """Tell the master the new free slots / held dispatches, once per loop turn."""
+        if not self._credit_pending:
+            self._credit_pending = True
+            self._io_loop.add_callback(self._send_credit)
+
+    def _send_credit(self):
+        self._credit_pending = False
+        self._publish(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT, self._details())
+
+    def _on_listener(self, listening):
+        if listening != self._listening:
+            self._listening = listening
+            log.info("worker::the master %s our results", "receives" if listening else
+                     "no longer receives")
+            if listening and not self.stopping:
+                self.register()
+            self._check()
+
+    def _check(self):
+        """Take work only while the master listens and the licence holds."""
+        licensed = self._clock.licensed()
+        if not licensed and self._fetcher.in_flight:
+            log.warning("worker::no heartbeat echo from the master for too long: cancelling "
+                        "%d fetch(es), the master gives them to others", self._fetcher.in_flight)
+            self._fetcher.cut_off()
+        self._fetcher.allow(self._listening and licensed and not self.stopping)
+
     def _on_mgmt(self, msg):
         if msg.data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT:
             self.shutdown("quit from %s" % msg.identity.decode("utf-8", "replace"))
         elif msg.data == C.ZMQ_SPYDER_MGMT_WORKER_HELLO and not self.stopping:
             self.register()
+        elif msg.data == C.ZMQ_SPYDER_MGMT_WORKER_ECHO:
+            self._on_echo(msg)
+
+    def _on_echo(self, msg):
+        details = msg.details if isinstance(msg.details, dict) else {}
+        if details.get(C.MGMT_DETAIL_WORKER) != self._identity:
+            return
+        values = [details.get(key) for key in (C.MGMT_DETAIL_SENT, C.MGMT_DETAIL_RECEIVED,
+                                                C.MGMT_DETAIL_DEAD_AFTER)]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            if msg.identity != self._clock.master:
+                log.info("worker::master %s is our master now",
+                         msg.identity.decode("utf-8", "replace"))
+            self._clock.sample(msg.identity, *values)
+            self._check()
+        else:
+            self._fetcher.dropped.drop("management", "malformed heartbeat echo")
 
     async def _shutdown(self):
+        self._fetcher.allow(False)
         self._send_heartbeat()  # free = 0: the master stops sending work here
         returned = await self._fetcher.drain(self._shutdown_timeout, self._cut_short)
         if returned:
-            log.warning("worker::returned %d unfinished URLs to the master", returned)
+            log.warning("worker::handed %d unfinished URLs back to the master", returned)
         deadline = time.monotonic() + _EXTRACT_GRACE  # (extraction is quick: no cutting short)
         while self._extractor.processed < self._fetcher.sent and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         self._extractor.stop()
         self._extractor.flush()
         self._heartbeat.stop()
+        self._licence_check.stop()
         if self._watchdog is not None:
             self._watchdog.stop()
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK)

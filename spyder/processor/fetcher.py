@@ -15,10 +15,19 @@ What the settings do:
   out byte for byte as ``If-None-Match`` / ``If-Modified-Since``;
 * ``MAX_CONTENT_SIZE``: the body arrives through a streaming callback; past the
   limit the download is aborted, the first ``MAX_CONTENT_SIZE`` bytes and the
-  server's status are kept and ``optional_vars["truncated"] = "1"``;
+  server's status are kept;
 * ``FETCH_CONTENT_TYPES``: a response whose media type matches none of them (prefix
   match; an empty list allows all) is not downloaded past its headers and is
   marked ``optional_vars["skipped_content_type"] = "1"``;
+* a body not kept in full is marked ``optional_vars["truncated"] = "1"`` with
+  ``optional_vars["truncated_reason"]`` in WARC-Truncated words: ``length`` (the size
+  limit), ``time`` (the request timeout struck mid-body), ``disconnect`` (the
+  connection broke mid-body) or ``unspecified`` (the content-type skip).  A timeout or
+  disconnect *after* the headers keeps the server's status and the part received;
+  before the headers it is a network error (599);
+* the frontier's robots.txt requests (``optional_vars["robots_fetch"]``) and sitemap
+  requests (``["sitemap_fetch"]``) are downloaded whatever their content type, up to
+  ``ROBOTSTXT_MAX_SIZE`` / ``SITEMAP_MAX_SIZE`` instead of ``MAX_CONTENT_SIZE``;
 * ``FOLLOW_REDIRECTS`` / ``MAX_REDIRECTS``: redirects are followed here, hop by hop,
   so ``effective_url`` is always the URL that answered (credentials and
   conditional headers are not sent on to another host); a ``Location`` is read and
@@ -37,14 +46,16 @@ from urllib.parse import urlsplit
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httputil import HTTPHeaders, HTTPInputError, parse_response_start_line
 from tornado.iostream import StreamClosedError
-from tornado.simple_httpclient import SimpleAsyncHTTPClient
+from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from spyder.core.constants import (CURI_ENETWORK, CURI_ERROR, CURI_EUNCAUGHT_EXCEPTION,
-                                   CURI_OPTIONAL_TRUE, CURI_SITE_PASSWORD, CURI_SITE_USERNAME,
-                                   CURI_SKIPPED_CONTENT_TYPE, CURI_TRUNCATED)
+                                   CURI_OPTIONAL_TRUE, CURI_ROBOTS_FETCH, CURI_SITE_PASSWORD,
+                                   CURI_SITE_USERNAME, CURI_SITEMAP_FETCH,
+                                   CURI_SKIPPED_CONTENT_TYPE, CURI_TRUNCATED,
+                                   CURI_TRUNCATED_REASON)
 from spyder.core.dnscache import CachingResolver, DnsCache
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import StartupError
+from spyder.errors import StartupError
 from spyder.processor.encoding import extract_content_type_encoding
 from spyder.processor.links import redirect_target
 
@@ -53,8 +64,12 @@ log = logging.getLogger("spyder.worker.fetch")
 _REDIRECTS = (301, 302, 303, 307, 308)
 #: Errors that mean "no (complete) HTTP response": status 599.
 _NETWORK_ERRORS = (HTTPClientError, OSError, StreamClosedError, HTTPInputError, TimeoutError)
+#: Errors that, after the headers, mean the server's time ran out rather than its connection.
+_TIMEOUTS = (HTTPTimeoutError, TimeoutError)
 #: The simple client refuses bodies above this before streaming starts; we cut them ourselves.
 _UNLIMITED_BODY = 1 << 62
+#: WARC-Truncated reasons of the cuts made here.
+_LENGTH, _SKIPPED = "length", "unspecified"
 
 
 class _Abort(HTTPInputError):
@@ -75,38 +90,54 @@ _QUIET_ABORT = _QuietAbort()
 
 
 class _Download:
-    """Status, headers and body of one response as the client's callbacks see them."""
+    """Status, headers and body of one response as the client's callbacks see them.
 
-    __slots__ = ("limit", "wanted_types", "status", "headers", "body", "truncated", "skipped")
+    ``cut`` is why the body is not complete (a WARC-Truncated reason), or ``None``.
+    """
+
+    __slots__ = ("limit", "wanted_types", "status", "headers", "headers_done", "body", "cut")
 
     def __init__(self, limit, wanted_types):
         self.limit = limit
         self.wanted_types = wanted_types
         self.status = None
         self.headers = HTTPHeaders()
+        self.headers_done = False
         self.body = bytearray()
-        self.truncated = False
-        self.skipped = False
+        self.cut = None
 
     def on_header(self, line):
         if line.startswith("HTTP/"):            # a (new) status line
             self.status = parse_response_start_line(line.strip()).code
             self.headers = HTTPHeaders()
+            self.headers_done = False
         elif line.strip():
             self.headers.parse_line(line)
-        elif self.wanted_types and not 300 <= (self.status or 0) < 400:
-            media = extract_content_type_encoding(self.headers.get("Content-Type"))[0]
-            if media and not media.startswith(self.wanted_types):
-                self.skipped = True
-                raise _Abort("content type %s not wanted" % media)
+        else:
+            self.headers_done = self.status is not None and self.status >= 200
+            if self.wanted_types and not 300 <= (self.status or 0) < 400:
+                media = extract_content_type_encoding(self.headers.get("Content-Type"))[0]
+                if media and not media.startswith(self.wanted_types):
+                    self.cut = _SKIPPED
+                    raise _Abort("content type %s not wanted" % media)
 
     def on_chunk(self, chunk):
         room = self.limit - len(self.body)
         if len(chunk) > room:
             self.body += chunk[:room]
-            self.truncated = True
-            raise _Abort("body larger than MAX_CONTENT_SIZE")
+            self.cut = _LENGTH
+            raise _Abort("body larger than the size limit")
         self.body += chunk
+
+    def interrupted(self, exc):
+        """The transfer failed with ``exc``: True (and ``cut`` set) if the headers had
+        arrived, so what came is kept; False if it is a network error."""
+        if self.cut is not None:
+            return True
+        if not self.headers_done or not isinstance(exc, _NETWORK_ERRORS):
+            return False
+        self.cut = "time" if isinstance(exc, _TIMEOUTS) else "disconnect"
+        return True
 
 
 def _header_dict(headers):
@@ -152,6 +183,10 @@ class FetchProcessor:
                 force_instance=True, max_clients=settings.MAX_CLIENTS, resolver=resolver,
                 max_body_size=_UNLIMITED_BODY)
         self._wanted_types = tuple(t.lower() for t in settings.FETCH_CONTENT_TYPES)
+        #: (optional_vars key, size limit) of the frontier's own requests, fetched whatever
+        #: their content type
+        self._own_limits = ((CURI_ROBOTS_FETCH, settings.ROBOTSTXT_MAX_SIZE),
+                            (CURI_SITEMAP_FETCH, settings.SITEMAP_MAX_SIZE))
         self._max_hops = settings.MAX_REDIRECTS if settings.FOLLOW_REDIRECTS else 0
 
     def close(self):
@@ -164,7 +199,8 @@ class FetchProcessor:
         started = time.monotonic()
         url = curi.url
         hints = dict(curi.req_header)
-        for stale in (CURI_ERROR, CURI_TRUNCATED, CURI_SKIPPED_CONTENT_TYPE):
+        for stale in (CURI_ERROR, CURI_TRUNCATED, CURI_TRUNCATED_REASON,
+                      CURI_SKIPPED_CONTENT_TYPE):
             curi.optional_vars.pop(stale, None)
         try:
             for hop in range(self._max_hops + 1):
@@ -204,7 +240,7 @@ class FetchProcessor:
         password = curi.optional_vars.get(CURI_SITE_PASSWORD)
         if username is not None and password is not None and _same_origin(url, curi.url):
             auth = dict(auth_username=username, auth_password=password, auth_mode="basic")
-        download = _Download(settings.MAX_CONTENT_SIZE, self._wanted_types)
+        download = self._download(curi)
         request = HTTPRequest(
             url, method="GET", headers=headers, user_agent=settings.USER_AGENT,
             connect_timeout=settings.CONNECT_TIMEOUT, request_timeout=settings.REQUEST_TIMEOUT,
@@ -214,11 +250,18 @@ class FetchProcessor:
             **auth, **(self._proxy or {}))
         try:
             response = await self._client.fetch(request, raise_error=False)
-        except Exception:
-            if download.status is None or not (download.truncated or download.skipped):
+        except Exception as exc:
+            if not download.interrupted(exc):
                 raise
-            return request, download, None  # aborted on purpose: size limit or content type
+            return request, download, None  # cut short after the headers
         return request, download, response
+
+    def _download(self, curi):
+        """The ``_Download`` of ``curi``: the frontier's own requests have their own limit."""
+        for key, limit in self._own_limits:
+            if curi.optional_vars.get(key) == CURI_OPTIONAL_TRUE:
+                return _Download(limit, ())
+        return _Download(self._settings.MAX_CONTENT_SIZE, self._wanted_types)
 
     def _fill(self, curi, url, request, download, response):
         curi.effective_url = url
@@ -234,10 +277,11 @@ class FetchProcessor:
             if queue is None and response.start_time is not None:
                 queue = max(0.0, response.start_time - curi.begin_processing)
             curi.queue_time = queue
-        curi.content_body = b"" if download.skipped else bytes(download.body)
-        if download.truncated:
+        curi.content_body = b"" if download.cut == _SKIPPED else bytes(download.body)
+        if download.cut is not None:
             curi.optional_vars[CURI_TRUNCATED] = CURI_OPTIONAL_TRUE
-        if download.skipped:
+            curi.optional_vars[CURI_TRUNCATED_REASON] = download.cut
+        if download.cut == _SKIPPED:
             curi.optional_vars[CURI_SKIPPED_CONTENT_TYPE] = CURI_OPTIONAL_TRUE
 
     def _fail(self, curi, url, status, exc):

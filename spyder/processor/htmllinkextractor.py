@@ -19,8 +19,10 @@ links are kept (``javascript:``, ``mailto:``, ``data:``, ``tel:`` ... are droppe
 scheme); a value that does not parse is dropped and counted in
 ``optional_vars["links_dropped"]``, never failing the page.  A page carrying
 ``<meta name="robots" content="nofollow">`` (or ``none``) yields no links and is marked
-``optional_vars["nofollow"] = "1"`` so the master adds none either.  The links are
-appended to ``optional_vars["extracted_urls"]`` without duplicates.
+``optional_vars["nofollow"] = "1"`` so the master adds none either; ``noindex`` (or
+``none``) marks it ``optional_vars["noindex"] = "1"`` (``robotstag.py``, which also
+handles the ``X-Robots-Tag`` header).  The links are appended to
+``optional_vars["extracted_urls"]`` without duplicates.
 """
 import re
 
@@ -30,6 +32,7 @@ from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_NOFOLLOW,
                                    CURI_OPTIONAL_TRUE)
 from spyder.processor.encoding import decode_body, get_content_type_encoding
 from spyder.processor.links import LinkResolver, add_links, count_dropped, document_base
+from spyder.processor.robotstag import apply_directives, meta_directives
 
 #: Media types whose bodies are parsed for links.
 HTML_CONTENT_TYPES = frozenset([
@@ -71,7 +74,8 @@ class DefaultHtmlLinkExtractor:
         if content_type not in HTML_CONTENT_TYPES:
             return curi
         text, codec = decode_body(curi.content_body, charset)
-        found = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec)
+        found = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec,
+                            curi.optional_vars)
         if found is None:
             curi.optional_vars[CURI_NOFOLLOW] = CURI_OPTIONAL_TRUE
         else:
@@ -81,8 +85,9 @@ class DefaultHtmlLinkExtractor:
             count_dropped(curi, resolve)
         return curi
 
-    def _links(self, tree, base, codec):
-        """``(base URL, link values)`` of ``tree``, or ``None`` when the page says nofollow."""
+    def _links(self, tree, base, codec, optional_vars):
+        """``(base URL, link values)`` of ``tree``, or ``None`` when the page says nofollow
+        (its robots directives are marked in ``optional_vars``)."""
         found = []
         obey = self._obey_nofollow
         base_seen = False
@@ -104,8 +109,8 @@ class DefaultHtmlLinkExtractor:
                     base_seen = True
             elif (attrs.get("http-equiv") or "").lower() == "refresh":
                 found.append(meta_refresh_url(attrs.get("content")))
-            elif (obey and (attrs.get("name") or "").lower() == "robots"
-                  and _tokens((attrs.get("content") or "").replace(",", " "))
-                  & {"nofollow", "none"}):
+            elif ((attrs.get("name") or "").lower() == "robots"
+                  and apply_directives(optional_vars, meta_directives(attrs.get("content")),
+                                       obey)):
                 return None
         return base, [value for value in found if value]

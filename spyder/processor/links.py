@@ -11,8 +11,9 @@ the page's base URL, the query percent-encoded in the page's encoding.  A value
 that does not parse is dropped and counted (``resolver.dropped``; the extractors
 record it with ``count_dropped`` in ``optional_vars["links_dropped"]``), one that
 parses to another scheme (``javascript:``, ``mailto:``, ``data:`` ...) is dropped;
-neither fails the page.  ``document_base`` is the base a ``<base href>`` makes,
-``redirect_target`` the URL a ``Location`` header names.  The links come out in the
+neither fails the page.  ``absolute_link`` is the one-off form, ``document_base``
+the base a ``<base href>`` makes, ``redirect_target`` the URL a ``Location`` header
+names.  The links come out in the
 standard's serialisation (fragment kept); the frontier canonicalises them
 (``spyder.core.urls``).
 """
@@ -167,6 +168,11 @@ def _percent_encoded(text, encoding):
         except UnicodeEncodeError:
             out.append("%%26%%23%d%%3B" % ord(char))
     return "".join(out)
+
+
+def absolute_link(base, value, encoding="utf-8"):
+    """``value`` resolved against ``base`` as an http(s) URL, else ``None``."""
+    return LinkResolver(base, encoding)(value)
 
 
 def document_base(url, href, encoding="utf-8"):

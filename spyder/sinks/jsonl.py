@@ -2,17 +2,22 @@
 
 Enable it with ``SINKS = ["spyder.sinks.jsonl.JsonLinesSink"]``.  Each line is one
 visit's final outcome (see ``spyder.core.sink``), written as soon as the frontier
-reports it (line-buffered, so ``tail -f`` works and a crash loses at most the
-line being written).  Fields:
+reports it (flushed per line, so ``tail -f`` works).  The file's size is part of
+every checkpoint: after a crash the restart cuts the file back to the last commit,
+whose lost outcomes are fetched and written again -- one line per outcome.  Fields:
 
 ``url``, ``outcome`` (``success`` / ``redirect`` / ``not_found`` /
 ``server_error``), ``status``, ``depth``, ``attempt`` (0 = first try), ``time``
 (UTC epoch when recorded), ``req_time`` and ``queue_time`` (seconds),
 ``content_type``, ``content_length`` (bytes of body received; ``null`` when no
 response arrived), ``sha1`` (hex digest of that body), ``truncated`` (the body was
-cut at ``MAX_CONTENT_SIZE``), ``links`` (number of extracted links), ``etag``,
-``last_modified``, ``location`` (redirects) and ``error`` (network or processing
-errors).
+not kept in full) and ``truncated_reason`` (why, in WARC-Truncated words: ``length``
+-- a size limit, ``time`` -- timeout mid-body, ``disconnect`` -- connection lost
+mid-body, ``unspecified`` -- not downloaded for its content type; ``null`` when
+complete), ``noindex`` (the page asked not to be indexed: meta robots or
+``X-Robots-Tag``), ``nofollow`` (its links were not followed for that reason),
+``links`` (number of extracted links), ``etag``, ``last_modified``, ``location``
+(redirects) and ``error`` (network or processing errors).
 """
 import hashlib
 import json
@@ -31,7 +36,8 @@ class JsonLinesSink(AbstractCrawlUriSink):
         path = settings.JSONL_SINK_PATH
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8", buffering=1)
+        self._path = os.path.abspath(path)
+        self._file = open(path, "ab")
 
     def process_successful_crawl(self, curi):
         self._write("success", curi)
@@ -48,8 +54,19 @@ class JsonLinesSink(AbstractCrawlUriSink):
     def close(self):
         self._file.close()
 
+    def position(self):
+        return {"path": self._path, "size": self._file.tell()}
+
+    def restore(self, position):
+        if (isinstance(position, dict) and position.get("path") == self._path
+                and isinstance(position.get("size"), int) and position["size"] < self._file.tell()):
+            self._file.truncate(position["size"])
+            self._file.seek(0, os.SEEK_END)
+
     def _write(self, outcome, curi):
-        self._file.write(json.dumps(record(outcome, curi), separators=(",", ":")) + "\n")
+        self._file.write(json.dumps(record(outcome, curi), separators=(",", ":")).encode()
+                         + b"\n")
+        self._file.flush()
 
 
 def record(outcome, curi):
@@ -57,6 +74,7 @@ def record(outcome, curi):
     headers = curi.rep_header or {}
     optional = curi.optional_vars or {}
     body = curi.content_body
+    truncated = curi.truncated_reason
     return {
         "url": curi.url,
         "outcome": outcome,
@@ -69,7 +87,10 @@ def record(outcome, curi):
         "content_type": headers.get("Content-Type"),
         "content_length": None if body is None else len(body),
         "sha1": None if body is None else hashlib.sha1(body).hexdigest(),
-        "truncated": optional.get(C.CURI_TRUNCATED) == C.CURI_OPTIONAL_TRUE,
+        "truncated": truncated is not None,
+        "truncated_reason": truncated,
+        "noindex": optional.get(C.CURI_NOINDEX) == C.CURI_OPTIONAL_TRUE,
+        "nofollow": optional.get(C.CURI_NOFOLLOW) == C.CURI_OPTIONAL_TRUE,
         "links": len(curi.extracted_urls),
         "etag": headers.get("Etag"),
         "last_modified": headers.get("Last-Modified"),

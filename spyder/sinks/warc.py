@@ -10,12 +10,30 @@ body) and a ``request`` record (``GET`` with the headers sent) are written,
 linked by ``WARC-Concurrent-To``.  The body is the one the worker kept: already
 decompressed (tornado renames ``Content-Encoding`` to
 ``X-Consumed-Content-Encoding``), so ``Transfer-Encoding`` is dropped and
-``Content-Length`` is set to the stored length; a body cut at
-``MAX_CONTENT_SIZE`` carries ``WARC-Truncated: length``.
+``Content-Length`` is set to the stored length.
+
+Records tell the truth about bodies not kept in full: a body cut short carries
+``WARC-Truncated`` with the worker's reason (``length``: a size limit; ``time``: the
+request timeout struck mid-body; ``disconnect``: the connection broke mid-body), and
+a body never downloaded (its content type is not in ``FETCH_CONTENT_TYPES``) is not
+written as a response at all -- a replay tool would serve it as the page -- but as a
+``metadata`` record (``application/warc-fields``: the status line and the headers the
+server sent) with ``WARC-Truncated: unspecified``, next to its ``request`` record.
+With ``WARC_ROBOTS_TXT`` (default on) the answers to the frontier's robots.txt
+requests are archived too, as Heritrix does.
+
+Records are built, compressed and written by one writer thread, in the order the
+frontier told them, so the master's event loop never waits for gzip or the disk.
+Where the output stands (file and size, always at a record boundary) is part of
+every checkpoint: the frontier commits only once the thread has caught up, and
+after a crash the restart cuts the last file back to the commit and deletes files
+begun after it, so each outcome's records are in the files exactly once.
 """
+import concurrent.futures
 import datetime
 import http.client
 import io
+import logging
 import os
 import time
 from urllib.parse import urlsplit
@@ -25,13 +43,16 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from spyder import __version__
-from spyder.core import constants as C
 from spyder.core.sink import AbstractCrawlUriSink
 
 _DROPPED_HEADERS = {"transfer-encoding", "content-length"}
 #: The frontier's conditional-GET hints in ``req_header``; sent as If-None-Match /
 #: If-Modified-Since (which the worker records), never under these names.
 _HINT_HEADERS = {"etag", "last-modified"}
+#: The WARC-Truncated reason of a body never downloaded.
+_NOT_DOWNLOADED = "unspecified"
+
+log = logging.getLogger("spyder.frontier")
 
 
 class WarcSink(AbstractCrawlUriSink):
@@ -42,12 +63,18 @@ class WarcSink(AbstractCrawlUriSink):
         self._directory = settings.WARC_DIR
         self._max_size = int(settings.WARC_MAX_SIZE)
         self._user_agent = settings.USER_AGENT
+        self._robots_txt = bool(settings.WARC_ROBOTS_TXT)
         os.makedirs(self._directory, exist_ok=True)
         self._prefix = "spyder-%s-%d" % (time.strftime("%Y%m%d%H%M%S", time.gmtime()),
                                          os.getpid())
         self._serial = 0
         self._file = None
         self._writer = None
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, "warc-writer")
+        self._last = None          # the Future of the newest write
+        self._submitted = 0        # outcomes handed to the thread (counted on the loop)
+        self._done = 0             # ... and written (counted in the thread)
+        self._position = {"prefix": self._prefix, "file": None, "size": 0}
         #: Paths of the files written so far (the last one may still be open).
         self.paths = []
 
@@ -63,12 +90,60 @@ class WarcSink(AbstractCrawlUriSink):
     def process_server_error(self, curi):
         self._write(curi)
 
+    def process_robots_txt(self, curi):
+        if self._robots_txt:
+            self._write(curi)
+
     def close(self):
+        self._thread.shutdown(wait=True)
+        self._close_file()
+
+    def position(self):
+        return dict(self._position)
+
+    def synced(self):
+        return self._done == self._submitted
+
+    def wait(self):
+        if self._last is not None:
+            concurrent.futures.wait([self._last])
+
+    def restore(self, position):
+        """Cut the files of an earlier run back to ``position``: the file it names to its
+        size, later files of that run deleted (they hold only uncommitted records)."""
+        if not isinstance(position, dict) or not isinstance(position.get("prefix"), str):
+            return
+        prefix, name, size = position["prefix"], position.get("file"), position.get("size")
+        kept = _serial_of(name) if isinstance(name, str) else 0
+        for other in os.listdir(self._directory):
+            serial = _serial_of(other) if other.startswith(prefix + "-") else None
+            path = os.path.join(self._directory, other)
+            if serial is not None and serial > kept:
+                log.info("frontier::removing %s: it holds only records of outcomes after "
+                         "the last commit", path)
+                os.remove(path)
+            elif other == name and isinstance(size, int) and os.path.getsize(path) > size:
+                log.info("frontier::cutting %s back to %d bytes (the last commit)", path, size)
+                os.truncate(path, size)
+
+    def _write(self, curi):
+        self._submitted += 1
+        self._last = self._thread.submit(self._write_now, curi)
+        self._last.add_done_callback(_report_failure)
+
+    def _close_file(self):
         if self._file is not None:
             self._file.close()
             self._file = self._writer = None
 
-    def _write(self, curi):
+    def _write_now(self, curi):
+        """(In the writer thread.)"""
+        try:
+            self._write_records(curi)
+        finally:
+            self._done += 1
+
+    def _write_records(self, curi):
         status = curi.status_code
         if (not isinstance(status, int) or not 100 <= status < 599
                 or curi.content_body is None):
@@ -76,12 +151,18 @@ class WarcSink(AbstractCrawlUriSink):
         if self._writer is None:
             self._open()
         date = _warc_date(curi.end_processing or curi.begin_processing or time.time())
-        response = self._response(curi, status, date)
+        truncated = curi.truncated_reason
+        if truncated == _NOT_DOWNLOADED:
+            response = self._not_downloaded(curi, status, date)
+        else:
+            response = self._response(curi, status, date, truncated)
         request = self._request(curi, date, response.rec_headers.get_header("WARC-Record-ID"))
         self._writer.write_record(response)
         self._writer.write_record(request)
+        self._position = {"prefix": self._prefix, "file": os.path.basename(self.paths[-1]),
+                          "size": self._file.tell()}
         if self._file.tell() >= self._max_size:
-            self.close()
+            self._close_file()
 
     def _open(self):
         while True:  # never overwrite: another sink may have started in the same second
@@ -101,19 +182,30 @@ class WarcSink(AbstractCrawlUriSink):
         })
         self._writer.write_record(info)
 
-    def _response(self, curi, status, date):
+    def _response(self, curi, status, date, truncated):
         body = curi.content_body
         headers = [(name, value) for name, value in (curi.rep_header or {}).items()
                    if name.lower() not in _DROPPED_HEADERS]
         headers.append(("Content-Length", str(len(body))))
-        statusline = "%d %s" % (status, http.client.responses.get(status, "Unknown"))
         warc_headers = {"WARC-Date": date}
-        if (curi.optional_vars or {}).get(C.CURI_TRUNCATED) == C.CURI_OPTIONAL_TRUE:
-            warc_headers["WARC-Truncated"] = "length"
+        if truncated:
+            warc_headers["WARC-Truncated"] = truncated
         return self._writer.create_warc_record(
             curi.url, "response", payload=io.BytesIO(body), length=len(body),
             warc_headers_dict=warc_headers,
-            http_headers=StatusAndHeaders(statusline, headers, protocol="HTTP/1.1"))
+            http_headers=StatusAndHeaders(_status_line(status), headers, protocol="HTTP/1.1"))
+
+    def _not_downloaded(self, curi, status, date):
+        """The status and headers of a response whose body was never read."""
+        fields = [("http-status", _status_line(status))]
+        fields += [("http-header-" + name, value)
+                   for name, value in (curi.rep_header or {}).items()]
+        payload = "".join("%s: %s\r\n" % (name, " ".join(str(value).split()))
+                          for name, value in fields).encode("utf-8")
+        return self._writer.create_warc_record(
+            curi.url, "metadata", payload=io.BytesIO(payload), length=len(payload),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict={"WARC-Date": date, "WARC-Truncated": _NOT_DOWNLOADED})
 
     def _request(self, curi, date, response_id):
         parts = urlsplit(curi.url)
@@ -127,6 +219,22 @@ class WarcSink(AbstractCrawlUriSink):
             warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": response_id},
             http_headers=StatusAndHeaders("GET %s HTTP/1.1" % target, headers,
                                           is_http_request=True))
+
+
+def _status_line(status):
+    return "%d %s" % (status, http.client.responses.get(status, "Unknown"))
+
+
+def _serial_of(name):
+    """The serial number in a file name written here, or None."""
+    stem = name[:-len(".warc.gz")] if name.endswith(".warc.gz") else ""
+    serial = stem.rpartition("-")[2]
+    return int(serial) if serial.isdigit() else None
+
+
+def _report_failure(future):
+    if future.exception() is not None:
+        log.error("frontier::the WARC writer failed", exc_info=future.exception())
 
 
 def _warc_date(epoch):

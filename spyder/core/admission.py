@@ -1,0 +1,116 @@
+"""URL admission: which URLs enter the frontier, in which spelling.
+
+Every seed and every extracted link passes here before the URL-seen test in the
+state file: it is canonicalised (``urls.canonicalize``, ``CANONICAL_SORT_QUERY``),
+kept only if it is in scope (``REGEX_SCOPE_NEGATIVE`` never matches and
+``REGEX_SCOPE_POSITIVE`` matches; with no positive pattern, its host is one of the
+seeds' hosts, remembered in the state file), not deeper than ``CRAWL_MAX_DEPTH``,
+and while fewer than ``CRAWL_MAX_PAGES`` URLs have been accepted.  A bounded cache of
+raw links seen recently (``FRONTIER_SEEN_CACHE_SIZE``) spares the state file the
+links every page of a site repeats.
+
+``ScopePatterns`` is the regular-expression half of the scope; the worker's
+``RegexScoper`` applies the same patterns, so a link is judged alike on both sides.
+"""
+import collections
+import re
+
+from spyder.core.settings import SettingsError
+from spyder.core.urls import canonicalize, hostname
+
+#: Why a URL was refused -> the frontier counter that counts it.
+REFUSAL_COUNTERS = {"scope": "out_of_scope", "depth": "too_deep"}
+
+
+class ScopePatterns:
+    """``REGEX_SCOPE_POSITIVE`` / ``REGEX_SCOPE_NEGATIVE``, compiled (``re.match``,
+    case-insensitive); a pattern that does not compile is a ``SettingsError``."""
+
+    def __init__(self, settings):
+        self.positive = _compile(settings, "REGEX_SCOPE_POSITIVE")
+        self.negative = _compile(settings, "REGEX_SCOPE_NEGATIVE")
+
+    def matches(self, url):
+        """No negative pattern matches and, if there are positive ones, one does."""
+        for pattern in self.negative:
+            if pattern.match(url):
+                return False
+        return not self.positive or any(pattern.match(url) for pattern in self.positive)
+
+
+class Admission:
+    """The frontier's admission rules (see the module docstring); ``store`` keeps the
+    seed hosts of the default scope."""
+
+    def __init__(self, settings, store):
+        self.patterns = ScopePatterns(settings)
+        #: No positive pattern: the scope is the seeds' hosts (and their redirects').
+        self.default_scope = not self.patterns.positive
+        self.max_pages = int(settings.CRAWL_MAX_PAGES or 0)
+        self._max_depth = settings.CRAWL_MAX_DEPTH
+        self._sort_query = bool(settings.CANONICAL_SORT_QUERY)
+        self._seen_size = max(0, int(settings.FRONTIER_SEEN_CACHE_SIZE))
+        self._seen = collections.OrderedDict()   # raw link -> None (bounded)
+        self._store = store
+        self._scope_hosts = store.scope_hosts()
+
+    def canonical(self, url):
+        """The canonical spelling of ``url``; ``ValueError`` if it is unusable."""
+        return canonicalize(url, self._sort_query)
+
+    def refusal(self, url, depth):
+        """``"scope"`` or ``"depth"`` if the canonical ``url`` is refused, else ``None``."""
+        if not self.in_scope(url):
+            return "scope"
+        if self._max_depth is not None and depth > self._max_depth:
+            return "depth"
+        return None
+
+    def full(self, accepted):
+        """``CRAWL_MAX_PAGES`` URLs have been accepted."""
+        return bool(self.max_pages) and accepted >= self.max_pages
+
+    def in_scope(self, url):
+        if not self.patterns.matches(url):
+            return False
+        return not self.default_scope or hostname(url) in self._scope_hosts
+
+    def add_scope_host(self, host):
+        """Let ``host`` into the default scope (a seed's host or its redirect's)."""
+        if host not in self._scope_hosts:
+            self._store.add_scope_host(host)
+            self._scope_hosts.add(host)
+
+    def unseen(self, links, recheck=False):
+        """The raw links not seen recently (all of them with ``recheck``)."""
+        seen = self._seen
+        for raw in links:
+            if raw in seen and not recheck:
+                seen.move_to_end(raw)
+                continue
+            yield raw
+
+    def remember(self, links):
+        """Remember raw links as seen (once their URLs are committed to the store)."""
+        if not self._seen_size:
+            return
+        seen = self._seen
+        for raw in links:
+            seen[raw] = None
+        while len(seen) > self._seen_size:
+            seen.popitem(last=False)
+
+    def reload(self):
+        """The store rolled back: forget the scope hosts it did not keep."""
+        self._scope_hosts = self._store.scope_hosts()
+
+
+def _compile(settings, name):
+    patterns = []
+    for pattern in getattr(settings, name):
+        try:
+            patterns.append(re.compile(pattern, re.IGNORECASE))
+        except (re.error, TypeError) as exc:
+            raise SettingsError("%s: %r is not a valid regular expression: %s"
+                                % (name, pattern, exc)) from None
+    return patterns
