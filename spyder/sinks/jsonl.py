@@ -16,7 +16,8 @@ not kept in full) and ``truncated_reason`` (why, in WARC-Truncated words: ``leng
 mid-body, ``unspecified`` -- not downloaded for its content type; ``null`` when
 complete), ``noindex`` (the page asked not to be indexed: meta robots or
 ``X-Robots-Tag``), ``nofollow`` (its links were not followed for that reason),
-``links`` (number of extracted links), ``etag``, ``last_modified``, ``location``
+``links`` (number of extracted links), ``links_dropped`` (hrefs that no browser
+could resolve, dropped), ``etag``, ``last_modified``, ``location``
 (redirects) and ``error`` (network or processing errors).
 """
 import hashlib
@@ -92,8 +93,14 @@ def record(outcome, curi):
         "noindex": optional.get(C.CURI_NOINDEX) == C.CURI_OPTIONAL_TRUE,
         "nofollow": optional.get(C.CURI_NOFOLLOW) == C.CURI_OPTIONAL_TRUE,
         "links": len(curi.extracted_urls),
+        "links_dropped": _count(optional.get(C.CURI_LINKS_DROPPED)),
         "etag": headers.get("Etag"),
         "last_modified": headers.get("Last-Modified"),
         "location": headers.get("Location"),
         "error": optional.get(C.CURI_ERROR),
     }
+
+
+def _count(value):
+    """A count a worker reported in ``optional_vars`` (a decimal string), 0 if absent."""
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
