@@ -41,7 +41,8 @@ def test_the_abstract_sink_accepts_everything():
 def test_jsonl_records(tmp_path):
     settings = make_settings(tmp_path, JSONL_SINK_PATH=str(tmp_path / "out" / "crawl.jsonl"))
     sink = JsonLinesSink(settings)
-    sink.process_successful_crawl(_curi(optional_vars={"extracted_urls": "http://a/1\nhttp://a/2"}))
+    sink.process_successful_crawl(_curi(optional_vars={"extracted_urls": "http://a/1\nhttp://a/2",
+                                                       C.CURI_LINKS_DROPPED: "3"}))
     sink.process_redirect(_curi(url="http://a.test/old", status=301, body=b"",
                                 rep_header={"Location": "http://a.test/new"}))
     sink.process_not_found(_curi(url="http://a.test/gone", status=404, body=b"nope"))
@@ -59,6 +60,7 @@ def test_jsonl_records(tmp_path):
     assert first["content_length"] == len(BODY)
     assert first["sha1"] == hashlib.sha1(BODY).hexdigest()
     assert (first["links"], first["depth"], first["attempt"]) == (2, 1, 0)
+    assert (first["links_dropped"], records[1]["links_dropped"]) == (3, 0)
     assert (first["req_time"], first["queue_time"], first["etag"]) == (0.25, 0.01, '"v1"')
     assert first["truncated"] is False and isinstance(first["time"], float)
     assert records[1]["location"] == "http://a.test/new"
