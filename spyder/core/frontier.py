@@ -33,6 +33,11 @@ these parts, one concept each:
   links (depth 1) and the sitemaps an index names into ``optional_vars["sitemaps"]``,
   which are added as sitemaps one level deeper, up to ``SITEMAP_MAX_DEPTH``.
 * ``retry`` -- the result classes and the retry policy.
+* ``hoststats`` / ``hostcontrols`` -- per-host counters for the operator's console,
+  and the operator's orders: a host blocked (until a time, or until unblocked; its
+  URLs stay queued) or given its own politeness delay.  ``pause()`` stops handing
+  out URLs until ``resume()``.  All of them are kept in the state file, so they hold
+  after a restart.
 
 Outcomes.  2xx: recrawl later (``PRIORITIZER_CLASS``), add the extracted links
 (depth + 1, unless ``nofollow``).  3xx: the targets arrive as links at the same
@@ -46,6 +51,7 @@ queue changes are written in one savepoint, and transactions are committed every
 crash the file is consistent and a restart resumes: URLs in flight are due again,
 finished ones are not.
 """
+import collections
 import logging
 import queue
 import sqlite3
@@ -55,14 +61,17 @@ from spyder.core import constants as C
 from spyder.core.admission import REFUSAL_COUNTERS, Admission
 from spyder.core.crawluri import CrawlUri
 from spyder.core.filelock import state_file_lock
+from spyder.core.hostcontrols import FOREVER, HostControls
 from spyder.core.hostqueues import ActiveQueues
 from spyder.core.hostresolution import QueueResolver
+from spyder.core.hoststats import HostStats
 from spyder.core.retry import RetryPolicy, is_server_fault
 from spyder.core.robots import BUSY, FETCH, READY, RobotsTxt, robots_url
 from spyder.core.sink import Sinks
 from spyder.core.sqlitequeues import (SINGLE_QUEUE, QueueException, SQLiteMultipleHostUriQueue,
                                       SQLiteSingleHostUriQueue, UriRow)
-from spyder.core.urls import credentials, hostname, origin
+from spyder.core.urls import (canonicalize, credentials, host_and_port, host_key, hostname,
+                              origin)
 from spyder.errors import StartupError
 from spyder.import_util import load_setting
 
@@ -101,6 +110,17 @@ class _SingleQueueAssignment:
 
     def get_identifier(self, url):
         return SINGLE_QUEUE
+
+
+def _check_seed(url):
+    """``ValueError`` unless ``url`` is an http(s) URL with a host and a valid port."""
+    try:
+        canonical = canonicalize(url)
+        host, _ = host_and_port(canonical)
+    except ValueError as exc:
+        raise ValueError("%r is not a crawlable URL: %s" % (url, exc)) from None
+    if not host:
+        raise ValueError("%r is not a crawlable URL: no host" % (url,))
 
 
 def _is_open(row):
@@ -161,6 +181,9 @@ class AbstractBaseFrontier:
         self._sitemap_max_depth = int(settings.SITEMAP_MAX_DEPTH)
         self._admission = Admission(settings, store)
         self._resolver = QueueResolver(store, self._create_assignment(settings), self._resolved)
+        self._host_stats = HostStats(store)
+        self._controls = HostControls(store)
+        self._paused = bool(store.get_meta("paused", False))
         self._queues = ActiveQueues(store, load_setting(settings, "QUEUE_SELECTOR_CLASS")(0),
                                     self._max_active, self._budget, self._buffer_size,
                                     max(1, int(settings.FRONTIER_HOST_CONCURRENCY)))
@@ -230,6 +253,7 @@ class AbstractBaseFrontier:
                     self._admission.add_scope_host(hostname(url))
                 added = self._add_url(url, depth, priority, pushes, due, seed=True)
                 self._queues.lower_due(due)
+                self._host_stats.flush()
         except BaseException:
             self._rolled_back(saved)
             raise
@@ -241,22 +265,25 @@ class AbstractBaseFrontier:
         return added
 
     def get_next(self):
-        """The next URL that may be fetched now; ``queue.Empty`` if there is none."""
-        if self._closed:
+        """The next URL that may be fetched now; ``queue.Empty`` if there is none (or the
+        crawl is paused)."""
+        if self._closed or self._paused:
             raise queue.Empty()
         now = self._now()
         self._resolver.scan(self._counters["unresolved"])
         if self._queues.has_room():
             self._queues.activate(now)
         curi = self._next_ready(now)
+        self._host_stats.flush()
         self._maybe_commit(now)
         if curi is None:
             raise queue.Empty()
         return curi
 
     def next_due(self):
-        """When ``get_next`` can next succeed without a result arriving; ``None``: never."""
-        if self._closed:
+        """When ``get_next`` can next succeed without a result arriving; ``None``: never
+        (or not before ``resume()``)."""
+        if self._closed or self._paused:
             return None
         due = self._queues.next_time()
         if self._queues.has_room():
@@ -319,7 +346,116 @@ class AbstractBaseFrontier:
             "unresolved": c["unresolved"], "success": c["success"], "redirect": c["redirect"],
             "not_found": c["not_found"], "server_error": c["server_error"],
             "checkpoints": self._checkpoints, "unexpected_results": self._unexpected,
+            "paused": self._paused,
         }
+
+    # ------------------------------------------------------------------ the operator's controls
+    def add_seeds(self, urls):
+        """Add seeds from the operator: all of them or, if one is not a crawlable URL,
+        none (``ValueError`` names it).  Returns the URLs that were new (or revived)."""
+        for url in urls:
+            _check_seed(url)
+        return [url for url in urls if self.add_uri(CrawlUri(url=url))]
+
+    @property
+    def paused(self):
+        """True while ``get_next`` hands out nothing (``pause()``), also after a restart."""
+        return self._paused
+
+    def pause(self):
+        """Stop handing out URLs (those in flight still finish) until ``resume()``."""
+        self._set_paused(True)
+
+    def resume(self):
+        """Hand out URLs again after ``pause()``; the master should dispatch now."""
+        self._set_paused(False)
+
+    def _set_paused(self, paused):
+        if paused != self._paused and not self._closed:
+            self._paused = paused
+            self._store.set_meta("paused", paused)
+            self._commit()
+            log.info("frontier::%s", "paused" if paused else "resumed")
+
+    def block_host(self, host, until=None):
+        """Hand out no URL of ``host`` (a host key: ``name[:port]``) until ``until`` (UTC
+        epoch; ``None``: until ``unblock_host``); its URLs stay queued.  ``KeyError`` for
+        a host the crawl does not know."""
+        self._known_host(host)
+        self._controls.block(host, FOREVER if until is None else float(until))
+        self._commit()
+        log.info("frontier::host %s blocked%s", host,
+                 "" if until is None else " until %.0f" % until)
+
+    def unblock_host(self, host):
+        """Lift a block; the host's URLs are due again at once."""
+        stats = self._known_host(host)
+        self._controls.unblock(host)
+        queue_id = stats["queue"]
+        q = self._queues.get(queue_id)
+        if q is not None:
+            q.blocked_until = 0.0
+            self._queues.schedule(q, self._now())
+        elif queue_id is not None:
+            self._store.lift_queue_hold(queue_id)
+        self._commit()
+        log.info("frontier::host %s unblocked", host)
+
+    def set_host_delay(self, host, seconds):
+        """Wait ``seconds`` after each fetch of ``host`` instead of the computed politeness
+        delay (robots.txt Crawl-delay and Retry-After still lengthen it); ``None`` goes
+        back to the computed delay.  Applies from the host's next fetch on."""
+        self._known_host(host)
+        if seconds is not None and not (0 <= seconds < FOREVER):
+            raise ValueError("a delay is a number of seconds >= 0, got %r" % (seconds,))
+        self._controls.set_delay(host, seconds)
+        self._commit()
+        log.info("frontier::host %s delay %s", host,
+                 "computed again" if seconds is None else "%s s" % seconds)
+
+    def host(self, host):
+        """Everything known about ``host`` (see ``docs/console.md``); ``KeyError`` if unknown."""
+        return self._describe_host(self._known_host(host), self._now())
+
+    def hosts(self, sort="queued", limit=20):
+        """The ``limit`` hosts with the largest ``sort`` (``queued``, ``fetched``,
+        ``errors``, ``in_flight``; ``host``: by name); ``ValueError`` for another sort."""
+        now = self._now()
+        if sort == "in_flight":
+            flying = collections.Counter(host_key(url) for url in self._in_flight)
+            rows = [self._host_stats.get(host) for host, _ in flying.most_common(limit)]
+        else:
+            rows = self._host_stats.top(sort, limit)
+        return [self._describe_host(row, now) for row in rows if row is not None]
+
+    def _known_host(self, host):
+        stats = self._host_stats.get(host) if isinstance(host, str) else None
+        if stats is None:
+            raise KeyError("the crawl knows no host %r (write it as a URL's host[:port])"
+                           % (host,))
+        return stats
+
+    def _describe_host(self, stats, now):
+        host = stats["host"]
+        q = self._queues.get(stats["queue"])
+        in_flight = sum(1 for url in q.flying if host_key(url) == host) if q is not None else 0
+        until = self._controls.blocked_until(host, now)
+        return {
+            "host": host, "queued": max(0, stats["queued"] - in_flight), "in_flight": in_flight,
+            "fetched": stats["fetched"], "errors": stats["errors"], "bytes": stats["bytes"],
+            "last_status": stats["last_status"], "last_time": stats["last_time"],
+            "active": q is not None,
+            "next_allowed": q.next_allowed if q is not None and q.next_allowed > now else None,
+            "delay": q.delay if q is not None else None,
+            "delay_override": self._controls.delay(host),
+            "blocked": until is not None,
+            "blocked_until": until if until is not None and until < FOREVER else None,
+            "robots": self._robots.describe(self._origins(host), now),
+        }
+
+    @staticmethod
+    def _origins(host):
+        return ["%s://%s" % (scheme, host) for scheme in ("http", "https")]
 
     def close(self):
         """Commit, close every sink, close the state file.  Idempotent."""
@@ -363,6 +499,10 @@ class AbstractBaseFrontier:
             if head is None or head[0] > now or q.next_allowed > now or q.blocked_until > now:
                 return None
             row = head[3]
+            hold = self._controls.blocked_until(host_key(row.url), now)
+            if hold is not None:  # the operator blocked the host: its URLs wait
+                q.blocked_until = hold
+                return None
             if row.url in self._in_flight:  # its namesake robots.txt fetch is under way
                 q.blocked_until = now + 1.0
                 return None
@@ -437,7 +577,7 @@ class AbstractBaseFrontier:
         self._store.ignore_uri(row.url, row.status, "robots")
         c["pending"] -= 1
         if _is_open(row):
-            c["open"] -= 1
+            self._count_open(row.url, -1)
         c["robots_disallowed"] += 1
         self._ops += 1
         log.debug("frontier::%s disallowed by robots.txt", row.url)
@@ -469,7 +609,11 @@ class AbstractBaseFrontier:
                         fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
                                                     flight.sitemap + 1, flight.row.depth,
                                                     pushes, due)
+                    self._host_stats.result(host_key(flight.row.url),
+                                            kind in ("not_found", "server_error"),
+                                            curi.status_code, len(curi.content_body or b""), now)
                 self._queues.lower_due(due)
+                self._host_stats.flush()
         except BaseException:
             self._rolled_back(saved)
             raise
@@ -511,7 +655,7 @@ class AbstractBaseFrontier:
                                                    next_date=next_date, priority=level,
                                                    attempt=0, status=status)))
             if was_open:
-                c["open"] -= 1
+                self._count_open(row.url, -1)
             c[kind] += 1
             if kind == "redirect":
                 fresh = self._add_links(curi.extracted_urls, row.depth, pushes, due,
@@ -534,7 +678,7 @@ class AbstractBaseFrontier:
             pushes.append((row.queue, row._replace(next_date=next_date, attempt=attempt,
                                                    status=status)))
             if not was_open:
-                c["open"] += 1
+                self._count_open(row.url, 1)
             c["retries"] += 1
             log.info("frontier::%s failed (status %s); retry %d of %d at %.0f", row.url, status,
                      attempt, self._retry.max_retries, next_date)
@@ -550,12 +694,19 @@ class AbstractBaseFrontier:
     def _finished_for_good(self, row):
         self._counters["pending"] -= 1
         if _is_open(row):
-            self._counters["open"] -= 1
+            self._count_open(row.url, -1)
+
+    def _count_open(self, url, change, queue_id=None):
+        """``change`` more URLs to crawl, in the crawl's counters and its host's."""
+        self._counters["open"] += change
+        self._host_stats.queued(host_key(url), change, queue_id)
 
     def _release(self, q, curi, kind, flight, now):
         """The politeness side of a result: free the slot, start the delay, spend budget."""
         req_time = curi.req_time if isinstance(curi.req_time, (int, float)) else 0.0
-        delay = max(self._min_delay, self._delay_factor * req_time)
+        delay = self._controls.delay(host_key(curi.url))
+        if delay is None:
+            delay = max(self._min_delay, self._delay_factor * req_time)
         robots_delay = self._robots.delay(flight.origin)
         if robots_delay is not None and robots_delay > delay:
             delay = robots_delay
@@ -644,7 +795,7 @@ class AbstractBaseFrontier:
             c["known"] += 1
         c["accepted"] += 1
         c["pending"] += 1
-        c["open"] += 1
+        self._count_open(url, 1, queue_id)
         if queue_id is None:
             self._resolver.park(url)
             c["unresolved"] += 1
@@ -658,6 +809,7 @@ class AbstractBaseFrontier:
     def _rolled_back(self, counters):
         """A result's savepoint was rolled back: forget what memory learned inside it."""
         self._counters = counters
+        self._host_stats.discard()
         self._resolver.forget()
         self._admission.reload()
 
@@ -673,6 +825,7 @@ class AbstractBaseFrontier:
             with self._store.atomic():
                 queue_id = self._store.add_or_create_queue(identifier)
                 self._store.set_host_queue(key, queue_id)
+                self._host_stats.in_queue(key, queue_id)
                 urls = self._store.take_unresolved(key)
                 for url in urls:
                     self._store.set_uri_queue(url, queue_id)
@@ -684,6 +837,7 @@ class AbstractBaseFrontier:
                     elif row.next_date < due.get(queue_id, float("inf")):
                         due[queue_id] = row.next_date
                 self._queues.lower_due(due)
+                self._host_stats.flush()
         except Exception:
             self._rolled_back(saved)
             log.exception("frontier::recording the queue of %s failed", key)

@@ -33,7 +33,7 @@ class HostQueue:
     """An active politeness queue (see the module docstring)."""
 
     __slots__ = ("id", "buffer", "complete", "flying", "next_allowed", "blocked_until",
-                 "waiting", "budget", "scheduled")
+                 "waiting", "budget", "scheduled", "delay")
 
     def __init__(self, queue_id, budget):
         self.id = queue_id
@@ -45,6 +45,7 @@ class HostQueue:
         self.waiting = False       # the head's robots.txt is being fetched
         self.budget = budget
         self.scheduled = None      # time of this queue's valid entry in the ready heap
+        self.delay = None          # the politeness delay after its last fetch (for the console)
 
     def spend(self, url):
         """``url`` goes out: one slot and one unit of budget are used."""
@@ -190,6 +191,7 @@ class ActiveQueues:
         more of the budget (a server error's punishment)."""
         q.flying.discard(url)
         q.waiting = False
+        q.delay = max(0.0, not_before - now)
         if not_before > q.next_allowed:
             q.next_allowed = not_before
             self._store.set_queue_not_before(q.id, not_before)  # survives a crash

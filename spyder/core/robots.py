@@ -143,6 +143,28 @@ class RobotsTxt:
         url, _ = self._redirects.get(origin, (robots_url(origin), 0))
         return FETCH, (url, entry.failures if entry is not None else 0)
 
+    def describe(self, origins, now):
+        """What is known about the robots.txt of the first of ``origins`` that has one (for
+        the console; changes nothing): ``{"state": "ready" | "fetching" | "waiting" |
+        "unknown" | "not obeyed", "status", "expires", "crawl_delay"}``."""
+        if not self.obey:
+            return {"state": "not obeyed", "status": None, "expires": None, "crawl_delay": None}
+        for org in origins:
+            if org in self._busy:
+                return {"state": "fetching", "status": None, "expires": None,
+                        "crawl_delay": None}
+            entry = self._cache.get(org)
+            row = (entry.status, entry.expires, entry.failures) if entry is not None else None
+            if row is None:
+                stored = self._store.get_robots(org)
+                row = None if stored is None else (stored[0], stored[2], stored[3])
+            if row is not None:
+                status, expires, failures = row
+                state = "waiting" if failures and expires > now else "ready"
+                return {"state": state, "status": status, "expires": expires,
+                        "crawl_delay": self.delay(org)}
+        return {"state": "unknown", "status": None, "expires": None, "crawl_delay": None}
+
     def delay(self, origin):
         """The Crawl-delay of an origin whose rules are known, else ``None``."""
         entry = self._cache.get(origin)

@@ -22,6 +22,12 @@ master's memory does not grow with the crawl and a restart resumes it:
   their count and the next try); ``sitemaps`` -- the URLs fetched as sitemaps, with
   their nesting level; ``scope_hosts`` -- the seeds' hosts (the default scope);
   ``meta`` -- schema version, counters, flags.
+* ``host_stats`` -- per host (the host key: name and non-default port) its queue and
+  counters for the operator's console: URLs still to crawl, results, errors, bytes,
+  the last status and when it came; updated in the same transaction as the rows they
+  count, so they stay consistent across a crash (``hoststats``).
+* ``host_controls`` -- the operator's orders per host: blocked until (``inf``: until
+  unblocked) and a politeness delay that overrides the computed one.
 
 Nothing is committed implicitly: writes open a transaction that the frontier
 commits with ``checkpoint()`` (batched), and ``atomic()`` wraps one result's
@@ -77,7 +83,29 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS scope_hosts (host TEXT PRIMARY KEY) WITHOUT ROWID",
     """CREATE TABLE IF NOT EXISTS sitemaps (url TEXT PRIMARY KEY, level INTEGER NOT NULL)
         WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS host_stats (
+        host TEXT PRIMARY KEY,
+        queue INTEGER,
+        queued INTEGER NOT NULL DEFAULT 0,
+        fetched INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_time REAL)""",
+    "CREATE INDEX IF NOT EXISTS host_stats_queued ON host_stats (queued)",
+    "CREATE INDEX IF NOT EXISTS host_stats_fetched ON host_stats (fetched)",
+    "CREATE INDEX IF NOT EXISTS host_stats_errors ON host_stats (errors)",
+    """CREATE TABLE IF NOT EXISTS host_controls (
+        host TEXT PRIMARY KEY,
+        blocked_until REAL,
+        delay REAL) WITHOUT ROWID""",
 )
+
+#: The columns of ``host_stats``, in order.
+HOST_STATS_COLUMNS = ("host", "queue", "queued", "fetched", "errors", "bytes", "last_status",
+                      "last_time")
+#: The ``host_stats`` columns the hosts can be sorted by (largest first).
+HOST_STATS_SORTS = ("queued", "fetched", "errors")
 
 
 class QueueException(Exception):
@@ -315,6 +343,14 @@ class SQLiteStore:
                           "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL), "
                           "IFNULL(not_before, 0))")
 
+    def lift_queue_hold(self, queue):
+        """Forget the hold a stored ``queue`` was put away with (an unblocked host): it is
+        due when its first URL is."""
+        self.begin()
+        self._cur.execute("UPDATE queues SET not_before = NULL, next_due = (SELECT MIN(next_date) "
+                          "FROM urls WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL) "
+                          "WHERE id = ?", (queue,))
+
     # ------------------------------------------------------------------ hosts
     def get_host_queue(self, host):
         """The queue a host was assigned to, or ``None``."""
@@ -385,6 +421,53 @@ class SQLiteStore:
         """Add a host to the seeds' hosts."""
         self.begin()
         self._cur.execute("INSERT OR IGNORE INTO scope_hosts (host) VALUES (?)", (host,))
+
+
+    # ------------------------------------------------------------------ host statistics
+    def add_host_stats(self, rows):
+        """Add ``(host, queue, queued, fetched, errors, bytes, last_status, last_time)``
+        deltas: counts are added, a ``queue``, ``last_status`` or ``last_time`` that is not
+        ``None`` replaces the stored one."""
+        self.begin()
+        self._cur.executemany(
+            "INSERT INTO host_stats (host, queue, queued, fetched, errors, bytes, last_status, "
+            "last_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET "
+            "queue = IFNULL(excluded.queue, queue), queued = queued + excluded.queued, "
+            "fetched = fetched + excluded.fetched, errors = errors + excluded.errors, "
+            "bytes = bytes + excluded.bytes, last_status = IFNULL(excluded.last_status, "
+            "last_status), last_time = IFNULL(excluded.last_time, last_time)", rows)
+
+    def host_stats(self, host):
+        """The ``host_stats`` row of ``host`` as a tuple (``HOST_STATS_COLUMNS``), or ``None``."""
+        return self._cur.execute("SELECT %s FROM host_stats WHERE host = ?"
+                                 % ", ".join(HOST_STATS_COLUMNS), (host,)).fetchone()
+
+    def top_host_stats(self, sort, limit):
+        """Up to ``limit`` ``host_stats`` rows, largest ``sort`` first (``HOST_STATS_SORTS``;
+        ``"host"``: by name)."""
+        if sort == "host":
+            order = "host"
+        elif sort in HOST_STATS_SORTS:
+            order = "%s DESC" % sort
+        else:
+            raise ValueError("cannot sort hosts by %r" % (sort,))
+        return self._cur.execute("SELECT %s FROM host_stats ORDER BY %s LIMIT ?"
+                                 % (", ".join(HOST_STATS_COLUMNS), order), (limit,)).fetchall()
+
+    # ------------------------------------------------------------------ host controls
+    def host_controls(self):
+        """``{host: (blocked_until, delay)}`` of every host the operator gave an order."""
+        return {host: (until, delay) for host, until, delay in self._cur.execute(
+            "SELECT host, blocked_until, delay FROM host_controls")}
+
+    def set_host_control(self, host, blocked_until, delay):
+        """Store the orders for ``host``; both ``None`` removes its row."""
+        self.begin()
+        if blocked_until is None and delay is None:
+            self._cur.execute("DELETE FROM host_controls WHERE host = ?", (host,))
+        else:
+            self._cur.execute("INSERT OR REPLACE INTO host_controls (host, blocked_until, delay) "
+                              "VALUES (?, ?, ?)", (host, blocked_until, delay))
 
 
 class SQLiteSingleHostUriQueue(SQLiteStore):

@@ -1,0 +1,71 @@
+"""Per-host statistics for the operator's console, kept incrementally in the state file.
+
+A crawl may know millions of hosts, so the counters live in the ``host_stats`` table
+of the state file, not in memory: the frontier reports every change as it happens
+(a URL of the host admitted or finished, a result with its status and size), the
+changes of one operation are summed per host in a small dict and written with one
+upsert per host by ``flush()`` inside the operation's savepoint -- so they commit or
+roll back with the rows they count.  Reading the busiest hosts is an indexed
+``ORDER BY ... LIMIT``.  The live figures of a host (URLs in flight, next allowed
+fetch, hold, delay) come from its active queue in memory (``hostqueues``); the
+frontier merges the two.
+"""
+from spyder.core.sqlitequeues import HOST_STATS_COLUMNS
+
+# positions in a pending delta
+_QUEUE, _QUEUED, _FETCHED, _ERRORS, _BYTES, _STATUS, _TIME = range(7)
+
+
+class HostStats:
+    """The per-host counters over ``store`` (see the module docstring)."""
+
+    def __init__(self, store):
+        self._store = store
+        self._pending = {}   # host -> [queue, queued, fetched, errors, bytes, status, time]
+
+    def _delta(self, host):
+        delta = self._pending.get(host)
+        if delta is None:
+            delta = self._pending[host] = [None, 0, 0, 0, 0, None, None]
+        return delta
+
+    def queued(self, host, change, queue=None):
+        """``change`` URLs of ``host`` more (or fewer) to crawl; ``queue``: the host's queue."""
+        delta = self._delta(host)
+        delta[_QUEUED] += change
+        if queue is not None:
+            delta[_QUEUE] = queue
+
+    def in_queue(self, host, queue):
+        """``host``'s URLs are in ``queue`` (known once its address is resolved)."""
+        self._delta(host)[_QUEUE] = queue
+
+    def result(self, host, error, status, size, now):
+        """One result of ``host``: an ``error`` or not, its status and body size."""
+        delta = self._delta(host)
+        delta[_FETCHED] += 1
+        delta[_ERRORS] += 1 if error else 0
+        delta[_BYTES] += size
+        delta[_STATUS] = status if isinstance(status, int) else None
+        delta[_TIME] = now
+
+    def flush(self):
+        """Write the pending changes (inside the operation's transaction)."""
+        if self._pending:
+            self._store.add_host_stats([(host,) + tuple(delta)
+                                        for host, delta in self._pending.items()])
+            self._pending.clear()
+
+    def discard(self):
+        """The operation was rolled back: forget its pending changes."""
+        self._pending.clear()
+
+    def get(self, host):
+        """The counters of ``host`` as a dict, or ``None`` for a host never seen."""
+        row = self._store.host_stats(host)
+        return None if row is None else dict(zip(HOST_STATS_COLUMNS, row))
+
+    def top(self, sort, limit):
+        """Up to ``limit`` hosts' counters, largest ``sort`` first (``ValueError`` if unknown)."""
+        return [dict(zip(HOST_STATS_COLUMNS, row))
+                for row in self._store.top_host_stats(sort, limit)]
