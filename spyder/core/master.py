@@ -32,10 +32,15 @@ The master's flow, all on one IOLoop:
     routed once more as server error with status 710.
   * a one-line **status** goes to the log every ``MASTER_STATUS_INTERVAL`` seconds and
     out on the management PUB (topic ``spyder.master.``) for supervisors.
+  * the **operator's console** (``spyder.console``) reads ``stats()``,
+    ``worker_table()``, ``recent_errors`` and ``state``, hears every result through
+    ``result_listeners``, and steers with ``pause()`` / ``resume()`` (kept by the
+    frontier) and ``wake()`` (dispatch now: after new seeds or an unblocked host).
   * **shutdown()** stops dispatching, broadcasts ``quit``, keeps recording results
     until every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the
     frontier (which commits) and stops the loop.  A second call closes at once.
 """
+import collections
 import heapq
 import itertools
 import logging
@@ -62,6 +67,8 @@ _LAG_PROBE = 0.05
 #: Seconds between a dispatch's fetch deadline (sent to the worker) and its lease's
 #: expiry: the result's way back (extraction, transit).
 _LEASE_SLACK = 2.0
+#: Latest failed results kept for the console.
+_RECENT_ERRORS = 50
 
 
 class _Worker:
@@ -143,6 +150,14 @@ class ZmqMaster:
         self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
         self._lag_probe_at = None
         self._pages_per_second = 0.0
+        #: callables ``f(curi, outcome)`` told every result (outcome: a result class or
+        #: ``"robots"``); the console's metrics
+        self.result_listeners = []
+        #: the latest failed results, newest last (dicts: time, url, status, outcome, error)
+        self.recent_errors = collections.deque(maxlen=_RECENT_ERRORS)
+        #: the console's address once it listens (in ``stats()`` for supervisors)
+        self.console_url = None
+        self._worker_results = {}    # identity -> [pages, errors] of the registered workers
 
     # ------------------------------------------------------------------ life cycle
     def start(self):
@@ -402,6 +417,7 @@ class ZmqMaster:
         else:
             if curi.content_body:
                 self.bytes += len(curi.content_body)
+            self._count_worker_result(ticket.get(C.TICKET_WORKER), curi)
             self._route(curi)
         self._after_result()
 
@@ -418,8 +434,10 @@ class ZmqMaster:
         kind = result_class(curi.status_code)
         if curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE:
             self.robots_fetches += 1
+            self._observe(curi, "robots")
         else:
             self.results[kind] += 1
+            self._observe(curi, kind)
         try:
             self._handlers[kind](curi)
         except Exception:
@@ -450,6 +468,72 @@ class ZmqMaster:
         except Exception:
             log.exception("zmqmaster::frontier.crawl_done failed")
             return False
+
+    def _observe(self, curi, outcome):
+        """Tell the result listeners; keep a failed result among the recent errors."""
+        if outcome in ("not_found", "server_error"):
+            self.recent_errors.append({
+                "time": time.time(), "url": curi.url, "status": curi.status_code,
+                "outcome": outcome, "error": curi.optional_vars.get(C.CURI_ERROR)})
+        for listener in self.result_listeners:
+            try:
+                listener(curi, outcome)
+            except Exception:
+                log.exception("zmqmaster::a result listener failed")
+
+    # ------------------------------------------------------------------ the console
+    @property
+    def state(self):
+        """``draining`` (shutting down), ``paused``, ``done`` or ``running``."""
+        if self._stopping or self._closed:
+            return "draining"
+        if getattr(self._frontier, "paused", False):  # a FRONTIER_CLASS may lack the controls
+            return "paused"
+        return "done" if self._crawl_done() else "running"
+
+    def pause(self):
+        """Stop dispatching (in-flight URLs finish); the frontier keeps it across a restart."""
+        self._frontier.pause()
+        self._cancel_dispatch()
+
+    def resume(self):
+        """Dispatch again after ``pause()``."""
+        self._frontier.resume()
+        self.wake()
+
+    def wake(self):
+        """Dispatch as soon as the loop is free (the frontier may have URLs due now)."""
+        self._io_loop.add_callback(self._send_next_uri)
+
+    def _count_worker_result(self, identity, curi):
+        """A result came back from worker ``identity`` (the ticket's): its pages and errors."""
+        if identity in self.workers:
+            counts = self._worker_results.setdefault(identity, [0, 0])
+            counts[0] += 1
+            status = curi.status_code
+            if not (isinstance(status, int) and 200 <= status < 400):
+                counts[1] += 1
+
+    def worker_table(self):
+        """One dict per registered worker: identity, host, pid, slots, free, last
+        heartbeat (UTC epoch), and the pages and errors it sent back to this master."""
+        known = self.workers
+        for identity in [i for i in self._worker_results if i not in known]:
+            del self._worker_results[identity]
+        epoch_offset = time.time() - self._clock()
+        table = []
+        for identity, worker in sorted(known.items()):
+            name = identity.decode("utf-8", "replace")
+            parts = name.split(":")
+            pages, errors = self._worker_results.get(identity, (0, 0))
+            table.append({
+                "identity": name, "host": parts[1] if len(parts) == 3 else None,
+                "pid": int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else None,
+                "slots": worker.slots, "free": worker.free,
+                "last_heartbeat": worker.last_seen + epoch_offset,
+                "pages": pages, "errors": errors,
+            })
+        return table
 
     # ------------------------------------------------------------------ housekeeping
     def _housekeeping(self):
@@ -535,6 +619,8 @@ class ZmqMaster:
             "handler_errors": self.handler_errors,
             "malformed": self.dropped.total + self._mgmt.dropped.total,
             "done": self._crawl_done(),
+            "state": self.state,
+            "console": self.console_url,
             "frontier": frontier,
         }
 
@@ -561,3 +647,4 @@ class ZmqMaster:
                                C.ZMQ_SPYDER_MGMT_MASTER_STATUS, stats)
         except Exception:
             log.exception("zmqmaster::publishing the status failed")
+
