@@ -80,6 +80,10 @@ SHUTDOWN_TIMEOUT = 10.0
 SEED_URLS = []
 # Stop the master (exit 0) once the frontier says the crawl is done.
 CRAWL_EXIT_WHEN_DONE = False
+# The master's console (dashboard, JSON API, /metrics) as "host:port"; port 0 = any free port; "" or None = off.
+MASTER_HTTP_ADDRESS = "127.0.0.1:8480"
+# Token the console's control requests (and, off loopback, every request) must carry; required off loopback.
+MASTER_HTTP_TOKEN = None
 
 # --------------------------------------------------------------------------- frontier
 # Dotted path of the frontier class.

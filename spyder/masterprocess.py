@@ -4,8 +4,9 @@
 ``master:<host>:<pid>``; one ZeroMQ context; the IOLoop; logging (PUB to the logsink
 plus stderr); the management pair (``create_master_management``); the frontier
 (``create_frontier``, ``FRONTIER_CLASS``); the data PUSH and SUB sockets; the
-``ZmqMaster``; SIGINT/SIGTERM handlers; ``MASTER_CALLBACK`` and ``SEED_URLS``; then the
-loop.  Before binding anything it takes the master lock in the socket directory,
+``ZmqMaster``; the console (``MASTER_HTTP_ADDRESS``: dashboard, JSON API, metrics on
+the same loop; its URL is logged and sent with ``READY=1``); SIGINT/SIGTERM handlers;
+``MASTER_CALLBACK`` and ``SEED_URLS``; then the loop.  Before binding anything it takes the master lock in the socket directory,
 so a second master fails instead of silently taking over the ipc endpoints.
 
 Any start-up problem raises ``StartupError`` with one line for the operator after
@@ -20,6 +21,7 @@ import socket
 import zmq
 from tornado.ioloop import IOLoop
 
+from spyder.console import Console
 from spyder.core.crawluri import CrawlUri
 from spyder.core.filelock import master_lock
 from spyder.core.log import setup_logging, teardown_logging
@@ -97,7 +99,7 @@ def main(settings):
     asyncio.set_event_loop(asyncio.new_event_loop())
     io_loop = IOLoop.current()
     notifier = Notifier()
-    ctx = frontier = master = mgmt = None
+    ctx = frontier = master = mgmt = console = None
     log_handler = log_socket = None
     try:
         ctx = create_context(settings)
@@ -112,9 +114,14 @@ def main(settings):
         bind(sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")
         master = ZmqMaster(settings, identity, sub, push, mgmt, frontier, log_handler,
                            settings.LOG_LEVEL_MASTER, io_loop, notifier)
+        if settings.MASTER_HTTP_ADDRESS:
+            console = Console(settings, master, frontier, io_loop)
+            console.start()
         _install_signal_handlers(master)
         _run_master_callback(settings, ctx, io_loop, frontier)
     except BaseException:
+        if console is not None:
+            console.stop()
         if frontier is not None:
             try:
                 frontier.close()
@@ -132,11 +139,14 @@ def main(settings):
                              (sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")], log, io_loop)
     mgmt.start()
     master.start()
-    notifier.ready("master %s running" % identity)
+    notifier.ready("master %s running%s" % (
+        identity, "" if console is None else "; console at %s" % console.url))
     try:
         io_loop.start()
     finally:
         refusals.close()
+        if console is not None:
+            console.stop()
         master.close()
         mgmt.close()
         log.info("master::Master is down.")

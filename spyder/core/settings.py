@@ -87,6 +87,8 @@ _TYPES = {
     "ZEROMQ_LOGGING": (str, type(None)),
     "ZEROMQ_MAX_MESSAGE_SIZE": (int, type(None)),
     "ZEROMQ_CURVE_KEYS_DIR": (str, type(None)),
+    "MASTER_HTTP_ADDRESS": (str, type(None)),
+    "MASTER_HTTP_TOKEN": (str, type(None)),
 }
 
 
