@@ -28,6 +28,7 @@ setup(
         "ada-url>=4.0",
         "warcio>=1.7",
         "defusedxml>=0.7",
+        "prometheus_client>=0.17",
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2.1"],

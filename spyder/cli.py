@@ -9,6 +9,12 @@
     spyder start [DIR] [--force]                        copy a crawl skeleton into DIR
     spyder keys DIR                                     create CurveZMQ keys for tcp crawls
     spyder settings [--settings S] [-s ...] [--reference]  print the effective settings
+    spyder status   [--watch [SECONDS]] [--json] [--url URL]  a running master's figures
+    spyder ctl      [--url URL] add-seeds URL... | pause | resume | block HOST [--until T]
+                    | unblock HOST | delay HOST SECONDS|auto | stop    steer a running master
+
+``status`` and ``ctl`` talk to the master's console (``MASTER_HTTP_ADDRESS``, with
+``MASTER_HTTP_TOKEN``; ``--url`` overrides the address).
 
 Settings come from ``--settings`` (a ``.py`` path or dotted module), else
 ``./settings.py``, else ``$SPYDER_SETTINGS``, else the defaults; ``-s`` overrides
@@ -16,15 +22,18 @@ win over all of them.  Start-up problems end with one line on stderr and a non-z
 exit status.
 """
 import argparse
+import json
 import os
 import shutil
 import sys
+import time
+import urllib.parse
 import warnings
 
 import spyder
 from spyder.core.settings import SettingsError, load_settings, reference_markdown
 from spyder.core.sockets import create_keys
-from spyder.errors import StartupError
+from spyder.errors import ConsoleError, StartupError
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spyder_template")
 
@@ -37,6 +46,11 @@ def _add_settings_args(parser):
                         metavar="KEY=VALUE",
                         help="override a setting (VALUE is a Python literal or a string); "
                              "repeatable")
+
+
+def _add_console_args(parser):
+    _add_settings_args(parser)
+    parser.add_argument("--url", help="the console's URL (default: from MASTER_HTTP_ADDRESS)")
 
 
 def _build_parser():
@@ -82,6 +96,38 @@ def _build_parser():
                                       "machine of the crawl (workers need server.key and "
                                       "client.key_secret) and set ZEROMQ_CURVE_KEYS_DIR to it.")
     keys.add_argument("directory", metavar="DIR")
+
+    status = sub.add_parser("status", help="show a running master's figures",
+                            description="Ask the master's console (MASTER_HTTP_ADDRESS) for "
+                                        "the crawl's figures, its workers and busiest hosts.")
+    _add_console_args(status)
+    status.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+                        help="refresh every SECONDS (default 2) until Ctrl-C")
+    status.add_argument("--json", action="store_true",
+                        help='print {"status", "workers", "hosts"} as JSON instead')
+
+    ctl = sub.add_parser("ctl", help="steer a running master (seeds, pause, hosts, stop)",
+                         description="Send a control request to the master's console; the "
+                                     "change is kept in the state file.")
+    _add_console_args(ctl)
+    actions = ctl.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    seeds = actions.add_parser("add-seeds", help="add seed URLs (scoped and deduplicated)")
+    seeds.add_argument("urls", nargs="+", metavar="URL")
+    actions.add_parser("pause", help="stop dispatching (in-flight URLs finish)")
+    actions.add_parser("resume", help="dispatch again")
+    block = actions.add_parser("block", help="hand out no URL of HOST (its URLs stay queued)")
+    block.add_argument("host", metavar="HOST", help="host[:port] as in the URLs")
+    block.add_argument("--until", metavar="T",
+                       help="until T: a duration (30m, 2h, 1d), an ISO 8601 time or UTC epoch "
+                            "seconds (default: until unblocked)")
+    unblock = actions.add_parser("unblock", help="lift a block")
+    unblock.add_argument("host", metavar="HOST")
+    delay = actions.add_parser("delay", help="seconds to wait between two fetches of HOST")
+    delay.add_argument("host", metavar="HOST")
+    delay.add_argument("seconds", metavar="SECONDS|auto",
+                       help="a number of seconds, or 'auto' for the computed delay")
+    actions.add_parser("stop", help="shut the crawl down gracefully (as SIGTERM)")
 
     start = sub.add_parser("start", help="copy a crawl skeleton into DIR",
                            description="Copy a working crawl skeleton (settings.py, master.py, "
@@ -139,6 +185,10 @@ def _run(args):
     if args.command == "logsink":
         from spyder import logsink
         return logsink.main(settings)
+    if args.command in ("status", "ctl"):
+        from spyder import consoleclient
+        client = consoleclient.ConsoleClient.from_settings(settings, args.url)
+        return (_status if args.command == "status" else _ctl)(client, args)
     if args.command == "settings":
         for name, value in settings.as_dict().items():
             print("%s = %r" % (name, value))
@@ -152,13 +202,67 @@ def _run(args):
     return demo.bench(settings, args)
 
 
+def _status(client, args):
+    from spyder import consoleclient
+    while True:
+        snap = consoleclient.snapshot(client)
+        if args.json:
+            text = json.dumps(snap, indent=2)
+        else:
+            text = consoleclient.render_text(snap)
+        if args.watch and sys.stdout.isatty():
+            text = "\x1b[H\x1b[2J" + text  # redraw in place
+        print(text, flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(max(0.2, args.watch))
+
+
+def _ctl(client, args):
+    from spyder import consoleclient
+    action = args.action
+    if action == "add-seeds":
+        answer = client.post("api/seeds", {"urls": args.urls})
+        print("added %d seed(s)%s" % (len(answer["added"]), "; already known or refused: "
+                                      + " ".join(answer["not_added"]) if answer["not_added"]
+                                      else ""))
+        return 0
+    if action in ("pause", "resume", "stop"):
+        print("crawl %s" % client.post("api/" + action)["state"])
+        return 0
+    path = "api/hosts/%s/%s" % (urllib.parse.quote(args.host, safe=":[]"), action)
+    if action == "block":
+        until = None if args.until is None else consoleclient.parse_until(args.until)
+        body = {"until": until}
+    elif action == "delay":
+        try:
+            body = {"seconds": None if args.seconds == "auto" else float(args.seconds)}
+        except ValueError:
+            raise ConsoleError("SECONDS must be a number or 'auto', got %r"
+                                             % args.seconds) from None
+    else:
+        body = {}
+    host = client.post(path, body)["host"]
+    print("%s: %s" % (host["host"], _describe_host(host)))
+    return 0
+
+
+def _describe_host(host):
+    from spyder.dashboard import format_value
+    blocked = format_value("blocked", None, host)
+    delay = format_value("delay", host["delay"], host)
+    return ", ".join(part for part in (
+        "blocked " + blocked if blocked else "not blocked",
+        "delay " + delay if delay else "", "%d queued" % host["queued"]) if part)
+
+
 def main(argv=None):
     """Entry point of the ``spyder`` console script; returns the exit status."""
     warnings.showwarning = _show_warning
     args = _build_parser().parse_args(argv)
     try:
         return _run(args) or 0
-    except (SettingsError, StartupError) as exc:
+    except (SettingsError, StartupError, ConsoleError) as exc:
         print("spyder %s: error: %s" % (args.command, exc), file=sys.stderr)
         return 2 if isinstance(exc, SettingsError) else 1
     except KeyboardInterrupt:
