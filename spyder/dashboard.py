@@ -226,6 +226,7 @@ async function refresh() {
     fill("hosts", hosts.hosts);
     fill("errors", status.recent_errors);
     document.getElementById("stale").style.display = "none";
+    document.body.dataset.updated = String(status.now);
   } catch (e) {
     document.getElementById("stale").style.display = "inline";
   }

@@ -368,3 +368,43 @@ def test_cli_status_and_ctl(crawl, demo_site):
     assert c.master.wait(30) == 0
     code, _, err = spyder("status")
     assert code == 1 and err.startswith("spyder status: error: no master answers at %s" % c.url)
+
+
+# --------------------------------------------------------------------------- the dashboard
+_CHROMIUM = next((path for path in ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+                  if os.access(path, os.X_OK)), None)
+
+
+def chromium(url, tmp_path, *args):
+    """Run headless Chromium on ``url`` (a fresh profile, no traffic but to ``url``)."""
+    profile = tmp_path / ("chromium-%d" % time.monotonic_ns())
+    argv = [_CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--user-data-dir=%s" % profile] + list(args) + [url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=90,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _pages_in(dom):
+    return int(re.search(r'data-key="pages" data-fmt="int">([\d,]+)<', dom).group(1)
+               .replace(",", ""))
+
+
+@pytest.mark.skipif(_CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install "
+                                              "chromium); .ci/run installs it")
+def test_the_dashboard_in_headless_chromium_shows_the_crawl_growing(crawl, demo_site, tmp_path):
+    server = demo_site(pages=80, hosts=2, latency=0.1)
+    c = crawl(server.seeds).start_master().start_workers(1)
+    wait_until(lambda: c.status()["pages"] >= 3, timeout=60, message="the crawl under way")
+    # the page's script polls the API and redraws (virtual time lets its timer run)
+    first = chromium(c.url, tmp_path, "--virtual-time-budget=5000", "--dump-dom")
+    assert "data-updated=" in first, "the dashboard's script never refreshed the figures"
+    seen = _pages_in(first)
+    assert seen >= 3
+    assert server.netlocs[0] in first and "Workers" in first
+    wait_until(lambda: c.status()["pages"] > seen + 5, timeout=60, message="more pages")
+    second = chromium(c.url, tmp_path, "--virtual-time-budget=5000", "--dump-dom")
+    assert _pages_in(second) > seen
+    c.stop_master()
