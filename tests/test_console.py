@@ -408,3 +408,30 @@ def test_the_dashboard_in_headless_chromium_shows_the_crawl_growing(crawl, demo_
     second = chromium(c.url, tmp_path, "--virtual-time-budget=5000", "--dump-dom")
     assert _pages_in(second) > seen
     c.stop_master()
+
+
+def test_off_loopback_every_request_needs_the_token():
+    from base64 import b64encode
+    from types import SimpleNamespace
+
+    from tornado.httputil import HTTPHeaders
+
+    from spyder.console import Console
+    from spyder.core.settings import Settings
+    settings = Settings(overrides={"MASTER_HTTP_ADDRESS": "192.0.2.1:8480",
+                                   "MASTER_HTTP_TOKEN": TOKEN})
+    console = Console(settings, SimpleNamespace(stats=dict), frontier=None)  # never binds
+    assert not console.loopback and console.allowed_host_header("crawler.example:8480")
+
+    def request(**headers):
+        return SimpleNamespace(headers=HTTPHeaders(headers))
+
+    basic = "Basic " + b64encode(b"anyone:" + TOKEN.encode()).decode()
+    for control in (False, True):
+        assert not console.token_ok(request(), control)
+        assert not console.token_ok(request(Authorization="Bearer nope"), control)
+        assert console.token_ok(request(Authorization="Bearer " + TOKEN), control)
+        assert console.token_ok(request(**{"X-Spyder-Token": TOKEN}), control)
+    # a browser's Basic auth opens the read-only pages only (it is sent by itself: CSRF)
+    assert console.token_ok(request(Authorization=basic), control=False)
+    assert not console.token_ok(request(Authorization=basic), control=True)
