@@ -33,6 +33,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import time
 from base64 import b64decode
 
@@ -61,6 +62,8 @@ MAX_BODY = 1024 * 1024
 MAX_SEEDS = 10000
 #: Most hosts in one /api/hosts answer.
 MAX_HOSTS = 1000
+#: How the master's ``READY=1`` status names the console (``url_in_status`` reads it back).
+READY_STATUS = "console at %s"
 #: Host names that count as loopback besides loopback IP addresses.
 _LOOPBACK_NAMES = ("localhost",)
 
@@ -87,6 +90,12 @@ def is_loopback(host):
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def url_in_status(text):
+    """The console URL in a master's ``READY=1`` status text, or ``None``."""
+    match = re.search(re.escape(READY_STATUS % "") + r"(http://\S+)", text or "")
+    return match.group(1) if match else None
 
 
 def url_of(host, port):

@@ -21,7 +21,7 @@ import socket
 import zmq
 from tornado.ioloop import IOLoop
 
-from spyder.console import Console
+from spyder.console import READY_STATUS, Console
 from spyder.core.crawluri import CrawlUri
 from spyder.core.filelock import master_lock
 from spyder.core.log import setup_logging, teardown_logging
@@ -140,7 +140,7 @@ def main(settings):
     mgmt.start()
     master.start()
     notifier.ready("master %s running%s" % (
-        identity, "" if console is None else "; console at %s" % console.url))
+        identity, "" if console is None else "; " + READY_STATUS % console.url))
     try:
         io_loop.start()
     finally:

@@ -100,6 +100,7 @@ class _Child:
         self.env = dict(env, NOTIFY_SOCKET=notify_path)
         self.proc = None
         self.ready = False
+        self.status_text = None       # the child's last STATUS= line
         self.stopping = False         # the child said STOPPING=1
         self.returncode = None
         self.exit_seen = False        # the supervisor has reacted to the exit
@@ -212,6 +213,7 @@ class Supervisor:
             await self._start([self.logsink])
             status = self._follow_status(loop)
             await self._start([self.master])
+            self._say_console()
             self._crawl_started = time.monotonic()
             await self._start(self.workers)
             self._notifier.ready("crawling with %d workers" % len(self.workers))
@@ -279,9 +281,17 @@ class Supervisor:
             for line in data.decode("utf-8", "replace").splitlines():
                 if line == "READY=1":
                     child.ready = True
+                elif line.startswith("STATUS="):
+                    child.status_text = line[len("STATUS="):]
                 elif line == "STOPPING=1":
                     child.stopping = True
         self._wake()
+
+    def _say_console(self):
+        from spyder.console import url_in_status
+        url = url_in_status(self.master.status_text)
+        if url:
+            self.progress.say("dashboard and API at %s (spyder status / spyder ctl)" % url)
 
     async def _spawn(self, child):
         child.ready = child.stopping = child.exit_seen = False

@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import wait_until
+from spyder.console import url_in_status
 from spyder.consoleclient import ConsoleClient
 from spyder.errors import ConsoleError
 
@@ -90,7 +91,8 @@ class Crawl:
         finally:
             notify.close()
         status = [line for line in lines if line.startswith("STATUS=")][0]
-        self.url = re.search(r"console at (http://\S+)", status).group(1)
+        self.url = url_in_status(status)
+        assert self.url, status
         self.client = ConsoleClient(self.url, TOKEN)
         return self
 
