@@ -67,6 +67,9 @@ READY_STATUS = "console at %s"
 #: Host names that count as loopback besides loopback IP addresses.
 _LOOPBACK_NAMES = ("localhost",)
 
+#: The frontier methods the host pages and the control requests need.
+_FRONTIER_CONTROLS = ("add_seeds", "pause", "resume", "block_host", "unblock_host",
+                      "set_host_delay", "host", "hosts")
 _FETCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _SIZE_BUCKETS = tuple(1024 * 4 ** i for i in range(9))  # 1 KiB .. 64 MiB
 
@@ -151,13 +154,18 @@ class Console:
         self._frontier = frontier
         self._io_loop = io_loop or IOLoop.current()
         self._token = settings.MASTER_HTTP_TOKEN or None
-        self.bind_host, self.port = parse_address(settings.MASTER_HTTP_ADDRESS)
+        try:
+            self.bind_host, self.port = parse_address(settings.MASTER_HTTP_ADDRESS)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
         self.loopback = is_loopback(self.bind_host)
         if not self.loopback and self._token is None:
             raise StartupError("MASTER_HTTP_ADDRESS=%r is not a loopback address: set "
                                "MASTER_HTTP_TOKEN to a secret (every request must present "
                                "it), or listen on 127.0.0.1" % settings.MASTER_HTTP_ADDRESS)
         self.url = None
+        #: the frontier has the operator's controls (a FRONTIER_CLASS may not)
+        self.steerable = all(hasattr(frontier, name) for name in _FRONTIER_CONTROLS)
         self.metrics = _Metrics(master)
         self._by_status = collections.Counter()      # HTTP status (or None) -> results
         self._samples = collections.deque(maxlen=SAMPLES + 1)  # (time, pages)
@@ -254,10 +262,14 @@ class Console:
         return {"workers": self._master.worker_table()}
 
     def hosts(self, sort, limit):
-        return {"sort": sort, "limit": limit, "hosts": self._frontier.hosts(sort, limit)}
+        """The top hosts (none from a FRONTIER_CLASS that keeps no host statistics)."""
+        hosts = self._frontier.hosts(sort, limit) if self.steerable else []
+        return {"sort": sort, "limit": limit, "hosts": hosts}
 
     def host(self, host):
         """``KeyError`` for a host the crawl does not know."""
+        if not self.steerable:
+            raise KeyError("this FRONTIER_CLASS keeps no host statistics")
         return {"host": self._frontier.host(host)}
 
     # ------------------------------------------------------------------ access
@@ -298,7 +310,8 @@ class Console:
                                  % MAX_SEEDS)
             added = frontier.add_seeds(urls)
             master.wake()
-            return {"added": added, "not_added": [u for u in urls if u not in set(added)]}
+            new = set(added)
+            return {"added": added, "not_added": [u for u in urls if u not in new]}
         if action == "pause":
             master.pause()
         elif action == "resume":
@@ -356,6 +369,8 @@ class _Handler(web.RequestHandler):
     def initialize(self, console):
         self.console = console
 
+    needs_frontier_controls = False
+
     def prepare(self):
         if not self.console.allowed_host_header(self.request.host):
             raise web.HTTPError(403, "the Host header %r is not a loopback host"
@@ -365,6 +380,9 @@ class _Handler(web.RequestHandler):
                 self.set_header("WWW-Authenticate", 'Basic realm="spyder"')
             raise web.HTTPError(401, "missing or wrong token: send 'Authorization: Bearer "
                                      "<MASTER_HTTP_TOKEN>' or 'X-Spyder-Token: <token>'")
+        if self.needs_frontier_controls and not self.console.steerable:
+            raise web.HTTPError(501, "this FRONTIER_CLASS keeps no host statistics and takes no "
+                                     "orders (it lacks %s)" % ", ".join(_FRONTIER_CONTROLS))
 
     def _unimplemented_method(self, *args, **kwargs):
         allowed = [m for m in ("GET", "POST")
@@ -450,6 +468,7 @@ class _Control(_Handler):
     """``POST`` with a JSON object body; the action is given by the route."""
 
     control = True
+    needs_frontier_controls = True
 
     def initialize(self, console, action):
         super().initialize(console)
@@ -490,8 +509,6 @@ class _Control(_Handler):
             raise web.HTTPError(404, exc.args[0]) from None
         except ValueError as exc:
             raise web.HTTPError(400, str(exc)) from None
-        except AttributeError as exc:
-            raise web.HTTPError(501, "this FRONTIER_CLASS cannot do this: %s" % exc) from None
         self.set_status(202 if self.action == "stop" else 200)
         self.write_json(answer)
 

@@ -437,3 +437,27 @@ def test_off_loopback_every_request_needs_the_token():
     # a browser's Basic auth opens the read-only pages only (it is sent by itself: CSRF)
     assert console.token_ok(request(Authorization=basic), control=False)
     assert not console.token_ok(request(Authorization=basic), control=True)
+
+
+def test_a_frontier_class_without_the_controls_gets_501_for_orders(tmp_path):
+    from zmqfakes import MasterProcess
+    master = MasterProcess(tmp_path, {"MASTER_HTTP_ADDRESS": "127.0.0.1:0"}).start()
+    try:
+        url = wait_until(lambda: _logged_url(master), timeout=30,
+                         message="the console's log line")
+        client = ConsoleClient(url)
+        assert client.get("api/status")["state"] == "done"   # no seeds
+        assert client.get("api/hosts")["hosts"] == []
+        with pytest.raises(ConsoleError, match="HTTP 501"):
+            client.post("api/pause")
+    finally:
+        master.stop()
+
+
+def _logged_url(master):
+    """The console's URL from the master's log on stderr, once it is there."""
+    os.set_blocking(master.proc.stderr.fileno(), False)
+    chunk = master.proc.stderr.read()
+    master.seen = getattr(master, "seen", "") + (chunk.decode() if chunk else "")
+    match = re.search(r"dashboard and API at (http://\S+)", master.seen)
+    return match and match.group(1)

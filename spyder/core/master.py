@@ -513,13 +513,18 @@ class ZmqMaster:
             status = curi.status_code
             if not (isinstance(status, int) and 200 <= status < 400):
                 counts[1] += 1
+            if len(self._worker_results) > 2 * len(self.workers) + 16:
+                self._forget_gone_workers()
+
+    def _forget_gone_workers(self):
+        for identity in [i for i in self._worker_results if i not in self.workers]:
+            del self._worker_results[identity]
 
     def worker_table(self):
         """One dict per registered worker: identity, host, pid, slots, free, last
         heartbeat (UTC epoch), and the pages and errors it sent back to this master."""
         known = self.workers
-        for identity in [i for i in self._worker_results if i not in known]:
-            del self._worker_results[identity]
+        self._forget_gone_workers()
         epoch_offset = time.time() - self._clock()
         table = []
         for identity, worker in sorted(known.items()):
