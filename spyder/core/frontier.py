@@ -374,8 +374,14 @@ class AbstractBaseFrontier:
         if paused != self._paused and not self._closed:
             self._paused = paused
             self._store.set_meta("paused", paused)
-            self._commit()
+            self._order_given()
             log.info("frontier::%s", "paused" if paused else "resumed")
+
+    def _order_given(self):
+        """An operator's order changed the state: it is committed with the next checkpoint
+        (never ahead of the sinks' output, which keeps them exactly-once)."""
+        self._ops += 1
+        self._maybe_commit(self._now())
 
     def block_host(self, host, until=None):
         """Hand out no URL of ``host`` (a host key: ``name[:port]``) until ``until`` (UTC
@@ -383,7 +389,7 @@ class AbstractBaseFrontier:
         a host the crawl does not know."""
         self._known_host(host)
         self._controls.block(host, FOREVER if until is None else float(until))
-        self._commit()
+        self._order_given()
         log.info("frontier::host %s blocked%s", host,
                  "" if until is None else " until %.0f" % until)
 
@@ -398,7 +404,7 @@ class AbstractBaseFrontier:
             self._queues.schedule(q, self._now())
         elif queue_id is not None:
             self._store.lift_queue_hold(queue_id)
-        self._commit()
+        self._order_given()
         log.info("frontier::host %s unblocked", host)
 
     def set_host_delay(self, host, seconds):
@@ -409,7 +415,7 @@ class AbstractBaseFrontier:
         if seconds is not None and not (0 <= seconds < FOREVER):
             raise ValueError("a delay is a number of seconds >= 0, got %r" % (seconds,))
         self._controls.set_delay(host, seconds)
-        self._commit()
+        self._order_given()
         log.info("frontier::host %s delay %s", host,
                  "computed again" if seconds is None else "%s s" % seconds)
 
