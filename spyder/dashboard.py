@@ -87,9 +87,9 @@ def lookup(document, path):
 
 
 def _figure(status, label, key, fmt, tag="div"):
+    text = format_value(fmt, lookup(status, key))
     return ('<%s class="fig"><span>%s</span><b data-key="%s" data-fmt="%s">%s</b></%s>'
-            % (tag, html.escape(label), key, fmt, html.escape(format_value(fmt, lookup(status, key))),
-               tag))
+            % (tag, html.escape(label), key, fmt, html.escape(text), tag))
 
 
 def _table(name, rows):
@@ -97,8 +97,8 @@ def _table(name, rows):
     head = "".join('<th data-col="%s" data-fmt="%s">%s</th>' % (col, fmt, html.escape(label))
                    for col, label, fmt in columns)
     body = "".join("<tr>%s</tr>" % "".join(
-        "<td>%s</td>" % html.escape(format_value(fmt, row.get(col), row)) for col, _, fmt in columns)
-        for row in rows)
+        "<td>%s</td>" % html.escape(format_value(fmt, row.get(col), row))
+        for col, _, fmt in columns) for row in rows)
     return ('<table data-source="%s"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>'
             % (name, head, body))
 

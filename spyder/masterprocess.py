@@ -6,8 +6,9 @@ plus stderr); the management pair (``create_master_management``); the frontier
 (``create_frontier``, ``FRONTIER_CLASS``); the data PUSH and SUB sockets; the
 ``ZmqMaster``; the console (``MASTER_HTTP_ADDRESS``: dashboard, JSON API, metrics on
 the same loop; its URL is logged and sent with ``READY=1``); SIGINT/SIGTERM handlers;
-``MASTER_CALLBACK`` and ``SEED_URLS``; then the loop.  Before binding anything it takes the master lock in the socket directory,
-so a second master fails instead of silently taking over the ipc endpoints.
+``MASTER_CALLBACK`` and ``SEED_URLS``; then the loop.  Before binding anything it takes
+the master lock in the socket directory, so a second master fails instead of silently
+taking over the ipc endpoints.
 
 Any start-up problem raises ``StartupError`` with one line for the operator after
 everything opened so far is closed again: no half-started daemon.

@@ -342,7 +342,8 @@ def _oversized(url):
 
 
 def test_a_non_loopback_address_without_a_token_fails_to_start(tmp_path, socket_dir):
-    argv = [sys.executable, "-m", "spyder", "master", "-s", "PARENT_SOCKET_DIRECTORY=%r" % socket_dir,
+    argv = [sys.executable, "-m", "spyder", "master",
+            "-s", "PARENT_SOCKET_DIRECTORY=%r" % socket_dir,
             "-s", "FRONTIER_STATE_FILE=%r" % str(tmp_path / "state.db"),
             "-s", "MASTER_HTTP_ADDRESS='0.0.0.0:0'"]
     env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}

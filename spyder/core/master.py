@@ -652,4 +652,3 @@ class ZmqMaster:
                                C.ZMQ_SPYDER_MGMT_MASTER_STATUS, stats)
         except Exception:
             log.exception("zmqmaster::publishing the status failed")
-
