@@ -6,7 +6,6 @@ import queue
 
 import pytest
 
-from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
 from test_frontier_support import Clock, deliver, make_settings
 
