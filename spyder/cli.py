@@ -223,9 +223,9 @@ def _ctl(client, args):
     action = args.action
     if action == "add-seeds":
         answer = client.post("api/seeds", {"urls": args.urls})
-        print("added %d seed(s)%s" % (len(answer["added"]), "; already known or refused: "
-                                      + " ".join(answer["not_added"]) if answer["not_added"]
-                                      else ""))
+        refused = answer["not_added"]
+        print("added %d seed(s)%s" % (len(answer["added"]), "; already known or out of scope: "
+                                      + " ".join(refused) if refused else ""))
         return 0
     if action in ("pause", "resume", "stop"):
         print("crawl %s" % client.post("api/" + action)["state"])
@@ -238,8 +238,8 @@ def _ctl(client, args):
         try:
             body = {"seconds": None if args.seconds == "auto" else float(args.seconds)}
         except ValueError:
-            raise ConsoleError("SECONDS must be a number or 'auto', got %r"
-                                             % args.seconds) from None
+            raise ConsoleError("SECONDS must be a number or 'auto', got %r" % args.seconds) \
+                from None
     else:
         body = {}
     host = client.post(path, body)["host"]
