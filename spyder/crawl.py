@@ -10,9 +10,9 @@ crawl is done and prints the summary.  ``spyder.demo`` builds its plans on
 import os
 import sys
 import tempfile
-import urllib.parse
 
 from spyder.core.settings import find_settings_spec
+from spyder.core.urls import check_seed
 from spyder.errors import StartupError
 from spyder.supervisor import supervise
 
@@ -87,14 +87,9 @@ def _worker_count(requested):
 
 def _check_seed(url):
     try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 -- raises ValueError unless the port is valid
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise StartupError("seed URL %r is not an http:// or https:// URL with a host "
-                           "(write it like http://example.com/)" % url)
-    return url
+        return check_seed(url)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def plan_crawl(settings, args, run_dir, state=None, seeds=()):

@@ -70,8 +70,7 @@ from spyder.core.robots import BUSY, FETCH, READY, RobotsTxt, robots_url
 from spyder.core.sink import Sinks
 from spyder.core.sqlitequeues import (SINGLE_QUEUE, QueueException, SQLiteMultipleHostUriQueue,
                                       SQLiteSingleHostUriQueue, UriRow)
-from spyder.core.urls import (canonicalize, credentials, host_and_port, host_key, hostname,
-                              origin)
+from spyder.core.urls import check_seed, credentials, host_key, hostname, origin
 from spyder.errors import StartupError
 from spyder.import_util import load_setting
 
@@ -110,17 +109,6 @@ class _SingleQueueAssignment:
 
     def get_identifier(self, url):
         return SINGLE_QUEUE
-
-
-def _check_seed(url):
-    """``ValueError`` unless ``url`` is an http(s) URL with a host and a valid port."""
-    try:
-        canonical = canonicalize(url)
-        host, _ = host_and_port(canonical)
-    except ValueError as exc:
-        raise ValueError("%r is not a crawlable URL: %s" % (url, exc)) from None
-    if not host:
-        raise ValueError("%r is not a crawlable URL: no host" % (url,))
 
 
 def _is_open(row):
@@ -354,7 +342,7 @@ class AbstractBaseFrontier:
         """Add seeds from the operator: all of them or, if one is not a crawlable URL,
         none (``ValueError`` names it).  Returns the URLs that were new (or revived)."""
         for url in urls:
-            _check_seed(url)
+            check_seed(url)
         return [url for url in urls if self.add_uri(CrawlUri(url=url))]
 
     @property

@@ -80,6 +80,23 @@ def canonicalize(url, sort_query=False):
     return canonical
 
 
+def check_seed(url):
+    """``url`` if it is a seed a crawl can start from: an http:// or https:// URL with a
+    host and a valid port, written out (``http:///x``, which a browser would read as
+    ``http://x/``, is refused); ``ValueError`` otherwise."""
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is not None:
+            parts.port  # noqa: B018 -- raises ValueError unless the port is valid
+            canonicalize(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError("seed URL %r is not an http:// or https:// URL with a host "
+                         "(write it like http://example.com/)" % (url,))
+    return url
+
+
 def _canonical_form(url, sort_query):
     try:
         href = normalize_url(url)
