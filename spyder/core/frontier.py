@@ -80,11 +80,14 @@ _SITEMAP_DEPTH = 0
 _MAX_DROPS = 1000
 #: Checkpoint intervals a commit waits for a sink writing in a thread before it blocks.
 _SINK_WAIT_LIMIT = 5
+#: Result classes a late answer may be recorded as (a late failure says no more than the
+#: expired lease already did).
+_DEFINITIVE = ("success", "redirect", "not_found")
 
 
 
 class _Flight:
-    __slots__ = ("row", "queue", "origin", "sitemap", "waiter")
+    __slots__ = ("row", "queue", "origin", "sitemap", "waiter", "superseded")
 
     def __init__(self, row, queue_id, origin_, sitemap=None, waiter=None):
         self.row = row             # None for a robots.txt fetch
@@ -92,6 +95,7 @@ class _Flight:
         self.origin = origin_
         self.sitemap = sitemap     # a sitemap's nesting level, None for other URLs
         self.waiter = waiter       # a robots.txt hop lent by another queue: the origin's queue
+        self.superseded = False    # a late answer to an earlier dispatch was recorded first
 
 
 class _SingleQueueAssignment:
@@ -292,6 +296,37 @@ class AbstractBaseFrontier:
         passed first): due again at once, no attempt counted, its budget unit refunded."""
         self._finish(curi, "handed_back")
 
+    def process_late_result(self, curi, kind):
+        """An answer of result class ``kind`` to a dispatch whose lease expired (the master
+        routed that dispatch as a 711 already).  It is recorded as the URL's outcome -- and
+        True returned -- if it is definitive (success, redirect, not found) and nothing was
+        recorded for the URL since the expiry: the URL still waits for its retry (which is
+        called off), or its retry is in flight unanswered (whose answer, when it comes, only
+        frees its politeness slot and is otherwise ignored).  A late answer frees no slot:
+        its dispatch's slot was freed when the lease expired."""
+        if (self._closed or kind not in _DEFINITIVE
+                or curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE):
+            return False
+        flight = self._in_flight.get(curi.url)
+        row = self._store.find_uri(curi.url) if flight is None else flight.row
+        if (row is None or row.status != C.CURI_ELEASE_EXPIRED
+                or (flight is not None and flight.superseded)):
+            return False
+        now = self._now()
+        if flight is None:
+            self._queues.withdraw(row.queue, row.url)
+            level = self._store.sitemap_level(row.url) if self._sitemaps else None
+        else:
+            flight.superseded = True
+            level = flight.sitemap
+        sink_kind = self._record_outcome(curi, kind, row, origin(row.url), level, now)
+        log.info("frontier::%s: a late answer (status %s) to an expired lease recorded",
+                 curi.url, curi.status_code)
+        self._ops += 1
+        self._maybe_commit(now)
+        self._sinks.tell(sink_kind, curi)
+        return True
+
     def checkpoint(self):
         """Commit the open transaction if ``FRONTIER_CHECKPOINT_SECONDS`` have passed
         (the master calls this from its housekeeping timer, so an idle crawl commits
@@ -454,28 +489,12 @@ class AbstractBaseFrontier:
                       "ignored", curi.url)
             return
         now = self._now()
-        pushes, due = [], {}
-        saved = dict(self._counters)
-        fresh = []
-        try:
-            with self._store.atomic():
-                if flight.row is None:
-                    sink_kind = "robots"
-                    sitemaps = self._robots.fetch_finished(flight.origin, curi, now)
-                    fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
-                else:
-                    sink_kind, fresh = self._record(curi, kind, flight.row, now, pushes, due)
-                    if flight.sitemap is not None and sink_kind in ("success", "redirect"):
-                        fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
-                                                    flight.sitemap + 1, flight.row.depth,
-                                                    pushes, due)
-                self._queues.lower_due(due)
-        except BaseException:
-            self._rolled_back(saved)
-            raise
+        if flight.superseded:  # the URL's outcome came first, from an earlier dispatch
+            sink_kind = None
+        else:
+            sink_kind = self._record_outcome(curi, kind, flight.row, flight.origin,
+                                             flight.sitemap, now)
         del self._in_flight[curi.url]
-        self._admission.remember(fresh)
-        self._queues.apply(pushes, now)
         q = self._queues.get(flight.queue)
         if q is not None:
             self._release(q, curi, kind, flight, now)
@@ -485,6 +504,35 @@ class AbstractBaseFrontier:
         self._maybe_commit(now)
         if sink_kind is not None:
             self._sinks.tell(sink_kind, curi)
+
+    def _record_outcome(self, curi, kind, row, origin_, sitemap, now):
+        """Write one answer -- for a page's ``row``, or for the robots.txt of ``origin_`` when
+        ``row`` is None -- in one savepoint and apply it to the queues; returns the result
+        class to tell the sinks, or None.  ``sitemap``: the page's sitemap level, or None."""
+        pushes, due = [], {}
+        saved = dict(self._counters)
+        fresh = []
+        sink_kind = None
+        try:
+            with self._store.atomic():
+                if row is None and kind == "handed_back":  # not a failed robots.txt fetch
+                    self._robots.fetch_abandoned(origin_)
+                elif row is None:
+                    sink_kind = "robots"
+                    sitemaps = self._robots.fetch_finished(origin_, curi, now)
+                    fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
+                else:
+                    sink_kind, fresh = self._record(curi, kind, row, now, pushes, due)
+                    if sitemap is not None and sink_kind in ("success", "redirect"):
+                        fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
+                                                    sitemap + 1, row.depth, pushes, due)
+                self._queues.lower_due(due)
+        except BaseException:
+            self._rolled_back(saved)
+            raise
+        self._admission.remember(fresh)
+        self._queues.apply(pushes, now)
+        return sink_kind
 
     def _record(self, curi, kind, row, now, pushes, due):
         """Write the outcome of one visit; returns (the result class to tell the sinks, or
