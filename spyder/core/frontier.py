@@ -78,8 +78,11 @@ _RESOLVE_POLL = 0.05
 _SITEMAP_DEPTH = 0
 #: URLs one queue drops for robots.txt in one go before the event loop gets a turn.
 _MAX_DROPS = 1000
-#: Checkpoint intervals a commit waits for a sink writing in a thread before it blocks.
+#: Checkpoint intervals a commit waits for a sink writing in a thread before dispatch
+#: pauses until the sink has caught up.
 _SINK_WAIT_LIMIT = 5
+#: Seconds between two looks at a sink that dispatch waits for.
+_SINK_POLL = 0.05
 #: Result classes a late answer may be recorded as (a late failure says no more than the
 #: expired lease already did).
 _DEFINITIVE = ("success", "redirect", "not_found")
@@ -176,6 +179,7 @@ class AbstractBaseFrontier:
         self._checkpoint_seconds = float(settings.FRONTIER_CHECKPOINT_SECONDS)
 
         self._in_flight = {}                     # url -> _Flight
+        self._sinks_behind = False               # dispatch waits for a sink to catch up
         self._ops = 0
         self._checkpoints = 0
         self._unexpected = 0
@@ -249,6 +253,10 @@ class AbstractBaseFrontier:
         if self._closed:
             raise queue.Empty()
         now = self._now()
+        if self._sinks_behind:
+            self._maybe_commit(now)
+        if self._sinks_behind or self._sinks.behind():
+            raise queue.Empty()
         self._resolver.scan(self._counters["unresolved"])
         if self._queues.has_room():
             self._queues.activate(now)
@@ -262,6 +270,8 @@ class AbstractBaseFrontier:
         """When ``get_next`` can next succeed without a result arriving; ``None``: never."""
         if self._closed:
             return None
+        if self._sinks_behind or self._sinks.behind():
+            return self._now() + _SINK_POLL
         due = self._queues.next_time()
         if self._queues.has_room():
             stored = self._store.earliest_queue_due()
@@ -748,10 +758,13 @@ class AbstractBaseFrontier:
         if started is not None and (self._ops + self._queues.ops >= self._checkpoint_ops
                                     or now - started >= self._checkpoint_seconds):
             if not self._sinks.synced():  # a sink is still writing what it was told
-                if now - started < _SINK_WAIT_LIMIT * max(self._checkpoint_seconds, 1.0):
-                    return  # the next result or the master's housekeeping tries again
-                log.warning("frontier::a sink has been behind for long; waiting for it")
-                self._sinks.wait()
+                if (not self._sinks_behind and now - started
+                        >= _SINK_WAIT_LIMIT * max(self._checkpoint_seconds, 1.0)):
+                    self._sinks_behind = True
+                    log.info("frontier::a sink has been behind for %.0f s: dispatch pauses "
+                             "until it caught up and the commit is made", now - started)
+                return  # the next result, get_next or the master's housekeeping try again
+            self._sinks_behind = False
             self._commit()
 
     def _commit(self):
