@@ -135,7 +135,7 @@ class Sinks:
         return all(sink.synced() for sink in self._sinks)
 
     def behind(self):
-        return any(sink.behind() for sink in self._sinks)
+        return any(sink.behind() for sink in self._sinks if hasattr(sink, "behind"))
 
     def wait(self):
         for sink in self._sinks:
