@@ -197,6 +197,8 @@ WARC_DIR = "warc"
 WARC_MAX_SIZE = 1024 * 1024 * 1024
 # WarcSink: archive the robots.txt responses too (as Heritrix does).
 WARC_ROBOTS_TXT = True
+# WarcSink: body bytes waiting for the writer thread at which dispatch pauses (at twice this the master waits).
+WARC_MAX_BACKLOG = 64 * 1024 * 1024
 
 # --------------------------------------------------------------------------- sockets
 # Private directory (mode 0700) of the ipc sockets and the master lock; None = $XDG_RUNTIME_DIR/spyder-<uid> or /tmp/spyder-<uid>.

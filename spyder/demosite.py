@@ -22,13 +22,16 @@ the seeds fetches.  ``latency`` holds every response back (without blocking the 
 so that fetches stay in flight long enough for crash tests.
 
 Standalone: ``python -m spyder.demosite --pages N --hosts H`` prints the seed URLs, one
-per line, and serves until Ctrl-C (``spyder demo`` and ``spyder bench`` run it that way).
+per line, and serves until Ctrl-C (``spyder demo`` and ``spyder bench`` run it that way);
+``--bind``, ``--latency`` and ``--log FILE`` (each answered request's host, path, start
+and end as a JSON line) serve it to other machines (network namespaces) for the tests.
 """
 import argparse
 import asyncio
 import collections
 import email.utils
 import hashlib
+import json
 import posixpath
 import random
 import signal
@@ -342,8 +345,11 @@ def _decorate(target, decoration, salt):
 class DemoServer:
     """Serve a ``DemoSite`` on 127.0.0.1 (one ephemeral port per host) and log requests."""
 
-    def __init__(self, site, record=True, latency=0.0):
+    def __init__(self, site, record=True, latency=0.0, address=LOOPBACK, log=None):
         self.site = site
+        #: a file (binary, append) that gets one JSON line per answered request:
+        #: ``{"host", "path", "start", "end", "status"}`` (another process's view of ``spans``)
+        self.log = log
         self.record = record
         #: seconds every response is held back (without blocking), to keep fetches in flight
         self.latency = latency
@@ -355,9 +361,9 @@ class DemoServer:
         #: requests received but not answered yet
         self.pending = 0
         self.ports = []
-        self._sockets = [bind_sockets(0, LOOPBACK) for _ in range(site.hosts)]
+        self._sockets = [bind_sockets(0, address) for _ in range(site.hosts)]
         self.ports = [sockets[0].getsockname()[1] for sockets in self._sockets]
-        self.netlocs = ["%s:%d" % (LOOPBACK, port) for port in self.ports]
+        self.netlocs = ["%s:%d" % (address, port) for port in self.ports]
         self._servers = []
         self._loop = None
         self._thread = None
@@ -417,6 +423,11 @@ class DemoServer:
 
         def respond(request, start, headers, body, span, delayed=True):
             span[3] = time.time()
+            if self.log is not None:
+                self.log.write(json.dumps({"host": span[0], "path": span[1], "start": span[2],
+                                           "end": span[3], "status": start.code}).encode()
+                               + b"\n")
+                self.log.flush()
             if delayed:
                 self.pending -= 1
             try:
@@ -493,12 +504,19 @@ def main(argv=None):
     parser.add_argument("--pages", type=int, default=300, help="regular HTML pages (default 300)")
     parser.add_argument("--hosts", type=int, default=3, help="virtual hosts (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generator")
+    parser.add_argument("--bind", default=LOOPBACK,
+                        help="address to serve on (default %s)" % LOOPBACK)
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds every answer is held back (default 0)")
+    parser.add_argument("--log", help="append one JSON line per answered request (host, path, "
+                                      "start, end, status) to this file")
     args = parser.parse_args(argv)
     try:
         site = DemoSite(args.pages, args.hosts, args.seed)
     except ValueError as exc:
         parser.error(str(exc))
-    server = DemoServer(site, record=False)
+    log = open(args.log, "ab") if args.log else None
+    server = DemoServer(site, record=False, latency=args.latency, address=args.bind, log=log)
 
     def ready():
         print("\n".join(server.seeds), flush=True)

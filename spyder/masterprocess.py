@@ -27,6 +27,7 @@ from spyder.core.crawluri import CrawlUri
 from spyder.core.filelock import master_lock
 from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.master import ZmqMaster
+from spyder.core.masterclock import warn_if_licence_too_short
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
@@ -106,6 +107,7 @@ def main(settings):
         ctx = create_context(settings)
         log_handler, log_socket = setup_logging(ctx, settings, "spyder.master",
                                                 settings.LOG_LEVEL_MASTER)
+        warn_if_licence_too_short(settings, log, "master")
         mgmt = create_master_management(settings, ctx, io_loop)
         frontier = create_frontier(settings, log_handler)
         push = ctx.socket(zmq.PUSH)

@@ -17,6 +17,7 @@ its results arrived (XPUB) and the master echoed a heartbeat (``WorkerControl``)
 ``SettingsError`` (one line for the operator) after closing what was opened.
 """
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -26,6 +27,7 @@ from tornado.ioloop import IOLoop
 
 from spyder.core import constants as C
 from spyder.core.log import setup_logging, teardown_logging
+from spyder.core.masterclock import warn_if_licence_too_short
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
@@ -34,6 +36,8 @@ from spyder.errors import StartupError
 from spyder.core.worker import AsyncZmqWorker, WorkerControl, ZmqWorker
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
+
+log = logging.getLogger("spyder.worker")
 
 #: Largest management message accepted, in bytes.
 _MGMT_MAX_MESSAGE_SIZE = 64 * 1024
@@ -130,6 +134,7 @@ def main(settings):
     try:
         log_handler, log_socket = setup_logging(ctx, settings, "spyder.worker",
                                                 settings.LOG_LEVEL_WORKER)
+        warn_if_licence_too_short(settings, log, "worker")
         mgmt = create_worker_management(settings, ctx, io_loop)
         opened.append(mgmt)
         fetch_processor = FetchProcessor(settings, io_loop)

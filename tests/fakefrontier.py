@@ -3,7 +3,9 @@
 It implements the frontier contract of ``spyder.core.frontier`` without
 politeness: seeds are due at once, every ``process_*`` call is appended as one JSON
 line to the file named by ``$FAKE_FRONTIER_LOG`` so a test can see exactly what the
-master routed where, and a server error is retried once (attempt + 1).
+master routed where, and a server error is retried once (attempt + 1).  A late
+answer (``process_late_result``) is taken while its URL waits for a retry or is in
+flight again, as the real frontier does for a URL whose lease expired.
 """
 import collections
 import json
@@ -63,6 +65,13 @@ class FifoFrontier:
             curi.attempt += 1
             curi.status_code = None
             self._due.append(curi)
+
+    def process_late_result(self, curi, kind):
+        taken = kind == "success" and (curi.url in self._in_flight
+                                       or any(c.url == curi.url for c in self._due))
+        self._event("late_" + kind if taken else "late_dropped", curi)
+        self._due = collections.deque(c for c in self._due if c.url != curi.url)
+        return taken
 
     def process_handed_back(self, curi):
         self._done("handed_back", curi)

@@ -140,12 +140,37 @@ def test_expired_lease_returns_the_url_and_it_is_dispatched_again(run_master, wo
     expired = master.events("server_error")
     assert [(e["status"], e["error"]) for e in expired] == [
         (C.CURI_ELEASE_EXPIRED, "lease expired after 0.5 s")]
-    # the late answer to the first dispatch is taken as the outcome; the second is dropped
-    worker.reply(first)
-    worker.reply(second)
-    status = worker.wait_status(lambda s: s["late_results"] == 1, message="one late result")
+    # the late answer to the first dispatch is taken as the outcome; the second one only
+    # ends its lease (the frontier frees its politeness slot), counted as superseded
+    worker.reply(first, ticket=True)
+    worker.reply(second, ticket=True)
+    status = worker.wait_status(lambda s: s["superseded"] == 1, message="one superseded")
     assert status["results"]["success"] == 1 and status["lease_expired"] == 1
-    assert len(master.events("success")) == 1
+    assert status["late_recorded"] == 1 and status["late_results"] == 0
+    assert status["in_flight"] == 0
+    assert [e["method"] for e in master.events() if e["method"] != "add_uri"] == [
+        "server_error", "late_success", "success"]
+    # a second late answer for the same dispatch is dropped
+    worker.reply(first, ticket=True)
+    status = worker.wait_status(lambda s: s["late_results"] == 1, message="a dropped answer")
+    assert status["results"]["success"] == 1
+
+
+def test_a_late_answer_to_a_dead_workers_lease_counts_if_first(run_master, workers):
+    master = run_master({"SEED_URLS": ["http://example.test/retry"],
+                         "WORKER_HEARTBEAT_TIMEOUT": 1.0})
+    worker = workers(master.settings, slots=1)
+    worker.register()
+    first = worker.recv_work()
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT,
+                     {"slots": 1, "free": 0, "held": [first.ticket[C.TICKET_ID]]})
+    # silent: declared dead, its lease returned at once; the retry waits for a worker
+    worker.wait_status(lambda s: s["redispatched"] == 1, message="the lease returned")
+    worker.reply(first, ticket=True)  # an answer that was on its way: the first one
+    status = worker.wait_status(lambda s: s["late_recorded"] == 1, message="a late answer")
+    assert status["results"]["success"] == 1 and status["late_results"] == 0
+    assert [e["method"] for e in master.events() if e["method"] != "add_uri"] == [
+        "server_error", "late_success"]
 
 
 def test_silent_worker_expires(run_master, workers):

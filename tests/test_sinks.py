@@ -3,8 +3,11 @@ import gzip
 import hashlib
 import json
 import os
+import queue
+import threading
 import zlib
 
+import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from spyder.core import constants as C
@@ -13,6 +16,7 @@ from spyder.core.frontier import MultipleHostFrontier
 from spyder.core.sink import AbstractCrawlUriSink
 from spyder.sinks.jsonl import JsonLinesSink
 from spyder.sinks.warc import WarcSink
+from conftest import wait_until
 from test_frontier_support import Clock, Site, crawl, make_settings
 
 BODY = b"<html><a href='/x'>x</a></html>"
@@ -163,3 +167,71 @@ def test_sinks_from_the_settings_see_a_crawl(tmp_path):
     assert [(r[1], r[2]) for r in _records(warcs) if r[1] != "warcinfo"] == [
         ("response", "http://a.test/"), ("request", "http://a.test/"),
         ("response", "http://a.test/gone"), ("request", "http://a.test/gone")]
+
+
+def test_the_warc_backlog_is_bounded(tmp_path):
+    """With the disk behind by WARC_MAX_BACKLOG body bytes, telling the sink waits for the
+    writer thread instead of queueing more bodies in memory."""
+    sink = WarcSink(make_settings(tmp_path, WARC_MAX_BACKLOG=len(BODY) // 2 + 1))
+    disk = threading.Event()
+    write_records = sink._write_records
+    sink._write_records = lambda curi: (disk.wait(10), write_records(curi))
+    assert not sink.behind()
+    sink.process_successful_crawl(_curi(url="http://a.test/1"))  # in the thread, held up
+    assert sink.behind(), "the frontier dispatches nothing now"
+    second = threading.Thread(target=sink.process_successful_crawl,
+                              args=(_curi(url="http://a.test/2"),))
+    second.start()
+    wait_until(lambda: sink._waited, message="the second body to wait for the backlog")
+    assert second.is_alive() and sink._submitted == 1
+    disk.set()
+    second.join(10)
+    sink.close()
+    urls = []
+    for path in sink.paths:
+        with open(path, "rb") as stream:
+            urls += [r.rec_headers.get_header("WARC-Target-URI")
+                     for r in ArchiveIterator(stream) if r.rec_type == "response"]
+    assert urls == ["http://a.test/1", "http://a.test/2"]
+
+
+class _SlowSink(AbstractCrawlUriSink):
+    """A sink writing in a thread, as far behind as the test says."""
+    lagging = False
+    unsynced = False
+
+    def behind(self):
+        return self.lagging
+
+    def synced(self):
+        return not self.unsynced
+
+
+def test_dispatch_pauses_while_a_sink_is_behind_never_the_loop(tmp_path):
+    clock = Clock()
+    frontier = MultipleHostFrontier(make_settings(tmp_path, FRONTIER_CHECKPOINT_SECONDS=1.0),
+                                    clock=clock)
+    sink = _SlowSink()
+    frontier.add_sink(sink)
+    for i in range(4):
+        frontier.add_uri(CrawlUri(url="http://a.test/%d" % i))
+    sink.lagging = True  # a backlog too large: nothing goes out, the master looks again soon
+    with pytest.raises(queue.Empty):
+        frontier.get_next()
+    assert frontier.next_due() == clock.t + 0.05
+    sink.lagging = False
+    first = frontier.get_next()
+    # not synced: the commit waits; after 5 checkpoint intervals dispatch pauses for it
+    sink.unsynced = True
+    first.status_code = 200
+    frontier.process_successful_crawl(first)
+    checkpoints = frontier.stats()["checkpoints"]
+    clock.advance(5.0)
+    frontier.checkpoint()
+    with pytest.raises(queue.Empty):
+        frontier.get_next()
+    assert frontier.stats()["checkpoints"] == checkpoints
+    sink.unsynced = False  # caught up: the commit is made and dispatch goes on
+    assert frontier.get_next().url.startswith("http://a.test/")
+    assert frontier.stats()["checkpoints"] == checkpoints + 1
+    frontier.close()

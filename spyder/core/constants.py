@@ -93,6 +93,9 @@ CURI_SITEMAPS = "sitemaps"
 CURI_NOFOLLOW = "nofollow"
 #: "1" when the page asked not to be indexed (meta robots or ``X-Robots-Tag`` ``noindex``).
 CURI_NOINDEX = "noindex"
+#: hex SHA-1 of the body as sent, set by the worker's extract stage (so that the master's
+#: sinks need not hash large bodies on its event loop).
+CURI_CONTENT_SHA1 = "content_sha1"
 
 CURI_OPTIONAL_TRUE = "1"
 CURI_OPTIONAL_FALSE = "0"

@@ -86,13 +86,19 @@ _RESOLVE_POLL = 0.05
 _SITEMAP_DEPTH = 0
 #: URLs one queue drops for robots.txt in one go before the event loop gets a turn.
 _MAX_DROPS = 1000
-#: Checkpoint intervals a commit waits for a sink writing in a thread before it blocks.
+#: Checkpoint intervals a commit waits for a sink writing in a thread before dispatch
+#: pauses until the sink has caught up.
 _SINK_WAIT_LIMIT = 5
+#: Seconds between two looks at a sink that dispatch waits for.
+_SINK_POLL = 0.05
+#: Result classes a late answer may be recorded as (a late failure says no more than the
+#: expired lease already did).
+_DEFINITIVE = ("success", "redirect", "not_found")
 
 
 
 class _Flight:
-    __slots__ = ("row", "queue", "origin", "sitemap", "waiter")
+    __slots__ = ("row", "queue", "origin", "sitemap", "waiter", "superseded")
 
     def __init__(self, row, queue_id, origin_, sitemap=None, waiter=None):
         self.row = row             # None for a robots.txt fetch
@@ -100,6 +106,7 @@ class _Flight:
         self.origin = origin_
         self.sitemap = sitemap     # a sitemap's nesting level, None for other URLs
         self.waiter = waiter       # a robots.txt hop lent by another queue: the origin's queue
+        self.superseded = False    # a late answer to an earlier dispatch was recorded first
 
 
 class _SingleQueueAssignment:
@@ -183,6 +190,7 @@ class AbstractBaseFrontier:
         self._checkpoint_seconds = float(settings.FRONTIER_CHECKPOINT_SECONDS)
 
         self._in_flight = {}                     # url -> _Flight
+        self._sinks_behind = False               # dispatch waits for a sink to catch up
         self._ops = 0
         self._checkpoints = 0
         self._unexpected = 0
@@ -258,6 +266,10 @@ class AbstractBaseFrontier:
         if self._closed or self._paused:
             raise queue.Empty()
         now = self._now()
+        if self._sinks_behind:
+            self._maybe_commit(now)
+        if self._sinks_behind or self._sinks.behind():
+            raise queue.Empty()
         self._resolver.scan(self._counters["unresolved"])
         if self._queues.has_room():
             self._queues.activate(now)
@@ -273,6 +285,8 @@ class AbstractBaseFrontier:
         (or not before ``resume()``)."""
         if self._closed or self._paused:
             return None
+        if self._sinks_behind or self._sinks.behind():
+            return self._now() + _SINK_POLL
         due = self._queues.next_time()
         if self._queues.has_room():
             stored = self._store.earliest_queue_due()
@@ -306,6 +320,37 @@ class AbstractBaseFrontier:
         """A worker returned ``curi`` unfetched (it is leaving, or the dispatch's deadline
         passed first): due again at once, no attempt counted, its budget unit refunded."""
         self._finish(curi, "handed_back")
+
+    def process_late_result(self, curi, kind):
+        """An answer of result class ``kind`` to a dispatch whose lease expired (the master
+        routed that dispatch as a 711 already).  It is recorded as the URL's outcome -- and
+        True returned -- if it is definitive (success, redirect, not found) and nothing was
+        recorded for the URL since the expiry: the URL still waits for its retry (which is
+        called off), or its retry is in flight unanswered (whose answer, when it comes, only
+        frees its politeness slot and is otherwise ignored).  A late answer frees no slot:
+        its dispatch's slot was freed when the lease expired."""
+        if (self._closed or kind not in _DEFINITIVE
+                or curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE):
+            return False
+        flight = self._in_flight.get(curi.url)
+        row = self._store.find_uri(curi.url) if flight is None else flight.row
+        if (row is None or row.status != C.CURI_ELEASE_EXPIRED
+                or (flight is not None and flight.superseded)):
+            return False
+        now = self._now()
+        if flight is None:
+            self._queues.withdraw(row.queue, row.url)
+            level = self._store.sitemap_level(row.url) if self._sitemaps else None
+        else:
+            flight.superseded = True
+            level = flight.sitemap
+        sink_kind = self._record_outcome(curi, kind, row, origin(row.url), level, now)
+        log.info("frontier::%s: a late answer (status %s) to an expired lease recorded",
+                 curi.url, curi.status_code)
+        self._ops += 1
+        self._maybe_commit(now)
+        self._sinks.tell(sink_kind, curi)
+        return True
 
     def checkpoint(self):
         """Commit the open transaction if ``FRONTIER_CHECKPOINT_SECONDS`` have passed
@@ -588,32 +633,12 @@ class AbstractBaseFrontier:
                       "ignored", curi.url)
             return
         now = self._now()
-        pushes, due = [], {}
-        saved = dict(self._counters)
-        fresh = []
-        try:
-            with self._store.atomic():
-                if flight.row is None:
-                    sink_kind = "robots"
-                    sitemaps = self._robots.fetch_finished(flight.origin, curi, now)
-                    fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
-                else:
-                    sink_kind, fresh = self._record(curi, kind, flight.row, now, pushes, due)
-                    if flight.sitemap is not None and sink_kind in ("success", "redirect"):
-                        fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
-                                                    flight.sitemap + 1, flight.row.depth,
-                                                    pushes, due)
-                    self._host_stats.result(host_key(flight.row.url),
-                                            kind in ("not_found", "server_error"),
-                                            curi.status_code, len(curi.content_body or b""), now)
-                self._queues.lower_due(due)
-                self._host_stats.flush()
-        except BaseException:
-            self._rolled_back(saved)
-            raise
+        if flight.superseded:  # the URL's outcome came first, from an earlier dispatch
+            sink_kind = None
+        else:
+            sink_kind = self._record_outcome(curi, kind, flight.row, flight.origin,
+                                             flight.sitemap, now)
         del self._in_flight[curi.url]
-        self._admission.remember(fresh)
-        self._queues.apply(pushes, now)
         q = self._queues.get(flight.queue)
         if q is not None:
             self._release(q, curi, kind, flight, now)
@@ -623,6 +648,41 @@ class AbstractBaseFrontier:
         self._maybe_commit(now)
         if sink_kind is not None:
             self._sinks.tell(sink_kind, curi)
+
+    def _record_outcome(self, curi, kind, row, origin_, sitemap, now):
+        """Write one answer -- for a page's ``row``, or for the robots.txt of ``origin_`` when
+        ``row`` is None -- in one savepoint and apply it to the queues; returns the result
+        class to tell the sinks, or None.  ``sitemap``: the page's sitemap level, or None."""
+        pushes, due = [], {}
+        saved = dict(self._counters)
+        fresh = []
+        sink_kind = None
+        try:
+            with self._store.atomic():
+                if row is None and kind == "handed_back":  # not a failed robots.txt fetch
+                    self._robots.fetch_abandoned(origin_)
+                elif row is None:
+                    sink_kind = "robots"
+                    sitemaps = self._robots.fetch_finished(origin_, curi, now)
+                    fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
+                else:
+                    sink_kind, fresh = self._record(curi, kind, row, now, pushes, due)
+                    if sitemap is not None and sink_kind in ("success", "redirect"):
+                        fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
+                                                    sitemap + 1, row.depth, pushes, due)
+                    if kind != "handed_back":
+                        self._host_stats.result(host_key(row.url),
+                                                kind in ("not_found", "server_error"),
+                                                curi.status_code, len(curi.content_body or b""),
+                                                now)
+                self._queues.lower_due(due)
+                self._host_stats.flush()
+        except BaseException:
+            self._rolled_back(saved)
+            raise
+        self._admission.remember(fresh)
+        self._queues.apply(pushes, now)
+        return sink_kind
 
     def _record(self, curi, kind, row, now, pushes, due):
         """Write the outcome of one visit; returns (the result class to tell the sinks, or
@@ -848,10 +908,13 @@ class AbstractBaseFrontier:
         if started is not None and (self._ops + self._queues.ops >= self._checkpoint_ops
                                     or now - started >= self._checkpoint_seconds):
             if not self._sinks.synced():  # a sink is still writing what it was told
-                if now - started < _SINK_WAIT_LIMIT * max(self._checkpoint_seconds, 1.0):
-                    return  # the next result or the master's housekeeping tries again
-                log.warning("frontier::a sink has been behind for long; waiting for it")
-                self._sinks.wait()
+                if (not self._sinks_behind and now - started
+                        >= _SINK_WAIT_LIMIT * max(self._checkpoint_seconds, 1.0)):
+                    self._sinks_behind = True
+                    log.info("frontier::a sink has been behind for %.0f s: dispatch pauses "
+                             "until it caught up and the commit is made", now - started)
+                return  # the next result, get_next or the master's housekeeping try again
+            self._sinks_behind = False
             self._commit()
 
     def _commit(self):

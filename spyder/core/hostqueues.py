@@ -222,6 +222,13 @@ class ActiveQueues:
             if q is not None:
                 self._offer(q, row, now)
 
+    def withdraw(self, queue_id, url):
+        """Take ``url`` out of the buffer of queue ``queue_id`` (if active) before its row
+        changes outside a fetch (a late answer); ``apply`` offers the new row."""
+        q = self.active.get(queue_id)
+        if q is not None:
+            q.buffer = [entry for entry in q.buffer if entry[3].url != url]
+
     def lower_due(self, due):
         """``due``: queue id -> the earliest new URL's time, for queues in the state file."""
         for queue_id, when in due.items():

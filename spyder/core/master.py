@@ -20,9 +20,12 @@ The master's flow, all on one IOLoop:
     A lease that expires returns the URL to the frontier as a failed attempt (status
     711); so do the leases a worker held when it is declared dead, at once (the
     worker's licence ran out before, so it fetches none of them any more).  A result
-    is matched to its dispatch by the id; one whose lease is gone (expired and
-    handled, or another master's) is dropped and counted, never releasing another
-    dispatch's politeness slot, so every dispatch has exactly one outcome.  A URL
+    is matched to its dispatch by the id.  A *late* answer (its lease expired, or its
+    worker was declared dead) goes to ``frontier.process_late_result``, which records
+    it as the URL's outcome if it is the first definitive answer (the URL's retry is
+    then called off, or the retry's answer ignored: ``superseded``); any other answer
+    without a lease (a second one, another master's) is dropped and counted.  Neither
+    ever releases another dispatch's politeness slot.  A URL
     a worker **hands back** unfetched (it is leaving, or the deadline passed before
     a slot freed) goes back to the frontier at once, with no attempt counted.
   * **results** are routed by status (and counted by class; the frontier's own
@@ -69,6 +72,8 @@ _LAG_PROBE = 0.05
 _LEASE_SLACK = 2.0
 #: Latest failed results kept for the console.
 _RECENT_ERRORS = 50
+#: Expired dispatches remembered (id -> URL) so that a late answer can still count.
+_EXPIRED_KEPT = 10000
 
 
 class _Worker:
@@ -82,13 +87,14 @@ class _Worker:
 
 
 class _Lease:
-    __slots__ = ("id", "curi", "expires", "holder")
+    __slots__ = ("id", "curi", "expires", "holder", "superseded")
 
     def __init__(self, dispatch_id, curi, expires):
         self.id = dispatch_id
         self.curi = curi
         self.expires = expires
         self.holder = None         # the worker that claimed it, once it says so
+        self.superseded = False    # a late answer to an earlier dispatch of its URL counted
 
 
 class ZmqMaster:
@@ -127,6 +133,7 @@ class ZmqMaster:
         self._unclaimed = 0          # leases no worker reported holding yet
         self._dispatch_ids = itertools.count(1)
         self._lease_heap = []        # (expires, dispatch id), lazily cleaned
+        self._expired = collections.OrderedDict()  # dispatch id -> URL, leases failed (711)
         self._dispatch_handle = None
         self._dispatch_at = None
         self._timers = []
@@ -144,7 +151,9 @@ class ZmqMaster:
         self.lease_expired = 0
         self.redispatched = 0        # leases returned at once because their worker died
         self.handed_back = 0
-        self.late_results = 0
+        self.late_results = 0        # answers without a lease, dropped
+        self.late_recorded = 0       # late answers recorded as their URL's outcome
+        self.superseded = 0          # answers ignored because a late answer counted first
         self.handler_errors = 0
         self._last_status = (self.started_at, 0)
         self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
@@ -406,19 +415,43 @@ class ZmqMaster:
         dispatch_id = ticket.get(C.TICKET_ID) if ticket else self._by_url.get(curi.url)
         lease = self.leases.get(dispatch_id) if isinstance(dispatch_id, int) else None
         if lease is None or lease.curi.url != curi.url:
-            self.late_results += 1
-            log.debug("zmqmaster::result for %s without a lease (expired, or another "
-                      "master's); dropped", curi.url)
+            self._late(msg, dispatch_id, ticket)
             return
         self._end_lease(lease)
+        if lease.superseded:
+            self.superseded += 1
         if ticket.get(C.TICKET_HANDED_BACK) is True:
             self.handed_back += 1
             self._hand_back(curi)
         else:
-            if curi.content_body:
-                self.bytes += len(curi.content_body)
             self._count_worker_result(ticket.get(C.TICKET_WORKER), curi)
-            self._route(curi)
+            self._route(curi, counted=not lease.superseded)
+        self._after_result()
+
+    def _late(self, msg, dispatch_id, ticket):
+        """An answer without a lease: recorded if it answers one of this master's failed
+        leases first (see the module docstring), else dropped."""
+        curi = msg.curi
+        url = self._expired.pop(dispatch_id, None) if isinstance(dispatch_id, int) else None
+        kind = result_class(curi.status_code)
+        recorded = False
+        if (url == curi.url and msg.identity == self._identity
+                and ticket.get(C.TICKET_HANDED_BACK) is not True):
+            try:
+                recorded = self._frontier.process_late_result(curi, kind)
+            except Exception:
+                log.exception("zmqmaster::recording the late answer for %s failed", curi.url)
+        if not recorded:
+            self.late_results += 1
+            log.debug("zmqmaster::result for %s without a lease (a second answer, or another "
+                      "master's); dropped", curi.url)
+            return
+        self.late_recorded += 1
+        self._count_worker_result(ticket.get(C.TICKET_WORKER), curi)
+        self._count(curi, kind)
+        newer = self.leases.get(self._by_url.get(curi.url))
+        if newer is not None:
+            newer.superseded = True
         self._after_result()
 
     def _hand_back(self, curi):
@@ -430,14 +463,21 @@ class ZmqMaster:
             curi.status_code = C.CURI_EUNCAUGHT_EXCEPTION
             self._route(curi)
 
-    def _route(self, curi):
-        kind = result_class(curi.status_code)
+    def _count(self, curi, kind):
+        if curi.content_body:
+            self.bytes += len(curi.content_body)
         if curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE:
             self.robots_fetches += 1
             self._observe(curi, "robots")
         else:
             self.results[kind] += 1
             self._observe(curi, kind)
+
+    def _route(self, curi, counted=True):
+        """Hand ``curi`` to the frontier by its result class (``counted``: in ``results``)."""
+        kind = result_class(curi.status_code)
+        if counted:
+            self._count(curi, kind)
         try:
             self._handlers[kind](curi)
         except Exception:
@@ -576,10 +616,13 @@ class ZmqMaster:
 
     def _fail_lease(self, lease, error):
         self._end_lease(lease)
+        self._expired[lease.id] = lease.curi.url
+        if len(self._expired) > _EXPIRED_KEPT:
+            self._expired.popitem(last=False)
         curi = lease.curi
         curi.status_code = C.CURI_ELEASE_EXPIRED
         curi.optional_vars[C.CURI_ERROR] = error
-        self._route(curi)
+        self._route(curi, counted=not lease.superseded)
 
     def _expire_workers(self, now):
         limit = now - self._heartbeat_timeout
@@ -620,6 +663,8 @@ class ZmqMaster:
             "redispatched": self.redispatched,
             "handed_back": self.handed_back,
             "late_results": self.late_results,
+            "late_recorded": self.late_recorded,
+            "superseded": self.superseded,
             "loop_lag_max": self.loop_lag_max,
             "handler_errors": self.handler_errors,
             "malformed": self.dropped.total + self._mgmt.dropped.total,

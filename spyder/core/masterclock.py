@@ -32,6 +32,21 @@ LICENCE_MARGIN = 1.0
 _SAMPLE_WINDOW = 60.0
 
 
+def warn_if_licence_too_short(settings, logger, topic):
+    """Log a warning (``topic::text``) at start-up when ``WORKER_HEARTBEAT_TIMEOUT`` leaves a
+    worker no licence between two heartbeats: it must exceed ``WORKER_HEARTBEAT_INTERVAL``
+    plus ``LICENCE_MARGIN``.  Returns True if it warned."""
+    timeout, interval = settings.WORKER_HEARTBEAT_TIMEOUT, settings.WORKER_HEARTBEAT_INTERVAL
+    if timeout > interval + LICENCE_MARGIN:
+        return False
+    logger.warning("%s::WORKER_HEARTBEAT_TIMEOUT=%s s is not more than "
+                   "WORKER_HEARTBEAT_INTERVAL=%s s + %s s: a worker's licence to fetch runs out "
+                   "before its next heartbeat is echoed, so it keeps cancelling its fetches; "
+                   "raise WORKER_HEARTBEAT_TIMEOUT (to %s s, say)",
+                   topic, timeout, interval, LICENCE_MARGIN, max(3 * interval, interval + 2))
+    return True
+
+
 class MasterClock:
     """Clock samples from the current master's heartbeat echoes (see the module docstring)."""
 

@@ -174,6 +174,11 @@ class RobotsTxt:
         """The robots.txt of ``origin`` was handed to a worker."""
         self._busy.add(origin)
 
+    def fetch_abandoned(self, origin):
+        """The robots.txt fetch of ``origin`` was handed back unfetched: no failure, it
+        is fetched again as soon as the origin's queue may."""
+        self._busy.discard(origin)
+
     def waiting(self):
         """How many origins wait because their robots.txt is unreachable."""
         return self._store.count_robots_waiting()

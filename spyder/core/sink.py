@@ -18,8 +18,10 @@ checkpoint: ``position()`` returns where its output stands (JSON), the frontier
 stores it in the state file in the same commit, and on the next start calls
 ``restore(position)`` so that the sink cuts its output back to what was committed.
 ``synced()`` says whether everything told so far is in that position (a sink that
-writes in a thread may be behind); the frontier postpones a commit until it is, and
-``wait()`` blocks until it is.
+writes in a thread may be behind); the frontier postpones a commit until it is --
+if that takes long, dispatch pauses until the sink has caught up, so the master's
+loop never waits for it -- and ``wait()`` blocks until it is (when closing).  While a
+sink says it is ``behind()`` (a backlog too large), dispatch pauses as well.
 
 Register a sink through the ``SINKS`` setting (dotted class paths, each built as
 ``Sink(settings)``) or with ``frontier.add_sink(sink)`` from ``MASTER_CALLBACK``.
@@ -79,6 +81,11 @@ class AbstractCrawlUriSink:
     def wait(self):
         """Block until ``synced()``."""
 
+    def behind(self):
+        """So much told is not written yet that the crawl should wait: the frontier hands
+        out no URL while a sink is behind (a sink writing in a thread bounds its backlog)."""
+        return False
+
 
 class Sinks:
     """The sinks one frontier tells; ``errors`` counts the calls that raised.
@@ -126,6 +133,9 @@ class Sinks:
 
     def synced(self):
         return all(sink.synced() for sink in self._sinks)
+
+    def behind(self):
+        return any(sink.behind() for sink in self._sinks if hasattr(sink, "behind"))
 
     def wait(self):
         for sink in self._sinks:

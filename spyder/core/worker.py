@@ -13,7 +13,8 @@ A worker process runs two stages on one IOLoop, as the 2011 original did:
 * the **extract stage**, a ``ZmqWorker``: runs the synchronous processing function
   (limiter, link extractors, scopers) over each fetched CrawlUri and publishes it
   to the master (an XPUB socket) with the master's identity, copied unchanged, as
-  frame 0 and the ticket (dispatch id, this worker) as frame 2.  The XPUB reports
+  frame 0 and the ticket (dispatch id, this worker) as frame 2, with the body's SHA-1
+  (``content_sha1``) so that the master does not hash large bodies on its loop.  The XPUB reports
   the master's subscription arriving and going: that is how the worker knows the
   master receives its results.
 
@@ -35,6 +36,7 @@ is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
 ``MasterClock``); otherwise it announces no free slots and leaves PULL unread.
 """
 import asyncio
+import hashlib
 import logging
 import time
 
@@ -75,6 +77,15 @@ def _returned(curi):
     if curi is None:
         raise TypeError("the processing function returned None")
     return curi
+
+
+def _digest(curi):
+    """Record the body's SHA-1 (``optional_vars["content_sha1"]``): the worker has the
+    body in hand, the master would hash it on its event loop."""
+    if curi.content_body is None:
+        curi.optional_vars.pop(C.CURI_CONTENT_SHA1, None)
+    else:
+        curi.optional_vars[C.CURI_CONTENT_SHA1] = hashlib.sha1(curi.content_body).hexdigest()
 
 
 def _checked_frames(msg):
@@ -125,6 +136,7 @@ def _fit(frames, msg, max_size):
         if key == "content_body":
             body = curi.content_body or b""
             curi.content_body = body[:max(0, len(body) - excess - 4096)]
+            _digest(curi)
         else:
             links = curi.optional_vars.get(key, "")
             kept = links[:max(0, len(links) - excess - 4096)]
@@ -206,6 +218,7 @@ class ZmqWorker(_Stage):
         curi = msg.curi
         try:
             msg.curi = _returned(self._processing(curi))
+            _digest(msg.curi)
         except Exception as exc:
             self._failed(msg, curi, exc)
         frames = _frames(msg)

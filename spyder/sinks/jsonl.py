@@ -10,7 +10,8 @@ whose lost outcomes are fetched and written again -- one line per outcome.  Fiel
 ``server_error``), ``status``, ``depth``, ``attempt`` (0 = first try), ``time``
 (UTC epoch when recorded), ``req_time`` and ``queue_time`` (seconds),
 ``content_type``, ``content_length`` (bytes of body received; ``null`` when no
-response arrived), ``sha1`` (hex digest of that body), ``truncated`` (the body was
+response arrived), ``sha1`` (hex digest of that body, as the worker computed it --
+hashed here only for a worker that sent none), ``truncated`` (the body was
 not kept in full) and ``truncated_reason`` (why, in WARC-Truncated words: ``length``
 -- a size limit, ``time`` -- timeout mid-body, ``disconnect`` -- connection lost
 mid-body, ``unspecified`` -- not downloaded for its content type; ``null`` when
@@ -87,7 +88,8 @@ def record(outcome, curi):
         "queue_time": curi.queue_time,
         "content_type": headers.get("Content-Type"),
         "content_length": None if body is None else len(body),
-        "sha1": None if body is None else hashlib.sha1(body).hexdigest(),
+        "sha1": None if body is None else (optional.get(C.CURI_CONTENT_SHA1)
+                                           or hashlib.sha1(body).hexdigest()),
         "truncated": truncated is not None,
         "truncated_reason": truncated,
         "noindex": optional.get(C.CURI_NOINDEX) == C.CURI_OPTIONAL_TRUE,

@@ -24,6 +24,10 @@ requests are archived too, as Heritrix does.
 
 Records are built, compressed and written by one writer thread, in the order the
 frontier told them, so the master's event loop never waits for gzip or the disk.
+While the thread is behind by ``WARC_MAX_BACKLOG`` bytes of bodies or more, the sink
+is ``behind()`` and the frontier dispatches nothing; should the results still in
+flight take it past twice that, telling the sink waits for the thread (logged), so
+memory stays bounded whatever the disk does.
 Where the output stands (file and size, always at a record boundary) is part of
 every checkpoint: the frontier commits only once the thread has caught up, and
 after a crash the restart cuts the last file back to the commit and deletes files
@@ -35,6 +39,7 @@ import http.client
 import io
 import logging
 import os
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -74,6 +79,10 @@ class WarcSink(AbstractCrawlUriSink):
         self._last = None          # the Future of the newest write
         self._submitted = 0        # outcomes handed to the thread (counted on the loop)
         self._done = 0             # ... and written (counted in the thread)
+        self._max_backlog = int(settings.WARC_MAX_BACKLOG)
+        self._backlog = 0          # body bytes handed to the thread and not written yet
+        self._caught_up = threading.Condition()
+        self._waited = False       # the backlog made the master wait (logged once)
         self._position = {"prefix": self._prefix, "file": None, "size": 0}
         #: Paths of the files written so far (the last one may still be open).
         self.paths = []
@@ -104,6 +113,9 @@ class WarcSink(AbstractCrawlUriSink):
     def synced(self):
         return self._done == self._submitted
 
+    def behind(self):
+        return self._backlog >= self._max_backlog
+
     def wait(self):
         if self._last is not None:
             concurrent.futures.wait([self._last])
@@ -127,8 +139,19 @@ class WarcSink(AbstractCrawlUriSink):
                 os.truncate(path, size)
 
     def _write(self, curi):
+        size = len(curi.content_body or b"")
+        with self._caught_up:
+            limit = 2 * self._max_backlog
+            if self._backlog and self._backlog + size > limit and not self._waited:
+                self._waited = True
+                log.warning("frontier::the WARC writer is %d bytes behind (twice "
+                            "WARC_MAX_BACKLOG=%d): the master waits for the disk",
+                            self._backlog, self._max_backlog)
+            while self._backlog and self._backlog + size > limit:
+                self._caught_up.wait()
+            self._backlog += size
         self._submitted += 1
-        self._last = self._thread.submit(self._write_now, curi)
+        self._last = self._thread.submit(self._write_now, curi, size)
         self._last.add_done_callback(_report_failure)
 
     def _close_file(self):
@@ -136,12 +159,15 @@ class WarcSink(AbstractCrawlUriSink):
             self._file.close()
             self._file = self._writer = None
 
-    def _write_now(self, curi):
+    def _write_now(self, curi, size):
         """(In the writer thread.)"""
         try:
             self._write_records(curi)
         finally:
             self._done += 1
+            with self._caught_up:
+                self._backlog -= size
+                self._caught_up.notify()
 
     def _write_records(self, curi):
         status = curi.status_code
