@@ -1,0 +1,172 @@
+"""CPU seconds and peak RSS of a process tree, read from /proc (Linux), for the benchmarks.
+
+``ProcessTree(root_pid)`` polls ``/proc`` every ``interval`` seconds in a background
+thread: it finds the root's descendants (``/proc/<pid>/task/*/children``), names
+each by its command line (``role``: ``master``, ``worker``, ``logsink``,
+``supervisor`` for ``spyder crawl``, ``nginx``, else the program name) and keeps, per
+pid, the last CPU time (``utime + stime`` of ``/proc/<pid>/stat``), the peak RSS
+(``VmHWM`` of ``/proc/<pid>/status``, the kernel's own high-water mark, so polling
+cannot miss a peak) and the current RSS.  ``on_new(proc)`` is called for each
+process the first time it is seen (``bench_nginx`` attaches py-spy there).
+
+A process's CPU time after its last sample is not seen (at most ``interval`` s of
+it); the benchmarks therefore also take the exact total of the whole tree from
+``os.wait4`` and report the difference as "not sampled".
+"""
+import os
+import threading
+import time
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+class Proc:
+    """What was learnt about one process."""
+
+    __slots__ = ("pid", "role", "argv", "first_seen", "last_seen", "cpu", "peak_rss_kb",
+                 "rss_kb", "marks")
+
+    def __init__(self, pid, role, argv, now):
+        self.pid = pid
+        self.role = role
+        self.argv = argv
+        self.first_seen = self.last_seen = now
+        self.cpu = 0.0            # seconds (user + system) at the last sample
+        self.peak_rss_kb = 0
+        self.rss_kb = 0
+        self.marks = {}           # name -> cpu seconds when ProcessTree.mark(name) ran
+
+    @property
+    def label(self):
+        return "%s (pid %d)" % (self.role, self.pid)
+
+
+def role_of(argv):
+    """A short name for a command line: the spyder role, ``nginx``, or the program."""
+    if not argv:
+        return "?"
+    if "spyder" in argv and "-m" in argv:
+        after = argv[argv.index("spyder") + 1:]
+        role = after[0] if after else "spyder"
+        return "supervisor" if role in ("crawl", "bench", "demo") else role
+    name = os.path.basename(argv[0])
+    return "nginx" if name.startswith("nginx") else name
+
+
+def read_argv(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return [part.decode("utf-8", "replace") for part in f.read().split(b"\0") if part]
+    except OSError:
+        return []
+
+
+def read_cpu(pid):
+    """User + system CPU seconds of ``pid`` (``None`` if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK  # fields 14 and 15 of stat(5)
+
+
+def read_rss(pid):
+    """``(peak RSS, RSS)`` of ``pid`` in KiB (``None`` if it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid, "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        if line.startswith((b"VmHWM:", b"VmRSS:")):
+            values[line[:5]] = int(line.split()[1])
+    return values.get(b"VmHWM", 0), values.get(b"VmRSS", 0)
+
+
+def children(pid):
+    """The pids of ``pid``'s children (every thread's)."""
+    found = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                found += [int(p) for p in f.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+class ProcessTree:
+    """Poll a process tree; see the module docstring."""
+
+    def __init__(self, root_pid, interval=0.1, on_new=None, include_root=True):
+        self.root_pid = root_pid
+        self.interval = interval
+        self.on_new = on_new
+        self.include_root = include_root
+        self.procs = {}            # pid -> Proc
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="procstats", daemon=True)
+
+    def start(self):
+        self.sample()
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stop polling (after one last sample)."""
+        self._stop.set()
+        self._thread.join(10)
+        self.sample()
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def _tree(self):
+        pids, todo = [], [self.root_pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            todo += children(pid)
+        return pids if self.include_root else pids[1:]
+
+    def sample(self):
+        """Read every live process of the tree once."""
+        now = time.monotonic()
+        with self._lock:
+            for pid in self._tree():
+                proc = self.procs.get(pid)
+                if proc is None:
+                    argv = read_argv(pid)
+                    if not argv:
+                        continue  # gone already, or a zombie
+                    proc = self.procs[pid] = Proc(pid, role_of(argv), argv, now)
+                    if self.on_new is not None:
+                        self.on_new(proc)
+                cpu, rss = read_cpu(pid), read_rss(pid)
+                if cpu is None or rss is None:
+                    continue
+                proc.cpu = max(proc.cpu, cpu)
+                proc.peak_rss_kb = max(proc.peak_rss_kb, rss[0])
+                proc.rss_kb = rss[1]
+                proc.last_seen = now
+
+    def mark(self, name):
+        """Remember every live process's CPU time under ``name`` (e.g. "first result")."""
+        self.sample()
+        with self._lock:
+            for proc in self.procs.values():
+                proc.marks.setdefault(name, proc.cpu)
+
+    def by_role(self):
+        """``[Proc]`` sorted by role, then pid."""
+        order = {"supervisor": 0, "logsink": 1, "master": 2, "worker": 3}
+        with self._lock:
+            return sorted(self.procs.values(), key=lambda p: (order.get(p.role, 9), p.role, p.pid))

@@ -1,0 +1,111 @@
+"""py-spy profiles of running benchmark processes, and where their time goes, as tables.
+
+``Recorder(directory)`` attaches ``py-spy record --format raw --function`` to a
+process (``attach(name, pid)``: ``<directory>/<name>.txt`` holds the collapsed
+stacks, one ``frame;frame;... count`` line per distinct stack, which speedscope and
+flamegraph tools read too) and stops with it; ``finish()`` waits for every
+recording (a recording still running after ``timeout`` is ended with SIGINT, which
+makes py-spy write what it has).  py-spy samples only threads that are running,
+not those waiting in ``epoll``, so the samples are the process's busy time.
+
+``summarise(path, top)`` reads a collapsed file and returns the samples, and the
+functions ranked by *own* time (the sample's innermost frame: time spent in the
+function itself, including the C code it calls directly) and by *cumulative* time
+(the function is anywhere on the stack, counted once per sample);
+``markdown(name, summary, rate)`` renders both as Markdown tables.
+
+py-spy is ``pip install py-spy``; attaching to another process needs root or
+``kernel.yama.ptrace_scope = 0``.
+"""
+import collections
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+
+def find_py_spy():
+    """The py-spy binary, or SystemExit saying how to get it."""
+    path = shutil.which("py-spy")
+    if path is None:
+        raise SystemExit("py-spy is not installed: pip install py-spy")
+    return path
+
+
+class Recorder:
+    """Record processes with py-spy into ``directory``; see the module docstring."""
+
+    def __init__(self, directory, rate=100):
+        self.directory = directory
+        self.rate = rate
+        self.binary = find_py_spy()
+        self.recordings = {}       # name -> (pid, output path, Popen, log file)
+        os.makedirs(directory, exist_ok=True)
+
+    def attach(self, name, pid):
+        """Start recording ``pid`` as ``name``; returns the output path."""
+        path = os.path.join(self.directory, "%s.txt" % name)
+        log = open(os.path.join(self.directory, "%s.py-spy.log" % name), "wb")
+        proc = subprocess.Popen(
+            [self.binary, "record", "--pid", str(pid), "--rate", str(self.rate), "--format",
+             "raw", "--function", "--output", path], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT)
+        self.recordings[name] = (pid, path, proc, log)
+        return path
+
+    def finish(self, timeout=30.0):
+        """Wait for every recording to end (its process exited); ``{name: path}``."""
+        deadline = time.monotonic() + timeout
+        done = {}
+        for name, (_, path, proc, log) in self.recordings.items():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.close()
+            if os.path.exists(path):
+                done[name] = path
+        return done
+
+
+def read_collapsed(path):
+    """``[(frames tuple, samples)]`` of a py-spy raw (collapsed stacks) file."""
+    stacks = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if stack and count.isdigit():
+                stacks.append((tuple(stack.split(";")), int(count)))
+    return stacks
+
+
+def summarise(path, top=15):
+    """``{"samples", "own": [(frame, samples)], "cumulative": [(frame, samples)]}``."""
+    own, cumulative = collections.Counter(), collections.Counter()
+    total = 0
+    for frames, count in read_collapsed(path):
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            cumulative[frame] += count
+    return {"samples": total, "own": own.most_common(top),
+            "cumulative": cumulative.most_common(top)}
+
+
+def markdown(name, summary, rate):
+    """Both rankings of ``summary`` as Markdown tables (share of the busy samples)."""
+    total = summary["samples"] or 1
+    lines = ["**%s**: %d busy samples at %d Hz (%.1f s of CPU)" % (
+        name, summary["samples"], rate, summary["samples"] / rate), ""]
+    for kind, title in (("own", "own time"), ("cumulative", "cumulative time")):
+        lines += ["| %s: function (file:first line) | share |" % title, "|---|---|"]
+        lines += ["| `%s` | %.1f %% |" % (frame, 100.0 * count / total)
+                  for frame, count in summary[kind]]
+        lines.append("")
+    return "\n".join(lines)
