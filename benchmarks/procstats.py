@@ -7,7 +7,8 @@ each by its command line (``role``: ``master``, ``worker``, ``logsink``,
 pid, the last CPU time (``utime + stime`` of ``/proc/<pid>/stat``), the peak RSS
 (``VmHWM`` of ``/proc/<pid>/status``, the kernel's own high-water mark, so polling
 cannot miss a peak) and the current RSS.  ``on_new(proc)`` is called for each
-process the first time it is seen (``bench_nginx`` attaches py-spy there).
+process the first time it is seen (``bench_nginx`` attaches py-spy there); a child
+still showing its parent's command line (forked, not yet exec'd) is not seen yet.
 
 A process's CPU time after its last sample is not seen (at most ``interval`` s of
 it); the benchmarks therefore also take the exact total of the whole tree from
@@ -130,23 +131,25 @@ class ProcessTree:
             self.sample()
 
     def _tree(self):
-        pids, todo = [], [self.root_pid]
+        """``[(pid, parent's argv)]`` of the tree."""
+        found, todo = [], [(self.root_pid, None)]
         while todo:
-            pid = todo.pop()
-            pids.append(pid)
-            todo += children(pid)
-        return pids if self.include_root else pids[1:]
+            pid, parent_argv = todo.pop()
+            found.append((pid, parent_argv))
+            argv = self.procs[pid].argv if pid in self.procs else read_argv(pid)
+            todo += [(child, argv) for child in children(pid)]
+        return found if self.include_root else found[1:]
 
     def sample(self):
         """Read every live process of the tree once."""
         now = time.monotonic()
         with self._lock:
-            for pid in self._tree():
+            for pid, parent_argv in self._tree():
                 proc = self.procs.get(pid)
                 if proc is None:
                     argv = read_argv(pid)
-                    if not argv:
-                        continue  # gone already, or a zombie
+                    if not argv or argv == parent_argv:
+                        continue  # gone already, a zombie, or forked but not yet exec'd
                     proc = self.procs[pid] = Proc(pid, role_of(argv), argv, now)
                     if self.on_new is not None:
                         self.on_new(proc)
