@@ -33,6 +33,7 @@ in a private temporary directory are used.
     python benchmarks/bench_master.py --profile /tmp/master-profile
 """
 import argparse
+import collections
 import json
 import os
 import random
@@ -64,6 +65,11 @@ _HEADERS = {"Content-Type": "text/html; charset=utf-8", "Etag": '"synthetic"',
             "Last-Modified": "Sat, 01 Jan 2022 00:00:00 GMT", "Content-Length": str(len(_BODY))}
 _HEARTBEAT = 5.0
 _REGISTER_TIMEOUT = 120.0
+
+
+#: One look at the master: answered results, URLs issued (known), master CPU s, RSS KiB,
+#: seconds it waited for a CPU, bytes it wrote to storage.
+_Sample = collections.namedtuple("_Sample", "time answered known cpu rss_kb cpu_wait written")
 
 
 class _Links:
@@ -118,7 +124,7 @@ class _Run:
         self.answered = 0
         self.robots = 0
         self.malformed = 0
-        self.samples = []           # (time, answered, issued, master cpu, rss kb)
+        self.samples = []           # [_Sample]
         self.status = None
         self._poller = zmq.Poller()
         for worker in workers:
@@ -140,9 +146,12 @@ class _Run:
         self.answered += 1
 
     def _sample(self):
-        rss = procstats.read_rss(self.master_pid) or (0, 0)
-        self.samples.append((time.monotonic(), self.answered, self.links.issued,
-                             procstats.read_cpu(self.master_pid) or 0.0, rss[1]))
+        pid = self.master_pid
+        rss = procstats.read_rss(pid) or (0, 0)
+        self.samples.append(_Sample(time.monotonic(), self.answered, self.links.issued,
+                                    procstats.read_cpu(pid) or 0.0, rss[1],
+                                    procstats.read_run_wait(pid) or 0.0,
+                                    (procstats.read_io(pid) or (0, 0))[1]))
 
     def run(self):
         """Answer until the master knows ``--until`` URLs or ``--timeout`` passed."""
@@ -210,31 +219,37 @@ class _Run:
         return master.returncode, rusage
 
 
+def _rates(start, end):
+    seconds = end.time - start.time
+    return {"results_per_s": round((end.answered - start.answered) / seconds, 1),
+            "master_cpu_share": round((end.cpu - start.cpu) / seconds, 2),
+            "master_cpu_wait_share": round((end.cpu_wait - start.cpu_wait) / seconds, 2),
+            "written_mb_per_s": round((end.written - start.written) / seconds / 2 ** 20, 1),
+            "rss_mb": round(end.rss_kb / 1024.0, 1)}
+
+
 def _window(samples, first, last):
-    """Results/s between the samples where ``answered`` first reached ``first`` and ``last``."""
-    start = next((s for s in samples if s[1] >= first), None)
-    end = next((s for s in samples if s[1] >= last), samples[-1])
-    if start is None or end[0] <= start[0]:
+    """Rates between the samples where ``answered`` first reached ``first`` and ``last``."""
+    start = next((s for s in samples if s.answered >= first), None)
+    end = next((s for s in samples if s.answered >= last), samples[-1])
+    if start is None or end.time <= start.time:
         return None
-    return {"results": end[1] - start[1], "seconds": round(end[0] - start[0], 2),
-            "results_per_s": round((end[1] - start[1]) / (end[0] - start[0]), 1),
-            "master_cpu_share": round((end[3] - start[3]) / (end[0] - start[0]), 2),
-            "known_from": start[2], "known_to": end[2],
-            "rss_mb_at_end": round(end[4] / 1024.0, 1)}
+    return dict(_rates(start, end), results=end.answered - start.answered,
+                seconds=round(end.time - start.time, 2), known_from=start.known,
+                known_to=end.known)
 
 
 def _steps(samples, step):
-    rows, previous, mark = [], samples[0], step * (samples[0][2] // step + 1)
+    """A row of rates per ``step`` known URLs."""
+    rows, previous = [], samples[0]
+    mark = step * (previous.known // step + 1)
     for sample in samples[1:]:
-        if sample[2] >= mark or sample is samples[-1]:
-            seconds = sample[0] - previous[0]
-            if seconds > 0:
-                rows.append({"known": sample[2], "answered": sample[1],
-                             "results_per_s": round((sample[1] - previous[1]) / seconds, 1),
-                             "master_cpu_share": round((sample[3] - previous[3]) / seconds, 2),
-                             "rss_mb": round(sample[4] / 1024.0, 1)})
+        if sample.known >= mark or sample is samples[-1]:
+            if sample.time > previous.time:
+                rows.append(dict(_rates(previous, sample), known=sample.known,
+                                 answered=sample.answered))
             previous = sample
-            while mark <= sample[2]:
+            while mark <= sample.known:
                 mark += step
     return rows
 
@@ -244,7 +259,8 @@ def measure(args):
     work = tempfile.mkdtemp(prefix="bench-master-")
     master = None
     workers = []
-    recorder = profiles.Recorder(os.path.abspath(args.profile)) if args.profile else None
+    recorder = (profiles.Recorder(os.path.abspath(args.profile), idle=args.profile_idle)
+                if args.profile else None)
     try:
         socket_dir = os.path.join(work, "sockets")
         state = os.path.join(work, "state.db")
@@ -308,7 +324,7 @@ def measure(args):
         }
         first, last = report["first_window"], report["last_window"]
         if first and last:
-            report["rss_growth_mb"] = round(last["rss_mb_at_end"] - first["rss_mb_at_end"], 1)
+            report["rss_growth_mb"] = round(last["rss_mb"] - first["rss_mb"], 1)
         if recorder is not None:
             for name, path in recorder.finish().items():
                 summary = profiles.summarise(path, args.profile_top)
@@ -337,16 +353,16 @@ def _print(report):
     for name in ("first_window", "last_window"):
         w = report[name]
         if w:
-            print("  %-12s %6d results in %5.1f s = %6.0f results/s, master CPU %3.0f %%, known "
-                  "%d -> %d, master RSS %.1f MB" % (
-                      name.replace("_", " "), w["results"], w["seconds"], w["results_per_s"],
-                      100 * w["master_cpu_share"], w["known_from"], w["known_to"],
-                      w["rss_mb_at_end"]))
-    print("  %10s %9s %10s %8s %8s" % ("known", "results", "results/s", "CPU %", "RSS MB"))
-    for row in report["steps"]:
-        print("  %10d %9d %10.0f %8.0f %8.1f" % (row["known"], row["answered"],
-                                                 row["results_per_s"],
-                                                 100 * row["master_cpu_share"], row["rss_mb"]))
+            print("  %-12s %6d results in %5.1f s = %6.0f results/s, known %d -> %d"
+                  % (name.replace("_", " "), w["results"], w["seconds"], w["results_per_s"],
+                     w["known_from"], w["known_to"]))
+    print("  %10s %9s %10s %7s %11s %11s %8s" % ("known", "results", "results/s", "CPU %",
+                                                "CPU wait %", "written MB/s", "RSS MB"))
+    for row in ([dict(report[n], known="%s" % n.split("_")[0], answered=report[n]["results"])
+                 for n in ("first_window", "last_window") if report[n]] + report["steps"]):
+        print("  %10s %9d %10.0f %7.0f %11.0f %11.1f %8.1f" % (
+            row["known"], row["answered"], row["results_per_s"], 100 * row["master_cpu_share"],
+            100 * row["master_cpu_wait_share"], row["written_mb_per_s"], row["rss_mb"]))
     print("  master: %.2f CPU s = %.3f CPU s per 1,000 results; peak RSS %.1f MB; RSS growth "
           "%s MB between the windows; state file %.1f MB; %d JSONL records; fake workers used "
           "%.0f %% of a CPU" % (
@@ -376,6 +392,8 @@ def main(argv=None):
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': stdout)")
     parser.add_argument("--profile", metavar="DIR", help="record the master with py-spy into DIR")
     parser.add_argument("--profile-top", type=int, default=20)
+    parser.add_argument("--profile-idle", action="store_true",
+                        help="py-spy --idle: sample waiting time too (wall clock)")
     parser.add_argument("-s", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="another setting for spyder master")
     args = parser.parse_args(argv)

@@ -23,18 +23,24 @@ What it does (everything on loopback; every loop bounded in count and time):
    prints it), CPU seconds per 1,000 pages for each process (master, each worker,
    logsink; the ``spyder crawl`` supervisor and nginx apart) and in total, and each
    process's peak RSS -- polled from /proc (``procstats.py``), the tree's exact
-   total from ``os.wait4``; CPU "at the first result" is the start-up part;
+   total from ``os.wait4``; CPU "at the first result" is the start-up part, "CPU
+   wait" the time a process was runnable but had no CPU (contention on the machine);
 5. checks completeness: the JSONL holds every URL a correct crawl fetches, each
    once, with the right outcome, and nginx's access log shows no request under
    /private/, none with ``sid=`` and no page fetched twice;
 6. prints the runs and their medians (``--json PATH`` writes them too; ``-`` =
    stdout); ``--profile DIR`` adds one run with py-spy attached to the master, the
    first worker and the logsink (collapsed stacks and Markdown tables of the top
-   functions by own and cumulative time in DIR; not part of the medians).
+   functions by own and cumulative time in DIR; not part of the medians);
+7. ``--experiment uvloop`` / ``--experiment curl`` run the crawl on uvloop / with
+   tornado's pycurl client instead (``experiments/sitecustomize.py``; Spyder is not
+   changed), to size those optimisations; ``--extra-path DIR`` adds a directory
+   where they are installed (``pip install --target DIR uvloop pycurl``).
 
     python benchmarks/bench_nginx.py                      # 20,000 pages, 10 hosts, 3 runs
     python benchmarks/bench_nginx.py --runs 1 --pages 5000 --json -
     python benchmarks/bench_nginx.py --runs 1 --profile /tmp/profiles
+    python benchmarks/bench_nginx.py --experiment curl --experiment uvloop
 
 The machine's load average is recorded before and after each run: on a shared
 machine prefer the medians, and compare CPU per 1,000 pages rather than pages/s.
@@ -57,6 +63,8 @@ import procstats
 import profiles
 
 _ROLES = ("master", "worker", "logsink")
+#: The sitecustomize hook of ``--experiment``.
+_EXPERIMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "experiments")
 
 
 def _nginx_binary():
@@ -84,6 +92,15 @@ def _crawl_argv(args, site, run_dir):
     for text in args.overrides:
         argv += ["-s", text]
     return argv + site.seeds
+
+
+def _crawl_env(args):
+    env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}
+    if args.experiment:
+        paths = [_EXPERIMENTS] + ([args.extra_path] if args.extra_path else [])
+        env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+        env["SPYDER_BENCH_EXPERIMENT"] = ",".join(args.experiment)
+    return env
 
 
 def _wait(proc, deadline, on_tick):
@@ -129,7 +146,7 @@ def _completeness(site, expected, jsonl_path, nginx):
             lines += 1
             outcomes.setdefault(record["url"], record["outcome"])
     got, want = set(outcomes), set(expected)
-    requests, statuses = nginx.access_counts()
+    requests, statuses, connections = nginx.access_counts()
     pages = collections.Counter()
     for (port, uri), count in requests.items():
         if uri != "/robots.txt":
@@ -141,6 +158,7 @@ def _completeness(site, expected, jsonl_path, nginx):
         "wrong_outcome": sum(1 for url in got & want if outcomes[url] != expected[url]),
         "by_outcome": dict(collections.Counter(outcomes.values())),
         "requests": sum(requests.values()), "statuses": dict(statuses),
+        "connections": connections,
         "robots_requests": sum(c for (_, uri), c in requests.items() if uri == "/robots.txt"),
         "private_requests": sum(c for (_, uri), c in requests.items()
                                 if uri.startswith(nginxsite.DISALLOWED)),
@@ -170,6 +188,8 @@ def _process_rows(tree, pages):
             "startup_cpu_s": None if startup is None else round(startup, 2),
             "cpu_per_1000": round(1000.0 * proc.cpu / pages, 3) if pages else None,
             "peak_rss_mb": round(proc.peak_rss_kb / 1024.0, 1),
+            "cpu_wait_s": round(proc.run_wait, 2),
+            "threads_cpu_s": {name: round(cpu, 2) for name, cpu in sorted(proc.threads.items())},
         })
     return rows
 
@@ -187,7 +207,7 @@ def run_once(args, site, expected, site_dir, run_dir, nginx_binary, recorder=Non
             recorder.attach(proc.role, proc.pid)
 
     load_before = os.getloadavg()
-    env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}
+    env = _crawl_env(args)
     jsonl = os.path.join(run_dir, "crawl.jsonl")
     with open(os.path.join(run_dir, "crawl.out"), "w+") as out, \
             open(os.path.join(run_dir, "crawl.err"), "w+") as err:
@@ -241,23 +261,27 @@ def _print_run(label, run):
           % (label, run["pages"], run["duration_s"], run["pages_per_s"], run["cpu_per_1000"],
              "/".join("%.2f" % x for x in run["load_before"]),
              "/".join("%.2f" % x for x in run["load_after"])))
-    print("  %-12s %7s %9s %11s %13s %9s" % ("process", "pid", "CPU s", "start-up s",
-                                            "CPU s/1000 p", "peak MB"))
+    print("  %-12s %7s %9s %11s %13s %9s %11s  %s" % (
+        "process", "pid", "CPU s", "start-up s", "CPU s/1000 p", "peak MB", "CPU wait s",
+        "CPU s of other threads"))
     for row in run["processes"]:
-        print("  %-12s %7d %9.2f %11s %13.3f %9.1f" % (
+        print("  %-12s %7d %9.2f %11s %13.3f %9.1f %11.2f  %s" % (
             row["process"], row["pid"], row["cpu_s"],
             "-" if row["startup_cpu_s"] is None else "%.2f" % row["startup_cpu_s"],
-            row["cpu_per_1000"], row["peak_rss_mb"]))
+            row["cpu_per_1000"], row["peak_rss_mb"], row["cpu_wait_s"],
+            ", ".join("%s %.2f" % kv for kv in row["threads_cpu_s"].items()
+                      if kv[0] != "main" and kv[1] >= 0.01)))
     print("  nginx %.2f CPU s; whole spyder tree %.2f CPU s exactly (%.2f s after the last "
           "sample); wall %.1f s" % (run["nginx_cpu_s"], run["tree_cpu_exact_s"],
                                    run["not_sampled_cpu_s"], run["wall_s"]))
     print("  completeness: %s -- %d of %d URLs (%s), %d missing, %d unexpected, %d duplicate "
-          "records, %d wrong outcomes; nginx: %d requests, %d robots.txt, %d /private/, "
-          "%d with sid=, %d pages fetched twice" % (
+          "records, %d wrong outcomes; nginx: %d requests on %d connections, %d robots.txt, "
+          "%d /private/, %d with sid=, %d pages fetched twice" % (
               "OK" if check["complete"] else "FAILED", check["unique"], check["expected"],
               ", ".join("%s %d" % kv for kv in sorted(check["by_outcome"].items())),
               check["missing"], check["unexpected"], check["duplicate_records"],
-              check["wrong_outcome"], check["requests"], check["robots_requests"],
+              check["wrong_outcome"], check["requests"], check["connections"],
+              check["robots_requests"],
               check["private_requests"], check["sid_requests"], check["fetched_twice"]))
 
 
@@ -333,6 +357,10 @@ def main(argv=None):
     parser.add_argument("--profile-top", type=int, default=20, help="rows per profile table")
     parser.add_argument("-s", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="another setting for spyder crawl")
+    parser.add_argument("--experiment", action="append", default=[], choices=("uvloop", "curl"),
+                        help="run the crawl on uvloop / with pycurl (experiments/sitecustomize.py)")
+    parser.add_argument("--extra-path", metavar="DIR",
+                        help="a directory with uvloop / pycurl for --experiment (pip --target)")
     args = parser.parse_args(argv)
     if args.runs < 0 or (args.runs == 0 and not args.profile):
         parser.error("nothing to do: --runs 0 needs --profile")
@@ -350,12 +378,14 @@ def main(argv=None):
         expected = site.expected()
         outcomes = collections.Counter(expected.values())
         print("python %s, %d CPUs, %s; site: %d pages on %d hosts (%.0f MB, written in %.1f s), "
-              "%d URLs to crawl (%s)" % (
+              "%d URLs to crawl (%s)%s" % (
                   sys.version.split()[0], os.cpu_count() or 1,
                   subprocess.run([nginx_binary, "-v"], capture_output=True,
                                  text=True).stderr.strip(),
                   args.pages, args.hosts, size / 1e6, time.monotonic() - started, len(expected),
-                  ", ".join("%s %d" % kv for kv in sorted(outcomes.items()))), flush=True)
+                  ", ".join("%s %d" % kv for kv in sorted(outcomes.items())),
+                  "; experiment: " + ", ".join(args.experiment) if args.experiment else ""),
+              flush=True)
         runs = []
         for number in range(args.runs):
             run = run_once(args, site, expected, site_dir,

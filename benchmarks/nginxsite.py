@@ -15,7 +15,8 @@ site spread over ``hosts`` virtual hosts, host ``h`` being ``127.0.0.1:ports[h]`
   (``return 301`` to a page on another host); links to missing ``/gone/`` pages
   (404).  Every special resource is linked from exactly one page.
 
-``write(directory)`` renders the files (one directory per host) and
+``write(directory)`` renders the files (one directory per host), ``response(host,
+path)`` says what nginx answers for a path (for in-process simulations) and
 ``expected()`` gives ``{url: outcome}`` of a correct crawl from the hosts' roots
 (``success`` / ``redirect`` / ``not_found``; robots.txt not included): each URL
 once, nothing under ``/private/``, no ``sid`` variant.
@@ -25,7 +26,8 @@ once, nothing under ``/private/``, no ``sid`` variant.
 types inline, nothing read from ``/etc/nginx``) and runs nginx as a child process
 (``start()`` waits until every port accepts connections, ``stop()`` shuts it down
 gracefully and returns its CPU seconds).  ``access_counts()`` reads its access log:
-requests per ``(port, request URI)``.  Everything listens on 127.0.0.1 only.
+requests per ``(port, request URI)``, per status, and how many TCP connections
+they came on.  Everything listens on 127.0.0.1 only.
 """
 import collections
 import grp
@@ -190,6 +192,23 @@ class StaticSite:
                     todo.append(link)
         return outcomes
 
+    def response(self, host, path):
+        """``(status, headers, body)`` nginx answers for ``path`` (no query) on ``host``."""
+        if path == "/robots.txt":
+            return 200, {"Content-Type": "text/plain"}, self.robots_txt().encode()
+        if path in self.redirects[host]:
+            return 301, {"Content-Type": "text/html", "Location": self.url(
+                *self.redirects[host][path])}, b"<html><body>301</body></html>"
+        if path in self.pages[host]:
+            body = self.body(host, path)  # nginx's validators look like these
+            return 200, {"Content-Type": "text/html", "Etag": '"65f1a2b3-%x"' % len(body),
+                         "Last-Modified": "Wed, 13 Mar 2024 12:00:00 GMT"}, body
+        return 404, {"Content-Type": "text/html"}, b"<html><body>404</body></html>"
+
+    @staticmethod
+    def robots_txt():
+        return "User-agent: *\nDisallow: %s\n" % DISALLOWED
+
     # ------------------------------------------------------------------ the files
     def _href(self, source, host, path, form, decoration, token):
         if decoration == "sid":
@@ -206,7 +225,10 @@ class StaticSite:
             return path[1:] if not here else ".." + path
         return path
 
-    def _html(self, host, path, page, rng):
+    def body(self, host, path):
+        """The HTML of page ``path`` of ``host`` (deterministic: ``seed``, host, path)."""
+        page = self.pages[host][path]
+        rng = random.Random("%d/%d/%s" % (self.seed, host, path))
         hrefs = ['<a href="%s">%s</a>' % (self._href(path, *link, token="%016x" % rng.getrandbits(64)),
                                           rng.choice(_WORDS))
                  for link in page.links]
@@ -231,18 +253,17 @@ class StaticSite:
         total = 0
         for host in range(self.hosts):
             root = os.path.join(directory, "h%d" % host)
-            rng = random.Random("%d/%d" % (self.seed, host))
-            for path, page in self.pages[host].items():
+            for path in self.pages[host]:
                 target = os.path.join(root, path.lstrip("/"))
                 if path.endswith("/"):
                     target = os.path.join(target, "index.html")
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                body = self._html(host, path, page, rng)
+                body = self.body(host, path)
                 with open(target, "wb") as f:
                     f.write(body)
                 total += len(body)
             with open(os.path.join(root, "robots.txt"), "w") as f:
-                f.write("User-agent: *\nDisallow: %s\n" % DISALLOWED)
+                f.write(self.robots_txt())
         return total
 
 
@@ -284,7 +305,7 @@ class Nginx:
             "error_log %s warn;\nevents { worker_connections 4096; }\nhttp {\n"
             "  types { text/html html; text/plain txt; text/css css; }\n"
             "  default_type application/octet-stream;\n"
-            "  log_format bench '$server_port $status $request_uri';\n"
+            "  log_format bench '$server_port $status $connection $request_uri';\n"
             "  access_log %s bench buffer=256k flush=1s;\n"
             "  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 100000;\n"
             "  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
@@ -336,11 +357,13 @@ class Nginx:
         return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else 0.0
 
     def access_counts(self):
-        """``Counter`` of ``(port, request URI)`` -> requests, and of status -> requests."""
-        requests, statuses = collections.Counter(), collections.Counter()
+        """From the access log: ``Counter`` of ``(port, request URI)`` -> requests, ``Counter``
+        of status -> requests, and the number of TCP connections the requests came on."""
+        requests, statuses, connections = collections.Counter(), collections.Counter(), set()
         with open(self.access_log, encoding="utf-8", errors="replace") as f:
             for line in f:
-                port, status, uri = line.rstrip("\n").split(" ", 2)
+                port, status, connection, uri = line.rstrip("\n").split(" ", 3)
                 requests[int(port), uri] += 1
                 statuses[status] += 1
-        return requests, statuses
+                connections.add(connection)
+        return requests, statuses, len(connections)

@@ -6,7 +6,10 @@ each by its command line (``role``: ``master``, ``worker``, ``logsink``,
 ``supervisor`` for ``spyder crawl``, ``nginx``, else the program name) and keeps, per
 pid, the last CPU time (``utime + stime`` of ``/proc/<pid>/stat``), the peak RSS
 (``VmHWM`` of ``/proc/<pid>/status``, the kernel's own high-water mark, so polling
-cannot miss a peak) and the current RSS.  ``on_new(proc)`` is called for each
+cannot miss a peak), the current RSS and the time it waited for a CPU while
+runnable (``/proc/<pid>/schedstat``: on a busy machine that is CPU contention, not
+the process's own cost) and the CPU seconds of each of its threads by name
+(``main``; libzmq's I/O threads are ``ZMQbg/IO/0`` ...: time py-spy cannot see).  ``on_new(proc)`` is called for each
 process the first time it is seen (``bench_nginx`` attaches py-spy there); a child
 still showing its parent's command line (forked, not yet exec'd) is not seen yet.
 
@@ -25,7 +28,7 @@ class Proc:
     """What was learnt about one process."""
 
     __slots__ = ("pid", "role", "argv", "first_seen", "last_seen", "cpu", "peak_rss_kb",
-                 "rss_kb", "marks")
+                 "rss_kb", "run_wait", "threads", "marks")
 
     def __init__(self, pid, role, argv, now):
         self.pid = pid
@@ -35,6 +38,8 @@ class Proc:
         self.cpu = 0.0            # seconds (user + system) at the last sample
         self.peak_rss_kb = 0
         self.rss_kb = 0
+        self.run_wait = 0.0       # seconds runnable but waiting for a CPU
+        self.threads = {}         # thread name -> cpu seconds (the main thread is the role's)
         self.marks = {}           # name -> cpu seconds when ProcessTree.mark(name) ran
 
     @property
@@ -84,6 +89,45 @@ def read_rss(pid):
         if line.startswith((b"VmHWM:", b"VmRSS:")):
             values[line[:5]] = int(line.split()[1])
     return values.get(b"VmHWM", 0), values.get(b"VmRSS", 0)
+
+
+def read_thread_cpu(pid):
+    """``{thread name: CPU seconds}`` of ``pid``'s threads (same names are added up)."""
+    found = {}
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, task), "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = "main" if task == str(pid) else text[text.index(b"(") + 1:text.rindex(b")")].decode(
+            "utf-8", "replace")
+        fields = text.rsplit(b")", 1)[1].split()
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+    return found
+
+
+def read_run_wait(pid):
+    """Seconds ``pid`` was runnable but waited for a CPU (``None`` if unknown)."""
+    try:
+        with open("/proc/%d/schedstat" % pid, "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def read_io(pid):
+    """``(bytes read, bytes written)`` from storage by ``pid`` (``None`` if unknown)."""
+    try:
+        with open("/proc/%d/io" % pid, "rb") as f:
+            values = dict(line.split(b":") for line in f.read().splitlines())
+        return int(values[b"read_bytes"]), int(values[b"write_bytes"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def children(pid):
@@ -159,6 +203,9 @@ class ProcessTree:
                 proc.cpu = max(proc.cpu, cpu)
                 proc.peak_rss_kb = max(proc.peak_rss_kb, rss[0])
                 proc.rss_kb = rss[1]
+                proc.run_wait = max(proc.run_wait, read_run_wait(pid) or 0.0)
+                for name, seconds in read_thread_cpu(pid).items():
+                    proc.threads[name] = max(proc.threads.get(name, 0.0), seconds)
                 proc.last_seen = now
 
     def mark(self, name):
