@@ -22,22 +22,29 @@ robots.txt on, a SQLite state file in a temporary directory):
 * ``result out`` / ``result in``: the worker serialising its result
   (``DataMessage.serialize``: msgpack of the CrawlUri with the ~14 KB body and the
   links) and the master parsing and validating it (``DataMessage.from_frames``);
-  ``... no body``: the same message without the body;
+  ``... no body``: the same message without the body; ``sha1 of the body`` is the
+  JSONL sink's digest alone;
 * ``dispatch out`` / ``dispatch in``: the master serialising a dispatched CrawlUri
   and the worker parsing it.
 
 Not here: HTTP fetching (``bench_httpclient.py``), ZeroMQ, the event loops and the
 logsink.  It prints CPU seconds per 1,000 pages per stage and their sum (the floor
-of the crawl's CPU with today's components); ``--json PATH`` writes them.
+of the crawl's CPU with today's components); ``--statements`` counts the SQLite
+statements the frontier runs per page, by verb and table; ``--profile-stage
+extract`` runs one stage under cProfile (CPU time) and prints its top functions;
+``--json PATH`` writes the figures.
 
     python benchmarks/bench_stages.py                 # 20,000 pages, 10 hosts
-    python benchmarks/bench_stages.py --pages 5000
+    python benchmarks/bench_stages.py --pages 5000 --statements --profile-stage extract
 """
 import argparse
 import collections
 import copy
+import cProfile
+import hashlib
 import json
 import os
+import pstats
 import queue
 import shutil
 import sys
@@ -66,14 +73,18 @@ _MAX_IDLE = 5.0
 
 
 class _Clock:
-    """CPU seconds per stage."""
+    """CPU seconds per stage; the calls of ``profiled`` (a stage name) run under cProfile."""
 
-    def __init__(self):
+    def __init__(self, profiled=None):
         self.seconds = collections.Counter()
+        self.profiled = profiled
+        self.profile = cProfile.Profile(time.process_time) if profiled else None
 
     def run(self, stage, function, *args):
         started = time.process_time()
         try:
+            if stage == self.profiled:
+                return self.profile.runcall(function, *args)
             return function(*args)
         finally:
             self.seconds[stage] += time.process_time() - started
@@ -96,17 +107,20 @@ def _fetch(site, hosts_by_port, curi):
     return curi
 
 
-def crawl(site, directory):
-    """Crawl ``site`` in this process; returns (CPU seconds per stage, counts)."""
+def crawl(site, directory, clock, count_statements=False):
+    """Crawl ``site`` in this process, timing with ``clock``; returns (counts, statements)."""
     settings = _settings(directory)
     frontier = MultipleHostFrontier(settings)
     sink = JsonLinesSink(settings)
     processing = create_processing_function(settings)
     hosts_by_port = {port: host for host, port in enumerate(site.ports)}
-    clock = _Clock()
     counts = collections.Counter()
     for seed in site.seeds:
         frontier.add_uri(CrawlUri(url=seed))
+    statements = collections.Counter()
+    if count_statements:  # on the state file's connection (slows the frontier by ~10 %)
+        frontier._store._db.set_trace_callback(
+            lambda sql: statements.update([_statement_kind(sql)]))
     idle_since = None
     while True:
         try:
@@ -129,10 +143,12 @@ def crawl(site, directory):
                       curi.content_body)
         bare = copy.copy(curi)
         bare.content_body = None
-        clock.run("result in, no body", DataMessage.from_frames,
-                  clock.run("result out, no body", DataMessage(_IDENTITY, bare).serialize))
         frames = clock.run("result out", DataMessage(_IDENTITY, curi).serialize)
         curi = clock.run("result in", DataMessage.from_frames, frames).curi
+        clock.run("result in, no body", DataMessage.from_frames,
+                  clock.run("result out, no body", DataMessage(_IDENTITY, bare).serialize))
+        if curi.content_body:
+            clock.run("sha1 of the body", hashlib.sha1, curi.content_body)
         kind = result_class(curi.status_code)
         clock.run("frontier", getattr(frontier, _HANDLERS[kind]), curi)
         if robots:
@@ -140,9 +156,19 @@ def crawl(site, directory):
         else:
             clock.run("jsonl sink", getattr(sink, _HANDLERS[kind]), curi)
             counts[kind] += 1
+    frontier._store._db.set_trace_callback(None)
     frontier.close()
     sink.close()
-    return clock.seconds, counts
+    return counts, statements
+
+
+def _statement_kind(sql):
+    """Verb and table of a statement: ``INSERT urls``, ``UPDATE queues``, ``SAVEPOINT``."""
+    words = sql.replace("(", " ").split()
+    for keyword in ("INTO", "UPDATE", "FROM"):
+        if keyword in words[:-1]:
+            return "%s %s" % (words[0], words[words.index(keyword) + 1])
+    return words[0]
 
 
 def main(argv=None):
@@ -151,6 +177,11 @@ def main(argv=None):
     parser.add_argument("--hosts", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
+    parser.add_argument("--statements", action="store_true",
+                        help="count the frontier's SQLite statements per page")
+    parser.add_argument("--profile-stage", metavar="STAGE",
+                        help="run one stage (e.g. extract) under cProfile and print the top")
+    parser.add_argument("--profile-top", type=int, default=25)
     args = parser.parse_args(argv)
     # ports only name the hosts here: nothing listens on them
     site = nginxsite.StaticSite(args.pages, args.hosts, range(20001, 20001 + args.hosts),
@@ -158,7 +189,9 @@ def main(argv=None):
     directory = tempfile.mkdtemp(prefix="bench-stages-")
     try:
         started = time.monotonic()
-        seconds, counts = crawl(site, directory)
+        clock = _Clock(args.profile_stage)
+        counts, statements = crawl(site, directory, clock, args.statements)
+        seconds = clock.seconds
         wall = time.monotonic() - started
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -169,7 +202,8 @@ def main(argv=None):
                            ", ".join("%s %d" % kv for kv in sorted(counts.items())), expected,
                            wall))
     order = ["frontier", "jsonl sink", "dispatch out", "dispatch in", "extract", "result out",
-             "result in", "html parse", "result out, no body", "result in, no body"]
+             "result in", "html parse", "result out, no body", "result in, no body",
+             "sha1 of the body"]
     in_crawl = order[:7]
     print("%-22s %10s %18s %12s" % ("stage", "CPU s", "CPU s/1000 pages", "us/page"))
     for stage in order:
@@ -178,12 +212,23 @@ def main(argv=None):
             "" if stage in in_crawl else "   (not in the sum)"))
     total = sum(seconds[s] for s in in_crawl)
     print("%-22s %10.2f %18.3f %12.0f" % ("sum", total, 1000 * total / pages, 1e6 * total / pages))
+    if args.statements:
+        print("SQLite statements per page: %.1f (%s)" % (
+            sum(statements.values()) / pages,
+            ", ".join("%s %.2f" % (kind, count / pages) for kind, count in statements.most_common())))
+    if clock.profile is not None:
+        for order in ("tottime", "cumulative"):
+            print("cProfile of the %r stage (CPU time), by %s:" % (args.profile_stage, order))
+            pstats.Stats(clock.profile, stream=sys.stdout).sort_stats(order).print_stats(
+                args.profile_top)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"pages": pages, "counts": counts, "expected": expected,
                        "cpu_s": dict(seconds), "cpu_per_1000": {
                            s: round(1000 * v / pages, 4) for s, v in seconds.items()},
-                       "sum_cpu_per_1000": round(1000 * total / pages, 4)}, f, indent=1)
+                       "sum_cpu_per_1000": round(1000 * total / pages, 4),
+                       "sqlite_statements_per_page": {
+                           k: round(v / pages, 3) for k, v in statements.items()}}, f, indent=1)
     return 0 if pages == expected else 1
 
 
