@@ -16,9 +16,10 @@ benchmark site of ``nginxsite.py`` (``--pages`` pages, default 2,000, on
 
 each on asyncio's default loop and on uvloop.  It prints pages/s and CPU seconds
 per 1,000 fetches of the child (nginx's own CPU apart), and how many TCP connections
-nginx saw, for the run with the median CPU of ``--repeat`` runs (default 3).  pycurl and uvloop are optional: missing ones are skipped with a note
-(``pip install pycurl uvloop``; ``--extra-path DIR`` puts a directory such as a
-``pip install --target DIR`` first on the children's import path).
+nginx saw, for the run with the median CPU of ``--repeat`` runs (default 3).
+pycurl and uvloop are optional: missing ones are skipped with a note (``pip install
+pycurl uvloop``; ``--extra-path DIR`` puts a directory such as a ``pip install
+--target DIR`` first on the children's import path).
 
     python benchmarks/bench_httpclient.py
     python benchmarks/bench_httpclient.py --fetches 2000 --extra-path /tmp/extra

@@ -192,13 +192,9 @@ class _Run:
     def quit(self, master, timeout):
         """SIGTERM the master, answer its quit with quit.ack, wait; ``(status, rusage)``."""
         master.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
         acked = set()
-        while time.monotonic() < deadline:
-            pid, status, rusage = os.wait4(master.pid, os.WNOHANG)
-            if pid:
-                master.returncode = os.waitstatus_to_exitcode(status)
-                return master.returncode, rusage
+
+        def answer():
             for worker in self.workers:
                 for _ in range(1000):
                     try:
@@ -212,11 +208,7 @@ class _Run:
                         worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK)
                         acked.add(worker.identity)
                     msg = worker.next_mgmt(0)
-            time.sleep(0.01)
-        master.kill()
-        _, status, rusage = os.wait4(master.pid, 0)
-        master.returncode = os.waitstatus_to_exitcode(status)
-        return master.returncode, rusage
+        return procstats.reap(master, timeout, answer, tick=0.01)
 
 
 def _rates(start, end):
@@ -326,11 +318,7 @@ def measure(args):
         if first and last:
             report["rss_growth_mb"] = round(last["rss_mb"] - first["rss_mb"], 1)
         if recorder is not None:
-            for name, path in recorder.finish().items():
-                summary = profiles.summarise(path, args.profile_top)
-                text = profiles.markdown(name, summary, recorder.rate)
-                with open(os.path.join(recorder.directory, "%s.md" % name), "w") as f:
-                    f.write(text + "\n")
+            for summary, text in recorder.tables(args.profile_top).values():
                 report["profile"] = summary
                 print(text)
         return report

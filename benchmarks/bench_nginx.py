@@ -103,24 +103,10 @@ def _crawl_env(args):
     return env
 
 
-def _wait(proc, deadline, on_tick):
-    """``os.wait4`` the crawl with a deadline; returns ``(exit status, rusage)``."""
-    killed = False
-    while True:
-        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, rusage
-        now = time.monotonic()
-        if now > deadline and not killed:
-            print("bench_nginx: the crawl did not end in time; stopping it", file=sys.stderr)
-            proc.send_signal(signal.SIGINT)
-            proc.send_signal(signal.SIGINT)  # a second one stops at once
-            deadline, killed = now + 30, True
-        elif now > deadline:
-            proc.kill()
-        on_tick()
-        time.sleep(0.05)
+def _stop_crawl(proc):
+    print("bench_nginx: the crawl did not end in time; stopping it", file=sys.stderr)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # a second one stops at once
 
 
 def _summary_numbers(stdout):
@@ -222,7 +208,7 @@ def run_once(args, site, expected, site_dir, run_dir, nginx_binary, recorder=Non
                 tree.mark("first result")
                 marked.append(True)
         try:
-            status, rusage = _wait(proc, started + args.timeout, tick)
+            status, rusage = procstats.reap(proc, args.timeout, tick, lambda: _stop_crawl(proc))
         finally:
             tree.stop()
             nginx_cpu = nginx.stop()
@@ -327,11 +313,7 @@ def _profile(args, site, expected, site_dir, work, nginx_binary):
                    recorder)
     _print_run("profiled run (py-spy attached; not in the medians)", run)
     tables = {}
-    for name, path in recorder.finish().items():
-        summary = profiles.summarise(path, args.profile_top)
-        text = profiles.markdown(name, summary, args.profile_rate)
-        with open(os.path.join(recorder.directory, "%s.md" % name), "w") as f:
-            f.write(text + "\n")
+    for name, (summary, text) in recorder.tables(args.profile_top).items():
         print(text)
         tables[name] = summary
     run["profiles"] = tables

@@ -215,7 +215,8 @@ def main(argv=None):
     if args.statements:
         print("SQLite statements per page: %.1f (%s)" % (
             sum(statements.values()) / pages,
-            ", ".join("%s %.2f" % (kind, count / pages) for kind, count in statements.most_common())))
+            ", ".join("%s %.2f" % (kind, count / pages)
+                      for kind, count in statements.most_common())))
     if clock.profile is not None:
         for order in ("tottime", "cumulative"):
             print("cProfile of the %r stage (CPU time), by %s:" % (args.profile_stage, order))

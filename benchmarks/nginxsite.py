@@ -35,9 +35,12 @@ import os
 import pwd
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import time
+
+import procstats
 
 LOOPBACK = "127.0.0.1"
 DISALLOWED = "/private/"
@@ -165,8 +168,8 @@ class StaticSite:
             wanted = rng.randint(*self.link_range)
             while len(links) < wanted:
                 other = host if self.hosts == 1 or rng.random() < 0.9 else rng.randrange(self.hosts)
-                decoration = rng.random()
-                decoration = "sid" if decoration < 0.25 else "fragment" if decoration < 0.35 else None
+                draw = rng.random()
+                decoration = "sid" if draw < 0.25 else "fragment" if draw < 0.35 else None
                 form = rng.choice(("rel", "path", "abs")) if other == host else "abs"
                 links.append((other, rng.choice(self.regular[other]), form, decoration))
 
@@ -229,9 +232,9 @@ class StaticSite:
         """The HTML of page ``path`` of ``host`` (deterministic: ``seed``, host, path)."""
         page = self.pages[host][path]
         rng = random.Random("%d/%d/%s" % (self.seed, host, path))
-        hrefs = ['<a href="%s">%s</a>' % (self._href(path, *link, token="%016x" % rng.getrandbits(64)),
-                                          rng.choice(_WORDS))
-                 for link in page.links]
+        hrefs = ['<a href="%s">%s</a>' % (
+            self._href(path, *link, token="%016x" % rng.getrandbits(64)), rng.choice(_WORDS))
+            for link in page.links]
         half = len(hrefs) // 2
         nav = "\n".join("<li>%s</li>" % a for a in hrefs[:half])
         inline = hrefs[half:]
@@ -340,21 +343,11 @@ class Nginx:
         """Graceful stop (SIGQUIT flushes the access log); returns nginx's CPU seconds."""
         if self.proc is None:
             return 0.0
-        if self.proc.poll() is None:
-            self.proc.send_signal(3)  # SIGQUIT: graceful shutdown
-        deadline = time.monotonic() + _STOP_TIMEOUT
-        while self.proc.returncode is None:
-            pid, status, rusage = os.wait4(self.proc.pid, os.WNOHANG)
-            if pid:
-                self.proc.returncode = os.waitstatus_to_exitcode(status)
-                self.rusage = rusage
-            elif time.monotonic() > deadline:
-                self.proc.kill()
-                deadline = float("inf")
-            else:
-                time.sleep(0.05)
-        self.proc.stderr.close()
-        return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else 0.0
+        if self.rusage is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful shutdown
+            self.rusage = procstats.reap(self.proc, _STOP_TIMEOUT)[1]
+            self.proc.stderr.close()
+        return self.rusage.ru_utime + self.rusage.ru_stime
 
     def access_counts(self):
         """From the access log: ``Counter`` of ``(port, request URI)`` -> requests, ``Counter``

@@ -6,16 +6,17 @@ each by its command line (``role``: ``master``, ``worker``, ``logsink``,
 ``supervisor`` for ``spyder crawl``, ``nginx``, else the program name) and keeps, per
 pid, the last CPU time (``utime + stime`` of ``/proc/<pid>/stat``), the peak RSS
 (``VmHWM`` of ``/proc/<pid>/status``, the kernel's own high-water mark, so polling
-cannot miss a peak), the current RSS and the time it waited for a CPU while
-runnable (``/proc/<pid>/schedstat``: on a busy machine that is CPU contention, not
-the process's own cost) and the CPU seconds of each of its threads by name
-(``main``; libzmq's I/O threads are ``ZMQbg/IO/0`` ...: time py-spy cannot see).  ``on_new(proc)`` is called for each
-process the first time it is seen (``bench_nginx`` attaches py-spy there); a child
-still showing its parent's command line (forked, not yet exec'd) is not seen yet.
+cannot miss a peak), the current RSS, the time it waited for a CPU while runnable
+(``/proc/<pid>/schedstat``: on a busy machine that is CPU contention, not the
+process's own cost) and the CPU seconds of each of its threads by name (``main``;
+libzmq's I/O threads are ``ZMQbg/IO/0`` ...: time py-spy cannot see).
+``on_new(proc)`` is called for each process the first time it is seen
+(``bench_nginx`` attaches py-spy there); a child still showing its parent's command
+line (forked, not yet exec'd) is not seen yet.
 
 A process's CPU time after its last sample is not seen (at most ``interval`` s of
 it); the benchmarks therefore also take the exact total of the whole tree from
-``os.wait4`` and report the difference as "not sampled".
+``os.wait4`` (``reap``) and report the difference as "not sampled".
 """
 import os
 import threading
@@ -67,14 +68,19 @@ def read_argv(pid):
         return []
 
 
+def _stat_cpu(stat):
+    """User + system CPU seconds from the bytes of a ``stat`` file (fields 14, 15 of proc(5))."""
+    fields = stat.rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def read_cpu(pid):
     """User + system CPU seconds of ``pid`` (``None`` if it is gone)."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+            return _stat_cpu(f.read())
     except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / _TICK  # fields 14 and 15 of stat(5)
 
 
 def read_rss(pid):
@@ -91,23 +97,27 @@ def read_rss(pid):
     return values.get(b"VmHWM", 0), values.get(b"VmRSS", 0)
 
 
-def read_thread_cpu(pid):
-    """``{thread name: CPU seconds}`` of ``pid``'s threads (same names are added up)."""
-    found = {}
+def _task_files(pid, name):
+    """``(thread id, bytes)`` of file ``name`` of each of ``pid``'s threads still there."""
     try:
         tasks = os.listdir("/proc/%d/task" % pid)
     except OSError:
-        return found
+        return
     for task in tasks:
         try:
-            with open("/proc/%d/task/%s/stat" % (pid, task), "rb") as f:
-                text = f.read()
+            with open("/proc/%d/task/%s/%s" % (pid, task, name), "rb") as f:
+                yield task, f.read()
         except OSError:
             continue
-        name = "main" if task == str(pid) else text[text.index(b"(") + 1:text.rindex(b")")].decode(
-            "utf-8", "replace")
-        fields = text.rsplit(b")", 1)[1].split()
-        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def read_thread_cpu(pid):
+    """``{thread name: CPU seconds}`` of ``pid``'s threads (same names are added up)."""
+    found = {}
+    for task, stat in _task_files(pid, "stat"):
+        name = ("main" if task == str(pid)
+                else stat[stat.index(b"(") + 1:stat.rindex(b")")].decode("utf-8", "replace"))
+        found[name] = found.get(name, 0.0) + _stat_cpu(stat)
     return found
 
 
@@ -132,18 +142,33 @@ def read_io(pid):
 
 def children(pid):
     """The pids of ``pid``'s children (every thread's)."""
-    found = []
-    try:
-        tasks = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
-                found += [int(p) for p in f.read().split()]
-        except OSError:
-            continue
-    return found
+    return [int(child) for _, text in _task_files(pid, "children") for child in text.split()]
+
+
+def reap(proc, timeout, on_tick=None, on_timeout=None, grace=30.0, tick=0.05):
+    """Wait for the child ``proc`` (a ``Popen``) with ``os.wait4``; ``(exit status, rusage)``.
+
+    The rusage covers the child and every descendant it waited for (the exact CPU of
+    a process tree).  ``on_tick()`` runs every ``tick`` seconds while waiting; after
+    ``timeout`` seconds ``on_timeout()`` runs once (default: SIGKILL), and the child is
+    killed if it is still there ``grace`` seconds later.
+    """
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, rusage
+        now = time.monotonic()
+        if now > deadline and not timed_out:
+            (on_timeout or proc.kill)()
+            deadline, timed_out = now + grace, True
+        elif now > deadline:
+            proc.kill()
+        if on_tick is not None:
+            on_tick()
+        time.sleep(tick)
 
 
 class ProcessTree:

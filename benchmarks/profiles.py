@@ -3,9 +3,10 @@
 ``Recorder(directory)`` attaches ``py-spy record --format raw --function`` to a
 process (``attach(name, pid)``: ``<directory>/<name>.txt`` holds the collapsed
 stacks, one ``frame;frame;... count`` line per distinct stack, which speedscope and
-flamegraph tools read too) and stops with it; ``finish()`` waits for every
-recording (a recording still running after ``timeout`` is ended with SIGINT, which
-makes py-spy write what it has).  py-spy samples only threads that are running,
+flamegraph tools read too) and stops with it.  ``finish()`` waits for every
+recording (one still running after ``timeout`` is ended with SIGINT, which makes
+py-spy write what it has); ``tables(top)`` does too and then writes each one's
+tables to ``<directory>/<name>.md``.  py-spy samples only threads that are running,
 not those waiting in ``epoll``, so the samples are the process's busy time;
 ``idle=True`` (``--idle``) samples waiting threads too: wall-clock time.
 
@@ -56,7 +57,8 @@ class Recorder:
         log = open(os.path.join(self.directory, "%s.py-spy.log" % name), "wb")
         proc = subprocess.Popen(
             [self.binary, "record", "--pid", str(pid), "--rate", str(self.rate), "--format",
-             "raw", "--function", "--output", path] + (["--idle"] if self.idle else []), stdin=subprocess.DEVNULL, stdout=log,
+             "raw", "--function", "--output", path] + (["--idle"] if self.idle else []),
+            stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT)
         self.recordings[name] = (pid, path, proc, log)
         return path
@@ -79,6 +81,19 @@ class Recorder:
             if os.path.exists(path):
                 done[name] = path
         return done
+
+
+    def tables(self, top=15):
+        """``finish()``, then per recording ``(summary, Markdown)``, also written to
+        ``<directory>/<name>.md``."""
+        out = {}
+        for name, path in self.finish().items():
+            summary = summarise(path, top)
+            text = markdown(name, summary, self.rate)
+            with open(os.path.join(self.directory, "%s.md" % name), "w") as f:
+                f.write(text + "\n")
+            out[name] = summary, text
+        return out
 
 
 def read_collapsed(path):
