@@ -289,7 +289,7 @@ def measure(args):
         if status != 0:
             raise SystemExit("spyder master exited with status %s:\n%s" % (status, errors[-3000:]))
         samples = run.samples
-        wall = samples[-1][0] - samples[0][0]
+        wall = samples[-1].time - samples[0].time
         fake_cpu = (cpu_after.ru_utime + cpu_after.ru_stime
                     - cpu_before.ru_utime - cpu_before.ru_stime)
         master_cpu = rusage.ru_utime + rusage.ru_stime
@@ -298,6 +298,7 @@ def measure(args):
         report = {
             "config": {k: v for k, v in vars(args).items() if k != "json"},
             "prefill_s": round(prefill_s, 1), "answered": run.answered, "robots": run.robots,
+            "malformed_dispatches": run.malformed,
             "jsonl_records": records, "known_at_end": run.links.issued,
             "master_status_known": (run.status or {}).get("frontier", {}).get("known"),
             "seconds": round(wall, 1), "results_per_s": round(run.answered / wall, 1),

@@ -123,7 +123,7 @@ def _summary_numbers(stdout):
     return numbers
 
 
-def _completeness(site, expected, jsonl_path, nginx):
+def _completeness(expected, jsonl_path, nginx):
     """Compare the JSONL output and nginx's access log with a correct crawl."""
     lines, outcomes = 0, {}
     with open(jsonl_path, encoding="utf-8") as f:
@@ -172,10 +172,11 @@ def _process_rows(tree, pages):
         rows.append({
             "process": name, "pid": proc.pid, "cpu_s": round(proc.cpu, 2),
             "startup_cpu_s": None if startup is None else round(startup, 2),
-            "cpu_per_1000": round(1000.0 * proc.cpu / pages, 3) if pages else None,
+            "cpu_per_1000": round(1000.0 * proc.cpu / pages, 3),
             "peak_rss_mb": round(proc.peak_rss_kb / 1024.0, 1),
             "cpu_wait_s": round(proc.run_wait, 2),
-            "threads_cpu_s": {name: round(cpu, 2) for name, cpu in sorted(proc.threads.items())},
+            "threads_cpu_s": {thread: round(cpu, 2)
+                              for thread, cpu in sorted(proc.threads.items())},
         })
     return rows
 
@@ -220,8 +221,11 @@ def run_once(args, site, expected, site_dir, run_dir, nginx_binary, recorder=Non
         raise SystemExit("spyder crawl failed with status %s:\n%s%s"
                          % (status, stdout[-2000:], stderr[-3000:]))
     numbers = _summary_numbers(stdout)
-    check = _completeness(site, expected, jsonl, nginx)
+    check = _completeness(expected, jsonl, nginx)
     pages = check["unique"]
+    if not pages:
+        raise SystemExit("spyder crawl wrote no results:\n%s%s"
+                         % (stdout[-2000:], stderr[-3000:]))
     duration = numbers.get("duration") or wall
     rows = _process_rows(tree, pages)
     crawl_cpu = sum(r["cpu_s"] for r in rows if r["process"].split()[0] in _ROLES)
