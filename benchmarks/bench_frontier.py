@@ -34,11 +34,17 @@ LINKS_PER_RESULT = 30
 KNOWN_SHARE = 0.3
 
 
-def _url(i, hosts):
+def url(i, hosts):
+    """The ``i``-th URL of the benchmark's synthetic web (host ``i % hosts``)."""
     return "http://host%d.example.com/section/%d/page-%d.html" % (i % hosts, i % 97, i)
 
 
-def _prefill(path, size, hosts):
+def prefill(path, size, hosts):
+    """A state file at ``path`` that knows ``url(0 .. size-1)``, all due, in scope.
+
+    Bulk inserts through the store (not one result at a time), so that 10^6 URLs
+    take seconds; the counters are set as the frontier would have them.
+    """
     from spyder.core.frontier import MultipleHostFrontier
     from spyder.core.sqlitequeues import SQLiteMultipleHostUriQueue, UriRow
 
@@ -48,7 +54,7 @@ def _prefill(path, size, hosts):
     queues = [store.add_or_create_queue("host%d.example.com" % h) for h in range(hosts)]
     batch = 50000
     for start in range(0, size, batch):
-        store.add_uris(UriRow(_url(i, hosts), queues[i % hosts], next_date=1.0, depth=1)
+        store.add_uris(UriRow(url(i, hosts), queues[i % hosts], next_date=1.0, depth=1)
                        for i in range(start, min(size, start + batch)))
         store.checkpoint()
     for host in range(hosts):
@@ -91,7 +97,7 @@ def run_size(size, hosts, link_results, results):
     directory = tempfile.mkdtemp(prefix="spyder-bench-")
     path = os.path.join(directory, "state.db")
     started = time.perf_counter()
-    _prefill(path, size, hosts)
+    prefill(path, size, hosts)
     prefill_s = time.perf_counter() - started
     rss_after_prefill = _rss_mb()
 
@@ -102,8 +108,8 @@ def run_size(size, hosts, link_results, results):
     batches = []
     next_new = size
     for _ in range(link_results):
-        links = [_url(rng.randrange(size), hosts) for _ in range(known)]
-        links += [_url(next_new + k, hosts) for k in range(LINKS_PER_RESULT - known)]
+        links = [url(rng.randrange(size), hosts) for _ in range(known)]
+        links += [url(next_new + k, hosts) for k in range(LINKS_PER_RESULT - known)]
         next_new += LINKS_PER_RESULT - known
         batches.append(links)
     started, cpu_started = time.perf_counter(), time.process_time()
