@@ -127,6 +127,11 @@ class UriRow(NamedTuple):
     reason: Optional[str] = None
     rowid: Optional[int] = None
 
+    @property
+    def is_open(self):
+        """A URL the crawl still has to finish: never fetched, or waiting for a retry."""
+        return self.status is None or self.attempt > 0
+
 
 _SELECT = ("SELECT url, queue, etag, mod_date, next_date, priority, depth, attempt, status, "
            "reason, rowid FROM urls")

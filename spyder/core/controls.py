@@ -1,0 +1,138 @@
+"""The operator's controls over a running frontier: seeds, pause, host orders, host views.
+
+Part of the frontier (``spyder.core.frontier``), called by the console
+(``spyder.console``: the HTTP API and ``spyder ctl``) on the master's IOLoop.
+``add_seeds`` adds URLs as any seed (all or none); ``pause`` / ``resume`` stop and
+restart handing out URLs (a flag in the state file's ``meta``); ``block_host`` /
+``unblock_host`` / ``set_host_delay`` give per-host orders (``hostcontrols``, the
+``host_controls`` table); ``host`` / ``hosts`` describe hosts from the per-host
+counters (``hoststats``) and the active queues.  Every order is committed with the
+next checkpoint, never ahead of the sinks' output, so it holds after a restart.
+"""
+import collections
+import logging
+
+from spyder.core.crawluri import CrawlUri
+from spyder.core.hostcontrols import FOREVER
+from spyder.core.urls import check_seed, host_key
+
+log = logging.getLogger("spyder.frontier")
+
+
+class OperatorControls:
+    """The frontier's operator controls (see the module docstring): a part of
+    ``AbstractBaseFrontier``, working on the state it sets up (``_controls``,
+    ``_host_stats``, ``_queues``, ``_robots``, ``_store``, ``_paused``)."""
+
+    def add_seeds(self, urls):
+        """Add seeds from the operator: all of them or, if one is not a crawlable URL,
+        none (``ValueError`` names it).  Returns the URLs that were new (or revived)."""
+        for url in urls:
+            check_seed(url)
+        return [url for url in urls if self.add_uri(CrawlUri(url=url))]
+
+    @property
+    def paused(self):
+        """True while ``get_next`` hands out nothing (``pause()``), also after a restart."""
+        return self._paused
+
+    def pause(self):
+        """Stop handing out URLs (those in flight still finish) until ``resume()``."""
+        self._set_paused(True)
+
+    def resume(self):
+        """Hand out URLs again after ``pause()``; the master should dispatch now."""
+        self._set_paused(False)
+
+    def _set_paused(self, paused):
+        if paused != self._paused and not self._closed:
+            self._paused = paused
+            self._store.set_meta("paused", paused)
+            self._order_given()
+            log.info("frontier::%s", "paused" if paused else "resumed")
+
+    def _order_given(self):
+        """An operator's order changed the state: it is committed with the next checkpoint
+        (never ahead of the sinks' output, which keeps them exactly-once)."""
+        self._ops += 1
+        self._maybe_commit(self._now())
+
+    def block_host(self, host, until=None):
+        """Hand out no URL of ``host`` (a host key: ``name[:port]``) until ``until`` (UTC
+        epoch; ``None``: until ``unblock_host``); its URLs stay queued.  ``KeyError`` for
+        a host the crawl does not know."""
+        self._known_host(host)
+        self._controls.block(host, FOREVER if until is None else float(until))
+        self._order_given()
+        log.info("frontier::host %s blocked%s", host,
+                 "" if until is None else " until %.0f" % until)
+
+    def unblock_host(self, host):
+        """Lift a block; the host's URLs are due again at once."""
+        stats = self._known_host(host)
+        self._controls.unblock(host)
+        queue_id = stats["queue"]
+        q = self._queues.get(queue_id)
+        if q is not None:
+            q.blocked_until = 0.0
+            self._queues.schedule(q, self._now())
+        elif queue_id is not None:
+            self._store.lift_queue_hold(queue_id)
+        self._order_given()
+        log.info("frontier::host %s unblocked", host)
+
+    def set_host_delay(self, host, seconds):
+        """Wait ``seconds`` after each fetch of ``host`` instead of the computed politeness
+        delay (robots.txt Crawl-delay and Retry-After still lengthen it); ``None`` goes
+        back to the computed delay.  Applies from the host's next fetch on."""
+        self._known_host(host)
+        if seconds is not None and not (0 <= seconds < FOREVER):
+            raise ValueError("a delay is a number of seconds >= 0, got %r" % (seconds,))
+        self._controls.set_delay(host, seconds)
+        self._order_given()
+        log.info("frontier::host %s delay %s", host,
+                 "computed again" if seconds is None else "%s s" % seconds)
+
+    def host(self, host):
+        """Everything known about ``host`` (see ``docs/console.md``); ``KeyError`` if unknown."""
+        return self._describe_host(self._known_host(host), self._now())
+
+    def hosts(self, sort="queued", limit=20):
+        """The ``limit`` hosts with the largest ``sort`` (``queued``, ``fetched``,
+        ``errors``, ``in_flight``; ``host``: by name); ``ValueError`` for another sort."""
+        now = self._now()
+        if sort == "in_flight":
+            flying = collections.Counter(host_key(url) for url in self._in_flight)
+            rows = [self._host_stats.get(host) for host, _ in flying.most_common(limit)]
+        else:
+            rows = self._host_stats.top(sort, limit)
+        return [self._describe_host(row, now) for row in rows if row is not None]
+
+    def _known_host(self, host):
+        stats = self._host_stats.get(host) if isinstance(host, str) else None
+        if stats is None:
+            raise KeyError("the crawl knows no host %r (write it as a URL's host[:port])"
+                           % (host,))
+        return stats
+
+    def _describe_host(self, stats, now):
+        host = stats["host"]
+        q = self._queues.get(stats["queue"])
+        in_flight = sum(1 for url in q.flying if host_key(url) == host) if q is not None else 0
+        until = self._controls.blocked_until(host, now)
+        return {
+            "host": host, "queued": max(0, stats["queued"] - in_flight), "in_flight": in_flight,
+            "fetched": stats["fetched"], "errors": stats["errors"], "bytes": stats["bytes"],
+            "last_status": stats["last_status"], "last_time": stats["last_time"],
+            "active": q is not None,
+            "next_allowed": q.next_allowed if q is not None and q.next_allowed > now else None,
+            "delay": q.delay if q is not None else None,
+            "delay_override": self._controls.delay(host),
+            "blocked": until is not None,
+            "blocked_until": until if until is not None and until < FOREVER else None,
+            "robots": self._robots.describe(self._origins(host), now),
+        }
+
+    @staticmethod
+    def _origins(host):
+        return ["%s://%s" % (scheme, host) for scheme in ("http", "https")]
