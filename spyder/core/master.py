@@ -1,6 +1,7 @@
 """ZmqMaster: hands URLs from the frontier to workers and routes their results back.
 
-The master's flow, all on one IOLoop:
+The master's flow, all on one IOLoop (the worker registry and the leases are parts
+of ``ZmqMaster`` in modules of their own: ``workerregistry`` and ``leases``):
 
   * **workers** register with ``be here now`` (details: their ``slots``), send
     ``heartbeat``\\ s, and leave with ``quit.ack``; one that stays silent for
@@ -44,7 +45,6 @@ The master's flow, all on one IOLoop:
     frontier (which commits) and stops the loop.  A second call closes at once.
 """
 import collections
-import heapq
 import itertools
 import logging
 import queue
@@ -54,50 +54,24 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core import constants as C
+from spyder.core.leases import Leases
 from spyder.core.messages import DataMessage, DropCounter, MessageError
 from spyder.core.retry import RESULT_CLASSES, result_class
+from spyder.core.workerregistry import WorkerRegistry
 
 log = logging.getLogger("spyder.master")
 
-#: Upper bound for a worker's announced slots (protects against nonsense details).
-_MAX_SLOTS = 100000
 #: Seconds the master keeps draining results after the last worker acknowledged quit.
 _DRAIN_AFTER_ACKS = 1.0
 #: Longest single sleep before the master asks the frontier again (clock jumps).
 _MAX_DISPATCH_SLEEP = 300.0
 #: Seconds between two looks at how late the event loop runs its timers.
 _LAG_PROBE = 0.05
-#: Seconds between a dispatch's fetch deadline (sent to the worker) and its lease's
-#: expiry: the result's way back (extraction, transit).
-_LEASE_SLACK = 2.0
 #: Latest failed results kept for the console.
 _RECENT_ERRORS = 50
-#: Expired dispatches remembered (id -> URL) so that a late answer can still count.
-_EXPIRED_KEPT = 10000
 
 
-class _Worker:
-    __slots__ = ("slots", "free", "held", "last_seen")
-
-    def __init__(self, slots, now):
-        self.slots = slots
-        self.free = 0
-        self.held = set()          # dispatch ids it reported holding
-        self.last_seen = now
-
-
-class _Lease:
-    __slots__ = ("id", "curi", "expires", "holder", "superseded")
-
-    def __init__(self, dispatch_id, curi, expires):
-        self.id = dispatch_id
-        self.curi = curi
-        self.expires = expires
-        self.holder = None         # the worker that claimed it, once it says so
-        self.superseded = False    # a late answer to an earlier dispatch of its URL counted
-
-
-class ZmqMaster:
+class ZmqMaster(WorkerRegistry, Leases):
     """The master's dispatcher; see the module docstring."""
 
     def __init__(self, settings, identity, insocket, outsocket, mgmt, frontier,
@@ -127,8 +101,8 @@ class ZmqMaster:
         self._exit_when_done = settings.CRAWL_EXIT_WHEN_DONE
 
         self.running = False
-        self.workers = {}            # identity -> _Worker
-        self.leases = {}             # dispatch id -> _Lease
+        self.workers = {}            # identity -> workerregistry.Worker
+        self.leases = {}             # dispatch id -> leases.Lease
         self._by_url = {}            # url -> dispatch id of its lease
         self._unclaimed = 0          # leases no worker reported holding yet
         self._dispatch_ids = itertools.count(1)
@@ -251,87 +225,6 @@ class ZmqMaster:
             if not stream.closed():
                 stream.close()
 
-    # ------------------------------------------------------------------ workers
-    def _worker_msg(self, msg):
-        identity = msg.identity
-        if not identity:
-            self.dropped.drop("management", "message without a worker identity")
-            return
-        now = self._clock()
-        data = msg.data
-        if data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK:
-            if self.workers.pop(identity, None) is not None:
-                log.info("zmqmaster::worker %s left", identity.decode("utf-8", "replace"))
-            return
-        if data not in (C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT,
-                        C.ZMQ_SPYDER_MGMT_WORKER_CREDIT):
-            if data not in (C.ZMQ_SPYDER_MGMT_WORKER_QUIT, C.ZMQ_SPYDER_MGMT_WORKER_HELLO,
-                            C.ZMQ_SPYDER_MGMT_WORKER_ECHO):
-                self.dropped.drop("management", "unknown payload %r" % data[:64])
-            return
-        details = msg.details if isinstance(msg.details, dict) else {}
-        worker = self.workers.get(identity)
-        if worker is None:
-            if self._stopping:
-                return
-            worker = self.workers[identity] = _Worker(self._slots_from(details), now)
-            log.info("zmqmaster::worker %s registered with %d slot(s)%s",
-                     identity.decode("utf-8", "replace"), worker.slots,
-                     "" if data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL else " (by %s)" % data.decode())
-        worker.last_seen = now
-        worker.slots = self._slots_from(details)
-        self._credit_from(worker, details)
-        if data != C.ZMQ_SPYDER_MGMT_WORKER_CREDIT and C.MGMT_DETAIL_SENT in details:
-            self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity,
-                               C.ZMQ_SPYDER_MGMT_WORKER_ECHO, {
-                                   C.MGMT_DETAIL_WORKER: identity,
-                                   C.MGMT_DETAIL_SENT: details[C.MGMT_DETAIL_SENT],
-                                   C.MGMT_DETAIL_RECEIVED: now,
-                                   C.MGMT_DETAIL_DEAD_AFTER: self._heartbeat_timeout})
-        self._send_next_uri()
-
-    def _slots_from(self, details):
-        slots = details.get(C.MGMT_DETAIL_SLOTS)
-        if isinstance(slots, int) and not isinstance(slots, bool) and 0 < slots <= _MAX_SLOTS:
-            return slots
-        return self._default_slots
-
-    def _credit_from(self, worker, details):
-        """A worker's snapshot: its free slots and the dispatches it holds."""
-        free = details.get(C.MGMT_DETAIL_FREE)
-        if isinstance(free, int) and not isinstance(free, bool):
-            worker.free = min(max(free, 0), worker.slots)
-        else:  # a worker that reports no free slots: every slot counts
-            worker.free = worker.slots
-        held = details.get(C.MGMT_DETAIL_HELD)
-        if not isinstance(held, list):
-            return
-        for dispatch_id in held:
-            lease = self.leases.get(dispatch_id) if isinstance(dispatch_id, int) else None
-            if lease is None or lease.holder is not None:
-                continue
-            lease.holder = worker
-            worker.held.add(dispatch_id)
-            self._unclaimed -= 1
-
-    def _hello(self):
-        self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
-
-    def _hello_if_alone(self):
-        if self.running and not self.workers:
-            self._hello()
-
-    @property
-    def capacity(self):
-        """Total slots of the registered workers."""
-        return sum(worker.slots for worker in self.workers.values())
-
-    @property
-    def credit(self):
-        """Dispatches that may go out now: the free slots the workers reported, less the
-        dispatches no worker has claimed yet."""
-        return sum(worker.free for worker in self.workers.values()) - self._unclaimed
-
     # ------------------------------------------------------------------ dispatch
     def _send_next_uri(self):
         """Dispatch while workers have free slots and the frontier has URLs due."""
@@ -351,29 +244,6 @@ class ZmqMaster:
                 log.error("zmqmaster::frontier handed out %s twice; ignoring the second", curi.url)
                 continue
             self._dispatch(curi)
-
-    def _dispatch(self, curi):
-        now = self._clock()
-        dispatch_id = next(self._dispatch_ids)
-        lease = _Lease(dispatch_id, curi, now + self._lease_timeout)
-        self.leases[dispatch_id] = lease
-        self._by_url[curi.url] = dispatch_id
-        self._unclaimed += 1
-        heapq.heappush(self._lease_heap, (lease.expires, dispatch_id))
-        ticket = {C.TICKET_ID: dispatch_id,
-                  C.TICKET_DEADLINE: lease.expires - min(_LEASE_SLACK, self._lease_timeout / 4)}
-        self._out.send_multipart(DataMessage(self._identity, curi, ticket).serialize())
-        self.dispatched += 1
-
-    def _end_lease(self, lease):
-        """Forget ``lease`` (answered, expired or returned)."""
-        del self.leases[lease.id]
-        if self._by_url.get(lease.curi.url) == lease.id:
-            del self._by_url[lease.curi.url]
-        if lease.holder is None:
-            self._unclaimed -= 1
-        else:
-            lease.holder.held.discard(lease.id)
 
     def _schedule_dispatch(self, at=None):
         """Wake up at ``at`` (default: the frontier's next due time) to dispatch."""
@@ -426,32 +296,6 @@ class ZmqMaster:
         else:
             self._count_worker_result(ticket.get(C.TICKET_WORKER), curi)
             self._route(curi, counted=not lease.superseded)
-        self._after_result()
-
-    def _late(self, msg, dispatch_id, ticket):
-        """An answer without a lease: recorded if it answers one of this master's failed
-        leases first (see the module docstring), else dropped."""
-        curi = msg.curi
-        url = self._expired.pop(dispatch_id, None) if isinstance(dispatch_id, int) else None
-        kind = result_class(curi.status_code)
-        recorded = False
-        if (url == curi.url and msg.identity == self._identity
-                and ticket.get(C.TICKET_HANDED_BACK) is not True):
-            try:
-                recorded = self._frontier.process_late_result(curi, kind)
-            except Exception:
-                log.exception("zmqmaster::recording the late answer for %s failed", curi.url)
-        if not recorded:
-            self.late_results += 1
-            log.debug("zmqmaster::result for %s without a lease (a second answer, or another "
-                      "master's); dropped", curi.url)
-            return
-        self.late_recorded += 1
-        self._count_worker_result(ticket.get(C.TICKET_WORKER), curi)
-        self._count(curi, kind)
-        newer = self.leases.get(self._by_url.get(curi.url))
-        if newer is not None:
-            newer.superseded = True
         self._after_result()
 
     def _hand_back(self, curi):
@@ -545,41 +389,6 @@ class ZmqMaster:
         """Dispatch as soon as the loop is free (the frontier may have URLs due now)."""
         self._io_loop.add_callback(self._send_next_uri)
 
-    def _count_worker_result(self, identity, curi):
-        """A result came back from worker ``identity`` (the ticket's): its pages and errors."""
-        if identity in self.workers:
-            counts = self._worker_results.setdefault(identity, [0, 0])
-            counts[0] += 1
-            status = curi.status_code
-            if not (isinstance(status, int) and 200 <= status < 400):
-                counts[1] += 1
-            if len(self._worker_results) > 2 * len(self.workers) + 16:
-                self._forget_gone_workers()
-
-    def _forget_gone_workers(self):
-        for identity in [i for i in self._worker_results if i not in self.workers]:
-            del self._worker_results[identity]
-
-    def worker_table(self):
-        """One dict per registered worker: identity, host, pid, slots, free, last
-        heartbeat (UTC epoch), and the pages and errors it sent back to this master."""
-        known = self.workers
-        self._forget_gone_workers()
-        epoch_offset = time.time() - self._clock()
-        table = []
-        for identity, worker in sorted(known.items()):
-            name = identity.decode("utf-8", "replace")
-            parts = name.split(":")
-            pages, errors = self._worker_results.get(identity, (0, 0))
-            table.append({
-                "identity": name, "host": parts[1] if len(parts) == 3 else None,
-                "pid": int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else None,
-                "slots": worker.slots, "free": worker.free,
-                "last_heartbeat": worker.last_seen + epoch_offset,
-                "pages": pages, "errors": errors,
-            })
-        return table
-
     # ------------------------------------------------------------------ housekeeping
     def _housekeeping(self):
         now = self._clock()
@@ -597,47 +406,6 @@ class ZmqMaster:
         if self._lag_probe_at is not None:
             self.loop_lag_max = max(self.loop_lag_max, now - self._lag_probe_at - _LAG_PROBE)
         self._lag_probe_at = now
-
-    def _expire_leases(self, now):
-        heap = self._lease_heap
-        expired = False
-        while heap and heap[0][0] <= now:
-            _, dispatch_id = heapq.heappop(heap)
-            lease = self.leases.get(dispatch_id)
-            if lease is None:
-                continue  # answered or returned
-            self.lease_expired += 1
-            expired = True
-            log.warning("zmqmaster::lease on %s expired after %s s without a result",
-                        lease.curi.url, self._lease_timeout)
-            self._fail_lease(lease, "lease expired after %s s" % self._lease_timeout)
-        if expired:
-            self._after_result()
-
-    def _fail_lease(self, lease, error):
-        self._end_lease(lease)
-        self._expired[lease.id] = lease.curi.url
-        if len(self._expired) > _EXPIRED_KEPT:
-            self._expired.popitem(last=False)
-        curi = lease.curi
-        curi.status_code = C.CURI_ELEASE_EXPIRED
-        curi.optional_vars[C.CURI_ERROR] = error
-        self._route(curi, counted=not lease.superseded)
-
-    def _expire_workers(self, now):
-        limit = now - self._heartbeat_timeout
-        for identity in [i for i, w in self.workers.items() if w.last_seen < limit]:
-            worker = self.workers.pop(identity)
-            name = identity.decode("utf-8", "replace")
-            held = [self.leases[i] for i in sorted(worker.held) if i in self.leases]
-            log.warning("zmqmaster::worker %s silent for %s s, dropped; dispatching the %d "
-                        "URL(s) it held again", name, self._heartbeat_timeout, len(held))
-            for lease in held:
-                self.redispatched += 1
-                log.info("zmqmaster::lease on %s returned: its worker died", lease.curi.url)
-                self._fail_lease(lease, "worker %s died" % name)
-            if held:
-                self._after_result()
 
     # ------------------------------------------------------------------ status
     def stats(self):
