@@ -63,7 +63,7 @@ def _push_heartbeat_timeout(settings):
     """
     before_dead = (settings.WORKER_HEARTBEAT_TIMEOUT - settings.WORKER_HEARTBEAT_INTERVAL
                    - settings.ZEROMQ_HEARTBEAT_IVL)
-    return max(min(settings.ZEROMQ_HEARTBEAT_TIMEOUT, before_dead), settings.ZEROMQ_HEARTBEAT_IVL)
+    return min(settings.ZEROMQ_HEARTBEAT_TIMEOUT, max(before_dead, settings.ZEROMQ_HEARTBEAT_IVL))
 
 
 def create_master_management(settings, zmq_context, io_loop):
