@@ -51,6 +51,21 @@ def _sub_socket(ctx, max_size):
     return sock
 
 
+def _push_heartbeat_timeout(settings):
+    """Seconds of silence after which the data PUSH drops a worker's connection.
+
+    ``ZEROMQ_HEARTBEAT_TIMEOUT``, shortened if need be so that the connection of a
+    worker that stopped reading is gone by the time the master declares the worker
+    dead (``WORKER_HEARTBEAT_TIMEOUT`` after its last heartbeat, which is at most
+    ``WORKER_HEARTBEAT_INTERVAL`` old; ZeroMQ drops it at most one ping interval plus
+    this timeout after it stopped).  Otherwise PUSH would go on dealing it the
+    dispatches the other workers' credit pays for, each stranded for a full lease.
+    """
+    before_dead = (settings.WORKER_HEARTBEAT_TIMEOUT - settings.WORKER_HEARTBEAT_INTERVAL
+                   - settings.ZEROMQ_HEARTBEAT_IVL)
+    return min(settings.ZEROMQ_HEARTBEAT_TIMEOUT, max(before_dead, settings.ZEROMQ_HEARTBEAT_IVL))
+
+
 def create_master_management(settings, zmq_context, io_loop):
     """The master's ZmqMgmt: SUB bound to ZEROMQ_MGMT_WORKER, PUB bound to ZEROMQ_MGMT_MASTER."""
     sub = _sub_socket(zmq_context, _MGMT_MAX_MESSAGE_SIZE)
@@ -112,6 +127,8 @@ def main(settings):
         frontier = create_frontier(settings, log_handler)
         push = ctx.socket(zmq.PUSH)
         push.sndhwm = settings.ZEROMQ_MASTER_PUSH_HWM
+        if settings.ZEROMQ_HEARTBEAT_IVL:
+            push.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(_push_heartbeat_timeout(settings) * 1000))
         bind(push, settings.ZEROMQ_MASTER_PUSH, "ZEROMQ_MASTER_PUSH")
         sub = _sub_socket(ctx, settings.ZEROMQ_MAX_MESSAGE_SIZE)
         bind(sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")

@@ -18,6 +18,7 @@ from conftest import wait_until
 from test_e2e import Crawl, _assert_complete, _signal
 
 LATENCY = 0.02
+HOSTS = 4
 FAST = dict(FRONTIER_HOST_CONCURRENCY=1, REQUEST_TIMEOUT=2.0, LEASE_TIMEOUT=5.0,
             WORKER_HEARTBEAT_INTERVAL=0.25, WORKER_HEARTBEAT_TIMEOUT=3.0)
 
@@ -62,7 +63,7 @@ def crawl(tmp_path, socket_dir):
 
 @pytest.mark.timeout(150)
 def test_a_stopped_worker_strands_few_urls_and_nothing_overlaps(demo_site, crawl):
-    server = demo_site(pages=120, hosts=4, latency=LATENCY)
+    server = demo_site(pages=120, hosts=HOSTS, latency=LATENCY)
     run = crawl(server, workers=2, **FAST).start()
     wait_until(lambda: len(server.requests) >= 30, 60, message="30 requests")
     worker = sorted(pid for pid, role in run.children().items() if role == "worker")[0]
@@ -83,8 +84,11 @@ def test_a_stopped_worker_strands_few_urls_and_nothing_overlaps(demo_site, crawl
     twice = {u for u, n in fetched.items() if n > 1}
     assert twice <= returned, "only URLs whose lease ended were fetched again"
     stranded = [int(n) for n in re.findall(r"dispatching the (\d+) URL\(s\) it held", log)]
-    # a worker holds at most its slots (MAX_CLIENTS) plus the pipes' one or two
-    assert len(returned) <= 4 + 2 + sum(stranded), (returned, stranded)
+    # The stopped worker strands what it held when it stopped (its slots plus what credit
+    # let into its pipe: also fetches it took but had not reported yet, which wait out
+    # their lease) and nothing dealt to it later: its connection is gone by the time it
+    # is declared dead.  Here that is at most what is ever in flight, one URL per host.
+    assert len(returned) <= HOSTS * FAST["FRONTIER_HOST_CONCURRENCY"], (returned, stranded)
     print("stranded by the stopped worker: %d (returned leases: %d)"
           % (sum(stranded), len(returned)))
     urls = [r["url"] for r in run.records()]

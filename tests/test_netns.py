@@ -98,9 +98,11 @@ class Machines:
             self._run("-n", ns, "link", "set", link, "up")
         return self
 
-    def start(self, ns, argv, log_path, env):
+    def start(self, ns, argv, log_path, env, cwd):
+        """Run ``argv`` in namespace ``ns`` from ``cwd``: never the repository, whose
+        example ``settings.py`` every spyder command would read (its scope drops PDFs)."""
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(["ip", "netns", "exec", ns] + argv, env=env, cwd=REPO,
+            proc = subprocess.Popen(["ip", "netns", "exec", ns] + argv, env=env, cwd=cwd,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=log)
         self.procs.append(proc)
@@ -146,7 +148,7 @@ def test_two_machines_of_workers_one_cut_off_for_20_s(machines, tmp_path):
     site = machines.start(machines.hub, [
         sys.executable, "-m", "spyder.demosite", "--pages", str(PAGES), "--hosts", str(HOSTS),
         "--bind", machines.hub_address, "--latency", str(LATENCY), "--log", requests_log],
-        str(tmp_path / "site.err"), env)
+        str(tmp_path / "site.err"), env, str(tmp_path))
     seeds = [site.stdout.readline().decode().strip() for _ in range(HOSTS)]
     assert all(seed.startswith("http://" + machines.hub_address) for seed in seeds), seeds
 
@@ -166,10 +168,10 @@ def test_two_machines_of_workers_one_cut_off_for_20_s(machines, tmp_path):
         args += ["-s", "%s=%r" % (name, value)]
     started = time.time()
     master = machines.start(machines.hub, [sys.executable, "-m", "spyder", "master"] + args,
-                            str(tmp_path / "master.log"), env)
+                            str(tmp_path / "master.log"), env, str(tmp_path))
     for i, ns in enumerate(machines.workers):
         machines.start(ns, [sys.executable, "-m", "spyder", "worker"] + args,
-                       str(tmp_path / ("worker%d.log" % i)), env)
+                       str(tmp_path / ("worker%d.log" % i)), env, str(tmp_path))
 
     wait_until(lambda: len(_spans(requests_log)) >= 60, 60, message="60 requests served")
     machines.link(0, up=False)
@@ -207,12 +209,6 @@ def test_two_machines_of_workers_one_cut_off_for_20_s(machines, tmp_path):
         spans = [(s["host"], s["path"], s["start"], s["end"]) for s in _spans(requests_log)]
 
     served = _Served()
-    missing = (served.expected_urls() | served.robots_urls()) - set(fetched)
-    # open finding: in this set-up (spyder master + workers over tcp, 450 pages) the
-    # demo site's /files/report.pdf, linked from one page per host, is never queued;
-    # a loopback `spyder crawl` of the same site fetches it.  Everything else must be.
-    assert {url for url in missing if not url.endswith("/files/report.pdf")} == set(), missing
-    fetched.update((url, 1) for url in missing)
     _assert_complete(served, fetched)
     found = overlaps(served)
     returned = set(re.findall(r"lease on (\S+) (?:expired|returned)", master_log))
@@ -222,15 +218,15 @@ def test_two_machines_of_workers_one_cut_off_for_20_s(machines, tmp_path):
     starts = sorted(s["start"] for s in spans)
     longest_idle = max(b - a for a, b in zip(starts, starts[1:]))
     print("\nnamespace crawl: %d URLs in %.1f s; longest stretch with nothing served %.1f s; "
-          "overlaps %d; repeats %d (returned leases %d); stranded on the cut-off worker %d; "
-          "never queued %s" % (len(fetched), crawl_time, longest_idle, len(found), len(repeats),
-                               len(returned), stranded, sorted(missing)))
+          "overlaps %d; repeats %d (returned leases %d); stranded on the cut-off worker %d"
+          % (len(fetched), crawl_time, longest_idle, len(found), len(repeats), len(returned),
+             stranded))
     assert served_while_cut, "the crawl stalled while a worker was cut off"
     assert found == []
     assert repeats <= returned, "only URLs whose lease ended were fetched again"
     with open(str(tmp_path / "crawl.jsonl")) as lines:
         urls = [json.loads(line)["url"] for line in lines if line.strip()]
-    assert sorted(urls) == sorted(served.expected_urls() - missing), "one JSONL record per URL"
+    assert sorted(urls) == sorted(served.expected_urls()), "one JSONL record per URL"
     # with the other worker healthy, no stretch without a fetch beyond the heartbeat
     # timeout plus a few seconds
     assert longest_idle < SETTINGS["WORKER_HEARTBEAT_TIMEOUT"] + 5.0
