@@ -134,6 +134,7 @@ def main(settings):
     try:
         log_handler, log_socket = setup_logging(ctx, settings, "spyder.worker",
                                                 settings.LOG_LEVEL_WORKER)
+        log.info("worker::settings: %s", settings.source)
         warn_if_licence_too_short(settings, log, "worker")
         mgmt = create_worker_management(settings, ctx, io_loop)
         opened.append(mgmt)

@@ -33,6 +33,16 @@ def test_loading_custom_settings_works():
     assert settings.ZEROMQ_MGMT_WORKER == "test"
 
 
+def test_settings_say_where_they_came_from(tmp_path):
+    # the processes log this line at start: a ./settings.py picked up unawares shows
+    assert Settings().source == "the defaults (no settings module)"
+    path = tmp_path / "mysettings.py"
+    path.write_text("MAX_CLIENTS = 3\n")
+    settings = load_settings(str(path), ["MAX_CLIENTS=4", "LEASE_TIMEOUT=9.0"])
+    assert settings.source == ("settings module %s with -s LEASE_TIMEOUT, MAX_CLIENTS" % path)
+    assert settings.MAX_CLIENTS == 4
+
+
 def test_every_default_has_a_one_line_comment():
     lines = open(defaultsettings.__file__).read().splitlines()
     for index, line in enumerate(lines):

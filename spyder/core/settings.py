@@ -124,6 +124,12 @@ class Settings:
                   for name in _public_names(defaultsettings)}
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "_defaults", dict(values))
+        source = ("settings module %s" % getattr(user_module, "__file__", user_module)
+                  if user_module is not None else "the defaults (no settings module)")
+        if overrides:
+            source += " with -s %s" % ", ".join(sorted(dict(overrides)))
+        #: Where these settings came from, for the start-up log line.
+        object.__setattr__(self, "source", source)
         if user_module is not None:
             self._merge({n: getattr(user_module, n) for n in _public_names(user_module)},
                         "settings module %s" % getattr(user_module, "__file__", user_module))
