@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import wait_until
-from test_e2e import Crawl, _assert_complete, _signal
+from test_e2e import _assert_complete, crawl  # noqa: F401 (crawl: the fixture)
 
 LATENCY = 0.02
 HOSTS = 4
@@ -42,23 +42,6 @@ def returned_leases(run):
     with open(os.path.join(run.log_dir, "master.log"), errors="replace") as log:
         text = log.read()
     return set(re.findall(r"lease on (\S+) (?:expired|returned)", text)), text
-
-
-@pytest.fixture
-def crawl(tmp_path, socket_dir):
-    crawls = []
-
-    def make(server, workers=2, **settings):
-        made = Crawl(str(tmp_path), socket_dir, server.seeds, workers, **settings)
-        crawls.append(made)
-        return made
-
-    yield make
-    for made in crawls:
-        if made.proc is not None and made.proc.poll() is None:
-            for pid in made.children():
-                _signal(pid, signal.SIGCONT)
-            made.kill_all()
 
 
 @pytest.mark.timeout(150)
