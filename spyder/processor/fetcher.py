@@ -336,7 +336,7 @@ class FetchProcessor:
             if download.failure is not None:
                 raise download.failure
         except Exception as exc:
-            exc = _curl_error(exc)
+            exc = download.failure or _curl_error(exc)  # libcurl only saw "write error"
             if not download.interrupted(exc):
                 raise exc
             response = None  # cut short after the headers: what came is kept
