@@ -11,8 +11,9 @@ benchmark site of ``nginxsite.py`` (``--pages`` pages, default 2,000, on
   one new TCP connection per request, HTTP parsing in Python;
 * ``curl``: tornado's ``CurlAsyncHTTPClient`` (pycurl / libcurl) with the same
   options -- kept-alive connections, HTTP parsing in C;
-* ``FetchProcessor``: the worker's real fetch stage (the simple client plus the
-  caching resolver and the CrawlUri bookkeeping);
+* ``FetchProcessor`` / ``FetchProcessor-curl``: the worker's real fetch stage with
+  ``HTTP_CLIENT="simple"`` / ``"curl"`` (the client plus the caching resolver, the
+  size cap and content-type callbacks and the CrawlUri bookkeeping);
 
 each on asyncio's default loop and on uvloop.  It prints pages/s and CPU seconds
 per 1,000 fetches of the child (nginx's own CPU apart), and how many TCP connections
@@ -36,7 +37,7 @@ import time
 
 import nginxsite
 
-CONFIGS = [(client, loop) for client in ("simple", "curl", "FetchProcessor")
+CONFIGS = [(client, loop) for client in ("simple", "curl", "FetchProcessor", "FetchProcessor-curl")
            for loop in ("asyncio", "uvloop")]
 
 
@@ -59,8 +60,9 @@ async def _fetch_all(name, urls, clients):
 
     todo = iter(urls)
     done = {"ok": 0, "bytes": 0}
-    if name == "FetchProcessor":
-        fetcher = FetchProcessor(Settings(overrides={"MAX_CLIENTS": clients}))
+    if name.startswith("FetchProcessor"):
+        fetcher = FetchProcessor(Settings(overrides={
+            "MAX_CLIENTS": clients, "HTTP_CLIENT": "curl" if name.endswith("curl") else "simple"}))
 
         async def one(url):
             curi = await fetcher(CrawlUri(url=url))
@@ -142,13 +144,13 @@ def main(argv=None):
         results = []
         print("python %s; %d fetches of %d pages on %d hosts, %d at a time"
               % (sys.version.split()[0], args.fetches, len(pages), args.hosts, args.clients))
-        print("%-15s %-8s %9s %9s %16s %12s %12s" % ("client", "loop", "pages/s", "CPU s",
+        print("%-19s %-8s %9s %9s %16s %12s %12s" % ("client", "loop", "pages/s", "CPU s",
                                                      "CPU s/1000 p", "connections", "nginx CPU s"))
         for name, loop in CONFIGS:
-            missing = [m for m, needed in (("pycurl", name == "curl"), ("uvloop", loop == "uvloop"))
+            missing = [m for m, needed in (("pycurl", name.endswith("curl")), ("uvloop", loop == "uvloop"))
                        if needed and not _importable(m, env)]
             if missing:
-                print("%-15s %-8s skipped: pip install %s" % (name, loop, " ".join(missing)))
+                print("%-19s %-8s skipped: pip install %s" % (name, loop, " ".join(missing)))
                 continue
             repeats = []
             for number in range(args.repeat):
@@ -165,7 +167,7 @@ def main(argv=None):
                                     nginx_cpu_s=nginx_cpu, connections=nginx.access_counts()[2]))
             result = sorted(repeats, key=lambda r: r["cpu_s"])[len(repeats) // 2]  # median CPU
             results.append(result)
-            print("%-15s %-8s %9.0f %9.2f %16.3f %12d %12.2f" % (
+            print("%-19s %-8s %9.0f %9.2f %16.3f %12d %12.2f" % (
                 name, loop, result["fetches"] / result["wall_s"], result["cpu_s"],
                 1000 * result["cpu_s"] / result["fetches"], result["connections"],
                 result["nginx_cpu_s"]))

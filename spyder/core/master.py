@@ -51,13 +51,13 @@ import queue
 import time
 
 from tornado.ioloop import IOLoop, PeriodicCallback
-from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core import constants as C
 from spyder.core.leases import Leases
 from spyder.core.messages import DataMessage, DropCounter, MessageError
 from spyder.core.retry import RESULT_CLASSES, result_class
 from spyder.core.workerregistry import WorkerRegistry
+from spyder.core.zmqchannel import ZmqChannel
 
 log = logging.getLogger("spyder.master")
 
@@ -78,8 +78,8 @@ class ZmqMaster(WorkerRegistry, Leases):
                  log_handler=None, log_level=None, io_loop=None, notifier=None):
         self._settings = settings
         self._identity = identity if isinstance(identity, bytes) else identity.encode()
-        self._in = ZMQStream(insocket, io_loop)
-        self._out = ZMQStream(outsocket, io_loop)
+        self._in = ZmqChannel(insocket, io_loop)
+        self._out = ZmqChannel(outsocket, io_loop)
         self._mgmt = mgmt
         self._frontier = frontier
         self._handlers = {

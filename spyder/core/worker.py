@@ -42,12 +42,12 @@ import time
 
 import zmq
 from tornado.ioloop import IOLoop, PeriodicCallback
-from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core import constants as C
 from spyder.core.masterclock import MasterClock
 from spyder.core.messages import (DataMessage, DropCounter, MessageError,
                                   deserialize_crawluri)
+from spyder.core.zmqchannel import ZmqChannel
 
 log = logging.getLogger("spyder.worker")
 
@@ -152,18 +152,18 @@ def _fit(frames, msg, max_size):
 
 
 class _Stage:
-    """What both stages share: the two streams, input parsing and failure marking."""
+    """What both stages share: the two channels, input parsing and failure marking."""
 
     def __init__(self, insocket, outsocket, processing, io_loop, name):
-        self._in = ZMQStream(insocket, io_loop)
-        self._out = ZMQStream(outsocket, io_loop)
+        self._in = ZmqChannel(insocket, io_loop)
+        self._out = ZmqChannel(outsocket, io_loop)
         self._processing = processing
         self._name = name
         self.dropped = DropCounter(log)
 
     def flush(self):
         """Write out queued results now."""
-        self._out.flush(zmq.POLLOUT)
+        self._out.flush()
 
     def close(self):
         for stream in (self._in, self._out):
