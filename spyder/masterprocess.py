@@ -122,7 +122,6 @@ def main(settings):
         ctx = create_context(settings)
         log_handler, log_socket = setup_logging(ctx, settings, "spyder.master",
                                                 settings.LOG_LEVEL_MASTER)
-        log.info("master::settings: %s", settings.source)
         warn_if_licence_too_short(settings, log, "master")
         mgmt = create_master_management(settings, ctx, io_loop)
         frontier = create_frontier(settings, log_handler)
@@ -160,6 +159,7 @@ def main(settings):
                              (sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")], log, io_loop)
     mgmt.start()
     master.start()
+    log.info("master::settings: %s", settings.source)
     notifier.ready("master %s running%s" % (
         identity, "" if console is None else "; " + READY_STATUS % console.url))
     try:

@@ -134,7 +134,6 @@ def main(settings):
     try:
         log_handler, log_socket = setup_logging(ctx, settings, "spyder.worker",
                                                 settings.LOG_LEVEL_WORKER)
-        log.info("worker::settings: %s", settings.source)
         warn_if_licence_too_short(settings, log, "worker")
         mgmt = create_worker_management(settings, ctx, io_loop)
         opened.append(mgmt)
@@ -161,6 +160,7 @@ def main(settings):
 
     async def run():
         control.start()
+        log.info("worker::settings: %s", settings.source)
         notifier.ready("worker %s running" % identity)
         await control.done.wait()
 
