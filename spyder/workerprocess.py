@@ -33,7 +33,8 @@ from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
 from spyder.core.sockets import bind, connect, create_context
 from spyder.errors import StartupError
-from spyder.core.worker import AsyncZmqWorker, WorkerControl, ZmqWorker
+from spyder.core.worker import AsyncZmqWorker, ZmqWorker
+from spyder.core.workercontrol import WorkerControl
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
 

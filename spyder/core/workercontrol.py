@@ -1,0 +1,174 @@
+"""WorkerControl: one worker process's side of the management protocol.
+
+``WorkerControl`` speaks the management protocol for the process: ``be here now``
+(with ``{"slots", "free", "held", "t"}``) at start and whenever the master says
+``hello``, ``heartbeat`` every ``WORKER_HEARTBEAT_INTERVAL``, ``credit`` whenever
+the free slots or held dispatches change, and on ``quit`` (or a signal) the
+shutdown: stop taking work, let in-flight fetches finish within
+``SHUTDOWN_TIMEOUT``, hand back whatever is unfinished or still queued (ticket
+``back``, error ``"worker shutting down"``: the master dispatches it again at once,
+no attempt counted), flush the results, send ``quit.ack`` and set ``done``.  A
+second signal cuts the wait short.  The worker takes work only while the master
+is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
+``MasterClock``); otherwise it announces no free slots and leaves PULL unread.
+"""
+import asyncio
+import logging
+import time
+
+from tornado.ioloop import IOLoop, PeriodicCallback
+
+from spyder.core import constants as C
+
+log = logging.getLogger("spyder.worker")
+
+#: Seconds between checks of the licence to fetch (see ``MasterClock``).
+_LICENCE_CHECK = 0.1
+#: Seconds the extract stage gets, after the fetch stage is done, to publish the rest.
+_EXTRACT_GRACE = 5.0
+
+
+class WorkerControl:
+    """Registration, heartbeats, the licence to work and shutdown of one worker process
+    (see the module docstring)."""
+
+    def __init__(self, settings, identity, mgmt, fetcher, extractor, io_loop=None,
+                 notifier=None):
+        self._identity = identity if isinstance(identity, bytes) else identity.encode()
+        self._mgmt = mgmt
+        self._fetcher = fetcher
+        self._extractor = extractor
+        self._clock = fetcher.clock
+        fetcher.identity = self._identity
+        fetcher.on_change = self._credit_soon
+        self._io_loop = io_loop or IOLoop.current()
+        self._notifier = notifier
+        self._shutdown_timeout = settings.SHUTDOWN_TIMEOUT
+        self._heartbeat = PeriodicCallback(self._send_heartbeat,
+                                           max(settings.WORKER_HEARTBEAT_INTERVAL, 0.01) * 1000)
+        self._licence_check = PeriodicCallback(self._check, _LICENCE_CHECK * 1000)
+        self._watchdog = None
+        self._cut_short = asyncio.Event()
+        self._credit_pending = False
+        self._listening = False
+        self.stopping = False
+        #: set once the shutdown is complete (quit.ack sent); the process then exits
+        self.done = asyncio.Event()
+
+    def start(self):
+        """Start both stages and management; register with the master."""
+        self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._on_mgmt)
+        self._mgmt.start()
+        self._fetcher.allow(False)
+        self._extractor.watch_listener(self._on_listener)
+        self._extractor.start()
+        self._fetcher.start()
+        self._heartbeat.start()
+        self._licence_check.start()
+        if self._notifier is not None and self._notifier.watchdog_interval:
+            self._watchdog = PeriodicCallback(self._notifier.watchdog,
+                                              self._notifier.watchdog_interval * 1000)
+            self._watchdog.start()
+        self.register()
+        log.info("worker::%s waiting for action (%d slots)",
+                 self._identity.decode(), self._fetcher.slots)
+
+    def register(self):
+        """Send ``be here now`` with the free slots."""
+        self._publish(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, self._details())
+
+    def shutdown(self, reason="quit"):
+        """Begin the graceful shutdown; a second call cuts the wait for in-flight work short."""
+        if self.stopping:
+            log.info("worker::%s again: not waiting for in-flight fetches", reason)
+            self._cut_short.set()
+            return
+        self.stopping = True
+        log.info("worker::%s: finishing in-flight fetches (at most %.1f s)",
+                 reason, self._shutdown_timeout)
+        if self._notifier is not None:
+            self._notifier.stopping()
+        self._io_loop.add_callback(self._shutdown)
+
+    def _details(self):
+        return {C.MGMT_DETAIL_SLOTS: self._fetcher.slots,
+                C.MGMT_DETAIL_FREE: 0 if self.stopping else self._fetcher.free,
+                C.MGMT_DETAIL_HELD: self._fetcher.held,
+                C.MGMT_DETAIL_SENT: self._clock.now()}
+
+    def _publish(self, data, details=None):
+        self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, data, details)
+
+    def _send_heartbeat(self):
+        self._publish(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, self._details())
+
+    def _credit_soon(self):
+        """Tell the master the new free slots / held dispatches, once per loop turn."""
+        if not self._credit_pending:
+            self._credit_pending = True
+            self._io_loop.add_callback(self._send_credit)
+
+    def _send_credit(self):
+        self._credit_pending = False
+        self._publish(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT, self._details())
+
+    def _on_listener(self, listening):
+        if listening != self._listening:
+            self._listening = listening
+            log.info("worker::the master %s our results", "receives" if listening else
+                     "no longer receives")
+            if listening and not self.stopping:
+                self.register()
+            self._check()
+
+    def _check(self):
+        """Take work only while the master listens and the licence holds."""
+        licensed = self._clock.licensed()
+        if not licensed and self._fetcher.in_flight:
+            log.warning("worker::no heartbeat echo from the master for too long: cancelling "
+                        "%d fetch(es), the master gives them to others", self._fetcher.in_flight)
+            self._fetcher.cut_off()
+        self._fetcher.allow(self._listening and licensed and not self.stopping)
+
+    def _on_mgmt(self, msg):
+        if msg.data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT:
+            self.shutdown("quit from %s" % msg.identity.decode("utf-8", "replace"))
+        elif msg.data == C.ZMQ_SPYDER_MGMT_WORKER_HELLO and not self.stopping:
+            self.register()
+        elif msg.data == C.ZMQ_SPYDER_MGMT_WORKER_ECHO:
+            self._on_echo(msg)
+
+    def _on_echo(self, msg):
+        details = msg.details if isinstance(msg.details, dict) else {}
+        if details.get(C.MGMT_DETAIL_WORKER) != self._identity:
+            return
+        values = [details.get(key) for key in (C.MGMT_DETAIL_SENT, C.MGMT_DETAIL_RECEIVED,
+                                                C.MGMT_DETAIL_DEAD_AFTER)]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            if msg.identity != self._clock.master:
+                log.info("worker::master %s is our master now",
+                         msg.identity.decode("utf-8", "replace"))
+            self._clock.sample(msg.identity, *values)
+            self._check()
+        else:
+            self._fetcher.dropped.drop("management", "malformed heartbeat echo")
+
+    async def _shutdown(self):
+        self._fetcher.allow(False)
+        self._send_heartbeat()  # free = 0: the master stops sending work here
+        returned = await self._fetcher.drain(self._shutdown_timeout, self._cut_short)
+        if returned:
+            log.warning("worker::handed %d unfinished URLs back to the master", returned)
+        deadline = time.monotonic() + _EXTRACT_GRACE  # (extraction is quick: no cutting short)
+        while self._extractor.processed < self._fetcher.sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self._extractor.stop()
+        self._extractor.flush()
+        self._heartbeat.stop()
+        self._licence_check.stop()
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        self._publish(C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK)
+        self._mgmt.flush()
+        log.info("worker::%s down", self._identity.decode())
+        self.done.set()
