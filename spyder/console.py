@@ -118,7 +118,8 @@ class _Metrics:
                                 buckets=_FETCH_BUCKETS, registry=self.registry)
         self._size = Histogram("spyder_body_bytes", "Size of the bodies received",
                                buckets=_SIZE_BUCKETS, registry=self.registry)
-        stats = master.stats
+        self._stats = master.stats
+        self._snapshot = None      # one master.stats() for all gauges of a scrape
         for name, text, value in (
                 ("spyder_queued", "URLs waiting to be crawled",
                  lambda s: s["frontier"].get("queued", 0)),
@@ -132,7 +133,7 @@ class _Metrics:
                  lambda s: int(bool(s["frontier"].get("paused")))),
         ):
             Gauge(name, text, registry=self.registry).set_function(
-                lambda value=value: value(stats()))
+                lambda value=value: value(self._snapshot or self._stats()))
 
     def observe(self, curi, outcome):
         status = curi.status_code
@@ -142,7 +143,11 @@ class _Metrics:
         self._size.observe(len(curi.content_body or b""))
 
     def exposition(self):
-        return generate_latest(self.registry)
+        self._snapshot = self._stats()
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self._snapshot = None
 
 
 class Console:
@@ -317,7 +322,8 @@ class Console:
         elif action == "resume":
             master.resume()
         elif action == "stop":
-            self._io_loop.add_callback(master.shutdown)
+            if master.state != "draining":  # a second shutdown() would stop at once
+                self._io_loop.add_callback(master.shutdown)
             return {"state": "draining"}
         elif action == "block":
             until = body.get("until")
@@ -344,9 +350,11 @@ _STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "network", "other")
 
 
 def _status_class(status):
+    if status == 599:
+        return "network"
     if isinstance(status, int) and 200 <= status < 600:
         return "%dxx" % (status // 100)
-    return "network" if status == 599 else "other"
+    return "other"
 
 
 def _log_request(handler):
@@ -468,7 +476,10 @@ class _Control(_Handler):
     """``POST`` with a JSON object body; the action is given by the route."""
 
     control = True
-    needs_frontier_controls = True
+
+    @property
+    def needs_frontier_controls(self):
+        return self.action != "stop"   # stopping needs only the master
 
     def initialize(self, console, action):
         super().initialize(console)

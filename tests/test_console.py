@@ -482,3 +482,9 @@ def _logged_url(master):
     master.seen = getattr(master, "seen", "") + (chunk.decode() if chunk else "")
     match = re.search(r"dashboard and API at (http://\S+)", master.seen)
     return match and match.group(1)
+
+
+def test_status_classes_count_network_errors_apart():
+    from spyder.console import _status_class
+    assert [_status_class(s) for s in (200, 301, 404, 503, 599, None, 710)] == [
+        "2xx", "3xx", "4xx", "5xx", "network", "other", "other"]

@@ -141,11 +141,8 @@ class Dispatch:
                         depth=0, attempt=attempt)
 
     def _drop_disallowed(self, row):
-        c = self._counters
         self._store.ignore_uri(row.url, row.status, "robots")
-        c["pending"] -= 1
-        if row.is_open:
-            self._count_open(row.url, -1)
-        c["robots_disallowed"] += 1
+        self._finished_for_good(row)
+        self._counters["robots_disallowed"] += 1
         self._ops += 1
         log.debug("frontier::%s disallowed by robots.txt", row.url)

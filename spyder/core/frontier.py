@@ -54,6 +54,7 @@ queue changes are written in one savepoint, and transactions are committed every
 crash the file is consistent and a restart resumes: URLs in flight are due again,
 finished ones are not.
 """
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -220,19 +221,10 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
         now = self._now()
         depth = int(curi.depth or 0)
         priority = int(curi.current_priority or self._default_priority)
-        pushes, due = [], {}
-        saved = dict(self._counters)
-        try:
-            with self._store.atomic():
-                if self._admission.default_scope:
-                    self._admission.add_scope_host(hostname(url))
-                added = self._add_url(url, depth, priority, pushes, due, seed=True)
-                self._queues.lower_due(due)
-                self._host_stats.flush()
-        except BaseException:
-            self._rolled_back(saved)
-            raise
-        self._queues.apply(pushes, now)
+        with self._transaction(now) as (pushes, due):
+            if self._admission.default_scope:
+                self._admission.add_scope_host(hostname(url))
+            added = self._add_url(url, depth, priority, pushes, due, seed=True)
         self._ops += 1
         self._maybe_commit(now)
         if added:
@@ -356,6 +348,31 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
             self._release_lock()
 
     # ------------------------------------------------------------------ the result transaction
+    @contextlib.contextmanager
+    def _transaction(self, now):
+        """One savepoint for one operation; yields ``(pushes, due)`` to fill: the changed
+        rows of active queues (applied after the savepoint) and the new due times of
+        stored queues (written inside it).  On failure memory forgets what it learned."""
+        pushes, due = [], {}
+        saved = dict(self._counters)
+        try:
+            with self._store.atomic():
+                yield pushes, due
+                self._queues.lower_due(due)
+                self._host_stats.flush()
+        except BaseException:
+            self._rolled_back(saved)
+            raise
+        self._queues.apply(pushes, now)
+
+    def _place(self, queue_id, row, pushes, due):
+        """A scheduled ``row`` of queue ``queue_id`` is new or changed: into the active
+        queue's buffer, or its stored queue is due no later than the row."""
+        if self._queues.get(queue_id) is not None:
+            pushes.append((queue_id, row))
+        elif row.next_date < due.get(queue_id, float("inf")):
+            due[queue_id] = row.next_date
+
     def _rolled_back(self, counters):
         """A result's savepoint was rolled back: forget what memory learned inside it."""
         self._counters = counters

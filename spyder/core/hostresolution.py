@@ -86,6 +86,10 @@ class QueueResolver:
         self.remember(key, queue_id)
         self._scan_needed = True
 
+    def failed(self, key):
+        """Recording host ``key``'s queue failed: its URLs stay parked; look again later."""
+        self._scan_needed = True
+
     def remember(self, key, queue_id):
         cache = self._cache
         cache[key] = queue_id

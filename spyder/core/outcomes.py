@@ -67,35 +67,25 @@ class Outcomes:
         """Write one answer -- for a page's ``row``, or for the robots.txt of ``origin_`` when
         ``row`` is None -- in one savepoint and apply it to the queues; returns the result
         class to tell the sinks, or None.  ``sitemap``: the page's sitemap level, or None."""
-        pushes, due = [], {}
-        saved = dict(self._counters)
         fresh = []
         sink_kind = None
-        try:
-            with self._store.atomic():
-                if row is None and kind == "handed_back":  # not a failed robots.txt fetch
-                    self._robots.fetch_abandoned(origin_)
-                elif row is None:
-                    sink_kind = "robots"
-                    sitemaps = self._robots.fetch_finished(origin_, curi, now)
-                    fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
-                else:
-                    sink_kind, fresh = self._record(curi, kind, row, now, pushes, due)
-                    if sitemap is not None and sink_kind in ("success", "redirect"):
-                        fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
-                                                    sitemap + 1, row.depth, pushes, due)
-                    if kind != "handed_back":
-                        self._host_stats.result(host_key(row.url),
-                                                kind in ("not_found", "server_error"),
-                                                curi.status_code, len(curi.content_body or b""),
-                                                now)
-                self._queues.lower_due(due)
-                self._host_stats.flush()
-        except BaseException:
-            self._rolled_back(saved)
-            raise
+        with self._transaction(now) as (pushes, due):
+            if row is None and kind == "handed_back":  # not a failed robots.txt fetch
+                self._robots.fetch_abandoned(origin_)
+            elif row is None:
+                sink_kind = "robots"
+                sitemaps = self._robots.fetch_finished(origin_, curi, now)
+                fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
+            else:
+                sink_kind, fresh = self._record(curi, kind, row, now, pushes, due)
+                if sitemap is not None and sink_kind in ("success", "redirect"):
+                    fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
+                                                sitemap + 1, row.depth, pushes, due)
+                if kind != "handed_back":
+                    self._host_stats.result(host_key(row.url),
+                                            kind in ("not_found", "server_error"),
+                                            curi.status_code, len(curi.content_body or b""), now)
         self._admission.remember(fresh)
-        self._queues.apply(pushes, now)
         return sink_kind
 
     def _record(self, curi, kind, row, now, pushes, due):
@@ -291,11 +281,9 @@ class Outcomes:
         if queue_id is None:
             self._resolver.park(url)
             c["unresolved"] += 1
-        elif self._queues.get(queue_id) is not None:
-            pushes.append((queue_id, UriRow(url, queue_id, None, None, next_date, priority,
-                                            depth, 0, None, None, rowid)))
-        elif next_date < due.get(queue_id, float("inf")):
-            due[queue_id] = next_date
+        else:
+            self._place(queue_id, UriRow(url, queue_id, None, None, next_date, priority, depth,
+                                         0, None, None, rowid), pushes, due)
         return True
 
     def _resolved(self, key, identifier):
@@ -303,10 +291,8 @@ class Outcomes:
         if self._closed:
             return
         now = self._now()
-        pushes, due = [], {}
-        saved = dict(self._counters)
         try:
-            with self._store.atomic():
+            with self._transaction(now) as (pushes, due):
                 queue_id = self._store.add_or_create_queue(identifier)
                 self._store.set_host_queue(key, queue_id)
                 self._host_stats.in_queue(key, queue_id)
@@ -314,20 +300,14 @@ class Outcomes:
                 for url in urls:
                     self._store.set_uri_queue(url, queue_id)
                     row = self._store.find_uri(url)
-                    if row is None or row.next_date is None:
-                        continue
-                    if self._queues.get(queue_id) is not None:
-                        pushes.append((queue_id, row))
-                    elif row.next_date < due.get(queue_id, float("inf")):
-                        due[queue_id] = row.next_date
-                self._queues.lower_due(due)
-                self._host_stats.flush()
+                    if row is not None and row.next_date is not None:
+                        self._place(queue_id, row, pushes, due)
         except Exception:
-            self._rolled_back(saved)
-            log.exception("frontier::recording the queue of %s failed", key)
+            log.exception("frontier::recording the queue of %s failed; its URLs stay parked "
+                          "for another lookup", key)
+            self._resolver.failed(key)
             return
         self._counters["unresolved"] -= len(urls)
         self._resolver.resolved(key, queue_id)
-        self._queues.apply(pushes, now)
         self._ops += 1
         self._maybe_commit(now)

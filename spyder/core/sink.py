@@ -126,20 +126,33 @@ class Sinks:
         one not added yet keeps its recorded position)."""
         found = dict(self.recorded)
         for index, sink in enumerate(self._sinks):
-            position = sink.position()
+            position = self._ask(sink, "position", None)
             if position is not None:
                 found[self._key(sink, index)] = position
         return found
 
     def synced(self):
-        return all(sink.synced() for sink in self._sinks)
+        return all(self._ask(sink, "synced", True) for sink in self._sinks)
 
     def behind(self):
-        return any(sink.behind() for sink in self._sinks if hasattr(sink, "behind"))
+        return any(self._ask(sink, "behind", False) for sink in self._sinks)
 
     def wait(self):
         for sink in self._sinks:
-            sink.wait()
+            self._ask(sink, "wait", None)
+
+    def _ask(self, sink, hook, default):
+        """A checkpoint hook of ``sink``: ``default`` if the sink lacks it (a sink that is
+        no ``AbstractCrawlUriSink``) or it raised (logged and counted)."""
+        method = getattr(sink, hook, None)
+        if method is None:
+            return default
+        try:
+            return method()
+        except Exception:
+            self.errors += 1
+            log.exception("frontier::sink %r failed in %s", sink, hook)
+            return default
 
     def tell(self, kind, curi):
         """Tell every sink the final outcome ``curi`` of result class ``kind``."""

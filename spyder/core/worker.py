@@ -238,7 +238,6 @@ class AsyncZmqWorker(_Stage):
         #: messages sent on to the next stage
         self.sent = 0
         #: dispatches handed back unfetched because their deadline had passed
-        self.too_late = 0
 
     @property
     def in_flight(self):
@@ -352,7 +351,6 @@ class AsyncZmqWorker(_Stage):
             return
         deadline = self._deadline(msg)
         if deadline is None:
-            self.too_late += 1
             self._hand_back(msg, TOO_LATE)
             return
         task = asyncio.ensure_future(self._process(msg))

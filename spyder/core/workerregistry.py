@@ -57,16 +57,18 @@ class WorkerRegistry:
                 self.dropped.drop("management", "unknown payload %r" % data[:64])
             return
         details = msg.details if isinstance(msg.details, dict) else {}
+        credit_before = self.credit
         worker = self.workers.get(identity)
+        slots = self._slots_from(details)
         if worker is None:
             if self._stopping:
                 return
-            worker = self.workers[identity] = Worker(self._slots_from(details), now)
+            worker = self.workers[identity] = Worker(slots, now)
             log.info("zmqmaster::worker %s registered with %d slot(s)%s",
                      identity.decode("utf-8", "replace"), worker.slots,
                      "" if data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL else " (by %s)" % data.decode())
         worker.last_seen = now
-        worker.slots = self._slots_from(details)
+        worker.slots = slots
         self._credit_from(worker, details)
         if data != C.ZMQ_SPYDER_MGMT_WORKER_CREDIT and C.MGMT_DETAIL_SENT in details:
             self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity,
@@ -75,7 +77,10 @@ class WorkerRegistry:
                                    C.MGMT_DETAIL_SENT: details[C.MGMT_DETAIL_SENT],
                                    C.MGMT_DETAIL_RECEIVED: now,
                                    C.MGMT_DETAIL_DEAD_AFTER: self._heartbeat_timeout})
-        self._send_next_uri()
+        if credit_before <= 0 < self.credit:
+            # with credit left before, dispatch is waiting for the frontier's next due
+            # time (a timer), not for credit: nothing to do on every credit snapshot
+            self._send_next_uri()
 
     def _slots_from(self, details):
         slots = details.get(C.MGMT_DETAIL_SLOTS)
