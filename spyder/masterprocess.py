@@ -116,7 +116,7 @@ def main(settings):
     asyncio.set_event_loop(asyncio.new_event_loop())
     io_loop = IOLoop.current()
     notifier = Notifier()
-    ctx = frontier = master = mgmt = console = None
+    ctx = frontier = master = mgmt = console = refusals = None
     log_handler = log_socket = None
     try:
         ctx = create_context(settings)
@@ -139,7 +139,14 @@ def main(settings):
             console.start()
         _install_signal_handlers(master)
         _run_master_callback(settings, ctx, io_loop, frontier)
+        refusals = RefusalWatch([(push, settings.ZEROMQ_MASTER_PUSH, "ZEROMQ_MASTER_PUSH"),
+                                 (sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")],
+                                log, io_loop)
+        mgmt.start()
+        master.start()
     except BaseException:
+        if refusals is not None:
+            refusals.close()
         if console is not None:
             console.stop()
         if frontier is not None:
@@ -155,10 +162,6 @@ def main(settings):
             lock.release()
         raise
 
-    refusals = RefusalWatch([(push, settings.ZEROMQ_MASTER_PUSH, "ZEROMQ_MASTER_PUSH"),
-                             (sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")], log, io_loop)
-    mgmt.start()
-    master.start()
     log.info("master::settings: %s", settings.source)
     notifier.ready("master %s running%s" % (
         identity, "" if console is None else "; " + READY_STATUS % console.url))

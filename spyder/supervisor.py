@@ -151,7 +151,6 @@ def _child_env():
     return env
 
 
-# ---------------------------------------------------------------------------- progress
 # ---------------------------------------------------------------------------- supervisor
 class CrawlResult:
     """How a supervised crawl ended."""
@@ -223,7 +222,8 @@ class Supervisor:
         except _ChildFailed as exc:
             failure = str(exc)
         except _Interrupted:
-            pass
+            if not self._crawl_started:  # stopped before the crawl ran: not a success
+                self.result.exit_status = 130
         finally:
             self._notifier.stopping()
             await self._stop_all()

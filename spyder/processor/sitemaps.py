@@ -136,10 +136,10 @@ def _parse_xml(head, stream, max_urls, result):
                     result.cut = True  # not a sitemap
                     return
             elif event == "end" and _local(elem.tag) == "loc" and elem.text:
-                found.append(elem.text.strip())
-                if len(found) >= max_urls:
+                if len(found) >= max_urls:  # one more than the limit: the file is cut
                     result.cut = True
                     return
+                found.append(elem.text.strip())
             elif event == "end" and elem is not root and elem in root:
                 root.remove(elem)  # an entry read: keep memory flat
     except (ParseError, DefusedXmlException) as exc:
@@ -155,7 +155,8 @@ def _parse_text(head, stream, max_urls, result):
         rest = lines.pop()
         for line in lines:
             _text_line(line, result.urls)
-            if len(result.urls) >= max_urls:
+            if len(result.urls) > max_urls:  # one more than the limit: the file is cut
+                del result.urls[max_urls:]
                 result.cut = True
                 return
         chunk = stream.read(_STEP)
