@@ -1,4 +1,5 @@
-"""The worker stages in-process: ZmqWorker, AsyncZmqWorker (capacity, errors, drain),
+"""The worker stages in-process: ZmqWorker (the extract stage, called with each fetched
+page), AsyncZmqWorker (the fetch stage: capacity, errors, drain),
 WorkerControl (registration, hello, heartbeat, quit), and the worker's sockets as
 workerprocess builds them.  Real ZeroMQ sockets on ipc; the test side uses zmq.asyncio
 and waits with deadlines."""
@@ -62,6 +63,10 @@ class Peers:
         self.ctx.destroy(linger=0)
 
 
+def echo(curi):
+    return curi
+
+
 async def until(predicate, what, timeout=5.0):
     """Wait (without blocking the loop) until ``predicate()``; fail after ``timeout`` s."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -96,27 +101,30 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
             return {"url": curi.url}         # not a CrawlUri at all
         return curi
 
+    def fetched(curi):  # a DataMessage as the fetch stage has it: parsed from the dispatch
+        return DataMessage.from_frames(DataMessage(IDENTITY, curi).serialize())
+
     async def scenario():
         peers = Peers(socket_dir)
-        stage = ZmqWorker(peers.stage_in, peers.stage_out, processing)
-        stage.start()
+        stage = ZmqWorker(peers.stage_out, processing)
         try:
-            first = await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
-            await peers.feed.send_multipart([b"garbage"])
-            await peers.feed.send_multipart([IDENTITY, b"\xc1 not msgpack"])
-            await peers.send(CrawlUri(url="http://a/boom"))
-            await peers.send(CrawlUri(url="http://a/ok", req_header={"Etag": "x"}))
-            await peers.send(CrawlUri(url="http://a/number"))
-            await peers.send(CrawlUri(url="http://a/text", content_body=b"raw", status_code=200))
-            await peers.send(CrawlUri(url="http://a/other", status_code=200))
+            async def probe():
+                stage(fetched(CrawlUri(url="http://a/probe")))
+            first = await settle_pubsub(peers, probe)
+            for curi in (CrawlUri(url="http://a/boom"),
+                         CrawlUri(url="http://a/ok", req_header={"Etag": "x"}),
+                         CrawlUri(url="http://a/number"),
+                         CrawlUri(url="http://a/text", content_body=b"raw", status_code=200),
+                         CrawlUri(url="http://a/other", status_code=200)):
+                stage(fetched(curi))
             second, third, fourth = await peers.recv(), await peers.recv(), await peers.recv()
             text, other = await peers.recv(), await peers.recv()
-            return first, second, third, fourth, text, other, stage.dropped.total
+            return first, second, third, fourth, text, other, stage.processed
         finally:
             stage.close()
             peers.close()
 
-    first, boom, ok, number, text, other, dropped = asyncio.run(scenario())
+    first, boom, ok, number, text, other, processed = asyncio.run(scenario())
     assert first.identity == IDENTITY and first.curi.optional_vars["seen"] == "1"
     assert boom.curi.url == "http://a/boom"
     assert boom.curi.status_code == 710
@@ -124,12 +132,36 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
     assert ok.identity == IDENTITY
     assert ok.curi.req_header == {"Etag": "x"} and ok.curi.optional_vars["seen"] == "1"
     assert number.curi.status_code == 710 and number.curi.optional_vars["count"] == "3"
-    # a result the master could not parse goes back as this stage received it, marked 710
+    # a result the master could not parse goes back as the dispatch arrived, marked 710
     assert text.curi.url == "http://a/text" and text.identity == IDENTITY
     assert text.curi.status_code == 710 and text.curi.content_body == b"raw"
     assert "content_body" in text.curi.optional_vars["error"]
     assert "seen" not in text.curi.optional_vars
     assert other.curi.url == "http://a/other" and other.curi.status_code == 710
+    assert "not a CrawlUri" in other.curi.optional_vars["error"]
+    assert processed >= 6
+
+
+def test_fetch_stage_drops_malformed_dispatches(socket_dir):
+    async def processing(curi):
+        curi.status_code = 200
+        return curi
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        stage = AsyncZmqWorker(peers.stage_in, processing, 1, ZmqWorker(peers.stage_out, echo))
+        stage.start()
+        try:
+            await peers.feed.send_multipart([b"garbage"])
+            await peers.feed.send_multipart([IDENTITY, b"\xc1 not msgpack"])
+            msg = await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/ok")))
+            return msg, stage.dropped.total
+        finally:
+            stage.close()
+            peers.close()
+
+    msg, dropped = asyncio.run(scenario())
+    assert msg.curi.url == "http://a/ok" and msg.curi.status_code == 200
     assert dropped == 2
 
 
@@ -149,7 +181,7 @@ def test_async_worker_takes_work_only_with_a_free_slot(socket_dir):
             curi.status_code = 200
             return curi
 
-        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=2)
+        stage = AsyncZmqWorker(peers.stage_in, processing, 2, ZmqWorker(peers.stage_out, echo))
         stage.start()
         try:
             await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
@@ -180,7 +212,7 @@ def test_async_worker_turns_exceptions_into_results(socket_dir):
 
     async def scenario():
         peers = Peers(socket_dir)
-        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=1)
+        stage = AsyncZmqWorker(peers.stage_in, processing, 1, ZmqWorker(peers.stage_out, echo))
         stage.start()
         try:
             return await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/x")))
@@ -203,7 +235,7 @@ def test_drain_returns_unfinished_and_queued_work(socket_dir):
                 await never.wait()
             return curi
 
-        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=2)
+        stage = AsyncZmqWorker(peers.stage_in, processing, 2, ZmqWorker(peers.stage_out, echo))
         stage.start()
         try:
             await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
@@ -242,9 +274,8 @@ def test_worker_management_sockets_and_control(socket_dir):
         ctx = zmq.Context()
         mgmt = create_worker_management(settings, ctx)
         stage_ctx = Peers(socket_dir)
-        fetcher = AsyncZmqWorker(stage_ctx.stage_in, stage_ctx.stage_out,
-                                 lambda curi: curi, slots=settings.MAX_CLIENTS)
-        extractor = ZmqWorker(ctx.socket(zmq.PULL), ctx.socket(zmq.PUB), lambda c: c)
+        extractor = ZmqWorker(ctx.socket(zmq.XPUB), echo)
+        fetcher = AsyncZmqWorker(stage_ctx.stage_in, echo, settings.MAX_CLIENTS, extractor)
         control = WorkerControl(settings, b"worker:test:7", mgmt, fetcher, extractor)
         seen = []
 
@@ -307,7 +338,6 @@ def test_create_worker_extractor_runs_the_pipeline(socket_dir):
         "PARENT_SOCKET_DIRECTORY": socket_dir,
         "SPYDER_EXTRACTOR_PIPELINE": ["spyder.processor.limiter.DefaultLimiter"],
         "SPYDER_SCOPER_PIPELINE": [],
-        "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL": ipc(socket_dir, "in"),
         "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB": ipc(socket_dir, "out"),
     })
 
@@ -315,10 +345,12 @@ def test_create_worker_extractor_runs_the_pipeline(socket_dir):
         peers = Peers(socket_dir)
         ctx = zmq.Context()
         stage = create_worker_extractor(settings, ctx)
-        stage.start()
+        curi = CrawlUri(url="http://localhost/robots.txt",
+                        effective_url="http://127.0.0.1/robots.txt")
         try:
-            return await settle_pubsub(peers, lambda: peers.send(CrawlUri(
-                url="http://localhost/robots.txt", effective_url="http://127.0.0.1/robots.txt")))
+            async def fetched():
+                stage(DataMessage.from_frames(DataMessage(IDENTITY, curi).serialize()))
+            return await settle_pubsub(peers, fetched)
         finally:
             stage.close()
             ctx.destroy(linger=0)

@@ -62,22 +62,14 @@ def serialize_crawluri(curi):
     return msgpack.packb(body, use_bin_type=True)
 
 
-def deserialize_crawluri(raw):
-    """Parse and validate a msgpack body into a CrawlUri.
-
-    Unknown keys are ignored, missing keys take their defaults, a missing ``"v"``
-    means the current version.  Raises ``MessageError`` on anything else.
-    """
-    body = _unpack_map(raw, "CrawlUri body")
-    version = body.get("v", PROTOCOL_VERSION)
-    if version != PROTOCOL_VERSION:
-        raise MessageError("unsupported protocol version %r (this side speaks %d)"
-                           % (version, PROTOCOL_VERSION))
+def _checked(values):
+    """The CrawlUri fields among ``values`` (a mapping), type-checked: the keyword
+    arguments of the CrawlUri.  ``None`` means the default; raises ``MessageError``."""
     kwargs = {}
     for name in CRAWLURI_FIELDS:
-        if name not in body or body[name] is None:
+        value = values.get(name)
+        if value is None:
             continue
-        value = body[name]
         if name in ("url", "effective_url"):
             ok = isinstance(value, str)
         elif name in _STR_MAPS:
@@ -94,7 +86,27 @@ def deserialize_crawluri(raw):
         kwargs[name] = value
     if "url" not in kwargs:
         raise MessageError("CrawlUri without a url")
-    return CrawlUri(**kwargs)
+    return kwargs
+
+
+def check_crawluri(curi):
+    """Raise ``MessageError`` if the receiving side would drop ``curi`` as malformed
+    (what ``deserialize_crawluri`` checks, without the round trip through msgpack)."""
+    _checked({name: getattr(curi, name, None) for name in CRAWLURI_FIELDS})
+
+
+def deserialize_crawluri(raw):
+    """Parse and validate a msgpack body into a CrawlUri.
+
+    Unknown keys are ignored, missing keys take their defaults, a missing ``"v"``
+    means the current version.  Raises ``MessageError`` on anything else.
+    """
+    body = _unpack_map(raw, "CrawlUri body")
+    version = body.get("v", PROTOCOL_VERSION)
+    if version != PROTOCOL_VERSION:
+        raise MessageError("unsupported protocol version %r (this side speaks %d)"
+                           % (version, PROTOCOL_VERSION))
+    return CrawlUri(**_checked(body))
 
 
 class DataMessage:

@@ -14,7 +14,6 @@ is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
 """
 import asyncio
 import logging
-import time
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
@@ -24,8 +23,6 @@ log = logging.getLogger("spyder.worker")
 
 #: Seconds between checks of the licence to fetch (see ``MasterClock``).
 _LICENCE_CHECK = 0.1
-#: Seconds the extract stage gets, after the fetch stage is done, to publish the rest.
-_EXTRACT_GRACE = 5.0
 
 
 class WorkerControl:
@@ -61,7 +58,6 @@ class WorkerControl:
         self._mgmt.start()
         self._fetcher.allow(False)
         self._extractor.watch_listener(self._on_listener)
-        self._extractor.start()
         self._fetcher.start()
         self._heartbeat.start()
         self._licence_check.start()
@@ -159,11 +155,6 @@ class WorkerControl:
         returned = await self._fetcher.drain(self._shutdown_timeout, self._cut_short)
         if returned:
             log.warning("worker::handed %d unfinished URLs back to the master", returned)
-        deadline = time.monotonic() + _EXTRACT_GRACE  # (extraction is quick: no cutting short)
-        while self._extractor.processed < self._fetcher.sent and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        self._extractor.stop()
-        self._extractor.flush()
         self._heartbeat.stop()
         self._licence_check.stop()
         if self._watchdog is not None:
