@@ -323,9 +323,12 @@ def test_worker_management_sockets_and_control(socket_dir):
         assert msg.topic == b"spyder.worker." and msg.identity == b"worker:test:7"
     # nobody subscribed to the results and no heartbeat was echoed: no work taken
     for msg in (heartbeat, hello_answer):
-        assert {k: v for k, v in msg.details.items() if k != "t"} == {
+        assert {k: v for k, v in msg.details.items() if k not in ("t", "n")} == {
             "slots": 3, "free": 0, "held": []}
         assert isinstance(msg.details["t"], float)
+    # the credit snapshots are numbered, one after the other
+    numbers = [m.details["n"] for m in seen if m.details and "n" in m.details]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert ack.details is None
     # the last heartbeat before the ack announced no free slots
     last_beat = [m for m in seen if m.data == C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT][-1]

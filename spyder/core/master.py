@@ -282,6 +282,7 @@ class ZmqMaster(WorkerRegistry, Leases):
             return
         curi = msg.curi
         ticket = msg.ticket if isinstance(msg.ticket, dict) else {}
+        self._credit_from_result(ticket)
         dispatch_id = ticket.get(C.TICKET_ID) if ticket else self._by_url.get(curi.url)
         lease = self.leases.get(dispatch_id) if isinstance(dispatch_id, int) else None
         if lease is None or lease.curi.url != curi.url:

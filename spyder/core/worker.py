@@ -217,6 +217,8 @@ class AsyncZmqWorker:
         self._taking = False
         self._allowed = True      # WorkerControl: the master listens and we hold a licence
         self._idle = None         # asyncio.Event set while nothing is in flight
+        self._snapshots = 0       # credit snapshots taken (numbered for the master)
+        self._reported = None     # (free, held) as the last snapshot told them
 
     @property
     def in_flight(self):
@@ -233,6 +235,21 @@ class AsyncZmqWorker:
     def held(self):
         """The dispatch ids of the fetches under way."""
         return [msg.ticket[C.TICKET_ID] for msg in self._tasks.values() if msg.ticket]
+
+    def snapshot(self):
+        """The credit snapshot for the master: ``free``, ``held`` and its number ``n``.
+
+        Snapshots go out in results (every ticket carries one) and in management
+        messages; the two can overtake each other, so the master keeps the newest."""
+        self._snapshots += 1
+        self._reported = (self.free, self.held)
+        return {C.MGMT_DETAIL_FREE: self._reported[0], C.MGMT_DETAIL_HELD: self._reported[1],
+                C.MGMT_DETAIL_SEQ: self._snapshots}
+
+    @property
+    def reported(self):
+        """Whether the last snapshot still tells the free slots and held dispatches."""
+        return self._reported == (self.free, self.held)
 
     def start(self):
         """Start taking work (as long as a slot is free)."""
@@ -395,7 +412,8 @@ class AsyncZmqWorker:
         self._extract.publish(msg)
 
     def _ticket(self, msg, handed_back=False):
-        """The result's ticket: the dispatch id, this worker, whether it is handed back."""
+        """The result's ticket: the dispatch id, this worker, whether it is handed back,
+        and a credit snapshot (so that the master rarely needs a ``credit`` message)."""
         if msg.ticket is not None:
             msg.ticket = {C.TICKET_ID: msg.ticket.get(C.TICKET_ID), C.TICKET_WORKER: self.identity,
-                          C.TICKET_HANDED_BACK: handed_back}
+                          C.TICKET_HANDED_BACK: handed_back, **self.snapshot()}

@@ -2,7 +2,8 @@
 
 Part of the master (``spyder.core.master``).  Workers register with ``be here now``
 (details: their ``slots``), send ``heartbeat``\\ s and ``credit`` snapshots (their
-``free`` slots and the dispatch ids they ``held``), and leave with ``quit.ack``; a
+``free`` slots and the dispatch ids they ``held``; every result's ticket carries one
+too, numbered so that the newest wins), and leave with ``quit.ack``; a
 heartbeat from an unknown worker registers it.  Every heartbeat (and ``be here
 now``) is echoed with the master's monotonic time: the worker's clock sample and its
 licence to fetch (``spyder.core.masterclock``).  ``credit`` -- the free slots less the
@@ -25,13 +26,14 @@ _MAX_SLOTS = 100000
 class Worker:
     """A registered worker, as the master knows it."""
 
-    __slots__ = ("slots", "free", "held", "last_seen")
+    __slots__ = ("slots", "free", "held", "last_seen", "snapshot")
 
     def __init__(self, slots, now):
         self.slots = slots
         self.free = 0
         self.held = set()          # dispatch ids it reported holding
         self.last_seen = now
+        self.snapshot = 0          # the number of the newest credit snapshot applied
 
 
 class WorkerRegistry:
@@ -89,7 +91,13 @@ class WorkerRegistry:
         return self._default_slots
 
     def _credit_from(self, worker, details):
-        """A worker's snapshot: its free slots and the dispatches it holds."""
+        """A worker's snapshot: its free slots and the dispatches it holds.  One older
+        than a snapshot already applied (by its number ``n``) is ignored."""
+        number = details.get(C.MGMT_DETAIL_SEQ)
+        if isinstance(number, int) and not isinstance(number, bool):
+            if number <= worker.snapshot:
+                return
+            worker.snapshot = number
         free = details.get(C.MGMT_DETAIL_FREE)
         if isinstance(free, int) and not isinstance(free, bool):
             worker.free = min(max(free, 0), worker.slots)
@@ -123,6 +131,13 @@ class WorkerRegistry:
         """Dispatches that may go out now: the free slots the workers reported, less the
         dispatches no worker has claimed yet."""
         return sum(worker.free for worker in self.workers.values()) - self._unclaimed
+
+    def _credit_from_result(self, ticket):
+        """The credit snapshot in a result's ticket, from a registered worker."""
+        worker = self.workers.get(ticket.get(C.TICKET_WORKER))
+        if worker is not None and C.MGMT_DETAIL_FREE in ticket:
+            worker.last_seen = self._clock()
+            self._credit_from(worker, ticket)
 
     def _count_worker_result(self, identity, curi):
         """A result came back from worker ``identity`` (the ticket's): its pages and errors."""
