@@ -140,7 +140,7 @@ class _Metrics:
         self._results.labels(outcome, str(status) if isinstance(status, int) else "none").inc()
         if isinstance(curi.req_time, (int, float)) and curi.req_time >= 0:
             self._fetch.observe(curi.req_time)
-        self._size.observe(len(curi.content_body or b""))
+        self._size.observe(curi.content_length or 0)
 
     def exposition(self):
         self._snapshot = self._stats()

@@ -4,6 +4,7 @@ WorkerControl (registration, hello, heartbeat, quit), and the worker's sockets a
 workerprocess builds them.  Real ZeroMQ sockets on ipc; the test side uses zmq.asyncio
 and waits with deadlines."""
 import asyncio
+import hashlib
 import os
 
 import pytest
@@ -12,6 +13,7 @@ import zmq.asyncio
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
+from spyder.core.masterclock import MasterClock
 from spyder.core.messages import DataMessage, MgmtMessage
 from spyder.core.settings import Settings
 from spyder.core.worker import SHUTTING_DOWN, AsyncZmqWorker, ZmqWorker
@@ -204,6 +206,50 @@ def test_async_worker_takes_work_only_with_a_free_slot(socket_dir):
     assert sorted(m.curi.url for m in results) == ["http://a/%d" % i for i in range(5)]
     assert all(m.identity == IDENTITY and m.curi.status_code == 200 for m in results)
     assert free_after == 2
+
+
+def test_results_leave_the_body_out_when_the_ticket_says_so(socket_dir):
+    async def processing(curi):
+        curi.status_code, curi.content_body = 200, b"<html>%s</html>" % curi.url.encode()
+        return curi
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        clock = MasterClock()
+        clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)  # a heartbeat echo
+        stage = AsyncZmqWorker(peers.stage_in, processing, 2, ZmqWorker(peers.stage_out, echo),
+                               clock=clock)
+        stage.start()
+
+        async def send(path, ticket):
+            await peers.feed.send_multipart(
+                DataMessage(IDENTITY, CrawlUri(url="http://a/" + path), ticket).serialize())
+        try:
+            await settle_pubsub(peers, lambda: send("probe", None))
+            deadline = clock.now() + 30
+            await send("kept", {C.TICKET_ID: 1, C.TICKET_DEADLINE: deadline})
+            await send("left-out", {C.TICKET_ID: 2, C.TICKET_DEADLINE: deadline,
+                                    C.TICKET_BODY: False})
+            results = {}
+            while len(results) < 2:
+                msg = await peers.recv()
+                results[msg.curi.url.rsplit("/", 1)[1]] = msg
+            return results
+        finally:
+            stage.close()
+            peers.close()
+
+    results = asyncio.run(scenario())
+    kept, left_out = results["kept"].curi, results["left-out"].curi
+    assert kept.content_body == b"<html>http://a/kept</html>"
+    assert C.CURI_CONTENT_LENGTH not in kept.optional_vars
+    body = b"<html>http://a/left-out</html>"
+    assert left_out.content_body is None and left_out.content_length == len(body)
+    assert left_out.optional_vars[C.CURI_CONTENT_SHA1] == hashlib.sha1(body).hexdigest()
+    # every result's ticket carries the worker's credit snapshot, numbered
+    tickets = [results[name].ticket for name in ("kept", "left-out")]
+    assert all(set(t) >= {"id", "worker", "back", "free", "held", "n"} for t in tickets)
+    assert len({t["n"] for t in tickets}) == 2
 
 
 def test_async_worker_turns_exceptions_into_results(socket_dir):

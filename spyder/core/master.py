@@ -82,6 +82,8 @@ class ZmqMaster(WorkerRegistry, Leases):
         self._out = ZmqChannel(outsocket, io_loop)
         self._mgmt = mgmt
         self._frontier = frontier
+        #: frontier.wants_body(curi): does the result need the body? (None: always)
+        self._wants_body = getattr(frontier, "wants_body", None)
         self._handlers = {
             "success": frontier.process_successful_crawl,
             "redirect": frontier.process_redirect,
@@ -309,8 +311,7 @@ class ZmqMaster(WorkerRegistry, Leases):
             self._route(curi)
 
     def _count(self, curi, kind):
-        if curi.content_body:
-            self.bytes += len(curi.content_body)
+        self.bytes += curi.content_length or 0
         if curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE:
             self.robots_fetches += 1
             self._observe(curi, "robots")

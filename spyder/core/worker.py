@@ -81,6 +81,13 @@ def _digest(curi):
         curi.optional_vars[C.CURI_CONTENT_SHA1] = hashlib.sha1(curi.content_body).hexdigest()
 
 
+def _leave_out_body(curi):
+    """The master needs no body (no sink reads it): send its length instead."""
+    if curi.content_body is not None:
+        curi.optional_vars[C.CURI_CONTENT_LENGTH] = str(len(curi.content_body))
+        curi.content_body = None
+
+
 def _checked_frames(msg):
     """The frames of ``msg``; raises if the master would drop them as malformed."""
     check_crawluri(msg.curi)
@@ -157,12 +164,15 @@ class ZmqWorker:
         #: results processed and published
         self.processed = 0
 
-    def __call__(self, msg):
-        """Process the fetched ``msg.curi`` and publish the result."""
+    def __call__(self, msg, body=True):
+        """Process the fetched ``msg.curi`` and publish the result; ``body`` False leaves
+        the body out of it (its length and SHA-1 go instead)."""
         curi = msg.curi
         try:
             msg.curi = _returned(self._processing(curi))
             _digest(msg.curi)
+            if not body:
+                _leave_out_body(msg.curi)
         except Exception as exc:
             log.exception("worker::extract stage failed on %s", curi.url)
             msg.curi = curi
@@ -378,8 +388,9 @@ class AsyncZmqWorker:
             msg.curi = curi
             _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
         if self._forget(asyncio.current_task()) is not None:
+            body = msg.ticket is None or msg.ticket.get(C.TICKET_BODY) is not False
             self._ticket(msg)
-            self._extract(msg)
+            self._extract(msg, body)
 
     def _forget(self, task):
         """Take ``task`` off the books (and its deadline timer); returns it, or None."""
