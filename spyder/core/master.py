@@ -142,7 +142,6 @@ class ZmqMaster(WorkerRegistry, Leases):
         self.recent_errors = collections.deque(maxlen=_RECENT_ERRORS)
         #: the console's address once it listens (in ``stats()`` for supervisors)
         self.console_url = None
-        self._worker_results = {}    # identity -> [pages, errors] of the registered workers
 
     # ------------------------------------------------------------------ life cycle
     def start(self):

@@ -26,7 +26,7 @@ _MAX_SLOTS = 100000
 class Worker:
     """A registered worker, as the master knows it."""
 
-    __slots__ = ("slots", "free", "held", "last_seen", "snapshot")
+    __slots__ = ("slots", "free", "held", "last_seen", "snapshot", "pages", "errors")
 
     def __init__(self, slots, now):
         self.slots = slots
@@ -34,12 +34,13 @@ class Worker:
         self.held = set()          # dispatch ids it reported holding
         self.last_seen = now
         self.snapshot = 0          # the number of the newest credit snapshot applied
+        self.pages = 0             # results it sent back to this master
+        self.errors = 0            # of which not 2xx/3xx
 
 
 class WorkerRegistry:
     """The master's worker registry (see the module docstring): a part of ``ZmqMaster``,
-    working on the state it sets up (``workers``, ``leases``, ``_unclaimed``,
-    ``_worker_results``, ``_mgmt``)."""
+    working on the state it sets up (``workers``, ``leases``, ``_unclaimed``, ``_mgmt``)."""
 
     def _worker_msg(self, msg):
         identity = msg.identity
@@ -141,36 +142,28 @@ class WorkerRegistry:
 
     def _count_worker_result(self, identity, curi):
         """A result came back from worker ``identity`` (the ticket's): its pages and errors."""
-        if identity in self.workers:
-            counts = self._worker_results.setdefault(identity, [0, 0])
-            counts[0] += 1
+        worker = self.workers.get(identity)
+        if worker is not None:
+            worker.pages += 1
             status = curi.status_code
             if not (isinstance(status, int) and 200 <= status < 400):
-                counts[1] += 1
-            if len(self._worker_results) > 2 * len(self.workers) + 16:
-                self._forget_gone_workers()
-
-    def _forget_gone_workers(self):
-        for identity in [i for i in self._worker_results if i not in self.workers]:
-            del self._worker_results[identity]
+                worker.errors += 1
 
     def worker_table(self):
         """One dict per registered worker: identity, host, pid, slots, free, last
         heartbeat (UTC epoch), and the pages and errors it sent back to this master."""
         known = self.workers
-        self._forget_gone_workers()
         epoch_offset = time.time() - self._clock()
         table = []
         for identity, worker in sorted(known.items()):
             name = identity.decode("utf-8", "replace")
             parts = name.split(":")
-            pages, errors = self._worker_results.get(identity, (0, 0))
             table.append({
                 "identity": name, "host": parts[1] if len(parts) == 3 else None,
                 "pid": int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else None,
                 "slots": worker.slots, "free": worker.free,
                 "last_heartbeat": worker.last_seen + epoch_offset,
-                "pages": pages, "errors": errors,
+                "pages": worker.pages, "errors": worker.errors,
             })
         return table
 
