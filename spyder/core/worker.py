@@ -64,6 +64,13 @@ def _error_text(exc):
     return "%s: %s" % (type(exc).__name__, exc)
 
 
+def _failed(stage, msg, curi, exc):
+    """``stage``'s processing raised on ``curi``: it goes on as a processing error (710)."""
+    log.exception("worker::%s stage failed on %s", stage, curi.url)
+    msg.curi = curi
+    _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
+
+
 def _returned(curi):
     """What a processing function returned: a CrawlUri (anything else is an error)."""
     if not isinstance(curi, CrawlUri):
@@ -161,8 +168,6 @@ class ZmqWorker:
         self._out = ZmqChannel(outsocket, io_loop)
         self._processing = processing
         self._max_message_size = max_message_size
-        #: results processed and published
-        self.processed = 0
 
     def __call__(self, msg, body=True):
         """Process the fetched ``msg.curi`` and publish the result; ``body`` False leaves
@@ -174,11 +179,8 @@ class ZmqWorker:
             if not body:
                 _leave_out_body(msg.curi)
         except Exception as exc:
-            log.exception("worker::extract stage failed on %s", curi.url)
-            msg.curi = curi
-            _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
+            _failed("extract", msg, curi, exc)
         self.publish(msg)
-        self.processed += 1
 
     def publish(self, msg):
         """Send ``msg`` to the master as it is (cut to ``max_message_size``)."""
@@ -384,9 +386,7 @@ class AsyncZmqWorker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("worker::fetch stage failed on %s", curi.url)
-            msg.curi = curi
-            _mark_failed(curi, C.CURI_EUNCAUGHT_EXCEPTION, _error_text(exc))
+            _failed("fetch", msg, curi, exc)
         if self._forget(asyncio.current_task()) is not None:
             body = msg.ticket is None or msg.ticket.get(C.TICKET_BODY) is not False
             self._ticket(msg)
