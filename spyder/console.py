@@ -26,6 +26,7 @@ cookies, and control requests must carry ``Content-Type: application/json``, whi
 cross-site form cannot send: no CSRF.  On loopback the ``Host`` header must name a
 loopback host, which defeats DNS rebinding.
 """
+import bisect
 import collections
 import errno
 import hmac
@@ -37,8 +38,10 @@ import re
 import time
 from base64 import b64decode
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.utils import floatToGoString
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
@@ -106,18 +109,42 @@ def url_of(host, port):
     return "http://%s:%d/" % ("[%s]" % host if ":" in host else host, port)
 
 
+class _Histogram:
+    """Bucket counts as plain numbers, turned into a metric family only when scraped
+    (prometheus_client's ``Histogram`` takes a lock and walks its buckets on every
+    observation: the master observes two per result)."""
+
+    def __init__(self, name, text, bounds):
+        self._name, self._text, self._bounds = name, text, bounds
+        self._counts = [0] * (len(bounds) + 1)    # the last one: above every bound
+        self._sum = 0.0
+
+    def observe(self, value):
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def family(self):
+        buckets, total = [], 0
+        for bound, count in zip(self._bounds + (float("inf"),), self._counts):
+            total += count
+            buckets.append((floatToGoString(bound), total))
+        return HistogramMetricFamily(self._name, self._text, buckets=buckets,
+                                     sum_value=self._sum)
+
+
 class _Metrics:
-    """The Prometheus figures, in the console's own ``CollectorRegistry``."""
+    """The Prometheus figures, in the console's own ``CollectorRegistry``: results and the
+    two histograms are counted per result in plain numbers (``collect``), the gauges
+    read one ``master.stats()`` per scrape."""
 
     def __init__(self, master):
         self.registry = CollectorRegistry(auto_describe=True)
-        self._results = Counter("spyder_results", "Results received, by outcome and HTTP status "
-                                "(outcome robots: the frontier's robots.txt requests)",
-                                ["outcome", "status"], registry=self.registry)
-        self._fetch = Histogram("spyder_fetch_seconds", "Time a worker spent fetching a URL",
-                                buckets=_FETCH_BUCKETS, registry=self.registry)
-        self._size = Histogram("spyder_body_bytes", "Size of the bodies received",
-                               buckets=_SIZE_BUCKETS, registry=self.registry)
+        self._results = collections.Counter()   # (outcome, status) -> results
+        self._fetch = _Histogram("spyder_fetch_seconds", "Time a worker spent fetching a URL",
+                                 _FETCH_BUCKETS)
+        self._size = _Histogram("spyder_body_bytes", "Size of the bodies received",
+                                _SIZE_BUCKETS)
+        self.registry.register(self)
         self._stats = master.stats
         self._snapshot = None      # one master.stats() for all gauges of a scrape
         for name, text, value in (
@@ -135,12 +162,21 @@ class _Metrics:
             Gauge(name, text, registry=self.registry).set_function(
                 lambda value=value: value(self._snapshot or self._stats()))
 
+    def collect(self):
+        """The counted figures as metric families (prometheus_client's collector interface)."""
+        results = CounterMetricFamily("spyder_results", "Results received, by outcome and HTTP "
+                                      "status (outcome robots: the frontier's robots.txt "
+                                      "requests)", labels=["outcome", "status"])
+        for (outcome, status), count in sorted(self._results.items()):
+            results.add_metric([outcome, status], count)
+        return [results, self._fetch.family(), self._size.family()]
+
     def observe(self, curi, outcome):
         status = curi.status_code
-        self._results.labels(outcome, str(status) if isinstance(status, int) else "none").inc()
+        self._results[outcome, str(status) if isinstance(status, int) else "none"] += 1
         if isinstance(curi.req_time, (int, float)) and curi.req_time >= 0:
             self._fetch.observe(curi.req_time)
-        self._size.observe(len(curi.content_body or b""))
+        self._size.observe(curi.content_length or 0)
 
     def exposition(self):
         self._snapshot = self._stats()

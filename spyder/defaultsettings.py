@@ -213,12 +213,6 @@ ZEROMQ_MASTER_PUSH_HWM = 1
 ZEROMQ_WORKER_PROC_FETCHER_PULL = None
 # Receive high-water mark of that PULL: dispatches a worker queues beyond its fetches.
 ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 1
-# Worker-internal hand-over from the fetch stage to the extract stage.
-ZEROMQ_WORKER_PROC_FETCHER_PUSH = "inproc://processing/fetcher/push"
-# Send high-water mark of that hand-over.
-ZEROMQ_WORKER_PROC_FETCHER_PUSH_HWM = 1000
-# Extract stage PULL; None = ZEROMQ_WORKER_PROC_FETCHER_PUSH.
-ZEROMQ_WORKER_PROC_EXTRACTOR_PULL = None
 # Worker PUB -> master: processed CrawlUris; None = ZEROMQ_MASTER_SUB.
 ZEROMQ_WORKER_PROC_EXTRACTOR_PUB = None
 # Send high-water mark of the result PUB (dispatch is credit-based, so it is never reached).

@@ -3,10 +3,10 @@
 ``main(settings)`` follows the 2011 original: identity ``worker:<host>:<pid>``; one
 ZeroMQ context (``create_context``: CurveZMQ when ``ZEROMQ_CURVE_KEYS_DIR`` is set);
 the IOLoop; logging (PUB to the logsink, root topic ``spyder.worker``, plus
-stderr); the management pair (``create_worker_management``); the fetch stage
-(``create_worker_fetcher``) and the extract stage (``create_worker_extractor``,
-whose processing function ``create_processing_function`` builds from
-``SPYDER_EXTRACTOR_PIPELINE`` + ``SPYDER_SCOPER_PIPELINE``); SIGINT/SIGTERM
+stderr); the management pair (``create_worker_management``); the extract stage
+(``create_worker_extractor``, whose processing function ``create_processing_function``
+builds from ``SPYDER_EXTRACTOR_PIPELINE`` + ``SPYDER_SCOPER_PIPELINE``) and the fetch
+stage (``create_worker_fetcher``) that hands it every fetched page; SIGINT/SIGTERM
 handlers; then ``WorkerControl`` registers with the master and the loop runs until
 its shutdown is complete.
 
@@ -31,7 +31,7 @@ from spyder.core.masterclock import warn_if_licence_too_short
 from spyder.core.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import bind, connect, create_context
+from spyder.core.sockets import connect, create_context
 from spyder.errors import StartupError
 from spyder.core.worker import AsyncZmqWorker, ZmqWorker
 from spyder.core.workercontrol import WorkerControl
@@ -58,18 +58,15 @@ def create_worker_management(settings, zmq_context, io_loop=None):
     return ZmqMgmt(sub, pub, io_loop)
 
 
-def create_worker_fetcher(settings, zmq_context, io_loop=None, fetcher=None):
-    """The fetch stage: PULL <- ZEROMQ_WORKER_PROC_FETCHER_PULL, PUSH bound to
-    ZEROMQ_WORKER_PROC_FETCHER_PUSH (inproc), running ``FetchProcessor``."""
+def create_worker_fetcher(settings, zmq_context, extract, io_loop=None, fetcher=None):
+    """The fetch stage: PULL <- ZEROMQ_WORKER_PROC_FETCHER_PULL, running ``FetchProcessor``
+    and handing every result to ``extract`` (the extract stage)."""
     fetcher = fetcher or FetchProcessor(settings, io_loop)
     pull = zmq_context.socket(zmq.PULL)
     pull.setsockopt(zmq.MAXMSGSIZE, settings.ZEROMQ_MAX_MESSAGE_SIZE)
     pull.rcvhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM
-    push = zmq_context.socket(zmq.PUSH)
-    push.sndhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PUSH_HWM
-    bind(push, settings.ZEROMQ_WORKER_PROC_FETCHER_PUSH, "ZEROMQ_WORKER_PROC_FETCHER_PUSH")
     connect(pull, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL, "ZEROMQ_WORKER_PROC_FETCHER_PULL")
-    return AsyncZmqWorker(pull, push, fetcher, settings.MAX_CLIENTS, io_loop)
+    return AsyncZmqWorker(pull, fetcher, settings.MAX_CLIENTS, extract, io_loop)
 
 
 def create_processing_function(settings):
@@ -97,23 +94,20 @@ def create_processing_function(settings):
 
 
 def create_worker_extractor(settings, zmq_context, io_loop=None):
-    """The extract stage: PULL <- ZEROMQ_WORKER_PROC_EXTRACTOR_PULL (inproc), XPUB ->
-    ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, running the processing function.
+    """The extract stage: the processing function, publishing to XPUB ->
+    ZEROMQ_WORKER_PROC_EXTRACTOR_PUB.
 
     The XPUB reports every subscription and unsubscription (``XPUB_VERBOSE``), and with
     ``IMMEDIATE`` a connection's pipe lives only while the connection does, so the
     master's subscription goes away with the master: the worker knows when its results
     are received."""
     processing = create_processing_function(settings)
-    pull = zmq_context.socket(zmq.PULL)
     pub = zmq_context.socket(zmq.XPUB)
     pub.setsockopt(zmq.XPUB_VERBOSE, 1)
     pub.immediate = 1
     pub.sndhwm = settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM
-    connect(pull, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PULL, "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL")
     connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
-    return ZmqWorker(pull, pub, processing, io_loop,
-                     max_message_size=settings.ZEROMQ_MAX_MESSAGE_SIZE)
+    return ZmqWorker(pub, processing, io_loop, max_message_size=settings.ZEROMQ_MAX_MESSAGE_SIZE)
 
 
 def _install_signal_handlers(control):
@@ -138,12 +132,12 @@ def main(settings):
         warn_if_licence_too_short(settings, log, "worker")
         mgmt = create_worker_management(settings, ctx, io_loop)
         opened.append(mgmt)
-        fetch_processor = FetchProcessor(settings, io_loop)
-        opened.append(fetch_processor)
-        fetcher = create_worker_fetcher(settings, ctx, io_loop, fetch_processor)
-        opened.append(fetcher)
         extractor = create_worker_extractor(settings, ctx, io_loop)
         opened.append(extractor)
+        fetch_processor = FetchProcessor(settings, io_loop)
+        opened.append(fetch_processor)
+        fetcher = create_worker_fetcher(settings, ctx, extractor, io_loop, fetch_processor)
+        opened.append(fetcher)
         control = WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop, notifier)
         _install_signal_handlers(control)
     except BaseException as exc:

@@ -6,6 +6,7 @@ the set a correct crawl fetches (``DemoServer.expected_urls``).  Timeouts, lease
 delays are small so the suite stays within a few minutes.
 """
 import glob
+import hashlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -190,7 +192,9 @@ def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl):
 @pytest.mark.timeout(120)
 def test_sitemap_only_pages_are_crawled_through_robots_txt_sitemaps(demo_site, crawl):
     server = demo_site(pages=100, hosts=2)
-    run = crawl(server, workers=1, ROBOTSTXT_SITEMAPS=True).start()
+    # JSONL only: no sink reads bodies, so the workers send lengths and digests instead
+    run = crawl(server, workers=1, ROBOTSTXT_SITEMAPS=True,
+                SINKS=["spyder.sinks.jsonl.JsonLinesSink"]).start()
     assert run.wait() == 0, run.output()
     fetched = server.fetched()
     expected = server.expected_urls(sitemaps=True)
@@ -200,6 +204,13 @@ def test_sitemap_only_pages_are_crawled_through_robots_txt_sitemaps(demo_site, c
     assert len(only) == 2 and not only & server.expected_urls()
     depths = {r["url"]: r["depth"] for r in run.records()}
     assert {depths[u] for u in only} == {1}
+    pages = sorted(r["url"] for r in run.records()
+                   if r["outcome"] == "success" and not r["truncated"])[:5]
+    for record in [r for r in run.records() if r["url"] in pages]:
+        with urllib.request.urlopen(record["url"], timeout=10) as answer:
+            body = answer.read()
+        assert (record["content_length"], record["sha1"]) == (
+            len(body), hashlib.sha1(body).hexdigest()), record["url"]
 
 
 @pytest.mark.timeout(150)

@@ -225,7 +225,9 @@ def test_master_callback_seeds_the_frontier(tmp_path, run_master, workers):
         "    assert ctx is not None and io_loop is not None\n"
         "    frontier.add_uri(CrawlUri('http://example.test/from-callback'))\n")
     master = run_master({"MASTER_CALLBACK": "mycrawl.initialize"},
-                        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), os.path.dirname(__file__)])})
+                        env={"PYTHONPATH": os.pathsep.join(
+                            [str(tmp_path), os.path.dirname(__file__)]
+                            + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])})
     worker = workers(master.settings)
     worker.register()
     assert worker.recv_work().curi.url == "http://example.test/from-callback"

@@ -83,7 +83,13 @@ def test_derived_values_follow_the_merged_settings():
     # and derived values are resolved when read, after later assignments
     settings.REQUEST_TIMEOUT = 3.0
     assert settings.CONNECT_TIMEOUT == 3.0
-    assert settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PULL == "inproc://processing/fetcher/push"
+
+
+def test_retired_settings_warn_and_are_ignored():
+    with pytest.warns(UnknownSettingWarning,
+                      match=r"ZEROMQ_WORKER_PROC_FETCHER_PUSH in .* is no longer used: .*directly"):
+        settings = Settings(module(ZEROMQ_WORKER_PROC_FETCHER_PUSH="inproc://x"))
+    assert "ZEROMQ_WORKER_PROC_FETCHER_PUSH" not in settings
 
 
 def test_wrong_types_fail_with_name_value_and_expected_type():

@@ -77,6 +77,38 @@ def test_jsonl_records(tmp_path):
     assert len((tmp_path / "out" / "crawl.jsonl").read_text().splitlines()) == 5
 
 
+def test_jsonl_records_a_result_whose_body_the_worker_left_out(tmp_path):
+    settings = make_settings(tmp_path, JSONL_SINK_PATH=str(tmp_path / "crawl.jsonl"))
+    sink = JsonLinesSink(settings)
+    digest = hashlib.sha1(BODY).hexdigest()
+    sink.process_successful_crawl(_curi(body=None, optional_vars={
+        C.CURI_CONTENT_LENGTH: str(len(BODY)), C.CURI_CONTENT_SHA1: digest}))
+    sink.close()
+    [record] = [json.loads(line) for line in open(settings.JSONL_SINK_PATH)]
+    assert (record["content_length"], record["sha1"]) == (len(BODY), digest)
+
+
+def test_the_frontier_asks_for_bodies_only_when_a_sink_reads_them(tmp_path):
+    robots = CrawlUri(url="http://a.test/robots.txt",
+                      optional_vars={C.CURI_ROBOTS_FETCH: C.CURI_OPTIONAL_TRUE})
+    page = CrawlUri(url="http://a.test/")
+    wanted = {}
+    for name, sinks in (("none", []), ("jsonl", ["spyder.sinks.jsonl.JsonLinesSink"]),
+                        ("warc", ["spyder.sinks.jsonl.JsonLinesSink",
+                                  "spyder.sinks.warc.WarcSink"])):
+        (tmp_path / name).mkdir()
+        frontier = MultipleHostFrontier(make_settings(tmp_path / name, SINKS=sinks),
+                                        clock=Clock())
+        wanted[name] = (frontier.wants_body(page), frontier.wants_body(robots))
+        if name == "jsonl":
+            frontier.add_sink(AbstractCrawlUriSink())  # says nothing: it may read bodies
+            wanted["jsonl + one more"] = (frontier.wants_body(page), frontier.wants_body(robots))
+        frontier.close()
+    # robots.txt is parsed by the master: its body always comes
+    assert wanted == {"none": (False, True), "jsonl": (False, True),
+                      "jsonl + one more": (True, True), "warc": (True, True)}
+
+
 def _records(paths):
     out = []
     for path in paths:

@@ -78,6 +78,7 @@ class HoldingProxy:
 
     def close(self):
         self._stop.set()
+        self._threads[0].join(5)  # the accepting thread sees the stop within its timeout
         self._listener.close()
 
 

@@ -1,8 +1,10 @@
-"""The worker stages in-process: ZmqWorker, AsyncZmqWorker (capacity, errors, drain),
+"""The worker stages in-process: ZmqWorker (the extract stage, called with each fetched
+page), AsyncZmqWorker (the fetch stage: capacity, errors, drain),
 WorkerControl (registration, hello, heartbeat, quit), and the worker's sockets as
 workerprocess builds them.  Real ZeroMQ sockets on ipc; the test side uses zmq.asyncio
 and waits with deadlines."""
 import asyncio
+import hashlib
 import os
 
 import pytest
@@ -11,6 +13,7 @@ import zmq.asyncio
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
+from spyder.core.masterclock import MasterClock
 from spyder.core.messages import DataMessage, MgmtMessage
 from spyder.core.settings import Settings
 from spyder.core.worker import SHUTTING_DOWN, AsyncZmqWorker, ZmqWorker
@@ -62,6 +65,10 @@ class Peers:
         self.ctx.destroy(linger=0)
 
 
+def echo(curi):
+    return curi
+
+
 async def until(predicate, what, timeout=5.0):
     """Wait (without blocking the loop) until ``predicate()``; fail after ``timeout`` s."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -96,27 +103,30 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
             return {"url": curi.url}         # not a CrawlUri at all
         return curi
 
+    def fetched(curi):  # a DataMessage as the fetch stage has it: parsed from the dispatch
+        return DataMessage.from_frames(DataMessage(IDENTITY, curi).serialize())
+
     async def scenario():
         peers = Peers(socket_dir)
-        stage = ZmqWorker(peers.stage_in, peers.stage_out, processing)
-        stage.start()
+        stage = ZmqWorker(peers.stage_out, processing)
         try:
-            first = await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
-            await peers.feed.send_multipart([b"garbage"])
-            await peers.feed.send_multipart([IDENTITY, b"\xc1 not msgpack"])
-            await peers.send(CrawlUri(url="http://a/boom"))
-            await peers.send(CrawlUri(url="http://a/ok", req_header={"Etag": "x"}))
-            await peers.send(CrawlUri(url="http://a/number"))
-            await peers.send(CrawlUri(url="http://a/text", content_body=b"raw", status_code=200))
-            await peers.send(CrawlUri(url="http://a/other", status_code=200))
+            async def probe():
+                stage(fetched(CrawlUri(url="http://a/probe")))
+            first = await settle_pubsub(peers, probe)
+            for curi in (CrawlUri(url="http://a/boom"),
+                         CrawlUri(url="http://a/ok", req_header={"Etag": "x"}),
+                         CrawlUri(url="http://a/number"),
+                         CrawlUri(url="http://a/text", content_body=b"raw", status_code=200),
+                         CrawlUri(url="http://a/other", status_code=200)):
+                stage(fetched(curi))
             second, third, fourth = await peers.recv(), await peers.recv(), await peers.recv()
             text, other = await peers.recv(), await peers.recv()
-            return first, second, third, fourth, text, other, stage.dropped.total
+            return first, second, third, fourth, text, other
         finally:
             stage.close()
             peers.close()
 
-    first, boom, ok, number, text, other, dropped = asyncio.run(scenario())
+    first, boom, ok, number, text, other = asyncio.run(scenario())
     assert first.identity == IDENTITY and first.curi.optional_vars["seen"] == "1"
     assert boom.curi.url == "http://a/boom"
     assert boom.curi.status_code == 710
@@ -124,12 +134,35 @@ def test_that_zmq_worker_processes_and_echoes(socket_dir):
     assert ok.identity == IDENTITY
     assert ok.curi.req_header == {"Etag": "x"} and ok.curi.optional_vars["seen"] == "1"
     assert number.curi.status_code == 710 and number.curi.optional_vars["count"] == "3"
-    # a result the master could not parse goes back as this stage received it, marked 710
+    # a result the master could not parse goes back as the dispatch arrived, marked 710
     assert text.curi.url == "http://a/text" and text.identity == IDENTITY
     assert text.curi.status_code == 710 and text.curi.content_body == b"raw"
     assert "content_body" in text.curi.optional_vars["error"]
     assert "seen" not in text.curi.optional_vars
     assert other.curi.url == "http://a/other" and other.curi.status_code == 710
+    assert "not a CrawlUri" in other.curi.optional_vars["error"]
+
+
+def test_fetch_stage_drops_malformed_dispatches(socket_dir):
+    async def processing(curi):
+        curi.status_code = 200
+        return curi
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        stage = AsyncZmqWorker(peers.stage_in, processing, 1, ZmqWorker(peers.stage_out, echo))
+        stage.start()
+        try:
+            await peers.feed.send_multipart([b"garbage"])
+            await peers.feed.send_multipart([IDENTITY, b"\xc1 not msgpack"])
+            msg = await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/ok")))
+            return msg, stage.dropped.total
+        finally:
+            stage.close()
+            peers.close()
+
+    msg, dropped = asyncio.run(scenario())
+    assert msg.curi.url == "http://a/ok" and msg.curi.status_code == 200
     assert dropped == 2
 
 
@@ -149,7 +182,7 @@ def test_async_worker_takes_work_only_with_a_free_slot(socket_dir):
             curi.status_code = 200
             return curi
 
-        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=2)
+        stage = AsyncZmqWorker(peers.stage_in, processing, 2, ZmqWorker(peers.stage_out, echo))
         stage.start()
         try:
             await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
@@ -174,13 +207,57 @@ def test_async_worker_takes_work_only_with_a_free_slot(socket_dir):
     assert free_after == 2
 
 
+def test_results_leave_the_body_out_when_the_ticket_says_so(socket_dir):
+    async def processing(curi):
+        curi.status_code, curi.content_body = 200, b"<html>%s</html>" % curi.url.encode()
+        return curi
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        clock = MasterClock()
+        clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)  # a heartbeat echo
+        stage = AsyncZmqWorker(peers.stage_in, processing, 2, ZmqWorker(peers.stage_out, echo),
+                               clock=clock)
+        stage.start()
+
+        async def send(path, ticket):
+            await peers.feed.send_multipart(
+                DataMessage(IDENTITY, CrawlUri(url="http://a/" + path), ticket).serialize())
+        try:
+            await settle_pubsub(peers, lambda: send("probe", None))
+            deadline = clock.now() + 30
+            await send("kept", {C.TICKET_ID: 1, C.TICKET_DEADLINE: deadline})
+            await send("left-out", {C.TICKET_ID: 2, C.TICKET_DEADLINE: deadline,
+                                    C.TICKET_BODY: False})
+            results = {}
+            while len(results) < 2:
+                msg = await peers.recv()
+                results[msg.curi.url.rsplit("/", 1)[1]] = msg
+            return results
+        finally:
+            stage.close()
+            peers.close()
+
+    results = asyncio.run(scenario())
+    kept, left_out = results["kept"].curi, results["left-out"].curi
+    assert kept.content_body == b"<html>http://a/kept</html>"
+    assert C.CURI_CONTENT_LENGTH not in kept.optional_vars
+    body = b"<html>http://a/left-out</html>"
+    assert left_out.content_body is None and left_out.content_length == len(body)
+    assert left_out.optional_vars[C.CURI_CONTENT_SHA1] == hashlib.sha1(body).hexdigest()
+    # every result's ticket carries the worker's credit snapshot, numbered
+    tickets = [results[name].ticket for name in ("kept", "left-out")]
+    assert all(set(t) >= {"id", "worker", "back", "free", "held", "n"} for t in tickets)
+    assert len({t["n"] for t in tickets}) == 2
+
+
 def test_async_worker_turns_exceptions_into_results(socket_dir):
     async def processing(curi):
         raise ValueError("bad things")
 
     async def scenario():
         peers = Peers(socket_dir)
-        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=1)
+        stage = AsyncZmqWorker(peers.stage_in, processing, 1, ZmqWorker(peers.stage_out, echo))
         stage.start()
         try:
             return await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/x")))
@@ -203,7 +280,7 @@ def test_drain_returns_unfinished_and_queued_work(socket_dir):
                 await never.wait()
             return curi
 
-        stage = AsyncZmqWorker(peers.stage_in, peers.stage_out, processing, slots=2)
+        stage = AsyncZmqWorker(peers.stage_in, processing, 2, ZmqWorker(peers.stage_out, echo))
         stage.start()
         try:
             await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
@@ -242,9 +319,8 @@ def test_worker_management_sockets_and_control(socket_dir):
         ctx = zmq.Context()
         mgmt = create_worker_management(settings, ctx)
         stage_ctx = Peers(socket_dir)
-        fetcher = AsyncZmqWorker(stage_ctx.stage_in, stage_ctx.stage_out,
-                                 lambda curi: curi, slots=settings.MAX_CLIENTS)
-        extractor = ZmqWorker(ctx.socket(zmq.PULL), ctx.socket(zmq.PUB), lambda c: c)
+        extractor = ZmqWorker(ctx.socket(zmq.XPUB), echo)
+        fetcher = AsyncZmqWorker(stage_ctx.stage_in, echo, settings.MAX_CLIENTS, extractor)
         control = WorkerControl(settings, b"worker:test:7", mgmt, fetcher, extractor)
         seen = []
 
@@ -292,9 +368,12 @@ def test_worker_management_sockets_and_control(socket_dir):
         assert msg.topic == b"spyder.worker." and msg.identity == b"worker:test:7"
     # nobody subscribed to the results and no heartbeat was echoed: no work taken
     for msg in (heartbeat, hello_answer):
-        assert {k: v for k, v in msg.details.items() if k != "t"} == {
+        assert {k: v for k, v in msg.details.items() if k not in ("t", "n")} == {
             "slots": 3, "free": 0, "held": []}
         assert isinstance(msg.details["t"], float)
+    # the credit snapshots are numbered, one after the other
+    numbers = [m.details["n"] for m in seen if m.details and "n" in m.details]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert ack.details is None
     # the last heartbeat before the ack announced no free slots
     last_beat = [m for m in seen if m.data == C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT][-1]
@@ -307,7 +386,6 @@ def test_create_worker_extractor_runs_the_pipeline(socket_dir):
         "PARENT_SOCKET_DIRECTORY": socket_dir,
         "SPYDER_EXTRACTOR_PIPELINE": ["spyder.processor.limiter.DefaultLimiter"],
         "SPYDER_SCOPER_PIPELINE": [],
-        "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL": ipc(socket_dir, "in"),
         "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB": ipc(socket_dir, "out"),
     })
 
@@ -315,10 +393,12 @@ def test_create_worker_extractor_runs_the_pipeline(socket_dir):
         peers = Peers(socket_dir)
         ctx = zmq.Context()
         stage = create_worker_extractor(settings, ctx)
-        stage.start()
+        curi = CrawlUri(url="http://localhost/robots.txt",
+                        effective_url="http://127.0.0.1/robots.txt")
         try:
-            return await settle_pubsub(peers, lambda: peers.send(CrawlUri(
-                url="http://localhost/robots.txt", effective_url="http://127.0.0.1/robots.txt")))
+            async def fetched():
+                stage(DataMessage.from_frames(DataMessage(IDENTITY, curi).serialize()))
+            return await settle_pubsub(peers, fetched)
         finally:
             stage.close()
             ctx.destroy(linger=0)

@@ -39,6 +39,9 @@ MGMT_DETAIL_SLOTS = "slots"
 MGMT_DETAIL_FREE = "free"
 #: list of int: the dispatch ids the worker holds (taken from its PULL socket, unanswered).
 MGMT_DETAIL_HELD = "held"
+#: int: the number of the worker's credit snapshot (``free`` + ``held``): snapshots travel
+#: in management messages and in results, which can overtake each other; the newest wins.
+MGMT_DETAIL_SEQ = "n"
 #: float: the worker's monotonic clock when it sent the heartbeat (echoed back as is).
 MGMT_DETAIL_SENT = "t"
 #: bytes: whose heartbeat an echo answers.
@@ -57,6 +60,11 @@ TICKET_DEADLINE = "deadline"
 TICKET_WORKER = "worker"
 #: bool: the worker hands the URL back unfetched (worker -> master).
 TICKET_HANDED_BACK = "back"
+#: bool: false = leave the body out of the result, send its length and SHA-1 only
+#: (master -> worker; absent = true).
+TICKET_BODY = "body"
+#: A result's ticket also carries the worker's credit snapshot under the management
+#: keys ``free``, ``held`` and ``n`` (``MGMT_DETAIL_FREE``, ``_HELD``, ``_SEQ``).
 
 # --- optional_vars keys -------------------------------------------------------------
 #: user name for HTTP basic auth, taken from ``user:pass@`` in the URL.
@@ -96,6 +104,9 @@ CURI_NOINDEX = "noindex"
 #: hex SHA-1 of the body as sent, set by the worker's extract stage (so that the master's
 #: sinks need not hash large bodies on its event loop).
 CURI_CONTENT_SHA1 = "content_sha1"
+#: the body's length in bytes (decimal), set by a worker that left the body out of its
+#: result because the dispatch's ticket said ``body`` = false (no sink needs bodies).
+CURI_CONTENT_LENGTH = "content_length"
 
 CURI_OPTIONAL_TRUE = "1"
 CURI_OPTIONAL_FALSE = "0"

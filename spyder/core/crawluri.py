@@ -11,7 +11,8 @@ Conventions:
     ``req_time`` and ``queue_time`` are durations in seconds;
   * ``req_header`` / ``rep_header`` / ``optional_vars`` are ``str -> str`` maps;
     response header names are in tornado's normalised form (``Content-Type``, ``Etag``);
-  * ``content_body`` is ``bytes`` (``None`` when no response arrived).
+  * ``content_body`` is ``bytes`` (``None`` when no response arrived, or when the
+    worker left it out because no sink needs bodies: ``content_length`` tells which).
 """
 from dataclasses import dataclass, field, fields
 from typing import Dict, Optional
@@ -43,6 +44,15 @@ class CrawlUri:
         """The extracted links as a list (empty if there are none)."""
         raw = self.optional_vars.get("extracted_urls", "")
         return [line for line in raw.split("\n") if line]
+
+    @property
+    def content_length(self):
+        """The body's length in bytes (also when the worker left the body out of its
+        result), or ``None`` if no response arrived."""
+        if self.content_body is not None:
+            return len(self.content_body)
+        length = (self.optional_vars or {}).get(C.CURI_CONTENT_LENGTH)
+        return int(length) if isinstance(length, str) and length.isdigit() else None
 
     @property
     def truncated_reason(self):

@@ -60,6 +60,7 @@ import queue
 import sqlite3
 import time
 
+from spyder.core import constants as C
 from spyder.core.admission import Admission
 from spyder.core.controls import OperatorControls
 from spyder.core.dispatch import Dispatch
@@ -208,6 +209,12 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
     def add_sink(self, sink):
         """Tell ``sink`` (an ``AbstractCrawlUriSink``) about every final outcome."""
         self._sinks.add(sink)
+
+    def wants_body(self, curi):
+        """Whether the result for the dispatched ``curi`` must carry its body: for the
+        frontier's own robots.txt requests, and while a sink needs bodies."""
+        return (curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE
+                or self._sinks.need_bodies)
 
     def add_uri(self, curi):
         """Add a seed: canonicalise, scope, dedup.  True if the URL is new (or revived)."""

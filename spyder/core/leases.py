@@ -55,6 +55,8 @@ class Leases:
         heapq.heappush(self._lease_heap, (lease.expires, dispatch_id))
         ticket = {C.TICKET_ID: dispatch_id,
                   C.TICKET_DEADLINE: lease.expires - min(_LEASE_SLACK, self._lease_timeout / 4)}
+        if self._wants_body is not None and not self._wants_body(curi):
+            ticket[C.TICKET_BODY] = False
         self._out.send_multipart(DataMessage(self._identity, curi, ticket).serialize())
         self.dispatched += 1
 

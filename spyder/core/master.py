@@ -82,6 +82,8 @@ class ZmqMaster(WorkerRegistry, Leases):
         self._out = ZmqChannel(outsocket, io_loop)
         self._mgmt = mgmt
         self._frontier = frontier
+        #: frontier.wants_body(curi): does the result need the body? (None: always)
+        self._wants_body = getattr(frontier, "wants_body", None)
         self._handlers = {
             "success": frontier.process_successful_crawl,
             "redirect": frontier.process_redirect,
@@ -140,7 +142,6 @@ class ZmqMaster(WorkerRegistry, Leases):
         self.recent_errors = collections.deque(maxlen=_RECENT_ERRORS)
         #: the console's address once it listens (in ``stats()`` for supervisors)
         self.console_url = None
-        self._worker_results = {}    # identity -> [pages, errors] of the registered workers
 
     # ------------------------------------------------------------------ life cycle
     def start(self):
@@ -282,6 +283,7 @@ class ZmqMaster(WorkerRegistry, Leases):
             return
         curi = msg.curi
         ticket = msg.ticket if isinstance(msg.ticket, dict) else {}
+        self._credit_from_result(ticket)
         dispatch_id = ticket.get(C.TICKET_ID) if ticket else self._by_url.get(curi.url)
         lease = self.leases.get(dispatch_id) if isinstance(dispatch_id, int) else None
         if lease is None or lease.curi.url != curi.url:
@@ -308,8 +310,7 @@ class ZmqMaster(WorkerRegistry, Leases):
             self._route(curi)
 
     def _count(self, curi, kind):
-        if curi.content_body:
-            self.bytes += len(curi.content_body)
+        self.bytes += curi.content_length or 0
         if curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE:
             self.robots_fetches += 1
             self._observe(curi, "robots")

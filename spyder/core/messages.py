@@ -25,7 +25,7 @@ MAX_FRAME_SIZE = 256 * 1024 * 1024
 
 _STR_MAPS = ("req_header", "rep_header", "optional_vars")
 _NUMBERS = ("begin_processing", "end_processing", "req_time", "queue_time")
-_INTS = ("current_priority", "status_code")
+_INTS = ("current_priority", "status_code", "depth", "attempt")
 
 
 class MessageError(ValueError):
@@ -62,6 +62,64 @@ def serialize_crawluri(curi):
     return msgpack.packb(body, use_bin_type=True)
 
 
+_ONLY_STR = frozenset((str,))
+
+
+def _is_str_map(value):
+    if not isinstance(value, dict):
+        return False
+    types = {*map(type, value), *map(type, value.values())}  # the quick test, in C
+    return types <= _ONLY_STR or all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _test_for(name):
+    """The type test of CrawlUri field ``name``'s (non-None) value."""
+    if name in ("url", "effective_url"):
+        return lambda value: isinstance(value, str)
+    if name in _STR_MAPS:
+        return _is_str_map
+    if name in _NUMBERS:
+        return _is_number
+    if name in _INTS:
+        return _is_int
+    return lambda value: isinstance(value, bytes)  # content_body
+
+
+#: (field, test of its value) for every CrawlUri field, in wire order.
+_FIELD_TESTS = tuple((name, _test_for(name)) for name in CRAWLURI_FIELDS)
+
+
+def _checked(values):
+    """The CrawlUri fields among ``values`` (a mapping), type-checked: the keyword
+    arguments of the CrawlUri.  ``None`` means the default; raises ``MessageError``."""
+    kwargs = {}
+    for name, test in _FIELD_TESTS:
+        value = values.get(name)
+        if value is None:
+            continue
+        if not test(value):
+            raise MessageError("field %r has a value of type %s" % (name, type(value).__name__))
+        kwargs[name] = value
+    if "url" not in kwargs:
+        raise MessageError("CrawlUri without a url")
+    return kwargs
+
+
+def check_crawluri(curi):
+    """Raise ``MessageError`` if the receiving side would drop ``curi`` as malformed
+    (what ``deserialize_crawluri`` checks, without the round trip through msgpack)."""
+    _checked({name: getattr(curi, name, None) for name in CRAWLURI_FIELDS})
+
+
 def deserialize_crawluri(raw):
     """Parse and validate a msgpack body into a CrawlUri.
 
@@ -73,28 +131,7 @@ def deserialize_crawluri(raw):
     if version != PROTOCOL_VERSION:
         raise MessageError("unsupported protocol version %r (this side speaks %d)"
                            % (version, PROTOCOL_VERSION))
-    kwargs = {}
-    for name in CRAWLURI_FIELDS:
-        if name not in body or body[name] is None:
-            continue
-        value = body[name]
-        if name in ("url", "effective_url"):
-            ok = isinstance(value, str)
-        elif name in _STR_MAPS:
-            ok = isinstance(value, dict) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-        elif name in _NUMBERS:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif name in _INTS or name in ("depth", "attempt"):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        else:  # content_body
-            ok = isinstance(value, bytes)
-        if not ok:
-            raise MessageError("field %r has a value of type %s" % (name, type(value).__name__))
-        kwargs[name] = value
-    if "url" not in kwargs:
-        raise MessageError("CrawlUri without a url")
-    return CrawlUri(**kwargs)
+    return CrawlUri(**_checked(body))
 
 
 class DataMessage:

@@ -6,13 +6,13 @@ The master binds its pair (SUB on ``ZEROMQ_MGMT_WORKER``, PUB on
 is handed to every callback registered for its exact topic, in registration order.
 Callbacks may add or remove callbacks while being called (the 2011 original skipped
 callbacks in that case).  Malformed frames and unknown topics are counted and
-dropped.
+dropped.  Both sockets are driven by ``ZmqChannel``: a worker's credit messages go out about
+once per page, and ``ZMQStream`` costs several times the socket calls.
 """
 import logging
 
-from zmq.eventloop.zmqstream import ZMQStream
-
 from spyder.core.messages import DropCounter, MessageError, MgmtMessage
+from spyder.core.zmqchannel import ZmqChannel
 
 log = logging.getLogger("spyder.mgmt")
 
@@ -23,8 +23,8 @@ class ZmqMgmt:
     def __init__(self, sub_socket, pub_socket, io_loop=None):
         self._sub_socket = sub_socket
         self._pub_socket = pub_socket
-        self._in = ZMQStream(sub_socket, io_loop)
-        self._out = ZMQStream(pub_socket, io_loop)
+        self._in = ZmqChannel(sub_socket, io_loop)
+        self._out = ZmqChannel(pub_socket, io_loop)
         self._callbacks = {}
         self.dropped = DropCounter(log)
 

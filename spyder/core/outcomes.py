@@ -84,7 +84,7 @@ class Outcomes:
                 if kind != "handed_back":
                     self._host_stats.result(host_key(row.url),
                                             kind in ("not_found", "server_error"),
-                                            curi.status_code, len(curi.content_body or b""), now)
+                                            curi.status_code, curi.content_length or 0, now)
         self._admission.remember(fresh)
         return sink_kind
 

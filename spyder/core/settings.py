@@ -3,7 +3,8 @@
 ``Settings(user_module, overrides)`` copies every upper-case name of
 ``spyder.defaultsettings`` (deep-copied, so nobody can mutate the defaults), lays
 the user's module over it, then the ``-s KEY=VALUE`` overrides.  Values are type
-checked against the defaults; unknown names warn with the closest known one.
+checked against the defaults; unknown names warn with the closest known one, and
+retired ones (``RETIRED``) say why they are gone.
 
 Derived settings (``None`` by default, listed in ``DERIVED``) are resolved each time
 they are read, from the merged values: overriding only ``ZEROMQ_MASTER_PUSH``
@@ -57,7 +58,6 @@ DERIVED = {
     "ZEROMQ_MASTER_SUB": lambda s: (s._raw("ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
                                     or _ipc("spyder-zmq-master-sub.sock")(s)),
     "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB": lambda s: s.ZEROMQ_MASTER_SUB,
-    "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL": lambda s: s.ZEROMQ_WORKER_PROC_FETCHER_PUSH,
     "ZEROMQ_MGMT_MASTER": _ipc("spyder-zmq-mgmt-master.sock"),
     "ZEROMQ_MGMT_WORKER": _ipc("spyder-zmq-mgmt-worker.sock"),
     "ZEROMQ_LOGGING": _ipc("spyder-logging.sock"),
@@ -65,6 +65,13 @@ DERIVED = {
     "CONNECT_TIMEOUT": lambda s: s.REQUEST_TIMEOUT,
     "LEASE_TIMEOUT": lambda s: 2 * s.REQUEST_TIMEOUT + 30.0,
 }
+
+#: Settings of earlier versions that no longer do anything: name -> why.
+RETIRED = dict.fromkeys(
+    ("ZEROMQ_WORKER_PROC_FETCHER_PUSH", "ZEROMQ_WORKER_PROC_FETCHER_PUSH_HWM",
+     "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL"),
+    "the worker's fetch stage hands pages to its extract stage directly, without an "
+    "inproc socket; remove it")
 
 _NUMBER = (int, float)
 #: Accepted types of settings whose default does not tell (None defaults).
@@ -79,7 +86,6 @@ _TYPES = {
     "PARENT_SOCKET_DIRECTORY": (str, type(None)),
     "ZEROMQ_MASTER_PUSH": (str, type(None)),
     "ZEROMQ_WORKER_PROC_FETCHER_PULL": (str, type(None)),
-    "ZEROMQ_WORKER_PROC_EXTRACTOR_PULL": (str, type(None)),
     "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB": (str, type(None)),
     "ZEROMQ_MASTER_SUB": (str, type(None)),
     "ZEROMQ_MGMT_MASTER": (str, type(None)),
@@ -138,6 +144,11 @@ class Settings:
 
     def _merge(self, new_values, origin):
         for name, value in new_values.items():
+            if name in RETIRED:
+                warnings.warn("setting %s in %s is no longer used: %s"
+                              % (name, origin, RETIRED[name]), UnknownSettingWarning,
+                              stacklevel=3)
+                continue
             if name not in self._defaults:
                 close = difflib.get_close_matches(name, list(self._defaults), n=1)
                 hint = " (did you mean %s?)" % close[0] if close else ""

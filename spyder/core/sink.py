@@ -23,6 +23,10 @@ if that takes long, dispatch pauses until the sink has caught up, so the master'
 loop never waits for it -- and ``wait()`` blocks until it is (when closing).  While a
 sink says it is ``behind()`` (a backlog too large), dispatch pauses as well.
 
+A sink that reads only the body's length and SHA-1 sets ``needs_body = False``; when
+no sink needs bodies, workers leave them out of their results (``wants_body``), which
+spares the transfer of every page to the master.
+
 Register a sink through the ``SINKS`` setting (dotted class paths, each built as
 ``Sink(settings)``) or with ``frontier.add_sink(sink)`` from ``MASTER_CALLBACK``.
 ``close()`` is called once when the frontier closes.
@@ -45,6 +49,11 @@ SINK_METHODS = {"success": "process_successful_crawl", "redirect": "process_redi
 
 class AbstractCrawlUriSink:
     """Base class of sinks: override the callbacks you need; all default to no-ops."""
+
+    #: Whether the sink reads ``content_body``.  A sink that needs only the body's
+    #: ``content_length`` and ``optional_vars["content_sha1"]`` says False: when no sink
+    #: needs bodies, workers leave them out of their results (robots.txt excepted).
+    needs_body = True
 
     def __init__(self, settings=None):
         self.settings = settings
@@ -120,6 +129,11 @@ class Sinks:
     @staticmethod
     def _key(sink, index):
         return "%d:%s.%s" % (index, type(sink).__module__, type(sink).__qualname__)
+
+    @property
+    def need_bodies(self):
+        """Whether any sink reads bodies (a sink that does not say is assumed to)."""
+        return any(getattr(sink, "needs_body", True) for sink in self._sinks)
 
     def positions(self):
         """``{key: position}`` of the sinks whose output is part of a checkpoint (a recorded

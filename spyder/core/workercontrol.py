@@ -2,8 +2,10 @@
 
 ``WorkerControl`` speaks the management protocol for the process: ``be here now``
 (with ``{"slots", "free", "held", "t"}``) at start and whenever the master says
-``hello``, ``heartbeat`` every ``WORKER_HEARTBEAT_INTERVAL``, ``credit`` whenever
-the free slots or held dispatches change, and on ``quit`` (or a signal) the
+``hello``, ``heartbeat`` every ``WORKER_HEARTBEAT_INTERVAL``, ``credit`` when the
+free slots or held dispatches changed and no result told the master within
+``_CREDIT_DELAY`` (every result's ticket carries the same snapshot), and on ``quit``
+(or a signal) the
 shutdown: stop taking work, let in-flight fetches finish within
 ``SHUTDOWN_TIMEOUT``, hand back whatever is unfinished or still queued (ticket
 ``back``, error ``"worker shutting down"``: the master dispatches it again at once,
@@ -14,7 +16,6 @@ is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
 """
 import asyncio
 import logging
-import time
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
@@ -24,8 +25,9 @@ log = logging.getLogger("spyder.worker")
 
 #: Seconds between checks of the licence to fetch (see ``MasterClock``).
 _LICENCE_CHECK = 0.1
-#: Seconds the extract stage gets, after the fetch stage is done, to publish the rest.
-_EXTRACT_GRACE = 5.0
+#: Seconds a change of the free slots or held dispatches may wait for a result to carry
+#: it before a ``credit`` message tells it (a busy worker sends almost none).
+_CREDIT_DELAY = 0.05
 
 
 class WorkerControl:
@@ -61,7 +63,6 @@ class WorkerControl:
         self._mgmt.start()
         self._fetcher.allow(False)
         self._extractor.watch_listener(self._on_listener)
-        self._extractor.start()
         self._fetcher.start()
         self._heartbeat.start()
         self._licence_check.start()
@@ -91,10 +92,12 @@ class WorkerControl:
         self._io_loop.add_callback(self._shutdown)
 
     def _details(self):
-        return {C.MGMT_DETAIL_SLOTS: self._fetcher.slots,
-                C.MGMT_DETAIL_FREE: 0 if self.stopping else self._fetcher.free,
-                C.MGMT_DETAIL_HELD: self._fetcher.held,
-                C.MGMT_DETAIL_SENT: self._clock.now()}
+        details = self._fetcher.snapshot()
+        if self.stopping:
+            details[C.MGMT_DETAIL_FREE] = 0
+        details[C.MGMT_DETAIL_SLOTS] = self._fetcher.slots
+        details[C.MGMT_DETAIL_SENT] = self._clock.now()
+        return details
 
     def _publish(self, data, details=None):
         self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, data, details)
@@ -103,14 +106,16 @@ class WorkerControl:
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, self._details())
 
     def _credit_soon(self):
-        """Tell the master the new free slots / held dispatches, once per loop turn."""
+        """Tell the master the new free slots / held dispatches within ``_CREDIT_DELAY``,
+        unless a result told it by then."""
         if not self._credit_pending:
             self._credit_pending = True
-            self._io_loop.add_callback(self._send_credit)
+            self._io_loop.call_later(_CREDIT_DELAY, self._send_credit)
 
     def _send_credit(self):
         self._credit_pending = False
-        self._publish(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT, self._details())
+        if not self._fetcher.reported:
+            self._publish(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT, self._details())
 
     def _on_listener(self, listening):
         if listening != self._listening:
@@ -159,11 +164,6 @@ class WorkerControl:
         returned = await self._fetcher.drain(self._shutdown_timeout, self._cut_short)
         if returned:
             log.warning("worker::handed %d unfinished URLs back to the master", returned)
-        deadline = time.monotonic() + _EXTRACT_GRACE  # (extraction is quick: no cutting short)
-        while self._extractor.processed < self._fetcher.sent and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        self._extractor.stop()
-        self._extractor.flush()
         self._heartbeat.stop()
         self._licence_check.stop()
         if self._watchdog is not None:

@@ -2,7 +2,8 @@
 
 Part of the master (``spyder.core.master``).  Workers register with ``be here now``
 (details: their ``slots``), send ``heartbeat``\\ s and ``credit`` snapshots (their
-``free`` slots and the dispatch ids they ``held``), and leave with ``quit.ack``; a
+``free`` slots and the dispatch ids they ``held``; every result's ticket carries one
+too, numbered so that the newest wins), and leave with ``quit.ack``; a
 heartbeat from an unknown worker registers it.  Every heartbeat (and ``be here
 now``) is echoed with the master's monotonic time: the worker's clock sample and its
 licence to fetch (``spyder.core.masterclock``).  ``credit`` -- the free slots less the
@@ -25,19 +26,21 @@ _MAX_SLOTS = 100000
 class Worker:
     """A registered worker, as the master knows it."""
 
-    __slots__ = ("slots", "free", "held", "last_seen")
+    __slots__ = ("slots", "free", "held", "last_seen", "snapshot", "pages", "errors")
 
     def __init__(self, slots, now):
         self.slots = slots
         self.free = 0
         self.held = set()          # dispatch ids it reported holding
         self.last_seen = now
+        self.snapshot = 0          # the number of the newest credit snapshot applied
+        self.pages = 0             # results it sent back to this master
+        self.errors = 0            # of which not 2xx/3xx
 
 
 class WorkerRegistry:
     """The master's worker registry (see the module docstring): a part of ``ZmqMaster``,
-    working on the state it sets up (``workers``, ``leases``, ``_unclaimed``,
-    ``_worker_results``, ``_mgmt``)."""
+    working on the state it sets up (``workers``, ``leases``, ``_unclaimed``, ``_mgmt``)."""
 
     def _worker_msg(self, msg):
         identity = msg.identity
@@ -89,7 +92,13 @@ class WorkerRegistry:
         return self._default_slots
 
     def _credit_from(self, worker, details):
-        """A worker's snapshot: its free slots and the dispatches it holds."""
+        """A worker's snapshot: its free slots and the dispatches it holds.  One older
+        than a snapshot already applied (by its number ``n``) is ignored."""
+        number = details.get(C.MGMT_DETAIL_SEQ)
+        if isinstance(number, int) and not isinstance(number, bool):
+            if number <= worker.snapshot:
+                return
+            worker.snapshot = number
         free = details.get(C.MGMT_DETAIL_FREE)
         if isinstance(free, int) and not isinstance(free, bool):
             worker.free = min(max(free, 0), worker.slots)
@@ -124,38 +133,37 @@ class WorkerRegistry:
         dispatches no worker has claimed yet."""
         return sum(worker.free for worker in self.workers.values()) - self._unclaimed
 
+    def _credit_from_result(self, ticket):
+        """The credit snapshot in a result's ticket, from a registered worker."""
+        worker = self.workers.get(ticket.get(C.TICKET_WORKER))
+        if worker is not None and C.MGMT_DETAIL_FREE in ticket:
+            worker.last_seen = self._clock()
+            self._credit_from(worker, ticket)
+
     def _count_worker_result(self, identity, curi):
         """A result came back from worker ``identity`` (the ticket's): its pages and errors."""
-        if identity in self.workers:
-            counts = self._worker_results.setdefault(identity, [0, 0])
-            counts[0] += 1
+        worker = self.workers.get(identity)
+        if worker is not None:
+            worker.pages += 1
             status = curi.status_code
             if not (isinstance(status, int) and 200 <= status < 400):
-                counts[1] += 1
-            if len(self._worker_results) > 2 * len(self.workers) + 16:
-                self._forget_gone_workers()
-
-    def _forget_gone_workers(self):
-        for identity in [i for i in self._worker_results if i not in self.workers]:
-            del self._worker_results[identity]
+                worker.errors += 1
 
     def worker_table(self):
         """One dict per registered worker: identity, host, pid, slots, free, last
         heartbeat (UTC epoch), and the pages and errors it sent back to this master."""
         known = self.workers
-        self._forget_gone_workers()
         epoch_offset = time.time() - self._clock()
         table = []
         for identity, worker in sorted(known.items()):
             name = identity.decode("utf-8", "replace")
             parts = name.split(":")
-            pages, errors = self._worker_results.get(identity, (0, 0))
             table.append({
                 "identity": name, "host": parts[1] if len(parts) == 3 else None,
                 "pid": int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else None,
                 "slots": worker.slots, "free": worker.free,
                 "last_heartbeat": worker.last_seen + epoch_offset,
-                "pages": pages, "errors": errors,
+                "pages": worker.pages, "errors": worker.errors,
             })
         return table
 

@@ -33,6 +33,8 @@ from spyder.core.sink import AbstractCrawlUriSink
 class JsonLinesSink(AbstractCrawlUriSink):
     """Append one JSON line per outcome to ``JSONL_SINK_PATH``."""
 
+    needs_body = False  # the length and the worker's SHA-1 are enough
+
     def __init__(self, settings):
         super().__init__(settings)
         path = settings.JSONL_SINK_PATH
@@ -75,7 +77,7 @@ def record(outcome, curi):
     """The JSON-serialisable record of one outcome (see the module docstring)."""
     headers = curi.rep_header or {}
     optional = curi.optional_vars or {}
-    body = curi.content_body
+    length = curi.content_length
     truncated = curi.truncated_reason
     return {
         "url": curi.url,
@@ -87,9 +89,9 @@ def record(outcome, curi):
         "req_time": curi.req_time,
         "queue_time": curi.queue_time,
         "content_type": headers.get("Content-Type"),
-        "content_length": None if body is None else len(body),
-        "sha1": None if body is None else (optional.get(C.CURI_CONTENT_SHA1)
-                                           or hashlib.sha1(body).hexdigest()),
+        "content_length": length,
+        "sha1": None if length is None else (optional.get(C.CURI_CONTENT_SHA1)
+                                             or hashlib.sha1(curi.content_body or b"").hexdigest()),
         "truncated": truncated is not None,
         "truncated_reason": truncated,
         "noindex": optional.get(C.CURI_NOINDEX) == C.CURI_OPTIONAL_TRUE,

@@ -6,7 +6,10 @@ to a queue or a thread).  Every method gets the ``CrawlUri``:
 
 * ``curi.url``, ``curi.effective_url`` (after redirects), ``curi.status_code``;
 * ``curi.rep_header`` (response headers, e.g. ``curi.rep_header["Content-Type"]``);
-* ``curi.content_body`` (the body as bytes; ``None`` when no response arrived);
+* ``curi.content_body`` (the body as bytes; ``None`` when no response arrived) and
+  ``curi.content_length`` (its size; a sink that needs no more than the size and
+  ``curi.optional_vars["content_sha1"]`` can say ``needs_body = False``, and workers
+  then send no bodies to the master);
 * ``curi.extracted_urls`` (the links found), ``curi.depth`` (hops from a seed);
 * ``curi.req_time`` (seconds the download took), ``curi.optional_vars`` (extras such
   as ``"error"`` or ``"truncated"``).
@@ -31,7 +34,7 @@ class MySink(AbstractCrawlUriSink):
     def process_successful_crawl(self, curi):
         """A 2xx response: store ``curi.content_body``, index it, ..."""
         log.info("sink::%s %s (%d bytes, %d links)", curi.status_code, curi.url,
-                 len(curi.content_body or b""), len(curi.extracted_urls))
+                 curi.content_length or 0, len(curi.extracted_urls))
 
     def process_not_found(self, curi):
         """A 4xx response (not 408/429): the page is gone."""
