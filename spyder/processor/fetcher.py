@@ -48,7 +48,9 @@ What the settings do:
 * ``PROXY_HOST`` always uses the curl client (needs pycurl); the proxy then
   resolves host names itself, so the DNS cache and static mappings do not apply.
 """
+import functools
 import logging
+import re
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -114,10 +116,24 @@ class _QuietAbort(logging.Filter):
 _QUIET_ABORT = _QuietAbort()
 
 
+#: One response header line as tornado's HTTPHeaders accepts it (RFC 9110 field name and
+#: value; no line folding): the name and the value without surrounding whitespace.
+_HEADER_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
+                          r"((?:[\x21-\x7e\x80-\xff](?:[ \t\x21-\x7e\x80-\xff]*"
+                          r"[\x21-\x7e\x80-\xff])?)?)[ \t]*\r?\n?")
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized(name):
+    """A header name in tornado's Http-Header-Case (``ETag`` -> ``Etag``)."""
+    return "-".join(word.capitalize() for word in name.split("-"))
+
+
 class _Download:
     """Status, headers and body of one response as the client's callbacks see them.
 
-    ``cut`` is why the body is not complete (a WARC-Truncated reason), or ``None``.
+    ``headers`` maps each (normalised) name to its values in order; ``cut`` is why the
+    body is not complete (a WARC-Truncated reason), or ``None``.
     """
 
     __slots__ = ("limit", "wanted_types", "status", "headers", "headers_done", "body", "cut",
@@ -127,7 +143,7 @@ class _Download:
         self.limit = limit
         self.wanted_types = wanted_types
         self.status = None
-        self.headers = HTTPHeaders()
+        self.headers = {}
         self.headers_done = False
         self.body = bytearray()
         self.cut = None
@@ -137,17 +153,25 @@ class _Download:
     def on_header(self, line):
         if line.startswith("HTTP/"):            # a (new) status line
             self.status = parse_response_start_line(line.strip()).code
-            self.headers = HTTPHeaders()
+            self.headers = {}
             self.headers_done = False
         elif line.strip():
-            self.headers.parse_line(line)
+            field = _HEADER_LINE.fullmatch(line)
+            if field is None:
+                raise HTTPInputError("Malformed header line %r" % line)
+            self.headers.setdefault(_normalized(field[1]), []).append(field[2])
         else:
             self.headers_done = self.status is not None and self.status >= 200
             if self.wanted_types and not 300 <= (self.status or 0) < 400:
-                media = extract_content_type_encoding(self.headers.get("Content-Type"))[0]
+                media = extract_content_type_encoding(self.header("Content-Type"))[0]
                 if media and not media.startswith(self.wanted_types):
                     self.cut = _SKIPPED
                     raise _Abort("content type %s not wanted" % media)
+
+    def header(self, name):
+        """The values of header ``name`` (normalised) joined with ",", or None."""
+        values = self.headers.get(name)
+        return None if values is None else ",".join(values)
 
     def on_chunk(self, chunk):
         room = self.limit - len(self.body)
@@ -190,7 +214,8 @@ def _bracketed(host):
 
 
 def _header_dict(headers):
-    return {name: ", ".join(headers.get_list(name)) for name in headers}
+    """``{name: [values]}`` -> ``{name: "value, value"}``."""
+    return {name: ", ".join(values) for name, values in headers.items()}
 
 
 def _header_lines(headers):
@@ -227,10 +252,10 @@ def _uses_curl(settings):
 def _consume_encoding(headers):
     """libcurl decoded the body: its Content-Encoding becomes X-Consumed-Content-Encoding,
     as tornado's simple client records it."""
-    coding = headers.get("Content-Encoding", "")
+    coding = ",".join(headers.get("Content-Encoding", ()))
     if coding.lower() in _DECODED:
         del headers["Content-Encoding"]
-        headers["X-Consumed-Content-Encoding"] = coding
+        headers["X-Consumed-Content-Encoding"] = [coding]
 
 
 class FetchProcessor:
@@ -284,7 +309,7 @@ class FetchProcessor:
         try:
             for hop in range(self._max_hops + 1):
                 sent, download, queue_time = await self._fetch_once(curi, url, hop)
-                status, location = download.status, download.headers.get("Location")
+                status, location = download.status, download.header("Location")
                 if status in _REDIRECTS and location and hop < self._max_hops:
                     target = redirect_target(url, location)
                     if target:
@@ -321,7 +346,7 @@ class FetchProcessor:
             credentials = (username, password)
         download = self._download(curi)
         fetch = self._fetch_curl if self._curl else self._fetch_simple
-        sent = dict(headers)
+        sent = headers if self._curl else dict(headers)  # the simple client adds Host etc.
         try:
             queue_time = await fetch(url, sent, credentials, download)
             if download.failure is not None:
@@ -339,15 +364,15 @@ class FetchProcessor:
         """``url`` with ``CurlClient``; returns the queue time.  Without a proxy the host
         is resolved here and handed to libcurl as ``CONNECT_TO``."""
         parts = urlsplit(url)
-        if parts.scheme not in _SCHEMES or not parts.hostname:
+        host = parts.hostname
+        if parts.scheme not in _SCHEMES or not host:
             raise ValueError("Unsupported url scheme or no host: %s" % url)
         connect_to = None
         if not self._proxied:
             port = parts.port or _DEFAULT_PORTS[parts.scheme]
-            ip, ip_port = await self._dns.resolve(parts.hostname, port)
-            connect_to = "%s:%d:%s:%d" % (_bracketed(parts.hostname), port, _bracketed(ip),
-                                          ip_port)
-        lines = self._header_lines if headers == self._headers else _header_lines(headers)
+            ip, ip_port = self._dns.get_cached(host, port) or await self._dns.resolve(host, port)
+            connect_to = "%s:%d:%s:%d" % (_bracketed(host), port, _bracketed(ip), ip_port)
+        lines = self._header_lines if headers is self._headers else _header_lines(headers)
         return await self._client.fetch(url, lines, download, connect_to, credentials)
 
     async def _fetch_simple(self, url, headers, credentials, download):
@@ -368,7 +393,7 @@ class FetchProcessor:
         try:
             response = await self._client.fetch(request, raise_error=False)
         finally:
-            headers.update(_header_dict(request.headers))
+            headers.update(request.headers)
         queue = response.time_info.get("queue")
         if queue is None and response.start_time is not None:
             queue = max(0.0, response.start_time - started)
@@ -383,7 +408,7 @@ class FetchProcessor:
 
     def _fill(self, curi, url, sent, download, queue_time):
         curi.effective_url = url
-        curi.req_header = sent
+        curi.req_header = dict(sent)
         curi.status_code = download.status
         curi.rep_header = _header_dict(download.headers)
         curi.queue_time = queue_time
