@@ -1,7 +1,7 @@
 """FetchProcessor: the worker's fetch stage -- one HTTP GET per CrawlUri.
 
 ``await fetcher(curi)`` downloads ``curi.url`` (the real URL, so the Host header,
-TLS SNI and certificate checks are right) with tornado's ``AsyncHTTPClient`` and
+TLS SNI and certificate checks are right) with libcurl or tornado's simple client and
 fills in ``status_code``, ``rep_header`` (tornado's normalised names, repeated
 headers joined with ``", "``), ``content_body``, ``effective_url`` (the URL finally
 fetched), ``req_header`` (the headers sent, plus the frontier's hints),
@@ -36,15 +36,17 @@ What the settings do:
   ``VALIDATE_CERTIFICATES``, HTTP basic auth from ``optional_vars``;
 * DNS goes through ``spyder.core.dnscache`` (``STATIC_DNS_MAPPINGS``, cache; never
   blocking the loop);
-* ``HTTP_CLIENT``: ``"curl"`` is tornado's ``CurlAsyncHTTPClient`` (libcurl through
-  pycurl: connections kept alive, HTTP parsed in C, about half the CPU per fetch),
-  ``"simple"`` tornado's pure-Python ``SimpleAsyncHTTPClient`` (a connection per
-  request), ``"auto"`` curl when pycurl is installed.  Both behave alike: libcurl's
-  header and body callbacks are replaced by this module's own (run synchronously, so
-  the size cap and the content-type gate stop the transfer at once), the host is
-  resolved here and handed to libcurl as ``CURLOPT_CONNECT_TO`` (the URL, Host header,
-  SNI and certificate checks stay the real ones), HTTP/1.1 only, certificates checked
-  against the system's bundle, a timeout is ``HTTPTimeoutError`` whichever client;
+* ``HTTP_CLIENT``: ``"curl"`` is ``spyder.processor.curlclient.CurlClient`` (libcurl
+  through pycurl: connections kept alive, HTTP parsed in C, about a third of the CPU
+  per fetch of the simple client), ``"simple"`` tornado's pure-Python
+  ``SimpleAsyncHTTPClient`` (a connection per request), ``"auto"`` curl when pycurl is
+  installed.  Both behave alike: this module's header and body callbacks run
+  synchronously (so the size cap and the content-type gate stop the transfer at once),
+  the host is resolved here and handed to libcurl as ``CURLOPT_CONNECT_TO`` (the URL,
+  Host header, SNI and certificate checks stay the real ones), HTTP/1.1 only,
+  certificates checked against the system's bundle, a timeout is a timeout whichever
+  client (truncation reason ``time``).  A fetch cancelled by the worker (its dispatch
+  deadline) stops its libcurl transfer and frees its handle at once;
 * ``PROXY_HOST`` always uses the curl client (needs pycurl); the proxy then
   resolves host names itself, so the DNS cache and static mappings do not apply.
 """
