@@ -155,9 +155,6 @@ class CurlClient:
 
     def close(self):
         """Stop every transfer and free libcurl's handles and sockets."""
-        if self._timer is not None:
-            self._io_loop.remove_timeout(self._timer)
-            self._timer = None
         for handle in self._handles.values():
             if handle.future is not None:
                 self._multi.remove_handle(handle.curl)
@@ -169,6 +166,9 @@ class CurlClient:
                 waiting[0].cancel()
         self._waiting.clear()
         self._multi.close()
+        if self._timer is not None:     # (closing may have set one)
+            self._io_loop.remove_timeout(self._timer)
+            self._timer = None
         for fd in self._fds:
             self._io_loop.remove_handler(fd)
         self._fds.clear()
