@@ -195,14 +195,14 @@ def test_headers_credentials_and_connect_to_change_per_request():
         await client.fetch(server.url("/fast", "www.example.test"), LINES + [b"X-A: 1"], Sink(),
                            connect_to="www.example.test:%d:127.0.0.1:%d" % (server.port,
                                                                             server.port),
-                           credentials=("u", "p:w"))
+                           credentials=("u", "p:wé"))
         await client.fetch(server.url("/fast"), LINES, Sink())
         return server.port, [headers for _, headers in server.requests]
 
     port, (first, second) = run(go, MAX_CLIENTS=1)
     assert first["Host"] == "www.example.test:%d" % port
     assert first["X-A"] == "1" and first["User-Agent"] == "spyder-test"
-    assert first["Authorization"] == "Basic " + base64.b64encode(b"u:p:w").decode()
+    assert first["Authorization"] == "Basic " + base64.b64encode("u:p:wé".encode("utf-8")).decode()
     assert "X-A" not in second and "Authorization" not in second
     assert second["Host"].startswith("127.0.0.1:")
 

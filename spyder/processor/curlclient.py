@@ -11,7 +11,10 @@ How it works:
 * the multi handle is driven by the tornado IOLoop: libcurl's ``SOCKETFUNCTION`` adds,
   changes and removes IOLoop handlers for its sockets, its ``TIMERFUNCTION`` keeps one
   ``call_later``; every event calls ``socket_action`` and, when fewer transfers are
-  running than were started, ``info_read`` to finish the completed ones;
+  running than were started, ``info_read`` to finish the completed ones.  After a
+  timeout that left libcurl without a timer, ``multi.timeout()`` is asked once more
+  (a timer fired a moment before libcurl's clock says so would otherwise be lost);
+  there is no periodic forced timeout: libcurl 7.69+ reports every timer change;
 * ``MAX_CLIENTS`` ``Curl`` handles are made once, with every option that never changes
   (HTTP/1.1, http/https only, no redirects, timeouts, TLS checks against the system's
   bundle, content decoding, the proxy); per request only the URL, the header list,
@@ -120,8 +123,8 @@ class CurlClient:
             curl.setopt(pycurl.PROXYPORT, port)
             curl.setopt(pycurl.PROXYAUTH, pycurl.HTTPAUTH_BASIC)
             if username:
-                curl.setopt(pycurl.PROXYUSERNAME, username)
-                curl.setopt(pycurl.PROXYPASSWORD, password or "")
+                curl.setopt(pycurl.PROXYUSERNAME, username.encode("utf-8"))
+                curl.setopt(pycurl.PROXYPASSWORD, (password or "").encode("utf-8"))
         curl.setopt(pycurl.HEADERFUNCTION, handle.header)
         curl.setopt(pycurl.WRITEFUNCTION, handle.write)
 
@@ -140,7 +143,7 @@ class CurlClient:
 
         ``headers``: a list of ``b"Name: value"`` lines; ``connect_to``: a libcurl
         ``CONNECT_TO`` entry (``"host:port:ip:port"``) or ``None``; ``credentials``:
-        ``(username, password)`` for HTTP basic auth, or ``None``.  Raises
+        ``(username, password)`` for HTTP basic auth (sent as UTF-8), or ``None``.  Raises
         ``TransferError`` when the transfer fails.
         """
         future = asyncio.get_running_loop().create_future()
@@ -215,8 +218,8 @@ class CurlClient:
                 curl.unsetopt(pycurl.USERNAME)
                 curl.unsetopt(pycurl.PASSWORD)
             else:
-                curl.setopt(pycurl.USERNAME, credentials[0])
-                curl.setopt(pycurl.PASSWORD, credentials[1])
+                curl.setopt(pycurl.USERNAME, credentials[0].encode("utf-8"))
+                curl.setopt(pycurl.PASSWORD, credentials[1].encode("utf-8"))
             handle.credentials = credentials
 
     def _release(self, handle):
