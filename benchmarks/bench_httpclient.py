@@ -11,9 +11,12 @@ benchmark site of ``nginxsite.py`` (``--pages`` pages, default 2,000, on
   one new TCP connection per request, HTTP parsing in Python;
 * ``curl``: tornado's ``CurlAsyncHTTPClient`` (pycurl / libcurl) with the same
   options -- kept-alive connections, HTTP parsing in C;
+* ``CurlClient``: Spyder's own libcurl driver (``spyder.processor.curlclient``) with
+  the same options, bare (no DNS cache, no CrawlUri);
 * ``FetchProcessor`` / ``FetchProcessor-curl``: the worker's real fetch stage with
-  ``HTTP_CLIENT="simple"`` / ``"curl"`` (the client plus the caching resolver, the
-  size cap and content-type callbacks and the CrawlUri bookkeeping);
+  ``HTTP_CLIENT="simple"`` / ``"curl"`` (the client -- for "curl" ``CurlClient`` --
+  plus the caching resolver, the size cap and content-type callbacks and the
+  CrawlUri bookkeeping);
 
 each on asyncio's default loop and on uvloop.  It prints pages/s and CPU seconds
 per 1,000 fetches of the child (nginx's own CPU apart), and how many TCP connections
@@ -37,8 +40,10 @@ import time
 
 import nginxsite
 
-CONFIGS = [(client, loop) for client in ("simple", "curl", "FetchProcessor", "FetchProcessor-curl")
-           for loop in ("asyncio", "uvloop")]
+CLIENTS = ("simple", "curl", "CurlClient", "FetchProcessor", "FetchProcessor-curl")
+CONFIGS = [(client, loop) for client in CLIENTS for loop in ("asyncio", "uvloop")]
+#: configurations that need pycurl
+_PYCURL = ("curl", "CurlClient", "FetchProcessor-curl")
 
 
 def _client(name, clients):
@@ -48,6 +53,21 @@ def _client(name, clients):
     from tornado.simple_httpclient import SimpleAsyncHTTPClient
     return SimpleAsyncHTTPClient(force_instance=True, max_clients=clients,
                                  max_body_size=1 << 62)
+
+
+class _Sink:
+    """The least a ``CurlClient`` caller does: the status line, the body."""
+
+    def __init__(self):
+        self.status = None
+        self.body = bytearray()
+
+    def curl_header(self, line):
+        if line.startswith(b"HTTP/"):
+            self.status = int(line.split()[1])
+
+    def curl_write(self, chunk):
+        self.body += chunk
 
 
 async def _fetch_all(name, urls, clients):
@@ -67,6 +87,15 @@ async def _fetch_all(name, urls, clients):
         async def one(url):
             curi = await fetcher(CrawlUri(url=url))
             return curi.status_code, len(curi.content_body or b"")
+    elif name == "CurlClient":
+        from spyder.processor.curlclient import CurlClient
+        fetcher = CurlClient(Settings(overrides={"MAX_CLIENTS": clients}))
+        lines = [b"User-Agent: spyder-bench", b"Accept-Encoding: gzip"]
+
+        async def one(url):
+            sink = _Sink()
+            await fetcher.fetch(url, lines, sink)
+            return sink.status, len(sink.body)
     else:
         fetcher = _client(name, clients)
 
@@ -121,6 +150,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median)")
     parser.add_argument("--extra-path", metavar="DIR", help="put DIR first on the children's path")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--client", action="append", choices=CLIENTS,
+                        help="measure only this client (repeatable; default: all)")
     parser.add_argument("--child", nargs=2, metavar=("CLIENT", "LOOP"), help=argparse.SUPPRESS)
     parser.add_argument("--urls", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -147,7 +178,9 @@ def main(argv=None):
         print("%-19s %-8s %9s %9s %16s %12s %12s" % ("client", "loop", "pages/s", "CPU s",
                                                      "CPU s/1000 p", "connections", "nginx CPU s"))
         for name, loop in CONFIGS:
-            missing = [m for m, needed in (("pycurl", name.endswith("curl")), ("uvloop", loop == "uvloop"))
+            if args.client and name not in args.client:
+                continue
+            missing = [m for m, needed in (("pycurl", name in _PYCURL), ("uvloop", loop == "uvloop"))
                        if needed and not _importable(m, env)]
             if missing:
                 print("%-19s %-8s skipped: pip install %s" % (name, loop, " ".join(missing)))

@@ -227,6 +227,38 @@ def test_timeout_is_599(docroot):
     assert "Timeout" in curi.optional_vars["error"]
 
 
+def test_a_body_cut_by_the_timeout_or_the_server_keeps_what_came(docroot):
+    """After the headers, a timeout is truncation ``time``, a closed connection
+    ``disconnect``; status and the part received are kept."""
+    async def serve(reader, writer):
+        request = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                     b"Content-Length: 5000\r\n\r\n" + b"x" * 600)
+        await writer.drain()
+        if b"/stall" in request:
+            await reader.read()     # until the client gives up
+        writer.close()
+
+    async def go():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        fetcher = FetchProcessor(Settings(overrides={"REQUEST_TIMEOUT": 0.5}))
+        try:
+            return await asyncio.gather(*[fetcher(CrawlUri(url="http://127.0.0.1:%d/%s"
+                                                           % (port, path)))
+                                          for path in ("stall", "cut")])
+        finally:
+            fetcher.close()
+            server.close()
+            await server.wait_closed()
+
+    for curi, reason in zip(asyncio.run(go()), ("time", "disconnect")):
+        assert curi.status_code == 200
+        assert curi.content_body == b"x" * 600
+        assert curi.optional_vars["truncated"] == "1"
+        assert curi.optional_vars["truncated_reason"] == reason
+
+
 def test_connection_refused_is_599(docroot):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

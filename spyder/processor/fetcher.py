@@ -1,7 +1,7 @@
 """FetchProcessor: the worker's fetch stage -- one HTTP GET per CrawlUri.
 
 ``await fetcher(curi)`` downloads ``curi.url`` (the real URL, so the Host header,
-TLS SNI and certificate checks are right) with tornado's ``AsyncHTTPClient`` and
+TLS SNI and certificate checks are right) with libcurl or tornado's simple client and
 fills in ``status_code``, ``rep_header`` (tornado's normalised names, repeated
 headers joined with ``", "``), ``content_body``, ``effective_url`` (the URL finally
 fetched), ``req_header`` (the headers sent, plus the frontier's hints),
@@ -36,19 +36,23 @@ What the settings do:
   ``VALIDATE_CERTIFICATES``, HTTP basic auth from ``optional_vars``;
 * DNS goes through ``spyder.core.dnscache`` (``STATIC_DNS_MAPPINGS``, cache; never
   blocking the loop);
-* ``HTTP_CLIENT``: ``"curl"`` is tornado's ``CurlAsyncHTTPClient`` (libcurl through
-  pycurl: connections kept alive, HTTP parsed in C, about half the CPU per fetch),
-  ``"simple"`` tornado's pure-Python ``SimpleAsyncHTTPClient`` (a connection per
-  request), ``"auto"`` curl when pycurl is installed.  Both behave alike: libcurl's
-  header and body callbacks are replaced by this module's own (run synchronously, so
-  the size cap and the content-type gate stop the transfer at once), the host is
-  resolved here and handed to libcurl as ``CURLOPT_CONNECT_TO`` (the URL, Host header,
-  SNI and certificate checks stay the real ones), HTTP/1.1 only, certificates checked
-  against the system's bundle, a timeout is ``HTTPTimeoutError`` whichever client;
+* ``HTTP_CLIENT``: ``"curl"`` is ``spyder.processor.curlclient.CurlClient`` (libcurl
+  through pycurl: connections kept alive, HTTP parsed in C, about a third of the CPU
+  per fetch of the simple client), ``"simple"`` tornado's pure-Python
+  ``SimpleAsyncHTTPClient`` (a connection per request), ``"auto"`` curl when pycurl is
+  installed.  Both behave alike: this module's header and body callbacks run
+  synchronously (so the size cap and the content-type gate stop the transfer at once),
+  the host is resolved here and handed to libcurl as ``CURLOPT_CONNECT_TO`` (the URL,
+  Host header, SNI and certificate checks stay the real ones), HTTP/1.1 only,
+  certificates checked against the system's bundle, a timeout is a timeout whichever
+  client (truncation reason ``time``).  A fetch cancelled by the worker (its dispatch
+  deadline) stops its libcurl transfer and frees its handle at once;
 * ``PROXY_HOST`` always uses the curl client (needs pycurl); the proxy then
   resolves host names itself, so the DNS cache and static mappings do not apply.
 """
+import functools
 import logging
+import re
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -70,17 +74,20 @@ from spyder.processor.encoding import extract_content_type_encoding
 from spyder.processor.links import redirect_target
 
 try:
-    import pycurl
-    from tornado.curl_httpclient import CurlAsyncHTTPClient, CurlError
-except ImportError as exc:  # HTTP_CLIENT="simple" (or "auto") works without it
-    pycurl = CurlAsyncHTTPClient = CurlError = None
+    from spyder.processor.curlclient import CurlClient, TransferError
+except ImportError as exc:  # HTTP_CLIENT="simple" (or "auto") works without pycurl
+    CurlClient = None
     _NO_PYCURL = str(exc)
+
+    class TransferError(Exception):
+        """Never raised: pycurl is not installed."""
 
 log = logging.getLogger("spyder.worker.fetch")
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 #: Errors that mean "no (complete) HTTP response": status 599.
-_NETWORK_ERRORS = (HTTPClientError, OSError, StreamClosedError, HTTPInputError, TimeoutError)
+_NETWORK_ERRORS = (HTTPClientError, OSError, StreamClosedError, HTTPInputError, TimeoutError,
+                   TransferError)
 #: Errors that, after the headers, mean the server's time ran out rather than its connection.
 _TIMEOUTS = (HTTPTimeoutError, TimeoutError)
 #: The simple client refuses bodies above this before streaming starts; we cut them ourselves.
@@ -111,10 +118,24 @@ class _QuietAbort(logging.Filter):
 _QUIET_ABORT = _QuietAbort()
 
 
+#: One response header line as tornado's HTTPHeaders accepts it (RFC 9110 field name and
+#: value; no line folding): the name and the value without surrounding whitespace.
+_HEADER_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
+                          r"((?:[\x21-\x7e\x80-\xff](?:[ \t\x21-\x7e\x80-\xff]*"
+                          r"[\x21-\x7e\x80-\xff])?)?)[ \t]*\r?\n?")
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized(name):
+    """A header name in tornado's Http-Header-Case (``ETag`` -> ``Etag``)."""
+    return "-".join(word.capitalize() for word in name.split("-"))
+
+
 class _Download:
     """Status, headers and body of one response as the client's callbacks see them.
 
-    ``cut`` is why the body is not complete (a WARC-Truncated reason), or ``None``.
+    ``headers`` maps each (normalised) name to its values in order; ``cut`` is why the
+    body is not complete (a WARC-Truncated reason), or ``None``.
     """
 
     __slots__ = ("limit", "wanted_types", "status", "headers", "headers_done", "body", "cut",
@@ -124,7 +145,7 @@ class _Download:
         self.limit = limit
         self.wanted_types = wanted_types
         self.status = None
-        self.headers = HTTPHeaders()
+        self.headers = {}
         self.headers_done = False
         self.body = bytearray()
         self.cut = None
@@ -134,17 +155,25 @@ class _Download:
     def on_header(self, line):
         if line.startswith("HTTP/"):            # a (new) status line
             self.status = parse_response_start_line(line.strip()).code
-            self.headers = HTTPHeaders()
+            self.headers = {}
             self.headers_done = False
         elif line.strip():
-            self.headers.parse_line(line)
+            field = _HEADER_LINE.fullmatch(line)
+            if field is None:
+                raise HTTPInputError("Malformed header line %r" % line)
+            self.headers.setdefault(_normalized(field[1]), []).append(field[2])
         else:
             self.headers_done = self.status is not None and self.status >= 200
             if self.wanted_types and not 300 <= (self.status or 0) < 400:
-                media = extract_content_type_encoding(self.headers.get("Content-Type"))[0]
+                media = extract_content_type_encoding(self.header("Content-Type"))[0]
                 if media and not media.startswith(self.wanted_types):
                     self.cut = _SKIPPED
                     raise _Abort("content type %s not wanted" % media)
+
+    def header(self, name):
+        """The values of header ``name`` (normalised) joined with ",", or None."""
+        values = self.headers.get(name)
+        return None if values is None else ",".join(values)
 
     def on_chunk(self, chunk):
         room = self.limit - len(self.body)
@@ -187,7 +216,13 @@ def _bracketed(host):
 
 
 def _header_dict(headers):
-    return {name: ", ".join(headers.get_list(name)) for name in headers}
+    """``{name: [values]}`` -> ``{name: "value, value"}``."""
+    return {name: ", ".join(values) for name, values in headers.items()}
+
+
+def _header_lines(headers):
+    """``{name: value}`` as libcurl's header lines (values byte for byte, as latin-1)."""
+    return [("%s: %s" % item).encode("latin1") for item in headers.items()]
 
 
 def _same_origin(a, b):
@@ -203,34 +238,26 @@ def _uses_curl(settings):
                                 % (settings.PROXY_HOST, settings.PROXY_PORT))
         wanted = "PROXY_HOST=%r" % settings.PROXY_HOST
     elif settings.HTTP_CLIENT in ("simple", "auto"):
-        return settings.HTTP_CLIENT == "auto" and pycurl is not None
+        return settings.HTTP_CLIENT == "auto" and CurlClient is not None
     elif settings.HTTP_CLIENT == "curl":
         wanted = "HTTP_CLIENT='curl'"
     else:
         raise SettingsError("HTTP_CLIENT must be 'auto', 'curl' or 'simple' (it is %r)"
                             % (settings.HTTP_CLIENT,))
-    if pycurl is None:
+    if CurlClient is None:
         raise StartupError("%s needs pycurl, which is not installed (%s); install it with: "
                            "pip install pycurl (or set HTTP_CLIENT='simple')"
                            % (wanted, _NO_PYCURL))
     return True
 
 
-def _curl_error(exc):
-    """``exc`` as the simple client would have raised it (a timeout is a timeout)."""
-    if CurlError is not None and isinstance(exc, CurlError) \
-            and exc.errno == pycurl.E_OPERATION_TIMEDOUT:
-        return HTTPTimeoutError(exc.message)
-    return exc
-
-
 def _consume_encoding(headers):
     """libcurl decoded the body: its Content-Encoding becomes X-Consumed-Content-Encoding,
     as tornado's simple client records it."""
-    coding = headers.get("Content-Encoding", "")
+    coding = ",".join(headers.get("Content-Encoding", ()))
     if coding.lower() in _DECODED:
         del headers["Content-Encoding"]
-        headers["X-Consumed-Content-Encoding"] = coding
+        headers["X-Consumed-Content-Encoding"] = [coding]
 
 
 class FetchProcessor:
@@ -242,22 +269,25 @@ class FetchProcessor:
                                 "the crawler to web sites and robots.txt)")
         self._settings = settings
         logging.getLogger("tornado.general").addFilter(_QUIET_ABORT)
-        self._proxy = None
-        self._dns = None if settings.PROXY_HOST else dns_cache or DnsCache(settings)
+        self._proxied = bool(settings.PROXY_HOST)
+        self._dns = None if self._proxied else dns_cache or DnsCache(settings)
         self._curl = _uses_curl(settings)
-        if settings.PROXY_HOST:
-            self._proxy = dict(proxy_host=settings.PROXY_HOST, proxy_port=settings.PROXY_PORT,
-                               proxy_username=settings.PROXY_USERNAME or None,
-                               proxy_password=settings.PROXY_PASSWORD or None)
         if self._curl:
-            self._client = CurlAsyncHTTPClient(force_instance=True,
-                                               max_clients=settings.MAX_CLIENTS,
-                                               max_body_size=_UNLIMITED_BODY)
-            self._ca_certs = ssl.get_default_verify_paths().cafile
+            proxy = None
+            if self._proxied:
+                proxy = (settings.PROXY_HOST, settings.PROXY_PORT, settings.PROXY_USERNAME,
+                         settings.PROXY_PASSWORD)
+            self._client = CurlClient(settings, ca_certs=ssl.get_default_verify_paths().cafile,
+                                      proxy=proxy, io_loop=io_loop)
         else:
             self._client = SimpleAsyncHTTPClient(
                 force_instance=True, max_clients=settings.MAX_CLIENTS,
                 resolver=CachingResolver(dns_cache=self._dns), max_body_size=_UNLIMITED_BODY)
+        #: the headers of every request, and the same as libcurl's header lines
+        self._headers = {"User-Agent": settings.USER_AGENT}
+        if settings.USE_GZIP:
+            self._headers["Accept-Encoding"] = "gzip"
+        self._header_lines = _header_lines(self._headers)
         self._wanted_types = tuple(t.lower() for t in settings.FETCH_CONTENT_TYPES)
         #: (optional_vars key, size limit) of the frontier's own requests, fetched whatever
         #: their content type
@@ -280,15 +310,15 @@ class FetchProcessor:
             curi.optional_vars.pop(stale, None)
         try:
             for hop in range(self._max_hops + 1):
-                request, download, response = await self._fetch_once(curi, url, hop)
-                status, location = download.status, download.headers.get("Location")
+                sent, download, queue_time = await self._fetch_once(curi, url, hop)
+                status, location = download.status, download.header("Location")
                 if status in _REDIRECTS and location and hop < self._max_hops:
                     target = redirect_target(url, location)
                     if target:
                         url = target
                         continue
                 break
-            self._fill(curi, url, request, download, response)
+            self._fill(curi, url, sent, download, queue_time)
         except Exception as exc:
             status = CURI_ENETWORK if isinstance(exc, _NETWORK_ERRORS) else CURI_EUNCAUGHT_EXCEPTION
             self._fail(curi, url, status, exc)
@@ -301,69 +331,75 @@ class FetchProcessor:
         return curi
 
     async def _fetch_once(self, curi, url, hop):
-        """One request; returns ``(request, download, response or None if aborted)``.
+        """One request; returns ``(headers sent, download, queue time or None if cut)``.
 
         The status and headers are the download's (both clients' callbacks fill it in)."""
-        settings = self._settings
-        first = hop == 0
-        headers = HTTPHeaders({"User-Agent": settings.USER_AGENT})
-        if settings.USE_GZIP:
-            headers["Accept-Encoding"] = "gzip"
-        if first:
+        headers = self._headers
+        if hop == 0 and (curi.req_header.get("Etag") or curi.req_header.get("Last-Modified")):
+            headers = dict(headers)
             if curi.req_header.get("Etag"):
                 headers["If-None-Match"] = curi.req_header["Etag"]
             if curi.req_header.get("Last-Modified"):
                 headers["If-Modified-Since"] = curi.req_header["Last-Modified"]
-        auth = {}
+        credentials = None
         username = curi.optional_vars.get(CURI_SITE_USERNAME)
         password = curi.optional_vars.get(CURI_SITE_PASSWORD)
         if username is not None and password is not None and _same_origin(url, curi.url):
-            auth = dict(auth_username=username, auth_password=password, auth_mode="basic")
+            credentials = (username, password)
         download = self._download(curi)
-        if self._curl:
-            hooks = dict(prepare_curl_callback=await self._curl_setup(url, download),
-                         ca_certs=self._ca_certs)
-        else:
-            hooks = dict(header_callback=download.on_header, streaming_callback=download.on_chunk)
-        request = HTTPRequest(
-            url, method="GET", headers=headers,
-            connect_timeout=settings.CONNECT_TIMEOUT, request_timeout=settings.REQUEST_TIMEOUT,
-            follow_redirects=False, decompress_response=settings.USE_GZIP,
-            validate_cert=settings.VALIDATE_CERTIFICATES,
-            **hooks, **auth, **(self._proxy or {}))
+        fetch = self._fetch_curl if self._curl else self._fetch_simple
+        sent = headers if self._curl else dict(headers)  # the simple client adds Host etc.
         try:
-            response = await self._client.fetch(request, raise_error=False)
+            queue_time = await fetch(url, sent, credentials, download)
             if download.failure is not None:
                 raise download.failure
         except Exception as exc:
-            exc = download.failure or _curl_error(exc)  # libcurl only saw "write error"
+            exc = download.failure or exc  # libcurl only saw "write error"
             if not download.interrupted(exc):
                 raise exc
-            response = None  # cut short after the headers: what came is kept
-        if self._curl and settings.USE_GZIP:
+            queue_time = None  # cut short after the headers: what came is kept
+        if self._curl and self._settings.USE_GZIP:
             _consume_encoding(download.headers)
-        return request, download, response
+        return sent, download, queue_time
 
-    async def _curl_setup(self, url, download):
-        """libcurl's ``prepare_curl_callback`` for one request to ``url``: this module's
-        callbacks, HTTP/1.1, and (without a proxy) the address resolved here."""
+    async def _fetch_curl(self, url, headers, credentials, download):
+        """``url`` with ``CurlClient``; returns the queue time.  Without a proxy the host
+        is resolved here and handed to libcurl as ``CONNECT_TO``."""
+        parts = urlsplit(url)
+        host = parts.hostname
+        if parts.scheme not in _SCHEMES or not host:
+            raise ValueError("Unsupported url scheme or no host: %s" % url)
         connect_to = None
-        if self._proxy is None:
-            parts = urlsplit(url)
-            if parts.scheme not in _SCHEMES or not parts.hostname:
-                raise ValueError("Unsupported url scheme or no host: %s" % url)
+        if not self._proxied:
             port = parts.port or _DEFAULT_PORTS[parts.scheme]
-            ip, ip_port = await self._dns.resolve(parts.hostname, port)
-            connect_to = "%s:%d:%s:%d" % (_bracketed(parts.hostname), port, _bracketed(ip),
-                                          ip_port)
+            ip, ip_port = self._dns.get_cached(host, port) or await self._dns.resolve(host, port)
+            connect_to = "%s:%d:%s:%d" % (_bracketed(host), port, _bracketed(ip), ip_port)
+        lines = self._header_lines if headers is self._headers else _header_lines(headers)
+        return await self._client.fetch(url, lines, download, connect_to, credentials)
 
-        def prepare(curl):
-            curl.setopt(pycurl.HEADERFUNCTION, download.curl_header)
-            curl.setopt(pycurl.WRITEFUNCTION, download.curl_write)
-            curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
-            if connect_to is not None:
-                curl.setopt(pycurl.CONNECT_TO, [connect_to])
-        return prepare
+    async def _fetch_simple(self, url, headers, credentials, download):
+        """``url`` with tornado's simple client; returns the queue time.  ``headers`` gets
+        what the client added (Host, Connection)."""
+        auth = {}
+        if credentials is not None:
+            auth = dict(auth_username=credentials[0], auth_password=credentials[1],
+                        auth_mode="basic")
+        settings = self._settings
+        request = HTTPRequest(
+            url, method="GET", headers=HTTPHeaders(headers),
+            connect_timeout=settings.CONNECT_TIMEOUT, request_timeout=settings.REQUEST_TIMEOUT,
+            follow_redirects=False, decompress_response=settings.USE_GZIP,
+            validate_cert=settings.VALIDATE_CERTIFICATES,
+            header_callback=download.on_header, streaming_callback=download.on_chunk, **auth)
+        started = time.time()
+        try:
+            response = await self._client.fetch(request, raise_error=False)
+        finally:
+            headers.update(request.headers)
+        queue = response.time_info.get("queue")
+        if queue is None and response.start_time is not None:
+            queue = max(0.0, response.start_time - started)
+        return queue
 
     def _download(self, curi):
         """The ``_Download`` of ``curi``: the frontier's own requests have their own limit."""
@@ -372,17 +408,12 @@ class FetchProcessor:
                 return _Download(limit, ())
         return _Download(self._settings.MAX_CONTENT_SIZE, self._wanted_types)
 
-    def _fill(self, curi, url, request, download, response):
+    def _fill(self, curi, url, sent, download, queue_time):
         curi.effective_url = url
-        curi.req_header = _header_dict(request.headers)
+        curi.req_header = dict(sent)
         curi.status_code = download.status
         curi.rep_header = _header_dict(download.headers)
-        curi.queue_time = None
-        if response is not None:
-            queue = response.time_info.get("queue")
-            if queue is None and response.start_time is not None:
-                queue = max(0.0, response.start_time - curi.begin_processing)
-            curi.queue_time = queue
+        curi.queue_time = queue_time
         curi.content_body = b"" if download.cut == _SKIPPED else bytes(download.body)
         if download.cut is not None:
             curi.optional_vars[CURI_TRUNCATED] = CURI_OPTIONAL_TRUE

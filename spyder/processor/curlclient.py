@@ -1,0 +1,321 @@
+"""CurlClient: the fetch stage's lean asynchronous HTTP GET on libcurl (pycurl's CurlMulti).
+
+``FetchProcessor`` (``spyder.processor.fetcher``) uses it for ``HTTP_CLIENT`` "curl" /
+"auto" and for proxies.  It is not a general HTTP client: it carries out GET requests
+whose headers and body go straight to the caller's own libcurl callbacks, and reports
+only completion (the time the request waited for a handle) or failure (an exception).
+No tornado ``HTTPRequest`` / ``HTTPResponse`` objects are built.
+
+How it works:
+
+* the multi handle is driven by the tornado IOLoop: libcurl's ``SOCKETFUNCTION`` adds,
+  changes and removes IOLoop handlers for its sockets, its ``TIMERFUNCTION`` keeps one
+  ``call_later``; every event calls ``socket_action`` and, when fewer transfers are
+  running than were started, ``info_read`` to finish the completed ones.  After a
+  timeout that left libcurl without a timer, ``multi.timeout()`` is asked once more
+  (a timer fired a moment before libcurl's clock says so would otherwise be lost);
+  there is no periodic forced timeout: libcurl 7.69+ reports every timer change;
+* ``MAX_CLIENTS`` ``Curl`` handles are made once, with every option that never changes
+  (HTTP/1.1, http/https only, no redirects, timeouts, TLS checks against the system's
+  bundle, content decoding, the proxy); per request only the URL, the header list,
+  ``CONNECT_TO`` and the site credentials are set, and the last three only when they
+  differ from the handle's previous request.  Connections stay in the multi handle's
+  cache, so they are kept alive across requests;
+* at most ``MAX_CLIENTS`` transfers run at once; the rest wait, in order, for a handle;
+* ``await client.fetch(...)`` cancelled (the worker's deadline) takes the transfer out
+  of the multi handle at once: libcurl closes its connection and the handle serves the
+  next request.
+
+The caller's ``sink`` has ``curl_header(line: bytes)`` and ``curl_write(chunk: bytes)``,
+libcurl's header and write callbacks (return ``None`` to go on, ``0`` to stop the
+transfer); they run synchronously inside ``socket_action``.  A transfer that fails
+raises ``TransferError`` (``TransferTimeout`` for libcurl's timeouts) with libcurl's
+error number and text; a sink that stopped the transfer sees ``TransferError`` with
+``CURLE_WRITE_ERROR``.
+"""
+import asyncio
+import collections
+import time
+
+import pycurl
+from tornado.ioloop import IOLoop
+
+#: libcurl's socket events -> the IOLoop's
+_EVENTS = {pycurl.POLL_IN: IOLoop.READ, pycurl.POLL_OUT: IOLoop.WRITE,
+           pycurl.POLL_INOUT: IOLoop.READ | IOLoop.WRITE}
+
+
+class TransferError(Exception):
+    """A transfer failed in libcurl: ``errno`` is libcurl's CURLE_* code."""
+
+    def __init__(self, errno, message):
+        super().__init__(message)
+        self.errno = errno
+
+
+class TransferTimeout(TransferError, TimeoutError):
+    """libcurl's connect or request timeout struck (CURLE_OPERATION_TIMEDOUT)."""
+
+
+class _Handle:
+    """One reusable easy handle and the request it carries now."""
+
+    __slots__ = ("curl", "sink", "future", "waited", "headers", "connect_to", "credentials")
+
+    def __init__(self, curl):
+        self.curl = curl
+        self.sink = self.future = None
+        self.waited = 0.0           # seconds the request waited for this handle
+        # what the handle was last set to (only changes are set again)
+        self.headers = self.connect_to = self.credentials = None
+
+    def header(self, line):
+        return self.sink.curl_header(line)
+
+    def write(self, chunk):
+        return self.sink.curl_write(chunk)
+
+
+class CurlClient:
+    """GET requests on a libcurl multi handle; see the module docstring.
+
+    ``ca_certs``: the CA bundle file (``None``: libcurl's own default); ``proxy``:
+    ``(host, port, username, password)`` or ``None``.
+    """
+
+    def __init__(self, settings, ca_certs=None, proxy=None, io_loop=None):
+        self._io_loop = io_loop or IOLoop.current()
+        self._multi = pycurl.CurlMulti()
+        self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        self._handles = {}                    # Curl -> _Handle
+        for _ in range(max(1, settings.MAX_CLIENTS)):
+            handle = _Handle(pycurl.Curl())
+            self._configure(handle, settings, ca_certs, proxy)
+            self._handles[handle.curl] = handle
+        self._free = list(self._handles.values())
+        self._waiting = collections.deque()   # (future, url, headers, sink, connect_to, credentials, queued)
+        self._fds = {}                        # fd -> IOLoop events registered
+        self._timer = None
+
+    @staticmethod
+    def _configure(handle, settings, ca_certs, proxy):
+        """The options every request of ``handle`` shares."""
+        curl = handle.curl
+        curl.setopt(pycurl.NOSIGNAL, 1)
+        curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        curl.setopt(pycurl.FOLLOWLOCATION, 0)
+        curl.setopt(pycurl.HTTPGET, 1)
+        curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(1000 * settings.CONNECT_TIMEOUT))
+        curl.setopt(pycurl.TIMEOUT_MS, int(1000 * settings.REQUEST_TIMEOUT))
+        verify = 1 if settings.VALIDATE_CERTIFICATES else 0
+        curl.setopt(pycurl.SSL_VERIFYPEER, verify)
+        curl.setopt(pycurl.SSL_VERIFYHOST, 2 * verify)
+        if ca_certs is not None:
+            curl.setopt(pycurl.CAINFO, ca_certs)
+        # libcurl decodes these codings; the request's own Accept-Encoding says what is asked
+        curl.setopt(pycurl.ENCODING, "gzip,deflate" if settings.USE_GZIP else None)
+        curl.setopt(pycurl.HTTPAUTH, pycurl.HTTPAUTH_BASIC)
+        if proxy is not None:
+            host, port, username, password = proxy
+            curl.setopt(pycurl.PROXY, host)
+            curl.setopt(pycurl.PROXYPORT, port)
+            curl.setopt(pycurl.PROXYAUTH, pycurl.HTTPAUTH_BASIC)
+            if username:
+                curl.setopt(pycurl.PROXYUSERNAME, username.encode("utf-8"))
+                curl.setopt(pycurl.PROXYPASSWORD, (password or "").encode("utf-8"))
+        curl.setopt(pycurl.HEADERFUNCTION, handle.header)
+        curl.setopt(pycurl.WRITEFUNCTION, handle.write)
+
+    @property
+    def active(self):
+        """Transfers running now."""
+        return len(self._handles) - len(self._free)
+
+    @property
+    def waiting(self):
+        """Requests waiting for a handle (cancelled ones may still be counted)."""
+        return len(self._waiting)
+
+    async def fetch(self, url, headers, sink, connect_to=None, credentials=None):
+        """GET ``url``; returns the seconds the request waited for a handle.
+
+        ``headers``: a list of ``b"Name: value"`` lines; ``connect_to``: a libcurl
+        ``CONNECT_TO`` entry (``"host:port:ip:port"``) or ``None``; ``credentials``:
+        ``(username, password)`` for HTTP basic auth (sent as UTF-8), or ``None``.  Raises
+        ``TransferError`` when the transfer fails.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((future, url, headers, sink, connect_to, credentials,
+                              time.monotonic()))
+        self._start_waiting()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._abandon(future)
+            raise
+
+    def close(self):
+        """Stop every transfer and free libcurl's handles and sockets."""
+        for handle in self._handles.values():
+            if handle.future is not None:
+                self._multi.remove_handle(handle.curl)
+                if not handle.future.done():
+                    handle.future.cancel()
+            handle.curl.close()
+        for waiting in self._waiting:
+            if not waiting[0].done():
+                waiting[0].cancel()
+        self._waiting.clear()
+        self._multi.close()
+        if self._timer is not None:     # (closing may have set one)
+            self._io_loop.remove_timeout(self._timer)
+            self._timer = None
+        for fd in self._fds:
+            self._io_loop.remove_handler(fd)
+        self._fds.clear()
+        self._handles.clear()
+        self._free = []
+
+    # ------------------------------------------------------------------ requests
+
+    def _start_waiting(self):
+        while self._free and self._waiting:
+            future, url, headers, sink, connect_to, credentials, queued = \
+                self._waiting.popleft()
+            if future.done():       # cancelled while it waited
+                continue
+            handle = self._free.pop()
+            try:
+                self._prepare(handle, url, headers, connect_to, credentials)
+            except Exception as exc:
+                self._free.append(handle)
+                future.set_exception(exc)
+                continue
+            handle.sink, handle.future = sink, future
+            handle.waited = time.monotonic() - queued
+            self._multi.add_handle(handle.curl)
+
+    @staticmethod
+    def _prepare(handle, url, headers, connect_to, credentials):
+        curl = handle.curl
+        curl.setopt(pycurl.URL, url)
+        if headers != handle.headers:
+            for line in headers:
+                if b"\r" in line or b"\n" in line:
+                    raise ValueError("a request header holds a line break: %r" % line)
+            curl.setopt(pycurl.HTTPHEADER, headers)
+            handle.headers = headers
+        if connect_to != handle.connect_to:
+            if connect_to is None:
+                curl.unsetopt(pycurl.CONNECT_TO)
+            else:
+                curl.setopt(pycurl.CONNECT_TO, [connect_to])
+            handle.connect_to = connect_to
+        if credentials != handle.credentials:
+            if credentials is None:
+                curl.unsetopt(pycurl.USERNAME)
+                curl.unsetopt(pycurl.PASSWORD)
+            else:
+                curl.setopt(pycurl.USERNAME, credentials[0].encode("utf-8"))
+                curl.setopt(pycurl.PASSWORD, credentials[1].encode("utf-8"))
+            handle.credentials = credentials
+
+    def _release(self, handle):
+        handle.sink = handle.future = None
+        self._free.append(handle)
+
+    def _abandon(self, future):
+        """``future``'s fetch was cancelled: stop its transfer now, free its handle."""
+        for handle in self._handles.values():
+            if handle.future is future:
+                self._multi.remove_handle(handle.curl)   # libcurl closes the connection
+                self._release(handle)
+                self._start_waiting()
+                return
+
+    def _finish(self, curl, errno=0, message=""):
+        handle = self._handles[curl]
+        future, waited = handle.future, handle.waited
+        self._multi.remove_handle(curl)
+        self._release(handle)
+        if future.done():           # cancelled; its coroutine has not run yet
+            return
+        if not errno:
+            future.set_result(waited)
+        elif errno == pycurl.E_OPERATION_TIMEDOUT:
+            future.set_exception(TransferTimeout(errno, message))
+        else:
+            future.set_exception(TransferError(errno, message))
+
+    # ------------------------------------------------------------------ libcurl's events
+
+    def _on_socket(self, what, fd, multi, data):
+        """libcurl's SOCKETFUNCTION: watch ``fd`` for ``what`` (or no more)."""
+        registered = self._fds.get(fd)
+        if what == pycurl.POLL_REMOVE:
+            if registered is not None:
+                self._io_loop.remove_handler(fd)
+                del self._fds[fd]
+            return
+        events = _EVENTS.get(what, 0)
+        if events == registered:
+            return
+        if registered is not None:
+            # remove and add rather than update: the descriptor may be a new socket
+            # reusing a closed one's number, which epoll has forgotten
+            self._io_loop.remove_handler(fd)
+        self._io_loop.add_handler(fd, self._on_events, events)
+        self._fds[fd] = events
+
+    def _on_timer(self, msecs):
+        """libcurl's TIMERFUNCTION: call ``socket_action`` in ``msecs`` ms (-1: never)."""
+        if self._timer is not None:
+            self._io_loop.remove_timeout(self._timer)
+            self._timer = None
+        if msecs >= 0:
+            self._timer = self._io_loop.call_later(msecs / 1000.0, self._on_timeout)
+
+    def _on_events(self, fd, events):
+        action = 0
+        if events & IOLoop.READ:
+            action |= pycurl.CSELECT_IN
+        if events & IOLoop.WRITE:
+            action |= pycurl.CSELECT_OUT
+        if events & IOLoop.ERROR:
+            action |= pycurl.CSELECT_ERR
+        self._act(fd, action)
+
+    def _on_timeout(self):
+        self._timer = None
+        self._act(pycurl.SOCKET_TIMEOUT, 0)
+        if self._timer is None:
+            # libcurl set no new timer; if ours fired a little before libcurl's clock
+            # said so, its timeout is still pending: ask again
+            pending = self._multi.timeout()
+            if pending >= 0:
+                self._timer = self._io_loop.call_later(pending / 1000.0, self._on_timeout)
+
+    def _act(self, fd, action):
+        while True:
+            try:
+                code, running = self._multi.socket_action(fd, action)
+            except pycurl.error as exc:
+                code, running = exc.args[0], 0
+            if code != pycurl.E_CALL_MULTI_PERFORM:
+                break
+        if running < self.active:
+            self._collect()
+
+    def _collect(self):
+        """Finish the transfers libcurl reports done, then start waiting requests."""
+        while True:
+            queued, done, failed = self._multi.info_read()
+            for curl in done:
+                self._finish(curl)
+            for curl, errno, message in failed:
+                self._finish(curl, errno, message)
+            if not queued:
+                break
+        self._start_waiting()
