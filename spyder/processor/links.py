@@ -26,7 +26,7 @@ import re
 from ada_url import join_url
 
 from spyder.core.constants import CURI_EXTRACTED_URLS, CURI_LINKS_DROPPED
-from spyder.core.urls import is_canonical
+from spyder.core.urls import is_canonical, is_canonical_suffix
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +90,24 @@ class LinkResolver:
     non-ASCII characters in the query are percent-encoded in it (one it cannot
     express as ``%26%23<code point>%3B``, i.e. ``&#...;``), everything else in UTF-8.
     The common shapes (absolute, ``/root-relative``, ``plain-relative``, and with
-    ``./`` and ``../`` in front when the base's directory is canonical) whose result
-    is canonical already (but for a plain fragment) are recognised without parsing.
+    ``./`` and ``../`` in front) whose result is canonical already (but for a plain
+    fragment) are recognised without parsing: joined by string to the base's root or
+    directory when that is canonical, only the link's own part is checked.
     """
 
     def __init__(self, base, encoding="utf-8"):
         self.base = base
         self.dropped = 0
         self._encoding = _query_encoding(encoding)
-        self._origin = self._directory = None
-        self._dots = False
+        # the base's "scheme://host[:port]/" and directory, where they are canonical
+        self._root = self._directory = None
         if base.startswith(("http://", "https://")) and "#" not in base:
             path_start = base.find("/", base.index("//") + 2)
-            if path_start > 0:
-                self._origin = base[:path_start]
+            if path_start > 0 and is_canonical(base[:path_start + 1]):
+                self._root = base[:path_start + 1]
                 path = base.partition("?")[0]
-                self._directory = path[:path.rfind("/") + 1]
-                # "../" drops directory segments, which must be as the parser has them
-                self._dots = is_canonical(self._directory)
+                directory = path[:path.rfind("/") + 1]
+                self._directory = directory if is_canonical(directory) else None
 
     def __call__(self, value):
         try:
@@ -141,37 +141,37 @@ class LinkResolver:
 
     def _resolve(self, value):
         """The http(s) URL of ``value``, ``None`` for another scheme; ``ValueError``."""
-        url = self._shortcut(value)
-        if url is not None:
-            if "#" not in url:
-                if is_canonical(url):
-                    return url  # exactly what the parser gives
-            else:
-                head, _, fragment = url.partition("#")
-                if is_canonical(head) and _KEPT_FRAGMENT.match(fragment):
-                    return url
+        head, hashmark, fragment = value.partition("#")
+        if not hashmark or _KEPT_FRAGMENT.match(fragment):
+            url = self._joined(head)
+            if url is not None:
+                return url + hashmark + fragment  # exactly what the parser gives
         url = _parse(self.base, value, self._encoding)
         return url if url.startswith(("http://", "https://")) else None
 
-    def _shortcut(self, value):
-        """``value`` joined to the base by string, for the shapes where that is right
-        if the result needs no parsing; else ``None``."""
+    def _joined(self, value):
+        """``value`` (without fragment) joined to the base by string, for the shapes
+        where that is right if the result needs no parsing and it is canonical; else
+        ``None``."""
         first = value[:1]
         if first == "/":
             authority = value[1:2] in ("/", "\\")  # "//host" or "/\host" name a host
-            return self._origin + value if self._origin and not authority else None
+            if self._root and not authority and is_canonical_suffix(value[1:]):
+                return self._root + value[1:]
+            return None
         if first == ".":
-            return self._dotted(value) if self._dots else None
+            return self._dotted(value) if self._directory else None
         if value.startswith(("http://", "https://")):
-            return value
-        if first and first not in _NOT_PLAIN and ":" not in value.partition("/")[0]:
-            return self._directory + value if self._directory else None
+            return value if is_canonical(value) else None
+        if (first and first not in _NOT_PLAIN and self._directory
+                and ":" not in value.partition("/")[0] and is_canonical_suffix(value)):
+            return self._directory + value
         return None
 
     def _dotted(self, value):
         """``value`` starting with ``./`` or ``../`` segments, joined by string: each
         ``../`` takes one segment off the base's directory (none above the root)."""
-        directory, root = self._directory, len(self._origin) + 1
+        directory, root = self._directory, len(self._root)
         while True:
             if value.startswith("../"):
                 value = value[3:]
@@ -181,7 +181,9 @@ class LinkResolver:
                 value = value[2:]
             else:
                 break
-        return directory + value if value[:1] not in _NOT_PLAIN else None
+        if value[:1] in _NOT_PLAIN or not is_canonical_suffix(value):
+            return None
+        return directory + value
 
 
 def _parse(base, value, encoding):
