@@ -169,8 +169,9 @@ class LinkResolver:
         return None
 
     def _dotted(self, value):
-        """``value`` starting with ``./`` or ``../`` segments, joined by string: each
-        ``../`` takes one segment off the base's directory (none above the root)."""
+        """``value`` starting with ``./`` or ``../`` segments joined to the base's
+        directory by string (each ``../`` takes one segment off, none above the root),
+        if the rest of it is plain and canonical; else ``None``."""
         directory, root = self._directory, len(self._root)
         while True:
             if value.startswith("../"):
