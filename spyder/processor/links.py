@@ -19,7 +19,6 @@ standard's serialisation (fragment kept); the frontier canonicalises them
 (``spyder.core.urls``).
 """
 import codecs
-import collections
 import logging
 import re
 
@@ -117,13 +116,13 @@ class LinkResolver:
             return None
 
     def links(self, values):
-        """The http(s) URLs of ``values``, in order (duplicates may remain)."""
+        """The http(s) URLs of the list ``values``, in order (duplicates may remain)."""
         found = []
-        for value, count in collections.Counter(values).items():
+        for value in dict.fromkeys(values):
             try:
                 url = self._resolve(value)
             except ValueError:
-                self.dropped += count
+                self.dropped += values.count(value)
                 continue
             if url:
                 found.append(url)
