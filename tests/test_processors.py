@@ -407,7 +407,9 @@ def test_pipeline_worked_example():
 # ------------------------------------------------------------------ link resolution
 RESOLVER_BASES = ["http://a.com/dir/page.html?q=1#f", "http://a.com/", "https://a.com:8443/x/",
                   "http://a.com/dir/", "http://u:p@a.com/d/", "http://a.com/a/../b/",
-                  "http://A.com:80/x"]
+                  "http://A.com:80/x", "http://a.com/d1/d2/d3/p.html", "http://a.com:8080/d1//d3/",
+                  "http://a.com/%7Ex/y/z", "http://a.com/a%2fb/c/", "http://a.com/%2e%2e/c/",
+                  "http://a.com/a;b/c/?q", "http://127.0.0.1:20001/s1/p1.html"]
 RESOLVER_VALUES = [
     "page2.html", "/root", "//cdn.b.org/x", "http://c.org/Y", "?q=2", "#top", "../up.html",
     "./same", "a/b:c", "b:c", "123:x", "/a/./b/../c", "x y.html", "caf\u00e9", "/r%C3%A9",
@@ -429,6 +431,10 @@ def test_link_resolver_agrees_with_the_whatwg_parser(base):
     chars = "ab/.:?#%@\\[]^ \u00e9"
     values = RESOLVER_VALUES + ["".join(rng.choice(chars) for _ in range(rng.randint(1, 8)))
                                 for _ in range(3000)]
+    # "./" and "../" in front, as pages write them
+    pieces, ends = ("./", "../", "../", ".", "..", "/", "x", "\\"), ("", "p", "p/", "p#f", "?q")
+    values += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 5))) + rng.choice(ends)
+               for _ in range(2000)]
     for value in values:
         try:
             expected = join_url(base, value)
@@ -464,6 +470,14 @@ def test_odd_hrefs_resolve_as_in_browsers_and_bad_ones_are_counted():
         "http://www.bmg.bund.de/good"]
     assert curi.optional_vars["links_dropped"] == str(sum(1 for _, url in ODD_HREFS
                                                           if url is None))
+
+
+def test_repeated_values_resolve_once_but_count_each_time():
+    page = ("<a href='http://[::1'>1</a><a href='../x'>2</a><a href='http://[::1'>3</a>"
+            "<a href='x'>4</a><a href='../x'>5</a><a href='mailto:a@b'>6</a>")
+    curi = extract(page)
+    assert curi.extracted_urls == ["http://www.bmg.bund.de/x", "http://www.bmg.bund.de/test/x"]
+    assert curi.optional_vars["links_dropped"] == "2"
 
 
 def test_base_href_is_resolved_as_browsers_do():

@@ -16,7 +16,8 @@ Only ``http`` and ``https`` URLs are crawlable, and of those only the ones whose
 host can be a DNS name (letters, digits, ``-``, ``_``; or an IP address) and whose
 port is not 0; anything else raises ``ValueError``.  ``is_canonical`` tells, without
 parsing, that a URL is in this form already: most links are, and that test is all
-adding them costs.
+adding them costs (``is_canonical_suffix`` tells it of a relative link joined to a
+canonical directory, checking the link alone).
 
 The helpers below take *canonical* URLs and give the keys the frontier groups by:
 ``host_key`` (host plus non-default port: the default politeness queue),
@@ -46,12 +47,15 @@ _KEPT_ESCAPE = "%(?:[01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][
 # dotted decimal; a port; a path and a query of characters that are never
 # percent-encoded and of escapes that stay; no fragment.  Dot segments are ruled out
 # apart.
-_CANONICAL = re.compile(
-    r"https?://(?:(?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*\.?|(?:{0}\.){{3}}{0})"
-    r"(?::([1-9][0-9]{{0,4}}))?"
-    r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:{1}[A-Za-z0-9._~!$&'()*+,;=:@/-]*)*"
-    r"(?:\?(?!\Z)[A-Za-z0-9._~!$&()*+,;=:@/?-]*(?:{1}[A-Za-z0-9._~!$&()*+,;=:@/?-]*)*)?\Z"
-    .format(_OCTET, _KEPT_ESCAPE))
+_HOST_AND_PORT = (r"https?://(?:(?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*\.?|(?:{0}\.){{3}}{0})"
+                  r"(?::([1-9][0-9]{{0,4}}))?/").format(_OCTET)
+# The rest of the path (after a "/") and the query.
+_PATH_AND_QUERY = (
+    r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:{0}[A-Za-z0-9._~!$&'()*+,;=:@/-]*)*"
+    r"(?:\?(?!\Z)[A-Za-z0-9._~!$&()*+,;=:@/?-]*(?:{0}[A-Za-z0-9._~!$&()*+,;=:@/?-]*)*)?\Z"
+    .format(_KEPT_ESCAPE))
+_CANONICAL = re.compile(_HOST_AND_PORT + _PATH_AND_QUERY)
+_CANONICAL_SUFFIX = re.compile(_PATH_AND_QUERY)
 
 
 def is_canonical(url):
@@ -63,6 +67,13 @@ def is_canonical(url):
     # (no leading zeros: five digits compare as numbers do)
     return port is None or (port != ("443" if url[4] == "s" else "80")
                             and (len(port) < 5 or port <= "65535"))
+
+
+def is_canonical_suffix(text):
+    """True when a canonical URL without a query whose path ends in ``/``, followed by
+    ``text``, is canonical too (``is_canonical`` of the two without the host part)."""
+    return (_CANONICAL_SUFFIX.match(text) is not None and not text.startswith(".")
+            and "/." not in text)
 
 
 def canonicalize(url, sort_query=False):

@@ -15,7 +15,7 @@ class CleanupQueryString:
 
     def clean(self, url):
         """``url`` without fragment and empty query parts."""
-        if self._remove_anchors:
+        if self._remove_anchors and "#" in url:
             url = url.partition("#")[0] or url
         return drop_query_params(url)
 

@@ -26,7 +26,7 @@ handles the ``X-Robots-Tag`` header).  The links are appended to
 """
 import re
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser
 
 from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_NOFOLLOW,
                                    CURI_OPTIONAL_TRUE)
@@ -65,6 +65,9 @@ class DefaultHtmlLinkExtractor:
 
     def __init__(self, settings):
         self._obey_nofollow = settings.OBEY_NOFOLLOW
+        # one selector engine for every page: ``tree.css`` would set one up per page,
+        # which costs more than the query
+        self._selector = LexborCSSSelector()
 
     def __call__(self, curi):
         if (not curi.content_body
@@ -81,7 +84,7 @@ class DefaultHtmlLinkExtractor:
         else:
             base, values = found
             resolve = LinkResolver(base, codec)
-            add_links(curi, [url for url in map(resolve, values) if url])
+            add_links(curi, resolve.links(values))
             count_dropped(curi, resolve)
         return curi
 
@@ -91,7 +94,8 @@ class DefaultHtmlLinkExtractor:
         found = []
         obey = self._obey_nofollow
         base_seen = False
-        for node in tree.css(_SELECTOR):
+        root = tree.root
+        for node in self._selector.find(_SELECTOR, root) if root is not None else ():
             tag = node.tag
             attrs = node.attributes
             if tag == "a" or tag == "area":

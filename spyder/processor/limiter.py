@@ -20,6 +20,6 @@ class DefaultLimiter:
     def __call__(self, curi):
         url = curi.effective_url or curi.url or ""
         if (curi.optional_vars.get(CURI_ROBOTS_FETCH) == CURI_OPTIONAL_TRUE
-                or urlsplit(url).path.endswith("/robots.txt")):
+                or ("robots.txt" in url and urlsplit(url).path.endswith("/robots.txt"))):
             curi.optional_vars[CURI_EXTRACTION_FINISHED] = CURI_OPTIONAL_TRUE
         return curi

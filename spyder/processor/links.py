@@ -7,7 +7,8 @@ document order, ``add_links`` appends, ``rewrite_links`` maps every link and
 
 ``LinkResolver(base)`` turns attribute values into absolute ``http(s)`` URLs as
 browsers do: by the WHATWG URL Standard (ada-url, the parser of Node.js), against
-the page's base URL, the query percent-encoded in the page's encoding.  A value
+the page's base URL, the query percent-encoded in the page's encoding
+(``resolver.links(values)`` does a whole page, each distinct value once).  A value
 that does not parse is dropped and counted (``resolver.dropped``; the extractors
 record it with ``count_dropped`` in ``optional_vars["links_dropped"]``), one that
 parses to another scheme (``javascript:``, ``mailto:``, ``data:`` ...) is dropped;
@@ -24,7 +25,7 @@ import re
 from ada_url import join_url
 
 from spyder.core.constants import CURI_EXTRACTED_URLS, CURI_LINKS_DROPPED
-from spyder.core.urls import is_canonical
+from spyder.core.urls import is_canonical, is_canonical_suffix
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +37,33 @@ _NOT_PLAIN = frozenset("/\\?#.")
 
 
 def set_links(curi, urls):
-    """Store ``urls`` as the page's links, duplicates removed (first one kept)."""
-    unique = "\n".join(dict.fromkeys(url for url in urls if url))
+    """Store ``urls`` as the page's links, duplicates, ``None`` and empty ones removed
+    (the first one kept)."""
+    unique = dict.fromkeys(urls)
+    unique.pop("", None)
+    unique.pop(None, None)
     if unique:
-        curi.optional_vars[CURI_EXTRACTED_URLS] = unique
+        curi.optional_vars[CURI_EXTRACTED_URLS] = "\n".join(unique)
     else:
         curi.optional_vars.pop(CURI_EXTRACTED_URLS, None)
 
 
 def rewrite_links(curi, rewrite):
-    """Replace every link by ``rewrite(link)`` (links that become equal collapse)."""
+    """Replace every link by ``rewrite(link)`` (links that become equal collapse); the
+    list is rewritten only if a link changed."""
     urls = curi.extracted_urls
     if urls:
-        set_links(curi, [rewrite(url) for url in urls])
+        rewritten = [rewrite(url) for url in urls]
+        if rewritten != urls:
+            set_links(curi, rewritten)
     return curi
 
 
 def drop_query_params(url, unwanted=None):
     """``url`` without empty query parameters and those ``unwanted(param)`` is true for;
     no dangling ``?`` is left and the fragment stays."""
+    if "?" not in url:
+        return url
     rest, hashmark, fragment = url.partition("#")
     path, qmark, query = rest.partition("?")
     if qmark:
@@ -72,39 +81,52 @@ def add_links(curi, urls):
 class LinkResolver:
     """Resolve link values found on a page whose base URL is ``base``.
 
-    ``resolver(value)`` returns the absolute http(s) URL or ``None``, and
-    ``resolver.location(value)`` does the same for a ``Location`` header; values that
-    cannot be parsed are counted in ``resolver.dropped``.  ``encoding`` is the page's:
+    ``resolver(value)`` returns the absolute http(s) URL or ``None``,
+    ``resolver.links(values)`` the http(s) URLs of a page's values in order (each
+    distinct value resolved once), and ``resolver.location(value)`` does the same for a
+    ``Location`` header; values that cannot be parsed are counted in
+    ``resolver.dropped`` (as often as they occur).  ``encoding`` is the page's:
     non-ASCII characters in the query are percent-encoded in it (one it cannot
     express as ``%26%23<code point>%3B``, i.e. ``&#...;``), everything else in UTF-8.
-    The common shapes (absolute, ``/root-relative``, ``plain-relative``) whose result
-    is canonical already (but for a plain fragment) are recognised without parsing.
+    The common shapes (absolute, ``/root-relative``, ``plain-relative``, and with
+    ``./`` and ``../`` in front) whose result is canonical already (but for a plain
+    fragment) are recognised without parsing: joined by string to the base's root or
+    directory when that is canonical, only the link's own part is checked.
     """
 
     def __init__(self, base, encoding="utf-8"):
         self.base = base
         self.dropped = 0
         self._encoding = _query_encoding(encoding)
-        self._origin = self._directory = None
+        # the base's "scheme://host[:port]/" and directory, where they are canonical
+        self._root = self._directory = None
         if base.startswith(("http://", "https://")) and "#" not in base:
             path_start = base.find("/", base.index("//") + 2)
-            if path_start > 0:
-                self._origin = base[:path_start]
+            if path_start > 0 and is_canonical(base[:path_start + 1]):
+                self._root = base[:path_start + 1]
                 path = base.partition("?")[0]
-                self._directory = path[:path.rfind("/") + 1]
+                directory = path[:path.rfind("/") + 1]
+                self._directory = directory if is_canonical(directory) else None
 
     def __call__(self, value):
-        url = self._shortcut(value)
-        if url is not None:
-            head, hashmark, fragment = url.partition("#")
-            if is_canonical(head) and (not hashmark or _KEPT_FRAGMENT.match(fragment)):
-                return url  # exactly what the parser gives
         try:
-            url = _parse(self.base, value, self._encoding)
+            return self._resolve(value)
         except ValueError:
             self.dropped += 1
             return None
-        return url if url.startswith(("http://", "https://")) else None
+
+    def links(self, values):
+        """The http(s) URLs of the list ``values``, in order (duplicates may remain)."""
+        found = []
+        for value in dict.fromkeys(values):
+            try:
+                url = self._resolve(value)
+            except ValueError:
+                self.dropped += values.count(value)
+                continue
+            if url:
+                found.append(url)
+        return found
 
     def location(self, value):
         """Resolve a ``Location`` header value.  tornado reads header bytes as Latin-1;
@@ -116,18 +138,52 @@ class LinkResolver:
             pass
         return self(value)
 
-    def _shortcut(self, value):
-        """``value`` joined to the base by string, for the shapes where that is right
-        if the result needs no parsing; else ``None``."""
+    def _resolve(self, value):
+        """The http(s) URL of ``value``, ``None`` for another scheme; ``ValueError``."""
+        head, hashmark, fragment = value.partition("#")
+        if not hashmark or _KEPT_FRAGMENT.match(fragment):
+            url = self._joined(head)
+            if url is not None:
+                return url + hashmark + fragment  # exactly what the parser gives
+        url = _parse(self.base, value, self._encoding)
+        return url if url.startswith(("http://", "https://")) else None
+
+    def _joined(self, value):
+        """``value`` (without fragment) joined to the base by string, for the shapes
+        where that is right if the result needs no parsing and it is canonical; else
+        ``None``."""
         first = value[:1]
         if first == "/":
             authority = value[1:2] in ("/", "\\")  # "//host" or "/\host" name a host
-            return self._origin + value if self._origin and not authority else None
+            if self._root and not authority and is_canonical_suffix(value[1:]):
+                return self._root + value[1:]
+            return None
+        if first == ".":
+            return self._dotted(value) if self._directory else None
         if value.startswith(("http://", "https://")):
-            return value
-        if first and first not in _NOT_PLAIN and ":" not in value.partition("/")[0]:
-            return self._directory + value if self._directory else None
+            return value if is_canonical(value) else None
+        if (first and first not in _NOT_PLAIN and self._directory
+                and ":" not in value.partition("/")[0] and is_canonical_suffix(value)):
+            return self._directory + value
         return None
+
+    def _dotted(self, value):
+        """``value`` starting with ``./`` or ``../`` segments joined to the base's
+        directory by string (each ``../`` takes one segment off, none above the root),
+        if the rest of it is plain and canonical; else ``None``."""
+        directory, root = self._directory, len(self._root)
+        while True:
+            if value.startswith("../"):
+                value = value[3:]
+                if len(directory) > root:
+                    directory = directory[:directory.rfind("/", 0, -1) + 1]
+            elif value.startswith("./"):
+                value = value[2:]
+            else:
+                break
+        if value[:1] in _NOT_PLAIN or not is_canonical_suffix(value):
+            return None
+        return directory + value
 
 
 def _parse(base, value, encoding):

@@ -21,11 +21,16 @@ class StripSessionIds:
         self._names = frozenset(SESSION_NAMES) | {n.lower() for n in settings.REMOVE_QUERY_NAMES}
 
     def _unwanted(self, param):
-        name = unquote_plus(param.partition("=")[0]).strip().lower()
+        name = param.partition("=")[0]
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        name = name.strip().lower()
         return name in self._names or name.startswith("aspsessionid")
 
     def strip(self, url):
         """``url`` without session-id query and path parameters."""
+        if "?" not in url and ";" not in url:
+            return url
         rest, hashmark, fragment = url.partition("#")
         path, qmark, query = rest.partition("?")
         if ";" in path:
