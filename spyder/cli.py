@@ -31,6 +31,7 @@ import urllib.parse
 import warnings
 
 import spyder
+from spyder.core.memory import keep_freed_memory
 from spyder.core.settings import SettingsError, load_settings, reference_markdown
 from spyder.core.sockets import create_keys
 from spyder.errors import ConsoleError, StartupError
@@ -176,6 +177,8 @@ def _run(args):
         print(reference_markdown(), end="")
         return 0
     settings = load_settings(args.settings, args.overrides)
+    if args.command in ("master", "worker", "logsink"):
+        keep_freed_memory(settings)
     if args.command == "master":
         from spyder import masterprocess
         return masterprocess.main(settings)

@@ -78,6 +78,8 @@ WORKER_HEARTBEAT_TIMEOUT = 30.0
 WORKER_HEARTBEAT_INTERVAL = 5.0
 # Seconds the master waits for quit.ack and in-flight results on shutdown (workers: to finish fetches).
 SHUTDOWN_TIMEOUT = 10.0
+# MB of freed memory master, workers and logsink keep for reuse (glibc's trim threshold); 0 = glibc's default.
+MALLOC_KEEP_MB = 16
 # URLs added to the frontier when the master starts (besides what MASTER_CALLBACK seeds).
 SEED_URLS = []
 # Stop the master (exit 0) once the frontier says the crawl is done.
