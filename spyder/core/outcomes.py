@@ -108,7 +108,8 @@ class Outcomes:
             if status == 304:
                 etag, mod_date = etag or row.etag, mod_date or row.mod_date
             next_date = now + delta
-            self._store.record(row.url, etag, mod_date, next_date, level, 0, status, None)
+            self._store.record(row.url, etag, mod_date, next_date, level, 0, status, None,
+                               row.rowid)
             pushes.append((row.queue, row._replace(etag=etag, mod_date=mod_date,
                                                    next_date=next_date, priority=level,
                                                    attempt=0, status=status)))
@@ -124,7 +125,7 @@ class Outcomes:
             return kind, fresh
         if kind == "not_found":
             self._store.record(row.url, row.etag, row.mod_date, None, row.priority, row.attempt,
-                               status, "status")
+                               status, "status", row.rowid)
             self._finished_for_good(row)
             c["not_found"] += 1
             return kind, fresh
@@ -132,7 +133,7 @@ class Outcomes:
         if attempt <= self._retry.max_retries:
             next_date = now + self._retry.wait(row.attempt, curi, now)
             self._store.record(row.url, row.etag, row.mod_date, next_date, row.priority, attempt,
-                               status, None)
+                               status, None, row.rowid)
             pushes.append((row.queue, row._replace(next_date=next_date, attempt=attempt,
                                                    status=status)))
             if not was_open:
@@ -142,7 +143,7 @@ class Outcomes:
                      attempt, self._retry.max_retries, next_date)
             return None, fresh
         self._store.record(row.url, row.etag, row.mod_date, None, row.priority, row.attempt,
-                           status, "retries")
+                           status, "retries", row.rowid)
         self._finished_for_good(row)
         c["gave_up"] += 1
         c["server_error"] += 1

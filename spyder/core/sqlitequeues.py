@@ -138,9 +138,16 @@ _SELECT = ("SELECT url, queue, etag, mod_date, next_date, priority, depth, attem
 _INSERT = ("INTO urls (url, queue, etag, mod_date, next_date, priority, depth, attempt, "
            "status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
+_RECORD = ("UPDATE urls SET etag = ?, mod_date = ?, next_date = ?, priority = ?, attempt = ?, "
+           "status = ?, reason = ? WHERE ")
+
 
 def _insert_params(row):
     return tuple(row[:10])
+
+
+#: ``SQLiteStore``'s cached earliest queue due time is not known (to be read).
+_UNKNOWN = object()
 
 
 class SQLiteStore:
@@ -155,6 +162,10 @@ class SQLiteStore:
         self._cur = self._db.cursor()
         #: clock() when the open transaction began (None: no transaction open).
         self.txn_started = None
+        #: The earliest ``next_due`` in ``queues`` (None: no queue is due), or _UNKNOWN:
+        #: kept exact by the writes, so that asking for due queues while none is costs no
+        #: statement.
+        self._earliest_due = _UNKNOWN
         try:
             self._cur.execute("PRAGMA journal_mode = WAL")
             self._cur.execute("PRAGMA synchronous = NORMAL")
@@ -198,6 +209,7 @@ class SQLiteStore:
         except BaseException:
             self._cur.execute("ROLLBACK TO result")
             self._cur.execute("RELEASE result")
+            self._earliest_due = _UNKNOWN
             raise
         self._cur.execute("RELEASE result")
 
@@ -239,13 +251,16 @@ class SQLiteStore:
         cur.execute("INSERT OR IGNORE " + _INSERT, _insert_params(row))
         return cur.lastrowid if cur.rowcount == 1 else None
 
-    def record(self, url, etag, mod_date, next_date, priority, attempt, status, reason):
-        """Store the outcome of a visit (the columns a result changes)."""
+    def record(self, url, etag, mod_date, next_date, priority, attempt, status, reason,
+               rowid=None):
+        """Store the outcome of a visit (the columns a result changes); ``rowid``, the row's
+        if known, spares the look-up of the URL in its index."""
         self.begin()
-        self._cur.execute(
-            "UPDATE urls SET etag = ?, mod_date = ?, next_date = ?, priority = ?, attempt = ?, "
-            "status = ?, reason = ? WHERE url = ?",
-            (etag, mod_date, next_date, priority, attempt, status, reason, url))
+        params = (etag, mod_date, next_date, priority, attempt, status, reason)
+        if rowid is None:
+            self._cur.execute(_RECORD + "url = ?", params + (url,))
+        else:
+            self._cur.execute(_RECORD + "rowid = ?", params + (rowid,))
 
     def ignore_uri(self, url, status=None, reason="status"):
         """Finish a URL for good: not scheduled again, but kept (with why) so it stays known."""
@@ -303,6 +318,12 @@ class SQLiteStore:
         self.begin()
         self._cur.execute("UPDATE queues SET next_due = ?, not_before = ? WHERE id = ?",
                           (next_due, not_before, queue))
+        earliest = self._earliest_due
+        if (next_due is not None and earliest is not _UNKNOWN
+                and (earliest is None or next_due < earliest)):
+            self._earliest_due = next_due
+        else:  # the queue's old due time may have been the earliest
+            self._earliest_due = _UNKNOWN
 
     def queue_not_before(self, queue):
         """The time before which ``queue`` must not start a fetch (its stored delay), or
@@ -316,6 +337,7 @@ class SQLiteStore:
         not_before = self.queue_not_before(queue)
         self.begin()
         self._cur.execute("UPDATE queues SET next_due = NULL WHERE id = ?", (queue,))
+        self._earliest_due = _UNKNOWN
         return not_before or 0.0
 
     def set_queue_not_before(self, queue, not_before):
@@ -326,20 +348,30 @@ class SQLiteStore:
     def lower_queue_due(self, queue, next_due):
         """Make ``queue`` due no later than ``next_due`` (but not before its ``not_before``)."""
         self.begin()
-        self._cur.execute("UPDATE queues SET next_due = MAX(?1, IFNULL(not_before, ?1)) "
-                          "WHERE id = ?2 AND (next_due IS NULL "
-                          "OR next_due > MAX(?1, IFNULL(not_before, ?1)))", (next_due, queue))
+        for (lowered,) in self._cur.execute(
+                "UPDATE queues SET next_due = MAX(?1, IFNULL(not_before, ?1)) "
+                "WHERE id = ?2 AND (next_due IS NULL "
+                "OR next_due > MAX(?1, IFNULL(not_before, ?1))) RETURNING next_due",
+                (next_due, queue)).fetchall():
+            earliest = self._earliest_due
+            if earliest is not _UNKNOWN and (earliest is None or lowered < earliest):
+                self._earliest_due = lowered
 
     def due_queues(self, now, limit):
         """Up to ``limit`` ``(id, identifier)`` of queues due by ``now``, most overdue first."""
+        earliest = self.earliest_queue_due()
+        if earliest is None or earliest > now:
+            return []
         return self._cur.execute(
             "SELECT id, identifier FROM queues WHERE next_due IS NOT NULL AND next_due <= ? "
             "ORDER BY next_due, id LIMIT ?", (now, limit)).fetchall()
 
     def earliest_queue_due(self):
         """The earliest ``next_due`` of all queues not held in memory, or ``None``."""
-        return self._cur.execute(
-            "SELECT MIN(next_due) FROM queues WHERE next_due IS NOT NULL").fetchone()[0]
+        if self._earliest_due is _UNKNOWN:
+            self._earliest_due = self._cur.execute(
+                "SELECT MIN(next_due) FROM queues WHERE next_due IS NOT NULL").fetchone()[0]
+        return self._earliest_due
 
     def repair_queue_due(self):
         """Recompute every queue's ``next_due`` from its URLs (after an unclean stop)."""
@@ -347,6 +379,7 @@ class SQLiteStore:
         self._cur.execute("UPDATE queues SET next_due = MAX((SELECT MIN(next_date) FROM urls "
                           "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL), "
                           "IFNULL(not_before, 0))")
+        self._earliest_due = _UNKNOWN
 
     def lift_queue_hold(self, queue):
         """Forget the hold a stored ``queue`` was put away with (an unblocked host): it is
@@ -355,6 +388,7 @@ class SQLiteStore:
         self._cur.execute("UPDATE queues SET not_before = NULL, next_due = (SELECT MIN(next_date) "
                           "FROM urls WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL) "
                           "WHERE id = ?", (queue,))
+        self._earliest_due = _UNKNOWN
 
     # ------------------------------------------------------------------ hosts
     def get_host_queue(self, host):
