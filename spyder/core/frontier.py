@@ -406,6 +406,7 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
         """Commit the state with the counters and the sinks' output positions (so that a
         restart cuts the sinks back to what this commit holds: exactly once)."""
         self._host_stats.write()
+        self._queues.store_delays()
         self._store.set_meta("counters", self._counters)
         self._store.set_meta("sinks", self._sinks.positions())
         self._store.checkpoint()

@@ -340,10 +340,11 @@ class SQLiteStore:
         self._earliest_due = _UNKNOWN
         return not_before or 0.0
 
-    def set_queue_not_before(self, queue, not_before):
-        """Record the time before which ``queue`` (in memory) must not be fetched from."""
+    def set_queues_not_before(self, delays):
+        """Record for ``(not_before, queue)`` pairs the time before which each ``queue`` (in
+        memory) must not be fetched from."""
         self.begin()
-        self._cur.execute("UPDATE queues SET not_before = ? WHERE id = ?", (not_before, queue))
+        self._cur.executemany("UPDATE queues SET not_before = ? WHERE id = ?", delays)
 
     def lower_queue_due(self, queue, next_due):
         """Make ``queue`` due no later than ``next_due`` (but not before its ``not_before``)."""
