@@ -126,8 +126,18 @@ def test_the_earliest_due_time_follows_every_write_and_a_rollback():
         assert store.due_queues(NOW + 10, 10) == []
         raise RuntimeError("a failed result")
     assert store.due_queues(NOW + 10, 10) == [(1, "a")]
+    with pytest.raises(RuntimeError), store.atomic():
+        store.lower_queue_due(1, NOW + 1)
+        raise RuntimeError("a failed result")
+    store.lower_queue_due(1, NOW + 9)             # not lower than NOW + 8: unchanged
+    assert store.due_queues(NOW + 8, 10) == [(1, "a")] and store.due_queues(NOW + 7, 10) == []
+    store.lower_queue_due(1, NOW + 2)
+    assert store.due_queues(NOW + 2, 10) == [(1, "a")]
     store.lift_queue_hold(1)                      # no URLs: not due any more
     assert store.earliest_queue_due() is None
+    store.set_queue_due(2, None, not_before=NOW + 4)
+    store.lower_queue_due(2, NOW + 1)             # due, but not before its delay
+    assert store.due_queues(NOW + 3, 10) == [] and store.earliest_queue_due() == NOW + 4
 
 
 def test_a_queue_is_never_due_before_its_not_before_time():

@@ -31,7 +31,11 @@ master's memory does not grow with the crawl and a restart resumes it:
 
 Nothing is committed implicitly: writes open a transaction that the frontier
 commits with ``checkpoint()`` (batched), and ``atomic()`` wraps one result's
-writes in a savepoint so a failing result leaves no half-written state.
+writes in a savepoint so a failing result leaves no half-written state.  The store
+mirrors two things of ``queues`` in memory, kept exact by its own writes and
+forgotten when a savepoint rolls back: the earliest ``next_due`` (no statement to ask
+for due queues while none is) and the due times of the queues touched lately (a new
+link that does not make its stored queue due earlier costs no statement).
 ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
 names and query shapes: one global queue, or one queue per host.
 """
@@ -148,6 +152,8 @@ def _insert_params(row):
 
 #: ``SQLiteStore``'s cached earliest queue due time is not known (to be read).
 _UNKNOWN = object()
+#: Queues whose due times ``SQLiteStore`` keeps in memory, at most.
+_QUEUE_TIMES_SIZE = 65536
 
 
 class SQLiteStore:
@@ -166,6 +172,10 @@ class SQLiteStore:
         #: kept exact by the writes, so that asking for due queues while none is costs no
         #: statement.
         self._earliest_due = _UNKNOWN
+        #: Queue id -> (next_due, not_before) as in the file, for queues read or written
+        #: lately (bounded): most new links of a stored queue do not make it due earlier,
+        #: and this tells so without a statement.
+        self._queue_times = {}
         try:
             self._cur.execute("PRAGMA journal_mode = WAL")
             self._cur.execute("PRAGMA synchronous = NORMAL")
@@ -210,6 +220,7 @@ class SQLiteStore:
             self._cur.execute("ROLLBACK TO result")
             self._cur.execute("RELEASE result")
             self._earliest_due = _UNKNOWN
+            self._queue_times.clear()
             raise
         self._cur.execute("RELEASE result")
 
@@ -318,6 +329,7 @@ class SQLiteStore:
         self.begin()
         self._cur.execute("UPDATE queues SET next_due = ?, not_before = ? WHERE id = ?",
                           (next_due, not_before, queue))
+        self._remember_times(queue, next_due, not_before)
         earliest = self._earliest_due
         if (next_due is not None and earliest is not _UNKNOWN
                 and (earliest is None or next_due < earliest)):
@@ -337,6 +349,7 @@ class SQLiteStore:
         not_before = self.queue_not_before(queue)
         self.begin()
         self._cur.execute("UPDATE queues SET next_due = NULL WHERE id = ?", (queue,))
+        self._queue_times.pop(queue, None)
         self._earliest_due = _UNKNOWN
         return not_before or 0.0
 
@@ -345,18 +358,34 @@ class SQLiteStore:
         memory) must not be fetched from."""
         self.begin()
         self._cur.executemany("UPDATE queues SET not_before = ? WHERE id = ?", delays)
+        for _, queue in delays:
+            self._queue_times.pop(queue, None)
 
     def lower_queue_due(self, queue, next_due):
         """Make ``queue`` due no later than ``next_due`` (but not before its ``not_before``)."""
+        times = self._queue_times.get(queue)
+        if times is None:
+            times = self._cur.execute("SELECT next_due, not_before FROM queues WHERE id = ?",
+                                      (queue,)).fetchone()
+            if times is None:
+                return
+            self._remember_times(queue, *times)
+        due, not_before = times
+        lowered = next_due if not_before is None else max(next_due, not_before)
+        if due is not None and due <= lowered:
+            return
         self.begin()
-        for (lowered,) in self._cur.execute(
-                "UPDATE queues SET next_due = MAX(?1, IFNULL(not_before, ?1)) "
-                "WHERE id = ?2 AND (next_due IS NULL "
-                "OR next_due > MAX(?1, IFNULL(not_before, ?1))) RETURNING next_due",
-                (next_due, queue)).fetchall():
-            earliest = self._earliest_due
-            if earliest is not _UNKNOWN and (earliest is None or lowered < earliest):
-                self._earliest_due = lowered
+        self._cur.execute("UPDATE queues SET next_due = ? WHERE id = ?", (lowered, queue))
+        self._remember_times(queue, lowered, not_before)
+        earliest = self._earliest_due
+        if earliest is not _UNKNOWN and (earliest is None or lowered < earliest):
+            self._earliest_due = lowered
+
+    def _remember_times(self, queue, next_due, not_before):
+        times = self._queue_times
+        if len(times) >= _QUEUE_TIMES_SIZE and queue not in times:
+            times.clear()
+        times[queue] = (next_due, not_before)
 
     def due_queues(self, now, limit):
         """Up to ``limit`` ``(id, identifier)`` of queues due by ``now``, most overdue first."""
@@ -381,6 +410,7 @@ class SQLiteStore:
                           "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL), "
                           "IFNULL(not_before, 0))")
         self._earliest_due = _UNKNOWN
+        self._queue_times.clear()
 
     def lift_queue_hold(self, queue):
         """Forget the hold a stored ``queue`` was put away with (an unblocked host): it is
@@ -390,6 +420,7 @@ class SQLiteStore:
                           "FROM urls WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL) "
                           "WHERE id = ?", (queue,))
         self._earliest_due = _UNKNOWN
+        self._queue_times.pop(queue, None)
 
     # ------------------------------------------------------------------ hosts
     def get_host_queue(self, host):
