@@ -91,12 +91,10 @@ class Admission:
         if recheck:
             return list(links)
         seen, old = self._seen, self._seen_old
-        unseen, promoted = [], []
-        for raw in links:
-            if raw not in seen:
-                (promoted if raw in old else unseen).append(raw)
-        if promoted:
-            self.remember(promoted)
+        missed = [raw for raw in links if raw not in seen]
+        unseen = [raw for raw in missed if raw not in old] if old else missed
+        if len(unseen) < len(missed):
+            self.remember([raw for raw in missed if raw in old])
         return unseen
 
     def remember(self, links):

@@ -110,9 +110,9 @@ class Outcomes:
             next_date = now + delta
             self._store.record(row.url, etag, mod_date, next_date, level, 0, status, None,
                                row.rowid)
-            pushes.append((row.queue, row._replace(etag=etag, mod_date=mod_date,
-                                                   next_date=next_date, priority=level,
-                                                   attempt=0, status=status)))
+            pushes.append((row.queue, UriRow(row.url, row.queue, etag, mod_date, next_date,
+                                             level, row.depth, 0, status, row.reason,
+                                             row.rowid)))
             if was_open:
                 self._count_open(host, -1)
             c[kind] += 1
