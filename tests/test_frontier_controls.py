@@ -140,6 +140,28 @@ def test_host_statistics_follow_admissions_and_results(tmp_path):
     frontier.close()
 
 
+def test_host_statistics_are_written_with_the_commit_that_holds_their_rows(tmp_path):
+    """Counters are written when the frontier commits: a crash loses the counters of the
+    results it loses, no more and no less."""
+    clock = Clock()
+    frontier = open_frontier(tmp_path, clock, FRONTIER_CHECKPOINTING=1_000_000,
+                             FRONTIER_CHECKPOINT_SECONDS=1_000_000.0)
+    frontier.add_seeds(["http://a.test/"])
+    deliver(frontier, take_all(frontier)[0], 200, links=["http://a.test/x", "http://a.test/y"],
+            body=b"123")
+    frontier._commit()
+    for curi in take_all(frontier):   # not committed: lost in the crash
+        deliver(frontier, curi, 200, body=b"4567")
+    assert frontier.host("a.test")["fetched"] == 2     # read before the commit
+    frontier._store._db.close()                        # a crash: no commit, no close()
+    frontier._release_lock()
+    frontier = open_frontier(tmp_path, clock)
+    a = frontier.host("a.test")
+    assert (a["queued"], a["fetched"], a["bytes"]) == (2, 1, 3)
+    assert a["queued"] == frontier.stats()["queued"]
+    frontier.close()
+
+
 def test_host_statistics_roll_back_with_a_failed_result(tmp_path, monkeypatch):
     clock = Clock()
     frontier = open_frontier(tmp_path, clock)

@@ -109,6 +109,43 @@ def test_the_frontier_asks_for_bodies_only_when_a_sink_reads_them(tmp_path):
                       "jsonl + one more": (True, True), "warc": (True, True)}
 
 
+def test_jsonl_lines_are_what_json_dumps_writes(tmp_path, monkeypatch):
+    """The line is formatted directly: it must be byte for byte what ``json.dumps`` of the
+    record's dict writes (escapes, numbers, NaN, keys in order)."""
+    from spyder.sinks import jsonl
+    monkeypatch.setattr(jsonl.time, "time", lambda: 1_700_000_000.123456)
+    curis = [
+        _curi(url="http://a.test/\u00e9\"\\\n\u2028", req_time=float("nan"), queue_time=3,
+              rep_header={"Content-Type": "text/html; \u00fc", "Etag": '"v\x00"',
+                          "Last-Modified": "Mon", "Location": "http://b.test/\t"},
+              optional_vars={C.CURI_EXTRACTED_URLS: "http://a/1\n\nhttp://a/2\n",
+                             C.CURI_NOINDEX: C.CURI_OPTIONAL_TRUE, C.CURI_LINKS_DROPPED: "7",
+                             C.CURI_CONTENT_SHA1: "ab" * 20, C.CURI_ERROR: "\ud800 err"}),
+        _curi(body=None, status=None, req_time=None, queue_time=float("inf"), rep_header=None,
+              optional_vars={C.CURI_EXTRACTED_URLS: "http://a/1\nhttp://a/2",
+                             C.CURI_NOFOLLOW: C.CURI_OPTIONAL_TRUE, C.CURI_TRUNCATED: "1"}),
+    ]
+    for curi in curis:
+        headers, optional = curi.rep_header or {}, curi.optional_vars
+        body = curi.content_body
+        expected = {
+            "url": curi.url, "outcome": "success", "status": curi.status_code,
+            "depth": curi.depth, "attempt": curi.attempt, "time": 1_700_000_000.123456,
+            "req_time": curi.req_time, "queue_time": curi.queue_time,
+            "content_type": headers.get("Content-Type"),
+            "content_length": curi.content_length,
+            "sha1": None if body is None else optional[C.CURI_CONTENT_SHA1],
+            "truncated": curi.truncated_reason is not None,
+            "truncated_reason": curi.truncated_reason,
+            "noindex": C.CURI_NOINDEX in optional, "nofollow": C.CURI_NOFOLLOW in optional,
+            "links": len(curi.extracted_urls),
+            "links_dropped": int(optional.get(C.CURI_LINKS_DROPPED, 0)),
+            "etag": headers.get("Etag"), "last_modified": headers.get("Last-Modified"),
+            "location": headers.get("Location"), "error": optional.get(C.CURI_ERROR)}
+        assert jsonl.record("success", curi) == (
+            json.dumps(expected, separators=(",", ":")) + "\n").encode()
+
+
 def _records(paths):
     out = []
     for path in paths:

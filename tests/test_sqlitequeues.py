@@ -106,6 +106,40 @@ def test_queue_due_times():
     assert store.due_queues(NOW + 100, 10) == [(1, "a")]
 
 
+def test_the_earliest_due_time_follows_every_write_and_a_rollback():
+    """The store keeps the earliest due time in memory (no statement while no queue is
+    due); every write that changes it, and a rolled-back savepoint, keep it right."""
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    for ident in "ab":
+        store.add_or_create_queue(ident)
+    assert store.earliest_queue_due() is None and store.due_queues(NOW, 10) == []
+    store.set_queue_due(1, NOW + 5)
+    assert store.earliest_queue_due() == NOW + 5
+    store.lower_queue_due(2, NOW + 3)
+    assert store.earliest_queue_due() == NOW + 3
+    assert store.take_queue(2) == 0.0
+    assert store.earliest_queue_due() == NOW + 5
+    store.set_queue_due(1, NOW + 8)               # later than it was
+    assert store.earliest_queue_due() == NOW + 8
+    with pytest.raises(RuntimeError), store.atomic():
+        store.take_queue(1)
+        assert store.due_queues(NOW + 10, 10) == []
+        raise RuntimeError("a failed result")
+    assert store.due_queues(NOW + 10, 10) == [(1, "a")]
+    with pytest.raises(RuntimeError), store.atomic():
+        store.lower_queue_due(1, NOW + 1)
+        raise RuntimeError("a failed result")
+    store.lower_queue_due(1, NOW + 9)             # not lower than NOW + 8: unchanged
+    assert store.due_queues(NOW + 8, 10) == [(1, "a")] and store.due_queues(NOW + 7, 10) == []
+    store.lower_queue_due(1, NOW + 2)
+    assert store.due_queues(NOW + 2, 10) == [(1, "a")]
+    store.lift_queue_hold(1)                      # no URLs: not due any more
+    assert store.earliest_queue_due() is None
+    store.set_queue_due(2, None, not_before=NOW + 4)
+    store.lower_queue_due(2, NOW + 1)             # due, but not before its delay
+    assert store.due_queues(NOW + 3, 10) == [] and store.earliest_queue_due() == NOW + 4
+
+
 def test_a_queue_is_never_due_before_its_not_before_time():
     store = SQLiteMultipleHostUriQueue(":memory:")
     for ident in "ab":

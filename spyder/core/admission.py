@@ -7,12 +7,14 @@ kept only if it is in scope (``REGEX_SCOPE_NEGATIVE`` never matches and
 seeds' hosts, remembered in the state file), not deeper than ``CRAWL_MAX_DEPTH``,
 and while fewer than ``CRAWL_MAX_PAGES`` URLs have been accepted.  A bounded cache of
 raw links seen recently (``FRONTIER_SEEN_CACHE_SIZE``) spares the state file the
-links every page of a site repeats.
+links every page of a site repeats: two generations of half that size each, plain
+sets -- a link is looked up in the current one (one test per hit, nothing
+reordered), a hit in the old one is promoted to the current one, and when the
+current one is full it becomes the old one and the oldest is dropped.
 
 ``ScopePatterns`` is the regular-expression half of the scope; the worker's
 ``RegexScoper`` applies the same patterns, so a link is judged alike on both sides.
 """
-import collections
 import re
 
 from spyder.core.settings import SettingsError
@@ -49,8 +51,11 @@ class Admission:
         self.max_pages = int(settings.CRAWL_MAX_PAGES or 0)
         self._max_depth = settings.CRAWL_MAX_DEPTH
         self._sort_query = bool(settings.CANONICAL_SORT_QUERY)
-        self._seen_size = max(0, int(settings.FRONTIER_SEEN_CACHE_SIZE))
-        self._seen = collections.OrderedDict()   # raw link -> None (bounded)
+        size = max(0, int(settings.FRONTIER_SEEN_CACHE_SIZE))
+        #: Links per generation of the seen cache (0: no cache).
+        self._generation = size // 2
+        self._seen = set()       # raw links, the current generation
+        self._seen_old = set()   # the generation before
         self._store = store
         self._scope_hosts = store.scope_hosts()
 
@@ -82,23 +87,28 @@ class Admission:
             self._scope_hosts.add(host)
 
     def unseen(self, links, recheck=False):
-        """The raw links not seen recently (all of them with ``recheck``)."""
-        seen = self._seen
-        for raw in links:
-            if raw in seen and not recheck:
-                seen.move_to_end(raw)
-                continue
-            yield raw
+        """The raw links not seen recently (all of them with ``recheck``), in order."""
+        if recheck:
+            return list(links)
+        seen, old = self._seen, self._seen_old
+        missed = [raw for raw in links if raw not in seen]
+        unseen = [raw for raw in missed if raw not in old] if old else missed
+        if len(unseen) < len(missed):
+            self.remember([raw for raw in missed if raw in old])
+        return unseen
 
     def remember(self, links):
         """Remember raw links as seen (once their URLs are committed to the store)."""
-        if not self._seen_size:
+        room = self._generation - len(self._seen)
+        if len(links) < room:
+            self._seen.update(links)
             return
-        seen = self._seen
+        if not self._generation:
+            return
         for raw in links:
-            seen[raw] = None
-        while len(seen) > self._seen_size:
-            seen.popitem(last=False)
+            if len(self._seen) >= self._generation:
+                self._seen_old, self._seen = self._seen, set()
+            self._seen.add(raw)
 
     def reload(self):
         """The store rolled back: forget the scope hosts it did not keep."""

@@ -25,12 +25,13 @@ _MAX_DROPS = 1000
 class Flight:
     """A URL handed out and not answered yet."""
 
-    __slots__ = ("row", "queue", "origin", "sitemap", "waiter", "superseded")
+    __slots__ = ("row", "queue", "origin", "host", "sitemap", "waiter", "superseded")
 
-    def __init__(self, row, queue_id, origin_, sitemap=None, waiter=None):
+    def __init__(self, row, queue_id, origin_, host, sitemap=None, waiter=None):
         self.row = row             # None for a robots.txt fetch
         self.queue = queue_id      # the queue whose politeness the fetch counts against
         self.origin = origin_
+        self.host = host           # the host key of the URL fetched
         self.sitemap = sitemap     # a sitemap's nesting level, None for other URLs
         self.waiter = waiter       # a robots.txt hop lent by another queue: the origin's queue
         self.superseded = False    # a late answer to an earlier dispatch was recorded first
@@ -67,7 +68,8 @@ class Dispatch:
             if head is None or head[0] > now or q.next_allowed > now or q.blocked_until > now:
                 return None
             row = head[3]
-            hold = self._controls.blocked_until(host_key(row.url), now)
+            host = host_key(row.url)
+            hold = self._controls.blocked_until(host, now)
             if hold is not None:  # the operator blocked the host: its URLs wait
                 q.blocked_until = hold
                 return None
@@ -79,8 +81,8 @@ class Dispatch:
             if state is READY:
                 q.buffer.pop(0)
                 if value.allowed(row.url):
-                    return self._dispatch(q, row, org)
-                self._drop_disallowed(row)
+                    return self._dispatch(q, row, org, host)
+                self._drop_disallowed(row, host)
                 dropped += 1
                 if dropped >= _MAX_DROPS:  # a host disallowing a long run: go on shortly
                     q.blocked_until = now + 0.001
@@ -98,13 +100,13 @@ class Dispatch:
                 q.blocked_until = value
             return None
 
-    def _dispatch(self, q, row, org):
+    def _dispatch(self, q, row, org, host):
         q.spend(row.url)
         optional_vars = {}
         level = self._store.sitemap_level(row.url) if self._sitemaps else None
         if level is not None:
             optional_vars[C.CURI_SITEMAP_FETCH] = C.CURI_OPTIONAL_TRUE
-        self._in_flight[row.url] = Flight(row, q.id, org, sitemap=level)
+        self._in_flight[row.url] = Flight(row, q.id, org, host, sitemap=level)
         req_header = {}
         if row.etag:
             req_header["Etag"] = row.etag
@@ -123,26 +125,27 @@ class Dispatch:
         a host of another queue is fetched under that queue's politeness, which lends a
         slot (``None`` if it cannot now: ``q`` asks again when the target may start a
         fetch); ``q`` waits for the answer meanwhile."""
-        lender = None if url == robots_url(org) else self._resolver.queue_for(url)
+        host = host_key(url)
+        lender = None if url == robots_url(org) else self._resolver.queue_for(url, host)
         if lender is None or lender == q.id:
             q.spend(url)
-            flight = Flight(None, q.id, org)
+            flight = Flight(None, q.id, org, host)
         else:
             retry_at = self._queues.lend(lender, url, now)
             if retry_at is not None:
                 q.blocked_until = retry_at
                 return None
             q.waiting = True
-            flight = Flight(None, lender, org, waiter=q.id)
+            flight = Flight(None, lender, org, host, waiter=q.id)
         self._robots.fetch_started(org)
         self._in_flight[url] = flight
         return CrawlUri(url=url, effective_url=url, current_priority=self._default_priority,
                         optional_vars={C.CURI_ROBOTS_FETCH: C.CURI_OPTIONAL_TRUE},
                         depth=0, attempt=attempt)
 
-    def _drop_disallowed(self, row):
+    def _drop_disallowed(self, row, host):
         self._store.ignore_uri(row.url, row.status, "robots")
-        self._finished_for_good(row)
+        self._finished_for_good(row, host)
         self._counters["robots_disallowed"] += 1
         self._ops += 1
         log.debug("frontier::%s disallowed by robots.txt", row.url)

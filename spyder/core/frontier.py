@@ -252,7 +252,7 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
         if self._queues.has_room():
             self._queues.activate(now)
         curi = self._next_ready(now)
-        self._host_stats.flush()
+        self._host_stats.settle()
         self._maybe_commit(now)
         if curi is None:
             raise queue.Empty()
@@ -366,10 +366,10 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
             with self._store.atomic():
                 yield pushes, due
                 self._queues.lower_due(due)
-                self._host_stats.flush()
         except BaseException:
             self._rolled_back(saved)
             raise
+        self._host_stats.settle()
         self._queues.apply(pushes, now)
 
     def _place(self, queue_id, row, pushes, due):
@@ -405,6 +405,8 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
     def _commit(self):
         """Commit the state with the counters and the sinks' output positions (so that a
         restart cuts the sinks back to what this commit holds: exactly once)."""
+        self._host_stats.write()
+        self._queues.store_delays()
         self._store.set_meta("counters", self._counters)
         self._store.set_meta("sinks", self._sinks.positions())
         self._store.checkpoint()

@@ -6,7 +6,8 @@ of them in memory.  An active ``HostQueue`` holds a small sorted buffer of its U
 due first (new URLs before recrawls, shallow before deep), the URLs it has in
 flight (at most ``concurrency``), the time its next fetch may start
 (``next_allowed``: the politeness delay, also written to the state file so that it
-survives a crash), a hold (``blocked_until``: robots.txt
+survives a crash -- by ``store_delays`` just before each commit, the latest per queue,
+since only what a commit holds survives), a hold (``blocked_until``: robots.txt
 retries, ``Retry-After``) and, in a ``MultipleHostFrontier``, a budget of fetches for
 this activation.
 
@@ -59,13 +60,15 @@ class ActiveQueues:
 
     ``budget`` is the fetches per activation (``None``: unlimited), ``buffer_size``
     the URLs of one queue read from the state file at a time.  ``ops`` counts the
-    state-file writes made here, for the frontier's checkpoints.
+    state-file writes made here (a delay to store counts as one), for the frontier's
+    checkpoints.
     """
 
     def __init__(self, store, selector, max_active, budget, buffer_size, concurrency):
         self.active = {}           # queue id -> HostQueue
         self.ops = 0
         self._ready = []           # heap of (time, queue id)
+        self._delayed = set()      # ids of active queues whose next_allowed is not stored
         self._store = store
         self._selector = selector
         self._max_active = max_active
@@ -194,7 +197,7 @@ class ActiveQueues:
         q.delay = max(0.0, not_before - now)
         if not_before > q.next_allowed:
             q.next_allowed = not_before
-            self._store.set_queue_not_before(q.id, not_before)  # survives a crash
+            self._delayed.add(q.id)  # stored before the next commit: survives a crash
             self.ops += 1
         if q.budget is not None:
             q.budget -= cost
@@ -207,9 +210,17 @@ class ActiveQueues:
         if due is not None:
             due = max(due, not_before)
         self._store.set_queue_due(q.id, due, not_before or None)
+        self._delayed.discard(q.id)
         del self.active[q.id]
         q.scheduled = None
         self.ops += 1
+
+    def store_delays(self):
+        """Write the active queues' politeness delays not stored yet (before a commit)."""
+        if self._delayed:
+            self._store.set_queues_not_before(
+                [(self.active[queue_id].next_allowed, queue_id) for queue_id in self._delayed])
+            self._delayed.clear()
 
     def deactivate_all(self):
         for q in list(self.active.values()):

@@ -1,6 +1,6 @@
 """Which politeness queue a URL belongs to, and the host lookups that decide it.
 
-The frontier asks ``QueueResolver.queue_for(url)`` for every URL it admits.  With a
+The frontier asks ``QueueResolver.queue_for(url, key)`` for every URL it admits.  With a
 host-based assignment (the default) the answer is immediate: the queue of the
 URL's host key, created on first use.  With ``IpBasedQueueAssignment`` the queue is
 the host's address, which needs a DNS lookup (``needs_resolution``): until it is
@@ -36,9 +36,9 @@ class QueueResolver:
         """Host lookups are under way (the master should ask again shortly)."""
         return self._assignment.needs_resolution and bool(self._assignment.pending)
 
-    def queue_for(self, url):
-        """The queue id of a canonical URL; ``None`` while its host is being resolved."""
-        key = host_key(url)
+    def queue_for(self, url, key):
+        """The queue id of a canonical URL whose host key is ``key``; ``None`` while its host
+        is being resolved."""
         cache = self._cache
         queue_id = cache.get(key)
         if queue_id is not None:

@@ -51,7 +51,7 @@ class Outcomes:
             sink_kind = None
         else:
             sink_kind = self._record_outcome(curi, kind, flight.row, flight.origin,
-                                             flight.sitemap, now)
+                                             flight.host, flight.sitemap, now)
         del self._in_flight[curi.url]
         q = self._queues.get(flight.queue)
         if q is not None:
@@ -63,10 +63,11 @@ class Outcomes:
         if sink_kind is not None:
             self._sinks.tell(sink_kind, curi)
 
-    def _record_outcome(self, curi, kind, row, origin_, sitemap, now):
+    def _record_outcome(self, curi, kind, row, origin_, host, sitemap, now):
         """Write one answer -- for a page's ``row``, or for the robots.txt of ``origin_`` when
         ``row`` is None -- in one savepoint and apply it to the queues; returns the result
-        class to tell the sinks, or None.  ``sitemap``: the page's sitemap level, or None."""
+        class to tell the sinks, or None.  ``host``: the host key of the URL fetched;
+        ``sitemap``: the page's sitemap level, or None."""
         fresh = []
         sink_kind = None
         with self._transaction(now) as (pushes, due):
@@ -77,20 +78,19 @@ class Outcomes:
                 sitemaps = self._robots.fetch_finished(origin_, curi, now)
                 fresh = self._add_sitemaps(sitemaps, 0, _SITEMAP_DEPTH, pushes, due)
             else:
-                sink_kind, fresh = self._record(curi, kind, row, now, pushes, due)
+                sink_kind, fresh = self._record(curi, kind, row, host, now, pushes, due)
                 if sitemap is not None and sink_kind in ("success", "redirect"):
                     fresh += self._add_sitemaps(curi.optional_vars.get(C.CURI_SITEMAPS),
                                                 sitemap + 1, row.depth, pushes, due)
                 if kind != "handed_back":
-                    self._host_stats.result(host_key(row.url),
-                                            kind in ("not_found", "server_error"),
+                    self._host_stats.result(host, kind in ("not_found", "server_error"),
                                             curi.status_code, curi.content_length or 0, now)
         self._admission.remember(fresh)
         return sink_kind
 
-    def _record(self, curi, kind, row, now, pushes, due):
-        """Write the outcome of one visit; returns (the result class to tell the sinks, or
-        None for a retry; links to cache)."""
+    def _record(self, curi, kind, row, host, now, pushes, due):
+        """Write the outcome of one visit (to ``row``, of host key ``host``); returns (the
+        result class to tell the sinks, or None for a retry; links to cache)."""
         c = self._counters
         status = curi.status_code
         was_open = row.is_open
@@ -108,12 +108,13 @@ class Outcomes:
             if status == 304:
                 etag, mod_date = etag or row.etag, mod_date or row.mod_date
             next_date = now + delta
-            self._store.record(row.url, etag, mod_date, next_date, level, 0, status, None)
-            pushes.append((row.queue, row._replace(etag=etag, mod_date=mod_date,
-                                                   next_date=next_date, priority=level,
-                                                   attempt=0, status=status)))
+            self._store.record(row.url, etag, mod_date, next_date, level, 0, status, None,
+                               row.rowid)
+            pushes.append((row.queue, UriRow(row.url, row.queue, etag, mod_date, next_date,
+                                             level, row.depth, 0, status, row.reason,
+                                             row.rowid)))
             if was_open:
-                self._count_open(row.url, -1)
+                self._count_open(host, -1)
             c[kind] += 1
             if kind == "redirect":
                 fresh = self._add_links(curi.extracted_urls, row.depth, pushes, due,
@@ -124,45 +125,46 @@ class Outcomes:
             return kind, fresh
         if kind == "not_found":
             self._store.record(row.url, row.etag, row.mod_date, None, row.priority, row.attempt,
-                               status, "status")
-            self._finished_for_good(row)
+                               status, "status", row.rowid)
+            self._finished_for_good(row, host)
             c["not_found"] += 1
             return kind, fresh
         attempt = row.attempt + 1
         if attempt <= self._retry.max_retries:
             next_date = now + self._retry.wait(row.attempt, curi, now)
             self._store.record(row.url, row.etag, row.mod_date, next_date, row.priority, attempt,
-                               status, None)
+                               status, None, row.rowid)
             pushes.append((row.queue, row._replace(next_date=next_date, attempt=attempt,
                                                    status=status)))
             if not was_open:
-                self._count_open(row.url, 1)
+                self._count_open(host, 1)
             c["retries"] += 1
             log.info("frontier::%s failed (status %s); retry %d of %d at %.0f", row.url, status,
                      attempt, self._retry.max_retries, next_date)
             return None, fresh
         self._store.record(row.url, row.etag, row.mod_date, None, row.priority, row.attempt,
-                           status, "retries")
-        self._finished_for_good(row)
+                           status, "retries", row.rowid)
+        self._finished_for_good(row, host)
         c["gave_up"] += 1
         c["server_error"] += 1
         log.info("frontier::%s failed (status %s) %d times; giving up", row.url, status, attempt)
         return kind, fresh
 
-    def _finished_for_good(self, row):
+    def _finished_for_good(self, row, host):
         self._counters["pending"] -= 1
         if row.is_open:
-            self._count_open(row.url, -1)
+            self._count_open(host, -1)
 
-    def _count_open(self, url, change, queue_id=None):
-        """``change`` more URLs to crawl, in the crawl's counters and its host's."""
+    def _count_open(self, host, change, queue_id=None):
+        """``change`` more URLs to crawl, in the crawl's counters and those of ``host`` (a
+        host key)."""
         self._counters["open"] += change
-        self._host_stats.queued(host_key(url), change, queue_id)
+        self._host_stats.queued(host, change, queue_id)
 
     def _release(self, q, curi, kind, flight, now):
         """The politeness side of a result: free the slot, start the delay, spend budget."""
         req_time = curi.req_time if isinstance(curi.req_time, (int, float)) else 0.0
-        delay = self._controls.delay(host_key(curi.url))
+        delay = self._controls.delay(flight.host)
         if delay is None:
             delay = max(self._min_delay, self._delay_factor * req_time)
         robots_delay = self._robots.delay(flight.origin)
@@ -194,7 +196,8 @@ class Outcomes:
         else:
             flight.superseded = True
             level = flight.sitemap
-        sink_kind = self._record_outcome(curi, kind, row, origin(row.url), level, now)
+        sink_kind = self._record_outcome(curi, kind, row, origin(row.url), host_key(row.url),
+                                         level, now)
         log.info("frontier::%s: a late answer (status %s) to an expired lease recorded",
                  curi.url, curi.status_code)
         self._ops += 1
@@ -261,7 +264,8 @@ class Outcomes:
                 log.warning("frontier::seed %s ignored: CRAWL_MAX_PAGES=%d reached",
                             url, self._admission.max_pages)
             return False
-        queue_id = self._resolver.queue_for(url)
+        host = host_key(url)
+        queue_id = self._resolver.queue_for(url, host)
         next_date = float(depth)
         rowid = self._store.insert_new(UriRow(url, queue_id, None, None, next_date, priority,
                                               depth, 0, None, None))
@@ -277,7 +281,7 @@ class Outcomes:
             c["known"] += 1
         c["accepted"] += 1
         c["pending"] += 1
-        self._count_open(url, 1, queue_id)
+        self._count_open(host, 1, queue_id)
         if queue_id is None:
             self._resolver.park(url)
             c["unresolved"] += 1

@@ -31,7 +31,11 @@ master's memory does not grow with the crawl and a restart resumes it:
 
 Nothing is committed implicitly: writes open a transaction that the frontier
 commits with ``checkpoint()`` (batched), and ``atomic()`` wraps one result's
-writes in a savepoint so a failing result leaves no half-written state.
+writes in a savepoint so a failing result leaves no half-written state.  The store
+mirrors two things of ``queues`` in memory, kept exact by its own writes and
+forgotten when a savepoint rolls back: the earliest ``next_due`` (no statement to ask
+for due queues while none is) and the due times of the queues touched lately (a new
+link that does not make its stored queue due earlier costs no statement).
 ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
 names and query shapes: one global queue, or one queue per host.
 """
@@ -138,9 +142,18 @@ _SELECT = ("SELECT url, queue, etag, mod_date, next_date, priority, depth, attem
 _INSERT = ("INTO urls (url, queue, etag, mod_date, next_date, priority, depth, attempt, "
            "status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
+_RECORD = ("UPDATE urls SET etag = ?, mod_date = ?, next_date = ?, priority = ?, attempt = ?, "
+           "status = ?, reason = ? WHERE ")
+
 
 def _insert_params(row):
     return tuple(row[:10])
+
+
+#: ``SQLiteStore``'s cached earliest queue due time is not known (to be read).
+_UNKNOWN = object()
+#: Queues whose due times ``SQLiteStore`` keeps in memory, at most.
+_QUEUE_TIMES_SIZE = 65536
 
 
 class SQLiteStore:
@@ -155,6 +168,14 @@ class SQLiteStore:
         self._cur = self._db.cursor()
         #: clock() when the open transaction began (None: no transaction open).
         self.txn_started = None
+        #: The earliest ``next_due`` in ``queues`` (None: no queue is due), or _UNKNOWN:
+        #: kept exact by the writes, so that asking for due queues while none is costs no
+        #: statement.
+        self._earliest_due = _UNKNOWN
+        #: Queue id -> (next_due, not_before) as in the file, for queues read or written
+        #: lately (bounded): most new links of a stored queue do not make it due earlier,
+        #: and this tells so without a statement.
+        self._queue_times = {}
         try:
             self._cur.execute("PRAGMA journal_mode = WAL")
             self._cur.execute("PRAGMA synchronous = NORMAL")
@@ -198,6 +219,8 @@ class SQLiteStore:
         except BaseException:
             self._cur.execute("ROLLBACK TO result")
             self._cur.execute("RELEASE result")
+            self._earliest_due = _UNKNOWN
+            self._queue_times.clear()
             raise
         self._cur.execute("RELEASE result")
 
@@ -239,13 +262,16 @@ class SQLiteStore:
         cur.execute("INSERT OR IGNORE " + _INSERT, _insert_params(row))
         return cur.lastrowid if cur.rowcount == 1 else None
 
-    def record(self, url, etag, mod_date, next_date, priority, attempt, status, reason):
-        """Store the outcome of a visit (the columns a result changes)."""
+    def record(self, url, etag, mod_date, next_date, priority, attempt, status, reason,
+               rowid=None):
+        """Store the outcome of a visit (the columns a result changes); ``rowid``, the row's
+        if known, spares the look-up of the URL in its index."""
         self.begin()
-        self._cur.execute(
-            "UPDATE urls SET etag = ?, mod_date = ?, next_date = ?, priority = ?, attempt = ?, "
-            "status = ?, reason = ? WHERE url = ?",
-            (etag, mod_date, next_date, priority, attempt, status, reason, url))
+        params = (etag, mod_date, next_date, priority, attempt, status, reason)
+        if rowid is None:
+            self._cur.execute(_RECORD + "url = ?", params + (url,))
+        else:
+            self._cur.execute(_RECORD + "rowid = ?", params + (rowid,))
 
     def ignore_uri(self, url, status=None, reason="status"):
         """Finish a URL for good: not scheduled again, but kept (with why) so it stays known."""
@@ -303,6 +329,13 @@ class SQLiteStore:
         self.begin()
         self._cur.execute("UPDATE queues SET next_due = ?, not_before = ? WHERE id = ?",
                           (next_due, not_before, queue))
+        self._remember_times(queue, next_due, not_before)
+        earliest = self._earliest_due
+        if (next_due is not None and earliest is not _UNKNOWN
+                and (earliest is None or next_due < earliest)):
+            self._earliest_due = next_due
+        else:  # the queue's old due time may have been the earliest
+            self._earliest_due = _UNKNOWN
 
     def queue_not_before(self, queue):
         """The time before which ``queue`` must not start a fetch (its stored delay), or
@@ -316,30 +349,59 @@ class SQLiteStore:
         not_before = self.queue_not_before(queue)
         self.begin()
         self._cur.execute("UPDATE queues SET next_due = NULL WHERE id = ?", (queue,))
+        self._queue_times.pop(queue, None)
+        self._earliest_due = _UNKNOWN
         return not_before or 0.0
 
-    def set_queue_not_before(self, queue, not_before):
-        """Record the time before which ``queue`` (in memory) must not be fetched from."""
+    def set_queues_not_before(self, delays):
+        """Record for ``(not_before, queue)`` pairs the time before which each ``queue`` (in
+        memory) must not be fetched from."""
         self.begin()
-        self._cur.execute("UPDATE queues SET not_before = ? WHERE id = ?", (not_before, queue))
+        self._cur.executemany("UPDATE queues SET not_before = ? WHERE id = ?", delays)
+        for _, queue in delays:
+            self._queue_times.pop(queue, None)
 
     def lower_queue_due(self, queue, next_due):
         """Make ``queue`` due no later than ``next_due`` (but not before its ``not_before``)."""
+        times = self._queue_times.get(queue)
+        if times is None:
+            times = self._cur.execute("SELECT next_due, not_before FROM queues WHERE id = ?",
+                                      (queue,)).fetchone()
+            if times is None:
+                return
+            self._remember_times(queue, *times)
+        due, not_before = times
+        lowered = next_due if not_before is None else max(next_due, not_before)
+        if due is not None and due <= lowered:
+            return
         self.begin()
-        self._cur.execute("UPDATE queues SET next_due = MAX(?1, IFNULL(not_before, ?1)) "
-                          "WHERE id = ?2 AND (next_due IS NULL "
-                          "OR next_due > MAX(?1, IFNULL(not_before, ?1)))", (next_due, queue))
+        self._cur.execute("UPDATE queues SET next_due = ? WHERE id = ?", (lowered, queue))
+        self._remember_times(queue, lowered, not_before)
+        earliest = self._earliest_due
+        if earliest is not _UNKNOWN and (earliest is None or lowered < earliest):
+            self._earliest_due = lowered
+
+    def _remember_times(self, queue, next_due, not_before):
+        times = self._queue_times
+        if len(times) >= _QUEUE_TIMES_SIZE and queue not in times:
+            times.clear()
+        times[queue] = (next_due, not_before)
 
     def due_queues(self, now, limit):
         """Up to ``limit`` ``(id, identifier)`` of queues due by ``now``, most overdue first."""
+        earliest = self.earliest_queue_due()
+        if earliest is None or earliest > now:
+            return []
         return self._cur.execute(
             "SELECT id, identifier FROM queues WHERE next_due IS NOT NULL AND next_due <= ? "
             "ORDER BY next_due, id LIMIT ?", (now, limit)).fetchall()
 
     def earliest_queue_due(self):
         """The earliest ``next_due`` of all queues not held in memory, or ``None``."""
-        return self._cur.execute(
-            "SELECT MIN(next_due) FROM queues WHERE next_due IS NOT NULL").fetchone()[0]
+        if self._earliest_due is _UNKNOWN:
+            self._earliest_due = self._cur.execute(
+                "SELECT MIN(next_due) FROM queues WHERE next_due IS NOT NULL").fetchone()[0]
+        return self._earliest_due
 
     def repair_queue_due(self):
         """Recompute every queue's ``next_due`` from its URLs (after an unclean stop)."""
@@ -347,6 +409,8 @@ class SQLiteStore:
         self._cur.execute("UPDATE queues SET next_due = MAX((SELECT MIN(next_date) FROM urls "
                           "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL), "
                           "IFNULL(not_before, 0))")
+        self._earliest_due = _UNKNOWN
+        self._queue_times.clear()
 
     def lift_queue_hold(self, queue):
         """Forget the hold a stored ``queue`` was put away with (an unblocked host): it is
@@ -355,6 +419,8 @@ class SQLiteStore:
         self._cur.execute("UPDATE queues SET not_before = NULL, next_due = (SELECT MIN(next_date) "
                           "FROM urls WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL) "
                           "WHERE id = ?", (queue,))
+        self._earliest_due = _UNKNOWN
+        self._queue_times.pop(queue, None)
 
     # ------------------------------------------------------------------ hosts
     def get_host_queue(self, host):

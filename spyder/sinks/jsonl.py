@@ -23,6 +23,7 @@ could resolve, dropped), ``etag``, ``last_modified``, ``location``
 """
 import hashlib
 import json
+import math
 import os
 import time
 
@@ -68,41 +69,73 @@ class JsonLinesSink(AbstractCrawlUriSink):
             self._file.seek(0, os.SEEK_END)
 
     def _write(self, outcome, curi):
-        self._file.write(json.dumps(record(outcome, curi), separators=(",", ":")).encode()
-                         + b"\n")
+        self._file.write(record(outcome, curi))
         self._file.flush()
 
 
+#: The fields of a record, in the order they are written.
+FIELDS = ("url", "outcome", "status", "depth", "attempt", "time", "req_time", "queue_time",
+          "content_type", "content_length", "sha1", "truncated", "truncated_reason", "noindex",
+          "nofollow", "links", "links_dropped", "etag", "last_modified", "location", "error")
+# One line: each field's value as JSON text, filled in by ``record``.
+_LINE = "{%s}\n" % ",".join('"%s":%%s' % name for name in FIELDS)
+_encode_string = json.encoder.encode_basestring_ascii
+_BOOLEANS = ("false", "true")
+
+
 def record(outcome, curi):
-    """The JSON-serialisable record of one outcome (see the module docstring)."""
+    """The JSON line of one outcome (see the module docstring), as bytes.
+
+    What ``json.dumps(..., separators=(",", ":"))`` would write for a dict of
+    ``FIELDS``, formatted directly: ``_json`` for the values a worker sent, plain
+    formatting for those computed here."""
     headers = curi.rep_header or {}
     optional = curi.optional_vars or {}
-    length = curi.content_length
+    length, sha1 = _body_facts(curi, optional)
     truncated = curi.truncated_reason
-    return {
-        "url": curi.url,
-        "outcome": outcome,
-        "status": curi.status_code,
-        "depth": curi.depth,
-        "attempt": curi.attempt,
-        "time": time.time(),
-        "req_time": curi.req_time,
-        "queue_time": curi.queue_time,
-        "content_type": headers.get("Content-Type"),
-        "content_length": length,
-        "sha1": None if length is None else (optional.get(C.CURI_CONTENT_SHA1)
-                                             or hashlib.sha1(curi.content_body or b"").hexdigest()),
-        "truncated": truncated is not None,
-        "truncated_reason": truncated,
-        "noindex": optional.get(C.CURI_NOINDEX) == C.CURI_OPTIONAL_TRUE,
-        "nofollow": optional.get(C.CURI_NOFOLLOW) == C.CURI_OPTIONAL_TRUE,
-        "links": len(curi.extracted_urls),
-        "links_dropped": _count(optional.get(C.CURI_LINKS_DROPPED)),
-        "etag": headers.get("Etag"),
-        "last_modified": headers.get("Last-Modified"),
-        "location": headers.get("Location"),
-        "error": optional.get(C.CURI_ERROR),
-    }
+    return (_LINE % (
+        _json(curi.url), _encode_string(outcome), _json(curi.status_code), _json(curi.depth),
+        _json(curi.attempt), _json(time.time()), _json(curi.req_time), _json(curi.queue_time),
+        _json(headers.get("Content-Type")), "null" if length is None else "%d" % length,
+        _json(sha1), _BOOLEANS[truncated is not None], _json(truncated),
+        _BOOLEANS[optional.get(C.CURI_NOINDEX) == C.CURI_OPTIONAL_TRUE],
+        _BOOLEANS[optional.get(C.CURI_NOFOLLOW) == C.CURI_OPTIONAL_TRUE],
+        "%d" % _link_count(curi, optional), "%d" % _count(optional.get(C.CURI_LINKS_DROPPED)),
+        _json(headers.get("Etag")), _json(headers.get("Last-Modified")),
+        _json(headers.get("Location")), _json(optional.get(C.CURI_ERROR)))).encode("ascii")
+
+
+def _body_facts(curi, optional):
+    """``(content_length, sha1)`` of the body received, ``(None, None)`` without one: the
+    digest the worker sent, hashed here only for a worker that sent none."""
+    length = curi.content_length
+    if length is None:
+        return None, None
+    return length, (optional.get(C.CURI_CONTENT_SHA1)
+                    or hashlib.sha1(curi.content_body or b"").hexdigest())
+
+
+def _link_count(curi, optional):
+    """``len(curi.extracted_urls)``, counted without building the list when the links
+    are one per line with no empty line."""
+    raw = optional.get(C.CURI_EXTRACTED_URLS)
+    if not raw:
+        return 0
+    if "\n\n" in raw or raw[0] == "\n" or raw[-1] == "\n":
+        return len(curi.extracted_urls)
+    return raw.count("\n") + 1
+
+
+def _json(value):
+    """``value`` (a string, number, bool or None) as ``json.dumps`` writes it."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if value is None:
+        return "null"
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    return json.dumps(value)
 
 
 def _count(value):
