@@ -32,15 +32,15 @@ What it does (everything on loopback; every loop bounded in count and time):
    stdout); ``--profile DIR`` adds one run with py-spy attached to the master, the
    first worker and the logsink (collapsed stacks and Markdown tables of the top
    functions by own and cumulative time in DIR; not part of the medians);
-7. ``--experiment uvloop`` / ``--experiment curl`` run the crawl on uvloop / with
-   tornado's pycurl client instead (``experiments/sitecustomize.py``; Spyder is not
-   changed), to size those optimisations; ``--extra-path DIR`` adds a directory
-   where they are installed (``pip install --target DIR uvloop pycurl``).
+7. ``--experiment uvloop`` runs the crawl on uvloop instead
+   (``experiments/sitecustomize.py``; Spyder is not changed), to size that
+   optimisation; ``--extra-path DIR`` adds a directory where it is installed
+   (``pip install --target DIR uvloop``).
 
     python benchmarks/bench_nginx.py                      # 20,000 pages, 10 hosts, 3 runs
     python benchmarks/bench_nginx.py --runs 1 --pages 5000 --json -
     python benchmarks/bench_nginx.py --runs 1 --profile /tmp/profiles
-    python benchmarks/bench_nginx.py --experiment curl --experiment uvloop
+    python benchmarks/bench_nginx.py --experiment uvloop --extra-path /tmp/extra
 
 The machine's load average is recorded before and after each run: on a shared
 machine prefer the medians, and compare CPU per 1,000 pages rather than pages/s.
@@ -343,10 +343,10 @@ def main(argv=None):
     parser.add_argument("--profile-top", type=int, default=20, help="rows per profile table")
     parser.add_argument("-s", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="another setting for spyder crawl")
-    parser.add_argument("--experiment", action="append", default=[], choices=("uvloop", "curl"),
-                        help="run the crawl on uvloop / with pycurl (experiments/sitecustomize.py)")
+    parser.add_argument("--experiment", action="append", default=[], choices=("uvloop",),
+                        help="run the crawl on uvloop (experiments/sitecustomize.py)")
     parser.add_argument("--extra-path", metavar="DIR",
-                        help="a directory with uvloop / pycurl for --experiment (pip --target)")
+                        help="a directory with uvloop for --experiment (pip --target)")
     args = parser.parse_args(argv)
     if args.runs < 0 or (args.runs == 0 and not args.profile):
         parser.error("nothing to do: --runs 0 needs --profile")

@@ -1,4 +1,4 @@
-"""Benchmark experiments: run a whole crawl on uvloop or libcurl without changing Spyder.
+"""Benchmark experiments: run a whole crawl on uvloop without changing Spyder.
 
 Only for ``bench_nginx.py --experiment NAME``: that puts this directory first on the
 crawl's ``PYTHONPATH``, so every process of the crawl imports this module at
@@ -7,11 +7,8 @@ start-up (Python's ``sitecustomize`` hook) and applies what the comma-separated
 
 * ``uvloop``: asyncio's event loop policy becomes uvloop's, so the
   ``asyncio.new_event_loop()`` of every process returns a uvloop loop (tornado and
-  pyzmq's ``ZMQStream`` run on it unchanged);
-* ``curl``: the worker's ``FetchProcessor`` gets tornado's ``CurlAsyncHTTPClient``
-  (pycurl) instead of ``SimpleAsyncHTTPClient``: kept-alive connections, HTTP parsed
-  by libcurl.  Spyder's caching resolver is not used (libcurl resolves names itself;
-  the benchmark's hosts are IP addresses).
+  pyzmq run on it unchanged).  (A ``curl`` experiment sized the libcurl client before
+  it became Spyder's own: ``HTTP_CLIENT``.)
 
 Nothing here is part of Spyder; it sizes what such a change would gain.
 """
@@ -24,13 +21,3 @@ if "uvloop" in _WANTED:
 
     import uvloop
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-if "curl" in _WANTED:
-    from tornado.curl_httpclient import CurlAsyncHTTPClient
-
-    import spyder.processor.fetcher
-
-    def _curl_client(force_instance=True, max_clients=10, resolver=None, max_body_size=None):
-        return CurlAsyncHTTPClient(force_instance=force_instance, max_clients=max_clients)
-
-    spyder.processor.fetcher.SimpleAsyncHTTPClient = _curl_client
