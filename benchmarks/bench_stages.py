@@ -62,6 +62,7 @@ from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier import MultipleHostFrontier
 from spyder.core.master import result_class
+from spyder.core.memory import keep_freed_memory
 from spyder.core.messages import DataMessage
 from spyder.core.settings import Settings
 from spyder.import_util import import_class
@@ -210,6 +211,7 @@ def main(argv=None):
     parser.add_argument("--extract-detail", action="store_true",
                         help="time each processor of the extract stage apart")
     args = parser.parse_args(argv)
+    keep_freed_memory(Settings())  # as the master and the workers run (MALLOC_KEEP_MB)
     # ports only name the hosts here: nothing listens on them
     site = nginxsite.StaticSite(args.pages, args.hosts, range(20001, 20001 + args.hosts),
                                 args.seed)
