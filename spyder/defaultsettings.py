@@ -35,7 +35,7 @@ FOLLOW_REDIRECTS = False
 MAX_REDIRECTS = 3
 # Ask for gzip/deflate and decompress responses.
 USE_GZIP = True
-# HTTP client of the workers: "curl" (libcurl via pycurl, keeps connections alive, about half the CPU per fetch), "simple" (tornado's pure-Python client), "auto" (curl if pycurl is installed).
+# HTTP client of the workers: "curl" (libcurl via pycurl, keeps connections alive, about a third of the CPU per fetch), "simple" (tornado's pure-Python client), "auto" (curl if pycurl is installed).
 HTTP_CLIENT = "auto"
 # HTTP proxy host; setting it needs PROXY_PORT and pycurl (pip install pycurl).
 PROXY_HOST = None
