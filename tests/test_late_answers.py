@@ -49,6 +49,15 @@ def next_url(frontier):
         return None
 
 
+def expired_then_retried(frontier):
+    """A's first dispatch expires and its retry goes out: ``(first, retry)``."""
+    frontier.add_uri(CrawlUri(url=A))
+    first = frontier.get_next()
+    expire(frontier, first)
+    frontier.clock.advance(10)
+    return first, frontier.get_next()
+
+
 def test_a_late_answer_before_the_retry_is_the_outcome_and_calls_the_retry_off(frontier):
     frontier.add_uri(CrawlUri(url=A))
     first = frontier.get_next()
@@ -64,11 +73,7 @@ def test_a_late_answer_before_the_retry_is_the_outcome_and_calls_the_retry_off(f
 
 
 def test_a_late_answer_during_the_retry_is_the_outcome_and_frees_no_slot(frontier):
-    frontier.add_uri(CrawlUri(url=A))
-    first = frontier.get_next()
-    expire(frontier, first)
-    frontier.clock.advance(10)
-    retry = frontier.get_next()
+    first, retry = expired_then_retried(frontier)
     assert (retry.url, retry.attempt) == (A, 1)
     frontier.add_uri(CrawlUri(url=B))
     assert next_url(frontier) is None  # concurrency 1: B waits for the retry
@@ -83,11 +88,7 @@ def test_a_late_answer_during_the_retry_is_the_outcome_and_frees_no_slot(frontie
 
 
 def test_a_late_answer_after_the_retry_answered_is_ignored(frontier):
-    frontier.add_uri(CrawlUri(url=A))
-    first = frontier.get_next()
-    expire(frontier, first)
-    frontier.clock.advance(10)
-    retry = frontier.get_next()
+    first, retry = expired_then_retried(frontier)
     deliver(frontier, retry, 200)
     assert not late(frontier, first)
     assert frontier.sink.calls == [("success", A, 200)]

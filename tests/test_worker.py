@@ -373,7 +373,7 @@ def test_worker_management_sockets_and_control(socket_dir):
         assert isinstance(msg.details["t"], float)
     # the credit snapshots are numbered, one after the other
     numbers = [m.details["n"] for m in seen if m.details and "n" in m.details]
-    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert len(numbers) >= 2 and numbers == sorted(set(numbers))
     assert ack.details is None
     # the last heartbeat before the ack announced no free slots
     last_beat = [m for m in seen if m.data == C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT][-1]

@@ -1,6 +1,7 @@
 """ZmqChannel: a ZeroMQ socket on the IOLoop, without ZMQStream's cost per message.
 
-The master's and the workers' data sockets carry one message per page each way;
+The master's and the workers' data sockets carry one message per page each way, and
+their management sockets a few per second (credit snapshots, heartbeats);
 pyzmq's ``ZMQStream`` spends 12 µs more per receive and 37 µs more per send than the
 socket calls themselves (``benchmarks/bench_zmqstream.py``): it re-reads socket
 options through attribute lookups, builds flag enums and reschedules itself after
