@@ -45,8 +45,8 @@ def prefill(path, size, hosts):
     Bulk inserts through the store (not one result at a time), so that 10^6 URLs
     take seconds; the counters are set as the frontier would have them.
     """
-    from spyder.core.frontier import MultipleHostFrontier
-    from spyder.core.sqlitequeues import SQLiteMultipleHostUriQueue, UriRow
+    from spyder.core.frontier.frontiers import MultipleHostFrontier
+    from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue, UriRow
 
     settings = _settings(path)
     MultipleHostFrontier(settings).close()  # schema and metadata
@@ -92,7 +92,7 @@ def _cycle(frontier, links):
 
 def run_size(size, hosts, link_results, results):
     """Measure one size in this process; returns a dict of numbers."""
-    from spyder.core.frontier import MultipleHostFrontier
+    from spyder.core.frontier.frontiers import MultipleHostFrontier
 
     directory = tempfile.mkdtemp(prefix="spyder-bench-")
     path = os.path.join(directory, "state.db")

@@ -56,7 +56,7 @@ import profiles  # noqa: E402
 from zmqfakes import FakeWorker  # noqa: E402
 
 from spyder.core import constants as C  # noqa: E402
-from spyder.core.messages import DataMessage, MessageError  # noqa: E402
+from spyder.core.wire.messages import DataMessage, MessageError  # noqa: E402
 from spyder.core.settings import Settings  # noqa: E402
 
 _BODY = (b"<!DOCTYPE html><html><head><title>synthetic</title></head><body>"

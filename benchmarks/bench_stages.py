@@ -60,10 +60,10 @@ from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
-from spyder.core.frontier import MultipleHostFrontier
-from spyder.core.master import result_class
+from spyder.core.frontier.frontiers import MultipleHostFrontier
+from spyder.core.master.zmqmaster import result_class
 from spyder.core.memory import keep_freed_memory
-from spyder.core.messages import DataMessage
+from spyder.core.wire.messages import DataMessage
 from spyder.core.settings import Settings
 from spyder.import_util import import_class
 from spyder.processor.htmllinkextractor import _SELECTOR

@@ -33,7 +33,7 @@ import warnings
 import spyder
 from spyder.core.memory import keep_freed_memory
 from spyder.core.settings import SettingsError, load_settings, reference_markdown
-from spyder.core.sockets import create_keys
+from spyder.core.wire.sockets import create_keys
 from spyder.errors import ConsoleError, StartupError
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spyder_template")

@@ -35,7 +35,7 @@ from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core.sdnotify import Notifier
-from spyder.core.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
+from spyder.core.wire.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
 from spyder.errors import StartupError
 
 log = logging.getLogger("spyder.logsink")

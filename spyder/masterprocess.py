@@ -26,12 +26,12 @@ from spyder.console import READY_STATUS, Console
 from spyder.core.crawluri import CrawlUri
 from spyder.core.filelock import master_lock
 from spyder.core.log import setup_logging, teardown_logging
-from spyder.core.master import ZmqMaster
-from spyder.core.masterclock import warn_if_licence_too_short
-from spyder.core.mgmt import ZmqMgmt
+from spyder.core.master.zmqmaster import ZmqMaster
+from spyder.core.wire.masterclock import warn_if_licence_too_short
+from spyder.core.wire.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
+from spyder.core.wire.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
 from spyder.errors import StartupError
 from spyder.import_util import load_setting
 

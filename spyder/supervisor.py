@@ -38,9 +38,9 @@ import time
 import zmq
 
 from spyder.core import constants as C
-from spyder.core.messages import MessageError, MgmtMessage
+from spyder.core.wire.messages import MessageError, MgmtMessage
 from spyder.core.sdnotify import Notifier
-from spyder.core.sockets import connect, create_context
+from spyder.core.wire.sockets import connect, create_context
 from spyder.errors import StartupError
 from spyder.progress import Progress, summary
 

@@ -27,14 +27,14 @@ from tornado.ioloop import IOLoop
 
 from spyder.core import constants as C
 from spyder.core.log import setup_logging, teardown_logging
-from spyder.core.masterclock import warn_if_licence_too_short
-from spyder.core.mgmt import ZmqMgmt
+from spyder.core.wire.masterclock import warn_if_licence_too_short
+from spyder.core.wire.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.sockets import connect, create_context
+from spyder.core.wire.sockets import connect, create_context
 from spyder.errors import StartupError
-from spyder.core.worker import AsyncZmqWorker, ZmqWorker
-from spyder.core.workercontrol import WorkerControl
+from spyder.core.worker.zmqworker import AsyncZmqWorker, ZmqWorker
+from spyder.core.worker.control import WorkerControl
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
 

@@ -1,6 +1,6 @@
 """A minimal in-memory FIFO frontier for driving the master in tests.
 
-It implements the frontier contract of ``spyder.core.frontier`` without
+It implements the frontier contract of ``spyder.core.frontier.frontiers`` without
 politeness: seeds are due at once, every ``process_*`` call is appended as one JSON
 line to the file named by ``$FAKE_FRONTIER_LOG`` so a test can see exactly what the
 master routed where, and a server error is retried once (attempt + 1).  A late

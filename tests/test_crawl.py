@@ -25,7 +25,7 @@ FAKE_CHILD = textwrap.dedent('''
     import os, signal, sys, time
     import zmq
     from spyder.core.sdnotify import Notifier
-    from spyder.core.messages import MgmtMessage
+    from spyder.core.wire.messages import MgmtMessage
 
     role = sys.argv[1]
     mode = os.environ.get("FAKE_" + role.upper(), "ok")

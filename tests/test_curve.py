@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from spyder.core.sockets import create_context, create_keys
+from spyder.core.wire.sockets import create_context, create_keys
 from spyder.errors import StartupError
 from spyder.core.settings import Settings
 

@@ -372,7 +372,7 @@ def test_demo_and_bench(tmp_path, socket_dir):
 
 @pytest.mark.timeout(60)
 def test_crawl_with_curve_keys(demo_site, crawl, tmp_path):
-    from spyder.core.sockets import create_keys
+    from spyder.core.wire.sockets import create_keys
     create_keys(str(tmp_path / "keys"))
     server = demo_site(pages=20, hosts=1)
     run = crawl(server, workers=1, ZEROMQ_CURVE_KEYS_DIR=str(tmp_path / "keys")).start()

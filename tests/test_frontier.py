@@ -12,10 +12,10 @@ import pytest
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
-from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
+from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFrontier
 from spyder.core.sink import AbstractCrawlUriSink
 from spyder.core.settings import SettingsError
-from spyder.core.sqlitequeues import SQLiteSingleHostUriQueue, UriRow
+from spyder.core.store.sqlite import SQLiteSingleHostUriQueue, UriRow
 from spyder.errors import StartupError
 from test_frontier_support import (RecordingSink, Site, Clock, crawl, deliver, drain,
                                    make_settings)

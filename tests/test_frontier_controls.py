@@ -6,7 +6,7 @@ import queue
 
 import pytest
 
-from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
+from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFrontier
 from test_frontier_support import Clock, deliver, make_settings
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 
 from spyder.core.crawluri import CrawlUri
-from spyder.core.frontier import MultipleHostFrontier
+from spyder.core.frontier.frontiers import MultipleHostFrontier
 from test_frontier_support import T0, Clock, Site, crawl, deliver, drain, make_settings
 
 # The simulated site, shared by the child (as source) and the test (exec'd below).
@@ -46,7 +46,7 @@ SEEDS = [SITE["url_of"](i) for i in range(4)]
 CHILD = SITE_CODE + '''
 import os, queue, sys
 from spyder.core.crawluri import CrawlUri
-from spyder.core.frontier import MultipleHostFrontier
+from spyder.core.frontier.frontiers import MultipleHostFrontier
 from spyder.core.settings import Settings
 
 state, journal_path = sys.argv[1], sys.argv[2]

@@ -12,7 +12,7 @@ import pytest
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
-from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
+from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFrontier
 from test_frontier_support import Clock, RecordingSink, deliver, make_settings
 
 A, B = "http://a.test/1", "http://a.test/2"

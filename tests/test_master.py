@@ -404,7 +404,7 @@ def test_garbage_on_every_bound_socket_does_not_crash(tmp_path, run_master, work
 
 
 def test_create_frontier_works(tmp_path):
-    from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
+    from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFrontier
     from spyder.core.settings import Settings
     from spyder.errors import StartupError
     from spyder.masterprocess import create_frontier

@@ -3,7 +3,7 @@ import msgpack
 import pytest
 
 from spyder.core.crawluri import CrawlUri
-from spyder.core.messages import (DataMessage, MessageError, MgmtMessage,
+from spyder.core.wire.messages import (DataMessage, MessageError, MgmtMessage,
                                   deserialize_crawluri, serialize_crawluri)
 
 pytestmark = pytest.mark.timeout(30)

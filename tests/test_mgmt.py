@@ -7,8 +7,8 @@ import zmq
 from tornado.ioloop import IOLoop
 
 from spyder.core import constants as C
-from spyder.core.messages import MgmtMessage
-from spyder.core.mgmt import ZmqMgmt
+from spyder.core.wire.messages import MgmtMessage
+from spyder.core.wire.mgmt import ZmqMgmt
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -25,7 +25,7 @@ import time
 import pytest
 
 from conftest import wait_until
-from spyder.core.sockets import create_keys
+from spyder.core.wire.sockets import create_keys
 from spyder.demosite import DemoSite
 from test_channel import overlaps
 from test_e2e import _assert_complete

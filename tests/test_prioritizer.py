@@ -1,6 +1,6 @@
 """SimpleTimestampPrioritizer: recrawl interval and level escalation on 304."""
 from spyder.core.crawluri import CrawlUri
-from spyder.core.prioritizer import SimpleTimestampPrioritizer
+from spyder.core.frontier.prioritizer import SimpleTimestampPrioritizer
 from spyder.core.settings import Settings
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.dnscache import DnsCache
-from spyder.core.frontier import MultipleHostFrontier
-from spyder.core.queueassignment import HostBasedQueueAssignment, IpBasedQueueAssignment
+from spyder.core.frontier.frontiers import MultipleHostFrontier
+from spyder.core.frontier.queueassignment import HostBasedQueueAssignment, IpBasedQueueAssignment
 from spyder.core.settings import Settings
 from test_frontier_support import Clock, drain, make_settings
 

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from spyder.core.queueselector import BiasedQueueSelector
+from spyder.core.frontier.queueselector import BiasedQueueSelector
 
 
 def test_histogram():

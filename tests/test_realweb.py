@@ -21,7 +21,7 @@ from tornado.web import Application, RequestHandler
 from warcio.archiveiterator import ArchiveIterator
 
 from spyder.core.crawluri import CrawlUri
-from spyder.core.frontier import MultipleHostFrontier
+from spyder.core.frontier.frontiers import MultipleHostFrontier
 from spyder.core.retry import result_class
 from spyder.core.sink import SINK_METHODS
 from spyder.processor.fetcher import FetchProcessor

@@ -3,8 +3,8 @@ import pytest
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
-from spyder.core.frontier import MultipleHostFrontier, SingleHostFrontier
-from spyder.core.robots import RobotsRules, product_token
+from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFrontier
+from spyder.core.frontier.robots import RobotsRules, product_token
 from test_frontier_support import Clock, RecordingSink, Site, crawl, deliver, drain, make_settings
 
 ROBOTS = "http://a.test/robots.txt"

@@ -12,7 +12,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
-from spyder.core.frontier import MultipleHostFrontier
+from spyder.core.frontier.frontiers import MultipleHostFrontier
 from spyder.core.sink import AbstractCrawlUriSink
 from spyder.sinks.jsonl import JsonLinesSink
 from spyder.sinks.warc import WarcSink

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from spyder.core.sqlitequeues import (QueueException, SQLiteMultipleHostUriQueue,
+from spyder.core.store.sqlite import (QueueException, SQLiteMultipleHostUriQueue,
                                       SQLiteSingleHostUriQueue, SQLiteStore, UriRow)
 
 NOW = 1_700_000_000.0

@@ -13,11 +13,11 @@ import zmq.asyncio
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
-from spyder.core.masterclock import MasterClock
-from spyder.core.messages import DataMessage, MgmtMessage
+from spyder.core.wire.masterclock import MasterClock
+from spyder.core.wire.messages import DataMessage, MgmtMessage
 from spyder.core.settings import Settings
-from spyder.core.worker import SHUTTING_DOWN, AsyncZmqWorker, ZmqWorker
-from spyder.core.workercontrol import WorkerControl
+from spyder.core.worker.zmqworker import SHUTTING_DOWN, AsyncZmqWorker, ZmqWorker
+from spyder.core.worker.control import WorkerControl
 from spyder.workerprocess import create_worker_extractor, create_worker_management
 
 pytestmark = pytest.mark.timeout(60)

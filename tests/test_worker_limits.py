@@ -4,8 +4,8 @@ import pytest
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
-from spyder.core.messages import DataMessage, deserialize_crawluri
-from spyder.core.worker import _fit
+from spyder.core.wire.messages import DataMessage, deserialize_crawluri
+from spyder.core.worker.zmqworker import _fit
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -22,7 +22,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler, StaticFileHandler
 
 from spyder.core import constants as C
-from spyder.core.messages import DataMessage, MgmtMessage
+from spyder.core.wire.messages import DataMessage, MgmtMessage
 
 
 class Echo(RequestHandler):

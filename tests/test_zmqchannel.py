@@ -7,7 +7,7 @@ import time
 import pytest
 import zmq
 
-from spyder.core.zmqchannel import ZmqChannel
+from spyder.core.wire.zmqchannel import ZmqChannel
 
 pytestmark = pytest.mark.timeout(30)
 

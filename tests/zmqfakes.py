@@ -17,7 +17,7 @@ import msgpack
 import zmq
 
 from spyder.core import constants as C
-from spyder.core.messages import DataMessage, MgmtMessage
+from spyder.core.wire.messages import DataMessage, MgmtMessage
 from spyder.core.settings import Settings
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))

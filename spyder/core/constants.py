@@ -27,7 +27,7 @@ ZMQ_SPYDER_MGMT_WORKER_HELLO = b"hello"
 #: worker -> master: its free slots and the dispatches it holds changed (details as heartbeat).
 ZMQ_SPYDER_MGMT_WORKER_CREDIT = b"credit"
 #: master -> workers: a heartbeat's echo (details: worker, t, m, dead_after); the worker's
-#: clock sample and licence to fetch (see ``spyder.core.masterclock``).
+#: clock sample and licence to fetch (see ``spyder.core.wire.masterclock``).
 ZMQ_SPYDER_MGMT_WORKER_ECHO = b"heartbeat.echo"
 #: master -> supervisors (topic ``spyder.master.``): crawl status, details carry the numbers.
 ZMQ_SPYDER_MGMT_MASTER_STATUS = b"status"

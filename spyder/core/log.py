@@ -12,7 +12,7 @@ import sys
 import zmq
 from zmq.log.handlers import PUBHandler
 
-from spyder.core.sockets import connect
+from spyder.core.wire.sockets import connect
 
 _STDERR_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

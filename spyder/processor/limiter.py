@@ -3,7 +3,7 @@
 It marks a ``robots.txt`` response (by the URL's path, or the frontier's
 ``robots_fetch`` flag) with ``optional_vars["extraction_finished"] = "1"``, which
 makes the link extractor skip the body.  Obeying robots.txt is the master's job
-(``spyder.core.robots``).
+(``spyder.core.frontier.robots``).
 """
 from urllib.parse import urlsplit
 

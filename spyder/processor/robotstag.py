@@ -16,7 +16,7 @@ import re
 
 from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_NOFOLLOW, CURI_NOINDEX,
                                    CURI_OPTIONAL_TRUE)
-from spyder.core.robots import product_token
+from spyder.core.frontier.robots import product_token
 
 #: Directives that take a value after a colon (so ``name:`` before them is no user agent).
 _VALUED = frozenset(["max-snippet", "max-image-preview", "max-video-preview",

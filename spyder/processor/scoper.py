@@ -6,7 +6,7 @@ With an empty positive list every link passes here and the master applies its
 default scope (the seeds' hosts).  The patterns are the frontier's own
 (``core.admission.ScopePatterns``), so both sides judge a link alike.
 """
-from spyder.core.admission import ScopePatterns
+from spyder.core.frontier.admission import ScopePatterns
 from spyder.processor.links import set_links
 
 

@@ -1,6 +1,6 @@
 """Outcomes: what the answer to a dispatched URL changes, in one transaction.
 
-Part of the frontier (``spyder.core.frontier``).  ``_finish`` takes the answer to a
+Part of the frontier (``spyder.core.frontier.frontiers``).  ``_finish`` takes the answer to a
 ``Flight``; ``_record_outcome`` writes it in one savepoint: a page's row (recrawl
 time and level from the ``PRIORITIZER_CLASS``, a retry with backoff -- ``retry`` -- or
 finished for good), the links it brought (``_add_links``: through ``admission``, into
@@ -15,9 +15,9 @@ whole, and memory forgets what it learned inside it (``_rolled_back``).
 import logging
 
 from spyder.core import constants as C
-from spyder.core.admission import REFUSAL_COUNTERS
+from spyder.core.frontier.admission import REFUSAL_COUNTERS
 from spyder.core.retry import is_server_fault
-from spyder.core.sqlitequeues import UriRow
+from spyder.core.store.sqlite import UriRow
 from spyder.core.urls import host_key, hostname, origin
 
 log = logging.getLogger("spyder.frontier")

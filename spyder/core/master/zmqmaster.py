@@ -9,7 +9,7 @@ of ``ZmqMaster`` in modules of their own: ``workerregistry`` and ``leases``):
     registers it, and while no worker is known the master broadcasts ``hello`` every
     ``MASTER_HELLO_INTERVAL`` so workers started before it register again.  Every
     heartbeat (and ``be here now``) is echoed with the master's monotonic time: the
-    worker's clock sample and its licence to fetch (``spyder.core.masterclock``).
+    worker's clock sample and its licence to fetch (``spyder.core.wire.masterclock``).
   * **dispatch** is credit based: workers report their ``free`` slots and the
     dispatch ids they ``held`` (heartbeats and ``credit`` messages), and the master
     never has more dispatches unclaimed by a worker than the workers' free slots.
@@ -53,11 +53,11 @@ import time
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from spyder.core import constants as C
-from spyder.core.leases import Leases
-from spyder.core.messages import DataMessage, DropCounter, MessageError
+from spyder.core.master.leases import Leases
+from spyder.core.wire.messages import DataMessage, DropCounter, MessageError
 from spyder.core.retry import RESULT_CLASSES, result_class
-from spyder.core.workerregistry import WorkerRegistry
-from spyder.core.zmqchannel import ZmqChannel
+from spyder.core.master.registry import WorkerRegistry
+from spyder.core.wire.zmqchannel import ZmqChannel
 
 log = logging.getLogger("spyder.master")
 

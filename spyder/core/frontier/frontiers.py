@@ -61,19 +61,19 @@ import sqlite3
 import time
 
 from spyder.core import constants as C
-from spyder.core.admission import Admission
-from spyder.core.controls import OperatorControls
-from spyder.core.dispatch import Dispatch
+from spyder.core.frontier.admission import Admission
+from spyder.core.frontier.controls import OperatorControls
+from spyder.core.frontier.dispatch import Dispatch
 from spyder.core.filelock import state_file_lock
-from spyder.core.hostcontrols import HostControls
-from spyder.core.hostqueues import ActiveQueues
-from spyder.core.hostresolution import QueueResolver
-from spyder.core.hoststats import HostStats
-from spyder.core.outcomes import Outcomes
+from spyder.core.frontier.hostcontrols import HostControls
+from spyder.core.frontier.hostqueues import ActiveQueues
+from spyder.core.frontier.hostresolution import QueueResolver
+from spyder.core.frontier.hoststats import HostStats
+from spyder.core.frontier.outcomes import Outcomes
 from spyder.core.retry import RetryPolicy
-from spyder.core.robots import RobotsTxt
+from spyder.core.frontier.robots import RobotsTxt
 from spyder.core.sink import Sinks
-from spyder.core.sqlitequeues import (SINGLE_QUEUE, QueueException, SQLiteMultipleHostUriQueue,
+from spyder.core.store.sqlite import (SINGLE_QUEUE, QueueException, SQLiteMultipleHostUriQueue,
                                       SQLiteSingleHostUriQueue)
 from spyder.core.urls import hostname
 from spyder.errors import StartupError

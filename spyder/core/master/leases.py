@@ -1,6 +1,6 @@
 """The master's leases: one per dispatch, with an id, a deadline and an expiry.
 
-Part of the master (``spyder.core.master``).  ``_dispatch`` gives every URL it sends
+Part of the master (``spyder.core.master.zmqmaster``).  ``_dispatch`` gives every URL it sends
 an id and a lease of ``LEASE_TIMEOUT`` seconds on the master's monotonic clock; the
 ticket carries the deadline by which the worker's fetch must be over (the lease less
 a slack for the result's way back), so a worker never starts a fetch past it.  A
@@ -15,7 +15,7 @@ import heapq
 import logging
 
 from spyder.core import constants as C
-from spyder.core.messages import DataMessage
+from spyder.core.wire.messages import DataMessage
 from spyder.core.retry import result_class
 
 log = logging.getLogger("spyder.master")

@@ -28,7 +28,7 @@ Neither stage ever drops a URL: an exception becomes a result with status 710
 error text in ``optional_vars["error"]``.  Malformed messages are counted
 (``DropCounter``) and dropped.
 
-``WorkerControl`` (``spyder.core.workercontrol``) speaks the management protocol
+``WorkerControl`` (``spyder.core.worker.control``) speaks the management protocol
 for the process and decides when the fetch stage may take work.
 """
 import asyncio
@@ -39,11 +39,11 @@ import zmq
 from tornado.ioloop import IOLoop
 
 from spyder.core import constants as C
-from spyder.core.masterclock import MasterClock
+from spyder.core.wire.masterclock import MasterClock
 from spyder.core.crawluri import CrawlUri
-from spyder.core.messages import (DataMessage, DropCounter, MessageError, check_crawluri,
+from spyder.core.wire.messages import (DataMessage, DropCounter, MessageError, check_crawluri,
                                   deserialize_crawluri)
-from spyder.core.zmqchannel import ZmqChannel
+from spyder.core.wire.zmqchannel import ZmqChannel
 
 log = logging.getLogger("spyder.worker")
 

@@ -1,12 +1,12 @@
 """The master's worker registry: who is there, how much they can take, who went silent.
 
-Part of the master (``spyder.core.master``).  Workers register with ``be here now``
+Part of the master (``spyder.core.master.zmqmaster``).  Workers register with ``be here now``
 (details: their ``slots``), send ``heartbeat``\\ s and ``credit`` snapshots (their
 ``free`` slots and the dispatch ids they ``held``; every result's ticket carries one
 too, numbered so that the newest wins), and leave with ``quit.ack``; a
 heartbeat from an unknown worker registers it.  Every heartbeat (and ``be here
 now``) is echoed with the master's monotonic time: the worker's clock sample and its
-licence to fetch (``spyder.core.masterclock``).  ``credit`` -- the free slots less the
+licence to fetch (``spyder.core.wire.masterclock``).  ``credit`` -- the free slots less the
 dispatches no worker has claimed yet -- bounds what the master sends.  A worker
 silent for ``WORKER_HEARTBEAT_TIMEOUT`` is declared dead and the leases it held are
 returned at once (``_expire_workers``).  While no worker is known the master

@@ -1,6 +1,6 @@
 """Dispatch: which URL of an active host queue goes out now, and as what.
 
-Part of the frontier (``spyder.core.frontier``).  When the master asks for work,
+Part of the frontier (``spyder.core.frontier.frontiers``).  When the master asks for work,
 ``_next_ready`` pops the host queues whose ready time has come (``hostqueues``) and
 ``_take`` decides for the head of each: an operator's block holds the queue
 (``hostcontrols``); an origin whose robots.txt is not known yet has it fetched
@@ -13,7 +13,7 @@ import logging
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
-from spyder.core.robots import BUSY, FETCH, READY, robots_url
+from spyder.core.frontier.robots import BUSY, FETCH, READY, robots_url
 from spyder.core.urls import credentials, host_key, origin
 
 log = logging.getLogger("spyder.frontier")

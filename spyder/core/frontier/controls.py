@@ -1,6 +1,6 @@
 """The operator's controls over a running frontier: seeds, pause, host orders, host views.
 
-Part of the frontier (``spyder.core.frontier``), called by the console
+Part of the frontier (``spyder.core.frontier.frontiers``), called by the console
 (``spyder.console``: the HTTP API and ``spyder ctl``) on the master's IOLoop.
 ``add_seeds`` adds URLs as any seed (all or none); ``pause`` / ``resume`` stop and
 restart handing out URLs (a flag in the state file's ``meta``); ``block_host`` /
@@ -13,7 +13,7 @@ import collections
 import logging
 
 from spyder.core.crawluri import CrawlUri
-from spyder.core.hostcontrols import FOREVER
+from spyder.core.frontier.hostcontrols import FOREVER
 from spyder.core.urls import check_seed, host_key
 
 log = logging.getLogger("spyder.frontier")
