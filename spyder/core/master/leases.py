@@ -1,30 +1,25 @@
-"""The master's leases: one per dispatch, with an id, a deadline and an expiry.
+"""The master's leases: one per dispatch, with an id, a deadline, a holder and an expiry.
 
-Part of the master (``spyder.core.master.zmqmaster``).  ``_dispatch`` gives every URL it sends
-an id and a lease of ``LEASE_TIMEOUT`` seconds on the master's monotonic clock; the
-ticket carries the deadline by which the worker's fetch must be over (the lease less
-a slack for the result's way back), so a worker never starts a fetch past it.  A
-lease ends when its result comes back (matched by id), when it expires
-(``_expire_leases``: the URL goes back to the frontier as a failed attempt, status
-711) or when its worker is declared dead (``_fail_lease``, at once).  The ids of
-failed leases are remembered for a while so that a *late* answer can still be
-recorded as the URL's outcome if it is the first definitive one (``_late``); no late
-answer ever releases another dispatch's politeness slot.
+Part of the master (``spyder.core.master``).  ``ZmqMaster`` opens a lease for every URL it
+sends (``open``): an id and ``LEASE_TIMEOUT`` seconds on the master's monotonic clock.
+The dispatch's ticket (``ticket``) carries the deadline by which the worker's fetch must
+be over -- the lease less a slack for the result's way back -- so a worker never starts a
+fetch past it.  A lease is *unclaimed* until a worker reports holding it (``claim``, from
+the worker's credit snapshots); the master never has more unclaimed dispatches than the
+workers' free slots.  A lease ends when its result comes back (``end``), when it expires
+(``expired``) or when its holder is declared dead (``held_by`` then ``fail``).  The ids
+of failed leases are remembered for a while (``take_failed``) so that a *late* answer can
+still be recorded as the URL's outcome if it is the first definitive one.
 """
+import collections
 import heapq
-import logging
-
-from spyder.core import constants as C
-from spyder.core.wire.messages import DataMessage
-from spyder.core.retry import result_class
-
-log = logging.getLogger("spyder.master")
+import itertools
 
 #: Seconds between a dispatch's fetch deadline (sent to the worker) and its lease's
 #: expiry: the result's way back (extraction, transit).
 _LEASE_SLACK = 2.0
-#: Expired dispatches remembered (id -> URL) so that a late answer can still count.
-_EXPIRED_KEPT = 10000
+#: Failed dispatches remembered (id -> URL) so that a late answer can still count.
+_FAILED_KEPT = 10000
 
 
 class Lease:
@@ -36,88 +31,95 @@ class Lease:
         self.id = dispatch_id
         self.curi = curi
         self.expires = expires
-        self.holder = None         # the worker that claimed it, once it says so
+        self.holder = None         # the identity of the worker that claimed it, once it says so
         self.superseded = False    # a late answer to an earlier dispatch of its URL counted
 
 
 class Leases:
-    """The master's leases (see the module docstring): a part of ``ZmqMaster``, working
-    on the state it sets up (``leases``, ``_by_url``, ``_lease_heap``, ``_expired``,
-    ``_unclaimed``, ``_dispatch_ids``, ``_out``)."""
+    """The open leases of one master (see the module docstring); ``lease_timeout`` in
+    seconds of the master's monotonic clock."""
 
-    def _dispatch(self, curi):
-        now = self._clock()
-        dispatch_id = next(self._dispatch_ids)
-        lease = Lease(dispatch_id, curi, now + self._lease_timeout)
-        self.leases[dispatch_id] = lease
-        self._by_url[curi.url] = dispatch_id
-        self._unclaimed += 1
-        heapq.heappush(self._lease_heap, (lease.expires, dispatch_id))
-        ticket = {C.TICKET_ID: dispatch_id,
-                  C.TICKET_DEADLINE: lease.expires - min(_LEASE_SLACK, self._lease_timeout / 4)}
-        if self._wants_body is not None and not self._wants_body(curi):
-            ticket[C.TICKET_BODY] = False
-        self._out.send_multipart(DataMessage(self._identity, curi, ticket).serialize())
-        self.dispatched += 1
+    def __init__(self, lease_timeout):
+        self.timeout = lease_timeout
+        self.unclaimed = 0           # open leases no worker reported holding yet
+        self._open = {}              # dispatch id -> Lease
+        self._by_url = {}            # url -> its open Lease
+        self._held = {}              # worker identity -> {dispatch id}
+        self._heap = []              # (expires, dispatch id), lazily cleaned
+        self._failed = collections.OrderedDict()  # dispatch id -> URL of a failed lease
+        self._ids = itertools.count(1)
 
-    def _end_lease(self, lease):
-        """Forget ``lease`` (answered, expired or returned)."""
-        del self.leases[lease.id]
-        if self._by_url.get(lease.curi.url) == lease.id:
+    def __len__(self):
+        return len(self._open)
+
+    def get(self, dispatch_id):
+        """The open lease ``dispatch_id`` (any value), or ``None``."""
+        return self._open.get(dispatch_id) if isinstance(dispatch_id, int) else None
+
+    def for_url(self, url):
+        """The open lease of ``url``, or ``None``."""
+        return self._by_url.get(url)
+
+    def open(self, curi, now):
+        """A new lease for ``curi``, sent now; returns it."""
+        lease = Lease(next(self._ids), curi, now + self.timeout)
+        self._open[lease.id] = lease
+        self._by_url[curi.url] = lease
+        self.unclaimed += 1
+        heapq.heappush(self._heap, (lease.expires, lease.id))
+        return lease
+
+    def deadline(self, lease):
+        """The master-clock time by which the worker's fetch for ``lease`` must be over."""
+        return lease.expires - min(_LEASE_SLACK, self.timeout / 4)
+
+    def claim(self, dispatch_id, holder):
+        """Worker ``holder`` reports holding ``dispatch_id``; True if that claimed an open,
+        unclaimed lease."""
+        lease = self.get(dispatch_id)
+        if lease is None or lease.holder is not None:
+            return False
+        lease.holder = holder
+        self._held.setdefault(holder, set()).add(lease.id)
+        self.unclaimed -= 1
+        return True
+
+    def held_by(self, holder):
+        """The open leases worker ``holder`` claimed, oldest first."""
+        return [self._open[i] for i in sorted(self._held.get(holder, ()))]
+
+    def end(self, lease):
+        """Forget ``lease``: answered, handed back, or failed (``fail``)."""
+        del self._open[lease.id]
+        if self._by_url.get(lease.curi.url) is lease:
             del self._by_url[lease.curi.url]
         if lease.holder is None:
-            self._unclaimed -= 1
+            self.unclaimed -= 1
         else:
-            lease.holder.held.discard(lease.id)
+            held = self._held.get(lease.holder)
+            held.discard(lease.id)
+            if not held:
+                del self._held[lease.holder]
 
-    def _expire_leases(self, now):
-        heap = self._lease_heap
-        expired = False
+    def fail(self, lease):
+        """End ``lease`` without an answer (expired, or its worker died); its id is kept
+        for a while so that ``take_failed`` can match a late answer."""
+        self.end(lease)
+        self._failed[lease.id] = lease.curi.url
+        if len(self._failed) > _FAILED_KEPT:
+            self._failed.popitem(last=False)
+
+    def expired(self, now):
+        """The open leases whose time is up (still open: the caller ``fail``\\ s them)."""
+        heap = self._heap
+        found = []
         while heap and heap[0][0] <= now:
             _, dispatch_id = heapq.heappop(heap)
-            lease = self.leases.get(dispatch_id)
-            if lease is None:
-                continue  # answered or returned
-            self.lease_expired += 1
-            expired = True
-            log.warning("zmqmaster::lease on %s expired after %s s without a result",
-                        lease.curi.url, self._lease_timeout)
-            self._fail_lease(lease, "lease expired after %s s" % self._lease_timeout)
-        if expired:
-            self._after_result()
+            lease = self._open.get(dispatch_id)
+            if lease is not None:
+                found.append(lease)
+        return found
 
-    def _fail_lease(self, lease, error):
-        self._end_lease(lease)
-        self._expired[lease.id] = lease.curi.url
-        if len(self._expired) > _EXPIRED_KEPT:
-            self._expired.popitem(last=False)
-        curi = lease.curi
-        curi.status_code = C.CURI_ELEASE_EXPIRED
-        curi.optional_vars[C.CURI_ERROR] = error
-        self._route(curi, counted=not lease.superseded)
-
-    def _late(self, msg, dispatch_id, ticket):
-        """An answer without a lease: recorded if it answers one of this master's failed
-        leases first (see the module docstring), else dropped."""
-        curi = msg.curi
-        url = self._expired.pop(dispatch_id, None) if isinstance(dispatch_id, int) else None
-        kind = result_class(curi.status_code)
-        recorded = False
-        if (url == curi.url and msg.identity == self._identity
-                and ticket.get(C.TICKET_HANDED_BACK) is not True):
-            try:
-                recorded = self._frontier.process_late_result(curi, kind)
-            except Exception:
-                log.exception("zmqmaster::recording the late answer for %s failed", curi.url)
-        if not recorded:
-            self.late_results += 1
-            log.debug("zmqmaster::result for %s without a lease (a second answer, or another "
-                      "master's); dropped", curi.url)
-            return
-        self.late_recorded += 1
-        self._count_worker_result(ticket.get(C.TICKET_WORKER), curi)
-        self._count(curi, kind)
-        newer = self.leases.get(self._by_url.get(curi.url))
-        if newer is not None:
-            newer.superseded = True
-        self._after_result()
+    def take_failed(self, dispatch_id):
+        """The URL of failed lease ``dispatch_id`` (forgotten from then on), or ``None``."""
+        return self._failed.pop(dispatch_id, None) if isinstance(dispatch_id, int) else None

@@ -1,7 +1,8 @@
 """ZmqMaster: hands URLs from the frontier to workers and routes their results back.
 
-The master's flow, all on one IOLoop (the worker registry and the leases are parts
-of ``ZmqMaster`` in modules of their own: ``workerregistry`` and ``leases``):
+The master's flow, all on one IOLoop.  ``ZmqMaster`` reads the sockets and owns the
+flow; two parts own their state: ``registry.WorkerRegistry`` (the workers and their
+free slots) and ``leases.Leases`` (one lease per dispatch):
 
   * **workers** register with ``be here now`` (details: their ``slots``), send
     ``heartbeat``\\ s, and leave with ``quit.ack``; one that stays silent for
@@ -44,8 +45,6 @@ of ``ZmqMaster`` in modules of their own: ``workerregistry`` and ``leases``):
     until every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the
     frontier (which commits) and stops the loop.  A second call closes at once.
 """
-import collections
-import itertools
 import logging
 import queue
 import time
@@ -55,8 +54,9 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from spyder.core import constants as C
 from spyder.core.master.leases import Leases
 from spyder.core.wire.messages import DataMessage, DropCounter, MessageError
-from spyder.core.retry import RESULT_CLASSES, result_class
+from spyder.core.retry import result_class
 from spyder.core.master.registry import WorkerRegistry
+from spyder.core.master.tally import Tally
 from spyder.core.wire.zmqchannel import ZmqChannel
 
 log = logging.getLogger("spyder.master")
@@ -67,11 +67,9 @@ _DRAIN_AFTER_ACKS = 1.0
 _MAX_DISPATCH_SLEEP = 300.0
 #: Seconds between two looks at how late the event loop runs its timers.
 _LAG_PROBE = 0.05
-#: Latest failed results kept for the console.
-_RECENT_ERRORS = 50
 
 
-class ZmqMaster(WorkerRegistry, Leases):
+class ZmqMaster:
     """The master's dispatcher; see the module docstring."""
 
     def __init__(self, settings, identity, insocket, outsocket, mgmt, frontier,
@@ -96,20 +94,12 @@ class ZmqMaster(WorkerRegistry, Leases):
             log.setLevel(log_level)
         self._clock = time.monotonic
 
-        self._default_slots = settings.MAX_CLIENTS
-        self._lease_timeout = settings.LEASE_TIMEOUT
-        self._heartbeat_timeout = settings.WORKER_HEARTBEAT_TIMEOUT
         self._shutdown_timeout = settings.SHUTDOWN_TIMEOUT
         self._exit_when_done = settings.CRAWL_EXIT_WHEN_DONE
 
         self.running = False
-        self.workers = {}            # identity -> workerregistry.Worker
-        self.leases = {}             # dispatch id -> leases.Lease
-        self._by_url = {}            # url -> dispatch id of its lease
-        self._unclaimed = 0          # leases no worker reported holding yet
-        self._dispatch_ids = itertools.count(1)
-        self._lease_heap = []        # (expires, dispatch id), lazily cleaned
-        self._expired = collections.OrderedDict()  # dispatch id -> URL, leases failed (711)
+        self.workers = WorkerRegistry(settings.MAX_CLIENTS, settings.WORKER_HEARTBEAT_TIMEOUT)
+        self.leases = Leases(settings.LEASE_TIMEOUT)
         self._dispatch_handle = None
         self._dispatch_at = None
         self._timers = []
@@ -120,28 +110,26 @@ class ZmqMaster(WorkerRegistry, Leases):
 
         self.dropped = DropCounter(log)
         self.started_at = self._clock()
-        self.dispatched = 0
-        self.results = dict.fromkeys(RESULT_CLASSES, 0)
-        self.bytes = 0
-        self.robots_fetches = 0      # the frontier's robots.txt requests (not in ``results``)
-        self.lease_expired = 0
-        self.redispatched = 0        # leases returned at once because their worker died
-        self.handed_back = 0
-        self.late_results = 0        # answers without a lease, dropped
-        self.late_recorded = 0       # late answers recorded as their URL's outcome
-        self.superseded = 0          # answers ignored because a late answer counted first
-        self.handler_errors = 0
-        self._last_status = (self.started_at, 0)
+        self.tally = Tally(self.started_at)
         self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
         self._lag_probe_at = None
-        self._pages_per_second = 0.0
-        #: callables ``f(curi, outcome)`` told every result (outcome: a result class or
-        #: ``"robots"``); the console's metrics
-        self.result_listeners = []
-        #: the latest failed results, newest last (dicts: time, url, status, outcome, error)
-        self.recent_errors = collections.deque(maxlen=_RECENT_ERRORS)
         #: the console's address once it listens (in ``stats()`` for supervisors)
         self.console_url = None
+
+    @property
+    def results(self):
+        """Results routed so far, by result class (the console's rate)."""
+        return self.tally.results
+
+    @property
+    def result_listeners(self):
+        """Callables ``f(curi, outcome)`` told every result (the console's metrics)."""
+        return self.tally.listeners
+
+    @property
+    def recent_errors(self):
+        """The latest failed results, newest last."""
+        return self.tally.recent_errors
 
     # ------------------------------------------------------------------ life cycle
     def start(self):
@@ -241,10 +229,25 @@ class ZmqMaster(WorkerRegistry, Leases):
                 log.exception("zmqmaster::frontier.get_next failed; retrying in 1 s")
                 self._schedule_dispatch(self._clock() + 1.0)
                 return
-            if curi.url in self._by_url:
+            if self.leases.for_url(curi.url) is not None:
                 log.error("zmqmaster::frontier handed out %s twice; ignoring the second", curi.url)
                 continue
             self._dispatch(curi)
+
+    def _dispatch(self, curi):
+        """Send ``curi`` to a worker under a new lease."""
+        lease = self.leases.open(curi, self._clock())
+        ticket = {C.TICKET_ID: lease.id, C.TICKET_DEADLINE: self.leases.deadline(lease)}
+        if self._wants_body is not None and not self._wants_body(curi):
+            ticket[C.TICKET_BODY] = False
+        self._out.send_multipart(DataMessage(self._identity, curi, ticket).serialize())
+        self.tally.events["dispatched"] += 1
+
+    @property
+    def credit(self):
+        """Dispatches that may go out now: the free slots the workers reported, less the
+        dispatches no worker has claimed yet."""
+        return self.workers.free - self.leases.unclaimed
 
     def _schedule_dispatch(self, at=None):
         """Wake up at ``at`` (default: the frontier's next due time) to dispatch."""
@@ -276,6 +279,7 @@ class ZmqMaster(WorkerRegistry, Leases):
 
     # ------------------------------------------------------------------ results
     def _receive(self, frames):
+        """One result: match it to its lease, hand it to the frontier, dispatch more."""
         try:
             msg = DataMessage.from_frames(frames)
         except MessageError as exc:
@@ -284,20 +288,50 @@ class ZmqMaster(WorkerRegistry, Leases):
         curi = msg.curi
         ticket = msg.ticket if isinstance(msg.ticket, dict) else {}
         self._credit_from_result(ticket)
-        dispatch_id = ticket.get(C.TICKET_ID) if ticket else self._by_url.get(curi.url)
-        lease = self.leases.get(dispatch_id) if isinstance(dispatch_id, int) else None
+        if ticket:
+            dispatch_id = ticket.get(C.TICKET_ID)
+            lease = self.leases.get(dispatch_id)
+        else:  # a worker of an older Spyder: no ticket, matched by URL
+            lease = self.leases.for_url(curi.url)
+            dispatch_id = lease.id if lease is not None else None
         if lease is None or lease.curi.url != curi.url:
             self._late(msg, dispatch_id, ticket)
             return
-        self._end_lease(lease)
+        self.leases.end(lease)
         if lease.superseded:
-            self.superseded += 1
+            self.tally.events["superseded"] += 1
         if ticket.get(C.TICKET_HANDED_BACK) is True:
-            self.handed_back += 1
+            self.tally.events["handed_back"] += 1
             self._hand_back(curi)
         else:
-            self._count_worker_result(ticket.get(C.TICKET_WORKER), curi)
+            self.workers.count_result(ticket.get(C.TICKET_WORKER), curi)
             self._route(curi, counted=not lease.superseded)
+        self._after_result()
+
+    def _late(self, msg, dispatch_id, ticket):
+        """An answer without a lease: recorded if it answers one of this master's failed
+        leases first (the frontier decides: ``process_late_result``), else dropped."""
+        curi = msg.curi
+        url = self.leases.take_failed(dispatch_id)
+        kind = result_class(curi.status_code)
+        recorded = False
+        if (url == curi.url and msg.identity == self._identity
+                and ticket.get(C.TICKET_HANDED_BACK) is not True):
+            try:
+                recorded = self._frontier.process_late_result(curi, kind)
+            except Exception:
+                log.exception("zmqmaster::recording the late answer for %s failed", curi.url)
+        if not recorded:
+            self.tally.events["late_results"] += 1
+            log.debug("zmqmaster::result for %s without a lease (a second answer, or another "
+                      "master's); dropped", curi.url)
+            return
+        self.tally.events["late_recorded"] += 1
+        self.workers.count_result(ticket.get(C.TICKET_WORKER), curi)
+        self.tally.count(curi, kind)
+        newer = self.leases.for_url(curi.url)
+        if newer is not None:
+            newer.superseded = True
         self._after_result()
 
     def _hand_back(self, curi):
@@ -309,24 +343,15 @@ class ZmqMaster(WorkerRegistry, Leases):
             curi.status_code = C.CURI_EUNCAUGHT_EXCEPTION
             self._route(curi)
 
-    def _count(self, curi, kind):
-        self.bytes += curi.content_length or 0
-        if curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE:
-            self.robots_fetches += 1
-            self._observe(curi, "robots")
-        else:
-            self.results[kind] += 1
-            self._observe(curi, kind)
-
     def _route(self, curi, counted=True):
         """Hand ``curi`` to the frontier by its result class (``counted``: in ``results``)."""
         kind = result_class(curi.status_code)
         if counted:
-            self._count(curi, kind)
+            self.tally.count(curi, kind)
         try:
             self._handlers[kind](curi)
         except Exception:
-            self.handler_errors += 1
+            self.tally.events["handler_errors"] += 1
             log.exception("zmqmaster::handling %s (status %r) failed; routing it as error %d",
                           curi.url, curi.status_code, C.CURI_EUNCAUGHT_EXCEPTION)
             curi.status_code = C.CURI_EUNCAUGHT_EXCEPTION
@@ -354,18 +379,6 @@ class ZmqMaster(WorkerRegistry, Leases):
             log.exception("zmqmaster::frontier.crawl_done failed")
             return False
 
-    def _observe(self, curi, outcome):
-        """Tell the result listeners; keep a failed result among the recent errors."""
-        if outcome in ("not_found", "server_error"):
-            self.recent_errors.append({
-                "time": time.time(), "url": curi.url, "status": curi.status_code,
-                "outcome": outcome, "error": curi.optional_vars.get(C.CURI_ERROR)})
-        for listener in self.result_listeners:
-            try:
-                listener(curi, outcome)
-            except Exception:
-                log.exception("zmqmaster::a result listener failed")
-
     # ------------------------------------------------------------------ the console
     @property
     def state(self):
@@ -390,7 +403,105 @@ class ZmqMaster(WorkerRegistry, Leases):
         """Dispatch as soon as the loop is free (the frontier may have URLs due now)."""
         self._io_loop.add_callback(self._send_next_uri)
 
+    # ------------------------------------------------------------------ the workers
+    def _worker_msg(self, msg):
+        """A management message from a worker: registration, heartbeat, credit, leaving."""
+        identity = msg.identity
+        if not identity:
+            self.dropped.drop("management", "message without a worker identity")
+            return
+        data = msg.data
+        if data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK:
+            if self.workers.remove(identity) is not None:
+                log.info("zmqmaster::worker %s left", identity.decode("utf-8", "replace"))
+            return
+        if data not in (C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT,
+                        C.ZMQ_SPYDER_MGMT_WORKER_CREDIT):
+            if data not in (C.ZMQ_SPYDER_MGMT_WORKER_QUIT, C.ZMQ_SPYDER_MGMT_WORKER_HELLO,
+                            C.ZMQ_SPYDER_MGMT_WORKER_ECHO):
+                self.dropped.drop("management", "unknown payload %r" % data[:64])
+            return
+        if self._stopping and self.workers.get(identity) is None:
+            return
+        now = self._clock()
+        details = msg.details if isinstance(msg.details, dict) else {}
+        credit_before = self.credit
+        worker, new = self.workers.heard(identity, details, now)
+        if new:
+            log.info("zmqmaster::worker %s registered with %d slot(s)%s",
+                     identity.decode("utf-8", "replace"), worker.slots,
+                     "" if data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL else " (by %s)" % data.decode())
+        self._claims(identity, worker, details)
+        if data != C.ZMQ_SPYDER_MGMT_WORKER_CREDIT and C.MGMT_DETAIL_SENT in details:
+            self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity,
+                               C.ZMQ_SPYDER_MGMT_WORKER_ECHO, {
+                                   C.MGMT_DETAIL_WORKER: identity,
+                                   C.MGMT_DETAIL_SENT: details[C.MGMT_DETAIL_SENT],
+                                   C.MGMT_DETAIL_RECEIVED: now,
+                                   C.MGMT_DETAIL_DEAD_AFTER: self.workers.heartbeat_timeout})
+        if credit_before <= 0 < self.credit:
+            # with credit left before, dispatch is waiting for the frontier's next due
+            # time (a timer), not for credit: nothing to do on every credit snapshot
+            self._send_next_uri()
+
+    def _claims(self, identity, worker, details):
+        """Apply a worker's credit snapshot: its free slots, and the leases it holds."""
+        for dispatch_id in self.workers.snapshot(worker, details):
+            self.leases.claim(dispatch_id, identity)
+
+    def _credit_from_result(self, ticket):
+        """The credit snapshot in a result's ticket, from a registered worker."""
+        identity = ticket.get(C.TICKET_WORKER)
+        worker = self.workers.get(identity)
+        if worker is not None and C.MGMT_DETAIL_FREE in ticket:
+            worker.last_seen = self._clock()
+            self._claims(identity, worker, ticket)
+
+    def _hello(self):
+        self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
+
+    def _hello_if_alone(self):
+        if self.running and not self.workers:
+            self._hello()
+
+    def worker_table(self):
+        """One dict per registered worker (see ``WorkerRegistry.table``)."""
+        return self.workers.table(time.time() - self._clock())
+
     # ------------------------------------------------------------------ housekeeping
+    def _expire_leases(self, now):
+        expired = self.leases.expired(now)
+        for lease in expired:
+            self.tally.events["lease_expired"] += 1
+            log.warning("zmqmaster::lease on %s expired after %s s without a result",
+                        lease.curi.url, self.leases.timeout)
+            self._fail_lease(lease, "lease expired after %s s" % self.leases.timeout)
+        if expired:
+            self._after_result()
+
+    def _expire_workers(self, now):
+        failed = False
+        for identity in self.workers.silent(now):
+            name = identity.decode("utf-8", "replace")
+            held = self.leases.held_by(identity)
+            log.warning("zmqmaster::worker %s silent for %s s, dropped; dispatching the %d "
+                        "URL(s) it held again", name, self.workers.heartbeat_timeout, len(held))
+            for lease in held:
+                self.tally.events["redispatched"] += 1
+                log.info("zmqmaster::lease on %s returned: its worker died", lease.curi.url)
+                self._fail_lease(lease, "worker %s died" % name)
+                failed = True
+        if failed:
+            self._after_result()
+
+    def _fail_lease(self, lease, error):
+        """A lease ended without an answer: its URL goes back as a failed attempt (711)."""
+        self.leases.fail(lease)
+        curi = lease.curi
+        curi.status_code = C.CURI_ELEASE_EXPIRED
+        curi.optional_vars[C.CURI_ERROR] = error
+        self._route(curi, counted=not lease.superseded)
+
     def _housekeeping(self):
         now = self._clock()
         self._expire_leases(now)
@@ -417,47 +528,39 @@ class ZmqMaster(WorkerRegistry, Leases):
         except Exception:
             log.exception("zmqmaster::frontier.stats failed")
             frontier = {}
-        return {
+        tally = self.tally
+        stats = {
             "workers": len(self.workers),
-            "slots": self.capacity,
+            "slots": self.workers.capacity,
             "in_flight": len(self.leases),
-            "dispatched": self.dispatched,
-            "results": dict(self.results),
-            "robots": self.robots_fetches,
-            "bytes": self.bytes,
-            "pages_per_second": self._pages_per_second,
+            "results": dict(tally.results),
+            "robots": tally.robots_fetches,
+            "bytes": tally.bytes,
+            "pages_per_second": tally.pages_per_second,
             "uptime": now - self.started_at,
             "credit": self.credit,
-            "lease_expired": self.lease_expired,
-            "redispatched": self.redispatched,
-            "handed_back": self.handed_back,
-            "late_results": self.late_results,
-            "late_recorded": self.late_recorded,
-            "superseded": self.superseded,
             "loop_lag_max": self.loop_lag_max,
-            "handler_errors": self.handler_errors,
             "malformed": self.dropped.total + self._mgmt.dropped.total,
             "done": self._crawl_done(),
             "state": self.state,
             "console": self.console_url,
             "frontier": frontier,
         }
+        stats.update(tally.events)
+        return stats
 
     def _status(self):
-        now = self._clock()
-        finished = sum(self.results.values())
-        then, before = self._last_status
-        if now > then:
-            self._pages_per_second = (finished - before) / (now - then)
-        self._last_status = (now, finished)
+        self.tally.rate(self._clock())
         stats = self.stats()
         frontier = stats["frontier"]
+        results = stats["results"]
         line = ("workers=%d in_flight=%d dispatched=%d pages/s=%.1f success=%d redirect=%d "
                 "not_found=%d server_error=%d robots=%d queued=%s known=%s robots_waiting=%s" % (
-                    stats["workers"], stats["in_flight"], self.dispatched, self._pages_per_second,
-                    self.results["success"], self.results["redirect"], self.results["not_found"],
-                    self.results["server_error"], self.robots_fetches, frontier.get("queued", "?"),
-                    frontier.get("known", "?"), frontier.get("robots_waiting", "?")))
+                    stats["workers"], stats["in_flight"], stats["dispatched"],
+                    stats["pages_per_second"], results["success"], results["redirect"],
+                    results["not_found"], results["server_error"], stats["robots"],
+                    frontier.get("queued", "?"), frontier.get("known", "?"),
+                    frontier.get("robots_waiting", "?")))
         log.info("zmqmaster::status %s", line)
         if self._notifier is not None:
             self._notifier.status(line)
