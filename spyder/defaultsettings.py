@@ -92,6 +92,8 @@ MASTER_HTTP_TOKEN = None
 # --------------------------------------------------------------------------- frontier
 # Dotted path of the frontier class.
 FRONTIER_CLASS = "spyder.core.frontier.MultipleHostFrontier"
+# Where the frontier keeps the crawl: "sqlite" (the state file below) or "memory" (nothing kept).
+FRONTIER_STORE = "sqlite"
 # The frontier's SQLite file (":memory:" for throw-away crawls).
 FRONTIER_STATE_FILE = "./state.db"
 # Commit the frontier after this many operations ...

@@ -17,8 +17,14 @@ from spyder.core.sink import AbstractCrawlUriSink
 from spyder.core.settings import SettingsError
 from spyder.core.store.sqlite import SQLiteSingleHostUriQueue, UriRow
 from spyder.errors import StartupError
-from test_frontier_support import (RecordingSink, Site, Clock, crawl, deliver, drain,
+from test_frontier_support import (store_kinds, RecordingSink, Site, Clock, crawl, deliver, drain,
                                    make_settings)
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "memory"])
+def store_kind(request, monkeypatch):
+    """Every test here runs on both frontier stores (``test_frontier_support.store_kinds``)."""
+    return store_kinds(request, monkeypatch)
 
 
 class FirstQueueSelector:
@@ -56,13 +62,10 @@ def seed(frontier, *urls):
     return [frontier.add_uri(CrawlUri(url=url)) for url in urls]
 
 
-def row_of(tmp_path, url):
-    db = sqlite3.connect(str(tmp_path / "state.db"))
-    try:
-        return db.execute("SELECT next_date, status, reason, depth, attempt FROM urls "
-                          "WHERE url = ?", (url,)).fetchone()
-    finally:
-        db.close()
+def row_of(frontier, url):
+    row = frontier._store.find(url)
+    return None if row is None else (row.next_date, row.status, row.reason, row.depth,
+                                     row.attempt)
 
 
 # ---------------------------------------------------------------- the original's tests
@@ -71,8 +74,8 @@ def test_adding_uri_works(frontier_class, tmp_path):
     assert seed(frontier, "http://localhost/", "HTTP://LOCALHOST:80/#x") == [True, False]
     stats = frontier.stats()
     assert (stats["known"], stats["queued"], stats["in_flight"]) == (1, 1, 0)
+    assert row_of(frontier, "http://localhost/") == (0.0, None, None, 0, 0)
     frontier.close()
-    assert row_of(tmp_path, "http://localhost/") == (0.0, None, None, 0, 0)
 
 
 def test_crawluri_carries_conditional_get_hints_byte_for_byte(frontier_class, tmp_path):
@@ -134,6 +137,7 @@ def _prefill_single(tmp_path, rows):
     store.close()
 
 
+@pytest.mark.sqlite_only
 def test_single_that_updating_heap_works(tmp_path):
     clock = Clock()
     due = [UriRow("http://localhost/due/%d" % i, next_date=clock.t - 100 + i) for i in range(9)]
@@ -175,6 +179,7 @@ def test_single_host_has_one_global_window_multiple_host_one_per_host(tmp_path):
         frontier.close()
 
 
+@pytest.mark.sqlite_only
 def test_multiple_that_adding_uris_works(tmp_path):
     frontier, _ = open_frontier(MultipleHostFrontier, tmp_path)
     seed(frontier, "http://localhost/1", "http://localhost/2", "http://127.0.0.1:8080/")
@@ -335,8 +340,8 @@ def test_retries_with_exponential_backoff_then_give_up(frontier_class, tmp_path)
     stats = frontier.stats()
     assert (stats["retries"], stats["gave_up"]) == (3, 1)
     assert frontier.crawl_done()
+    assert row_of(frontier, "http://a.test/") == (None, 503, "retries", 0, 3)
     frontier.close()
-    assert row_of(tmp_path, "http://a.test/") == (None, 503, "retries", 0, 3)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 599, 408, 429, 710, 711, None, 0, 102, 600])
@@ -402,10 +407,10 @@ def test_every_redirect_is_followed_once_without_a_loop(frontier_class, tmp_path
     assert sorted(trace.urls) == ["http://a.test/dst", "http://a.test/loop1",
                                   "http://a.test/loop2", "http://a.test/src"]
     assert ("redirect", "http://a.test/src", status) in sink.calls
-    frontier.close()
-    next_date, stored_status, reason, depth, _ = row_of(tmp_path, "http://a.test/src")
+    next_date, stored_status, reason, depth, _ = row_of(frontier, "http://a.test/src")
     assert (stored_status, reason) == (status, None) and next_date >= clock.t + 86400 - 1
-    assert row_of(tmp_path, "http://a.test/dst")[3] == 0  # a redirect is not a link hop
+    assert row_of(frontier, "http://a.test/dst")[3] == 0  # a redirect is not a link hop
+    frontier.close()
 
 
 def test_seed_redirects_extend_the_default_scope(tmp_path):
@@ -445,8 +450,8 @@ def test_depth_limit(frontier_class, tmp_path):
     assert sorted(trace.urls) == ["http://a.test/", "http://a.test/1", "http://a.test/r",
                                   "http://a.test/r2"]
     assert frontier.stats()["too_deep"] == 2
+    assert row_of(frontier, "http://a.test/2") == (None, None, "depth", 2, 0)
     frontier.close()
-    assert row_of(tmp_path, "http://a.test/2") == (None, None, "depth", 2, 0)
 
 
 def test_page_limit(frontier_class, tmp_path):
@@ -459,6 +464,7 @@ def test_page_limit(frontier_class, tmp_path):
     frontier.close()
 
 
+@pytest.mark.sqlite_only
 def test_default_scope_is_the_seeds_hosts_and_survives_a_restart(tmp_path):
     settings = make_settings(tmp_path)
     clock = Clock()
@@ -469,8 +475,8 @@ def test_default_scope_is_the_seeds_hosts_and_survives_a_restart(tmp_path):
     trace = crawl(frontier, clock, site)
     assert trace.urls == ["http://a.test/", "http://a.test/in"]
     assert frontier.stats()["out_of_scope"] == 1
+    assert row_of(frontier, "http://other.test/out") == (None, None, "scope", 1, 0)
     frontier.close()
-    assert row_of(tmp_path, "http://other.test/out") == (None, None, "scope", 1, 0)
     frontier = MultipleHostFrontier(settings, clock=clock)
     clock.advance(86400)
     site.pages["http://a.test/"] = (200, ["http://a.test/later", "http://other.test/too"])
@@ -616,6 +622,7 @@ def test_failed_bookkeeping_leaves_no_trace_and_the_710_retry_works(frontier_cla
 
 
 # ---------------------------------------------------------------- state file
+@pytest.mark.sqlite_only
 def test_checkpoints_by_count_and_by_time(tmp_path):
     frontier, clock = open_frontier(MultipleHostFrontier, tmp_path, FRONTIER_CHECKPOINTING=3,
                                     FRONTIER_CHECKPOINT_SECONDS=2.0)
@@ -649,6 +656,7 @@ def test_close_is_final_and_idempotent(frontier_class, tmp_path):
     deliver(frontier, curi, 200)  # a late result must not raise
 
 
+@pytest.mark.sqlite_only
 def test_one_state_file_one_master(frontier_class, tmp_path):
     frontier, _ = open_frontier(frontier_class, tmp_path)
     with pytest.raises(StartupError, match="in use by another master"):
@@ -657,6 +665,7 @@ def test_one_state_file_one_master(frontier_class, tmp_path):
     open_frontier(frontier_class, tmp_path)[0].close()
 
 
+@pytest.mark.sqlite_only
 def test_unusable_state_file(tmp_path):
     with pytest.raises(StartupError, match="FRONTIER_STATE_FILE"):
         open_frontier(MultipleHostFrontier, tmp_path,
@@ -667,6 +676,7 @@ def test_unusable_state_file(tmp_path):
                       FRONTIER_STATE_FILE=str(tmp_path / "directory.db"))
 
 
+@pytest.mark.sqlite_only
 def test_state_file_of_another_queue_assignment_is_refused(tmp_path):
     open_frontier(MultipleHostFrontier, tmp_path)[0].close()
     with pytest.raises(StartupError, match="QUEUE_ASSIGNMENT_CLASS"):

@@ -7,7 +7,13 @@ import queue
 import pytest
 
 from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFrontier
-from test_frontier_support import Clock, deliver, make_settings
+from test_frontier_support import store_kinds, Clock, crash, deliver, make_settings
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "memory"])
+def store_kind(request, monkeypatch):
+    """Every test here runs on both frontier stores (``test_frontier_support.store_kinds``)."""
+    return store_kinds(request, monkeypatch)
 
 
 def open_frontier(tmp_path, clock, cls=MultipleHostFrontier, **overrides):
@@ -23,6 +29,7 @@ def take_all(frontier):
             return taken
 
 
+@pytest.mark.sqlite_only
 def test_pause_hands_out_nothing_and_survives_a_restart(tmp_path):
     clock = Clock()
     frontier = open_frontier(tmp_path, clock)
@@ -51,6 +58,7 @@ def test_add_seeds_is_all_or_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("cls", [MultipleHostFrontier, SingleHostFrontier])
+@pytest.mark.sqlite_only
 def test_a_blocked_host_waits_and_stays_blocked_after_a_restart(tmp_path, cls):
     clock = Clock()
     frontier = open_frontier(tmp_path, clock, cls)
@@ -85,6 +93,7 @@ def test_a_block_until_a_time_ends_by_itself(tmp_path):
     frontier.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_delay_override_replaces_the_computed_delay(tmp_path):
     clock = Clock()
     frontier = open_frontier(tmp_path, clock, FRONTIER_MIN_DELAY=1.0)
@@ -108,6 +117,7 @@ def test_a_delay_override_replaces_the_computed_delay(tmp_path):
     assert open_frontier(tmp_path, clock).host("a.test")["delay_override"] is None
 
 
+@pytest.mark.sqlite_only
 def test_host_statistics_follow_admissions_and_results(tmp_path):
     clock = Clock()
     frontier = open_frontier(tmp_path, clock)
@@ -140,6 +150,7 @@ def test_host_statistics_follow_admissions_and_results(tmp_path):
     frontier.close()
 
 
+@pytest.mark.sqlite_only
 def test_host_statistics_are_written_with_the_commit_that_holds_their_rows(tmp_path):
     """Counters are written when the frontier commits: a crash loses the counters of the
     results it loses, no more and no less."""
@@ -149,12 +160,11 @@ def test_host_statistics_are_written_with_the_commit_that_holds_their_rows(tmp_p
     frontier.add_seeds(["http://a.test/"])
     deliver(frontier, take_all(frontier)[0], 200, links=["http://a.test/x", "http://a.test/y"],
             body=b"123")
-    frontier._commit()
+    frontier._checkpoints.commit()
     for curi in take_all(frontier):   # not committed: lost in the crash
         deliver(frontier, curi, 200, body=b"4567")
     assert frontier.host("a.test")["fetched"] == 2     # read before the commit
-    frontier._store._db.close()                        # a crash: no commit, no close()
-    frontier._release_lock()
+    crash(frontier)                                    # no commit, no close()
     frontier = open_frontier(tmp_path, clock)
     a = frontier.host("a.test")
     assert (a["queued"], a["fetched"], a["bytes"]) == (2, 1, 3)

@@ -15,7 +15,7 @@ import time
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier.frontiers import MultipleHostFrontier
-from test_frontier_support import T0, Clock, Site, crawl, deliver, drain, make_settings
+from test_frontier_support import T0, Clock, Site, crash, crawl, deliver, drain, make_settings
 
 # The simulated site, shared by the child (as source) and the test (exec'd below).
 SITE_CODE = '''
@@ -224,8 +224,7 @@ def test_a_hosts_politeness_delay_survives_a_crash(tmp_path):
     frontier.add_uri(CrawlUri(url=SEEDS[0]))
     deliver(frontier, frontier.get_next(), 200, ["http://h0.test/next"])
     frontier.checkpoint()
-    frontier._store._db.close()  # a crash: no close(), no clean flag
-    frontier._release_lock()
+    crash(frontier)  # no close(), no clean flag
 
     frontier = MultipleHostFrontier(settings, clock=clock)
     assert drain(frontier) == []

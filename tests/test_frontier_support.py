@@ -7,6 +7,9 @@ the way the master does -- dispatch while slots are free, otherwise jump the
 clock to ``next_due()`` -- recording when each URL was handed out and finished.
 """
 import queue
+import sys
+
+import pytest
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.retry import result_class
@@ -14,6 +17,8 @@ from spyder.core.settings import Settings
 from spyder.core.sink import AbstractCrawlUriSink
 
 T0 = 1_700_000_000.0
+#: The ``FRONTIER_STORE`` of the frontiers ``make_settings`` sets up (``store_kinds``).
+STORE = "sqlite"
 
 
 class Clock:
@@ -29,9 +34,26 @@ class Clock:
         self.t += seconds
 
 
+def store_kinds(request, monkeypatch):
+    """The body of a fixture parametrized over the stores (``params=["sqlite",
+    "memory"]``): the frontiers of a test run on the SQLite store, then on the in-memory
+    one -- except tests marked ``sqlite_only`` (they read or reopen the state file)."""
+    if request.param == "memory" and request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("reads or reopens the SQLite state file")
+    monkeypatch.setattr(sys.modules[__name__], "STORE", request.param)
+    return request.param
+
+
+def crash(frontier):
+    """End ``frontier`` as a SIGKILL would: no commit, no close (its lock is let go)."""
+    frontier._store._db.close()
+    frontier._store._release()
+
+
 def make_settings(tmp_path, **overrides):
     settings = Settings()
     settings.PARENT_SOCKET_DIRECTORY = str(tmp_path / "sockets")
+    settings.FRONTIER_STORE = STORE
     settings.FRONTIER_STATE_FILE = str(tmp_path / "state.db")
     settings.JSONL_SINK_PATH = str(tmp_path / "crawl.jsonl")
     settings.WARC_DIR = str(tmp_path / "warc")

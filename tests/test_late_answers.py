@@ -13,7 +13,13 @@ import pytest
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFrontier
-from test_frontier_support import Clock, RecordingSink, deliver, make_settings
+from test_frontier_support import store_kinds, Clock, RecordingSink, deliver, make_settings
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "memory"])
+def store_kind(request, monkeypatch):
+    """Every test here runs on both frontier stores (``test_frontier_support.store_kinds``)."""
+    return store_kinds(request, monkeypatch)
 
 A, B = "http://a.test/1", "http://a.test/2"
 

@@ -5,7 +5,14 @@ from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFrontier
 from spyder.core.frontier.robots import RobotsRules, product_token
-from test_frontier_support import Clock, RecordingSink, Site, crawl, deliver, drain, make_settings
+from spyder.core.store.protocol import RobotsRow
+from test_frontier_support import store_kinds, Clock, RecordingSink, Site, crawl, deliver, drain, make_settings
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "memory"])
+def store_kind(request, monkeypatch):
+    """Every test here runs on both frontier stores (``test_frontier_support.store_kinds``)."""
+    return store_kinds(request, monkeypatch)
 
 ROBOTS = "http://a.test/robots.txt"
 
@@ -156,6 +163,7 @@ def test_a_host_waiting_long_for_its_robots_retry_gives_up_its_active_slot(tmp_p
     frontier.close()
 
 
+@pytest.mark.sqlite_only
 def test_unreachable_robots_txt_means_wait_with_capped_backoff_never_drop(tmp_path):
     frontier, clock = robots_frontier(tmp_path, RETRY_BACKOFF=1.0, MAX_RETRIES=2,
                                       ROBOTSTXT_RETRY_MAX_WAIT=10.0)
@@ -182,8 +190,8 @@ def test_unreachable_robots_txt_means_wait_with_capped_backoff_never_drop(tmp_pa
 
 def test_disallow_all_cached_by_an_older_spyder_is_fetched_again(tmp_path):
     frontier, clock = robots_frontier(tmp_path)
-    frontier._store.put_robots("http://a.test", 503, "User-agent: *\nDisallow: /\n",
-                               clock.t + 86400, 0, None)
+    frontier._store.put_robots("http://a.test", RobotsRow(503, "User-agent: *\nDisallow: /\n",
+                                                          clock.t + 86400, 0, None))
     frontier.add_uri(CrawlUri(url="http://a.test/"))
     trace = crawl(frontier, clock, Site({ROBOTS: page(""), "http://a.test/": (200,)}))
     assert trace.urls == [ROBOTS, "http://a.test/"]
@@ -202,6 +210,7 @@ def test_rules_expire_after_the_ttl(tmp_path):
     frontier.close()
 
 
+@pytest.mark.sqlite_only
 def test_rules_are_kept_in_the_state_file(tmp_path):
     frontier, clock = robots_frontier(tmp_path)
     frontier.add_uri(CrawlUri(url="http://a.test/"))

@@ -75,6 +75,10 @@ class Admission:
         """``CRAWL_MAX_PAGES`` URLs have been accepted."""
         return bool(self.max_pages) and accepted >= self.max_pages
 
+    def room(self, accepted):
+        """How many more URLs ``CRAWL_MAX_PAGES`` lets in (``None``: no limit)."""
+        return self.max_pages - accepted if self.max_pages else None
+
     def in_scope(self, url):
         if not self.patterns.matches(url):
             return False

@@ -1,18 +1,16 @@
 """The operator's controls over a running frontier: seeds, pause, host orders, host views.
 
-Part of the frontier (``spyder.core.frontier.frontiers``), called by the console
-(``spyder.console``: the HTTP API and ``spyder ctl``) on the master's IOLoop.
+Part of the frontier (``spyder.core.frontier``), called through the frontier by the
+console (``spyder.console``: the HTTP API and ``spyder ctl``) on the master's IOLoop.
 ``add_seeds`` adds URLs as any seed (all or none); ``pause`` / ``resume`` stop and
-restart handing out URLs (a flag in the state file's ``meta``); ``block_host`` /
-``unblock_host`` / ``set_host_delay`` give per-host orders (``hostcontrols``, the
-``host_controls`` table); ``host`` / ``hosts`` describe hosts from the per-host
-counters (``hoststats``) and the active queues.  Every order is committed with the
-next checkpoint, never ahead of the sinks' output, so it holds after a restart.
+restart handing out URLs (``paused`` is part of the checkpoint's state); ``block_host``
+/ ``unblock_host`` / ``set_host_delay`` give per-host orders (``hostcontrols``);
+``host`` / ``hosts`` describe hosts from the per-host counters (``hoststats``) and the
+active queues.  Every order is committed with the next checkpoint, never ahead of the
+sinks' output, so it holds after a restart.
 """
-import collections
 import logging
 
-from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier.hostcontrols import FOREVER
 from spyder.core.urls import check_seed, host_key
 
@@ -20,42 +18,50 @@ log = logging.getLogger("spyder.frontier")
 
 
 class OperatorControls:
-    """The frontier's operator controls (see the module docstring): a part of
-    ``AbstractBaseFrontier``, working on the state it sets up (``_controls``,
-    ``_host_stats``, ``_queues``, ``_robots``, ``_store``, ``_paused``)."""
+    """The operator's controls (see the module docstring).
+
+    ``add_seed(url)``: the frontier's way to add one seed (True if new or revived);
+    ``paused``: the state the last run left; ``clock``: the UTC epoch source; the other
+    arguments are the frontier parts the orders act on or describe.
+    """
+
+    def __init__(self, add_seed, paused, clock, store, controls, host_stats, queues, robots,
+                 in_flight, checkpoints):
+        self._add_seed = add_seed
+        self._paused = bool(paused)
+        self._now = clock
+        self._store = store
+        self._controls = controls
+        self._host_stats = host_stats
+        self._queues = queues
+        self._robots = robots
+        self._in_flight = in_flight
+        self._checkpoints = checkpoints
 
     def add_seeds(self, urls):
         """Add seeds from the operator: all of them or, if one is not a crawlable URL,
         none (``ValueError`` names it).  Returns the URLs that were new (or revived)."""
         for url in urls:
             check_seed(url)
-        return [url for url in urls if self.add_uri(CrawlUri(url=url))]
+        return [url for url in urls if self._add_seed(url)]
 
     @property
     def paused(self):
-        """True while ``get_next`` hands out nothing (``pause()``), also after a restart."""
+        """True while the frontier hands out nothing (``pause()``), also after a restart."""
         return self._paused
 
-    def pause(self):
-        """Stop handing out URLs (those in flight still finish) until ``resume()``."""
-        self._set_paused(True)
-
-    def resume(self):
-        """Hand out URLs again after ``pause()``; the master should dispatch now."""
-        self._set_paused(False)
-
-    def _set_paused(self, paused):
-        if paused != self._paused and not self._closed:
+    def set_paused(self, paused):
+        """Stop (True) or restart (False) handing out URLs; those in flight still finish."""
+        if paused != self._paused:
             self._paused = paused
-            self._store.set_meta("paused", paused)
             self._order_given()
             log.info("frontier::%s", "paused" if paused else "resumed")
 
     def _order_given(self):
         """An operator's order changed the state: it is committed with the next checkpoint
         (never ahead of the sinks' output, which keeps them exactly-once)."""
-        self._ops += 1
-        self._maybe_commit(self._now())
+        self._checkpoints.note()
+        self._checkpoints.maybe_commit(self._now())
 
     def block_host(self, host, until=None):
         """Hand out no URL of ``host`` (a host key: ``name[:port]``) until ``until`` (UTC
@@ -76,8 +82,9 @@ class OperatorControls:
         if q is not None:
             q.blocked_until = 0.0
             self._queues.schedule(q, self._now())
-        elif queue_id is not None:
-            self._store.lift_queue_hold(queue_id)
+        elif queue_id is not None:  # on hold: due when its first URL is, hold forgotten
+            head = self._store.queue_head(queue_id, 1)
+            self._store.put_queue(queue_id, head[0].next_date if head else None, None)
         self._order_given()
         log.info("frontier::host %s unblocked", host)
 
@@ -102,8 +109,8 @@ class OperatorControls:
         ``errors``, ``in_flight``; ``host``: by name); ``ValueError`` for another sort."""
         now = self._now()
         if sort == "in_flight":
-            flying = collections.Counter(host_key(url) for url in self._in_flight)
-            rows = [self._host_stats.get(host) for host, _ in flying.most_common(limit)]
+            rows = [self._host_stats.get(host)
+                    for host, _ in self._in_flight.busiest_hosts(limit)]
         else:
             rows = self._host_stats.top(sort, limit)
         return [self._describe_host(row, now) for row in rows if row is not None]

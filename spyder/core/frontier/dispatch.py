@@ -1,18 +1,19 @@
 """Dispatch: which URL of an active host queue goes out now, and as what.
 
-Part of the frontier (``spyder.core.frontier.frontiers``).  When the master asks for work,
-``_next_ready`` pops the host queues whose ready time has come (``hostqueues``) and
-``_take`` decides for the head of each: an operator's block holds the queue
-(``hostcontrols``); an origin whose robots.txt is not known yet has it fetched
-first -- through the target host's queue when it was redirected there -- and waits
-(``robots``); a URL its robots.txt disallows is dropped (at most ``_MAX_DROPS`` in one
-go); any other URL goes out as a ``CrawlUri`` with its conditional-GET hints and
-credentials, recorded as a ``Flight`` until its answer comes back (``outcomes``).
+Part of the frontier (``spyder.core.frontier``).  When the master asks for work,
+``Dispatch.next`` pops the host queues whose ready time has come (``hostqueues``) and
+decides for the head of each: an operator's block holds the queue (``hostcontrols``);
+an origin whose robots.txt is not known yet has it fetched first -- through the target
+host's queue when it was redirected there -- and waits (``robots``); a URL its
+robots.txt disallows is dropped (at most ``_MAX_DROPS`` in one go); any other URL goes
+out as a ``CrawlUri`` with its conditional-GET hints and credentials, recorded as a
+``Flight`` (``inflight``) until its answer comes back.
 """
 import logging
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
+from spyder.core.frontier.inflight import Flight
 from spyder.core.frontier.robots import BUSY, FETCH, READY, robots_url
 from spyder.core.urls import credentials, host_key, origin
 
@@ -22,27 +23,31 @@ log = logging.getLogger("spyder.frontier")
 _MAX_DROPS = 1000
 
 
-class Flight:
-    """A URL handed out and not answered yet."""
-
-    __slots__ = ("row", "queue", "origin", "host", "sitemap", "waiter", "superseded")
-
-    def __init__(self, row, queue_id, origin_, host, sitemap=None, waiter=None):
-        self.row = row             # None for a robots.txt fetch
-        self.queue = queue_id      # the queue whose politeness the fetch counts against
-        self.origin = origin_
-        self.host = host           # the host key of the URL fetched
-        self.sitemap = sitemap     # a sitemap's nesting level, None for other URLs
-        self.waiter = waiter       # a robots.txt hop lent by another queue: the origin's queue
-        self.superseded = False    # a late answer to an earlier dispatch was recorded first
-
-
 class Dispatch:
-    """The frontier's dispatch (see the module docstring): a part of
-    ``AbstractBaseFrontier``, working on the state it sets up (``_queues``, ``_robots``,
-    ``_controls``, ``_resolver``, ``_store``, ``_in_flight``, ``_counters``)."""
+    """The frontier's dispatch (see the module docstring).
 
-    def _next_ready(self, now):
+    ``queues``: the ``ActiveQueues``; ``robots``: the ``RobotsTxt`` policy;
+    ``controls``: the operator's ``HostControls``; ``resolver``: URL -> queue (for a
+    robots.txt redirected to another queue's host); ``store``: for sitemap levels and
+    dropped URLs; ``in_flight``: where flights start; ``counters`` / ``checkpoints``:
+    a dropped URL is counted and is an operation; ``sitemaps``: ``ROBOTSTXT_SITEMAPS``;
+    ``default_priority``: the priority level of robots.txt requests.
+    """
+
+    def __init__(self, queues, robots, controls, resolver, store, in_flight, counters,
+                 checkpoints, sitemaps, default_priority):
+        self._queues = queues
+        self._robots = robots
+        self._controls = controls
+        self._resolver = resolver
+        self._store = store
+        self._in_flight = in_flight
+        self._counters = counters
+        self._checkpoints = checkpoints
+        self._sitemaps = sitemaps
+        self._default_priority = default_priority
+
+    def next(self, now):
         """Pop ready queues until one hands out a URL; ``None`` if none can."""
         tried = set()
         queues = self._queues
@@ -106,7 +111,7 @@ class Dispatch:
         level = self._store.sitemap_level(row.url) if self._sitemaps else None
         if level is not None:
             optional_vars[C.CURI_SITEMAP_FETCH] = C.CURI_OPTIONAL_TRUE
-        self._in_flight[row.url] = Flight(row, q.id, org, host, sitemap=level)
+        self._in_flight.start(row.url, Flight(row, q.id, org, host, sitemap=level))
         req_header = {}
         if row.etag:
             req_header["Etag"] = row.etag
@@ -138,14 +143,14 @@ class Dispatch:
             q.waiting = True
             flight = Flight(None, lender, org, host, waiter=q.id)
         self._robots.fetch_started(org)
-        self._in_flight[url] = flight
+        self._in_flight.start(url, flight)
         return CrawlUri(url=url, effective_url=url, current_priority=self._default_priority,
                         optional_vars={C.CURI_ROBOTS_FETCH: C.CURI_OPTIONAL_TRUE},
                         depth=0, attempt=attempt)
 
     def _drop_disallowed(self, row, host):
-        self._store.ignore_uri(row.url, row.status, "robots")
-        self._finished_for_good(row, host)
-        self._counters["robots_disallowed"] += 1
-        self._ops += 1
+        self._store.record(row._replace(next_date=None, reason="robots"))
+        self._counters.finished_for_good(row, host)
+        self._counters.add("robots_disallowed")
+        self._checkpoints.note()
         log.debug("frontier::%s disallowed by robots.txt", row.url)

@@ -4,12 +4,16 @@ The master calls the frontier from its IOLoop only: ``add_uri`` for seeds,
 ``get_next`` to dispatch (``queue.Empty`` when nothing may go out now),
 ``next_due`` to know how long to sleep, one ``process_*`` per result, and
 ``checkpoint`` / ``crawl_done`` / ``stats`` / ``close``.  Everything persistent
-lives in the SQLite state file (``sqlitequeues``); memory holds only bounded
-working sets.  This module is the contract and the two frontiers.  The work is
-split by concept: ``dispatch`` (what goes out: ``Dispatch``), ``outcomes`` (what an
-answer changes, in one transaction: ``Outcomes``) and ``controls`` (the operator's
-controls: ``OperatorControls``) are the parts ``AbstractBaseFrontier`` is made of;
-they compose these components, one concept each:
+lives in the frontier store (``spyder.core.store``: the SQLite state file by
+default); memory holds only bounded working sets.  This module is the contract and
+the two frontiers.  ``AbstractBaseFrontier`` is composed of parts that own their
+state and meet through small interfaces (``docs/architecture.md`` draws them):
+``dispatch`` (what goes out: ``Dispatch``), ``outcomes`` (what an answer changes:
+``Outcomes``), ``intake`` (new URLs into the store and their queues: ``Intake``),
+``controls`` (the operator's orders: ``OperatorControls``), ``operation`` (one
+operation, one savepoint: ``Transactions``), ``checkpoints`` (when to commit and
+what a commit holds: ``Checkpoints``), ``counters`` and ``inflight``; and these
+components, one concept each:
 
 * ``admission`` -- which URLs enter: canonical spelling, scope (the seeds' hosts or
   ``REGEX_SCOPE_*``), ``CRAWL_MAX_DEPTH``, ``CRAWL_MAX_PAGES``, the seen cache.
@@ -48,51 +52,50 @@ depth and the source is rescheduled like a success (never due at once, so
 redirects cannot loop; a 304 raises its recrawl level).  4xx other than 408/429:
 dropped.  Everything else: retried after ``RETRY_BACKOFF`` seconds, doubling, at
 least ``Retry-After``, up to ``MAX_RETRIES`` times, then dropped.  Sinks hear each
-final outcome once, after the bookkeeping; one result's row, its links and its
-queue changes are written in one savepoint, and transactions are committed every
-``FRONTIER_CHECKPOINTING`` operations or ``FRONTIER_CHECKPOINT_SECONDS``, so after a
-crash the file is consistent and a restart resumes: URLs in flight are due again,
-finished ones are not.
+final outcome once, after the bookkeeping and before the commit that makes it
+final; one result's row, its links and its queue changes are written in one
+savepoint, and transactions are committed every ``FRONTIER_CHECKPOINTING``
+operations or ``FRONTIER_CHECKPOINT_SECONDS``, so after a crash the store is
+consistent and a restart resumes: URLs in flight are due again, finished ones are
+not.  ``AbstractBaseFrontier._finish`` is the life of one result, top to bottom.
 """
-import contextlib
 import logging
 import queue
-import sqlite3
 import time
 
 from spyder.core import constants as C
+from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier.admission import Admission
+from spyder.core.frontier.checkpoints import Checkpoints
 from spyder.core.frontier.controls import OperatorControls
+from spyder.core.frontier.counters import CrawlCounters
 from spyder.core.frontier.dispatch import Dispatch
-from spyder.core.filelock import state_file_lock
 from spyder.core.frontier.hostcontrols import HostControls
 from spyder.core.frontier.hostqueues import ActiveQueues
 from spyder.core.frontier.hostresolution import QueueResolver
 from spyder.core.frontier.hoststats import HostStats
+from spyder.core.frontier.inflight import InFlight
+from spyder.core.frontier.intake import Intake
+from spyder.core.frontier.operation import Transactions
 from spyder.core.frontier.outcomes import Outcomes
-from spyder.core.retry import RetryPolicy
 from spyder.core.frontier.robots import RobotsTxt
+from spyder.core.retry import RetryPolicy
 from spyder.core.sink import Sinks
-from spyder.core.store.sqlite import (SINGLE_QUEUE, QueueException, SQLiteMultipleHostUriQueue,
-                                      SQLiteSingleHostUriQueue)
-from spyder.core.urls import hostname
+from spyder.core.store import open_store
+from spyder.core.store.protocol import SINGLE_QUEUE
+from spyder.core.urls import host_key, origin
 from spyder.errors import StartupError
 from spyder.import_util import load_setting
 
 log = logging.getLogger("spyder.frontier")
 
-#: Counters kept in the state file (committed together with the rows they count).
-_COUNTERS = ("known", "accepted", "pending", "open", "unresolved", "robots_disallowed",
-             "out_of_scope", "too_deep", "retries", "gave_up",
-             "success", "redirect", "not_found", "server_error")
 #: How often the master is asked to look again while host lookups are under way.
 _RESOLVE_POLL = 0.05
-#: Checkpoint intervals a commit waits for a sink writing in a thread before dispatch
-#: pauses until the sink has caught up.
-_SINK_WAIT_LIMIT = 5
 #: Seconds between two looks at a sink that dispatch waits for.
 _SINK_POLL = 0.05
-
+#: Result classes a late answer may be recorded as (a late failure says no more than the
+#: expired lease already did).
+_DEFINITIVE = ("success", "redirect", "not_found")
 
 
 class _SingleQueueAssignment:
@@ -104,106 +107,101 @@ class _SingleQueueAssignment:
         return SINGLE_QUEUE
 
 
-class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
-    """Everything both frontiers share; subclasses choose store, assignment and limits.
+class AbstractBaseFrontier:
+    """Everything both frontiers share; subclasses choose assignment and limits.
 
-    ``front_end_queues`` (a store) and ``prioritizer`` may be passed in (tests);
-    ``clock`` (default ``time.time``) is the UTC epoch source, also settable as
-    ``_now``.  ``log_handler`` is accepted for the original's signature
-    (``FRONTIER_CLASS(settings, log_handler)``) and not used: the frontier's records
-    reach the root logger's handlers.  See the module docstring for the behaviour.
+    ``front_end_queues`` (a ``FrontierStore``) and ``prioritizer`` may be passed in
+    (tests); otherwise ``FRONTIER_STORE`` names the store.  ``clock`` (default
+    ``time.time``) is the UTC epoch source, also settable as ``_now``.  ``log_handler``
+    is accepted for the original's signature (``FRONTIER_CLASS(settings, log_handler)``)
+    and not used: the frontier's records reach the root logger's handlers.  See the
+    module docstring for the behaviour.
     """
 
-    _store_class = SQLiteMultipleHostUriQueue
-    _max_active = 1       # queues in memory at the same time
-    _budget = None        # fetches per activation (None: unlimited)
-    _buffer_size = 50     # URLs of one queue read from the state file at a time
+    _single_queue = False  # the store is the SingleHostFrontier's
 
     def __init__(self, settings, log_handler=None, front_end_queues=None, prioritizer=None,
                  clock=None):
         self._now = clock or time.time
         self._closed = False
-        self._lock_file = None
         self._sinks = Sinks()
-        self._store = front_end_queues or self._open_store(settings)
+        self._store = front_end_queues or open_store(settings, lambda: self._now(),
+                                                     self._single_queue)
         try:
-            self._setup(settings, prioritizer)
+            self._build(settings, prioritizer)
         except BaseException:
             self._sinks.close()
             self._store.close()
-            self._release_lock()
             raise
 
     # ------------------------------------------------------------------ set-up
-    def _open_store(self, settings):
-        path = settings.FRONTIER_STATE_FILE
-        if path != ":memory:":
-            self._lock_file = state_file_lock(path).acquire()
-        try:
-            return self._store_class(path, clock=lambda: self._now(),
-                                     cache_mb=settings.FRONTIER_SQLITE_CACHE_MB)
-        except (sqlite3.Error, QueueException) as exc:
-            self._release_lock()
-            raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: %s" % (path, exc)) from exc
-
-    def _setup(self, settings, prioritizer):
-        self._prioritizer = prioritizer or load_setting(settings, "PRIORITIZER_CLASS")(settings)
-        self._default_priority = getattr(self._prioritizer, "default_priority",
-                                         settings.PRIORITIZER_DEFAULT_PRIORITY)
-        store = self._store
-        self._retry = RetryPolicy(settings)
-        self._robots = RobotsTxt(settings, store, self._retry)
-        self._sitemaps = bool(settings.ROBOTSTXT_SITEMAPS)
-        self._sitemap_max_depth = int(settings.SITEMAP_MAX_DEPTH)
-        self._admission = Admission(settings, store)
-        self._resolver = QueueResolver(store, self._create_assignment(settings), self._resolved)
-        self._host_stats = HostStats(store)
-        self._controls = HostControls(store)
-        self._paused = bool(store.get_meta("paused", False))
-        self._queues = ActiveQueues(store, load_setting(settings, "QUEUE_SELECTOR_CLASS")(0),
-                                    self._max_active, self._budget, self._buffer_size,
-                                    max(1, int(settings.FRONTIER_HOST_CONCURRENCY)))
-
-        self._min_delay = float(settings.FRONTIER_MIN_DELAY)
-        self._delay_factor = float(settings.FRONTIER_CRAWL_DELAY_FACTOR)
-        self._punish = max(0, int(settings.FRONTIER_QUEUE_BUDGET_PUNISH) - 1)
-        self._checkpoint_ops = max(1, int(settings.FRONTIER_CHECKPOINTING))
-        self._checkpoint_seconds = float(settings.FRONTIER_CHECKPOINT_SECONDS)
-
-        self._in_flight = {}                     # url -> dispatch.Flight
-        self._sinks_behind = False               # dispatch waits for a sink to catch up
-        self._ops = 0
-        self._checkpoints = 0
-        self._unexpected = 0
-
-        kind = self._assignment_name(settings)
-        recorded = store.get_meta("assignment")
-        if recorded is None:
-            store.set_meta("assignment", kind)
-        elif recorded != kind:
-            raise StartupError(
-                "FRONTIER_STATE_FILE=%r holds a crawl queued by %s, but this frontier queues by "
-                "%s; use the same FRONTIER_CLASS and QUEUE_ASSIGNMENT_CLASS as before, or a new "
-                "state file" % (settings.FRONTIER_STATE_FILE, recorded, kind))
-        self._counters = dict.fromkeys(_COUNTERS, 0)
-        self._counters.update(store.get_meta("counters", {}))
-        self._sinks.recorded = store.get_meta("sinks", {})
-        if not store.get_meta("clean", True):
-            log.warning("frontier::the state file was not closed cleanly; recomputing when "
-                        "each host queue is due")
-            store.repair_queue_due()
-        store.set_meta("clean", False)
-        self._commit()
-        if self._counters["known"]:
-            log.info("frontier::resuming: %d URLs known, %d to crawl",
-                     self._counters["known"], self._counters["open"])
-        self._sinks.load(settings)
+    def _limits(self, settings):
+        """``(queues in memory at once, fetches per activation or None, URLs of a queue
+        read from the store at a time)``."""
+        raise NotImplementedError
 
     def _create_assignment(self, settings):
         raise NotImplementedError
 
     def _assignment_name(self, settings):
         raise NotImplementedError
+
+    def _build(self, settings, prioritizer):
+        store = self._store
+        state = store.state()
+        self._assignment = self._assignment_name(settings)
+        recorded = state.get("assignment")
+        if recorded is not None and recorded != self._assignment:
+            raise StartupError(
+                "FRONTIER_STATE_FILE=%r holds a crawl queued by %s, but this frontier queues by "
+                "%s; use the same FRONTIER_CLASS and QUEUE_ASSIGNMENT_CLASS as before, or a new "
+                "state file" % (settings.FRONTIER_STATE_FILE, recorded, self._assignment))
+        self._prioritizer = prioritizer or load_setting(settings, "PRIORITIZER_CLASS")(settings)
+        default_priority = getattr(self._prioritizer, "default_priority",
+                                   settings.PRIORITIZER_DEFAULT_PRIORITY)
+        self._sitemaps = bool(settings.ROBOTSTXT_SITEMAPS)
+        self._unexpected = 0
+        retry = RetryPolicy(settings)
+        host_controls = HostControls(store)
+        max_active, budget, buffer_size = self._limits(settings)
+
+        self._robots = RobotsTxt(settings, store, retry)
+        self._admission = Admission(settings, store)
+        self._host_stats = HostStats(store)
+        self._counters = CrawlCounters(self._host_stats, state.get("counters"))
+        self._resolver = QueueResolver(store, self._create_assignment(settings), self._resolved)
+        self._queues = ActiveQueues(store, load_setting(settings, "QUEUE_SELECTOR_CLASS")(0),
+                                    max_active, budget, buffer_size,
+                                    max(1, int(settings.FRONTIER_HOST_CONCURRENCY)))
+        self._in_flight = InFlight()
+        self._sinks.recorded = state.get("sinks", {})
+        self._checkpoints = Checkpoints(settings, store, self._sinks, self._queues,
+                                        self._host_stats, self._state)
+        self._transactions = Transactions(store, self._queues, self._counters, self._host_stats,
+                                          forget=(self._resolver.forget, self._admission.reload))
+        self._intake = Intake(store, self._admission, self._resolver, self._counters,
+                              self._host_stats, default_priority, int(settings.SITEMAP_MAX_DEPTH))
+        self._dispatch = Dispatch(self._queues, self._robots, host_controls, self._resolver,
+                                  store, self._in_flight, self._counters, self._checkpoints,
+                                  self._sitemaps, default_priority)
+        self._outcomes = Outcomes(settings, store, self._counters, self._host_stats,
+                                  self._intake, self._robots, retry, self._prioritizer,
+                                  self._queues, host_controls, self._transactions)
+        self._controls = OperatorControls(
+            lambda url: self.add_uri(CrawlUri(url=url)), state.get("paused", False),
+            lambda: self._now(), store, host_controls, self._host_stats, self._queues,
+            self._robots, self._in_flight, self._checkpoints)
+
+        if self._counters["known"]:
+            log.info("frontier::resuming: %d URLs known, %d to crawl",
+                     self._counters["known"], self._counters["open"])
+        self._sinks.load(settings)
+        self._checkpoints.commit()  # this run's sinks' positions (a new WARC file) included
+
+    def _state(self):
+        """The frontier's state a commit holds (``store.commit``)."""
+        return {"assignment": self._assignment, "counters": self._counters.as_dict(),
+                "sinks": self._sinks.positions(), "paused": self._controls.paused}
 
     # ------------------------------------------------------------------ the contract
     def add_sink(self, sink):
@@ -226,14 +224,11 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
             log.warning("frontier::seed ignored: %s", exc)
             return False
         now = self._now()
-        depth = int(curi.depth or 0)
-        priority = int(curi.current_priority or self._default_priority)
-        with self._transaction(now) as (pushes, due):
-            if self._admission.default_scope:
-                self._admission.add_scope_host(hostname(url))
-            added = self._add_url(url, depth, priority, pushes, due, seed=True)
-        self._ops += 1
-        self._maybe_commit(now)
+        priority = int(curi.current_priority or self._intake.default_priority)
+        with self._transactions(now) as op:
+            added = self._intake.add_seed(url, int(curi.depth or 0), priority, op)
+        self._checkpoints.note()
+        self._checkpoints.maybe_commit(now)
         if added:
             log.info("frontier::added %s", url)
         return added
@@ -241,19 +236,20 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
     def get_next(self):
         """The next URL that may be fetched now; ``queue.Empty`` if there is none (or the
         crawl is paused)."""
-        if self._closed or self._paused:
+        if self._closed or self._controls.paused:
             raise queue.Empty()
         now = self._now()
-        if self._sinks_behind:
-            self._maybe_commit(now)
-        if self._sinks_behind or self._sinks.behind():
+        checkpoints = self._checkpoints
+        if checkpoints.behind:
+            checkpoints.maybe_commit(now)
+        if checkpoints.behind or self._sinks.behind():
             raise queue.Empty()
         self._resolver.scan(self._counters["unresolved"])
         if self._queues.has_room():
             self._queues.activate(now)
-        curi = self._next_ready(now)
+        curi = self._dispatch.next(now)
         self._host_stats.settle()
-        self._maybe_commit(now)
+        checkpoints.maybe_commit(now)
         if curi is None:
             raise queue.Empty()
         return curi
@@ -261,22 +257,16 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
     def next_due(self):
         """When ``get_next`` can next succeed without a result arriving; ``None``: never
         (or not before ``resume()``)."""
-        if self._closed or self._paused:
+        if self._closed or self._controls.paused:
             return None
-        if self._sinks_behind or self._sinks.behind():
+        if self._checkpoints.behind or self._sinks.behind():
             return self._now() + _SINK_POLL
-        due = self._queues.next_time()
+        times = [self._queues.next_time(), self._checkpoints.next_time()]
         if self._queues.has_room():
-            stored = self._store.earliest_queue_due()
-            if stored is not None and (due is None or stored < due):
-                due = stored
+            times.append(self._store.earliest_due())
         if self._resolver.busy:
-            poll = self._now() + _RESOLVE_POLL
-            due = poll if due is None else min(due, poll)
-        if self._store.txn_started is not None:
-            commit_at = self._store.txn_started + self._checkpoint_seconds
-            due = commit_at if due is None else min(due, commit_at)
-        return due
+            times.append(self._now() + _RESOLVE_POLL)
+        return min((t for t in times if t is not None), default=None)
 
     def process_successful_crawl(self, curi):
         """A 2xx result."""
@@ -299,6 +289,36 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
         passed first): due again at once, no attempt counted, its budget unit refunded."""
         self._finish(curi, "handed_back")
 
+    def _finish(self, curi, kind):
+        """The life of one result of class ``kind``, top to bottom."""
+        if self._closed:
+            log.warning("frontier::result for %s after close; ignored", curi.url)
+            return
+        # 1. match it to its dispatch
+        flight = self._in_flight.get(curi.url)
+        if flight is None:
+            self._unexpected += 1
+            log.debug("frontier::result for %s, which is not in flight (an earlier run?); "
+                      "ignored", curi.url)
+            return
+        now = self._now()
+        # 2. record it and admit its links, in one savepoint (not if a late answer to an
+        #    earlier dispatch was recorded as the URL's outcome already)
+        sink_kind = None
+        if not flight.superseded:
+            sink_kind = self._outcomes.record(curi, kind, flight.row, flight.origin,
+                                              flight.host, flight.sitemap, now)
+        # 3. politeness: free the queue's slot, start its delay
+        self._in_flight.end(curi.url)
+        self._outcomes.release(curi, kind, flight, now)
+        # 4. tell the sinks, before the commit that makes the outcome final: the sinks'
+        #    positions that commit stores include this outcome (exactly once)
+        if sink_kind is not None:
+            self._sinks.tell(sink_kind, curi)
+        # 5. commit if it is time
+        self._checkpoints.note()
+        self._checkpoints.maybe_commit(now)
+
     def process_late_result(self, curi, kind):
         """An answer of result class ``kind`` to a dispatch whose lease expired (the master
         routed that dispatch as a 711 already).  It is recorded as the URL's outcome -- and
@@ -307,14 +327,55 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
         called off), or its retry is in flight unanswered (whose answer, when it comes, only
         frees its politeness slot and is otherwise ignored).  A late answer frees no slot:
         its dispatch's slot was freed when the lease expired."""
-        return self._record_late(curi, kind)
+        if (self._closed or kind not in _DEFINITIVE
+                or curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE):
+            return False
+        flight = self._in_flight.get(curi.url)
+        row = self._store.find(curi.url) if flight is None else flight.row
+        if (row is None or row.status != C.CURI_ELEASE_EXPIRED
+                or (flight is not None and flight.superseded)):
+            return False
+        now = self._now()
+        if flight is None:
+            self._queues.withdraw(row.queue, row.url)
+            level = self._store.sitemap_level(row.url) if self._sitemaps else None
+        else:
+            flight.superseded = True
+            level = flight.sitemap
+        sink_kind = self._outcomes.record(curi, kind, row, origin(row.url), host_key(row.url),
+                                          level, now)
+        log.info("frontier::%s: a late answer (status %s) to an expired lease recorded",
+                 curi.url, curi.status_code)
+        self._sinks.tell(sink_kind, curi)
+        self._checkpoints.note()
+        self._checkpoints.maybe_commit(now)
+        return True
+
+    def _resolved(self, key, identifier):
+        """The address of host ``key`` is known (runs on the event loop): its parked URLs
+        move into their queue."""
+        if self._closed:
+            return
+        now = self._now()
+        try:
+            with self._transactions(now) as op:
+                queue_id, moved = self._intake.move_resolved(key, identifier, op)
+        except Exception:
+            log.exception("frontier::recording the queue of %s failed; its URLs stay parked "
+                          "for another lookup", key)
+            self._resolver.failed(key)
+            return
+        self._counters.add("unresolved", -moved)
+        self._resolver.resolved(key, queue_id)
+        self._checkpoints.note()
+        self._checkpoints.maybe_commit(now)
 
     def checkpoint(self):
         """Commit the open transaction if ``FRONTIER_CHECKPOINT_SECONDS`` have passed
         (the master calls this from its housekeeping timer, so an idle crawl commits
         too)."""
         if not self._closed:
-            self._maybe_commit(self._now())
+            self._checkpoints.maybe_commit(self._now())
 
     def crawl_done(self):
         """Nothing in flight and nothing left to crawl except recrawls scheduled later."""
@@ -324,10 +385,8 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
         """Counters for the master's status line (see ``docs/frontier.md``); reading them
         changes nothing."""
         c = self._counters
-        open_in_flight = sum(1 for f in self._in_flight.values()
-                             if f.row is not None and f.row.is_open)
         return {
-            "known": c["known"], "queued": max(0, c["open"] - open_in_flight),
+            "known": c["known"], "queued": max(0, c["open"] - self._in_flight.open_rows()),
             "scheduled": max(0, c["pending"] - c["open"]), "in_flight": len(self._in_flight),
             "hosts_active": len(self._queues), "robots_disallowed": c["robots_disallowed"],
             "robots_waiting": self._robots.waiting(),
@@ -335,88 +394,62 @@ class AbstractBaseFrontier(Dispatch, Outcomes, OperatorControls):
             "out_of_scope": c["out_of_scope"], "too_deep": c["too_deep"],
             "unresolved": c["unresolved"], "success": c["success"], "redirect": c["redirect"],
             "not_found": c["not_found"], "server_error": c["server_error"],
-            "checkpoints": self._checkpoints, "unexpected_results": self._unexpected,
-            "paused": self._paused,
+            "checkpoints": self._checkpoints.count, "unexpected_results": self._unexpected,
+            "paused": self._controls.paused,
         }
 
     def close(self):
-        """Commit, close every sink, close the state file.  Idempotent."""
+        """Commit, close every sink, close the store.  Idempotent."""
         if self._closed:
             return
         self._closed = True
         try:
             self._queues.deactivate_all()
-            self._store.set_meta("clean", True)
             self._sinks.wait()
-            self._commit()
+            self._checkpoints.commit()
         finally:
             self._sinks.close()
             self._store.close()
-            self._release_lock()
 
-    # ------------------------------------------------------------------ the result transaction
-    @contextlib.contextmanager
-    def _transaction(self, now):
-        """One savepoint for one operation; yields ``(pushes, due)`` to fill: the changed
-        rows of active queues (applied after the savepoint) and the new due times of
-        stored queues (written inside it).  On failure memory forgets what it learned."""
-        pushes, due = [], {}
-        saved = dict(self._counters)
-        try:
-            with self._store.atomic():
-                yield pushes, due
-                self._queues.lower_due(due)
-        except BaseException:
-            self._rolled_back(saved)
-            raise
-        self._host_stats.settle()
-        self._queues.apply(pushes, now)
+    # ------------------------------------------------------------------ the operator's controls
+    def add_seeds(self, urls):
+        """Add seeds from the operator (see ``OperatorControls.add_seeds``)."""
+        return self._controls.add_seeds(urls)
 
-    def _place(self, queue_id, row, pushes, due):
-        """A scheduled ``row`` of queue ``queue_id`` is new or changed: into the active
-        queue's buffer, or its stored queue is due no later than the row."""
-        if self._queues.get(queue_id) is not None:
-            pushes.append((queue_id, row))
-        elif row.next_date < due.get(queue_id, float("inf")):
-            due[queue_id] = row.next_date
+    @property
+    def paused(self):
+        """True while ``get_next`` hands out nothing (``pause()``), also after a restart."""
+        return self._controls.paused
 
-    def _rolled_back(self, counters):
-        """A result's savepoint was rolled back: forget what memory learned inside it."""
-        self._counters = counters
-        self._host_stats.discard()
-        self._resolver.forget()
-        self._admission.reload()
+    def pause(self):
+        """Stop handing out URLs (those in flight still finish) until ``resume()``."""
+        if not self._closed:
+            self._controls.set_paused(True)
 
-    # ------------------------------------------------------------------ checkpoints
-    def _maybe_commit(self, now):
-        started = self._store.txn_started
-        if started is not None and (self._ops + self._queues.ops >= self._checkpoint_ops
-                                    or now - started >= self._checkpoint_seconds):
-            if not self._sinks.synced():  # a sink is still writing what it was told
-                if (not self._sinks_behind and now - started
-                        >= _SINK_WAIT_LIMIT * max(self._checkpoint_seconds, 1.0)):
-                    self._sinks_behind = True
-                    log.info("frontier::a sink has been behind for %.0f s: dispatch pauses "
-                             "until it caught up and the commit is made", now - started)
-                return  # the next result, get_next or the master's housekeeping try again
-            self._sinks_behind = False
-            self._commit()
+    def resume(self):
+        """Hand out URLs again after ``pause()``; the master should dispatch now."""
+        if not self._closed:
+            self._controls.set_paused(False)
 
-    def _commit(self):
-        """Commit the state with the counters and the sinks' output positions (so that a
-        restart cuts the sinks back to what this commit holds: exactly once)."""
-        self._host_stats.write()
-        self._queues.store_delays()
-        self._store.set_meta("counters", self._counters)
-        self._store.set_meta("sinks", self._sinks.positions())
-        self._store.checkpoint()
-        self._ops = self._queues.ops = 0
-        self._checkpoints += 1
+    def block_host(self, host, until=None):
+        """Hand out no URL of ``host`` until ``until`` (see ``OperatorControls``)."""
+        self._controls.block_host(host, until)
 
-    def _release_lock(self):
-        if self._lock_file is not None:
-            self._lock_file.release()
-            self._lock_file = None
+    def unblock_host(self, host):
+        """Lift a block; the host's URLs are due again at once."""
+        self._controls.unblock_host(host)
+
+    def set_host_delay(self, host, seconds):
+        """Wait ``seconds`` after each fetch of ``host`` (``None``: the computed delay)."""
+        self._controls.set_host_delay(host, seconds)
+
+    def host(self, host):
+        """Everything known about ``host``; ``KeyError`` if unknown."""
+        return self._controls.host(host)
+
+    def hosts(self, sort="queued", limit=20):
+        """The ``limit`` hosts with the largest ``sort``."""
+        return self._controls.hosts(sort, limit)
 
 
 class SingleHostFrontier(AbstractBaseFrontier):
@@ -426,11 +459,10 @@ class SingleHostFrontier(AbstractBaseFrontier):
     after each fetch applies to the whole crawl.  Meant for crawling one site.
     """
 
-    _store_class = SQLiteSingleHostUriQueue
+    _single_queue = True
 
-    def _setup(self, settings, prioritizer):
-        self._buffer_size = max(1, int(settings.FRONTIER_HEAP_SIZE))
-        super()._setup(settings, prioritizer)
+    def _limits(self, settings):
+        return 1, None, max(1, int(settings.FRONTIER_HEAP_SIZE))
 
     def _create_assignment(self, settings):
         return _SingleQueueAssignment()
@@ -442,13 +474,9 @@ class SingleHostFrontier(AbstractBaseFrontier):
 class MultipleHostFrontier(AbstractBaseFrontier):
     """Per-host politeness with active queues and budgets (the default frontier)."""
 
-    _store_class = SQLiteMultipleHostUriQueue
-
-    def _setup(self, settings, prioritizer):
-        self._max_active = max(1, int(settings.FRONTIER_ACTIVE_QUEUES))
-        self._budget = max(1, int(settings.FRONTIER_QUEUE_BUDGET))
-        self._buffer_size = self._budget
-        super()._setup(settings, prioritizer)
+    def _limits(self, settings):
+        budget = max(1, int(settings.FRONTIER_QUEUE_BUDGET))
+        return max(1, int(settings.FRONTIER_ACTIVE_QUEUES)), budget, budget
 
     def _create_assignment(self, settings):
         return load_setting(settings, "QUEUE_ASSIGNMENT_CLASS")(settings)

@@ -59,14 +59,14 @@ class ActiveQueues:
     """The queues in memory and their ready heap, over the frontier's ``store``.
 
     ``budget`` is the fetches per activation (``None``: unlimited), ``buffer_size``
-    the URLs of one queue read from the state file at a time.  ``ops`` counts the
-    state-file writes made here (a delay to store counts as one), for the frontier's
-    checkpoints.
+    the URLs of one queue read from the state file at a time.  ``take_ops`` counts the
+    state-file writes made here since it was last asked (a delay to store counts as
+    one), for the frontier's checkpoints.
     """
 
     def __init__(self, store, selector, max_active, budget, buffer_size, concurrency):
         self.active = {}           # queue id -> HostQueue
-        self.ops = 0
+        self._ops = 0
         self._ready = []           # heap of (time, queue id)
         self._delayed = set()      # ids of active queues whose next_allowed is not stored
         self._store = store
@@ -78,6 +78,16 @@ class ActiveQueues:
 
     def __len__(self):
         return len(self.active)
+
+    def take_ops(self):
+        """The state-file writes made here since the last call."""
+        ops, self._ops = self._ops, 0
+        return ops
+
+    @property
+    def ops(self):
+        """The state-file writes made here since ``take_ops`` was last called."""
+        return self._ops
 
     def get(self, queue_id):
         return self.active.get(queue_id)
@@ -104,7 +114,7 @@ class ActiveQueues:
         q = HostQueue(queue_id, self._budget)
         q.next_allowed = self._store.take_queue(queue_id)
         self.active[queue_id] = q
-        self.ops += 1
+        self._ops += 1
         return q
 
     def due(self, now):
@@ -198,7 +208,7 @@ class ActiveQueues:
         if not_before > q.next_allowed:
             q.next_allowed = not_before
             self._delayed.add(q.id)  # stored before the next commit: survives a crash
-            self.ops += 1
+            self._ops += 1
         if q.budget is not None:
             q.budget -= cost
         self.schedule(q, now)
@@ -206,19 +216,18 @@ class ActiveQueues:
     def deactivate(self, q):
         """Put ``q`` back into the state file with the time it is next due."""
         not_before = max(q.next_allowed, q.blocked_until)
-        due = self._store.earliest_in_queue(q.id)
-        if due is not None:
-            due = max(due, not_before)
-        self._store.set_queue_due(q.id, due, not_before or None)
+        head = self._store.queue_head(q.id, 1)
+        due = max(head[0].next_date, not_before) if head else None
+        self._store.put_queue(q.id, due, not_before or None)
         self._delayed.discard(q.id)
         del self.active[q.id]
         q.scheduled = None
-        self.ops += 1
+        self._ops += 1
 
     def store_delays(self):
         """Write the active queues' politeness delays not stored yet (before a commit)."""
         if self._delayed:
-            self._store.set_queues_not_before(
+            self._store.hold_queues(
                 [(self.active[queue_id].next_allowed, queue_id) for queue_id in self._delayed])
             self._delayed.clear()
 
@@ -248,7 +257,7 @@ class ActiveQueues:
     def _refill(self, q):
         size = self._buffer_size
         limit = size + len(q.flying)
-        rows = self._store.head_of(q.id, limit)
+        rows = self._store.queue_head(q.id, limit)
         buffer = [(r.next_date, r.priority, r.rowid, r) for r in rows if r.url not in q.flying]
         buffer.sort()
         q.complete = len(rows) < limit and len(buffer) <= size

@@ -46,21 +46,21 @@ class QueueResolver:
             return queue_id
         store = self._store
         if self._assignment.needs_resolution:
-            queue_id = store.get_host_queue(key)
+            queue_id = store.host_queue(key)
             if queue_id is None:
                 identifier = self._assignment.get_identifier(url)
                 if identifier is None:
                     return None
-                queue_id = store.add_or_create_queue(identifier)
+                queue_id = store.queue_id(identifier)
                 store.set_host_queue(key, queue_id)
         else:
-            queue_id = store.add_or_create_queue(self._assignment.get_identifier(url))
+            queue_id = store.queue_id(self._assignment.get_identifier(url))
         self.remember(key, queue_id)
         return queue_id
 
     def park(self, url):
         """Keep a URL aside until its host's address is known."""
-        self._store.add_unresolved(url, host_key(url))
+        self._store.park(url, host_key(url))
         if self._assignment.pending < MAX_RESOLVING:
             self._assignment.resolve(url, self._on_resolved)
         else:
@@ -78,7 +78,7 @@ class QueueResolver:
         if room <= 0:
             self._scan_needed = True
             return
-        for _, url in self._store.unresolved_hosts(room + self._assignment.pending):
+        for _, url in self._store.parked_hosts(room + self._assignment.pending):
             self._assignment.resolve(url, self._on_resolved)
 
     def resolved(self, key, queue_id):

@@ -13,7 +13,7 @@ writes the pending changes first.  Reading the busiest hosts is an indexed
 fetch, hold, delay) come from its active queue in memory (``hostqueues``); the
 frontier merges the two.
 """
-from spyder.core.store.sqlite import HOST_STATS_COLUMNS
+from spyder.core.store.protocol import HOST_STATS_COLUMNS
 
 # positions in a pending delta
 _QUEUE, _QUEUED, _FETCHED, _ERRORS, _BYTES, _STATUS, _TIME = range(7)

@@ -35,6 +35,7 @@ from protego import Protego
 
 from spyder.core.constants import CURI_ERROR
 from spyder.core.retry import result_class
+from spyder.core.store.protocol import RobotsRow
 from spyder.core.urls import canonicalize
 
 log = logging.getLogger("spyder.frontier")
@@ -107,7 +108,7 @@ class _Entry:
 class RobotsTxt:
     """The frontier's robots.txt policy (see the module docstring).
 
-    ``store`` is the frontier's SQLite store (``get_robots`` / ``put_robots``);
+    ``store`` is the frontier's store (``robots`` / ``put_robots`` / ``robots_waiting``);
     ``retry`` the frontier's ``RetryPolicy`` for failed fetches.
     """
 
@@ -156,8 +157,8 @@ class RobotsTxt:
             entry = self._cache.get(org)
             row = (entry.status, entry.expires, entry.failures) if entry is not None else None
             if row is None:
-                stored = self._store.get_robots(org)
-                row = None if stored is None else (stored[0], stored[2], stored[3])
+                stored = self._store.robots(org)
+                row = None if stored is None else (stored.status, stored.expires, stored.failures)
             if row is not None:
                 status, expires, failures = row
                 state = "waiting" if failures and expires > now else "ready"
@@ -181,7 +182,7 @@ class RobotsTxt:
 
     def waiting(self):
         """How many origins wait because their robots.txt is unreachable."""
-        return self._store.count_robots_waiting()
+        return self._store.robots_waiting()
 
     def fetch_finished(self, origin, curi, now):
         """Record the result of a robots.txt fetch; returns the sitemap URLs to add."""
@@ -208,8 +209,8 @@ class RobotsTxt:
             log.log(logging.WARNING if failures == 1 else logging.INFO,
                     "frontier::robots.txt of %s unreachable (%s), %d failed tries: its URLs "
                     "wait, next try in %.0f s", origin, cause, failures, wait)
-        self._store.put_robots(origin, entry.status, entry.body, entry.expires, entry.failures,
-                               entry.fetched)
+        self._store.put_robots(origin, RobotsRow(entry.status, entry.body, entry.expires,
+                                                 entry.failures, entry.fetched))
         self._remember(origin, entry)
         if entry.failures:
             return []
@@ -236,8 +237,8 @@ class RobotsTxt:
         if entry is not None:
             self._cache.move_to_end(origin)
             return entry
-        row = self._store.get_robots(origin)
-        if row is None or (not row[3] and row[4] is None):
+        row = self._store.robots(origin)
+        if row is None or (not row.failures and row.fetched is None):
             return None  # unknown, or "disallow all" written by an older Spyder: fetch again
         entry = _Entry(*row)
         self._remember(origin, entry)

@@ -5,3 +5,33 @@ frontier's words; ``sqlite.SQLiteStore`` is the default (one state file per craw
 ``memory.MemoryStore`` a small in-memory one (tests, throw-away crawls).  ``open_store``
 picks one from the ``FRONTIER_STORE`` setting.
 """
+import sqlite3
+
+from spyder.core.filelock import state_file_lock
+from spyder.core.store.memory import MemoryStore
+from spyder.core.store.protocol import StoreError
+from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue, SQLiteSingleHostUriQueue
+from spyder.errors import StartupError
+
+#: ``FRONTIER_STORE`` values and what they open.
+STORES = ("sqlite", "memory")
+
+
+def open_store(settings, clock, single_queue=False):
+    """The store ``FRONTIER_STORE`` names, open: ``"sqlite"`` (the state file
+    ``FRONTIER_STATE_FILE``, locked against a second master; ``single_queue``: the
+    SingleHostFrontier's store) or ``"memory"``.  A ``StartupError`` says what is wrong."""
+    kind = settings.FRONTIER_STORE
+    if kind == "memory":
+        return MemoryStore(clock)
+    if kind != "sqlite":
+        raise StartupError("FRONTIER_STORE=%r is not a store this Spyder knows; use one of %s"
+                           % (kind, ", ".join(repr(k) for k in STORES)))
+    path = settings.FRONTIER_STATE_FILE
+    lock = state_file_lock(path).acquire() if path != ":memory:" else None
+    store_class = SQLiteSingleHostUriQueue if single_queue else SQLiteMultipleHostUriQueue
+    try:
+        return store_class(path, clock=clock, cache_mb=settings.FRONTIER_SQLITE_CACHE_MB,
+                           lock=lock)
+    except (sqlite3.Error, StoreError) as exc:
+        raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: %s" % (path, exc)) from exc

@@ -29,9 +29,12 @@ master's memory does not grow with the crawl and a restart resumes it:
 * ``host_controls`` -- the operator's orders per host: blocked until (``inf``: until
   unblocked) and a politeness delay that overrides the computed one.
 
-Nothing is committed implicitly: writes open a transaction that the frontier
-commits with ``checkpoint()`` (batched), and ``atomic()`` wraps one result's
-writes in a savepoint so a failing result leaves no half-written state.  The store
+It implements the frontier store protocol (``spyder.core.store.protocol``).  Nothing
+is committed implicitly: writes open a transaction that the frontier commits with
+``commit(state)`` (batched; the state's keys go to ``meta``), and ``atomic()`` wraps
+one result's writes in a savepoint so a failing result leaves no half-written state.
+``meta["clean"]`` is False while the file is open: a file opened after a crash has
+every stored queue's due time recomputed from its URLs (``recovered``).  The store
 mirrors two things of ``queues`` in memory, kept exact by its own writes and
 forgotten when a savepoint rolls back: the earliest ``next_due`` (no statement to ask
 for due queues while none is) and the due times of the queues touched lately (a new
@@ -41,14 +44,18 @@ names and query shapes: one global queue, or one queue per host.
 """
 import contextlib
 import json
+import logging
 import sqlite3
 import time
-from typing import NamedTuple, Optional
+
+from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SINGLE_QUEUE,
+                                        RobotsRow, StoreError, UriRow)
+
+log = logging.getLogger("spyder.frontier")
 
 SCHEMA_VERSION = 1
-
-#: Identifier of the SingleHostFrontier's only queue.
-SINGLE_QUEUE = "*"
+#: ``meta`` keys that are the store's own, not the frontier's checkpoint state.
+_OWN_META = ("schema_version", "clean")
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -105,45 +112,15 @@ _SCHEMA = (
         delay REAL) WITHOUT ROWID""",
 )
 
-#: The columns of ``host_stats``, in order.
-HOST_STATS_COLUMNS = ("host", "queue", "queued", "fetched", "errors", "bytes", "last_status",
-                      "last_time")
-#: The ``host_stats`` columns the hosts can be sorted by (largest first).
-HOST_STATS_SORTS = ("queued", "fetched", "errors")
-
-
-class QueueException(Exception):
-    """Base class of the store's errors."""
-
-
-class UriRow(NamedTuple):
-    """One row of ``urls`` (see the module docstring); ``rowid`` orders equal due times."""
-
-    url: str
-    queue: Optional[int] = None
-    etag: Optional[str] = None
-    mod_date: Optional[str] = None
-    next_date: Optional[float] = None
-    priority: int = 1
-    depth: int = 0
-    attempt: int = 0
-    status: Optional[int] = None
-    reason: Optional[str] = None
-    rowid: Optional[int] = None
-
-    @property
-    def is_open(self):
-        """A URL the crawl still has to finish: never fetched, or waiting for a retry."""
-        return self.status is None or self.attempt > 0
-
+#: The original's name of the store's errors.
+QueueException = StoreError
 
 _SELECT = ("SELECT url, queue, etag, mod_date, next_date, priority, depth, attempt, status, "
            "reason, rowid FROM urls")
 _INSERT = ("INTO urls (url, queue, etag, mod_date, next_date, priority, depth, attempt, "
            "status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-_RECORD = ("UPDATE urls SET etag = ?, mod_date = ?, next_date = ?, priority = ?, attempt = ?, "
-           "status = ?, reason = ? WHERE ")
+_RECORD = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, priority = ?, "
+           "depth = ?, attempt = ?, status = ?, reason = ? WHERE ")
 
 
 def _insert_params(row):
@@ -157,17 +134,20 @@ _QUEUE_TIMES_SIZE = 65536
 
 
 class SQLiteStore:
-    """The state file: connection, transactions and every table (see the module docstring).
+    """The state file (see the module docstring): a ``FrontierStore``.
 
-    ``db_name`` is a path or ``":memory:"``; ``cache_mb`` bounds SQLite's page cache.
+    ``db_name`` is a path or ``":memory:"``; ``clock`` the UTC epoch source; ``cache_mb``
+    bounds SQLite's page cache; ``lock``, a held ``filelock.FileLock`` of the file, is
+    released when the store closes.
     """
 
-    def __init__(self, db_name, clock=time.time, cache_mb=32):
+    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None):
         self._clock = clock
+        self._lock = lock
         self._db = sqlite3.connect(db_name, isolation_level=None)
         self._cur = self._db.cursor()
-        #: clock() when the open transaction began (None: no transaction open).
-        self.txn_started = None
+        self.uncommitted_since = None
+        self.recovered = False
         #: The earliest ``next_due`` in ``queues`` (None: no queue is due), or _UNKNOWN:
         #: kept exact by the writes, so that asking for due queues while none is costs no
         #: statement.
@@ -181,38 +161,45 @@ class SQLiteStore:
             self._cur.execute("PRAGMA synchronous = NORMAL")
             self._cur.execute("PRAGMA cache_size = %d" % -int(cache_mb * 1024))
             self._cur.execute("PRAGMA temp_store = MEMORY")
-            self.begin()
+            self._begin()
             for statement in _SCHEMA:
                 self._cur.execute(statement)
             if "not_before" not in {c[1] for c in self._cur.execute("PRAGMA table_info(queues)")}:
                 self._cur.execute("ALTER TABLE queues ADD COLUMN not_before REAL")  # older files
-            version = self.get_meta("schema_version")
+            version = self._get_meta("schema_version")
             if version is None:
-                self.set_meta("schema_version", SCHEMA_VERSION)
+                self._set_meta("schema_version", SCHEMA_VERSION)
             elif version != SCHEMA_VERSION:
-                raise QueueException("state file has schema version %r, this Spyder writes %d; "
-                                     "use a new FRONTIER_STATE_FILE" % (version, SCHEMA_VERSION))
-            self.checkpoint()
+                raise StoreError("state file has schema version %r, this Spyder writes %d; "
+                                 "use a new FRONTIER_STATE_FILE" % (version, SCHEMA_VERSION))
+            if not self._get_meta("clean", True):
+                log.warning("frontier::the state file was not closed cleanly; recomputing when "
+                            "each host queue is due")
+                self.repair_queue_due()
+                self.recovered = True
+            self._set_meta("clean", False)
+            self._commit()
         except BaseException:
             self._db.close()
+            self._release()
             raise
 
-    # ------------------------------------------------------------------ transactions
-    @property
-    def in_transaction(self):
-        """True while uncommitted writes exist."""
-        return self._db.in_transaction
-
-    def begin(self):
-        """Open a transaction unless one is open (every write method calls this)."""
+    # ------------------------------------------------------------------ checkpoints
+    def _begin(self):
+        """Open a transaction unless one is open (every write calls this)."""
         if not self._db.in_transaction:
             self._cur.execute("BEGIN")
-            self.txn_started = self._clock()
+            self.uncommitted_since = self._clock()
+
+    def _commit(self):
+        if self._db.in_transaction:
+            self._cur.execute("COMMIT")
+        self.uncommitted_since = None
 
     @contextlib.contextmanager
     def atomic(self):
         """All writes inside happen together or, if an exception escapes, not at all."""
-        self.begin()
+        self._begin()
         self._cur.execute("SAVEPOINT result")
         try:
             yield
@@ -224,27 +211,39 @@ class SQLiteStore:
             raise
         self._cur.execute("RELEASE result")
 
-    def checkpoint(self):
-        """Commit the open transaction (if any)."""
-        if self._db.in_transaction:
-            self._cur.execute("COMMIT")
-        self.txn_started = None
+    def commit(self, state):
+        """Write the frontier's ``state`` (a dict of JSON values) and commit everything."""
+        for key, value in state.items():
+            self._set_meta(key, value)
+        self._commit()
+
+    def state(self):
+        """The frontier's state as the last commit left it."""
+        return {key: json.loads(value) for key, value in self._cur.execute(
+            "SELECT key, value FROM meta WHERE key NOT IN (%s)"
+            % ", ".join("?" * len(_OWN_META)), _OWN_META)}
 
     def close(self):
-        """Commit and close the file."""
-        self.checkpoint()
-        self._cur.close()
-        self._db.close()
+        """Mark the file closed cleanly, commit and close it."""
+        try:
+            self._set_meta("clean", True)
+            self._commit()
+            self._cur.close()
+            self._db.close()
+        finally:
+            self._release()
 
-    # ------------------------------------------------------------------ meta
-    def get_meta(self, key, default=None):
-        """A JSON value stored under ``key`` in ``meta``."""
+    def _release(self):
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _get_meta(self, key, default=None):
         row = self._cur.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
-    def set_meta(self, key, value):
-        """Store a JSON-serialisable value under ``key``."""
-        self.begin()
+    def _set_meta(self, key, value):
+        self._begin()
         self._cur.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                           (key, json.dumps(value)))
 
@@ -252,46 +251,31 @@ class SQLiteStore:
     def add_uris(self, rows):
         """Insert many new rows (``sqlite3.IntegrityError`` if a URL exists): a bulk load,
         for benchmarks and tools that prepare a state file."""
-        self.begin()
+        self._begin()
         self._cur.executemany("INSERT " + _INSERT, map(_insert_params, rows))
 
-    def insert_new(self, row):
-        """Insert the row unless its URL is known; its rowid if inserted, else ``None``."""
-        self.begin()
+    def admit(self, rows):
+        """Store the rows whose URL is unknown; returns them with their rowid."""
+        self._begin()
         cur = self._cur
-        cur.execute("INSERT OR IGNORE " + _INSERT, _insert_params(row))
-        return cur.lastrowid if cur.rowcount == 1 else None
+        new = []
+        for row in rows:
+            cur.execute("INSERT OR IGNORE " + _INSERT, _insert_params(row))
+            if cur.rowcount == 1:
+                new.append(row._replace(rowid=cur.lastrowid))
+        return new
 
-    def record(self, url, etag, mod_date, next_date, priority, attempt, status, reason,
-               rowid=None):
-        """Store the outcome of a visit (the columns a result changes); ``rowid``, the row's
-        if known, spares the look-up of the URL in its index."""
-        self.begin()
-        params = (etag, mod_date, next_date, priority, attempt, status, reason)
-        if rowid is None:
-            self._cur.execute(_RECORD + "url = ?", params + (url,))
+    def record(self, row):
+        """Store the new state of a known row (by its rowid if it has one, else its URL)."""
+        self._begin()
+        params = (row.queue, row.etag, row.mod_date, row.next_date, row.priority, row.depth,
+                  row.attempt, row.status, row.reason)
+        if row.rowid is None:
+            self._cur.execute(_RECORD + "url = ?", params + (row.url,))
         else:
-            self._cur.execute(_RECORD + "rowid = ?", params + (rowid,))
+            self._cur.execute(_RECORD + "rowid = ?", params + (row.rowid,))
 
-    def ignore_uri(self, url, status=None, reason="status"):
-        """Finish a URL for good: not scheduled again, but kept (with why) so it stays known."""
-        self.begin()
-        self._cur.execute("UPDATE urls SET next_date = NULL, status = ?, reason = ? WHERE url = ?",
-                          (status, reason, url))
-
-    def revive(self, url, queue, next_date, priority, depth):
-        """Schedule a URL that was dropped before it was ever fetched (scope, depth)."""
-        self.begin()
-        self._cur.execute("UPDATE urls SET queue = ?, next_date = ?, priority = ?, depth = ?, "
-                          "attempt = 0, status = NULL, reason = NULL WHERE url = ?",
-                          (queue, next_date, priority, depth, url))
-
-    def set_uri_queue(self, url, queue):
-        """Move a URL into a queue (after its host was resolved)."""
-        self.begin()
-        self._cur.execute("UPDATE urls SET queue = ? WHERE url = ?", (queue, url))
-
-    def find_uri(self, url):
+    def find(self, url):
         """The row of ``url``, or ``None``."""
         row = self._cur.execute(_SELECT + " WHERE url = ?", (url,)).fetchone()
         return None if row is None else UriRow._make(row)
@@ -299,34 +283,28 @@ class SQLiteStore:
     def __len__(self):
         return self._cur.execute("SELECT COUNT(*) FROM urls").fetchone()[0]
 
-    def head_of(self, queue, n=1):
+    def queue_head(self, queue, n):
         """The ``n`` rows of ``queue`` due first (due time, priority, insertion order)."""
         rows = self._cur.execute(
             _SELECT + " WHERE queue = ? AND next_date IS NOT NULL "
             "ORDER BY next_date, priority LIMIT ?", (queue, n)).fetchall()
         return [UriRow._make(row) for row in rows]
 
-    def earliest_in_queue(self, queue):
-        """The earliest due time of ``queue``'s URLs, or ``None`` if nothing is scheduled."""
-        return self._cur.execute(
-            "SELECT MIN(next_date) FROM urls WHERE queue = ? AND next_date IS NOT NULL",
-            (queue,)).fetchone()[0]
-
     # ------------------------------------------------------------------ queues
-    def add_or_create_queue(self, identifier):
+    def queue_id(self, identifier):
         """The id of the queue ``identifier``, created (ids 1, 2, ...) if new."""
         row = self._cur.execute("SELECT id FROM queues WHERE identifier = ?",
                                 (identifier,)).fetchone()
         if row is not None:
             return row[0]
-        self.begin()
+        self._begin()
         self._cur.execute("INSERT INTO queues (identifier) VALUES (?)", (identifier,))
         return self._cur.lastrowid
 
-    def set_queue_due(self, queue, next_due, not_before=None):
-        """Set when ``queue`` is next due (``None``: nothing to do, or held in memory) and
-        the time before which it must not be due, whatever URLs it gets."""
-        self.begin()
+    def put_queue(self, queue, next_due, not_before=None):
+        """``queue`` is on hold: next due at ``next_due`` (``None``: nothing to do), never
+        before ``not_before``, whatever URLs it gets."""
+        self._begin()
         self._cur.execute("UPDATE queues SET next_due = ?, not_before = ? WHERE id = ?",
                           (next_due, not_before, queue))
         self._remember_times(queue, next_due, not_before)
@@ -344,21 +322,22 @@ class SQLiteStore:
         return None if row is None else row[0]
 
     def take_queue(self, queue):
-        """``queue`` goes into memory (not due from here any more); returns its
-        ``not_before`` (0.0 if none)."""
+        """``queue`` goes into the frontier's memory (not due from here any more); returns
+        its ``not_before`` (0.0 if none)."""
         not_before = self.queue_not_before(queue)
-        self.begin()
+        self._begin()
         self._cur.execute("UPDATE queues SET next_due = NULL WHERE id = ?", (queue,))
         self._queue_times.pop(queue, None)
         self._earliest_due = _UNKNOWN
         return not_before or 0.0
 
-    def set_queues_not_before(self, delays):
-        """Record for ``(not_before, queue)`` pairs the time before which each ``queue`` (in
-        memory) must not be fetched from."""
-        self.begin()
-        self._cur.executemany("UPDATE queues SET not_before = ? WHERE id = ?", delays)
-        for _, queue in delays:
+    def hold_queues(self, holds):
+        """Record for ``(not_before, queue)`` pairs the time before which each active
+        ``queue`` must not fetch (its politeness delay, kept across a crash)."""
+        self._begin()
+        holds = list(holds)
+        self._cur.executemany("UPDATE queues SET not_before = ? WHERE id = ?", holds)
+        for _, queue in holds:
             self._queue_times.pop(queue, None)
 
     def lower_queue_due(self, queue, next_due):
@@ -374,7 +353,7 @@ class SQLiteStore:
         lowered = next_due if not_before is None else max(next_due, not_before)
         if due is not None and due <= lowered:
             return
-        self.begin()
+        self._begin()
         self._cur.execute("UPDATE queues SET next_due = ? WHERE id = ?", (lowered, queue))
         self._remember_times(queue, lowered, not_before)
         earliest = self._earliest_due
@@ -389,92 +368,83 @@ class SQLiteStore:
 
     def due_queues(self, now, limit):
         """Up to ``limit`` ``(id, identifier)`` of queues due by ``now``, most overdue first."""
-        earliest = self.earliest_queue_due()
+        earliest = self.earliest_due()
         if earliest is None or earliest > now:
             return []
         return self._cur.execute(
             "SELECT id, identifier FROM queues WHERE next_due IS NOT NULL AND next_due <= ? "
             "ORDER BY next_due, id LIMIT ?", (now, limit)).fetchall()
 
-    def earliest_queue_due(self):
-        """The earliest ``next_due`` of all queues not held in memory, or ``None``."""
+    def earliest_due(self):
+        """The earliest ``next_due`` of all queues on hold, or ``None``."""
         if self._earliest_due is _UNKNOWN:
             self._earliest_due = self._cur.execute(
                 "SELECT MIN(next_due) FROM queues WHERE next_due IS NOT NULL").fetchone()[0]
         return self._earliest_due
 
     def repair_queue_due(self):
-        """Recompute every queue's ``next_due`` from its URLs (after an unclean stop)."""
-        self.begin()
+        """Recompute every queue's ``next_due`` from its URLs (after an unclean stop, or
+        a bulk load with ``add_uris``)."""
+        self._begin()
         self._cur.execute("UPDATE queues SET next_due = MAX((SELECT MIN(next_date) FROM urls "
                           "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL), "
                           "IFNULL(not_before, 0))")
         self._earliest_due = _UNKNOWN
         self._queue_times.clear()
 
-    def lift_queue_hold(self, queue):
-        """Forget the hold a stored ``queue`` was put away with (an unblocked host): it is
-        due when its first URL is."""
-        self.begin()
-        self._cur.execute("UPDATE queues SET not_before = NULL, next_due = (SELECT MIN(next_date) "
-                          "FROM urls WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL) "
-                          "WHERE id = ?", (queue,))
-        self._earliest_due = _UNKNOWN
-        self._queue_times.pop(queue, None)
-
     # ------------------------------------------------------------------ hosts
-    def get_host_queue(self, host):
+    def host_queue(self, host):
         """The queue a host was assigned to, or ``None``."""
         row = self._cur.execute("SELECT queue FROM hosts WHERE host = ?", (host,)).fetchone()
         return None if row is None else row[0]
 
     def set_host_queue(self, host, queue):
         """Remember the queue of a host."""
-        self.begin()
+        self._begin()
         self._cur.execute("INSERT OR REPLACE INTO hosts (host, queue) VALUES (?, ?)",
                           (host, queue))
 
-    def add_unresolved(self, url, host):
-        """Park a URL until its host has a queue."""
-        self.begin()
+    def park(self, url, host):
+        """Keep a URL aside until ``host`` has a queue."""
+        self._begin()
         self._cur.execute("INSERT OR IGNORE INTO unresolved (url, host) VALUES (?, ?)",
                           (url, host))
 
-    def take_unresolved(self, host):
+    def unpark(self, host):
         """Remove and return the URLs parked for ``host``."""
         urls = [url for (url,) in self._cur.execute(
             "SELECT url FROM unresolved WHERE host = ?", (host,)).fetchall()]
         if urls:
-            self.begin()
+            self._begin()
             self._cur.execute("DELETE FROM unresolved WHERE host = ?", (host,))
         return urls
 
-    def unresolved_hosts(self, limit):
+    def parked_hosts(self, limit):
         """Up to ``limit`` ``(host, one of its URLs)`` with parked URLs."""
         return self._cur.execute("SELECT host, MIN(url) FROM unresolved GROUP BY host LIMIT ?",
                                  (limit,)).fetchall()
 
     # ------------------------------------------------------------------ robots.txt
-    def get_robots(self, origin):
-        """``(status, body, expires, failures, fetched)`` of an origin, or ``None``."""
-        return self._cur.execute("SELECT status, body, expires, failures, fetched FROM robots "
-                                 "WHERE origin = ?", (origin,)).fetchone()
+    def robots(self, origin):
+        """The ``RobotsRow`` of an origin, or ``None``."""
+        row = self._cur.execute("SELECT status, body, expires, failures, fetched FROM robots "
+                                "WHERE origin = ?", (origin,)).fetchone()
+        return None if row is None else RobotsRow._make(row)
 
-    def put_robots(self, origin, status, body, expires, failures, fetched):
-        """Store an origin's robots.txt state."""
-        self.begin()
+    def put_robots(self, origin, row):
+        """Store an origin's ``RobotsRow``."""
+        self._begin()
         self._cur.execute("INSERT OR REPLACE INTO robots (origin, status, body, expires, "
-                          "failures, fetched) VALUES (?, ?, ?, ?, ?, ?)",
-                          (origin, status, body, expires, failures, fetched))
+                          "failures, fetched) VALUES (?, ?, ?, ?, ?, ?)", (origin,) + tuple(row))
 
-    def count_robots_waiting(self):
+    def robots_waiting(self):
         """How many origins' last robots.txt fetch failed (their URLs wait)."""
         return self._cur.execute("SELECT COUNT(*) FROM robots WHERE failures > 0").fetchone()[0]
 
     # ------------------------------------------------------------------ sitemaps
     def add_sitemap(self, url, level):
         """Mark ``url`` as a sitemap, ``level`` indexes below one robots.txt names."""
-        self.begin()
+        self._begin()
         self._cur.execute("INSERT OR IGNORE INTO sitemaps (url, level) VALUES (?, ?)",
                           (url, level))
 
@@ -490,16 +460,15 @@ class SQLiteStore:
 
     def add_scope_host(self, host):
         """Add a host to the seeds' hosts."""
-        self.begin()
+        self._begin()
         self._cur.execute("INSERT OR IGNORE INTO scope_hosts (host) VALUES (?)", (host,))
-
 
     # ------------------------------------------------------------------ host statistics
     def add_host_stats(self, rows):
         """Add ``(host, queue, queued, fetched, errors, bytes, last_status, last_time)``
         deltas: counts are added, a ``queue``, ``last_status`` or ``last_time`` that is not
         ``None`` replaces the stored one."""
-        self.begin()
+        self._begin()
         self._cur.executemany(
             "INSERT INTO host_stats (host, queue, queued, fetched, errors, bytes, last_status, "
             "last_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET "
@@ -509,12 +478,12 @@ class SQLiteStore:
             "last_status), last_time = IFNULL(excluded.last_time, last_time)", rows)
 
     def host_stats(self, host):
-        """The ``host_stats`` row of ``host`` as a tuple (``HOST_STATS_COLUMNS``), or ``None``."""
+        """The counters of ``host`` as a tuple (``HOST_STATS_COLUMNS``), or ``None``."""
         return self._cur.execute("SELECT %s FROM host_stats WHERE host = ?"
                                  % ", ".join(HOST_STATS_COLUMNS), (host,)).fetchone()
 
     def top_host_stats(self, sort, limit):
-        """Up to ``limit`` ``host_stats`` rows, largest ``sort`` first (``HOST_STATS_SORTS``;
+        """Up to ``limit`` hosts' counters, largest ``sort`` first (``HOST_STATS_SORTS``;
         ``"host"``: by name)."""
         if sort == "host":
             order = "host"
@@ -533,7 +502,7 @@ class SQLiteStore:
 
     def set_host_control(self, host, blocked_until, delay):
         """Store the orders for ``host``; both ``None`` removes its row."""
-        self.begin()
+        self._begin()
         if blocked_until is None and delay is None:
             self._cur.execute("DELETE FROM host_controls WHERE host = ?", (host,))
         else:
@@ -544,13 +513,13 @@ class SQLiteStore:
 class SQLiteSingleHostUriQueue(SQLiteStore):
     """All URLs in one queue: the SingleHostFrontier's single politeness window."""
 
-    def __init__(self, db_name, clock=time.time, cache_mb=32):
-        super().__init__(db_name, clock, cache_mb)
-        self.queue_id = self.add_or_create_queue(SINGLE_QUEUE)
-        self.checkpoint()
+    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None):
+        super().__init__(db_name, clock, cache_mb, lock)
+        self._single = self.queue_id(SINGLE_QUEUE)
+        self._commit()
 
     def _in_queue(self, row):
-        return row if row.queue is not None else row._replace(queue=self.queue_id)
+        return row if row.queue is not None else row._replace(queue=self._single)
 
     def add_uris(self, rows):
         """Insert many new rows into the queue."""
