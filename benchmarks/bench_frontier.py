@@ -46,22 +46,23 @@ def prefill(path, size, hosts):
     take seconds; the counters are set as the frontier would have them.
     """
     from spyder.core.frontier.frontiers import MultipleHostFrontier
-    from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue, UriRow
+    from spyder.core.store.protocol import UriRow
+    from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue
 
     settings = _settings(path)
     MultipleHostFrontier(settings).close()  # schema and metadata
     store = SQLiteMultipleHostUriQueue(path)
-    queues = [store.add_or_create_queue("host%d.example.com" % h) for h in range(hosts)]
+    queues = [store.queue_id("host%d.example.com" % h) for h in range(hosts)]
     batch = 50000
     for start in range(0, size, batch):
         store.add_uris(UriRow(url(i, hosts), queues[i % hosts], next_date=1.0, depth=1)
                        for i in range(start, min(size, start + batch)))
-        store.checkpoint()
+        store.commit({})
     for host in range(hosts):
         store.add_scope_host("host%d.example.com" % host)
     store.repair_queue_due()
-    store.set_meta("counters", {"known": size, "accepted": size, "pending": size,
-                                "open": size})
+    store.commit({"counters": {"known": size, "accepted": size, "pending": size,
+                               "open": size}})
     store.close()
 
 
