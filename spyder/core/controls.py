@@ -6,7 +6,8 @@ Part of the frontier (``spyder.core.frontier``), called by the console
 restart handing out URLs (a flag in the state file's ``meta``); ``block_host`` /
 ``unblock_host`` / ``set_host_delay`` give per-host orders (``hostcontrols``, the
 ``host_controls`` table); ``host`` / ``hosts`` describe hosts from the per-host
-counters (``hoststats``) and the active queues.  Every order is committed with the
+counters (``hoststats``) and the active queues; ``host_queue`` lists a host's next
+URLs and those in flight (the console's host page).  Every order is committed with the
 next checkpoint, never ahead of the sinks' output, so it holds after a restart.
 """
 import collections
@@ -96,6 +97,27 @@ class OperatorControls:
     def host(self, host):
         """Everything known about ``host`` (see ``docs/console.md``); ``KeyError`` if unknown."""
         return self._describe_host(self._known_host(host), self._now())
+
+    def host_queue(self, host, limit=20):
+        """``{"in_flight": [...], "queued": [...]}``: ``host``'s URLs in flight and its next
+        ``limit`` queued ones, due first (each ``{"url", "due", "attempt", "depth"}``;
+        ``due`` is ``None`` in flight).  With a shared politeness queue (IP-based
+        assignment) other hosts' URLs are skipped, so fewer than ``limit`` may show.
+        ``KeyError`` if the crawl does not know ``host``."""
+        stats = self._known_host(host)
+
+        def entry(row, due):
+            return {"url": row.url, "due": due, "attempt": row.attempt, "depth": row.depth}
+
+        flying = [entry(flight.row, None) for url, flight in self._in_flight.items()
+                  if flight.row is not None and host_key(url) == host][:limit]
+        queued = []
+        if stats["queue"] is not None:
+            skip = {url for url in self._in_flight}
+            rows = self._store.head_of(stats["queue"], 4 * limit + len(flying))
+            queued = [entry(row, row.next_date) for row in rows
+                      if row.is_open and row.url not in skip and host_key(row.url) == host]
+        return {"in_flight": flying, "queued": queued[:limit]}
 
     def hosts(self, sort="queued", limit=20):
         """The ``limit`` hosts with the largest ``sort`` (``queued``, ``fetched``,
