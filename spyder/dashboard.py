@@ -378,7 +378,7 @@ function hostControls(row) {
 
 function hostLink(host) {
   const a = element("a", host);
-  a.href = "/hosts/" + encodeURIComponent(host);
+  a.href = "/hosts/" + encodeURIComponent(host).replace(/%3A/g, ":");   // as host_path()
   return a;
 }
 
@@ -386,8 +386,9 @@ function fill(name, rows) {
   const table = document.querySelector('table[data-source="' + name + '"]');
   if (!table) return;
   const old = table.tBodies[0];
-  // never pull a control from under the operator's hands
-  if (old.contains(document.activeElement) || [...old.querySelectorAll("input")].some(i => i.value)) return;
+  // never pull a delay box from under the operator's hands
+  const inputs = [...old.querySelectorAll("input")];
+  if (inputs.some(i => i.value || i === document.activeElement)) return;
   const cols = [...table.querySelectorAll("th")].map(th => [th.dataset.col, th.dataset.fmt]);
   const body = document.createElement("tbody");
   for (const row of rows) {
