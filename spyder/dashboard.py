@@ -89,8 +89,8 @@ def format_value(fmt, value, row=None):
             value, " (set)" if row.get("delay_override") is not None else "")
     if fmt == "robots":
         return (value or {}).get("state", "")
-    if fmt == "due" and value is None:
-        return "in flight"
+    if fmt == "due" and (value is None or value <= time.time()):
+        return "in flight" if value is None else "now"
     if value is None:
         return ""
     if fmt == "int":
@@ -332,7 +332,7 @@ const F = {
   time: v => new Date(v * 1000).toISOString().substring(11, 19),
   text: v => String(v),
 };
-F.due = F.time;
+F.due = v => v <= Date.now() / 1000 ? "now" : F.time(v);
 F.hostlink = F.text;
 
 function show(fmt, v, row) {
