@@ -265,3 +265,26 @@ def test_no_order_without_the_token_or_from_another_origin(crawl, demo_site, tmp
     assert c.client.get("api/hosts/%s" % host)["host"]["blocked"] is False
     assert c.master.poll() is None
     c.stop_master()
+
+
+def test_on_loopback_without_a_token_the_controls_work_as_the_api_does(crawl, demo_site, tmp_path):
+    server = demo_site(pages=10, hosts=1)
+    c = crawl(server.seeds, MASTER_HTTP_TOKEN=None)
+    c.start_master()
+    c.client = type(c.client)(c.url)               # no token to send
+    with Browser(tmp_path) as browser:
+        page = browser.open(c.url)
+        page.wait("document.body.dataset.updated", message="the page's first refresh")
+        outcome, text = _order(page, 'button[data-action="pause"]')
+        assert (outcome, text) == ("accepted", "pause: accepted: crawl paused")
+        assert page.evaluate('document.getElementById("tokenform").hidden')
+        assert c.status()["state"] == "paused"
+        outcome, text = _order(page, 'button[data-action="resume"]')
+        assert (outcome, text) == ("accepted", "resume: accepted: crawl running")
+        # a refusal shows why
+        page.evaluate('document.getElementById("seeds").value = "ftp://nope.test/"')
+        outcome, text = _order(page, '#seedform button[type="submit"]')
+        assert outcome == "refused" and text.startswith("add seeds: refused (HTTP 400): ")
+        assert "ftp://nope.test/" in text
+    assert c.status()["state"] == "running"
+    c.stop_master()
