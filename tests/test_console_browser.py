@@ -7,7 +7,6 @@ server's own request log (``DemoServer.requests``), never from the page alone.
 """
 import json
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request

@@ -28,8 +28,7 @@ def _host(host=HOSTILE_HOST, **fields):
 
 def _assert_inert(page):
     """Nothing from the crawl became markup: the only tags are the page's own."""
-    assert "<script>" not in page and "<img" not in page and "onerror=alert" not in page.replace(
-        "onerror=alert(1)&gt;", "")
+    assert "<script>" not in page and "<img" not in page and "<i>" not in page
     assert page.count("<script") == 1   # the page's own script, by src
 
 
