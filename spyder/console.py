@@ -8,8 +8,11 @@ logs, announces in its ``READY`` status and puts in its status broadcast
 loopback port is taken (another crawl on this machine) the console takes a free one
 instead, with a warning; any other address that cannot be bound is a start-up error.
 
-Read-only: ``GET /`` (the dashboard, ``spyder.dashboard``), ``/api/status``,
-``/api/workers``, ``/api/hosts?sort=&limit=``, ``/api/hosts/<host>``, ``/metrics``.
+Read-only: ``GET /`` (the dashboard, ``spyder.dashboard``), ``/hosts/<host>`` (a host's
+own page), ``/static/console.js`` and ``.css`` (the pages' script and style),
+``/api/status``, ``/api/workers``, ``/api/hosts?sort=&limit=``, ``/api/hosts/<host>``
+(with the host's queue and its recent fetches and errors, which the console keeps from
+the master's ``result_listeners``, bounded per host and in hosts), ``/metrics``.
 Control (``POST`` with a JSON object body): ``/api/seeds``, ``/api/pause``,
 ``/api/resume``, ``/api/stop``, ``/api/hosts/<host>/block`` / ``unblock`` /
 ``delay`` -- each goes through the frontier (which keeps it in the state file) and
@@ -23,8 +26,11 @@ without it) and every request must present it: ``Authorization: Bearer <token>``
 HTTP Basic auth, so a browser can open the dashboard).  On loopback the read-only
 pages are open and control requests need the token when one is set.  There are no
 cookies, and control requests must carry ``Content-Type: application/json``, which a
-cross-site form cannot send: no CSRF.  On loopback the ``Host`` header must name a
-loopback host, which defeats DNS rebinding.
+cross-site form cannot send, and a control request that names another origin
+(``Origin``, ``Sec-Fetch-Site``) is refused: no CSRF.  On loopback the ``Host`` header
+must name a loopback host, which defeats DNS rebinding.  Every answer carries a
+``Content-Security-Policy`` that lets the pages run only the console's own script
+(no inline script, style or event handler) and talk only to their own origin.
 """
 import bisect
 import collections
@@ -48,7 +54,9 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.netutil import bind_sockets
 
 from spyder import dashboard
+from spyder.core.constants import CURI_ERROR as _CURI_ERROR
 from spyder.core.retry import RESULT_CLASSES
+from spyder.core.urls import host_key
 from spyder.errors import StartupError
 
 log = logging.getLogger("spyder.console")
@@ -67,12 +75,23 @@ MAX_SEEDS = 10000
 MAX_HOSTS = 1000
 #: How the master's ``READY=1`` status names the console (``url_in_status`` reads it back).
 READY_STATUS = "console at %s"
+#: Recent fetches (and, apart, recent errors) kept per host for its page.
+RECENT_PER_HOST = 20
+#: Hosts whose recent fetches are kept (the least recently fetched are forgotten).
+RECENT_HOSTS = 1000
+#: What every answer allows a browser to do with it: only the console's own script and
+#: style, requests only to the console, no frames, no form submissions.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 #: Host names that count as loopback besides loopback IP addresses.
 _LOOPBACK_NAMES = ("localhost",)
 
 #: The frontier methods the host pages and the control requests need.
 _FRONTIER_CONTROLS = ("add_seeds", "pause", "resume", "block_host", "unblock_host",
                       "set_host_delay", "host", "hosts")
+#: Static files of the pages: path -> (attribute of ``spyder.dashboard``, content type).
+_STATIC = {"console.js": ("SCRIPT", "text/javascript; charset=utf-8"),
+           "console.css": ("STYLE", "text/css; charset=utf-8")}
 _FETCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _SIZE_BUCKETS = tuple(1024 * 4 ** i for i in range(9))  # 1 KiB .. 64 MiB
 
@@ -209,6 +228,7 @@ class Console:
         self.steerable = all(hasattr(frontier, name) for name in _FRONTIER_CONTROLS)
         self.metrics = _Metrics(master)
         self._by_status = collections.Counter()      # HTTP status (or None) -> results
+        self._recent = collections.OrderedDict()     # host -> (fetches, errors), LRU
         self._samples = collections.deque(maxlen=SAMPLES + 1)  # (time, pages)
         self._server = None
         self._sampler = None
@@ -258,6 +278,27 @@ class Console:
         self.metrics.observe(curi, outcome)
         if outcome != "robots":
             self._by_status[curi.status_code if isinstance(curi.status_code, int) else None] += 1
+        self._remember(curi, outcome)
+
+    def _remember(self, curi, outcome):
+        """Keep the result among its host's recent fetches (and errors), bounded."""
+        host = host_key(curi.url or "")
+        recent = self._recent.get(host)
+        if recent is None:
+            recent = self._recent[host] = (collections.deque(maxlen=RECENT_PER_HOST),
+                                           collections.deque(maxlen=RECENT_PER_HOST))
+            if len(self._recent) > RECENT_HOSTS:
+                self._recent.popitem(last=False)
+        else:
+            self._recent.move_to_end(host)
+        status = curi.status_code if isinstance(curi.status_code, int) else None
+        entry = {"time": time.time(), "url": curi.url, "status": status, "outcome": outcome,
+                 "seconds": curi.req_time if _is_number(curi.req_time) else None,
+                 "bytes": curi.content_length, "error": curi.optional_vars.get(
+                     _CURI_ERROR) if isinstance(curi.optional_vars, dict) else None}
+        recent[0].append(entry)
+        if outcome in ("not_found", "server_error"):
+            recent[1].append(entry)
 
     def _sample(self):
         self._samples.append((time.time(), sum(self._master.results.values())))
@@ -313,6 +354,17 @@ class Console:
             raise KeyError("this FRONTIER_CLASS keeps no host statistics")
         return {"host": self._frontier.host(host)}
 
+    def host_view(self, host, limit=dashboard.QUEUE_ROWS):
+        """The ``/api/hosts/<host>`` document: the host, its queue (in flight and next
+        ``limit`` due; ``null`` from a frontier without ``host_queue``) and its recent
+        fetches and errors, newest first.  ``KeyError`` for a host the crawl does not know."""
+        view = self.host(host)
+        queue_of = getattr(self._frontier, "host_queue", None)
+        fetches, errors = self._recent.get(host, ((), ()))
+        view.update(queue=queue_of(host, limit) if queue_of is not None else None,
+                    fetches=list(fetches)[::-1], errors=list(errors)[::-1])
+        return view
+
     # ------------------------------------------------------------------ access
     def allowed_host_header(self, value):
         """On loopback, does the ``Host`` header name this machine (no DNS rebinding)?"""
@@ -320,6 +372,23 @@ class Console:
             return True
         host = value.rpartition(":")[0] if value.rpartition(":")[2].isdigit() else value
         return is_loopback(host.strip("[]"))
+
+    @property
+    def token_required(self):
+        """Do orders need ``MASTER_HTTP_TOKEN`` (the pages ask for it)?"""
+        return self._token is not None
+
+    @staticmethod
+    def same_origin(request):
+        """``None`` if a control request comes from the console's own origin (or names
+        none: a non-browser client), else why it is refused."""
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() != "http://" + request.host.lower():
+            return "Origin %r is not this console (http://%s)" % (origin, request.host)
+        site = request.headers.get("Sec-Fetch-Site", "same-origin").lower()
+        if site not in ("same-origin", "none"):
+            return "Sec-Fetch-Site is %r" % site
+        return None
 
     def token_ok(self, request, control):
         """Does ``request`` carry what its kind of request needs (see the module docstring)?"""
@@ -415,10 +484,23 @@ class _Handler(web.RequestHandler):
 
     needs_frontier_controls = False
 
+    def set_default_headers(self):
+        self.set_header("Content-Security-Policy", CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Cross-Origin-Resource-Policy", "same-origin")
+
     def prepare(self):
         if not self.console.allowed_host_header(self.request.host):
             raise web.HTTPError(403, "the Host header %r is not a loopback host"
                                 % self.request.host)
+        if self.control:
+            refused = self.console.same_origin(self.request)
+            if refused is not None:
+                raise web.HTTPError(403, "a control request from another origin is refused (%s); "
+                                         "give orders from the console's own pages, spyder ctl "
+                                         "or a client that sends no Origin" % refused)
         if not self.console.token_ok(self.request, self.control):
             if not self.control:
                 self.set_header("WWW-Authenticate", 'Basic realm="spyder"')
@@ -456,17 +538,54 @@ class _Handler(web.RequestHandler):
 class _NotFound(_Handler):
     def prepare(self):
         super().prepare()
-        raise web.HTTPError(404, "no such page: %s (see /api/status, /api/workers, /api/hosts, "
-                                 "/metrics)" % self.request.path)
+        raise web.HTTPError(404, "no such page: %s (see /, /hosts/<host>, /api/status, "
+                                 "/api/workers, /api/hosts, /metrics)" % self.request.path)
 
 
-class _Dashboard(_Handler):
-    def get(self):
+class _Page(_Handler):
+    """An HTML page: its errors are HTML too."""
+
+    def write_html(self, text):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
+        self.finish(text)
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None))[1]
+        message = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else \
+            self._reason
+        self.write_html(dashboard.render_error(status_code, message))
+
+
+class _Dashboard(_Page):
+    def get(self):
         console = self.console
-        self.finish(dashboard.render(console.status(), console.workers()["workers"],
-                                     console.hosts("queued", dashboard.HOSTS)["hosts"]))
+        self.write_html(dashboard.render(console.status(), console.workers()["workers"],
+                                         console.hosts("queued", dashboard.HOSTS)["hosts"],
+                                         console.token_required))
+
+
+class _HostPage(_Page):
+    needs_frontier_controls = True
+
+    def get(self, host):
+        try:
+            view = self.console.host_view(host)
+        except KeyError as exc:
+            raise web.HTTPError(404, exc.args[0]) from None
+        if view["queue"] is None:
+            view["queue"] = {"in_flight": [], "queued": []}
+        self.write_html(dashboard.render_host(view, self.console.token_required))
+
+
+class _Static(_Handler):
+    """The pages' script and style sheet (``spyder.dashboard.SCRIPT`` / ``STYLE``)."""
+
+    def get(self, name):
+        attribute, content_type = _STATIC[name]
+        self.set_header("Content-Type", content_type)
+        self.set_header("Cache-Control", "no-cache")
+        self.finish(getattr(dashboard, attribute))
 
 
 class _Status(_Handler):
@@ -496,7 +615,7 @@ class _Hosts(_Handler):
 class _Host(_Handler):
     def get(self, host):
         try:
-            self.write_json(self.console.host(host))
+            self.write_json(self.console.host_view(host))
         except KeyError as exc:
             raise web.HTTPError(404, exc.args[0]) from None
 
@@ -565,6 +684,8 @@ def _routes(console):
     host = r"/api/hosts/([^/]+)"
     return [
         (r"/", _Dashboard, c),
+        (r"/hosts/([^/]+)", _HostPage, c),
+        (r"/static/(%s)" % "|".join(re.escape(name) for name in _STATIC), _Static, c),
         (r"/api/status", _Status, c),
         (r"/api/workers", _Workers, c),
         (r"/api/hosts", _Hosts, c),

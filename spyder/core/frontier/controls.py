@@ -6,7 +6,8 @@ console (``spyder.console``: the HTTP API and ``spyder ctl``) on the master's IO
 restart handing out URLs (``paused`` is part of the checkpoint's state); ``block_host``
 / ``unblock_host`` / ``set_host_delay`` give per-host orders (``hostcontrols``);
 ``host`` / ``hosts`` describe hosts from the per-host counters (``hoststats``) and the
-active queues.  Every order is committed with the next checkpoint, never ahead of the
+active queues; ``host_queue`` lists a host's next URLs and those in flight (the
+console's host page).  Every order is committed with the next checkpoint, never ahead of the
 sinks' output, so it holds after a restart.
 """
 import logging
@@ -103,6 +104,26 @@ class OperatorControls:
     def host(self, host):
         """Everything known about ``host`` (see ``docs/console.md``); ``KeyError`` if unknown."""
         return self._describe_host(self._known_host(host), self._now())
+
+    def host_queue(self, host, limit=20):
+        """``{"in_flight": [...], "queued": [...]}``: ``host``'s URLs in flight and its next
+        ``limit`` queued ones, due first (each ``{"url", "due", "attempt", "depth"}``;
+        ``due`` is ``None`` in flight).  With a shared politeness queue (IP-based
+        assignment) other hosts' URLs are skipped, so fewer than ``limit`` may show.
+        ``KeyError`` if the crawl does not know ``host``."""
+        stats = self._known_host(host)
+
+        def entry(row, due):
+            return {"url": row.url, "due": due, "attempt": row.attempt, "depth": row.depth}
+
+        flying = [entry(row, None) for row in self._in_flight.pages_of(host)][:limit]
+        queued = []
+        if stats["queue"] is not None:
+            rows = self._store.queue_head(stats["queue"], 4 * limit + len(flying))
+            queued = [entry(row, row.next_date) for row in rows
+                      if row.is_open and row.url not in self._in_flight
+                      and host_key(row.url) == host]
+        return {"in_flight": flying, "queued": queued[:limit]}
 
     def hosts(self, sort="queued", limit=20):
         """The ``limit`` hosts with the largest ``sort`` (``queued``, ``fetched``,

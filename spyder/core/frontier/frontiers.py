@@ -447,6 +447,10 @@ class AbstractBaseFrontier:
         """Everything known about ``host``; ``KeyError`` if unknown."""
         return self._controls.host(host)
 
+    def host_queue(self, host, limit=20):
+        """``host``'s URLs in flight and its next queued ones (the console's host page)."""
+        return self._controls.host_queue(host, limit)
+
     def hosts(self, sort="queued", limit=20):
         """The ``limit`` hosts with the largest ``sort``."""
         return self._controls.hosts(sort, limit)

@@ -52,6 +52,11 @@ class InFlight:
         """How many flights are of URLs the crawl still has to finish (not recrawls)."""
         return sum(1 for f in self._flights.values() if f.row is not None and f.row.is_open)
 
+    def pages_of(self, host):
+        """The rows of the pages of host key ``host`` in flight."""
+        return [f.row for url, f in self._flights.items()
+                if f.row is not None and host_key(url) == host]
+
     def busiest_hosts(self, limit):
         """Up to ``limit`` ``(host key, URLs in flight)``, most first."""
         return collections.Counter(host_key(url) for url in self._flights).most_common(limit)
