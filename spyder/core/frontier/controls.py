@@ -81,7 +81,7 @@ class OperatorControls:
         queue_id = stats["queue"]
         q = self._queues.get(queue_id)
         if q is not None:
-            q.blocked_until = 0.0
+            q.lift_hold()
             self._queues.schedule(q, self._now())
         elif queue_id is not None:  # on hold: due when its first URL is, hold forgotten
             head = self._store.queue_head(queue_id, 1)

@@ -55,7 +55,7 @@ class Dispatch:
             curi = None
             if q.id in tried:  # no progress: never spin, look again shortly
                 log.error("frontier::queue %d made no progress; holding it briefly", q.id)
-                q.blocked_until = now + 0.05
+                q.hold(now + 0.05)
             else:
                 tried.add(q.id)
                 curi = self._take(q, now)
@@ -76,33 +76,33 @@ class Dispatch:
             host = host_key(row.url)
             hold = self._controls.blocked_until(host, now)
             if hold is not None:  # the operator blocked the host: its URLs wait
-                q.blocked_until = hold
+                q.hold(hold)
                 return None
             if row.url in self._in_flight:  # its namesake robots.txt fetch is under way
-                q.blocked_until = now + 1.0
+                q.hold(now + 1.0)
                 return None
             org = origin(row.url)
             state, value = self._robots.check(org, now)
             if state is READY:
-                q.buffer.pop(0)
+                q.take_head()
                 if value.allowed(row.url):
                     return self._dispatch(q, row, org, host)
                 self._drop_disallowed(row, host)
                 dropped += 1
                 if dropped >= _MAX_DROPS:  # a host disallowing a long run: go on shortly
-                    q.blocked_until = now + 0.001
+                    q.hold(now + 0.001)
                     return None
                 continue
             if state is FETCH:
                 url, attempt = value
                 if url in self._in_flight:
-                    q.blocked_until = now + 1.0
+                    q.hold(now + 1.0)
                     return None
                 return self._dispatch_robots(q, org, url, attempt, now)
             if state is BUSY:
-                q.waiting = True
+                q.wait_for_robots()
             else:  # WAIT
-                q.blocked_until = value
+                q.hold(value)
             return None
 
     def _dispatch(self, q, row, org, host):
@@ -138,9 +138,9 @@ class Dispatch:
         else:
             retry_at = self._queues.lend(lender, url, now)
             if retry_at is not None:
-                q.blocked_until = retry_at
+                q.hold(retry_at)
                 return None
-            q.waiting = True
+            q.wait_for_robots()
             flight = Flight(None, lender, org, host, waiter=q.id)
         self._robots.fetch_started(org)
         self._in_flight.start(url, flight)

@@ -340,7 +340,7 @@ class AbstractBaseFrontier:
             self._queues.withdraw(row.queue, row.url)
             level = self._store.sitemap_level(row.url) if self._sitemaps else None
         else:
-            flight.superseded = True
+            flight.supersede()
             level = flight.sitemap
         sink_kind = self._outcomes.record(curi, kind, row, origin(row.url), host_key(row.url),
                                           level, now)

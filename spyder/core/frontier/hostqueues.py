@@ -48,6 +48,22 @@ class HostQueue:
         self.scheduled = None      # time of this queue's valid entry in the ready heap
         self.delay = None          # the politeness delay after its last fetch (for the console)
 
+    def hold(self, until):
+        """Hand out nothing before ``until`` (a robots.txt retry, an operator's block, a
+        pause after dropping a long run of disallowed URLs)."""
+        self.blocked_until = until
+
+    def lift_hold(self):
+        self.blocked_until = 0.0
+
+    def wait_for_robots(self):
+        """Hand out nothing until the robots.txt answer the head waits for is in."""
+        self.waiting = True
+
+    def take_head(self):
+        """Remove and return the buffer entry due first."""
+        return self.buffer.pop(0)
+
     def spend(self, url):
         """``url`` goes out: one slot and one unit of budget are used."""
         self.flying.add(url)

@@ -27,6 +27,12 @@ class Flight:
         self.superseded = False    # a late answer to an earlier dispatch was recorded first
 
 
+    def supersede(self):
+        """A late answer to an earlier dispatch of this URL was recorded as its outcome:
+        this flight's own answer will only free its politeness slot."""
+        self.superseded = True
+
+
 class InFlight:
     """URL -> ``Flight`` of every URL handed out and not answered yet."""
 

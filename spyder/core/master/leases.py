@@ -84,6 +84,13 @@ class Leases:
         self.unclaimed -= 1
         return True
 
+    def supersede(self, url):
+        """A late answer to an earlier dispatch of ``url`` counted as its outcome: the open
+        lease of ``url`` (if any) is superseded -- its answer will not be counted again."""
+        lease = self._by_url.get(url)
+        if lease is not None:
+            lease.superseded = True
+
     def held_by(self, holder):
         """The open leases worker ``holder`` claimed, oldest first."""
         return [self._open[i] for i in sorted(self._held.get(holder, ()))]

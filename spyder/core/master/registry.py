@@ -64,6 +64,10 @@ class WorkerRegistry:
         worker.slots = slots
         return worker, new
 
+    def touch(self, worker, now):
+        """``worker`` was heard from (a result's ticket)."""
+        worker.last_seen = now
+
     def remove(self, identity):
         """Worker ``identity`` left (``quit.ack``); its record, or ``None``."""
         return self._workers.pop(identity, None)

@@ -329,9 +329,7 @@ class ZmqMaster:
         self.tally.events["late_recorded"] += 1
         self.workers.count_result(ticket.get(C.TICKET_WORKER), curi)
         self.tally.count(curi, kind)
-        newer = self.leases.for_url(curi.url)
-        if newer is not None:
-            newer.superseded = True
+        self.leases.supersede(curi.url)
         self._after_result()
 
     def _hand_back(self, curi):
@@ -454,7 +452,7 @@ class ZmqMaster:
         identity = ticket.get(C.TICKET_WORKER)
         worker = self.workers.get(identity)
         if worker is not None and C.MGMT_DETAIL_FREE in ticket:
-            worker.last_seen = self._clock()
+            self.workers.touch(worker, self._clock())
             self._claims(identity, worker, ticket)
 
     def _hello(self):
