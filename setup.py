@@ -17,7 +17,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["spyder", "spyder.*"]),
-    package_data={"spyder": ["spyder_template/*", "spyder_template/log/.keep"]},
+    package_data={"spyder": ["spyder_template/*", "spyder_template/log/.keep",
+                             "console/static/*"]},
     include_package_data=True,
     install_requires=[
         "pyzmq>=25",

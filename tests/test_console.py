@@ -485,6 +485,6 @@ def _logged_url(master):
 
 
 def test_status_classes_count_network_errors_apart():
-    from spyder.console import _status_class
+    from spyder.console.metrics import status_class as _status_class
     assert [_status_class(s) for s in (200, 301, 404, 503, 599, None, 710)] == [
         "2xx", "3xx", "4xx", "5xx", "network", "other", "other"]
