@@ -99,3 +99,34 @@ def test_sends_and_subscriptions_on_one_xpub(tmp_path):
         await _until(lambda: events == [b"\x01", b"\x00"])
 
     _run(go)
+
+
+def test_a_raising_callback_costs_one_message_and_the_channel_goes_on(tmp_path):
+    """Issue 18 item 8: an exception in the receive callback is logged and counted, and
+    the channel re-arms and reads what comes next."""
+    address = "ipc://%s" % (tmp_path / "raise")
+
+    async def go(ctx):
+        push, pull = ctx.socket(zmq.PUSH), ctx.socket(zmq.PULL)
+        pull.bind(address)
+        push.connect(address)
+        channel = ZmqChannel(pull)
+        got = []
+
+        def handler(frames):
+            if frames[0] == b"bad":
+                raise TypeError("unhashable type: 'list'")
+            got.append(frames[0])
+
+        channel.on_recv(handler)
+        push.send_multipart([b"bad"])
+        await _until(lambda: channel.handler_errors == 1)
+        for i in range(5):  # each after the loop went idle: a lost wake-up would show
+            push.send_multipart([b"%d" % i])
+            await _until(lambda: len(got) == i + 1)
+        push.send_multipart([b"bad"])
+        push.send_multipart([b"last"])
+        await _until(lambda: got[-1:] == [b"last"])
+        assert channel.handler_errors == 2 and len(got) == 6
+
+    _run(go)

@@ -20,15 +20,21 @@ every message.  ``ZmqChannel`` offers the part of its interface Spyder uses
   arrived before;
 * ``send_multipart`` sends with ``NOBLOCK``; a message the socket cannot take now
   (high-water mark, no peer yet on a PUSH) is queued, in order, and written out
-  when the socket reports ``POLLOUT``.
+  when the socket reports ``POLLOUT``;
+* a receive callback that raises loses that one message only: the exception is
+  logged (the first and then every 1000th, with its traceback), counted in
+  ``handler_errors``, and the channel goes on receiving and re-arms as usual.
 """
 import collections
+import logging
 
 import zmq
 from tornado.ioloop import IOLoop
 
 #: Messages received per wake-up before the loop's other work gets a turn.
 _BATCH = 64
+
+log = logging.getLogger("spyder.zmqchannel")
 
 
 class ZmqChannel:
@@ -41,6 +47,8 @@ class ZmqChannel:
         self._queue = collections.deque()
         self._scheduled = False
         self._fd = socket.FD
+        #: exceptions the receive callback raised (each cost one message)
+        self.handler_errors = 0
         self._loop.add_handler(self._fd, self._on_fd, IOLoop.READ)
 
     def on_recv(self, callback):
@@ -119,6 +127,12 @@ class ZmqChannel:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            self._callback(frames)
+            try:
+                self._callback(frames)
+            except Exception:  # one bad message must not stop the channel
+                self.handler_errors += 1
+                if self.handler_errors == 1 or self.handler_errors % 1000 == 0:
+                    log.exception("receive callback failed (#%d); message dropped",
+                                  self.handler_errors)
         if self._fd is not None:
             self._rearm()
