@@ -3,7 +3,9 @@
 ``await fetcher(curi)`` downloads ``curi.url`` (the real URL, so the Host header,
 TLS SNI and certificate checks are right) with libcurl or tornado's simple client and
 fills in ``status_code``, ``rep_header`` (tornado's normalised names, repeated
-headers joined with ``", "``), ``content_body``, ``effective_url`` (the URL finally
+headers joined with ``", "``; the lines apart, ``{name: [value, ...]}``, in
+``curi.rep_header_lines``, an attribute for this worker's processors that is never
+sent), ``content_body``, ``effective_url`` (the URL finally
 fetched), ``req_header`` (the headers sent, plus the frontier's hints),
 ``begin_processing`` / ``end_processing`` (UTC epoch), ``req_time`` and ``queue_time``.
 It never raises: a network failure (timeout, refused connection, DNS, TLS) is
@@ -413,6 +415,9 @@ class FetchProcessor:
         curi.req_header = dict(sent)
         curi.status_code = download.status
         curi.rep_header = _header_dict(download.headers)
+        # each header line apart, for this worker's own processors only (never sent):
+        # RobotsTagProcessor reads X-Robots-Tag one line at a time
+        curi.rep_header_lines = download.headers
         curi.queue_time = queue_time
         curi.content_body = b"" if download.cut == _SKIPPED else bytes(download.body)
         if download.cut is not None:
@@ -425,5 +430,6 @@ class FetchProcessor:
         curi.effective_url = url
         curi.status_code = status
         curi.rep_header = {}
+        curi.rep_header_lines = {}
         curi.content_body = None
         curi.optional_vars[CURI_ERROR] = "%s: %s" % (type(exc).__name__, exc)
