@@ -51,6 +51,9 @@ What the settings do:
   deadline) stops its libcurl transfer and frees its handle at once;
 * ``PROXY_HOST`` always uses the curl client (needs pycurl); the proxy then
   resolves host names itself, so the DNS cache and static mappings do not apply.
+  The proxy's answer to an https tunnel's CONNECT never passes for the origin's, and
+  a proxy that refuses the tunnel or answers 407 is a retryable network error (599)
+  naming the proxy (``curlclient.ProxyError``), never the page's status.
 """
 import functools
 import logging
@@ -76,13 +79,16 @@ from spyder.processor.encoding import extract_content_type_encoding
 from spyder.processor.links import redirect_target
 
 try:
-    from spyder.processor.curlclient import CurlClient, TransferError
+    from spyder.processor.curlclient import CurlClient, ProxyError, TransferError
 except ImportError as exc:  # HTTP_CLIENT="simple" (or "auto") works without pycurl
     CurlClient = None
     _NO_PYCURL = str(exc)
 
     class TransferError(Exception):
         """Never raised: pycurl is not installed."""
+
+    class ProxyError(TransferError):
+        """Never raised: proxies need pycurl."""
 
 log = logging.getLogger("spyder.worker.fetch")
 
@@ -360,6 +366,10 @@ class FetchProcessor:
             if not download.interrupted(exc):
                 raise exc
             queue_time = None  # cut short after the headers: what came is kept
+        if self._proxied and download.status == 407:
+            # only a proxy answers 407: the page is not at fault, try again later
+            raise ProxyError(0, "proxy %s:%s answered 407 Proxy Authentication Required"
+                             % (self._settings.PROXY_HOST, self._settings.PROXY_PORT))
         if self._curl and self._settings.USE_GZIP:
             _consume_encoding(download.headers)
         return sent, download, queue_time
