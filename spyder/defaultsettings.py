@@ -161,6 +161,12 @@ SITEMAP_MAX_DEPTH = 2
 SITEMAP_MAX_URLS = 50000
 # Largest sitemap read, in bytes after decompression; the rest is ignored.
 SITEMAP_MAX_SIZE = 50 * 1024 * 1024
+# Bytes all sitemap decodes in progress in one worker may hold together (inflated steps, URLs kept); a decode past it stops, its file read in part.
+WORKER_DECODE_MEMORY_MAX = 32 * 1024 * 1024
+# Links taken from one page (HTML extraction); the rest are dropped and the result marked links_truncated.
+LINKS_MAX_PER_PAGE = 50000
+# Pages (and every sitemap) with a body above this many bytes are processed in the worker's extract thread, off its event loop.
+EXTRACT_INLINE_MAX_SIZE = 128 * 1024
 
 # --------------------------------------------------------------------------- processing
 # Worker extract stage: dotted processor classes, run in order.

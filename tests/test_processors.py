@@ -513,3 +513,40 @@ def test_redirect_locations_are_resolved_as_browsers_do():
     bad = redirect(302, "http://[::1")
     assert bad.extracted_urls == [] and bad.optional_vars["links_dropped"] == "1"
     assert "links_dropped" not in redirect(302, "mailto:a@b.c").optional_vars
+
+
+# ---------------------------------------------------------------- issue 18 item 5: budgets
+class _CountedStr(str):
+    """A str that counts how often it is compared for equality."""
+    comparisons = 0
+
+    def __eq__(self, other):
+        _CountedStr.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_counting_dropped_links_is_linear_in_the_values():
+    """20,000 distinct unparsable hrefs: ``values.count(value)`` per failing value
+    compared every value with every other (n² comparisons, 10 s on a worker's loop)."""
+    from spyder.processor.links import LinkResolver
+    values = [_CountedStr("http://a b/%d" % i) for i in range(2000)] * 2
+    _CountedStr.comparisons = 0
+    resolver = LinkResolver("http://example.test/")
+    assert resolver.links(values) == []
+    assert resolver.dropped == 4000
+    assert _CountedStr.comparisons <= 4 * len(values), _CountedStr.comparisons
+
+
+def test_links_per_page_are_capped_and_the_result_marked():
+    from spyder.processor.htmllinkextractor import DefaultHtmlLinkExtractor
+    settings = Settings(overrides={"LINKS_MAX_PER_PAGE": 100})
+    body = ("<html><head></head><body>%s<meta name=robots content=noindex></body></html>"
+            % "".join('<a href="/p/%d">x</a>' % i for i in range(1000))).encode()
+    curi = CrawlUri(url="http://example.test/", status_code=200, content_body=body,
+                    rep_header={"Content-Type": "text/html"})
+    DefaultHtmlLinkExtractor(settings)(curi)
+    assert curi.extracted_urls == ["http://example.test/p/%d" % i for i in range(100)]
+    assert curi.optional_vars["links_truncated"] == "1"
+    assert curi.optional_vars["noindex"] == "1"  # directives after the cap still count

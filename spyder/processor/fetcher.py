@@ -56,6 +56,7 @@ What the settings do:
   naming the proxy (``curlclient.ProxyError``), never the page's status.
 """
 import functools
+import io
 import logging
 import re
 import ssl
@@ -146,8 +147,8 @@ class _Download:
     body is not complete (a WARC-Truncated reason), or ``None``.
     """
 
-    __slots__ = ("limit", "wanted_types", "status", "headers", "headers_done", "body", "cut",
-                 "failure")
+    __slots__ = ("limit", "wanted_types", "status", "headers", "headers_done", "body", "size",
+                 "cut", "failure")
 
     def __init__(self, limit, wanted_types):
         self.limit = limit
@@ -155,7 +156,10 @@ class _Download:
         self.status = None
         self.headers = {}
         self.headers_done = False
-        self.body = bytearray()
+        # a BytesIO's getvalue() hands over its buffer without a copy (a bytearray
+        # would be copied into the result's bytes: twice the body at the end)
+        self.body = io.BytesIO()
+        self.size = 0
         self.cut = None
         #: an exception raised in a libcurl callback (which must not see it)
         self.failure = None
@@ -184,12 +188,12 @@ class _Download:
         return None if values is None else ",".join(values)
 
     def on_chunk(self, chunk):
-        room = self.limit - len(self.body)
+        room = self.limit - self.size
         if len(chunk) > room:
-            self.body += chunk[:room]
+            self.size += self.body.write(chunk[:room])
             self.cut = _LENGTH
             raise _Abort("body larger than the size limit")
-        self.body += chunk
+        self.size += self.body.write(chunk)
 
     def curl_header(self, line):
         """libcurl's ``HEADERFUNCTION``: 0 (stop the transfer) instead of raising."""
@@ -429,7 +433,7 @@ class FetchProcessor:
         # RobotsTagProcessor reads X-Robots-Tag one line at a time
         curi.rep_header_lines = download.headers
         curi.queue_time = queue_time
-        curi.content_body = b"" if download.cut == _SKIPPED else bytes(download.body)
+        curi.content_body = b"" if download.cut == _SKIPPED else download.body.getvalue()
         if download.cut is not None:
             curi.optional_vars[CURI_TRUNCATED] = CURI_OPTIONAL_TRUE
             curi.optional_vars[CURI_TRUNCATED_REASON] = download.cut

@@ -23,13 +23,19 @@ scheme); a value that does not parse is dropped and counted in
 ``none``) marks it ``optional_vars["noindex"] = "1"`` (``robotstag.py``, which also
 handles the ``X-Robots-Tag`` header).  The links are appended to
 ``optional_vars["extracted_urls"]`` without duplicates.
+
+Budget: at most ``LINKS_MAX_PER_PAGE`` link values are taken from one page (the
+rest are dropped and the result marked ``optional_vars["links_truncated"] = "1"``),
+so resolving them is bounded; everything else is linear in the page.  Pages above
+``EXTRACT_INLINE_MAX_SIZE`` are processed in the worker's extract thread, off its
+event loop (``spyder.core.worker.OffLoop``).
 """
 import re
 
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser
 
-from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_NOFOLLOW,
-                                   CURI_OPTIONAL_TRUE)
+from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_LINKS_TRUNCATED,
+                                   CURI_NOFOLLOW, CURI_OPTIONAL_TRUE)
 from spyder.processor.encoding import decode_body, get_content_type_encoding
 from spyder.processor.links import LinkResolver, add_links, count_dropped, document_base
 from spyder.processor.robotstag import apply_directives, meta_directives
@@ -65,6 +71,7 @@ class DefaultHtmlLinkExtractor:
 
     def __init__(self, settings):
         self._obey_nofollow = settings.OBEY_NOFOLLOW
+        self._max_links = int(settings.LINKS_MAX_PER_PAGE)
         # one selector engine for every page: ``tree.css`` would set one up per page,
         # which costs more than the query
         self._selector = LexborCSSSelector()
@@ -83,6 +90,9 @@ class DefaultHtmlLinkExtractor:
             curi.optional_vars[CURI_NOFOLLOW] = CURI_OPTIONAL_TRUE
         else:
             base, values = found
+            if len(values) > self._max_links:
+                del values[self._max_links:]
+                curi.optional_vars[CURI_LINKS_TRUNCATED] = CURI_OPTIONAL_TRUE
             resolve = LinkResolver(base, codec)
             add_links(curi, resolve.links(values))
             count_dropped(curi, resolve)
@@ -95,8 +105,11 @@ class DefaultHtmlLinkExtractor:
         obey = self._obey_nofollow
         base_seen = False
         root = tree.root
+        most = self._max_links  # one more is kept: it tells that the page had more
         for node in self._selector.find(_SELECTOR, root) if root is not None else ():
             tag = node.tag
+            if len(found) > most and tag != "meta" and tag != "base":
+                continue  # enough links: only the page's robots directives still count
             attrs = node.attributes
             if tag == "a" or tag == "area":
                 if obey and "rel" in attrs and "nofollow" in _tokens(attrs["rel"]):
