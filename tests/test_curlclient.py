@@ -320,3 +320,38 @@ def test_a_proxy_refusing_the_tunnel_is_a_retryable_network_error_naming_it(url)
     assert curi.status_code == 599, (curi.status_code, curi.optional_vars)
     error = curi.optional_vars["error"]
     assert "ProxyError" in error and "proxy 127.0.0.1:" in error and "407" in error, error
+
+
+@pytest.mark.parametrize("client", ["curl", "simple"])
+def test_endless_response_headers_are_cut_at_a_bounded_size(client):
+    """Budgets: a server sending header lines without end costs the header decoder a
+    bounded share of memory: past MAX_HEADER_LINES the fetch is a network error."""
+    from spyder.processor.fetcher import MAX_HEADER_LINES
+
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        try:
+            for i in range(MAX_HEADER_LINES * 3):
+                writer.write(b"X-H%d: v\r\n" % i)
+                if i % 100 == 0:
+                    await writer.drain()
+            writer.write(b"Content-Length: 2\r\n\r\nok")
+            await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    async def go():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        fetcher = FetchProcessor(Settings(overrides={"HTTP_CLIENT": client}))
+        try:
+            return await fetcher(CrawlUri(url="http://127.0.0.1:%d/" % port))
+        finally:
+            fetcher.close()
+            server.close()
+
+    curi = asyncio.run(go())
+    assert curi.status_code == 599, (curi.status_code, curi.optional_vars)
+    assert len(curi.rep_header) == 0

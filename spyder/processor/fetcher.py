@@ -134,6 +134,12 @@ _HEADER_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
                           r"[\x21-\x7e\x80-\xff])?)?)[ \t]*\r?\n?")
 
 
+#: Header lines and bytes of one response's headers accepted (a server sending more is
+#: a network error, 599): a bounded share of memory for the header decoder.
+MAX_HEADER_LINES = 1000
+MAX_HEADER_BYTES = 256 * 1024
+
+
 @functools.lru_cache(maxsize=1024)
 def _normalized(name):
     """A header name in tornado's Http-Header-Case (``ETag`` -> ``Etag``)."""
@@ -148,7 +154,7 @@ class _Download:
     """
 
     __slots__ = ("limit", "wanted_types", "status", "headers", "headers_done", "body", "size",
-                 "cut", "failure")
+                 "cut", "failure", "header_lines", "header_bytes")
 
     def __init__(self, limit, wanted_types):
         self.limit = limit
@@ -156,6 +162,7 @@ class _Download:
         self.status = None
         self.headers = {}
         self.headers_done = False
+        self.header_lines = self.header_bytes = 0
         # a BytesIO's getvalue() hands over its buffer without a copy (a bytearray
         # would be copied into the result's bytes: twice the body at the end)
         self.body = io.BytesIO()
@@ -165,6 +172,11 @@ class _Download:
         self.failure = None
 
     def on_header(self, line):
+        self.header_lines += 1
+        self.header_bytes += len(line)
+        if self.header_lines > MAX_HEADER_LINES or self.header_bytes > MAX_HEADER_BYTES:
+            raise HTTPInputError("response headers above %d lines or %d bytes"
+                                 % (MAX_HEADER_LINES, MAX_HEADER_BYTES))
         if line.startswith("HTTP/"):            # a (new) status line
             self.status = parse_response_start_line(line.strip()).code
             self.headers = {}
