@@ -404,3 +404,26 @@ def test_the_reduced_robots_txt_means_what_the_whole_one_means():
             assert ours.sitemaps == list(whole.sitemaps), body
             delay = whole.crawl_delay("spyder")
             assert (ours._parser.crawl_delay("spyder") if ours._parser else None) == delay, body
+
+
+def test_what_is_kept_of_a_robots_txt_is_its_reduction_for_our_agent(tmp_path):
+    """The state file keeps the reduction (rules of our group within the budget, a first
+    line naming the product token), not 512 KiB per host; a reduction made for another
+    user agent is not used: that robots.txt is fetched again."""
+    body = ("User-agent: otherbot\nDisallow: /\n" * 1000 + "User-agent: spyder\n"
+            "Disallow: /no\n# a comment\nSitemap: http://a.test/s.xml\n")
+    frontier, clock = robots_frontier(tmp_path)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    site = Site({ROBOTS: page(body), "http://a.test/": (200,), "http://a.test/yes": (200,)})
+    crawl(frontier, clock, site)
+    status, kept = frontier._store.get_robots("http://a.test")[:2]
+    assert status == 200
+    assert kept == ("# spyder: the rules for spyder\nSitemap: http://a.test/s.xml\n"
+                    "User-agent: spyder\nDisallow: /no")
+    frontier.close()
+    # the same state file under another product token: fetched again
+    frontier, clock = robots_frontier(tmp_path, clock, USER_AGENT="otherbot/1.0")
+    frontier.add_uri(CrawlUri(url="http://a.test/yes"))
+    # fetched again, and otherbot's "Disallow: /" now applies
+    assert crawl(frontier, clock, site).urls == [ROBOTS]
+    frontier.close()

@@ -35,7 +35,11 @@ it, the work a check does for it; rules past the budget are ignored, as the rest
 a file past ``ROBOTSTXT_MAX_SIZE`` is, and logged.  So one parse costs a pass over
 the body plus a parse of at most the budget, and one ``allowed()`` check at most
 the budget's units of string searches, however hostile the file (512 KiB of
-wildcard rules: 1.28 s per parse and 23 ms per check before).
+wildcard rules: 1.28 s per parse and 23 ms per check before).  What is kept in memory
+and in the state file is that reduction (a first comment line names the product
+token it was made for; one made for another is fetched again), so a parse after the
+cache evicted it, or after a restart, costs only the reduction's size, and a commit
+does not write 512 KiB per host.
 """
 import collections
 import logging
@@ -105,76 +109,153 @@ def _agents(value):
     return (agent,)
 
 
-_GROUP_LINES = ((_ALLOW_DIRECTIVE, "Allow"), (_DISALLOW_DIRECTIVE, "Disallow"),
-                (_CRAWL_DELAY_DIRECTIVE, "Crawl-delay"), (_REQUEST_RATE_DIRECTIVE, "Request-rate"),
-                (_VISIT_TIME_DIRECTIVE, "Visit-time"))
+_KNOWN = frozenset(_USER_AGENT_DIRECTIVE | _ALLOW_DIRECTIVE | _DISALLOW_DIRECTIVE
+                   | _SITEMAP_DIRECTIVE | _HOST_DIRECTIVE | _CRAWL_DELAY_DIRECTIVE
+                   | _REQUEST_RATE_DIRECTIVE | _VISIT_TIME_DIRECTIVE)
+#: The group directives other than rules, by Protego's field names -> what we write.
+_GROUP_NAMES = {**{field: "Crawl-delay" for field in _CRAWL_DELAY_DIRECTIVE},
+                **{field: "Request-rate" for field in _REQUEST_RATE_DIRECTIVE},
+                **{field: "Visit-time" for field in _VISIT_TIME_DIRECTIVE}}
+
+
+def _directive(line):
+    """Protego's reading of one line: ``(field, value)`` or ``None``."""
+    cut = line.find("#")
+    if cut != -1:
+        line = line[:cut]
+    line = line.strip()
+    if not line:
+        return None
+    field, colon, value = line.partition(":")
+    field = field.strip().lower()
+    if colon and field in _KNOWN:  # Protego's happy path, without its call
+        return field, value.strip()
+    return _extract_directive(line)
+
+
+def _found(low, words):
+    """Indexes of the lines (lower case) holding one of ``words`` (C-speed filter)."""
+    if len(words) == 1:
+        a, = words
+        return [i for i, line in enumerate(low) if a in line]
+    if len(words) == 2:
+        a, b = words
+        return [i for i, line in enumerate(low) if a in line or b in line]
+    a, b, c = words
+    return [i for i, line in enumerate(low) if a in line or b in line or c in line]
 
 
 def relevant_rules(body, token, max_units):
-    """``(text, units_ignored)``: the robots.txt ``body`` reduced to what matters to
-    product token ``token`` (see the module docstring), for Protego to parse; linear
-    in ``body``.  Groups are read exactly as Protego reads them."""
+    """``(text, lines_ignored)``: the robots.txt ``body`` reduced to what matters to
+    product token ``token`` (see the module docstring), for Protego to parse.  Groups
+    are read exactly as Protego reads them.  Linear, and most lines are only looked at
+    by a substring filter: every user-agent directive holds "agent", every site-wide
+    one "site" or "host", every group directive but the rules "delay", "rate" or
+    "visit"; lines are parsed one by one only in our groups (up to the budget) and
+    where a group may end."""
     token = token.strip().lower()
-    parsed = []
+    lines = body.splitlines()
+    low = body.lower().splitlines()
+    if len(low) != len(lines):  # (lower() never adds line breaks; to be safe)
+        low = [line.lower() for line in lines]
+    agent_lines = []  # (index, value) of every user-agent line, even without a value
     best, best_score = None, 0
-    for line in body.splitlines():
-        cut = line.find("#")
-        if cut != -1:
-            line = line[:cut]
-        line = line.strip()
-        if not line:
+    for i in _found(low, ("agent",)):
+        directive = _directive(lines[i])
+        if directive is None or directive[0] not in _USER_AGENT_DIRECTIVE:
             continue
-        directive = _extract_directive(line)
+        agent_lines.append((i, directive[1]))
+        for agent in _agents(directive[1]) if directive[1] else ():
+            score = _agent_score(agent, token) if agent else 0
+            if score > best_score:  # the first of the best, as Protego's max()
+                best, best_score = agent, score
+    out = []
+    for i in _found(low, ("site", "host")):  # site-wide lines, in file order
+        directive = _directive(lines[i])
+        if directive is not None and directive[1]:
+            if directive[0] in _SITEMAP_DIRECTIVE:
+                out.append("Sitemap: " + directive[1])
+            elif directive[0] in _HOST_DIRECTIVE:
+                out.append("Host: " + directive[1])
+    if best is None:
+        return "\n".join(out), 0
+    budget = [max_units, 0]  # units left, lines ignored
+    ours = False
+    previous = -1
+    for i, value in agent_lines + [(len(lines), None)]:
+        if ours:
+            group_ended = _our_group(lines, low, previous + 1, i, out, budget)
+        else:
+            group_ended = _any_directive(lines, previous + 1, i)
+        if value is None:
+            break
+        if group_ended:
+            ours = False
+        if value and not ours and best in _agents(value):
+            ours = True
+            out.append("User-agent: " + best)
+        previous = i
+    return "\n".join(out), budget[1]
+
+
+def _any_directive(lines, start, end):
+    """Whether lines ``start:end`` hold a directive other than a site-wide one (which
+    makes the user-agent line after them start a new group)."""
+    for i in range(start, end):
+        directive = _directive(lines[i])
+        if directive is not None and directive[0] not in _SITE_WIDE_DIRECTIVES:
+            return True
+    return False
+
+
+def _our_group(lines, low, start, end, out, budget):
+    """Copy the group directives of lines ``start:end`` (ours) to ``out``, rules within
+    ``budget``; returns whether they held a directive that ends the group."""
+    ended = False
+    i = start
+    while i < end:
+        directive = _directive(lines[i])
+        i += 1
         if directive is None:
             continue
-        parsed.append(directive)
         field, value = directive
-        if field in _USER_AGENT_DIRECTIVE and value:
-            for agent in _agents(value):
-                score = _agent_score(agent, token) if agent else 0
-                if score > best_score:  # the first of the best, as Protego's max()
-                    best, best_score = agent, score
-    out = []
-    previous = None
-    ours = False  # the current group names the chosen user agent
-    units = ignored = 0
-    for field, value in parsed:
-        if field in _USER_AGENT_DIRECTIVE and previous is not None \
-                and previous not in _USER_AGENT_DIRECTIVE:
-            ours = False  # a new group
         if field not in _SITE_WIDE_DIRECTIVES:
-            previous = field
+            ended = True
         if not value:
             continue
-        if field in _USER_AGENT_DIRECTIVE:
-            if best is not None and not ours and best in _agents(value):
-                ours = True
-                out.append("User-agent: " + best)
-        elif field in _SITEMAP_DIRECTIVE:
-            out.append("Sitemap: " + value)
-        elif field in _HOST_DIRECTIVE:
-            out.append("Host: " + value)
-        elif ours:
-            for fields, name in _GROUP_LINES:
-                if field in fields:
-                    if fields is _ALLOW_DIRECTIVE or fields is _DISALLOW_DIRECTIVE:
-                        cost = 1 + value.count("*")
-                        if units + cost > max_units:
-                            ignored += cost
-                            break
-                        units += cost
-                    out.append("%s: %s" % (name, value))
-                    break
-    return "\n".join(out), ignored
+        if field in _ALLOW_DIRECTIVE or field in _DISALLOW_DIRECTIVE:
+            cost = 1 + value.count("*")
+            if cost > budget[0]:
+                budget[1] += 1
+                budget[0] = 0
+                break  # the budget is spent: only the group's other lines still count
+            budget[0] -= cost
+            out.append(("Allow: " if field in _ALLOW_DIRECTIVE else "Disallow: ") + value)
+        else:
+            name = _GROUP_NAMES.get(field)
+            if name is not None:
+                out.append("%s: %s" % (name, value))
+    if i < end:  # the rest: its lines are ignored, but for the group's other directives
+        budget[1] += end - i
+        for j in _found(low[i:end], ("delay", "rate", "visit")):
+            directive = _directive(lines[i + j])
+            if directive is not None and directive[1]:
+                name = _GROUP_NAMES.get(directive[0])
+                if name is not None:
+                    out.append("%s: %s" % (name, directive[1]))
+    return ended
 
 
+#: The first line of a robots.txt as kept: reduced for this product token (a comment).
+_MARKER = "# spyder: the rules for "
 #: Rule units obeyed per robots.txt when no setting says (see ROBOTSTXT_MAX_RULES).
 MAX_RULE_UNITS = 3000
 
 
 class RobotsRules:
     """The parsed robots.txt of one origin, for one user agent token (at most
-    ``max_units`` rule units of it, see ``relevant_rules``; ``ignored`` counts the rest)."""
+    ``max_units`` rule units of it, see ``relevant_rules``; ``ignored`` counts the lines
+    of rules past them)."""
 
     __slots__ = ("_parser", "_token", "delay", "sitemaps", "ignored")
 
@@ -227,6 +308,7 @@ class RobotsTxt:
         self._max_size = int(settings.ROBOTSTXT_MAX_SIZE)
         self._max_wait = float(settings.ROBOTSTXT_RETRY_MAX_WAIT)
         self._max_units = int(settings.ROBOTSTXT_MAX_RULES)
+        self._marker = "%s%s\n" % (_MARKER, product_token(settings.USER_AGENT).lower())
         self._token = product_token(settings.USER_AGENT)
         self._store = store
         self._retry = retry
@@ -303,6 +385,14 @@ class RobotsTxt:
         self._redirects.pop(origin, None)
         if kind in ("success", "redirect", "not_found"):
             body = decode_robots(curi.content_body, self._max_size) if kind == "success" else ""
+            ignored = 0
+            if body.strip():  # what is kept (in memory and the state file) is what we obey
+                reduced, ignored = relevant_rules(body, self._token, self._max_units)
+                body = self._marker + reduced
+            if ignored:
+                log.info("frontier::robots.txt of %s: %d lines of rules past "
+                         "ROBOTSTXT_MAX_RULES (%d units) ignored", origin, ignored,
+                         self._max_units)
             entry = _Entry(status, body, now + self._ttl, 0, now)
             if old is not None and old.failures:
                 log.info("frontier::robots.txt of %s reachable again after %d failed tries",
@@ -323,9 +413,6 @@ class RobotsTxt:
         if entry.failures:
             return []
         entry.rules = self._parse(entry.body)
-        if entry.rules.ignored:
-            log.info("frontier::robots.txt of %s: rules of %d units past ROBOTSTXT_MAX_RULES "
-                     "(%d) ignored", origin, entry.rules.ignored, self._max_units)
         return entry.rules.sitemaps if self._want_sitemaps else []
 
     def _parse(self, body):
@@ -354,6 +441,8 @@ class RobotsTxt:
         row = self._store.get_robots(origin)
         if row is None or (not row[3] and row[4] is None):
             return None  # unknown, or "disallow all" written by an older Spyder: fetch again
+        if row[1].startswith(_MARKER) and not row[1].startswith(self._marker):
+            return None  # reduced for another user agent (USER_AGENT changed): fetch again
         entry = _Entry(*row)
         self._remember(origin, entry)
         return entry
