@@ -550,3 +550,50 @@ def test_links_per_page_are_capped_and_the_result_marked():
     assert curi.extracted_urls == ["http://example.test/p/%d" % i for i in range(100)]
     assert curi.optional_vars["links_truncated"] == "1"
     assert curi.optional_vars["noindex"] == "1"  # directives after the cap still count
+
+
+def _tree_depth(body):
+    from selectolax.lexbor import LexborHTMLParser
+    deepest, stack = 0, [(LexborHTMLParser(body).root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        child = node.child
+        while child is not None:
+            stack.append((child, depth + 1))
+            child = child.next
+    return deepest
+
+
+def test_large_pages_are_flattened_so_nothing_nests_deeply():
+    """Lexbor's tree construction is quadratic in the depth of open elements (200,000
+    <div>: two minutes); a large page is flattened first, so the depth stays small
+    whatever the page -- and the links found stay the same."""
+    from spyder.processor.htmllinkextractor import FLATTEN_MIN_SIZE, flatten
+    for hostile in ("<div>" * 20000, "<div title='<'><span>" * 5000, "<a><a><template>" * 5000,
+                    "<ul><li><section>" * 5000):
+        assert len(hostile) > FLATTEN_MIN_SIZE
+        assert _tree_depth(flatten(hostile)) < 20
+    page = ("<html><head><base href='/base/'><link rel=next href='n.html'>"
+            "<meta http-equiv=refresh content='5; url=/refreshed'></head><body>" + "".join(
+                "<div class=c%d><ul><li><a href='/p/%d?a=1&amp;b=2'>x<b>y</b></a>"
+                "<li><a rel=nofollow href=/no/%d>n</a><table><tr><td><area href=/area/%d>"
+                "<iframe src='/frame/%d'></iframe><p title='a>b'><a href=\"q'%d\">q</a>"
+                "</table></ul><script>for(i=0;i<n;i++){}</script></div>" % ((i,) * 6)
+                for i in range(300)) + "</body></html>")
+    assert len(page) > FLATTEN_MIN_SIZE
+    extractor = DefaultHtmlLinkExtractor(Settings())
+
+    def links(body):
+        curi = CrawlUri(url="http://example.test/dir/", status_code=200,
+                        content_body=body.encode(), rep_header={"Content-Type": "text/html"})
+        return extractor(curi).extracted_urls
+
+    flattened = links(page)
+    assert len(flattened) == 1 + 1 + 4 * 300
+    import spyder.processor.htmllinkextractor as module
+    saved, module.FLATTEN_MIN_SIZE = module.FLATTEN_MIN_SIZE, 10 ** 9
+    try:
+        assert links(page) == flattened
+    finally:
+        module.FLATTEN_MIN_SIZE = saved

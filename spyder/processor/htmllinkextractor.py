@@ -26,9 +26,20 @@ handles the ``X-Robots-Tag`` header).  The links are appended to
 
 Budget: at most ``LINKS_MAX_PER_PAGE`` link values are taken from one page (the
 rest are dropped and the result marked ``optional_vars["links_truncated"] = "1"``),
-so resolving them is bounded; everything else is linear in the page.  Pages above
-``EXTRACT_INLINE_MAX_SIZE`` are processed in the worker's extract thread, off its
-event loop (``spyder.core.worker.OffLoop``).
+so resolving them is bounded.  Lexbor's tree construction is quadratic in the depth
+of unclosed elements for some inputs (20,000 ``<div>`` take 0.7 s, 200,000 two
+minutes: each ``<div>``, ``<ul>``, ``<section>`` ... start tag searches the stack of
+open elements; ``<a>`` inside ``<template>`` runs the adoption agency over a growing
+list).  So a page above ``FLATTEN_MIN_SIZE`` characters is *flattened* first, by two
+linear regular-expression passes: every tag but those that carry links or change
+how the rest is read (``a area base link meta frame frameset iframe html head body
+script style textarea title xmp noembed noframes noscript plaintext template
+select``) is removed, and every ``<a ...>`` is closed at once (``</a>`` added, the
+page's own ``</a>`` dropped), so no element nests deeply and parsing is linear (about
+0.1 s per MB at worst).  The links found are the same but for contexts that were
+removed (an ``<a>`` inside ``<svg>`` counts as an HTML link).  Pages above
+``EXTRACT_INLINE_MAX_SIZE`` bytes are processed in the worker's extract thread, off
+its event loop (``spyder.core.worker.OffLoop``).
 """
 import re
 
@@ -49,6 +60,24 @@ HTML_CONTENT_TYPES = frozenset([
 _SELECTOR = ("a[href], area[href], frame[src], iframe[src], link[href], base[href], "
              "meta[http-equiv], meta[name]")
 _LINK_RELS = frozenset(["alternate", "next", "prev"])
+
+#: Pages of more characters than this are flattened before they are parsed (below it,
+#: the parser's worst case costs a few tens of milliseconds).
+FLATTEN_MIN_SIZE = 32 * 1024
+#: Elements that carry links or change how what follows them is read.
+_KEPT_TAGS = ("a|area|base|link|meta|frame|frameset|iframe|html|head|body|script|style|"
+              "textarea|title|xmp|noembed|noframes|noscript|plaintext|template|select")
+#: A tag's attributes: quoted values may hold < and >.
+_ATTRS = r"""(?:[^<>"']|"[^"]*"|'[^']*')*"""
+_OTHER_TAG = re.compile(r"</?(?!(?:%s)[\s/>])[A-Za-z]%s>|</a\s*>" % (_KEPT_TAGS, _ATTRS),
+                        re.IGNORECASE)
+_A_START = re.compile(r"<a(?=[\s/>])%s>" % _ATTRS, re.IGNORECASE)
+
+
+def flatten(text):
+    """``text`` without the tags of elements that neither carry links nor change how
+    the rest is read, every ``<a>`` closed at once (see the module docstring)."""
+    return _A_START.sub(r"\g<0></a>", _OTHER_TAG.sub("", text))
 _REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
                       re.IGNORECASE | re.DOTALL)
 
@@ -84,6 +113,8 @@ class DefaultHtmlLinkExtractor:
         if content_type not in HTML_CONTENT_TYPES:
             return curi
         text, codec = decode_body(curi.content_body, charset)
+        if len(text) > FLATTEN_MIN_SIZE:
+            text = flatten(text)
         found = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec,
                             curi.optional_vars)
         if found is None:
