@@ -29,10 +29,11 @@ returned so the frontier can crawl them (``ROBOTSTXT_SITEMAPS``).
 Budget (this all runs on the master's loop).  Before Protego sees a body, one linear
 pass (``relevant_rules``) keeps only what can matter to our product token: the
 groups of the one user agent Protego would pick for it (RFC 9309 2.2.1: the most
-specific match, else ``*``), the site-wide lines (Sitemap, Host), and of the rules at
-most ``ROBOTSTXT_MAX_RULES`` units -- a rule costs one unit plus one per ``*`` in
-it, the work a check does for it; rules past the budget are ignored, as the rest of
-a file past ``ROBOTSTXT_MAX_SIZE`` is, and logged.  So one parse costs a pass over
+specific match, else ``*``), the site-wide lines (Sitemap, Host), and of our groups
+at most ``ROBOTSTXT_MAX_RULES`` units -- a rule costs one unit plus one per ``*`` in
+it, the work a check does for it, another directive one; what is past the budget is
+ignored, as the rest of a file past ``ROBOTSTXT_MAX_SIZE`` is, and logged (so is a
+file of more than that many user-agent and site-wide lines, past the last of them).  So one parse costs a pass over
 the body plus a parse of at most the budget, and one ``allowed()`` check at most
 the budget's units of string searches, however hostile the file (512 KiB of
 wildcard rules: 1.28 s per parse and 23 ms per check before).  What is kept in memory
@@ -148,74 +149,87 @@ def _found(low, words):
 def relevant_rules(body, token, max_units):
     """``(text, lines_ignored)``: the robots.txt ``body`` reduced to what matters to
     product token ``token`` (see the module docstring), for Protego to parse.  Groups
-    are read exactly as Protego reads them.  Linear, and most lines are only looked at
-    by a substring filter: every user-agent directive holds "agent", every site-wide
-    one "site" or "host", every group directive but the rules "delay", "rate" or
-    "visit"; lines are parsed one by one only in our groups (up to the budget) and
-    where a group may end."""
+    are read exactly as Protego reads them.
+
+    Bounded work: most lines are only looked at by substring filters over the whole
+    text (every user-agent directive holds "agent", every site-wide one "site" or
+    "host"); lines are parsed one by one only where they may matter -- user-agent and
+    site-wide lines (at most ``max_units``: the file counts as ending at the next
+    one), the first lines of other groups (where a group may end) and the lines of
+    our groups (together at most ``max_units`` units, a rule costing 1 plus 1 per
+    ``*``; the rest of our groups is ignored)."""
     token = token.strip().lower()
     lines = body.splitlines()
     low = body.lower().splitlines()
     if len(low) != len(lines):  # (lower() never adds line breaks; to be safe)
         low = [line.lower() for line in lines]
+    agents = set(_found(low, ("agent",)))
+    candidates = sorted(agents.union(_found(low, ("site", "host"))))
+    ignored = 0
+    if len(candidates) > max_units:  # the file ends here for us
+        ignored = len(lines) - candidates[max_units]
+        lines = lines[:candidates[max_units]]
+        candidates = candidates[:max_units]
     agent_lines = []  # (index, value) of every user-agent line, even without a value
     best, best_score = None, 0
-    for i in _found(low, ("agent",)):
-        directive = _directive(lines[i])
-        if directive is None or directive[0] not in _USER_AGENT_DIRECTIVE:
-            continue
-        agent_lines.append((i, directive[1]))
-        for agent in _agents(directive[1]) if directive[1] else ():
-            score = _agent_score(agent, token) if agent else 0
-            if score > best_score:  # the first of the best, as Protego's max()
-                best, best_score = agent, score
     out = []
-    for i in _found(low, ("site", "host")):  # site-wide lines, in file order
+    for i in candidates:
         directive = _directive(lines[i])
-        if directive is not None and directive[1]:
-            if directive[0] in _SITEMAP_DIRECTIVE:
-                out.append("Sitemap: " + directive[1])
-            elif directive[0] in _HOST_DIRECTIVE:
-                out.append("Host: " + directive[1])
+        if directive is None:
+            continue
+        field, value = directive
+        if field in _USER_AGENT_DIRECTIVE:
+            agent_lines.append((i, value))
+            for agent in _agents(value) if value else ():
+                score = _agent_score(agent, token) if agent else 0
+                if score > best_score:  # the first of the best, as Protego's max()
+                    best, best_score = agent, score
+        elif value and field in _SITEMAP_DIRECTIVE:
+            out.append("Sitemap: " + value)
+        elif value and field in _HOST_DIRECTIVE:
+            out.append("Host: " + value)
     if best is None:
-        return "\n".join(out), 0
+        return "\n".join(out), ignored
+    out.append("User-agent: " + best)  # every group of ours feeds this one rule set
     budget = [max_units, 0]  # units left, lines ignored
     ours = False
     previous = -1
     for i, value in agent_lines + [(len(lines), None)]:
+        if budget[0] <= 0:
+            budget[1] += len(lines) - previous - 1
+            break
         if ours:
-            group_ended = _our_group(lines, low, previous + 1, i, out, budget)
+            group_ended = _our_group(lines, previous + 1, i, out, budget)
         else:
-            group_ended = _any_directive(lines, previous + 1, i)
+            group_ended = _any_directive(lines, previous + 1, i, budget)
         if value is None:
             break
         if group_ended:
             ours = False
         if value and not ours and best in _agents(value):
             ours = True
-            out.append("User-agent: " + best)
         previous = i
-    return "\n".join(out), budget[1]
+    return "\n".join(out), ignored + budget[1]
 
 
-def _any_directive(lines, start, end):
+def _any_directive(lines, start, end, budget):
     """Whether lines ``start:end`` hold a directive other than a site-wide one (which
-    makes the user-agent line after them start a new group)."""
+    makes the user-agent line after them start a new group); each line looked at
+    costs a unit of ``budget``."""
     for i in range(start, end):
+        budget[0] -= 1
         directive = _directive(lines[i])
         if directive is not None and directive[0] not in _SITE_WIDE_DIRECTIVES:
             return True
     return False
 
 
-def _our_group(lines, low, start, end, out, budget):
-    """Copy the group directives of lines ``start:end`` (ours) to ``out``, rules within
+def _our_group(lines, start, end, out, budget):
+    """Copy the group directives of lines ``start:end`` (ours) to ``out`` within
     ``budget``; returns whether they held a directive that ends the group."""
     ended = False
-    i = start
-    while i < end:
+    for i in range(start, end):
         directive = _directive(lines[i])
-        i += 1
         if directive is None:
             continue
         field, value = directive
@@ -225,31 +239,25 @@ def _our_group(lines, low, start, end, out, budget):
             continue
         if field in _ALLOW_DIRECTIVE or field in _DISALLOW_DIRECTIVE:
             cost = 1 + value.count("*")
-            if cost > budget[0]:
-                budget[1] += 1
-                budget[0] = 0
-                break  # the budget is spent: only the group's other lines still count
-            budget[0] -= cost
-            out.append(("Allow: " if field in _ALLOW_DIRECTIVE else "Disallow: ") + value)
+            line = ("Allow: " if field in _ALLOW_DIRECTIVE else "Disallow: ") + value
         else:
             name = _GROUP_NAMES.get(field)
-            if name is not None:
-                out.append("%s: %s" % (name, value))
-    if i < end:  # the rest: its lines are ignored, but for the group's other directives
-        budget[1] += end - i
-        for j in _found(low[i:end], ("delay", "rate", "visit")):
-            directive = _directive(lines[i + j])
-            if directive is not None and directive[1]:
-                name = _GROUP_NAMES.get(directive[0])
-                if name is not None:
-                    out.append("%s: %s" % (name, directive[1]))
+            if name is None:
+                continue
+            cost, line = 1, "%s: %s" % (name, value)
+        if cost > budget[0]:  # the budget is spent: the rest of our groups is ignored
+            budget[0] = 0
+            budget[1] += end - i
+            return True
+        budget[0] -= cost
+        out.append(line)
     return ended
 
 
 #: The first line of a robots.txt as kept: reduced for this product token (a comment).
 _MARKER = "# spyder: the rules for "
 #: Rule units obeyed per robots.txt when no setting says (see ROBOTSTXT_MAX_RULES).
-MAX_RULE_UNITS = 3000
+MAX_RULE_UNITS = 2000
 
 
 class RobotsRules:

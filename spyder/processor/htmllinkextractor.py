@@ -26,7 +26,11 @@ handles the ``X-Robots-Tag`` header).  The links are appended to
 
 Budget: at most ``LINKS_MAX_PER_PAGE`` link values are taken from one page (the
 rest are dropped and the result marked ``optional_vars["links_truncated"] = "1"``),
-so resolving them is bounded.  Lexbor's tree construction is quadratic in the depth
+so resolving them is bounded; a large page is parsed only up to the tag that could
+carry the link after the first one past the cap, so the parser's tree and the
+selector's node list (built in one C call that holds the GIL: 0.25 s for 200,000
+links) stay bounded too (a ``<meta name=robots>`` after that point is not seen).
+Lexbor's tree construction is quadratic in the depth
 of unclosed elements for some inputs (20,000 ``<div>`` take 0.7 s, 200,000 two
 minutes: each ``<div>``, ``<ul>``, ``<section>`` ... start tag searches the stack of
 open elements; ``<a>`` inside ``<template>`` runs the adoption agency over a growing
@@ -72,12 +76,40 @@ _ATTRS = r"""(?:[^<>"']|"[^"]*"|'[^']*')*"""
 _OTHER_TAG = re.compile(r"</?(?!(?:%s)[\s/>])[A-Za-z]%s>|</a\s*>" % (_KEPT_TAGS, _ATTRS),
                         re.IGNORECASE)
 _A_START = re.compile(r"<a(?=[\s/>])%s>" % _ATTRS, re.IGNORECASE)
+#: The start of a tag that may carry a link.
+_LINK_TAG = re.compile(r"<(?:a|area|i?frame|link)[\s/>]", re.IGNORECASE)
+
+
+def _cut_after_links(text, most):
+    """The position in ``text`` where the tag that could carry link number ``most + 2``
+    starts, or ``None`` if there are not that many: the rest of a page cannot add a
+    link under the cap, and the parser need not build it (nor the selector list it)."""
+    for count, match in enumerate(_LINK_TAG.finditer(text)):
+        if count > most:
+            return match.start()
+    return None
+
+
+#: Characters flattened by one regular-expression call: ``re`` holds the GIL, and the
+#: worker's loop must get it back every few milliseconds while its extract thread works.
+_FLATTEN_STEP = 32 * 1024
 
 
 def flatten(text):
     """``text`` without the tags of elements that neither carry links nor change how
-    the rest is read, every ``<a>`` closed at once (see the module docstring)."""
-    return _A_START.sub(r"\g<0></a>", _OTHER_TAG.sub("", text))
+    the rest is read, every ``<a>`` closed at once (see the module docstring); done in
+    steps that end before a ``<``."""
+    out = []
+    start, size = 0, len(text)
+    while start < size:
+        end = start + _FLATTEN_STEP
+        if end < size:
+            cut = text.rfind("<", start + 1, end)
+            if cut > start:
+                end = cut
+        out.append(_A_START.sub(r"\g<0></a>", _OTHER_TAG.sub("", text[start:end])))
+        start = end
+    return "".join(out)
 _REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
                       re.IGNORECASE | re.DOTALL)
 
@@ -115,6 +147,9 @@ class DefaultHtmlLinkExtractor:
         text, codec = decode_body(curi.content_body, charset)
         if len(text) > FLATTEN_MIN_SIZE:
             text = flatten(text)
+            cut = _cut_after_links(text, self._max_links)
+            if cut is not None:  # (the link past the cap marks the result truncated)
+                text = text[:cut]
         found = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec,
                             curi.optional_vars)
         if found is None:
