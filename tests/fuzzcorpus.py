@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.messages import DataMessage, MessageError, MgmtMessage
-from spyder.core.robots import RobotsRules
+from spyder.core.robots import RobotsRules, decode_robots
 from spyder.core.settings import Settings
 from spyder.processor.fetcher import _Download
 from spyder.processor.htmllinkextractor import DefaultHtmlLinkExtractor
@@ -103,7 +103,9 @@ _robots_urls = st.lists(urls.map(lambda u: "http://a.test/" + u), min_size=1, ma
 
 
 def run_robots(pair):
+    """As the master reads a robots.txt: at most ROBOTSTXT_MAX_SIZE bytes, decoded."""
     body, checks = pair
+    body = decode_robots(body.encode("utf-8", "surrogatepass"), _SETTINGS.ROBOTSTXT_MAX_SIZE)
     rules = RobotsRules(body, "spyder", 10.0)
     for url in checks:
         rules.allowed(url)
