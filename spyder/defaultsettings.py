@@ -152,7 +152,7 @@ ROBOTSTXT_TTL = 86400.0
 # Largest robots.txt downloaded and parsed, in bytes (RFC 9309: at least 500 KiB); the rest is ignored.
 ROBOTSTXT_MAX_SIZE = 512 * 1024
 # Rules of a robots.txt obeyed for our user agent, in units (a rule is 1, plus 1 per '*' and per 64 characters); the rest is ignored: each parse and check is bounded.
-ROBOTSTXT_MAX_RULES = 2000
+ROBOTSTXT_MAX_RULES = 1000
 # Longest wait between two tries of an unreachable robots.txt (5xx, network error); its origin's URLs wait meanwhile.
 ROBOTSTXT_RETRY_MAX_WAIT = 3600.0
 # Crawl the sitemaps listed in robots.txt: their <loc> URLs join the crawl.

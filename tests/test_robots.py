@@ -343,11 +343,11 @@ def test_a_hostile_robots_txt_costs_a_bounded_parse_and_check(tmp_path, monkeypa
     loop.  Only the rules of our group within ROBOTSTXT_MAX_RULES units are parsed, and
     a check looks at no more of them."""
     counting = _CountingPatterns(monkeypatch)
-    rules = RobotsRules(_hostile_robots(), "spyder", 10.0)  # the default: 2,000 units
-    assert counting.built <= 2000, counting.built
+    rules = RobotsRules(_hostile_robots(), "spyder", 10.0)  # the default: 1,000 units
+    assert counting.built <= 1000, counting.built
     for i in range(20):
         rules.allowed("http://a.test/abc/def/%d" % i)
-    assert counting.matched <= 20 * 2000, counting.matched
+    assert counting.matched <= 20 * 1000, counting.matched
     assert rules.sitemaps == ["http://a.test/sitemap.xml"]  # site-wide lines are kept
     assert rules.allowed("http://a.test/private")  # past the budget: ignored
     # the setting reaches the frontier's parser
@@ -410,7 +410,7 @@ def test_what_is_kept_of_a_robots_txt_is_its_reduction_for_our_agent(tmp_path):
     """The state file keeps the reduction (rules of our group within the budget, a first
     line naming the product token), not 512 KiB per host; a reduction made for another
     user agent is not used: that robots.txt is fetched again."""
-    body = ("User-agent: otherbot\nDisallow: /\n" * 1000 + "User-agent: spyder\n"
+    body = ("User-agent: otherbot\nDisallow: /\n" * 300 + "User-agent: spyder\n"
             "Disallow: /no\n# a comment\nSitemap: http://a.test/s.xml\n")
     frontier, clock = robots_frontier(tmp_path)
     frontier.add_uri(CrawlUri(url="http://a.test/"))

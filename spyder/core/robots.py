@@ -261,7 +261,7 @@ def _our_group(lines, start, end, out, budget):
 #: The first line of a robots.txt as kept: reduced for this product token (a comment).
 _MARKER = "# spyder: the rules for "
 #: Rule units obeyed per robots.txt when no setting says (see ROBOTSTXT_MAX_RULES).
-MAX_RULE_UNITS = 2000
+MAX_RULE_UNITS = 1000
 
 
 class RobotsRules:
