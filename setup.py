@@ -35,7 +35,7 @@ setup(
         "pycurl>=7.45",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2.1"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["spyder = spyder.cli:main"]},
     classifiers=[

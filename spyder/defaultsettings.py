@@ -153,6 +153,8 @@ ROBOTSTXT_OBEY = True
 ROBOTSTXT_TTL = 86400.0
 # Largest robots.txt downloaded and parsed, in bytes (RFC 9309: at least 500 KiB); the rest is ignored.
 ROBOTSTXT_MAX_SIZE = 512 * 1024
+# Rules of a robots.txt obeyed for our user agent, in units (a rule is 1, plus 1 per '*' and per 64 characters); the rest is ignored: each parse and check is bounded.
+ROBOTSTXT_MAX_RULES = 1000
 # Longest wait between two tries of an unreachable robots.txt (5xx, network error); its origin's URLs wait meanwhile.
 ROBOTSTXT_RETRY_MAX_WAIT = 3600.0
 # Crawl the sitemaps listed in robots.txt: their <loc> URLs join the crawl.
@@ -163,6 +165,12 @@ SITEMAP_MAX_DEPTH = 2
 SITEMAP_MAX_URLS = 50000
 # Largest sitemap read, in bytes after decompression; the rest is ignored.
 SITEMAP_MAX_SIZE = 50 * 1024 * 1024
+# Bytes all sitemap decodes in progress in one worker may hold together (inflated steps, URLs kept); a decode past it stops, its file read in part.
+WORKER_DECODE_MEMORY_MAX = 32 * 1024 * 1024
+# Links taken from one page (HTML extraction); the rest are dropped and the result marked links_truncated.
+LINKS_MAX_PER_PAGE = 20000
+# Pages (and every sitemap) with a body above this many bytes are processed in the worker's extract thread, off its event loop.
+EXTRACT_INLINE_MAX_SIZE = 128 * 1024
 
 # --------------------------------------------------------------------------- processing
 # Worker extract stage: dotted processor classes, run in order.

@@ -33,7 +33,7 @@ from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
 from spyder.core.wire.sockets import connect, create_context
 from spyder.errors import StartupError
-from spyder.core.worker.zmqworker import AsyncZmqWorker, ZmqWorker
+from spyder.core.worker.zmqworker import AsyncZmqWorker, OffLoop, ZmqWorker
 from spyder.core.worker.control import WorkerControl
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
@@ -107,7 +107,10 @@ def create_worker_extractor(settings, zmq_context, io_loop=None):
     pub.immediate = 1
     pub.sndhwm = settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM
     connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
-    return ZmqWorker(pub, processing, io_loop, max_message_size=settings.ZEROMQ_MAX_MESSAGE_SIZE)
+    # large pages and sitemaps are processed off the loop, by processors of their own
+    off_loop = OffLoop(create_processing_function(settings), settings.EXTRACT_INLINE_MAX_SIZE)
+    return ZmqWorker(pub, processing, io_loop, max_message_size=settings.ZEROMQ_MAX_MESSAGE_SIZE,
+                     off_loop=off_loop)
 
 
 def _install_signal_handlers(control):

@@ -50,6 +50,10 @@ MGMT_DETAIL_WORKER = "worker"
 MGMT_DETAIL_RECEIVED = "m"
 #: float: seconds of silence after which the master declares a worker dead.
 MGMT_DETAIL_DEAD_AFTER = "dead_after"
+#: float: the worker's worst event-loop lag (seconds) since its previous heartbeat.
+MGMT_DETAIL_LOOP_LAG = "lag"
+#: float: the worker's worst event-loop lag (seconds) since it started.
+MGMT_DETAIL_LOOP_LAG_MAX = "lag_max"
 
 # --- keys of a data message's ticket (its optional 3rd frame, a msgpack map) --------
 #: int: the dispatch id (master -> worker, copied back in the result).

@@ -18,6 +18,15 @@ A worker process runs two stages on one IOLoop, as the 2011 original did:
   XPUB reports the master's subscription arriving and going: that is how the worker
   knows the master receives its results.
 
+Large inputs never run on the loop: the extract stage processes a page whose body is
+above ``EXTRACT_INLINE_MAX_SIZE`` bytes, and every sitemap (a small gzip can inflate
+to ``SITEMAP_MAX_SIZE``), in one thread beside the loop (``OffLoop``: its own
+processors, one input at a time, on a copy of the CrawlUri).  The HTML parser
+(Lexbor) releases the GIL while it parses, and the Python parts give it back every
+few milliseconds, so heartbeats, dispatches and results go on meanwhile; the fetch
+slot stays taken until the page is processed, so the worker takes no more work than
+it can process and a deadline still cuts it short.
+
 The 2011 original connected the two stages with an inproc PUSH/PULL pair; here the
 fetch stage calls the extract stage directly: the pair cost a msgpack round trip of
 every page with its body and two socket operations, a sixth of a worker's CPU, and
@@ -32,6 +41,8 @@ error text in ``optional_vars["error"]``.  Malformed messages are counted
 for the process and decides when the fetch stage may take work.
 """
 import asyncio
+import concurrent.futures
+import dataclasses
 import hashlib
 import logging
 
@@ -157,17 +168,89 @@ def _fit(frames, msg, max_size):
     return frames
 
 
+def _copy(curi):
+    """A copy of ``curi`` whose maps may be changed apart from the original (the body,
+    immutable, is shared)."""
+    copy = dataclasses.replace(curi, req_header=dict(curi.req_header or {}),
+                               rep_header=dict(curi.rep_header or {}),
+                               optional_vars=dict(curi.optional_vars or {}))
+    lines = getattr(curi, "rep_header_lines", None)
+    if lines is not None:
+        copy.rep_header_lines = lines
+    return copy
+
+
+class OffLoop:
+    """Processing of large inputs in one thread beside the event loop.
+
+    ``processing`` is a processing function of its own (its processors are used by
+    this thread only); ``inline_max`` the largest body processed on the loop.  Every
+    sitemap (``optional_vars["sitemap_fetch"]``) goes to the thread whatever its size.
+    """
+
+    def __init__(self, processing, inline_max):
+        self._processing = processing
+        self._inline_max = inline_max
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="spyder-extract")
+        #: inputs processed in the thread
+        self.processed = 0
+
+    def wants(self, curi):
+        body = curi.content_body
+        if not body:
+            return False
+        return (len(body) > self._inline_max
+                or (curi.optional_vars or {}).get(C.CURI_SITEMAP_FETCH) == C.CURI_OPTIONAL_TRUE)
+
+    def _run(self, curi):
+        curi = _returned(self._processing(curi))
+        _digest(curi)  # the SHA-1 of a large body is worth taking off the loop too
+        return curi
+
+    async def process(self, curi):
+        """``processing(copy of curi)`` in the thread; its exception is raised here."""
+        result = await asyncio.wrap_future(self._executor.submit(self._run, _copy(curi)))
+        self.processed += 1
+        return result
+
+    def close(self):
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 class ZmqWorker:
     """The extract stage: ``processing(curi) -> curi`` over every fetched CrawlUri the
     fetch stage hands it (``stage(msg)``), then the result published on ``outsocket``.
 
     ``max_message_size`` bounds what it sends (see ``_fit``); None = no bound.
+    ``off_loop`` (an ``OffLoop``) takes the large inputs: the fetch stage awaits
+    ``process_off_loop(msg)`` for those and then calls ``finish(msg, body)``.
     """
 
-    def __init__(self, outsocket, processing, io_loop=None, max_message_size=None):
+    def __init__(self, outsocket, processing, io_loop=None, max_message_size=None,
+                 off_loop=None):
         self._out = ZmqChannel(outsocket, io_loop)
         self._processing = processing
         self._max_message_size = max_message_size
+        self.off_loop = off_loop
+
+    async def process_off_loop(self, msg):
+        """Process ``msg.curi`` in the off-loop thread (an exception there becomes a
+        processing error, 710, as on the loop)."""
+        curi = msg.curi
+        try:
+            msg.curi = await self.off_loop.process(curi)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _failed("extract", msg, curi, exc)
+            _digest(msg.curi)
+
+    def finish(self, msg, body=True):
+        """Publish ``msg``, processed off the loop already."""
+        if not body:
+            _leave_out_body(msg.curi)
+        self.publish(msg)
 
     def __call__(self, msg, body=True):
         """Process the fetched ``msg.curi`` and publish the result; ``body`` False leaves
@@ -199,6 +282,8 @@ class ZmqWorker:
         self._out.flush()
 
     def close(self):
+        if self.off_loop is not None:
+            self.off_loop.close()
         if not self._out.closed():
             self._out.close()
 
@@ -381,16 +466,25 @@ class AsyncZmqWorker:
 
     async def _process(self, msg):
         curi = msg.curi
+        processed = False
         try:
             msg.curi = _returned(await self._processing(curi))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             _failed("fetch", msg, curi, exc)
+        else:
+            off_loop = getattr(self._extract, "off_loop", None)
+            if off_loop is not None and off_loop.wants(msg.curi):
+                await self._extract.process_off_loop(msg)  # the slot stays taken meanwhile
+                processed = True
         if self._forget(asyncio.current_task()) is not None:
             body = msg.ticket is None or msg.ticket.get(C.TICKET_BODY) is not False
             self._ticket(msg)
-            self._extract(msg, body)
+            if processed:
+                self._extract.finish(msg, body)
+            else:
+                self._extract(msg, body)
 
     def _forget(self, task):
         """Take ``task`` off the books (and its deadline timer); returns it, or None."""
