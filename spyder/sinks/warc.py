@@ -125,8 +125,8 @@ class WarcSink(AbstractCrawlUriSink):
         self._robots_txt = bool(settings.WARC_ROBOTS_TXT)
         self._fsync = bool(settings.SINK_FSYNC)
         os.makedirs(self._directory, exist_ok=True)
-        self._prefix = "spyder-%s-%d" % (time.strftime("%Y%m%d%H%M%S", time.gmtime()),
-                                         os.getpid())
+        self._prefix = _new_prefix(self._directory, "spyder-%s-%d" % (
+            time.strftime("%Y%m%d%H%M%S", time.gmtime()), os.getpid()))
         self._serial = 0
         self._file = None          # the _Output of the open file (the writer thread's)
         self._writer = None
@@ -395,6 +395,17 @@ class WarcSink(AbstractCrawlUriSink):
 
 def _status_line(status):
     return "%d %s" % (status, http.client.responses.get(status, "Unknown"))
+
+
+def _new_prefix(directory, prefix):
+    """``prefix``, or ``prefix`` + ``r<n>`` if files of it exist (a sink started again in
+    the same second by the same process): a restore of this run's position must never
+    take an earlier run's files for its own."""
+    names = os.listdir(directory)
+    candidate, n = prefix, 1
+    while any(name.startswith(candidate + "-") for name in names):
+        candidate, n = "%sr%d" % (prefix, n), n + 1
+    return candidate
 
 
 def _serial_of(name):
