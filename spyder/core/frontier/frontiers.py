@@ -411,6 +411,10 @@ class AbstractBaseFrontier:
         try:
             self._queues.deactivate_all()
             self._sinks.wait()
+            checkpoints = self._checkpoints
+            log.info("frontier::%d checkpoints; %d waited for the sinks to catch up, dispatch "
+                     "paused %.2f s for them in all", checkpoints.count, checkpoints.waits,
+                     checkpoints.waited)
             if self._sinks.synced():
                 committed = self._checkpoints.commit()
             else:
