@@ -144,7 +144,8 @@ def main(argv=None):
         records = [json.loads(line) for line in lines]
     urls = [r["url"] for r in records]
     archived = _records(settings["WARC_DIR"])
-    with_response = {r["url"] for r in records if isinstance(r["status"], int) and r["status"] < 599}
+    with_response = {r["url"] for r in records
+                     if isinstance(r["status"], int) and r["status"] < 599}
     report.update({
         "jsonl_lines": len(urls), "jsonl_urls": len(set(urls)),
         "jsonl_missing": len(set(expected) - set(urls)),

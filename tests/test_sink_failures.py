@@ -6,6 +6,7 @@ the right to mount they are skipped) that a filler file fills up; removing the f
 makes room again.  In-process tests drive a frontier directly; the last one is a real
 ``spyder crawl`` whose log, status line and progress must say why it waits.
 """
+import json
 import os
 import subprocess
 import time
@@ -73,7 +74,6 @@ def _responses(directory):
 
 
 def _lines(path):
-    import json
     with open(path) as lines:
         return [json.loads(line)["url"] for line in lines]
 
@@ -232,8 +232,8 @@ def test_the_sinks_are_fsynced_before_the_state_file_commits(tmp_path, monkeypat
     real_fsync, real_commit = os.fsync, sqlite.SQLiteStore.commit
     monkeypatch.setattr(os, "fsync", lambda fd: (events.append(
         ("fsync", os.path.basename(os.readlink("/proc/self/fd/%d" % fd)))), real_fsync(fd)))
-    monkeypatch.setattr(sqlite.SQLiteStore, "commit",
-                        lambda store, state: (events.append(("commit",)), real_commit(store, state)))
+    monkeypatch.setattr(sqlite.SQLiteStore, "commit", lambda store, state: (
+        events.append(("commit",)), real_commit(store, state)))
     clock = Clock()
     settings = make_settings(tmp_path, SINKS=[JSONL, WARC], FRONTIER_CHECKPOINTING=1)
     frontier = MultipleHostFrontier(settings, clock=clock)
