@@ -14,6 +14,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier import MultipleHostFrontier
+from spyder.core.sink import AbstractCrawlUriSink
 from spyder.sinks import warc
 from test_frontier_support import Clock, deliver, drain, make_settings
 
@@ -107,3 +108,47 @@ def test_a_crash_early_in_a_resumed_run_leaves_no_record_of_it(tmp_path, monkeyp
     frontier.close()
     assert _responses(settings.WARC_DIR) == ["http://a.test/"]
     assert _lines(settings.JSONL_SINK_PATH) == ["http://a.test/"]
+
+
+class _BusyWriter(AbstractCrawlUriSink):
+    """A sink writing in a thread that is never idle while results flow: it is one
+    outcome behind whenever it was told something since the last look."""
+
+    def __init__(self):
+        super().__init__()
+        self.told = self.written = 0
+
+    def process_successful_crawl(self, curi):
+        self.told += 1
+
+    def synced(self):
+        return self.written == self.told
+
+
+def test_checkpoints_keep_their_interval_under_load(tmp_path):
+    """Issue 18 item 3: a commit waits for the sinks to catch up, but never for ever.
+    (Before: it waited until a writer thread happened to be idle -- never, while pages
+    flowed -- and only after five intervals did dispatch pause for it.)"""
+    settings = make_settings(tmp_path, FRONTIER_CHECKPOINT_SECONDS=2.0,
+                             FRONTIER_CHECKPOINTING=10 ** 6)
+    clock = Clock()
+    frontier = MultipleHostFrontier(settings, clock=clock)
+    sink = _BusyWriter()
+    frontier.add_sink(sink)
+    for i in range(4000):
+        frontier.add_uri(CrawlUri(url="http://h%d.test/%d" % (i % 20, i)))
+    frontier.checkpoint()
+    commits, count = [], frontier.stats()["checkpoints"]
+    for _ in range(200):  # 10 s of a crawl at 20 results every 50 ms
+        clock.advance(0.05)
+        results = drain(frontier)
+        for curi in results:
+            deliver(frontier, curi, 200)
+        sink.written = sink.told - 1 if results else sink.told  # idle only without results
+        frontier.checkpoint()
+        if frontier.stats()["checkpoints"] != count:
+            count = frontier.stats()["checkpoints"]
+            commits.append(clock.t)
+    gaps = [b - a for a, b in zip(commits, commits[1:])]
+    assert len(commits) >= 4 and max(gaps) <= 2.5, (commits, gaps)
+    frontier.close()
