@@ -203,6 +203,8 @@ OBEY_NOFOLLOW = True
 # --------------------------------------------------------------------------- sinks
 # Dotted paths of sink classes, constructed with settings and added to the frontier.
 SINKS = []
+# fsync the built-in sinks' files before each checkpoint commits their positions (so a power cut cannot leave a gap).
+SINK_FSYNC = True
 # JsonLinesSink: the file outcomes are appended to.
 JSONL_SINK_PATH = "crawl.jsonl"
 # WarcSink: directory of the WARC files.

@@ -46,7 +46,8 @@ FIGURES = (("State", "state", "text"), ("Pages", "pages", "int"),
             ("Pages/s", "pages_per_second", "rate"), ("Queued", "queued", "int"),
             ("In flight", "in_flight", "int"), ("Errors", "errors", "int"),
             ("Hosts active", "hosts_active", "int"), ("Workers", "workers", "int"),
-            ("Elapsed", "uptime", "duration"), ("Downloaded", "bytes", "bytes"))
+            ("Elapsed", "uptime", "duration"), ("Downloaded", "bytes", "bytes"),
+            ("Sinks", "sinks", "text"))
 _OUTCOMES = (("2xx", "status_classes.2xx"), ("3xx", "status_classes.3xx"),
              ("4xx", "status_classes.4xx"), ("5xx", "status_classes.5xx"),
              ("network (599)", "status_classes.network"), ("other", "status_classes.other"),

@@ -202,6 +202,7 @@ class Console:
             "in_flight": stats["in_flight"],
             "errors": results.get("not_found", 0) + results.get("server_error", 0),
             "hosts_active": frontier.get("hosts_active"), "workers": stats["workers"],
+            "sinks": frontier.get("sink_failure") or "writing",
             "slots": stats["slots"], "bytes": stats["bytes"], "robots": stats["robots"],
             "outcomes": {kind: results.get(kind, 0) for kind in RESULT_CLASSES},
             "status_classes": {name: classes.get(name, 0) for name in STATUS_CLASSES},

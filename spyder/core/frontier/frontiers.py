@@ -372,21 +372,38 @@ class AbstractBaseFrontier:
             "unresolved": c["unresolved"], "success": c["success"], "redirect": c["redirect"],
             "not_found": c["not_found"], "server_error": c["server_error"],
             "checkpoints": self._checkpoints.count, "unexpected_results": self._unexpected,
-            "paused": self._controls.paused,
+            "paused": self._controls.paused, "sink_failure": self._sinks.failure(),
+            "checkpoint_waits": self._checkpoints.waits,
+            "checkpoint_wait_seconds": round(self._checkpoints.waited, 3),
         }
 
     def close(self):
-        """Commit, close every sink, close the store.  Idempotent."""
+        """Commit, close every sink, close the store.  Idempotent.  If a sink could not
+        write everything it was told (``Sinks.failure``), nothing is committed: the
+        outcomes since the last commit are crawled again on the next start."""
         if self._closed:
             return
         self._closed = True
+        committed = False
         try:
             self._queues.deactivate_all()
             self._sinks.wait()
-            self._checkpoints.commit()
+            checkpoints = self._checkpoints
+            log.info("frontier::%d checkpoints; %d waited for the sinks to catch up, dispatch "
+                     "paused %.2f s for them in all", checkpoints.count, checkpoints.waits,
+                     checkpoints.waited)
+            if self._sinks.synced():
+                committed = self._checkpoints.commit()
+            else:
+                log.error("frontier::closing without a commit (%s): the outcomes since the "
+                          "last checkpoint are crawled again on the next start",
+                          self._sinks.failure() or "a sink has not written all it was told")
         finally:
             self._sinks.close()
-            self._store.close()
+            if committed:
+                self._store.close()
+            else:
+                self._store.abandon()
 
     # ------------------------------------------------------------------ the operator's controls
     def add_seeds(self, urls):

@@ -559,6 +559,8 @@ class ZmqMaster:
                     results["not_found"], results["server_error"], stats["robots"],
                     frontier.get("queued", "?"), frontier.get("known", "?"),
                     frontier.get("robots_waiting", "?")))
+        if frontier.get("sink_failure"):  # dispatch waits until the sink can write again
+            line += " sink_failure=%r" % frontier["sink_failure"]
         log.info("zmqmaster::status %s", line)
         if self._notifier is not None:
             self._notifier.status(line)

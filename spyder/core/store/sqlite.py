@@ -233,6 +233,18 @@ class SQLiteStore:
         finally:
             self._release()
 
+    def abandon(self):
+        """Close without committing: everything since the last commit is dropped, and the
+        next open repairs the file as after a crash."""
+        try:
+            if self._db.in_transaction:
+                self._cur.execute("ROLLBACK")
+            self.uncommitted_since = None
+            self._cur.close()
+            self._db.close()
+        finally:
+            self._release()
+
     def _release(self):
         if self._lock is not None:
             self._lock.release()
