@@ -72,6 +72,8 @@ MASTER_STATUS_INTERVAL = 10.0
 MASTER_HELLO_INTERVAL = 2.0
 # Seconds a dispatched URL may stay without a result before it goes back to the frontier; None = 2 x REQUEST_TIMEOUT + 30.
 LEASE_TIMEOUT = None
+# Seconds a dispatch may wait unread in a worker's pipe: one claimed later is handed back unread, an unclaimed one returns to its queue (no attempt) this + 1 s after its dispatch.
+DISPATCH_CLAIM_TIMEOUT = 3.0
 # Seconds of silence after which a worker counts as dead.
 WORKER_HEARTBEAT_TIMEOUT = 30.0
 # Seconds between a worker's heartbeats.
