@@ -215,8 +215,8 @@ ZEROMQ_MASTER_PUSH = None
 ZEROMQ_MASTER_PUSH_HWM = 1
 # Worker PULL <- master; None = ZEROMQ_MASTER_PUSH.
 ZEROMQ_WORKER_PROC_FETCHER_PULL = None
-# Receive high-water mark of that PULL: dispatches a worker queues beyond its fetches.
-ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 1
+# Receive high-water mark of that PULL; 0 = none (credit bounds the queue): a full queue stalls the connection, and libzmq 4.3.5 can then abort on SIGCONT.
+ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 0
 # Worker PUB -> master: processed CrawlUris; None = ZEROMQ_MASTER_SUB.
 ZEROMQ_WORKER_PROC_EXTRACTOR_PUB = None
 # Send high-water mark of the result PUB (dispatch is credit-based, so it is never reached).

@@ -32,7 +32,7 @@ from spyder.core.wire.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
 from spyder.core.wire.sockets import (RefusalWatch, bind, create_context,
-                                      ensure_socket_directory, receive_only)
+                                      ensure_socket_directory, never_stall)
 from spyder.errors import StartupError
 from spyder.import_util import load_setting
 
@@ -45,10 +45,8 @@ _MASTER_ENDPOINTS = ("ZEROMQ_MASTER_PUSH", "ZEROMQ_MASTER_SUB",
                      "ZEROMQ_MGMT_MASTER", "ZEROMQ_MGMT_WORKER")
 
 
-def _sub_socket(ctx, max_size, settings=None):
-    sock = ctx.socket(zmq.SUB)
-    if settings is not None:
-        receive_only(sock, settings)
+def _sub_socket(ctx, max_size):
+    sock = never_stall(ctx.socket(zmq.SUB))
     sock.setsockopt(zmq.SUBSCRIBE, b"")
     sock.setsockopt(zmq.MAXMSGSIZE, max_size)
     return sock
@@ -71,7 +69,7 @@ def _push_heartbeat_timeout(settings):
 
 def create_master_management(settings, zmq_context, io_loop):
     """The master's ZmqMgmt: SUB bound to ZEROMQ_MGMT_WORKER, PUB bound to ZEROMQ_MGMT_MASTER."""
-    sub = _sub_socket(zmq_context, _MGMT_MAX_MESSAGE_SIZE, settings)
+    sub = _sub_socket(zmq_context, _MGMT_MAX_MESSAGE_SIZE)
     pub = zmq_context.socket(zmq.PUB)
     bind(sub, settings.ZEROMQ_MGMT_WORKER, "ZEROMQ_MGMT_WORKER")
     bind(pub, settings.ZEROMQ_MGMT_MASTER, "ZEROMQ_MGMT_MASTER")
@@ -133,7 +131,7 @@ def main(settings):
         if settings.ZEROMQ_HEARTBEAT_IVL:
             push.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(_push_heartbeat_timeout(settings) * 1000))
         bind(push, settings.ZEROMQ_MASTER_PUSH, "ZEROMQ_MASTER_PUSH")
-        sub = _sub_socket(ctx, settings.ZEROMQ_MAX_MESSAGE_SIZE, settings)
+        sub = _sub_socket(ctx, settings.ZEROMQ_MAX_MESSAGE_SIZE)
         bind(sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")
         master = ZmqMaster(settings, identity, sub, push, mgmt, frontier, log_handler,
                            settings.LOG_LEVEL_MASTER, io_loop, notifier)

@@ -31,7 +31,7 @@ from spyder.core.wire.masterclock import warn_if_licence_too_short
 from spyder.core.wire.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.wire.sockets import connect, create_context, receive_only
+from spyder.core.wire.sockets import connect, create_context, never_stall
 from spyder.errors import StartupError
 from spyder.core.worker.zmqworker import AsyncZmqWorker, ZmqWorker
 from spyder.core.worker.control import WorkerControl
@@ -49,7 +49,7 @@ _LINGER_MS = 2000
 def create_worker_management(settings, zmq_context, io_loop=None):
     """The worker's ZmqMgmt: SUB <- ZEROMQ_MGMT_MASTER (``spyder.worker.`` only), PUB ->
     ZEROMQ_MGMT_WORKER."""
-    sub = receive_only(zmq_context.socket(zmq.SUB), settings)
+    sub = never_stall(zmq_context.socket(zmq.SUB))
     sub.setsockopt(zmq.SUBSCRIBE, C.ZMQ_SPYDER_MGMT_WORKER)
     sub.setsockopt(zmq.MAXMSGSIZE, _MGMT_MAX_MESSAGE_SIZE)
     pub = zmq_context.socket(zmq.PUB)
@@ -62,7 +62,7 @@ def create_worker_fetcher(settings, zmq_context, extract, io_loop=None, fetcher=
     """The fetch stage: PULL <- ZEROMQ_WORKER_PROC_FETCHER_PULL, running ``FetchProcessor``
     and handing every result to ``extract`` (the extract stage)."""
     fetcher = fetcher or FetchProcessor(settings, io_loop)
-    pull = receive_only(zmq_context.socket(zmq.PULL), settings)
+    pull = zmq_context.socket(zmq.PULL)
     pull.setsockopt(zmq.MAXMSGSIZE, settings.ZEROMQ_MAX_MESSAGE_SIZE)
     pull.rcvhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM
     connect(pull, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL, "ZEROMQ_WORKER_PROC_FETCHER_PULL")

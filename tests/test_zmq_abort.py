@@ -10,8 +10,9 @@ SIGCONT the worker's overdue timers and the hang-up come together.
 
 The first test shows it with bare pyzmq sockets (a child process that aborts); it is
 skipped if this libzmq no longer aborts.  The second builds the receiving socket as
-Spyder does (``receive_only``: no heartbeats of its own, TCP keepalive) and stops and
-wakes it several times: it must survive and still receive.
+Spyder does (``never_stall``: no receive high-water mark, so the connection never stops
+reading; heartbeats stay on) and stops and wakes it several times: it must survive and
+still receive.
 """
 import os
 import signal
@@ -31,14 +32,14 @@ CHILD = r"""
 import sys, time, zmq
 sys.path.insert(0, %(repo)r)
 from spyder.core.settings import Settings
-from spyder.core.wire.sockets import create_context, receive_only
+from spyder.core.wire.sockets import create_context, never_stall
 mode, address = sys.argv[1], sys.argv[2]
 settings = Settings(overrides=dict(ZEROMQ_HEARTBEAT_IVL=0.1, ZEROMQ_HEARTBEAT_TIMEOUT=10.0))
 ctx = create_context(settings)          # heartbeats on every socket, as in every process
 pull = ctx.socket(zmq.PULL)
-pull.rcvhwm = 1
+pull.rcvhwm = 1                         # what Spyder's workers had
 if mode == "spyder":
-    receive_only(pull, settings)
+    never_stall(pull)
 pull.connect(address)
 print("ready", flush=True)
 for line in sys.stdin:                  # the test says when to read: until 0.5 s of quiet

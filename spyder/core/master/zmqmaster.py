@@ -110,6 +110,8 @@ class ZmqMaster:
         self.workers = WorkerRegistry(settings.MAX_CLIENTS, settings.WORKER_HEARTBEAT_TIMEOUT)
         self.leases = Leases(settings.LEASE_TIMEOUT, settings.DISPATCH_CLAIM_TIMEOUT)
         self._confirm = {}           # worker identity -> ([claims registered], [not its own])
+        #: seconds between a supervisor's worker.gone and the return of what it claimed
+        self._gone_grace = min(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0, settings.REQUEST_TIMEOUT)
         self._dispatch_handle = None
         self._dispatch_at = None
         self._timers = []
@@ -530,8 +532,13 @@ class ZmqMaster:
             self.dropped.drop("management", "worker.gone without a worker identity")
             return
         known = self.workers.gone(identity) is not None
-        self._return_held(identity, "exited (%s says)"
-                          % msg.identity.decode("utf-8", "replace"), known)
+        why = "exited (%s says)" % msg.identity.decode("utf-8", "replace")
+        if known:
+            log.info("zmqmaster::worker %s %s: its claimed URLs return in %.1f s (requests it "
+                     "had under way may still run at their web servers)",
+                     identity.decode("utf-8", "replace"), why, self._gone_grace)
+        # not at once: the web server finishes a request whose client died on its own time
+        self._io_loop.call_later(self._gone_grace, self._return_held, identity, why, known)
 
     def _credit_from_result(self, ticket):
         """The credit snapshot in a result's ticket, from a registered worker."""

@@ -22,13 +22,16 @@ seconds, its pipe closed, so PUSH deals it no more work and a worker's XPUB sees
 the master's subscription go.  (ipc and inproc peers are local: a dead process
 closes its socket.)
 
-Receiving sockets whose queue can fill (PULL, SUB: ``receive_only``) send no heartbeats
-of their own and rely on TCP keepalive instead: libzmq 4.3.5 aborts the process
-(``Assertion failed: !_io_error (src/stream_engine_base.cpp:310)``) when the peer drops
-a connection whose input is stopped by a full receive queue and the connection's own
-heartbeat timer then fires -- exactly what a worker woken by SIGCONT met (its PULL queue
-full, the master having dropped it for silence).  ``tests/test_zmq_abort.py`` shows it.
-Their peers still ping them and drop them when they fall silent.
+Receiving sockets (PULL, SUB: ``never_stall``) have no receive high-water mark, so a
+connection never stops reading because its queue is full: libzmq 4.3.5 aborts the process
+(``Assertion failed: !_io_error (src/stream_engine_base.cpp:310)``) when the peer drops a
+connection whose input a full queue stopped, and the engine then sends a heartbeat -- on
+its own heartbeat timer, or answering a PING still buffered when the application reads
+the queue again.  That is what a worker woken by SIGCONT met: its one-message PULL queue
+full, the master having dropped it for silence.  ``tests/test_zmq_abort.py`` shows it.
+What waits in those queues is bounded anyway: dispatches by the workers' credit, results
+by the dispatches, management messages by their rates.  (A stalled connection also could
+not answer ZeroMQ heartbeats, so its healthy but busy peer was dropped.)
 """
 import errno
 import os
@@ -145,16 +148,11 @@ def create_context(settings):
     return ctx
 
 
-def receive_only(socket, settings):
-    """No ZeroMQ heartbeats of ``socket``'s own (see the module docstring: libzmq 4.3.5
-    aborts when a peer drops a connection whose full receive queue stopped its input while
-    the heartbeat timer is armed); TCP keepalive detects a vanished peer instead."""
-    socket.setsockopt(zmq.HEARTBEAT_IVL, 0)
-    idle = max(int(round(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0)), 1)
-    socket.setsockopt(zmq.TCP_KEEPALIVE, 1)
-    socket.setsockopt(zmq.TCP_KEEPALIVE_IDLE, idle)
-    socket.setsockopt(zmq.TCP_KEEPALIVE_INTVL, max(int(round(settings.ZEROMQ_HEARTBEAT_IVL or 1.0)), 1))
-    socket.setsockopt(zmq.TCP_KEEPALIVE_CNT, 3)
+def never_stall(socket):
+    """No receive high-water mark on ``socket``: its connections never stop reading (see
+    the module docstring: libzmq 4.3.5 aborts when a peer drops a connection whose full
+    receive queue stopped its input).  Returns the socket."""
+    socket.rcvhwm = 0
     return socket
 
 
