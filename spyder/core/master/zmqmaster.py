@@ -54,6 +54,7 @@ free slots) and ``leases.Leases`` (one lease per dispatch):
     until every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the
     frontier (which commits) and stops the loop.  A second call closes at once.
 """
+import collections
 import logging
 import queue
 import time
@@ -110,6 +111,8 @@ class ZmqMaster:
         self.workers = WorkerRegistry(settings.MAX_CLIENTS, settings.WORKER_HEARTBEAT_TIMEOUT)
         self.leases = Leases(settings.LEASE_TIMEOUT, settings.DISPATCH_CLAIM_TIMEOUT)
         self._confirm = {}           # worker identity -> ([claims registered], [not its own])
+        #: URLs that were held by a worker that died (returned without an attempt once)
+        self._died_holding = collections.OrderedDict()
         #: seconds between a supervisor's worker.gone and the return of what it claimed
         self._gone_grace = min(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0, settings.REQUEST_TIMEOUT)
         self._dispatch_handle = None
@@ -538,7 +541,8 @@ class ZmqMaster:
                      "had under way may still run at their web servers)",
                      identity.decode("utf-8", "replace"), why, self._gone_grace)
         # not at once: the web server finishes a request whose client died on its own time
-        self._io_loop.call_later(self._gone_grace, self._return_held, identity, why, known)
+        self._io_loop.call_later(self._gone_grace, self._return_held, identity, why, known,
+                                 True, True)
 
     def _credit_from_result(self, ticket):
         """The credit snapshot in a result's ticket, from a registered worker."""
@@ -580,9 +584,12 @@ class ZmqMaster:
         if failed:
             self._after_result()
 
-    def _return_held(self, identity, why, known, after=True):
+    def _return_held(self, identity, why, known, after=True, exited=False):
         """Worker ``identity`` is dead (``why``): the dispatches it claimed fail (711) and
-        are dispatched again.  True if there were any."""
+        are dispatched again -- or, if its process is known to have ``exited`` (it cannot
+        answer late any more), go back without an attempt the first time a URL's worker
+        dies (a URL whose workers keep dying counts attempts and is given up in the end).
+        True if there were any."""
         name = identity.decode("utf-8", "replace")
         held = self.leases.held_by(identity)
         if known or held:
@@ -590,8 +597,23 @@ class ZmqMaster:
                         "again", name, why, len(held))
         for lease in held:
             self.tally.events["redispatched"] += 1
-            log.info("zmqmaster::lease on %s returned: its worker died", lease.curi.url)
-            self._fail_lease(lease, "worker %s died" % name)
+            url = lease.curi.url
+            if not exited or url in self._died_holding or lease.superseded:
+                log.info("zmqmaster::lease on %s returned: its worker died", url)
+                self._fail_lease(lease, "worker %s died" % name)
+                continue
+            # the first death costs the URL nothing (no attempt, no retry backoff); a URL
+            # whose workers keep dying counts attempts from the second time on
+            self._died_holding[url] = True
+            if len(self._died_holding) > 10000:
+                self._died_holding.popitem(last=False)
+            log.info("zmqmaster::lease on %s returned: its worker exited (no attempt counted)",
+                     url)
+            self.leases.end(lease)
+            curi = lease.curi
+            curi.status_code = C.CURI_ENETWORK
+            curi.optional_vars[C.CURI_ERROR] = "worker %s died" % name
+            self._hand_back(curi)
         if held and after:
             self._after_result()
         return bool(held)
