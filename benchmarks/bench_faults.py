@@ -180,7 +180,10 @@ def bench_netns(args):
             crawl = test_netns.NamespaceCrawl(machines, work, pages=args.netns_pages, hosts=10)
             fault = {"stop": _stop_90, "cut": _cut_20, "kill-cut": _kill_while_cut}[name]
             figures = crawl.run(fault, wait=args.timeout)
-            figures["worker0_alive"] = crawl.workers[0].poll() is None
+            victim = crawl.workers[0]
+            figures["worker0_exit"] = victim.poll()   # None: still running; 0: left on quit
+            with open(str(work / "worker0.log"), errors="replace") as log:
+                figures["worker0_aborts"] = log.read().count("Assertion failed")
             results[name] = figures
             print("%s: %s" % (name, json.dumps(figures)), flush=True)
         finally:

@@ -5,6 +5,7 @@ claim, and the master returns a lease no worker claimed in time -- without an at
 The fetch stage runs in-process on real ipc sockets (the helpers of ``test_worker``);
 the master's ``Leases`` are driven with explicit times."""
 import asyncio
+import time
 
 import pytest
 
@@ -149,3 +150,69 @@ def test_the_master_says_which_held_ids_are_not_the_workers(socket_dir):
 
     msg = asyncio.run(scenario())
     assert msg.curi.url == "http://a/stale" and msg.ticket[C.TICKET_HANDED_BACK] is True
+
+
+# ------------------------------------------------------------------ the master's side
+from spyder.core.wire.messages import MgmtMessage  # noqa: E402
+from test_master import run_master, workers  # noqa: E402,F401 (fixtures)
+
+
+def _claims_for(worker, timeout=10.0):
+    """The next ``claims`` message addressed to ``worker`` (its own topic)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = worker.next_mgmt(deadline - time.monotonic())
+        if msg is not None and msg.topic == C.ZMQ_SPYDER_MGMT_CLAIMS + worker.identity:
+            return msg
+    raise AssertionError("no claims message for %r" % worker.identity)
+
+
+def test_the_master_returns_a_dispatch_nobody_claimed_without_an_attempt(run_master, workers):
+    master = run_master({"SEED_URLS": ["http://example.test/p"], "DISPATCH_CLAIM_TIMEOUT": 0.5})
+    worker = workers(master.settings, slots=1)
+    worker.register()
+    lost = worker.recv_work()      # read, but never claimed: as if it sat in a dead pipe
+    assert lost.ticket[C.TICKET_CLAIM_BY] > 0
+    status = worker.wait_status(lambda s: s["unclaimed_returned"] == 1, message="a return")
+    assert status["handed_back"] == 0 and status["lease_expired"] == 0
+    # silent since that dispatch, its free slot is not trusted until its next snapshot
+    assert worker.recv_work(timeout=0.3) is None
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, {"slots": 1, "free": 1, "n": 2})
+    again = worker.recv_work()     # dispatched again, under a new id
+    assert again.curi.url == lost.curi.url and again.ticket[C.TICKET_ID] != lost.ticket[C.TICKET_ID]
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT,
+                     {"slots": 1, "free": 0, "held": [again.ticket[C.TICKET_ID],
+                                                      lost.ticket[C.TICKET_ID]], "n": 7})
+    claims = _claims_for(worker)
+    assert claims.details == {"worker": worker.identity, "ok": [again.ticket[C.TICKET_ID]],
+                              "void": [lost.ticket[C.TICKET_ID]]}
+    worker.reply(again, ticket=True)
+    status = worker.wait_status(lambda s: s["results"]["success"] == 1, message="the success")
+    assert [e["method"] for e in master.events() if e["method"] != "add_uri"] == [
+        "handed_back", "success"]
+    assert [e["attempt"] for e in master.events("success")] == [0]
+    # no attempt counted, and nothing claimed is ever returned that way
+    assert status["unclaimed_returned"] == 1 and status["unclaimed"] == 0
+
+
+def test_worker_gone_returns_what_it_claimed_at_once_without_an_attempt(run_master, workers):
+    master = run_master({"SEED_URLS": ["http://example.test/p"], "REQUEST_TIMEOUT": 0.5,
+                         "WORKER_HEARTBEAT_TIMEOUT": 60.0})
+    worker = workers(master.settings, slots=1)
+    worker.register()
+    held = worker.recv_work()
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT,
+                     {"slots": 1, "free": 0, "held": [held.ticket[C.TICKET_ID]], "n": 3})
+    assert _claims_for(worker).details["ok"] == [held.ticket[C.TICKET_ID]]
+    # the supervisor says the worker's process exited (spyder crawl does that)
+    worker.mgmt_out.send_multipart(MgmtMessage(
+        C.ZMQ_SPYDER_MGMT_WORKER, b"supervisor:test:1", C.ZMQ_SPYDER_MGMT_WORKER_GONE,
+        {"worker": worker.identity}).serialize())
+    status = worker.wait_status(lambda s: s["redispatched"] == 1, timeout=10,
+                                message="its claimed URL returned")
+    assert status["workers"] == 0 and status["lease_expired"] == 0
+    # its last heartbeat, still on its way, does not bring it back
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, {"slots": 1, "free": 1, "n": 4})
+    status = worker.wait_status(lambda s: True, message="a status")
+    assert status["workers"] == 0
+    assert [e["method"] for e in master.events() if e["method"] != "add_uri"] == ["handed_back"]

@@ -334,9 +334,9 @@ class ZmqMaster:
         if self.leases.take_voided(dispatch_id) == curi.url:
             # returned unclaimed before; the worker found it in its pipe later
             self.tally.events["late_results"] += 1
-            if ticket.get(C.TICKET_HANDED_BACK) is True:
+            if ticket.get(C.TICKET_VOID) is True:
                 self._read_too_late(ticket.get(C.TICKET_WORKER), 1)
-            else:
+            elif ticket.get(C.TICKET_HANDED_BACK) is not True:
                 log.error("zmqmaster::worker %r answered %s, a dispatch returned unclaimed "
                           "(it must hand it back unread); dropped", ticket.get(C.TICKET_WORKER),
                           curi.url)
