@@ -590,6 +590,8 @@ class ZmqMaster:
         answer late any more), go back without an attempt the first time a URL's worker
         dies (a URL whose workers keep dying counts attempts and is given up in the end).
         True if there were any."""
+        if self._closed:
+            return False   # (a worker.gone's delayed return, after the frontier closed)
         name = identity.decode("utf-8", "replace")
         held = self.leases.held_by(identity)
         if known or held:
