@@ -168,7 +168,8 @@ def _claims_for(worker, timeout=10.0):
 
 
 def test_the_master_returns_a_dispatch_nobody_claimed_without_an_attempt(run_master, workers):
-    master = run_master({"SEED_URLS": ["http://example.test/p"], "DISPATCH_CLAIM_TIMEOUT": 0.5})
+    master = run_master({"SEED_URLS": ["http://example.test/p"], "DISPATCH_CLAIM_TIMEOUT": 0.5,
+                         "WORKER_HEARTBEAT_INTERVAL": 0.2})
     worker = workers(master.settings, slots=1)
     worker.register()
     lost = worker.recv_work()      # read, but never claimed: as if it sat in a dead pipe

@@ -11,8 +11,9 @@ master's ``Leases`` then mark as claimed), sums the free slots that bound dispat
 names the workers silent for longer than ``WORKER_HEARTBEAT_TIMEOUT`` (``silent``).  A
 worker whose process is known to have exited (``gone``: its supervisor said so) is
 removed at once and anything it still seems to say afterwards is ignored.  When a dispatch
-went unclaimed, the free slots of workers silent since it was sent are no longer trusted
-(``distrust``) until their next snapshot: a stopped worker's stale credit does not lure
+went unclaimed, the free slots of workers silent since it was sent (and for longer than
+one and a half heartbeat intervals) are no longer trusted (``distrust``) until their next
+snapshot: a stopped worker's stale credit does not lure
 more dispatches into nowhere.
 """
 import collections

@@ -637,7 +637,10 @@ class ZmqMaster:
             curi.optional_vars[C.CURI_ERROR] = "not claimed by any worker in time"
             self._hand_back(curi)
         if overdue:
-            oldest = min(lease.sent for lease in overdue)
+            # workers silent since the oldest of those was sent and for longer than their
+            # heartbeats allow (a healthy idle worker only speaks every interval)
+            oldest = min(min(lease.sent for lease in overdue),
+                         now - 1.5 * self._settings.WORKER_HEARTBEAT_INTERVAL)
             for identity in self._silent_since(oldest):
                 worker = self.workers.get(identity)
                 if not worker.void_logged:
