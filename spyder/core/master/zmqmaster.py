@@ -337,9 +337,10 @@ class ZmqMaster:
             if ticket.get(C.TICKET_VOID) is True:
                 self._read_too_late(ticket.get(C.TICKET_WORKER), 1)
             elif ticket.get(C.TICKET_HANDED_BACK) is not True:
-                log.error("zmqmaster::worker %r answered %s, a dispatch returned unclaimed "
-                          "(it must hand it back unread); dropped", ticket.get(C.TICKET_WORKER),
-                          curi.url)
+                # fetched and finished before its claim deadline, but the claim report
+                # came too late (a cut link, a stalled master): the URL went out again
+                log.info("zmqmaster::result for %s came after its dispatch was returned "
+                         "unclaimed (the claim report was late); dropped", curi.url)
             return
         url = self.leases.take_failed(dispatch_id)
         kind = result_class(curi.status_code)
