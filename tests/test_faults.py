@@ -109,14 +109,14 @@ def read(path):
 
 @pytest.mark.timeout(150)
 def test_a_standalone_worker_survives_stop_and_wake_during_a_crawl(demo_site, tmp_path):
-    server = demo_site(pages=600, hosts=3, latency=0.15)
+    server = demo_site(pages=400, hosts=3, latency=0.15)
     master, workers, _ = start_standalone(tmp_path, server, 2)
     cycled = workers[0]
     stops = []
     try:
         wait_until(lambda: len(server.requests) >= 20, 60, message="the crawl under way")
         rng = random.Random(17)
-        for cycle in range(5):
+        for cycle in range(4):
             os.kill(cycled.pid, signal.SIGSTOP)
             stopped = rng.uniform(2.5, 4.0)   # past the master's ZeroMQ and worker timeouts
             stops.append(stopped)
