@@ -15,7 +15,8 @@ start); the issue's bound is the plain crawl's + ``ZEROMQ_HEARTBEAT_TIMEOUT`` + 
 
 ``netns``: ``tests/test_netns.py``'s machines (master and demo site in one namespace, two
 workers in two others, tcp + CurveZMQ, ``FRONTIER_HOST_CONCURRENCY=1``, 10 hosts, 100 ms
-per answer) with the issue's faults at full length; the figures and checks are the
+per answer; the test's short timeouts, or the defaults with ``--default-timeouts``) with
+the issue's faults at full length; the figures and checks are the
 test's (complete, JSONL once, no overlap, repeats only of logged returns) plus the
 longest stretch with nothing served.
 
@@ -177,7 +178,14 @@ def bench_netns(args):
         work = pathlib.Path(tempfile.mkdtemp(prefix="spyder-netns-"))
         try:
             machines.build()
-            crawl = test_netns.NamespaceCrawl(machines, work, pages=args.netns_pages, hosts=10)
+            overrides = {}
+            if args.default_timeouts:   # the defaults, not the test's short timeouts
+                overrides = dict(REQUEST_TIMEOUT=20.0, LEASE_TIMEOUT=None, MAX_CLIENTS=10,
+                                 WORKER_HEARTBEAT_INTERVAL=5.0, WORKER_HEARTBEAT_TIMEOUT=30.0,
+                                 ZEROMQ_HEARTBEAT_IVL=1.0, ZEROMQ_HEARTBEAT_TIMEOUT=5.0,
+                                 MASTER_HELLO_INTERVAL=2.0, SHUTDOWN_TIMEOUT=10.0)
+            crawl = test_netns.NamespaceCrawl(machines, work, pages=args.netns_pages, hosts=10,
+                                              **overrides)
             fault = {"stop": _stop_90, "cut": _cut_20, "kill-cut": _kill_while_cut}[name]
             figures = crawl.run(fault, wait=args.timeout)
             victim = crawl.workers[0]
@@ -302,6 +310,8 @@ def main(argv=None):
     parser.add_argument("--host-concurrency", type=int, default=8)
     parser.add_argument("--netns-pages", type=int, default=5000)
     parser.add_argument("--scenarios", nargs="+", default=["stop", "cut", "kill-cut"])
+    parser.add_argument("--default-timeouts", action="store_true",
+                        help="netns: heartbeats, leases and slots at their defaults")
     parser.add_argument("--standalone-pages", type=int, default=4000)
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--seed", type=int, default=17)
