@@ -72,6 +72,8 @@ MASTER_STATUS_INTERVAL = 10.0
 MASTER_HELLO_INTERVAL = 2.0
 # Seconds a dispatched URL may stay without a result before it goes back to the frontier; None = 2 x REQUEST_TIMEOUT + 30.
 LEASE_TIMEOUT = None
+# Seconds a dispatch may wait unread in a worker's pipe: one claimed later is handed back unread, an unclaimed one returns to its queue (no attempt) this + 1 s after its dispatch.
+DISPATCH_CLAIM_TIMEOUT = 3.0
 # Seconds of silence after which a worker counts as dead.
 WORKER_HEARTBEAT_TIMEOUT = 30.0
 # Seconds between a worker's heartbeats.
@@ -225,8 +227,8 @@ ZEROMQ_MASTER_PUSH = None
 ZEROMQ_MASTER_PUSH_HWM = 1
 # Worker PULL <- master; None = ZEROMQ_MASTER_PUSH.
 ZEROMQ_WORKER_PROC_FETCHER_PULL = None
-# Receive high-water mark of that PULL: dispatches a worker queues beyond its fetches.
-ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 1
+# Receive high-water mark of that PULL; 0 = none (credit bounds the queue): a full queue stalls the connection, and libzmq 4.3.5 can then abort on SIGCONT.
+ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 0
 # Worker PUB -> master: processed CrawlUris; None = ZEROMQ_MASTER_SUB.
 ZEROMQ_WORKER_PROC_EXTRACTOR_PUB = None
 # Send high-water mark of the result PUB (dispatch is credit-based, so it is never reached).

@@ -31,7 +31,7 @@ from spyder.core.wire.masterclock import warn_if_licence_too_short
 from spyder.core.wire.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.wire.sockets import connect, create_context
+from spyder.core.wire.sockets import connect, create_context, never_stall
 from spyder.errors import StartupError
 from spyder.core.worker.zmqworker import AsyncZmqWorker, OffLoop, ZmqWorker
 from spyder.core.worker.control import WorkerControl
@@ -49,7 +49,7 @@ _LINGER_MS = 2000
 def create_worker_management(settings, zmq_context, io_loop=None):
     """The worker's ZmqMgmt: SUB <- ZEROMQ_MGMT_MASTER (``spyder.worker.`` only), PUB ->
     ZEROMQ_MGMT_WORKER."""
-    sub = zmq_context.socket(zmq.SUB)
+    sub = never_stall(zmq_context.socket(zmq.SUB))
     sub.setsockopt(zmq.SUBSCRIBE, C.ZMQ_SPYDER_MGMT_WORKER)
     sub.setsockopt(zmq.MAXMSGSIZE, _MGMT_MAX_MESSAGE_SIZE)
     pub = zmq_context.socket(zmq.PUB)

@@ -68,7 +68,8 @@ HOST_FIGURES = (("Queued", "host.queued", "int"), ("In flight", "host.in_flight"
 TABLES = {
     "workers": (("identity", "Identity", "text"), ("host", "Host", "text"),
                 ("slots", "Slots", "int"), ("free", "Free", "int"),
-                ("last_heartbeat", "Last heartbeat", "ago"), ("pages", "Pages", "int"),
+                ("claimed", "Claimed", "int"), ("returned_unclaimed", "Returned unclaimed", "int"),
+                ("last_heartbeat", "Last heard", "ago"), ("pages", "Pages", "int"),
                 ("errors", "Errors", "int")),
     "hosts": (("host", "Host", "text"), ("queued", "Queued", "int"),
               ("in_flight", "In flight", "int"), ("fetched", "Fetched", "int"),

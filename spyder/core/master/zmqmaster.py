@@ -30,6 +30,15 @@ free slots) and ``leases.Leases`` (one lease per dispatch):
     ever releases another dispatch's politeness slot.  A URL
     a worker **hands back** unfetched (it is leaving, or the deadline passed before
     a slot freed) goes back to the frontier at once, with no attempt counted.
+  * every dispatch must be **claimed** by a worker before its claim deadline (in the
+    ticket, ``DISPATCH_CLAIM_TIMEOUT`` after the dispatch): a worker reports the dispatch
+    ids it took in its credit snapshots, and the master confirms each claim it registered
+    (``claims``, topic ``spyder.claims.<worker>``); a worker goes on fetching past the
+    claim deadline only with that confirmation.  A dispatch still unclaimed
+    ``CLAIM_MARGIN`` after its deadline (dealt into the pipe of a worker that stopped, was
+    cut off or died) returns to the frontier as handed back (``unclaimed_returned``):
+    no attempt counted, and no worker can fetch it any more.  ``worker.gone`` from a
+    supervisor (``spyder crawl``) ends a worker whose process exited at once.
   * **results** are routed by status (and counted by class; the frontier's own
     robots.txt requests are counted apart, as ``robots``): 2xx success, 3xx redirect (304 included),
     408/429 and everything not understood (None, 0, 1xx, 5xx, 599, >= 600) server
@@ -45,6 +54,7 @@ free slots) and ``leases.Leases`` (one lease per dispatch):
     until every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the
     frontier (which commits) and stops the loop.  A second call closes at once.
 """
+import collections
 import logging
 import queue
 import time
@@ -99,7 +109,12 @@ class ZmqMaster:
 
         self.running = False
         self.workers = WorkerRegistry(settings.MAX_CLIENTS, settings.WORKER_HEARTBEAT_TIMEOUT)
-        self.leases = Leases(settings.LEASE_TIMEOUT)
+        self.leases = Leases(settings.LEASE_TIMEOUT, settings.DISPATCH_CLAIM_TIMEOUT)
+        self._confirm = {}           # worker identity -> ([claims registered], [not its own])
+        #: URLs that were held by a worker that died (returned without an attempt once)
+        self._died_holding = collections.OrderedDict()
+        #: seconds between a supervisor's worker.gone and the return of what it claimed
+        self._gone_grace = min(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0, settings.REQUEST_TIMEOUT)
         self._dispatch_handle = None
         self._dispatch_at = None
         self._timers = []
@@ -238,6 +253,8 @@ class ZmqMaster:
         """Send ``curi`` to a worker under a new lease."""
         lease = self.leases.open(curi, self._clock())
         ticket = {C.TICKET_ID: lease.id, C.TICKET_DEADLINE: self.leases.deadline(lease)}
+        if lease.claim_by is not None:
+            ticket[C.TICKET_CLAIM_BY] = lease.claim_by
         if self._wants_body is not None and not self._wants_body(curi):
             ticket[C.TICKET_BODY] = False
         self._out.send_multipart(DataMessage(self._identity, curi, ticket).serialize())
@@ -300,6 +317,8 @@ class ZmqMaster:
         self.leases.end(lease)
         if lease.superseded:
             self.tally.events["superseded"] += 1
+        if ticket.get(C.TICKET_VOID) is True:
+            self._read_too_late(ticket.get(C.TICKET_WORKER), 1)
         if ticket.get(C.TICKET_HANDED_BACK) is True:
             self.tally.events["handed_back"] += 1
             self._hand_back(curi)
@@ -312,6 +331,17 @@ class ZmqMaster:
         """An answer without a lease: recorded if it answers one of this master's failed
         leases first (the frontier decides: ``process_late_result``), else dropped."""
         curi = msg.curi
+        if self.leases.take_voided(dispatch_id) == curi.url:
+            # returned unclaimed before; the worker found it in its pipe later
+            self.tally.events["late_results"] += 1
+            if ticket.get(C.TICKET_VOID) is True:
+                self._read_too_late(ticket.get(C.TICKET_WORKER), 1)
+            elif ticket.get(C.TICKET_HANDED_BACK) is not True:
+                # fetched and finished before its claim deadline, but the claim report
+                # came too late (a cut link, a stalled master): the URL went out again
+                log.info("zmqmaster::result for %s came after its dispatch was returned "
+                         "unclaimed (the claim report was late); dropped", curi.url)
+            return
         url = self.leases.take_failed(dispatch_id)
         kind = result_class(curi.status_code)
         recorded = False
@@ -331,6 +361,21 @@ class ZmqMaster:
         self.tally.count(curi, kind)
         self.leases.supersede(curi.url)
         self._after_result()
+
+    def _read_too_late(self, identity, count):
+        """Worker ``identity`` handed back ``count`` dispatch(es) unread because it found
+        them in its pipe past their claim deadline: counted per worker, logged once."""
+        worker = self.workers.get(identity)
+        if worker is None:
+            return
+        worker.returned_unclaimed += count
+        if not worker.void_logged:
+            worker.void_logged = True
+            log.warning("zmqmaster::worker %s read dispatches past their claim deadline "
+                        "(DISPATCH_CLAIM_TIMEOUT=%s s) and handed them back unread: it was "
+                        "stopped, cut off or too busy to read its pipe; they were returned to "
+                        "their queues unclaimed, no attempt counted (logged once per worker)",
+                        identity.decode("utf-8", "replace"), self.leases.claim_timeout)
 
     def _hand_back(self, curi):
         try:
@@ -409,6 +454,9 @@ class ZmqMaster:
             self.dropped.drop("management", "message without a worker identity")
             return
         data = msg.data
+        if data == C.ZMQ_SPYDER_MGMT_WORKER_GONE:
+            self._worker_gone(msg)
+            return
         if data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK:
             if self.workers.remove(identity) is not None:
                 log.info("zmqmaster::worker %s left", identity.decode("utf-8", "replace"))
@@ -425,6 +473,8 @@ class ZmqMaster:
         details = msg.details if isinstance(msg.details, dict) else {}
         credit_before = self.credit
         worker, new = self.workers.heard(identity, details, now)
+        if worker is None:
+            return  # its process exited (worker.gone): a message that was on its way
         if new:
             log.info("zmqmaster::worker %s registered with %d slot(s)%s",
                      identity.decode("utf-8", "replace"), worker.slots,
@@ -443,9 +493,55 @@ class ZmqMaster:
             self._send_next_uri()
 
     def _claims(self, identity, worker, details):
-        """Apply a worker's credit snapshot: its free slots, and the leases it holds."""
+        """Apply a worker's credit snapshot: its free slots, and the leases it holds.  Each
+        claim registered now, and each held id that is not this worker's lease (returned
+        unclaimed, expired, failed), is told to the worker (``claims``, sent once per loop
+        turn and worker)."""
+        ok = void = None
         for dispatch_id in self.workers.snapshot(worker, details):
-            self.leases.claim(dispatch_id, identity)
+            if self.leases.claim(dispatch_id, identity):
+                ok = ok or []
+                ok.append(dispatch_id)
+                continue
+            lease = self.leases.get(dispatch_id)
+            if lease is None or lease.holder != identity:
+                void = void or []
+                void.append(dispatch_id)
+        if ok or void:
+            pending = self._confirm.get(identity)
+            if pending is None:
+                if not self._confirm:
+                    self._io_loop.add_callback(self._send_confirmations)
+                pending = self._confirm[identity] = ([], [])
+            pending[0].extend(ok or ())
+            pending[1].extend(void or ())
+
+    def _send_confirmations(self):
+        confirm, self._confirm = self._confirm, {}
+        for identity, (ok, void) in confirm.items():
+            details = {C.MGMT_DETAIL_WORKER: identity, C.MGMT_DETAIL_OK: ok}
+            if void:
+                details[C.MGMT_DETAIL_VOID] = void
+            self._mgmt.publish(C.ZMQ_SPYDER_MGMT_CLAIMS + identity, self._identity,
+                               C.ZMQ_SPYDER_MGMT_WORKER_CLAIMS, details)
+
+    def _worker_gone(self, msg):
+        """A supervisor says a worker's process exited: its claimed dispatches return now
+        (as when it is declared dead), not after WORKER_HEARTBEAT_TIMEOUT."""
+        details = msg.details if isinstance(msg.details, dict) else {}
+        identity = details.get(C.MGMT_DETAIL_WORKER)
+        if not isinstance(identity, bytes) or not identity:
+            self.dropped.drop("management", "worker.gone without a worker identity")
+            return
+        known = self.workers.gone(identity) is not None
+        why = "exited (%s says)" % msg.identity.decode("utf-8", "replace")
+        if known:
+            log.info("zmqmaster::worker %s %s: its claimed URLs return in %.1f s (requests it "
+                     "had under way may still run at their web servers)",
+                     identity.decode("utf-8", "replace"), why, self._gone_grace)
+        # not at once: the web server finishes a request whose client died on its own time
+        self._io_loop.call_later(self._gone_grace, self._return_held, identity, why, known,
+                                 True, True)
 
     def _credit_from_result(self, ticket):
         """The credit snapshot in a result's ticket, from a registered worker."""
@@ -464,7 +560,8 @@ class ZmqMaster:
 
     def worker_table(self):
         """One dict per registered worker (see ``WorkerRegistry.table``)."""
-        return self.workers.table(time.time() - self._clock())
+        now = self._clock()
+        return self.workers.table(time.time() - now, now, self.leases.claimed_by)
 
     # ------------------------------------------------------------------ housekeeping
     def _expire_leases(self, now):
@@ -480,17 +577,84 @@ class ZmqMaster:
     def _expire_workers(self, now):
         failed = False
         for identity in self.workers.silent(now):
-            name = identity.decode("utf-8", "replace")
-            held = self.leases.held_by(identity)
-            log.warning("zmqmaster::worker %s silent for %s s, dropped; dispatching the %d "
-                        "URL(s) it held again", name, self.workers.heartbeat_timeout, len(held))
-            for lease in held:
-                self.tally.events["redispatched"] += 1
-                log.info("zmqmaster::lease on %s returned: its worker died", lease.curi.url)
-                self._fail_lease(lease, "worker %s died" % name)
-                failed = True
+            failed = self._return_held(identity, "silent for %s s"
+                                       % self.workers.heartbeat_timeout, True, after=False) \
+                or failed
         if failed:
             self._after_result()
+
+    def _return_held(self, identity, why, known, after=True, exited=False):
+        """Worker ``identity`` is dead (``why``): the dispatches it claimed fail (711) and
+        are dispatched again -- or, if its process is known to have ``exited`` (it cannot
+        answer late any more), go back without an attempt the first time a URL's worker
+        dies (a URL whose workers keep dying counts attempts and is given up in the end).
+        True if there were any."""
+        if self._closed:
+            return False   # (a worker.gone's delayed return, after the frontier closed)
+        name = identity.decode("utf-8", "replace")
+        held = self.leases.held_by(identity)
+        if known or held:
+            log.warning("zmqmaster::worker %s %s, dropped; dispatching the %d URL(s) it held "
+                        "again", name, why, len(held))
+        for lease in held:
+            self.tally.events["redispatched"] += 1
+            url = lease.curi.url
+            if not exited or url in self._died_holding or lease.superseded:
+                log.info("zmqmaster::lease on %s returned: its worker died", url)
+                self._fail_lease(lease, "worker %s died" % name)
+                continue
+            # the first death costs the URL nothing (no attempt, no retry backoff); a URL
+            # whose workers keep dying counts attempts from the second time on
+            self._died_holding[url] = True
+            if len(self._died_holding) > 10000:
+                self._died_holding.popitem(last=False)
+            log.info("zmqmaster::lease on %s returned: its worker exited (no attempt counted)",
+                     url)
+            self.leases.end(lease)
+            curi = lease.curi
+            curi.status_code = C.CURI_ENETWORK
+            curi.optional_vars[C.CURI_ERROR] = "worker %s died" % name
+            self._hand_back(curi)
+        if held and after:
+            self._after_result()
+        return bool(held)
+
+    def _expire_unclaimed(self, now):
+        """Dispatches no worker claimed by their claim deadline (+ ``CLAIM_MARGIN``) return
+        to the frontier as handed back: no attempt counted.  No worker fetches them: one
+        that reads one later hands it back unread, one that claimed it without the master
+        hearing of it in time stopped its fetch at the claim deadline."""
+        overdue = self.leases.unclaimed_overdue(now)
+        for lease in overdue:
+            self.leases.void(lease)
+            self.tally.events["unclaimed_returned"] += 1
+            log.info("zmqmaster::lease on %s returned unclaimed: no worker claimed it within "
+                     "DISPATCH_CLAIM_TIMEOUT=%s s; back in its queue, no attempt counted",
+                     lease.curi.url, self.leases.claim_timeout)
+            curi = lease.curi
+            curi.status_code = C.CURI_ENETWORK
+            curi.optional_vars[C.CURI_ERROR] = "not claimed by any worker in time"
+            self._hand_back(curi)
+        if overdue:
+            # workers silent since the oldest of those was sent and for longer than their
+            # heartbeats allow (a healthy idle worker only speaks every interval)
+            oldest = min(min(lease.sent for lease in overdue),
+                         now - 1.5 * self._settings.WORKER_HEARTBEAT_INTERVAL)
+            for identity in self._silent_since(oldest):
+                worker = self.workers.get(identity)
+                if not worker.void_logged:
+                    worker.void_logged = True
+                    log.warning("zmqmaster::worker %s silent for %.1f s: dispatches dealt into "
+                                "its pipe return unclaimed after DISPATCH_CLAIM_TIMEOUT=%s s, no "
+                                "attempt counted (logged once per worker)",
+                                identity.decode("utf-8", "replace"), now - worker.last_seen,
+                                self.leases.claim_timeout)
+            self.workers.distrust(oldest)
+            self._after_result()
+
+    def _silent_since(self, since):
+        return [identity for identity in self.workers
+                if self.workers.get(identity).last_seen < since]
 
     def _fail_lease(self, lease, error):
         """A lease ended without an answer: its URL goes back as a failed attempt (711)."""
@@ -503,6 +667,7 @@ class ZmqMaster:
     def _housekeeping(self):
         now = self._clock()
         self._expire_leases(now)
+        self._expire_unclaimed(now)
         self._expire_workers(now)
         try:
             self._frontier.checkpoint()
@@ -531,6 +696,7 @@ class ZmqMaster:
             "workers": len(self.workers),
             "slots": self.workers.capacity,
             "in_flight": len(self.leases),
+            "unclaimed": self.leases.unclaimed,
             "results": dict(tally.results),
             "robots": tally.robots_fetches,
             "bytes": tally.bytes,

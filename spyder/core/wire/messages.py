@@ -145,11 +145,14 @@ def _is_int_list(value):
 
 
 #: The type test of every ticket key (values may also be ``None``, i.e. absent):
-#: master -> worker ``id``, ``deadline``, ``body``; worker -> master ``id``, ``worker``,
-#: ``back`` and the credit snapshot ``free``, ``held``, ``n``.  Unknown keys pass.
+#: master -> worker ``id``, ``deadline``, ``claim_by``, ``body``; worker -> master ``id``,
+#: ``worker``, ``back``, ``void`` and the credit snapshot ``free``, ``held``, ``n``.
+#: Unknown keys pass.
 _TICKET_TESTS = (
     (C.TICKET_ID, _is_int),
     (C.TICKET_DEADLINE, _is_number),
+    (C.TICKET_CLAIM_BY, _is_number),
+    (C.TICKET_VOID, _is_bool),
     (C.TICKET_WORKER, lambda value: isinstance(value, bytes)),
     (C.TICKET_HANDED_BACK, _is_bool),
     (C.TICKET_BODY, _is_bool),

@@ -72,6 +72,9 @@ class WorkerControl:
     def start(self):
         """Start both stages and management; register with the master."""
         self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._on_mgmt)
+        claims = C.ZMQ_SPYDER_MGMT_CLAIMS + self._identity
+        self._mgmt.subscribe(claims)
+        self._mgmt.add_callback(claims, self._on_claims)
         self._mgmt.start()
         self._fetcher.allow(False)
         self._extractor.watch_listener(self._on_listener)
@@ -166,6 +169,19 @@ class WorkerControl:
             self.register()
         elif msg.data == C.ZMQ_SPYDER_MGMT_WORKER_ECHO:
             self._on_echo(msg)
+
+    def _on_claims(self, msg):
+        """The master's confirmation of our claims (``ok``) and the ids it says are not
+        ours (``void``)."""
+        details = msg.details if isinstance(msg.details, dict) else {}
+        if (msg.data != C.ZMQ_SPYDER_MGMT_WORKER_CLAIMS or msg.identity != self._clock.master
+                or details.get(C.MGMT_DETAIL_WORKER) != self._identity):
+            return
+        lists = [details.get(key, []) for key in (C.MGMT_DETAIL_OK, C.MGMT_DETAIL_VOID)]
+        if all(isinstance(ids, list) and all(isinstance(i, int) for i in ids) for ids in lists):
+            self._fetcher.confirm(*lists)
+        else:
+            self._fetcher.dropped.drop("management", "malformed claims")
 
     def _on_echo(self, msg):
         details = msg.details if isinstance(msg.details, dict) else {}

@@ -9,7 +9,11 @@ A worker process runs two stages on one IOLoop, as the 2011 original did:
   ``FetchProcessor`` for each and hands the result to the extract stage.  A dispatch
   whose deadline (the master's clock, converted by ``MasterClock``) has passed, or that
   comes from another master, is handed back unfetched; a fetch still running at its
-  deadline or at the end of the worker's licence is cancelled (599);
+  deadline or at the end of the worker's licence is cancelled (599).  A dispatch read
+  less than ``CLAIM_GUARD`` before its *claim* deadline is handed back unread (``void``);
+  one read in time is claimed (the next credit snapshot holds it) and fetched at once, but
+  a fetch whose claim the master has not confirmed (``confirm``) by the claim deadline is
+  cancelled and handed back: past it the master may have given the URL to another worker;
 * the **extract stage**, a ``ZmqWorker``: runs the synchronous processing function
   (limiter, link extractors, scopers) over each fetched CrawlUri and publishes it
   to the master (an XPUB socket) with the master's identity, copied unchanged, as
@@ -64,6 +68,14 @@ SHUTTING_DOWN = "worker shutting down"
 TOO_LATE = "dispatch deadline passed before the fetch could start"
 #: The error text of fetches cancelled at their deadline or at the end of the licence.
 CUT_SHORT = "fetch cancelled at its dispatch deadline (or the worker lost its master)"
+#: The error text of dispatches read too close to (or past) their claim deadline.
+READ_TOO_LATE = "read past its claim deadline (the worker was stopped, cut off or busy)"
+#: The error text of fetches whose claim the master did not confirm by the claim deadline.
+UNCONFIRMED = "claim not confirmed by the master by the claim deadline"
+#: Seconds before its claim deadline (the master's clock, converted) after which a dispatch
+#: is handed back unread rather than claimed: the claim and its confirmation need a round
+#: trip (normally milliseconds; the credit snapshot waits up to 50 ms for a result).
+CLAIM_GUARD = 0.5
 
 
 def _mark_failed(curi, status, error):
@@ -311,6 +323,7 @@ class AsyncZmqWorker:
         self._io_loop = io_loop or IOLoop.current()
         self._tasks = {}          # asyncio.Task -> DataMessage
         self._timers = {}         # asyncio.Task -> its deadline's timeout handle
+        self._unconfirmed = {}    # asyncio.Task -> its claim deadline's timeout handle
         self._taking = False
         self._allowed = True      # WorkerControl: the master listens and we hold a licence
         self._idle = None         # asyncio.Event set while nothing is in flight
@@ -364,6 +377,25 @@ class AsyncZmqWorker:
             self._allowed = allowed
             self._update_receiving()
             self._changed()
+
+    def confirm(self, ok, void):
+        """The master registered the claims ``ok`` (dispatch ids): those fetches may go on
+        past their claim deadline.  ``void``: ids that are not ours (any more): cancelled and
+        handed back."""
+        ok, void = set(ok), set(void)
+        for task, msg in list(self._tasks.items()):
+            dispatch_id = msg.ticket.get(C.TICKET_ID) if msg.ticket else None
+            if dispatch_id in void:
+                self._withdraw(task, "the master says dispatch %s is not ours" % dispatch_id)
+            elif dispatch_id in ok:
+                handle = self._unconfirmed.pop(task, None)
+                if handle is not None:
+                    self._io_loop.remove_timeout(handle)
+
+    @property
+    def unconfirmed(self):
+        """How many fetches wait for the master to confirm their claim."""
+        return len(self._unconfirmed)
 
     def cut_off(self):
         """The licence ended: cancel every fetch (their dispatches are someone else's now)."""
@@ -439,6 +471,20 @@ class AsyncZmqWorker:
             return None
         return local
 
+    def _claim_deadline(self, msg):
+        """Local time by which the master must have confirmed ``msg``'s claim (inf without
+        a claim deadline), or ``None`` if it is too late to claim it."""
+        ticket = msg.ticket
+        claim_by = ticket.get(C.TICKET_CLAIM_BY) if ticket else None
+        if claim_by is None:
+            return float("inf")
+        if not isinstance(claim_by, (int, float)) or isinstance(claim_by, bool):
+            return None
+        local = self.clock.local(msg.identity, claim_by)
+        if local is None or self.clock.now() >= local - CLAIM_GUARD:
+            return None
+        return local
+
     def _parse(self, frames):
         """The DataMessage in ``frames``, or None (counted and dropped) when malformed."""
         try:
@@ -455,11 +501,18 @@ class AsyncZmqWorker:
         if deadline is None:
             self._hand_back(msg, TOO_LATE)
             return
+        claim_by = self._claim_deadline(msg)
+        if claim_by is None:
+            self._hand_back(msg, READ_TOO_LATE, void=True)
+            return
         task = asyncio.ensure_future(self._process(msg))
         self._tasks[task] = msg
+        now = self.clock.now()
         if deadline != float("inf"):
-            self._timers[task] = self._io_loop.call_later(deadline - self.clock.now(),
-                                                          self._cut, task)
+            self._timers[task] = self._io_loop.call_later(deadline - now, self._cut, task)
+        if claim_by != float("inf"):
+            self._unconfirmed[task] = self._io_loop.call_later(
+                claim_by - now, self._withdraw, task, UNCONFIRMED)
         task.add_done_callback(self._finished)
         self._update_receiving()
         self._changed()
@@ -488,9 +541,10 @@ class AsyncZmqWorker:
 
     def _forget(self, task):
         """Take ``task`` off the books (and its deadline timer); returns it, or None."""
-        handle = self._timers.pop(task, None)
-        if handle is not None:
-            self._io_loop.remove_timeout(handle)
+        for timers in (self._timers, self._unconfirmed):
+            handle = timers.pop(task, None)
+            if handle is not None:
+                self._io_loop.remove_timeout(handle)
         return task if self._tasks.pop(task, None) is not None else None
 
     def _cut(self, task):
@@ -503,6 +557,16 @@ class AsyncZmqWorker:
         self._ticket(msg)
         self._extract.publish(msg)
 
+    def _withdraw(self, task, reason):
+        """Cancel ``task``'s fetch and hand its dispatch back: the master did not confirm
+        the claim in time, or says the dispatch is not ours."""
+        msg = self._tasks.get(task)
+        if msg is None:
+            return
+        self._forget(task).cancel()
+        log.warning("worker::%s: %s", msg.curi.url, reason)
+        self._hand_back(msg, reason)
+
     def _finished(self, task):
         self._forget(task)
         if not self._tasks and self._idle is not None:
@@ -510,15 +574,18 @@ class AsyncZmqWorker:
         self._update_receiving()
         self._changed()
 
-    def _hand_back(self, msg, reason):
+    def _hand_back(self, msg, reason, void=False):
         _mark_failed(msg.curi, C.CURI_ENETWORK, reason)
         log.info("worker::handing %s back unfetched: %s", msg.curi.url, reason)
-        self._ticket(msg, handed_back=True)
+        self._ticket(msg, handed_back=True, void=void)
         self._extract.publish(msg)
 
-    def _ticket(self, msg, handed_back=False):
-        """The result's ticket: the dispatch id, this worker, whether it is handed back,
-        and a credit snapshot (so that the master rarely needs a ``credit`` message)."""
+    def _ticket(self, msg, handed_back=False, void=False):
+        """The result's ticket: the dispatch id, this worker, whether it is handed back
+        (``void``: unread, past its claim deadline), and a credit snapshot (so that the
+        master rarely needs a ``credit`` message)."""
         if msg.ticket is not None:
             msg.ticket = {C.TICKET_ID: msg.ticket.get(C.TICKET_ID), C.TICKET_WORKER: self.identity,
                           C.TICKET_HANDED_BACK: handed_back, **self.snapshot()}
+            if void:
+                msg.ticket[C.TICKET_VOID] = True
