@@ -82,6 +82,13 @@ class WorkerRegistry:
         """``worker`` was heard from (a result's ticket)."""
         worker.last_seen = now
 
+    def first_silence_report(self, worker):
+        """True the first time it is asked for ``worker``: the master logs once per worker
+        that dispatches dealt into its pipe return unclaimed."""
+        first = not worker.void_logged
+        worker.void_logged = True
+        return first
+
     def remove(self, identity):
         """Worker ``identity`` left (``quit.ack``); its record, or ``None``."""
         return self._workers.pop(identity, None)

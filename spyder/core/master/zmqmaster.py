@@ -1,60 +1,41 @@
 """ZmqMaster: hands URLs from the frontier to workers and routes their results back.
 
-The master's flow, all on one IOLoop.  ``ZmqMaster`` reads the sockets and owns the
-flow; two parts own their state: ``registry.WorkerRegistry`` (the workers and their
-free slots) and ``leases.Leases`` (one lease per dispatch):
+The master's flow, all on one IOLoop; ``docs/protocol.md`` is the wire protocol and
+``docs/architecture.md`` the map of the parts.  ``ZmqMaster`` reads the data sockets and
+owns the flow; its parts own their state:
 
-  * **workers** register with ``be here now`` (details: their ``slots``), send
-    ``heartbeat``\\ s, and leave with ``quit.ack``; one that stays silent for
-    ``WORKER_HEARTBEAT_TIMEOUT`` is declared dead.  A heartbeat from an unknown worker
-    registers it, and while no worker is known the master broadcasts ``hello`` every
-    ``MASTER_HELLO_INTERVAL`` so workers started before it register again.  Every
-    heartbeat (and ``be here now``) is echoed with the master's monotonic time: the
-    worker's clock sample and its licence to fetch (``spyder.core.wire.masterclock``).
-  * **dispatch** is credit based: workers report their ``free`` slots and the
-    dispatch ids they ``held`` (heartbeats and ``credit`` messages), and the master
-    never has more dispatches unclaimed by a worker than the workers' free slots.
-    It runs after a registration or a credit change, after each result, and at the
-    frontier's ``next_due()`` time -- there is no fixed tick.
-  * every dispatch has an **id** and a **lease**, and carries (in its ticket) the
-    master-clock deadline by which the fetch must be over, ``LEASE_TIMEOUT`` minus a
-    slack; the worker never starts a fetch past it and cancels one still running.
-    A lease that expires returns the URL to the frontier as a failed attempt (status
-    711); so do the leases a worker held when it is declared dead, at once (the
-    worker's licence ran out before, so it fetches none of them any more).  A result
-    is matched to its dispatch by the id.  A *late* answer (its lease expired, or its
-    worker was declared dead) goes to ``frontier.process_late_result``, which records
-    it as the URL's outcome if it is the first definitive answer (the URL's retry is
-    then called off, or the retry's answer ignored: ``superseded``); any other answer
-    without a lease (a second one, another master's) is dropped and counted.  Neither
-    ever releases another dispatch's politeness slot.  A URL
-    a worker **hands back** unfetched (it is leaving, or the deadline passed before
-    a slot freed) goes back to the frontier at once, with no attempt counted.
-  * every dispatch must be **claimed** by a worker before its claim deadline (in the
-    ticket, ``DISPATCH_CLAIM_TIMEOUT`` after the dispatch): a worker reports the dispatch
-    ids it took in its credit snapshots, and the master confirms each claim it registered
-    (``claims``, topic ``spyder.claims.<worker>``); a worker goes on fetching past the
-    claim deadline only with that confirmation.  A dispatch still unclaimed
-    ``CLAIM_MARGIN`` after its deadline (dealt into the pipe of a worker that stopped, was
-    cut off or died) returns to the frontier as handed back (``unclaimed_returned``):
-    no attempt counted, and no worker can fetch it any more.  ``worker.gone`` from a
-    supervisor (``spyder crawl``) ends a worker whose process exited at once.
-  * **results** are routed by status (and counted by class; the frontier's own
-    robots.txt requests are counted apart, as ``robots``): 2xx success, 3xx redirect (304 included),
-    408/429 and everything not understood (None, 0, 1xx, 5xx, 599, >= 600) server
-    error, other 4xx not found.  If the frontier's handler raises, the URL is
-    routed once more as server error with status 710.
-  * a one-line **status** goes to the log every ``MASTER_STATUS_INTERVAL`` seconds and
-    out on the management PUB (topic ``spyder.master.``) for supervisors.
-  * the **operator's console** (``spyder.console``) reads ``stats()``,
-    ``worker_table()``, ``recent_errors`` and ``state``, hears every result through
-    ``result_listeners``, and steers with ``pause()`` / ``resume()`` (kept by the
-    frontier) and ``wake()`` (dispatch now: after new seeds or an unblocked host).
-  * **shutdown()** stops dispatching, broadcasts ``quit``, keeps recording results
-    until every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the
-    frontier (which commits) and stops the loop.  A second call closes at once.
+* ``workerchannel.WorkerChannel`` -- the management conversation: registration,
+  heartbeats and their clock echoes, credit snapshots and the claims they carry,
+  ``worker.gone``, ``hello``; over ``registry.WorkerRegistry`` (the workers, their free
+  slots, who went silent) and ``leases.Leases`` (one lease per dispatch: id, fetch
+  deadline, claim deadline, holder);
+* ``returns.Returns`` -- dispatches whose answer will not come: expired leases (711),
+  dead or exited workers' leases, dispatches no worker claimed in time (back without
+  an attempt);
+* ``tally.Tally`` -- results and events counted, recent errors, result listeners.
+
+**Dispatch** is credit based: never more dispatches unclaimed than the workers' free
+slots.  It runs after a registration or a credit change, after each result, and at the
+frontier's ``next_due()`` time -- there is no fixed tick.  Every dispatch carries (in
+its ticket) its id, the master-clock deadline by which the fetch must be over and the
+one by which a worker must have claimed it.  **Results** are matched to their lease by
+id and routed by status (counted by class; the frontier's robots.txt requests apart):
+2xx success, 3xx redirect (304 included), 408/429 and everything not understood
+(None, 0, 1xx, 5xx, 599, >= 600) server error, other 4xx not found; if the frontier's
+handler raises, the URL is routed once more as server error 710.  A *late* answer (its
+lease failed) goes to ``frontier.process_late_result``, which records it if it is the
+URL's first definitive answer; any other answer without a lease is dropped and
+counted; none ever frees another dispatch's politeness slot.  A URL a worker **hands
+back** unfetched goes back at once, with no attempt counted.
+
+A one-line **status** goes to the log every ``MASTER_STATUS_INTERVAL`` seconds and out
+on the management PUB (topic ``spyder.master.``).  The **console** (``spyder.console``)
+reads ``stats()``, ``worker_table()``, ``recent_errors`` and ``state``, hears every result
+through ``result_listeners`` and steers with ``pause()`` / ``resume()`` / ``wake()``.
+**shutdown()** stops dispatching, broadcasts ``quit``, keeps recording results until
+every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the frontier
+(which commits) and stops the loop; a second call closes at once.
 """
-import collections
 import logging
 import queue
 import time
@@ -66,7 +47,9 @@ from spyder.core.master.leases import Leases
 from spyder.core.wire.messages import DataMessage, DropCounter, MessageError
 from spyder.core.retry import result_class
 from spyder.core.master.registry import WorkerRegistry
+from spyder.core.master.returns import Returns
 from spyder.core.master.tally import Tally
+from spyder.core.master.workerchannel import WorkerChannel
 from spyder.core.wire.zmqchannel import ZmqChannel
 
 log = logging.getLogger("spyder.master")
@@ -110,11 +93,6 @@ class ZmqMaster:
         self.running = False
         self.workers = WorkerRegistry(settings.MAX_CLIENTS, settings.WORKER_HEARTBEAT_TIMEOUT)
         self.leases = Leases(settings.LEASE_TIMEOUT, settings.DISPATCH_CLAIM_TIMEOUT)
-        self._confirm = {}           # worker identity -> ([claims registered], [not its own])
-        #: URLs that were held by a worker that died (returned without an attempt once)
-        self._died_holding = collections.OrderedDict()
-        #: seconds between a supervisor's worker.gone and the return of what it claimed
-        self._gone_grace = min(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0, settings.REQUEST_TIMEOUT)
         self._dispatch_handle = None
         self._dispatch_at = None
         self._timers = []
@@ -126,6 +104,12 @@ class ZmqMaster:
         self.dropped = DropCounter(log)
         self.started_at = self._clock()
         self.tally = Tally(self.started_at)
+        self._channel = WorkerChannel(
+            self._identity, mgmt, self.workers, self.leases, self._io_loop, self.dropped,
+            self._clock, min(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0, settings.REQUEST_TIMEOUT),
+            on_credit=self._send_next_uri, on_gone=self._return_gone)
+        self._returns = Returns(settings, self.leases, self.workers, self.tally, self._route,
+                                self._hand_back)
         self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
         self._lag_probe_at = None
         #: the console's address once it listens (in ``stats()`` for supervisors)
@@ -149,7 +133,7 @@ class ZmqMaster:
     # ------------------------------------------------------------------ life cycle
     def start(self):
         """Start receiving results and management, greet the workers, dispatch."""
-        self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._worker_msg)
+        self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._channel.message)
         self._in.on_recv(self._receive)
         self.running = True
         settings = self._settings
@@ -159,7 +143,7 @@ class ZmqMaster:
         self._add_timer(self._status, settings.MASTER_STATUS_INTERVAL)
         if self._notifier is not None and self._notifier.watchdog_interval:
             self._add_timer(self._notifier.watchdog, self._notifier.watchdog_interval)
-        self._hello()
+        self._channel.hello()
         self._io_loop.add_callback(self._send_next_uri)
         log.info("zmqmaster::master %s is running", self._identity.decode())
 
@@ -181,6 +165,7 @@ class ZmqMaster:
             return
         log.info("zmqmaster::shutting down: telling %d worker(s) to quit", len(self.workers))
         self._stopping = True
+        self._channel.stop_registering()
         self.running = False
         self._cancel_dispatch()
         if self._notifier is not None:
@@ -262,9 +247,8 @@ class ZmqMaster:
 
     @property
     def credit(self):
-        """Dispatches that may go out now: the free slots the workers reported, less the
-        dispatches no worker has claimed yet."""
-        return self.workers.free - self.leases.unclaimed
+        """Dispatches that may go out now (see ``WorkerChannel.credit``)."""
+        return self._channel.credit
 
     def _schedule_dispatch(self, at=None):
         """Wake up at ``at`` (default: the frontier's next due time) to dispatch."""
@@ -304,7 +288,7 @@ class ZmqMaster:
             return
         curi = msg.curi
         ticket = msg.ticket if isinstance(msg.ticket, dict) else {}
-        self._credit_from_result(ticket)
+        self._channel.result_ticket(ticket)
         if ticket:
             dispatch_id = ticket.get(C.TICKET_ID)
             lease = self.leases.get(dispatch_id)
@@ -447,116 +431,9 @@ class ZmqMaster:
         self._io_loop.add_callback(self._send_next_uri)
 
     # ------------------------------------------------------------------ the workers
-    def _worker_msg(self, msg):
-        """A management message from a worker: registration, heartbeat, credit, leaving."""
-        identity = msg.identity
-        if not identity:
-            self.dropped.drop("management", "message without a worker identity")
-            return
-        data = msg.data
-        if data == C.ZMQ_SPYDER_MGMT_WORKER_GONE:
-            self._worker_gone(msg)
-            return
-        if data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK:
-            if self.workers.remove(identity) is not None:
-                log.info("zmqmaster::worker %s left", identity.decode("utf-8", "replace"))
-            return
-        if data not in (C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT,
-                        C.ZMQ_SPYDER_MGMT_WORKER_CREDIT):
-            if data not in (C.ZMQ_SPYDER_MGMT_WORKER_QUIT, C.ZMQ_SPYDER_MGMT_WORKER_HELLO,
-                            C.ZMQ_SPYDER_MGMT_WORKER_ECHO):
-                self.dropped.drop("management", "unknown payload %r" % data[:64])
-            return
-        if self._stopping and self.workers.get(identity) is None:
-            return
-        now = self._clock()
-        details = msg.details if isinstance(msg.details, dict) else {}
-        credit_before = self.credit
-        worker, new = self.workers.heard(identity, details, now)
-        if worker is None:
-            return  # its process exited (worker.gone): a message that was on its way
-        if new:
-            log.info("zmqmaster::worker %s registered with %d slot(s)%s",
-                     identity.decode("utf-8", "replace"), worker.slots,
-                     "" if data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL else " (by %s)" % data.decode())
-        self._claims(identity, worker, details)
-        if data != C.ZMQ_SPYDER_MGMT_WORKER_CREDIT and C.MGMT_DETAIL_SENT in details:
-            self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity,
-                               C.ZMQ_SPYDER_MGMT_WORKER_ECHO, {
-                                   C.MGMT_DETAIL_WORKER: identity,
-                                   C.MGMT_DETAIL_SENT: details[C.MGMT_DETAIL_SENT],
-                                   C.MGMT_DETAIL_RECEIVED: now,
-                                   C.MGMT_DETAIL_DEAD_AFTER: self.workers.heartbeat_timeout})
-        if credit_before <= 0 < self.credit:
-            # with credit left before, dispatch is waiting for the frontier's next due
-            # time (a timer), not for credit: nothing to do on every credit snapshot
-            self._send_next_uri()
-
-    def _claims(self, identity, worker, details):
-        """Apply a worker's credit snapshot: its free slots, and the leases it holds.  Each
-        claim registered now, and each held id that is not this worker's lease (returned
-        unclaimed, expired, failed), is told to the worker (``claims``, sent once per loop
-        turn and worker)."""
-        ok = void = None
-        for dispatch_id in self.workers.snapshot(worker, details):
-            if self.leases.claim(dispatch_id, identity):
-                ok = ok or []
-                ok.append(dispatch_id)
-                continue
-            lease = self.leases.get(dispatch_id)
-            if lease is None or lease.holder != identity:
-                void = void or []
-                void.append(dispatch_id)
-        if ok or void:
-            pending = self._confirm.get(identity)
-            if pending is None:
-                if not self._confirm:
-                    self._io_loop.add_callback(self._send_confirmations)
-                pending = self._confirm[identity] = ([], [])
-            pending[0].extend(ok or ())
-            pending[1].extend(void or ())
-
-    def _send_confirmations(self):
-        confirm, self._confirm = self._confirm, {}
-        for identity, (ok, void) in confirm.items():
-            details = {C.MGMT_DETAIL_WORKER: identity, C.MGMT_DETAIL_OK: ok}
-            if void:
-                details[C.MGMT_DETAIL_VOID] = void
-            self._mgmt.publish(C.ZMQ_SPYDER_MGMT_CLAIMS + identity, self._identity,
-                               C.ZMQ_SPYDER_MGMT_WORKER_CLAIMS, details)
-
-    def _worker_gone(self, msg):
-        """A supervisor says a worker's process exited: its claimed dispatches return now
-        (as when it is declared dead), not after WORKER_HEARTBEAT_TIMEOUT."""
-        details = msg.details if isinstance(msg.details, dict) else {}
-        identity = details.get(C.MGMT_DETAIL_WORKER)
-        if not isinstance(identity, bytes) or not identity:
-            self.dropped.drop("management", "worker.gone without a worker identity")
-            return
-        known = self.workers.gone(identity) is not None
-        why = "exited (%s says)" % msg.identity.decode("utf-8", "replace")
-        if known:
-            log.info("zmqmaster::worker %s %s: its claimed URLs return in %.1f s (requests it "
-                     "had under way may still run at their web servers)",
-                     identity.decode("utf-8", "replace"), why, self._gone_grace)
-        # not at once: the web server finishes a request whose client died on its own time
-        self._io_loop.call_later(self._gone_grace, self._return_held, identity, why, known,
-                                 True, True)
-
-    def _credit_from_result(self, ticket):
-        """The credit snapshot in a result's ticket, from a registered worker."""
-        identity = ticket.get(C.TICKET_WORKER)
-        worker = self.workers.get(identity)
-        if worker is not None and C.MGMT_DETAIL_FREE in ticket:
-            self.workers.touch(worker, self._clock())
-            self._claims(identity, worker, ticket)
-
-    def _hello(self):
-        self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
-
     def _hello_if_alone(self):
         if self.running and not self.workers:
-            self._hello()
+            self._channel.hello()
 
     def worker_table(self):
         """One dict per registered worker (see ``WorkerRegistry.table``)."""
@@ -564,111 +441,19 @@ class ZmqMaster:
         return self.workers.table(time.time() - now, now, self.leases.claimed_by)
 
     # ------------------------------------------------------------------ housekeeping
-    def _expire_leases(self, now):
-        expired = self.leases.expired(now)
-        for lease in expired:
-            self.tally.events["lease_expired"] += 1
-            log.warning("zmqmaster::lease on %s expired after %s s without a result",
-                        lease.curi.url, self.leases.timeout)
-            self._fail_lease(lease, "lease expired after %s s" % self.leases.timeout)
-        if expired:
+    def _return_gone(self, identity, why, known):
+        """A supervisor's ``worker.gone``, ``gone_grace`` later: what it claimed returns."""
+        if not self._closed and self._returns.return_held(identity, why, known, exited=True):
             self._after_result()
-
-    def _expire_workers(self, now):
-        failed = False
-        for identity in self.workers.silent(now):
-            failed = self._return_held(identity, "silent for %s s"
-                                       % self.workers.heartbeat_timeout, True, after=False) \
-                or failed
-        if failed:
-            self._after_result()
-
-    def _return_held(self, identity, why, known, after=True, exited=False):
-        """Worker ``identity`` is dead (``why``): the dispatches it claimed fail (711) and
-        are dispatched again -- or, if its process is known to have ``exited`` (it cannot
-        answer late any more), go back without an attempt the first time a URL's worker
-        dies (a URL whose workers keep dying counts attempts and is given up in the end).
-        True if there were any."""
-        if self._closed:
-            return False   # (a worker.gone's delayed return, after the frontier closed)
-        name = identity.decode("utf-8", "replace")
-        held = self.leases.held_by(identity)
-        if known or held:
-            log.warning("zmqmaster::worker %s %s, dropped; dispatching the %d URL(s) it held "
-                        "again", name, why, len(held))
-        for lease in held:
-            self.tally.events["redispatched"] += 1
-            url = lease.curi.url
-            if not exited or url in self._died_holding or lease.superseded:
-                log.info("zmqmaster::lease on %s returned: its worker died", url)
-                self._fail_lease(lease, "worker %s died" % name)
-                continue
-            # the first death costs the URL nothing (no attempt, no retry backoff); a URL
-            # whose workers keep dying counts attempts from the second time on
-            self._died_holding[url] = True
-            if len(self._died_holding) > 10000:
-                self._died_holding.popitem(last=False)
-            log.info("zmqmaster::lease on %s returned: its worker exited (no attempt counted)",
-                     url)
-            self.leases.end(lease)
-            curi = lease.curi
-            curi.status_code = C.CURI_ENETWORK
-            curi.optional_vars[C.CURI_ERROR] = "worker %s died" % name
-            self._hand_back(curi)
-        if held and after:
-            self._after_result()
-        return bool(held)
-
-    def _expire_unclaimed(self, now):
-        """Dispatches no worker claimed by their claim deadline (+ ``CLAIM_MARGIN``) return
-        to the frontier as handed back: no attempt counted.  No worker fetches them: one
-        that reads one later hands it back unread, one that claimed it without the master
-        hearing of it in time stopped its fetch at the claim deadline."""
-        overdue = self.leases.unclaimed_overdue(now)
-        for lease in overdue:
-            self.leases.void(lease)
-            self.tally.events["unclaimed_returned"] += 1
-            log.info("zmqmaster::lease on %s returned unclaimed: no worker claimed it within "
-                     "DISPATCH_CLAIM_TIMEOUT=%s s; back in its queue, no attempt counted",
-                     lease.curi.url, self.leases.claim_timeout)
-            curi = lease.curi
-            curi.status_code = C.CURI_ENETWORK
-            curi.optional_vars[C.CURI_ERROR] = "not claimed by any worker in time"
-            self._hand_back(curi)
-        if overdue:
-            # workers silent since the oldest of those was sent and for longer than their
-            # heartbeats allow (a healthy idle worker only speaks every interval)
-            oldest = min(min(lease.sent for lease in overdue),
-                         now - 1.5 * self._settings.WORKER_HEARTBEAT_INTERVAL)
-            for identity in self._silent_since(oldest):
-                worker = self.workers.get(identity)
-                if not worker.void_logged:
-                    worker.void_logged = True
-                    log.warning("zmqmaster::worker %s silent for %.1f s: dispatches dealt into "
-                                "its pipe return unclaimed after DISPATCH_CLAIM_TIMEOUT=%s s, no "
-                                "attempt counted (logged once per worker)",
-                                identity.decode("utf-8", "replace"), now - worker.last_seen,
-                                self.leases.claim_timeout)
-            self.workers.distrust(oldest)
-            self._after_result()
-
-    def _silent_since(self, since):
-        return [identity for identity in self.workers
-                if self.workers.get(identity).last_seen < since]
-
-    def _fail_lease(self, lease, error):
-        """A lease ended without an answer: its URL goes back as a failed attempt (711)."""
-        self.leases.fail(lease)
-        curi = lease.curi
-        curi.status_code = C.CURI_ELEASE_EXPIRED
-        curi.optional_vars[C.CURI_ERROR] = error
-        self._route(curi, counted=not lease.superseded)
 
     def _housekeeping(self):
         now = self._clock()
-        self._expire_leases(now)
-        self._expire_unclaimed(now)
-        self._expire_workers(now)
+        returns = self._returns
+        returned = returns.expire_leases(now)
+        returned = returns.expire_unclaimed(now) or returned
+        returned = returns.expire_workers(now) or returned
+        if returned:
+            self._after_result()
         try:
             self._frontier.checkpoint()
         except Exception:
