@@ -223,13 +223,17 @@ def test_the_workers_table_shows_claimed_and_returned_dispatches_and_silence():
     from spyder.core.master.registry import WorkerRegistry
     registry = WorkerRegistry(default_slots=4, heartbeat_timeout=30.0)
     leases = Leases(lease_timeout=60.0, claim_timeout=3.0)
-    worker, new = registry.heard(b"worker:h:1", {"slots": 2}, now=10.0)
+    worker, new = registry.heard(b"worker:h:1", {"slots": 2, C.MGMT_DETAIL_LOOP_LAG_MAX: True},
+                                 now=10.0)
+    assert worker.loop_lag_max is None          # not a number: not taken
+    registry.heard(b"worker:h:1", {"slots": 2, C.MGMT_DETAIL_LOOP_LAG_MAX: 0.25}, now=10.0)
     lease = leases.open(CrawlUri(url="http://a/x"), now=10.0)
     leases.claim(lease.id, b"worker:h:1")
     worker.returned_unclaimed = 3
     [row] = registry.table(epoch_offset=1000.0, now=12.5, claimed=leases.claimed_by)
     assert row["claimed"] == 1 and row["returned_unclaimed"] == 3
     assert row["last_heard"] == 2.5 and row["last_heartbeat"] == 1010.0
+    assert row["loop_lag_max"] == 0.25
     # a worker whose process exited is forgotten, and its late messages are ignored
     assert registry.gone(b"worker:h:1") is worker
     assert registry.heard(b"worker:h:1", {}, now=13.0) == (None, False) and len(registry) == 0

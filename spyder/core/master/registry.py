@@ -28,7 +28,7 @@ class Worker:
     """A registered worker, as the master knows it."""
 
     __slots__ = ("slots", "free", "last_seen", "snapshot", "pages", "errors",
-                 "returned_unclaimed", "void_logged")
+                 "returned_unclaimed", "void_logged", "loop_lag_max")
 
     def __init__(self, slots, now):
         self.slots = slots
@@ -39,6 +39,7 @@ class Worker:
         self.errors = 0            # of which not 2xx/3xx
         self.returned_unclaimed = 0  # dispatches it found in its pipe past their claim deadline
         self.void_logged = False   # the master logged that it returns dispatches unclaimed
+        self.loop_lag_max = None   # the worst lag of its event loop it reported (s)
 
 
 class WorkerRegistry:
@@ -76,6 +77,9 @@ class WorkerRegistry:
             worker = self._workers[identity] = Worker(slots, now)
         worker.last_seen = now
         worker.slots = slots
+        lag = details.get(C.MGMT_DETAIL_LOOP_LAG_MAX)
+        if isinstance(lag, (int, float)) and not isinstance(lag, bool) and lag >= 0:
+            worker.loop_lag_max = float(lag)
         return worker, new
 
     def touch(self, worker, now):
@@ -161,8 +165,9 @@ class WorkerRegistry:
         """One dict per registered worker: identity, host, pid, slots, free, last heartbeat
         (UTC epoch: the monotonic time plus ``epoch_offset``), seconds since it was last
         heard (``now``: the master's clock), the dispatches it claimed (``claimed(identity)``),
-        those it returned unclaimed (found in its pipe past their claim deadline), and the
-        pages and errors it sent back to this master."""
+        those it returned unclaimed (found in its pipe past their claim deadline), the worst
+        lag of its event loop it reported, and the pages and errors it sent back to this
+        master."""
         table = []
         for identity, worker in sorted(self._workers.items()):
             name = identity.decode("utf-8", "replace")
@@ -175,6 +180,7 @@ class WorkerRegistry:
                 "last_heard": None if now is None else round(max(now - worker.last_seen, 0), 3),
                 "claimed": claimed(identity) if claimed is not None else None,
                 "returned_unclaimed": worker.returned_unclaimed,
+                "loop_lag_max": worker.loop_lag_max,
                 "pages": worker.pages, "errors": worker.errors,
             })
         return table
