@@ -83,20 +83,35 @@ _URL_SCHEMA = (
         priority INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         PRIMARY KEY (queue, next_date, priority, seq)) WITHOUT ROWID""",
-    """CREATE TRIGGER IF NOT EXISTS urls_schedule_insert AFTER INSERT ON urls
-        WHEN NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL BEGIN
-        INSERT INTO schedule (queue, next_date, priority, seq)
-            VALUES (NEW.queue, NEW.next_date, NEW.priority, NEW.seq); END""",
-    """CREATE TRIGGER IF NOT EXISTS urls_schedule_update
-        AFTER UPDATE OF queue, next_date, priority ON urls
-        WHEN OLD.queue IS NOT NEW.queue OR OLD.next_date IS NOT NEW.next_date
-            OR OLD.priority IS NOT NEW.priority BEGIN
-        DELETE FROM schedule WHERE queue = OLD.queue AND next_date = OLD.next_date
-            AND priority = OLD.priority AND seq = OLD.seq;
-        INSERT INTO schedule (queue, next_date, priority, seq)
-            SELECT NEW.queue, NEW.next_date, NEW.priority, NEW.seq
-            WHERE NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL; END""",
 )
+
+#: In memory (``temp``), rebuilt from ``urls`` when the file is opened: the fingerprints
+#: and the schedule entries of the URLs stored since the last merge (``seen_mark``).
+_TEMP_SCHEMA = (
+    "CREATE TEMP TABLE IF NOT EXISTS fresh (fp INTEGER PRIMARY KEY, seq INTEGER NOT NULL) "
+    "WITHOUT ROWID",
+    """CREATE TEMP TABLE IF NOT EXISTS fresh_schedule (
+        queue INTEGER NOT NULL,
+        next_date REAL NOT NULL,
+        priority INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (queue, next_date, priority, seq)) WITHOUT ROWID""",
+    """CREATE TEMP TRIGGER IF NOT EXISTS urls_schedule_insert AFTER INSERT ON main.urls
+        WHEN NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL BEGIN
+        INSERT INTO fresh_schedule (queue, next_date, priority, seq)
+            VALUES (NEW.queue, NEW.next_date, NEW.priority, NEW.seq); END""",
+)
+#: Schedule entries follow their row: in ``temp.fresh_schedule`` for a row stored since
+#: the last merge (``seq`` above the mark), in ``schedule`` for the others.
+_SCHEDULE_TRIGGER = """CREATE TEMP TRIGGER urls_schedule_%(name)s
+    AFTER UPDATE OF queue, next_date, priority ON main.urls
+    WHEN NEW.seq %(test)s %(mark)d AND (OLD.queue IS NOT NEW.queue
+        OR OLD.next_date IS NOT NEW.next_date OR OLD.priority IS NOT NEW.priority) BEGIN
+    DELETE FROM %(table)s WHERE queue = OLD.queue AND next_date = OLD.next_date
+        AND priority = OLD.priority AND seq = OLD.seq;
+    INSERT INTO %(table)s (queue, next_date, priority, seq)
+        SELECT NEW.queue, NEW.next_date, NEW.priority, NEW.seq
+        WHERE NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL; END"""
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -132,9 +147,11 @@ _SCHEMA = (
         bytes INTEGER NOT NULL DEFAULT 0,
         last_status INTEGER,
         last_time REAL)""",
-    "CREATE INDEX IF NOT EXISTS host_stats_queued ON host_stats (queued)",
-    "CREATE INDEX IF NOT EXISTS host_stats_fetched ON host_stats (fetched)",
-    "CREATE INDEX IF NOT EXISTS host_stats_errors ON host_stats (errors)",
+    # no index on the counters: each would move (a random page written) at every change
+    # of a host's counter; the console's top-N is a scan (~30 ms per 10^5 hosts)
+    "DROP INDEX IF EXISTS host_stats_queued",
+    "DROP INDEX IF EXISTS host_stats_fetched",
+    "DROP INDEX IF EXISTS host_stats_errors",
     """CREATE TABLE IF NOT EXISTS host_controls (
         host TEXT PRIMARY KEY,
         blocked_until REAL,
@@ -152,6 +169,13 @@ _RECORD = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, pr
 #: Candidates of a batch of fingerprints: the fresh ones (memory) and the merged ones.
 _CANDIDATES = ("SELECT fp, seq FROM temp.fresh WHERE fp IN (%s) "
                "UNION ALL SELECT fp, seq FROM seen WHERE fp IN (%s)")
+#: A queue's head: the merged entries and the fresh ones, one range of each.
+_QUEUE_HEAD = (
+    "SELECT u.url, u.queue, u.etag, u.mod_date, u.next_date, u.priority, u.depth, u.attempt, "
+    "u.status, u.reason, u.seq FROM (SELECT next_date, priority, seq FROM main.schedule "
+    "WHERE queue = ? UNION ALL SELECT next_date, priority, seq FROM temp.fresh_schedule "
+    "WHERE queue = ? ORDER BY 1, 2, 3 LIMIT ?) AS s CROSS JOIN urls AS u ON u.seq = s.seq "
+    "ORDER BY s.next_date, s.priority, s.seq")
 #: Fingerprints looked up per statement (SQLite allows 32766 parameters).
 _LOOKUP_CHUNK = 400
 
@@ -256,12 +280,13 @@ class SQLiteStore:
         return self._get_meta("schema_version")
 
     def _load_fresh(self):
-        """The URLs stored since the last merge into ``seen`` (``seen_mark``) get their
-        fingerprints into ``temp.fresh`` again (after an open: memory is not kept)."""
+        """The URLs stored since the last merge (``seen_mark``) get their fingerprints and
+        schedule entries into ``temp`` again (after an open: memory is not kept)."""
         cur = self._cur
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS fresh (fp INTEGER PRIMARY KEY, "
-                    "seq INTEGER NOT NULL) WITHOUT ROWID")
+        for statement in _TEMP_SCHEMA:
+            cur.execute(statement)
         cur.execute("DELETE FROM temp.fresh")
+        cur.execute("DELETE FROM temp.fresh_schedule")
         self._next_seq = (cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0] or 0) + 1
         mark = self._get_meta("seen_mark", 0)
         rows = cur.execute("SELECT seq, url FROM urls WHERE seq > ?", (mark,))
@@ -272,7 +297,20 @@ class SQLiteStore:
             # a colliding URL is in seen_collisions: the first one keeps the fingerprint
             self._db.executemany("INSERT OR IGNORE INTO temp.fresh (fp, seq) VALUES (?, ?)",
                                  [(fingerprint(url), seq) for seq, url in chunk])
+        cur.execute("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
+                    "SELECT queue, next_date, priority, seq FROM urls WHERE seq > ? AND "
+                    "next_date IS NOT NULL AND queue IS NOT NULL", (mark,))
         self._fresh = cur.execute("SELECT COUNT(*) FROM temp.fresh").fetchone()[0]
+        self._schedule_triggers(mark)
+
+    def _schedule_triggers(self, mark):
+        """(Re)create the triggers that keep the schedule entries of rows above and below
+        the mark."""
+        for name, test, table in (("fresh", ">", "fresh_schedule"),
+                                  ("merged", "<=", "schedule")):
+            self._cur.execute("DROP TRIGGER IF EXISTS temp.urls_schedule_%s" % name)
+            self._cur.execute(_SCHEDULE_TRIGGER % dict(name=name, test=test, mark=mark,
+                                                       table=table))
 
     def _seen_batch(self):
         """Fresh fingerprints to gather before merging them into ``seen``: an eighth of the
@@ -284,9 +322,15 @@ class SQLiteStore:
         """Move ``temp.fresh`` into ``seen`` in key order (inside the open transaction, so
         the next commit holds both the keys and the new ``seen_mark``)."""
         self._begin()
-        self._cur.execute("INSERT INTO seen (fp, seq) SELECT fp, seq FROM temp.fresh")
-        self._cur.execute("DELETE FROM temp.fresh")
-        self._set_meta("seen_mark", self._next_seq - 1)
+        cur = self._cur
+        cur.execute("INSERT INTO seen (fp, seq) SELECT fp, seq FROM temp.fresh")
+        cur.execute("DELETE FROM temp.fresh")
+        cur.execute("INSERT INTO schedule (queue, next_date, priority, seq) "
+                    "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule")
+        cur.execute("DELETE FROM temp.fresh_schedule")
+        mark = self._next_seq - 1
+        self._set_meta("seen_mark", mark)
+        self._schedule_triggers(mark)
         self._fresh = 0
 
     # ------------------------------------------------------------------ checkpoints
@@ -498,11 +542,7 @@ class SQLiteStore:
     def queue_head(self, queue, n):
         """The ``n`` rows of ``queue`` due first (due time, priority, insertion order): one
         contiguous range of ``schedule``."""
-        rows = self._cur.execute(
-            "SELECT u.url, u.queue, u.etag, u.mod_date, u.next_date, u.priority, u.depth, "
-            "u.attempt, u.status, u.reason, u.seq FROM schedule AS s CROSS JOIN urls AS u "
-            "ON u.seq = s.seq WHERE s.queue = ? ORDER BY s.next_date, s.priority, s.seq "
-            "LIMIT ?", (queue, n)).fetchall()
+        rows = self._cur.execute(_QUEUE_HEAD, (queue, queue, n)).fetchall()
         return [UriRow._make(row) for row in rows]
 
     # ------------------------------------------------------------------ queues
@@ -601,8 +641,11 @@ class SQLiteStore:
         """Recompute every queue's ``next_due`` from its URLs (after an unclean stop, or
         a bulk load with ``add_uris``)."""
         self._begin()
-        self._cur.execute("UPDATE queues SET next_due = MAX((SELECT MIN(next_date) FROM "
-                          "schedule WHERE schedule.queue = queues.id), IFNULL(not_before, 0))")
+        self._cur.execute(
+            "UPDATE queues SET next_due = MAX((SELECT MIN(first) FROM (SELECT MIN(next_date) "
+            "AS first FROM main.schedule WHERE queue = queues.id UNION ALL SELECT "
+            "MIN(next_date) FROM temp.fresh_schedule WHERE queue = queues.id)), "
+            "IFNULL(not_before, 0))")
         self._earliest_due = _UNKNOWN
         self._queue_times.clear()
 
