@@ -328,6 +328,8 @@ def measure(args):
             "first_window": _window(samples, args.warmup, args.warmup + args.window),
             "last_window": _window(samples, max(0, run.answered - args.window), run.answered),
             "steps": _steps(samples, args.step),
+            "written_kb_per_result": round((samples[-1].written - samples[0].written)
+                                           / max(1, run.answered) / 1024.0, 1),
             "master_cpu_s": round(master_cpu, 2),
             "master_cpu_per_1000": round(1000.0 * master_cpu / max(1, run.answered), 3),
             "master_peak_rss_mb": round(peak[0] / 1024.0, 1),
@@ -405,6 +407,7 @@ def _print(report):
         print("  resume after SIGKILL: first dispatch %.2f s after the restart (workers "
               "registered after %.2f s)" % (report["resume"]["first_dispatch_s"],
                                             report["resume"]["registered_s"]))
+    print("  written by the master: %.1f KB per result" % report["written_kb_per_result"])
     print("  master: %.2f CPU s = %.3f CPU s per 1,000 results; peak RSS %.1f MB; RSS growth "
           "%s MB between the windows; state file %.1f MB; %d JSONL records; fake workers used "
           "%.0f %% of a CPU" % (

@@ -88,18 +88,12 @@ _URL_SCHEMA = (
 #: In memory (``temp``), rebuilt from ``urls`` when the file is opened: the fingerprints
 #: and the schedule entries of the URLs stored since the last merge (``seen_mark``).
 _TEMP_SCHEMA = (
-    "CREATE TEMP TABLE IF NOT EXISTS fresh (fp INTEGER PRIMARY KEY, seq INTEGER NOT NULL) "
-    "WITHOUT ROWID",
     """CREATE TEMP TABLE IF NOT EXISTS fresh_schedule (
         queue INTEGER NOT NULL,
         next_date REAL NOT NULL,
         priority INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         PRIMARY KEY (queue, next_date, priority, seq)) WITHOUT ROWID""",
-    """CREATE TEMP TRIGGER IF NOT EXISTS urls_schedule_insert AFTER INSERT ON main.urls
-        WHEN NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL BEGIN
-        INSERT INTO fresh_schedule (queue, next_date, priority, seq)
-            VALUES (NEW.queue, NEW.next_date, NEW.priority, NEW.seq); END""",
 )
 #: Schedule entries follow their row: in ``temp.fresh_schedule`` for a row stored since
 #: the last merge (``seq`` above the mark), in ``schedule`` for the others.
@@ -166,9 +160,8 @@ _SELECT = "SELECT " + _COLUMNS + ", seq FROM urls"
 _INSERT = "INSERT INTO urls (" + _COLUMNS + ", seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _RECORD = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, priority = ?, "
            "depth = ?, attempt = ?, status = ?, reason = ? WHERE seq = ?")
-#: Candidates of a batch of fingerprints: the fresh ones (memory) and the merged ones.
-_CANDIDATES = ("SELECT fp, seq FROM temp.fresh WHERE fp IN (%s) "
-               "UNION ALL SELECT fp, seq FROM seen WHERE fp IN (%s)")
+#: Candidates of a batch of fingerprints among the merged ones.
+_CANDIDATES = "SELECT fp, seq FROM seen WHERE fp IN (%s)"
 #: A queue's head: the merged entries and the fresh ones, one range of each.
 _QUEUE_HEAD = (
     "SELECT u.url, u.queue, u.etag, u.mod_date, u.next_date, u.priority, u.depth, u.attempt, "
@@ -188,8 +181,8 @@ def fingerprint(url):
 
 #: Fresh fingerprints (in memory) merged into ``seen`` at a commit, at least and at most;
 #: between the two, an eighth of the known URLs (see ``SQLiteStore._seen_batch``).
-SEEN_BATCH_MIN = 1 << 16
-SEEN_BATCH_MAX = 1 << 23
+SEEN_BATCH_MIN = 1 << 18
+SEEN_BATCH_MAX = 1 << 22
 
 #: How the state file is set up, on purpose (docs/frontier.md, "The state file"):
 #: 4 KiB pages (the OS page; a random write dirties one); WAL with ``synchronous=NORMAL``
@@ -198,7 +191,7 @@ SEEN_BATCH_MAX = 1 << 23
 #: pages (~40 MB: a hot page -- the end of ``urls``, a queue's head -- is copied into
 #: the file once per checkpoint, not once per commit) and the WAL truncated back to
 #: 64 MB after it; no ``mmap`` (the file's pages would count in the master's RSS);
-#: temporary tables (``temp.fresh``) in memory.
+#: temporary tables (``temp.fresh_schedule``) in memory.
 _PRAGMAS = (
     "PRAGMA page_size = 4096",
     "PRAGMA journal_mode = WAL",
@@ -239,9 +232,10 @@ class SQLiteStore:
         #: lately (bounded): most new links of a stored queue do not make it due earlier,
         #: and this tells so without a statement.
         self._queue_times = {}
-        #: The next URL's ``seq``, and how many fingerprints wait in ``temp.fresh``.
+        #: The next URL's ``seq``; the fingerprints of the URLs stored since the last merge
+        #: (fp -> seq, the first URL of a fingerprint), merged into ``seen`` in key order.
         self._next_seq = 1
-        self._fresh = 0
+        self._fresh = {}
         try:
             for pragma in _PRAGMAS:
                 self._cur.execute(pragma)
@@ -285,8 +279,8 @@ class SQLiteStore:
         cur = self._cur
         for statement in _TEMP_SCHEMA:
             cur.execute(statement)
-        cur.execute("DELETE FROM temp.fresh")
         cur.execute("DELETE FROM temp.fresh_schedule")
+        fresh = self._fresh = {}
         self._next_seq = (cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0] or 0) + 1
         mark = self._get_meta("seen_mark", 0)
         rows = cur.execute("SELECT seq, url FROM urls WHERE seq > ?", (mark,))
@@ -294,13 +288,11 @@ class SQLiteStore:
             chunk = rows.fetchmany(50000)
             if not chunk:
                 break
-            # a colliding URL is in seen_collisions: the first one keeps the fingerprint
-            self._db.executemany("INSERT OR IGNORE INTO temp.fresh (fp, seq) VALUES (?, ?)",
-                                 [(fingerprint(url), seq) for seq, url in chunk])
+            for seq, url in chunk:  # a colliding URL is in seen_collisions: the first one
+                fresh.setdefault(fingerprint(url), seq)  # keeps the fingerprint
         cur.execute("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
                     "SELECT queue, next_date, priority, seq FROM urls WHERE seq > ? AND "
                     "next_date IS NOT NULL AND queue IS NOT NULL", (mark,))
-        self._fresh = cur.execute("SELECT COUNT(*) FROM temp.fresh").fetchone()[0]
         self._schedule_triggers(mark)
 
     def _schedule_triggers(self, mark):
@@ -323,15 +315,14 @@ class SQLiteStore:
         the next commit holds both the keys and the new ``seen_mark``)."""
         self._begin()
         cur = self._cur
-        cur.execute("INSERT INTO seen (fp, seq) SELECT fp, seq FROM temp.fresh")
-        cur.execute("DELETE FROM temp.fresh")
+        cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)", sorted(self._fresh.items()))
         cur.execute("INSERT INTO schedule (queue, next_date, priority, seq) "
                     "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule")
         cur.execute("DELETE FROM temp.fresh_schedule")
         mark = self._next_seq - 1
         self._set_meta("seen_mark", mark)
         self._schedule_triggers(mark)
-        self._fresh = 0
+        self._fresh = {}
 
     # ------------------------------------------------------------------ checkpoints
     def _begin(self):
@@ -350,7 +341,7 @@ class SQLiteStore:
         """All writes inside happen together or, if an exception escapes, not at all."""
         self._begin()
         self._cur.execute("SAVEPOINT result")
-        next_seq, fresh = self._next_seq, self._fresh
+        next_seq = self._next_seq
         try:
             yield
         except BaseException:
@@ -358,7 +349,9 @@ class SQLiteStore:
             self._cur.execute("RELEASE result")
             self._earliest_due = _UNKNOWN
             self._queue_times.clear()
-            self._next_seq, self._fresh = next_seq, fresh
+            if self._next_seq != next_seq:  # forget the fingerprints stored meanwhile
+                self._fresh = {fp: seq for fp, seq in self._fresh.items() if seq < next_seq}
+                self._next_seq = next_seq
             raise
         self._cur.execute("RELEASE result")
 
@@ -366,7 +359,7 @@ class SQLiteStore:
         """Write the frontier's ``state`` (a dict of JSON values) and commit everything."""
         for key, value in state.items():
             self._set_meta(key, value)
-        if self._fresh >= self._seen_batch():
+        if len(self._fresh) >= self._seen_batch():
             self._merge_fresh()
         self._commit()
 
@@ -402,13 +395,20 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ urls
     def _candidates(self, fps):
-        """``{fp: seq}`` of the stored URLs that have one of the fingerprints ``fps``."""
+        """``{fp: seq}`` of the stored URLs that have one of the fingerprints ``fps``: the
+        fresh ones from memory, the others from ``seen`` in one statement."""
+        fresh = self._fresh
         found = {}
-        fps = list(fps)
-        for start in range(0, len(fps), _LOOKUP_CHUNK):
-            chunk = fps[start:start + _LOOKUP_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            found.update(self._cur.execute(_CANDIDATES % (marks, marks), chunk + chunk))
+        rest = []
+        for fp in fps:
+            seq = fresh.get(fp)
+            if seq is None:
+                rest.append(fp)
+            else:
+                found[fp] = seq
+        for start in range(0, len(rest), _LOOKUP_CHUNK):
+            chunk = rest[start:start + _LOOKUP_CHUNK]
+            found.update(self._cur.execute(_CANDIDATES % ", ".join("?" * len(chunk)), chunk))
         return found
 
     def _texts(self, seqs):
@@ -429,39 +429,43 @@ class SQLiteStore:
 
     def _seq_of(self, url):
         """The seq of ``url``, or ``None`` if it is not known."""
-        fp = fingerprint(url)
-        row = self._cur.execute(_CANDIDATES % ("?", "?"), (fp, fp)).fetchone()
-        if row is None:
+        seq = self._candidates((fingerprint(url),))
+        if not seq:
             return None
-        text = self._cur.execute("SELECT url FROM urls WHERE seq = ?", (row[1],)).fetchone()
+        seq, = seq.values()
+        text = self._cur.execute("SELECT url FROM urls WHERE seq = ?", (seq,)).fetchone()
         if text is not None and text[0] == url:
-            return row[1]
+            return seq
         return self._collision(url)
 
     def _store_new(self, rows):
         """Store rows known to be new (with their fingerprints ``(row, fp)``; ``collides``
         for a URL whose fingerprint another URL has): returns them with their seq."""
         seq = self._next_seq
-        stored, params, fresh, collisions = [], [], [], []
+        fresh = self._fresh
+        stored, params, scheduled, collisions = [], [], [], []
+        make = tuple.__new__
         for row, fp, collides in rows:
-            row = row._replace(rowid=seq)
+            row = make(UriRow, row[:10] + (seq,))
             stored.append(row)
-            params.append(tuple(row))
+            params.append(row)
             if collides:
                 collisions.append((row.url, seq))
             else:
-                fresh.append((fp, seq))
+                fresh[fp] = seq
+            if row.next_date is not None and row.queue is not None:
+                scheduled.append((row.queue, row.next_date, row.priority, seq))
             seq += 1
+        self._next_seq = seq
         cur = self._cur
         cur.executemany(_INSERT, params)
-        if fresh:
-            cur.executemany("INSERT INTO temp.fresh (fp, seq) VALUES (?, ?)", fresh)
+        if scheduled:
+            cur.executemany("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
+                            "VALUES (?, ?, ?, ?)", scheduled)
         if collisions:
             log.info("frontier::%d URL(s) whose 64-bit fingerprint another URL has; kept in "
                      "seen_collisions", len(collisions))
             cur.executemany("INSERT INTO seen_collisions (url, seq) VALUES (?, ?)", collisions)
-        self._next_seq = seq
-        self._fresh += len(fresh)
         return stored
 
     def _sieve(self, rows):
@@ -507,9 +511,9 @@ class SQLiteStore:
         """Store the rows whose URL is unknown; returns them with their rowid (``seq``).
 
         The URL-seen test of a batch: its fingerprints are looked up in two statements
-        at most (``temp.fresh`` and ``seen``), a fingerprint found is confirmed by the
+        at most (memory, then ``seen``), a fingerprint found is confirmed by the
         stored URL text (one more statement), and the new rows are stored with one
-        ``executemany`` each for ``urls`` and ``temp.fresh``."""
+        ``executemany`` each for ``urls`` and ``temp.fresh_schedule``."""
         rows = list(rows)
         if not rows:
             return []
