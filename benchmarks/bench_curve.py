@@ -150,21 +150,24 @@ def main(argv=None):
         if not args.keep:
             os.unlink(path)
 
-    print("\n%12s %10s %10s %10s %9s %10s %9s %8s %9s %9s" % (
-        "known URLs", "results/s", "first win", "last win", "CPU/1000", "KB/result", "RSS MB",
-        "B/URL", "resume s", "seen us"))
+    print("\n%12s %10s %10s %10s %9s %11s %10s %9s %8s %9s %9s" % (
+        "known URLs", "results/s", "first win", "last win", "CPU/1000", "results/CPUs",
+        "KB/result", "RSS MB", "B/URL", "resume s", "seen us"))
     for row in report["sizes"]:
         m = row["master"]
-        print("%12d %10.0f %10.0f %10.0f %9.3f %10.1f %9.1f %8.1f %9.2f %9.2f" % (
+        print("%12d %10.0f %10.0f %10.0f %9.3f %11.0f %10.1f %9.1f %8.1f %9.2f %9.2f" % (
             row["known"], m["results_per_s"], m["first_window"] or 0, m["last_window"] or 0,
-            m["master_cpu_per_1000"], m["written_kb_per_result"], m["peak_rss_mb"],
+            m["master_cpu_per_1000"], 1000.0 / m["master_cpu_per_1000"],
+            m["written_kb_per_result"], m["peak_rss_mb"],
             row["bytes_per_known_url"], (m["resume"] or {}).get("first_dispatch_s", -1),
             row["seen"]["us_per_link"]))
     if report["sizes"]:
         base = report["sizes"][0]["master"]["results_per_s"]
         for row in report["sizes"][1:]:
-            print("results/s at %d / at %d: %.2f" % (row["known"], report["sizes"][0]["known"],
-                                                     row["master"]["results_per_s"] / base))
+            print("at %d / at %d: results/s %.2f, results per master CPU second %.2f" % (
+                row["known"], report["sizes"][0]["known"], row["master"]["results_per_s"] / base,
+                report["sizes"][0]["master"]["master_cpu_per_1000"]
+                / row["master"]["master_cpu_per_1000"]))
     for n, pair in enumerate(report["pairs"]):
         print("pair %d at 10^5 (1,000 hosts): this %.0f results/s (%.3f CPU s/1000), reference "
               "%.0f (%.3f): ratio %.2f" % (

@@ -81,8 +81,10 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     MultipleHostFrontier(settings).close()  # schema, queueing and counters as a frontier writes
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA cache_size = %d" % -(cache_mb * 1024))
+    # a bulk load: no journal, no WAL, no fsync (a failed build is built again); the file
+    # goes back to WAL mode at the end
+    db.execute("PRAGMA journal_mode = OFF")
     db.execute("PRAGMA synchronous = OFF")
-    db.execute("PRAGMA wal_autocheckpoint = 0")  # one checkpoint at the end
     cur = db.cursor()
 
     def phase(name, t0):
@@ -221,7 +223,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
         cur.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                     (key, json.dumps(value)))
     cur.execute("COMMIT")
-    cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    cur.execute("PRAGMA journal_mode = WAL")
     phase("finish", t0)
     report = {"known": size, "hosts": hosts, "seconds": round(time.perf_counter() - started, 1),
               "phases": phases, "states": counts, "collisions": len(collisions),

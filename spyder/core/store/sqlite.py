@@ -3,14 +3,31 @@
 One file (``FRONTIER_STATE_FILE``) in WAL mode holds the whole crawl state, so the
 master's memory does not grow with the crawl and a restart resumes it:
 
-* ``urls`` -- one row per canonical URL (the primary key: the URL-seen test is an
-  ``INSERT OR IGNORE``).  ``next_date`` is when the URL is due (UTC epoch; a new,
-  never fetched URL has its depth there, so it sorts before every recrawl) or
-  NULL once the URL is finished for good, with ``status`` and ``reason``
-  (``status``, ``robots``, ``scope``, ``depth``, ``retries``) saying why -- the
-  row stays so the URL is never added again.  ``queue`` is the politeness queue
-  (NULL while the host's address is being resolved); ``etag`` / ``mod_date`` are
-  the ``ETag`` / ``Last-Modified`` values exactly as the server sent them.
+* ``urls`` -- one row per canonical URL, keyed by ``seq`` (the order it became known
+  in: rows are appended, never moved; the URL text is stored here only).
+  ``next_date`` is when the URL is due (UTC epoch; a new, never fetched URL has its
+  depth there, so it sorts before every recrawl) or NULL once the URL is finished for
+  good, with ``status`` and ``reason`` (``status``, ``robots``, ``scope``, ``depth``,
+  ``retries``) saying why -- the row stays so the URL is never added again.
+  ``queue`` is the politeness queue (NULL while the host's address is being
+  resolved); ``etag`` / ``mod_date`` are the ``ETag`` / ``Last-Modified`` values
+  exactly as the server sent them.
+* ``seen`` -- the URL-seen test: the 64-bit fingerprint (``fingerprint``: BLAKE2b of
+  the URL) of every URL -> its ``seq`` (WITHOUT ROWID, ~20 bytes a URL).  A
+  fingerprint found is confirmed by comparing the URL text of its row; a URL whose
+  fingerprint another URL already has is kept in ``seen_collisions`` (URL text ->
+  seq), so a collision never makes a new URL look known.
+* ``schedule`` -- the scheduled URLs (``next_date`` not NULL) clustered by ``(queue,
+  next_date, priority, seq)`` (WITHOUT ROWID): a queue's head is one contiguous range.
+* Fresh URLs (stored since the last merge, ``seq`` above ``meta["seen_mark"]``) are
+  not in ``seen`` nor ``schedule`` yet: their fingerprints are in a dict and their
+  schedule entries in ``temp.fresh_schedule`` (memory), so adding a URL writes no
+  random page of a big B-tree -- only the end of ``urls``.  When a commit finds an
+  eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``, at most
+  ``SEEN_BATCH_MAX``), both are merged into ``seen`` and ``schedule`` in key order
+  within that commit, which moves the mark; each page of ``seen`` is then written
+  once for many keys.  Opening a file rebuilds the fresh part from ``urls`` (the rows
+  above the mark), so a crash loses only what the last commit did not hold.
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
   ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
@@ -25,7 +42,9 @@ master's memory does not grow with the crawl and a restart resumes it:
 * ``host_stats`` -- per host (the host key: name and non-default port) its queue and
   counters for the operator's console: URLs still to crawl, results, errors, bytes,
   the last status and when it came; updated in the same transaction as the rows they
-  count, so they stay consistent across a crash (``hoststats``).
+  count, so they stay consistent across a crash (``hoststats``).  No index on the
+  counters (each change would move an entry: a random page written per host and
+  commit); the console's top-N is a scan.
 * ``host_controls`` -- the operator's orders per host: blocked until (``inf``: until
   unblocked) and a politeness delay that overrides the computed one.
 
@@ -39,7 +58,9 @@ mirrors two things of ``queues`` in memory, kept exact by its own writes and
 forgotten when a savepoint rolls back: the earliest ``next_due`` (no statement to ask
 for due queues while none is) and the due times of the queues touched lately (a new
 link that does not make its stored queue due earlier costs no statement).
-``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
+A file of schema version 1 (``urls`` keyed by its URL text) is migrated when opened
+(``migrate_v1``: a copy is kept as ``<file>.v1-backup`` first); another version is
+refused.  ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
 names and query shapes: one global queue, or one queue per host.
 """
 import contextlib
