@@ -58,20 +58,32 @@ def _summary(report):
             "first_window": first and first["results_per_s"],
             "last_window": last and last["results_per_s"],
             "master_cpu_per_1000": report["master_cpu_per_1000"],
-            "written_kb_per_result": report["written_kb_per_result"],
+            "written_kb_per_result": report.get("written_kb_per_result", _windows_kb(report)),
             "peak_rss_mb": report["master_peak_rss_mb"],
             "state_file_mb": report["state_file_mb"], "resume": report.get("resume"),
             "known": [report["config"]["start"], report["known_at_end"]],
             "load": [report["load_before"][0], report["load_after"][0]]}
 
 
-def seen_cost(path, hosts, pages, work):
-    """µs per link of ``admit`` on a copy of the state file at ``path``."""
+def _windows_kb(report):
+    """KB written per result in the two windows (a tree whose bench_master does not
+    report it for the whole run)."""
+    windows = [w for w in (report["first_window"], report["last_window"]) if w]
+    kb = sum(w["written_mb_per_s"] * w["seconds"] * 1024 for w in windows)
+    return round(kb / max(1, sum(w["results"] for w in windows)), 1)
+
+
+def seen_cost(path, hosts, pages, work, in_place=False):
+    """µs per link of ``admit`` on a copy of the state file at ``path`` (on the file
+    itself if ``in_place``)."""
     from spyder.core.store.protocol import UriRow
     from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue
 
-    copy = os.path.join(work, "seen.db")
-    shutil.copyfile(path, copy)
+    if in_place:
+        copy = path
+    else:
+        copy = os.path.join(work, "seen.db")
+        shutil.copyfile(path, copy)
     store = SQLiteMultipleHostUriQueue(copy)
     known = store._next_seq - 1
     rng = random.Random(5)
@@ -84,7 +96,7 @@ def seen_cost(path, hosts, pages, work):
         batches.append([UriRow(u, 1 + build_state.host_of(0, hosts), next_date=2.0, depth=2)
                         for u in links])
     commits = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for n, rows in enumerate(batches):
         store.admit(rows)
         if n % 500 == 499:
@@ -92,11 +104,13 @@ def seen_cost(path, hosts, pages, work):
             commits += 1
     store.commit({})
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     store.close()
     for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(copy + suffix):
+        if not in_place and os.path.exists(copy + suffix):
             os.unlink(copy + suffix)
-    return {"us_per_link": round(1e6 * seconds / (30 * pages), 2), "pages": pages,
+    return {"us_per_link": round(1e6 * cpu / (30 * pages), 2),
+            "wall_us_per_link": round(1e6 * seconds / (30 * pages), 2), "pages": pages,
             "known": known}
 
 
@@ -111,6 +125,9 @@ def main(argv=None):
     parser.add_argument("--reference", help="another tree to alternate with (e.g. the old one)")
     parser.add_argument("--cache", default="/tmp/spyder-curve", help="where state files are kept")
     parser.add_argument("--keep", action="store_true", help="keep the state files")
+    parser.add_argument("--in-place", action="store_true",
+                        help="run on the state files themselves, not copies (10^8: 15 GB)")
+    parser.add_argument("--timeout", type=float, default=1500.0, help="longest master run (s)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     os.makedirs(args.cache, exist_ok=True)
@@ -135,13 +152,20 @@ def main(argv=None):
             print("built %d URLs in %.1f s: %s" % (size, built["seconds"], built["split"]),
                   flush=True)
         file_bytes = os.path.getsize(path)
-        seen = seen_cost(path, args.hosts, args.seen_pages, args.cache)
-        print("seen test at %d: %.2f us per link" % (size, seen["us_per_link"]), flush=True)
+        if not args.in_place:
+            seen = seen_cost(path, args.hosts, args.seen_pages, args.cache)
+            print("seen test at %d: %.2f CPU us per link (%.2f wall)" % (
+                size, seen["us_per_link"], seen["wall_us_per_link"]), flush=True)
         grow = args.grow or size // 8 + 300000
         out = os.path.join(args.cache, "master-%d.json" % size)
         master = _summary(_bench_master(TREE, ["--state", path, "--hosts", str(args.hosts),
                                                "--grow", str(grow), "--step", str(grow // 4),
-                                               "--resume", "--timeout", "1500"], out))
+                                               "--resume", "--timeout", str(args.timeout)]
+                                        + (["--in-place"] if args.in_place else []), out))
+        if args.in_place:  # after the master: the file is its own copy
+            seen = seen_cost(path, args.hosts, args.seen_pages, args.cache, in_place=True)
+            print("seen test at %d: %.2f CPU us per link (%.2f wall)" % (
+                size, seen["us_per_link"], seen["wall_us_per_link"]), flush=True)
         row = {"known": size, "hosts": args.hosts, "build": built,
                "bytes_per_known_url": round(file_bytes / size, 1), "seen": seen,
                "master": master}
@@ -152,7 +176,7 @@ def main(argv=None):
 
     print("\n%12s %10s %10s %10s %9s %11s %10s %9s %8s %9s %9s" % (
         "known URLs", "results/s", "first win", "last win", "CPU/1000", "results/CPUs",
-        "KB/result", "RSS MB", "B/URL", "resume s", "seen us"))
+        "KB/result", "RSS MB", "B/URL", "resume s", "seen CPU us"))
     for row in report["sizes"]:
         m = row["master"]
         print("%12d %10.0f %10.0f %10.0f %9.3f %11.0f %10.1f %9.1f %8.1f %9.2f %9.2f" % (
