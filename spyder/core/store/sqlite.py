@@ -203,7 +203,7 @@ def fingerprint(url):
 #: Fresh fingerprints (in memory) merged into ``seen`` at a commit, at least and at most;
 #: between the two, an eighth of the known URLs (see ``SQLiteStore._seen_batch``).
 SEEN_BATCH_MIN = 1 << 18
-SEEN_BATCH_MAX = 1 << 22
+SEEN_BATCH_MAX = 1 << 21
 
 #: How the state file is set up, on purpose (docs/frontier.md, "The state file"):
 #: 4 KiB pages (the OS page; a random write dirties one); WAL with ``synchronous=NORMAL``
@@ -340,7 +340,9 @@ class SQLiteStore:
         fresh = self._fresh
         cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)",
                         ((fp, fresh[fp]) for fp in sorted(fresh)))  # no list of pairs
-        cur.execute("INSERT INTO schedule (queue, next_date, priority, seq) "
+        # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
+        # statement journal, which would hold a copy of every page it changes (in memory)
+        cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
                     "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule")
         cur.execute("DELETE FROM temp.fresh_schedule")
         mark = self._next_seq - 1
