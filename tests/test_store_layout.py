@@ -93,7 +93,8 @@ def test_a_fingerprint_collision_is_not_a_known_url(monkeypatch):
     monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)  # every URL collides
     store = SQLiteMultipleHostUriQueue(":memory:")
     store.queue_id("a")
-    new = store.admit([UriRow("http://a/1", 1, next_date=0.0), UriRow("http://a/2", 1, next_date=0.0),
+    new = store.admit([UriRow("http://a/1", 1, next_date=0.0),
+                       UriRow("http://a/2", 1, next_date=0.0),
                        UriRow("http://a/1", 1, next_date=0.0)])
     assert [r.url for r in new] == ["http://a/1", "http://a/2"]
     assert store.admit([UriRow("http://a/2", 1), UriRow("http://a/3", 1, next_date=1.0)])[0].url \
@@ -159,7 +160,8 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
         == "http://a/4"
     store.close()
     backup = sqlite3.connect(str(tmp_path / "state.db.v1-backup"))
-    assert backup.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    version = backup.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert version == ("1",)
     assert backup.execute("SELECT COUNT(*) FROM urls").fetchone() == (3,)
     backup.close()
     reopened = SQLiteStore(path)  # version 2 now: no second migration
