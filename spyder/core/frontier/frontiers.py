@@ -375,11 +375,26 @@ class AbstractBaseFrontier:
         (the master calls this from its housekeeping timer, so an idle crawl commits
         too)."""
         if not self._closed:
+            self._tick()
             self._checkpoints.maybe_commit(self._now())
 
+    def _tick(self):
+        """A store shared by several masters (``tick``: the Redis store) renews this
+        master's leases on its host queues; the queues whose lease was lost are dropped."""
+        tick = getattr(self._store, "tick", None)
+        if tick is not None:
+            for queue_id in tick(self._now()):
+                self._queues.forget(queue_id)
+
     def crawl_done(self):
-        """Nothing in flight and nothing left to crawl except recrawls scheduled later."""
-        return not self._in_flight and self._counters["open"] <= 0
+        """Nothing in flight and nothing left to crawl except recrawls scheduled later --
+        over every master, when the store is shared (``crawl_counters``)."""
+        if self._in_flight:
+            return False
+        crawl = getattr(self._store, "crawl_counters", None)
+        if crawl is None:
+            return self._counters["open"] <= 0
+        return crawl(self._counters.as_dict()).get("open", 0) <= 0 and not self._store.others_busy()
 
     def stats(self):
         """Counters for the master's status line (see ``docs/frontier.md``); reading them
@@ -396,7 +411,17 @@ class AbstractBaseFrontier:
             "not_found": c["not_found"], "server_error": c["server_error"],
             "checkpoints": self._checkpoints.count, "unexpected_results": self._unexpected,
             "paused": self._controls.paused,
+            **self._crawl_stats(),
         }
+
+    def _crawl_stats(self):
+        """With a store shared by several masters: the whole crawl's counters (``crawl``)
+        and the masters alive (``masters``)."""
+        crawl = getattr(self._store, "crawl_counters", None)
+        if crawl is None:
+            return {}
+        return {"crawl": crawl(self._counters.as_dict()),
+                "masters": sorted(self._store.live_masters())}
 
     def close(self):
         """Commit, close every sink, close the store.  Idempotent."""

@@ -252,6 +252,10 @@ class RedisStore:
     renewal; ``client``: an open ``redis.cluster.RedisCluster`` (tests).
     """
 
+    #: Other masters write to this store while this one runs (``Admission`` reads the
+    #: seeds' hosts again when it meets an unknown one).
+    shared = True
+
     def __init__(self, url, clock=time.time, master=None, lease=10.0, client=None,
                  wait_alive=None):
         self._clock = clock
@@ -291,9 +295,9 @@ class RedisStore:
         self._stats = {}               # host -> [queue, queued, fetched, errors, bytes, status, time]
         self._buffers = (self._rows, self._puts, self._lows, self._holds, self._robots,
                          self._sitemaps, self._scope, self._controls, self._stats)
-        # caches of what other masters change
-        self._due_cache = None         # (monotonic time read, [(score, id)] per shard)
-        self._crawl_cache = None       # (monotonic time, crawl-wide counters, masters)
+        # caches of what other masters change (``clock`` times)
+        self._due_cache = None         # (time read, [(score, id)] of the due index's head)
+        self._crawl_cache = None       # (time read, crawl-wide counters, masters)
         self._committed = {}           # this master's last committed state
         self._seq = 0
         self._open(wait_alive if wait_alive is not None else self.lease + 2.0)
@@ -750,7 +754,7 @@ class RedisStore:
     def _index(self, now):
         """``[(score, id)]`` of the due index's head (cached ``CACHE_SECONDS``)."""
         cached = self._due_cache
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+        if cached is not None and 0 <= now - cached[0] < CACHE_SECONDS:
             return cached[1]
         p = self._pipe()
         extra = 4 + len(self._held) // DUE_SHARDS + len(self._puts) + len(self._lows)
@@ -760,7 +764,7 @@ class RedisStore:
         for shard in p.execute():
             entries.extend((score, int(member)) for member, score in shard)
         entries.sort()
-        self._due_cache = (time.monotonic(), entries)
+        self._due_cache = (now, entries)
         return entries
 
     def _local_due(self):
@@ -935,8 +939,9 @@ class RedisStore:
              "lease": self.lease}))
 
     def _masters(self):
+        now = self._clock()
         cached = self._crawl_cache
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+        if cached is not None and 0 <= now - cached[0] < CACHE_SECONDS:
             return cached[1], cached[2]
         p = self._pipe()
         p.hgetall(self._meta("counters"))
@@ -945,7 +950,7 @@ class RedisStore:
         counters = {k.decode(): float(v) for k, v in counters.items()
                     if not k.startswith(b"j:")}
         masters = {k.decode(): json.loads(v) for k, v in masters.items()}
-        self._crawl_cache = (time.monotonic(), counters, masters)
+        self._crawl_cache = (now, counters, masters)
         return counters, masters
 
     def live_masters(self):
