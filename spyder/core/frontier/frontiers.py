@@ -388,13 +388,13 @@ class AbstractBaseFrontier:
 
     def crawl_done(self):
         """Nothing in flight and nothing left to crawl except recrawls scheduled later --
-        over every master, when the store is shared (``crawl_counters``)."""
+        over every master, when the store is shared (its ``crawl_done``)."""
         if self._in_flight:
             return False
-        crawl = getattr(self._store, "crawl_counters", None)
-        if crawl is None:
+        shared = getattr(self._store, "crawl_done", None)
+        if shared is None:
             return self._counters["open"] <= 0
-        return crawl(self._counters.as_dict()).get("open", 0) <= 0 and not self._store.others_busy()
+        return shared(self._counters.as_dict())
 
     def stats(self):
         """Counters for the master's status line (see ``docs/frontier.md``); reading them

@@ -39,7 +39,8 @@ and after what the frontier really does:
   ``shared = True`` and ``tick(now)`` (renew this frontier's leases; returns the ids of
   queues whose lease was lost, which the frontier drops from memory),
   ``crawl_counters(local)`` (the crawl's counters over every frontier, ``local`` being
-  this one's now), ``others_busy()`` and ``live_masters()``.  A store used by one
+  this one's now), ``crawl_done(local)`` (nothing left over every frontier) and
+  ``live_masters()``.  A store used by one
   frontier only (SQLite, memory) never returns ``None`` and needs none of these: the
   frontier looks them up with ``getattr``.
 * **Hosts.**  ``host_queue`` / ``set_host_queue``: the queue of a host whose queue

@@ -364,7 +364,8 @@ class RedisStore:
             self._release_stale(held)
             self.recovered = True
         self._store_state(dict(saved, clean=False, state=self._committed, seq=self._seq))
-        self._heartbeat(self._clock())
+        self._opened = self._clock()
+        self._heartbeat(self._opened)
 
     def _release_stale(self, queues):
         """Queues this master's last run held: on hold again, due now (their URLs' own
@@ -389,6 +390,7 @@ class RedisStore:
     def _touch(self):
         if self.uncommitted_since is None:
             self.uncommitted_since = self._clock()
+            self._heartbeat(self.uncommitted_since)   # the others see this master busy
 
     def _put(self, table, key, value):
         self._touch()
@@ -458,6 +460,7 @@ class RedisStore:
         self.uncommitted_since = None
         self._due_cache = None
         self._crawl_cache = None
+        self._heartbeat(self._clock())
 
     def _apply(self, j):
         """Apply a journal (idempotent: a replay after a crash does the same)."""
@@ -979,6 +982,15 @@ class RedisStore:
         """True if another live master holds host queues or has not committed."""
         return any(name != self.master and (beat.get("held") or beat.get("dirty"))
                    for name, beat in self.live_masters().items())
+
+    def crawl_done(self, local):
+        """Nothing left to crawl over every master (``local``: this master's counters now;
+        its own URLs in flight are the frontier's business): the crawl-wide open count,
+        read again before it says so, is 0 and no other live master is busy."""
+        if self.crawl_counters(local).get("open", 0) > 0:
+            return False
+        self._crawl_cache = None
+        return self.crawl_counters(local).get("open", 0) <= 0 and not self.others_busy()
 
     # ------------------------------------------------------------------ hosts
     def host_queue(self, host):
