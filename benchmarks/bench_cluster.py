@@ -221,10 +221,16 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
     ends = sorted(end for _, _, _, _, end in requests)
     longest_idle = max((b - a for a, b in zip(ends, ends[1:])), default=0.0)
     lease_returns = 0
+    returned_hosts = set()     # ports of the host queues taken over after a lease ended
     for root, _, files in os.walk(os.path.join(work, "log")):
         for name in files:
             with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
-                lease_returns += sum(1 for line in f if "taken over from master" in line)
+                for line in f:
+                    match = re.search(r"host queue \S+:(\d+) taken over from master", line)
+                    if match:
+                        lease_returns += 1
+                        returned_hosts.add(int(match.group(1)))
+    twice = [(port, uri) for (port, uri), c in per_uri.items() if c > 1]
     report = {
         "expected": len(want), "unique": len(got), "missing": len(want - got),
         "unexpected": len(got - want),
@@ -232,8 +238,10 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
         "wrong_outcome": sum(1 for u in got & want if outcomes[u][0][1] != expected[u]),
         "by_master": dict(collections.Counter(n for v in outcomes.values() for n, _ in v)),
         "requests": len(requests),
-        "urls_fetched_twice": sum(1 for c in per_uri.values() if c > 1),
+        "urls_fetched_twice": len(twice),
         "lease_returns_logged": lease_returns,
+        "fetched_twice_outside_returned_queues": sum(1 for port, _ in twice
+                                                     if port not in returned_hosts),
         "robots_requests": sum(1 for _, uri, _, _, _ in requests if uri == "/robots.txt"),
         "overlapping_requests_to_a_host": overlaps,
         "gaps_below_min_delay": short_gaps,
@@ -245,6 +253,7 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
     report["complete"] = not (report["missing"] or report["unexpected"] or report["wrong_outcome"]
                               or report["outcomes_more_than_once"])
     report["polite"] = not (overlaps or short_gaps)
+    report["no_refetch_beyond_lease_returns"] = not report["fetched_twice_outside_returned_queues"]
     return report
 
 
@@ -369,7 +378,8 @@ def main(argv=None):
             with open(args.json, "w") as f:
                 f.write(text)
     judged = result["judged"]
-    return 0 if judged["complete"] and judged["polite"] and not result["timed_out"] else 1
+    return 0 if (judged["complete"] and judged["polite"] and judged["no_refetch_beyond_lease_returns"]
+                 and not result["timed_out"]) else 1
 
 
 if __name__ == "__main__":
