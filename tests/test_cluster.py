@@ -61,9 +61,11 @@ def cluster_settings(tmp_path, url, **overrides):
     return settings
 
 
-def simulate(masters, clock, pages, max_steps=200000, on_step=None):
+def simulate(masters, clock, pages, max_steps=200000, on_step=None, tolerate_errors=False):
     """Run the masters until every live one says the crawl is done; returns the request
-    log ``[(start, finish, url, master)]``."""
+    log ``[(start, finish, url, master)]``.  ``tolerate_errors``: a frontier call that
+    raises is handled as the master does (a result that fails is recorded as a server
+    error; a dispatch that fails is tried again later)."""
     log = []
     for step in range(max_steps):
         if on_step is not None:
@@ -71,17 +73,26 @@ def simulate(masters, clock, pages, max_steps=200000, on_step=None):
         live = [m for m in masters if m.alive]
         live = live[step % len(live):] + live[:step % len(live)]   # no master always first
         for m in live:
-            m.frontier.checkpoint()
+            try:
+                m.frontier.checkpoint()
+            except Exception:
+                if not tolerate_errors:
+                    raise
             while len(m.flying) < m.slots:
                 try:
                     curi = m.frontier.get_next()
                 except queue.Empty:
                     break
+                except Exception:
+                    if not tolerate_errors:
+                        raise
+                    break
                 m.flying.append((clock.t + LATENCY, curi, clock.t))
         flying = [(finish, m, curi, start) for m in live for finish, curi, start in m.flying]
         if flying:
             finish, m, curi, start = min(flying, key=lambda item: item[0])
-            dues = [d for d in (x.frontier.next_due() for x in live) if d is not None]
+            dues = [d for d in (_call(x.frontier.next_due, tolerate_errors, None) for x in live)
+                    if d is not None]
             if dues and min(dues) < finish and min(dues) > clock.t:
                 clock.t = min(dues)
                 continue
@@ -89,13 +100,31 @@ def simulate(masters, clock, pages, max_steps=200000, on_step=None):
             m.flying.remove((finish, curi, start))
             log.append((start, finish, curi.url, m.name))
             links = pages.get(curi.url)
-            deliver(m.frontier, curi, 200 if links is not None else 404, links or ())
+            try:
+                deliver(m.frontier, curi, 200 if links is not None else 404, links or ())
+            except Exception:
+                if not tolerate_errors:
+                    raise
+                try:
+                    deliver(m.frontier, curi, 599)
+                except Exception:
+                    pass
             continue
-        if all(m.frontier.crawl_done() for m in live):
+        if all(_call(m.frontier.crawl_done, tolerate_errors, False) for m in live):
             return log
-        dues = [d for d in (m.frontier.next_due() for m in live) if d is not None]
+        dues = [d for d in (_call(m.frontier.next_due, tolerate_errors, None) for m in live)
+                if d is not None]
         clock.t = max(clock.t + 0.01, min(dues)) if dues else clock.t + 0.5
     raise AssertionError("the masters did not finish in %d steps" % max_steps)
+
+
+def _call(method, tolerate_errors, default):
+    try:
+        return method()
+    except Exception:
+        if not tolerate_errors:
+            raise
+        return default
 
 
 def check_politeness(log):
@@ -248,3 +277,49 @@ def test_the_seen_test_stores_a_fixed_size_fingerprint_per_url(url):
     assert store.find(long_url).reason == "status"
     store.close()
 
+
+
+class _Unreachable:
+    """A Redis client whose every command fails as if the network were cut."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            from redis.exceptions import ConnectionError
+            raise ConnectionError("the link to the cluster is cut (test)")
+        return fail
+
+
+def test_a_master_cut_from_the_cluster_stops_dispatching_and_politeness_holds(tmp_path, url):
+    """Master a's link to the cluster is cut for 20 s (longer than its 10 s leases): it
+    sends nothing more once half a lease passed without a renewal, b takes a's queues
+    when their leases end, and a -- which finds its leases lost with outcomes not
+    committed -- stops without committing (a restart would cut its sinks back)."""
+    pages = site()
+    clock = Clock()
+    a = Master("a", cluster_settings(tmp_path / "a", url), clock)
+    b = Master("b", cluster_settings(tmp_path / "b", url), clock)
+    stopped = []
+    a.frontier._store._on_broken = lambda: stopped.append(clock.t)
+    for h in range(4):
+        a.frontier.add_uri(CrawlUri(url="http://h%d.test/p0" % h))
+    cut = {}
+    store = a.frontier._store
+
+    def partition(clock, log):
+        if not cut and len(log) >= len(pages) // 4 and store._held:
+            cut["at"], cut["client"] = clock.t, store._r
+            store._r = _Unreachable()
+        elif cut and "healed" not in cut and clock.t >= cut["at"] + 20:
+            store._r = cut["client"]
+            cut["healed"] = clock.t
+        if stopped and a.alive:          # it stops itself (SIGTERM in a real master)
+            a.alive = False
+            a.flying = []
+    log = simulate([a, b], clock, pages, on_step=partition, tolerate_errors=True)
+    assert cut and "healed" in cut
+    check_politeness(log)
+    urls = [e[2] for e in log]
+    assert set(urls) == set(pages)
+    sent_in_cut = [e for e in log if e[3] == "a" and cut["at"] + store.lease / 2 < e[0]
+                   < cut["healed"]]
+    assert sent_in_cut == []

@@ -239,6 +239,11 @@ class AbstractBaseFrontier:
         if self._closed or self._controls.paused:
             raise queue.Empty()
         now = self._now()
+        allowed = getattr(self._store, "dispatch_allowed", None)
+        if allowed is not None:   # a shared store: renew the leases; in doubt, nothing goes out
+            self._tick()
+            if not allowed(now):
+                raise queue.Empty()
         checkpoints = self._checkpoints
         if checkpoints.behind:
             checkpoints.maybe_commit(now)

@@ -42,11 +42,17 @@ def open_store(settings, clock, single_queue=False):
 def _open_redis(settings, clock):
     """The Redis Cluster store (``docs/cluster.md``): this master's part of a crawl that
     several masters may share."""
+    import os
+    import signal
+
     from spyder.core.store.rediscluster import RedisStore
+
+    def stop_this_master():   # a graceful stop; its last commit is refused: a restart resumes
+        os.kill(os.getpid(), signal.SIGTERM)
     try:
         return RedisStore(settings.FRONTIER_STORE, clock=clock,
                           master=settings.FRONTIER_MASTER_NAME or None,
-                          lease=float(settings.FRONTIER_QUEUE_LEASE))
+                          lease=float(settings.FRONTIER_QUEUE_LEASE), on_broken=stop_this_master)
     except StoreError as exc:
         raise StartupError("FRONTIER_STORE=%r cannot be used: %s"
                            % (settings.FRONTIER_STORE, exc)) from exc

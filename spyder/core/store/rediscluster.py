@@ -249,7 +249,9 @@ class RedisStore:
     ``url``: ``redis://h1:p1,h2:p2[/prefix]``; ``clock`` the UTC epoch source; ``master``
     this master's name (its own keys, its leases; stable across restarts, unique among
     the running masters); ``lease`` seconds a taken queue stays this master's without a
-    renewal; ``client``: an open ``redis.cluster.RedisCluster`` (tests).
+    renewal; ``client``: an open ``redis.cluster.RedisCluster`` (tests); ``on_broken``:
+    called once if this store can commit nothing any more (a lost lease on a queue with
+    uncommitted outcomes, a commit that cannot be applied): the master stops itself.
     """
 
     #: Other masters write to this store while this one runs (``Admission`` reads the
@@ -257,7 +259,7 @@ class RedisStore:
     shared = True
 
     def __init__(self, url, clock=time.time, master=None, lease=10.0, client=None,
-                 wait_alive=None):
+                 wait_alive=None, on_broken=None):
         self._clock = clock
         nodes, prefix = parse_url(url)
         self.url = url
@@ -300,6 +302,8 @@ class RedisStore:
         self._crawl_cache = None       # (time read, crawl-wide counters, masters)
         self._committed = {}           # this master's last committed state
         self._seq = 0
+        self._broken = None            # why this store cannot commit any more
+        self._on_broken = on_broken    # called once when it happens
         self._open(wait_alive if wait_alive is not None else self.lease + 2.0)
 
     # ------------------------------------------------------------------ keys
@@ -364,7 +368,7 @@ class RedisStore:
             self._release_stale(held)
             self.recovered = True
         self._store_state(dict(saved, clean=False, state=self._committed, seq=self._seq))
-        self._opened = self._clock()
+        self._opened = self._renewed_ok = self._clock()
         self._heartbeat(self._opened)
 
     def _release_stale(self, queues):
@@ -432,6 +436,8 @@ class RedisStore:
     def commit(self, state):
         """Make every buffered write durable together with ``state`` (see the module
         docstring: journal, apply, state)."""
+        if self._broken:
+            raise StoreError(self._broken)
         counters = state.get("counters") or {}
         before = self._committed.get("counters") or {}
         delta = {k: v - before.get(k, 0) for k, v in counters.items()
@@ -450,8 +456,9 @@ class RedisStore:
         }
         busy = any(self._buffers) or delta
         if busy:
+            # nothing is written if this fails: the buffers stay for the next commit
             self._r.set(self._mine("journal"), json.dumps(journal, separators=(",", ":")))
-            self._apply(journal)
+            self._apply_or_stop(journal)
         else:
             self._committed = dict(state)
             self._store_state({"state": state, "seq": self._seq, "clean": False})
@@ -461,6 +468,23 @@ class RedisStore:
         self._due_cache = None
         self._crawl_cache = None
         self._heartbeat(self._clock())
+
+    def _apply_or_stop(self, journal):
+        """Apply a journal that is written; if Redis fails meanwhile, try the same journal
+        again (it is idempotent) for up to half a lease, then give up for good: the master
+        must be restarted, and replays the journal when it starts."""
+        deadline = time.monotonic() + self.lease / 2
+        for attempt in range(1000):
+            try:
+                self._apply(journal)
+                return
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    self._stop("a commit could not be applied (%s); restart this master: it "
+                               "applies the commit's journal when it starts" % (exc,))
+                    raise StoreError(self._broken) from exc
+                log.warning("frontier::applying a commit failed (%s); trying again", exc)
+                time.sleep(min(0.5, 0.05 * (attempt + 1)))
 
     def _apply(self, j):
         """Apply a journal (idempotent: a replay after a crash does the same)."""
@@ -581,6 +605,9 @@ class RedisStore:
         """Mark this master's part closed cleanly; the buffered writes not committed are
         dropped (the frontier commits before it closes)."""
         try:
+            if self._broken is not None:   # nothing more is written: a restart recovers
+                self._r.delete(self._mine("alive"))
+                return
             saved = {"state": self._committed, "seq": self._seq, "clean": True}
             p = self._r.pipeline(transaction=True)
             p.set(self._mine("state"), json.dumps(saved, separators=(",", ":")))
@@ -906,6 +933,13 @@ class RedisStore:
         return None if meta is None else meta[1]
 
     # ------------------------------------------------------------------ leases, peers
+    def dispatch_allowed(self, now):
+        """False once the last successful renewal of this master's leases is more than half
+        a lease ago (the store is unreachable): its queues may be taken by another master
+        when the lease ends, so nothing more goes out until a renewal succeeds; the other
+        half of the lease is for the fetches already out to end."""
+        return self._broken is None and now - self._renewed_ok < self.lease / 2
+
     def tick(self, now=None):
         """Renew this master's leases every lease/4 and say it is alive; returns the queues
         whose lease was lost (another master holds them now) -- stop crawling them."""
@@ -920,6 +954,7 @@ class RedisStore:
         for q in queues:
             self._call(p, "renew", [self._k(self._ident(q), "q")], [self.master, repr(lease_end)])
         results = p.execute()[1:]
+        self._renewed_ok = now
         p = self._pipe()
         lost = []
         for q, ok in zip(queues, results):
@@ -934,7 +969,24 @@ class RedisStore:
                           "renew it in time); another master crawls it now", self._ident(q))
         p.execute()
         self._heartbeat(now)
+        unsure = {row.queue for row in self._rows.values()} & set(lost)
+        if unsure:
+            # its outcomes there are told to the sinks but not committed, and the other
+            # master crawls those URLs again: only a restart (which cuts the sinks back to
+            # the last commit) keeps every outcome once in the masters' output
+            self._stop("the leases on %d host queue(s) with outcomes not committed were lost; "
+                       "this master stops without committing and must be restarted"
+                       % len(unsure))
         return lost
+
+    def _stop(self, why):
+        """This store may commit nothing any more (see ``_broken``); ``on_broken`` is told
+        (the master process stops itself)."""
+        if self._broken is None:
+            self._broken = why
+            log.critical("frontier::%s", why)
+            if self._on_broken is not None:
+                self._on_broken()
 
     def _heartbeat(self, now):
         self._r.hset(self._meta("masters"), self.master, json.dumps(
@@ -1178,14 +1230,19 @@ except ImportError:   # without redis the store cannot open (``_connect`` says s
 def _connect(nodes, url):
     """A ``redis.cluster.RedisCluster`` on ``nodes``; ``StoreError`` saying why not."""
     try:
+        from redis.backoff import ExponentialBackoff
         from redis.cluster import ClusterNode, RedisCluster
         from redis.exceptions import RedisClusterException, RedisError
+        from redis.retry import Retry
     except ImportError as exc:
         raise StoreError("FRONTIER_STORE=%r needs the redis package (pip install "
                          "'spyder[cluster]')" % url) from exc
     try:
         client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in nodes],
-                              socket_connect_timeout=2.0, socket_timeout=5.0)
+                              socket_connect_timeout=1.0, socket_timeout=2.0,
+                              # a failover takes the cluster a few seconds: retry within that,
+                              # not for long (the master's loop waits meanwhile)
+                              retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 10))
         info = client.cluster_info()
     except RedisClusterException as exc:
         text = str(exc)
