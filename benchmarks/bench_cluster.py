@@ -222,6 +222,7 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
     longest_idle = max((b - a for a, b in zip(ends, ends[1:])), default=0.0)
     lease_returns = 0
     returned_hosts = set()     # ports of the host queues taken over after a lease ended
+    failed_handling = set()    # (port, path) of results whose handling failed (retried)
     for root, _, files in os.walk(os.path.join(work, "log")):
         for name in files:
             with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
@@ -230,6 +231,10 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
                     if match:
                         lease_returns += 1
                         returned_hosts.add(int(match.group(1)))
+                    match = re.search(r"handling http://[^/]+:(\d+)(\S*) \(status \S+\) failed",
+                                      line)
+                    if match:   # the store failed meanwhile: recorded as an error, retried
+                        failed_handling.add((int(match.group(1)), match.group(2) or "/"))
     twice = [(port, uri) for (port, uri), c in per_uri.items() if c > 1]
     report = {
         "expected": len(want), "unique": len(got), "missing": len(want - got),
@@ -240,8 +245,10 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
         "requests": len(requests),
         "urls_fetched_twice": len(twice),
         "lease_returns_logged": lease_returns,
-        "fetched_twice_outside_returned_queues": sum(1 for port, _ in twice
-                                                     if port not in returned_hosts),
+        "results_whose_handling_failed_logged": len(failed_handling),
+        "fetched_twice_outside_returned_queues": sum(
+            1 for port, uri in twice if port not in returned_hosts
+            and (port, uri) not in failed_handling),
         "robots_requests": sum(1 for _, uri, _, _, _ in requests if uri == "/robots.txt"),
         "overlapping_requests_to_a_host": overlaps,
         "gaps_below_min_delay": short_gaps,
@@ -260,7 +267,8 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
 def run(args):
     work = tempfile.mkdtemp(prefix="spyder-bench-cluster-")
     os.chmod(work, 0o755)   # nginx's workers (nobody, when run as root) read the site
-    cluster = rediscluster.RedisCluster(primaries=args.primaries, replicas=1)
+    cluster = rediscluster.RedisCluster(primaries=args.primaries, replicas=1,
+                                        node_timeout_ms=args.node_timeout)
     nginx = None
     masters = None
     result = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "work": work}
@@ -303,9 +311,12 @@ def run(args):
                 elif args.fault == "reshard":
                     port = cluster.add_primary()
                     events.append((t, "primary :%d joined at %d results" % (port, done)))
-                    cluster.reshard(port, args.reshard_slots)
-                    events.append((round(time.monotonic() - started, 1),
-                                   "%d slots moved to :%d" % (args.reshard_slots, port)))
+                    try:
+                        cluster.reshard(port, args.reshard_slots)
+                        what = "%d slots moved to :%d" % (args.reshard_slots, port)
+                    except RuntimeError as exc:
+                        what = "resharding failed: %s" % str(exc)[-300:]
+                    events.append((round(time.monotonic() - started, 1), what))
             if restart_at is not None and time.monotonic() >= restart_at:
                 masters.procs["m2"].wait(30)
                 masters.start("m2")
@@ -356,6 +367,9 @@ def main(argv=None):
     parser.add_argument("--active-queues", type=int, default=None,
                         help="FRONTIER_ACTIVE_QUEUES per master (default: hosts / masters)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--node-timeout", type=int, default=5000,
+                        help="cluster-node-timeout in ms (failure detection; on a loaded "
+                             "machine 2000 ms marks busy nodes failed)")
     parser.add_argument("--fault", choices=FAULTS, default="none")
     parser.add_argument("--at", type=float, default=0.4,
                         help="fraction of the expected pages after which the fault happens")
