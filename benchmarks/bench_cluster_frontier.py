@@ -54,7 +54,7 @@ def _settings(url, name, work):
     s = Settings()
     s.FRONTIER_STORE = url
     s.FRONTIER_MASTER_NAME = name
-    s.FRONTIER_STATE_FILE = os.path.join(work, name + ".db")
+    s.FRONTIER_STATE_FILE = os.path.join(work, (name if url != "sqlite" else "shared") + ".db")
     s.FRONTIER_MIN_DELAY = 0.0
     s.FRONTIER_CRAWL_DELAY_FACTOR = 0.0
     s.FRONTIER_HOST_CONCURRENCY = 8
@@ -107,8 +107,10 @@ def drive(url, name, work, hosts, links, seconds, start_at, out):
         if time.monotonic() >= next_tick:
             frontier.checkpoint()
             next_tick = time.monotonic() + 0.25
-        if not batch:
-            time.sleep(0.005)
+        if not batch:   # as the master: sleep until the frontier says something is due
+            due = frontier.next_due()
+            wait = 0.5 if due is None else due - time.time()
+            time.sleep(min(max(wait, 0.002), 0.5, next_tick - time.monotonic() + 0.25))
     cpu = time.process_time() - cpu0
     wall = time.monotonic() - t0
     frontier.close()
@@ -121,6 +123,10 @@ def scale(args, cluster):
     ctx = multiprocessing.get_context("fork")
     for n in range(1, args.masters + 1):
         url = "%s/scale-%s" % (cluster.url, uuid.uuid4().hex[:8])
+        if args.store == "sqlite":
+            url = "sqlite"
+            if n > 1:
+                break
         seed = _settings(url, "seed", work)
         from spyder.core.crawluri import CrawlUri
         from spyder.core.frontier import MultipleHostFrontier
@@ -203,6 +209,8 @@ def main(argv=None):
     parser.add_argument("--hosts", type=int, default=300)
     parser.add_argument("--links", type=int, default=30)
     parser.add_argument("--urls", type=int, default=1000000)
+    parser.add_argument("--store", choices=("redis", "sqlite"), default="redis",
+                        help="scale: sqlite runs one master on a state file (the baseline)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     why = rediscluster.missing()
