@@ -224,7 +224,8 @@ class RedisCluster:
                     [q for q in self.ports if self.alive(q)]) for p in self.ports if self.alive(p)):
                 break
             time.sleep(0.1)
-        return port
+        self.wait_ok(timeout)   # the new node too: a node that thinks the cluster is down
+        return port             # answers a slot migration's RESTORE with CLUSTERDOWN
 
     def node_id(self, port):
         return self.cli(port, "CLUSTER", "MYID").strip()
