@@ -323,3 +323,12 @@ def test_a_master_cut_from_the_cluster_stops_dispatching_and_politeness_holds(tm
     sent_in_cut = [e for e in log if e[3] == "a" and cut["at"] + store.lease / 2 < e[0]
                    < cut["healed"]]
     assert sent_in_cut == []
+
+
+def test_spyder_status_shows_the_whole_crawl_of_a_shared_frontier():
+    from spyder.consoleclient import _whole_crawl
+    status = {"master": {"frontier": {"crawl": {"known": 10, "open": 4, "success": 6},
+                                      "masters": ["m1", "m2"]}}}
+    assert _whole_crawl(status) == ["whole crawl (masters: m1 m2): known 10, to crawl 4, "
+                                    "success 6, redirect 0, not found 0, server error 0"]
+    assert _whole_crawl({"master": {"frontier": {"known": 3}}}) == []
