@@ -207,12 +207,13 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
     by_port = collections.defaultdict(list)
     for port, uri, status, start, end in requests:
         by_port[port].append((start, end, uri))
-    overlaps, short_gaps, min_gap = 0, 0, None
+    overlaps, short_gaps, min_gap, max_gap = 0, 0, None, 0.0
     tolerance = 0.002   # $msec and $request_time have millisecond resolution
     for port, reqs in by_port.items():
         reqs.sort()
         for (s1, e1, u1), (s2, e2, u2) in zip(reqs, reqs[1:]):
             gap = s2 - e1
+            max_gap = max(max_gap, gap)
             if gap < -tolerance:
                 overlaps += 1
             elif gap < args.min_delay - tolerance:
@@ -254,6 +255,7 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
         "gaps_below_min_delay": short_gaps,
         "smallest_gap_s": None if min_gap is None else round(min_gap, 4),
         "longest_time_nothing_served_s": round(longest_idle, 2),
+        "longest_gap_on_one_host_s": round(max_gap, 2),
         "examples_missing": sorted(want - got)[:3],
         "examples_twice": [u for (p, u), c in per_uri.items() if c > 1][:3],
     }
