@@ -394,8 +394,9 @@ def main(argv=None):
             with open(args.json, "w") as f:
                 f.write(text)
     judged = result["judged"]
-    return 0 if (judged["complete"] and judged["polite"] and judged["no_refetch_beyond_lease_returns"]
-                 and not result["timed_out"]) else 1
+    ok = (judged["complete"] and judged["polite"] and judged["no_refetch_beyond_lease_returns"]
+          and not result["timed_out"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -95,8 +95,9 @@ def drive(url, name, work, hosts, links, seconds, start_at, out):
                     made += 1
                     found.append("http://h%d.test/%s/p%d.html" % (rng.randrange(hosts), name, made))
             known.extend(found[1::3])
-            result = CrawlUri(url=curi.url, effective_url=curi.url, optional_vars=dict(curi.optional_vars),
-                              depth=curi.depth, attempt=curi.attempt)
+            result = CrawlUri(url=curi.url, effective_url=curi.url,
+                              optional_vars=dict(curi.optional_vars), depth=curi.depth,
+                              attempt=curi.attempt)
             result.status_code = 200
             result.rep_header = {"Content-Type": "text/html"}
             result.content_body = b""

@@ -3,9 +3,10 @@
 Each master is a whole ``spyder crawl`` of its own -- a supervisor with its logsink, its
 master and ``--workers`` workers on private ipc endpoints -- run as a child process with
 ``FRONTIER_STORE`` set to the cluster, its own ``FRONTIER_MASTER_NAME`` (``m1`` ...
-``mN``), its own state-file base name (so its JSONL output is ``<base>-m<i>.jsonl``), its logs
-in ``log/m<i>/`` and its console on a free port.  They share the crawl through the store (``docs/cluster.md``):
-each takes host queues under a lease, and each exits once the whole crawl is done.  Their
+``mN``), its own state-file base name (so its JSONL output is ``<base>-m<i>.jsonl``),
+its logs in ``log/m<i>/`` and its console on a free port.  They share the crawl through
+the store (``docs/cluster.md``): each takes host queues under a lease, and each exits
+once the whole crawl is done.  Their
 output lines are prefixed with the master's name; Ctrl-C / SIGTERM is passed on to all;
 the exit status is the first non-zero one.  Rerunning the same command resumes (each
 master finds its own state under its name).

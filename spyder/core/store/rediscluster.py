@@ -119,7 +119,8 @@ local own = redis.call('HGET', KEYS[1], 'own')
 local lease = tonumber(redis.call('HGET', KEYS[1], 'lease'))
 if own and own ~= ARGV[1] and lease and lease > tonumber(ARGV[4]) then return false end
 redis.call('HDEL', KEYS[1], 'own', 'lease')
-if ARGV[3] == '' then redis.call('HDEL', KEYS[1], 'nb') else redis.call('HSET', KEYS[1], 'nb', ARGV[3]) end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], 'nb')
+else redis.call('HSET', KEYS[1], 'nb', ARGV[3]) end
 if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'nd') return '' end
 redis.call('HSET', KEYS[1], 'nd', ARGV[2])
 return ARGV[2]
@@ -176,7 +177,8 @@ while i <= #ARGV do
     local f, v = ARGV[i], ARGV[i + 1]
     if incr then fields[#fields + 1] = f end
     if last < seq and v ~= '' then
-      if incr then redis.call('HINCRBYFLOAT', KEYS[1], f, v) else redis.call('HSET', KEYS[1], f, v) end
+      if incr then redis.call('HINCRBYFLOAT', KEYS[1], f, v)
+      else redis.call('HSET', KEYS[1], f, v) end
     end
     i = i + 2
   end
@@ -225,7 +227,8 @@ def _unpack(data, url=None):
 
 def _member(row, host, identifier):
     tail = b"" if host == identifier else host.encode()
-    return struct.pack(">HQ", (row.priority + 32768) & 0xFFFF, row.rowid) + fingerprint(row.url) + tail
+    key = struct.pack(">HQ", (row.priority + 32768) & 0xFFFF, row.rowid)
+    return key + fingerprint(row.url) + tail
 
 
 def parse_url(url):
@@ -294,7 +297,8 @@ class RedisStore:
         self._sitemaps = {}            # url -> level
         self._scope = {}               # host -> True
         self._controls = {}            # host -> (until, delay) or None (removed)
-        self._stats = {}               # host -> [queue, queued, fetched, errors, bytes, status, time]
+        self._stats = {}               # host -> [queue, queued, fetched, errors, bytes,
+        #                                          last status, last time]
         self._buffers = (self._rows, self._puts, self._lows, self._holds, self._robots,
                          self._sitemaps, self._scope, self._controls, self._stats)
         # caches of what other masters change (``clock`` times)
@@ -866,13 +870,12 @@ class RedisStore:
         pending = self._puts.pop(queue, _MISSING)
         self._on_undo(lambda: self._untake(queue, ident, old_nd, old_nb, old_own, old_lease,
                                            pending))
-        low = self._lows.pop(queue, None)
+        self._lows.pop(queue, None)   # taken: its URLs are read from its sorted set
         not_before = _num(old_nb)
         if self._holds.get(queue) is not None:
             not_before = max(not_before or 0.0, self._holds[queue])
         if pending is not _MISSING and pending[1] is not None:
             not_before = max(not_before or 0.0, pending[1])
-        del low
         return not_before or 0.0
 
     def _untake(self, queue, ident, nd, nb, own, lease, pending):
