@@ -332,3 +332,34 @@ def test_spyder_status_shows_the_whole_crawl_of_a_shared_frontier():
     assert _whole_crawl(status) == ["whole crawl (masters: m1 m2): known 10, to crawl 4, "
                                     "success 6, redirect 0, not found 0, server error 0"]
     assert _whole_crawl({"master": {"frontier": {"known": 3}}}) == []
+
+
+def test_spyder_crawl_with_two_masters_on_the_cluster(tmp_path, redis_cluster, demo_site):
+    """``spyder crawl --masters 2 --redis``: real processes, a served site; judged from the
+    server's request log and the masters' JSONL files."""
+    import json
+    import os
+    import subprocess
+    import sys
+    server = demo_site(pages=120, hosts=3, latency=0.01)
+    min_delay = 0.05
+    url = "%s/e2e-%s" % (redis_cluster.url, uuid.uuid4().hex[:8])
+    env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))] + [p for p in [env.get("PYTHONPATH")] if p])
+    out = subprocess.run(
+        [sys.executable, "-m", "spyder", "crawl", "--masters", "2", "--workers", "1",
+         "--redis", url, "-s", "FRONTIER_MIN_DELAY=%r" % min_delay,
+         "-s", "FRONTIER_CRAWL_DELAY_FACTOR=0.0", "-s", "ROBOTSTXT_SITEMAPS=False"]
+        + server.seeds, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    outcomes = []
+    for name in ("m1", "m2"):
+        path = tmp_path / ("spyder-crawl-%s.jsonl" % name)
+        if path.exists():
+            outcomes += [json.loads(line)["url"] for line in path.read_text().splitlines()]
+    assert sorted(outcomes) == sorted(server.expected_urls())          # complete, each once
+    spans = sorted((host, start, end) for host, _, start, end in server.spans)
+    for (h1, s1, e1), (h2, s2, e2) in zip(spans, spans[1:]):
+        if h1 == h2:
+            assert s2 >= e1 + min_delay - 0.005, (h1, s1, e1, s2)     # one at a time, polite
