@@ -75,6 +75,8 @@ DUE_SHARDS = 16
 CACHE_SECONDS = 0.5
 #: While other masters run, the longest a master waits before it looks for due queues.
 POLL_SECONDS = 0.5
+#: Order keys (rowids) a master reserves at a time.
+ROWID_BLOCK = 1024
 
 _MISSING = object()
 _STATS = {name: i for i, name in enumerate(HOST_STATS_COLUMNS)}
@@ -287,6 +289,7 @@ class RedisStore:
         # what this master holds
         self._held = {}                # queue id -> lease end
         self._from_index = set()       # queue ids due_queues took from the shared index
+        self._refused = {}             # queue id -> time before which it is not asked again
         self._renewed = None
         # buffered until commit (each read here before Redis)
         self._rows = {}                # url -> UriRow recorded
@@ -304,6 +307,7 @@ class RedisStore:
         # caches of what other masters change (``clock`` times)
         self._due_cache = None         # (time read, [(score, id)] of the due index's head)
         self._crawl_cache = None       # (time read, crawl-wide counters, masters)
+        self._rowid_next = self._rowid_end = 0   # the reserved block of order keys
         self._committed = {}           # this master's last committed state
         self._seq = 0
         self._broken = None            # why this store cannot commit any more
@@ -471,7 +475,9 @@ class RedisStore:
         self.uncommitted_since = None
         self._due_cache = None
         self._crawl_cache = None
-        self._heartbeat(self._clock())
+        now = self._clock()
+        self._refused = {q: t for q, t in self._refused.items() if t > now}
+        self._heartbeat(now)
 
     def _apply_or_stop(self, journal):
         """Apply a journal that is written; if Redis fails meanwhile, try the same journal
@@ -631,8 +637,7 @@ class RedisStore:
         if not rows:
             return []
         known = [row.url in self._rows for row in rows]
-        base = self._r.incrby(self._meta("rowid"), len(rows)) - len(rows)
-        rows = [row._replace(rowid=base + i + 1) for i, row in enumerate(rows)]
+        rows = [row._replace(rowid=rowid) for row, rowid in zip(rows, self._rowids(len(rows)))]
         self._idents({row.queue for row in rows if row.queue is not None})
         groups = {}     # (host, queue or None) -> [index]
         seen_here = set()
@@ -676,6 +681,21 @@ class RedisStore:
             self._on_undo(lambda new=new: self._unadmit(new))
         new.sort(key=lambda row: row.rowid)
         return new
+
+    def _rowids(self, n):
+        """``n`` new order keys: taken from a block this master reserves (``ROWID_BLOCK``
+        at a time, one ``INCRBY``), so they grow within a master and interleave by blocks
+        across masters."""
+        out = []
+        while len(out) < n:
+            if self._rowid_next >= self._rowid_end:
+                size = max(ROWID_BLOCK, n - len(out))
+                self._rowid_end = self._r.incrby(self._meta("rowid"), size) + 1
+                self._rowid_next = self._rowid_end - size
+            take = min(n - len(out), self._rowid_end - self._rowid_next)
+            out.extend(range(self._rowid_next, self._rowid_next + take))
+            self._rowid_next += take
+        return out
 
     def _unadmit(self, rows):
         p = self._pipe()
@@ -815,19 +835,30 @@ class RedisStore:
 
     def _due_entries(self, now):
         local = self._local_due()
-        entries = [(score, q) for score, q in self._index(now)
-                   if q not in local and q not in self._held]
-        entries += [(due, q) for q, due in local.items() if due is not None]
+        indexed = {}
+        entries = []
+        for score, q in self._index(now):
+            if q in local:
+                indexed[q] = score
+            elif q not in self._held:
+                entries.append((score, q))
+        for q, due in local.items():
+            if due is None:
+                continue
+            if q in self._lows and q not in self._puts and q in indexed:
+                due = min(due, indexed[q])   # the stored due time may be earlier still
+            entries.append((due, q))
         entries.sort()
         return entries, local
 
     def due_queues(self, now, limit):
         entries, local = self._due_entries(now)
         out = []
+        refused = self._refused
         for score, q in entries:
             if score > now or len(out) >= limit:
                 break
-            if q in self._held and q not in self._puts:
+            if (q in self._held and q not in self._puts) or refused.get(q, 0) > now:
                 continue
             out.append(q)
         self._idents(out)
@@ -853,10 +884,14 @@ class RedisStore:
         taken, old_nd, old_nb, old_own, old_lease = (list(result) + [None] * 5)[:5]
         self._due_cache = None
         if taken != 1:
+            # not asked again before it may be free: the holder's lease end, or its due time
+            until = _num(old_lease) if taken == 0 else _num(old_nd)
+            self._refused[queue] = until if until is not None else now + CACHE_SECONDS
             if taken == 0:
                 log.debug("frontier::host queue %s is held by %s", ident,
                           old_own.decode() if old_own else "?")
             return None
+        self._refused.pop(queue, None)
         old_own = None if old_own is None else old_own.decode()
         if old_own and old_own != self.master:
             log.warning("frontier::host queue %s taken over from master %s, whose lease "
@@ -902,25 +937,22 @@ class RedisStore:
         self._due_cache = None
 
     def lower_queue_due(self, queue, next_due):
+        """Buffered without a read: the commit's ``LOWER`` script compares with the stored
+        due and not-before times and leaves a queue another master holds alone; until
+        then this master sees the queue due no later than ``next_due`` (a take returns its
+        real not-before time, which the frontier waits out)."""
         if queue in self._puts:
             due, not_before = self._puts[queue]
-        elif queue in self._held:
-            return   # active here: its URLs are read as they come
-        else:
-            meta = self._queue_meta(queue)
-            if meta is None:
-                return
-            due, not_before, own, lease = meta
-            if own is not None and lease is not None and lease > self._clock():
-                return   # active in another master: it sees the URL when it puts the queue away
-            if queue in self._lows:
-                due = self._lows[queue] if due is None else min(due, self._lows[queue])
-        lowered = next_due if not_before is None else max(next_due, not_before)
-        if due is None or lowered < due:
-            if queue in self._puts:
+            lowered = next_due if not_before is None else max(next_due, not_before)
+            if due is None or lowered < due:
                 self._put(self._puts, queue, (lowered, not_before))
-            else:
-                self._put(self._lows, queue, lowered)
+                self._due_cache = None
+            return
+        if queue in self._held:
+            return   # active here: its URLs are read as they come
+        low = self._lows.get(queue)
+        if low is None or next_due < low:
+            self._put(self._lows, queue, next_due)
             self._due_cache = None
 
     def hold_queues(self, holds):
