@@ -79,6 +79,7 @@ class Masters:
         self.cpu = collections.Counter()      # name -> CPU s of its master processes (ended)
         self.last_cpu = {}                    # master pid -> CPU s seen last
         self.outputs = collections.defaultdict(list)
+        self.restarted_at = {}                # name -> log length when last restarted
 
     def argv(self, name):
         a = self.args
@@ -133,6 +134,23 @@ class Masters:
         for name, cpu in self.last_cpu.values():
             out[name] += cpu
         return dict(out)
+
+    def asked_restart(self, name):
+        """Master ``name``'s last run stopped itself and asks to be restarted (and has not
+        been since)."""
+        path = os.path.join(self.work, "log", name, "master.log")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return False
+        asked = max(text.rfind("must be restarted"), text.rfind("restart this master"))
+        return asked > self.restarted_at.get(name, -1) and not self.procs[name].returncode is None \
+            and self._mark(name, len(text))
+
+    def _mark(self, name, position):
+        self.restarted_at[name] = position
+        return True
 
     def running(self):
         return [n for n, p in self.procs.items() if p.poll() is None]
@@ -293,6 +311,7 @@ def run(args):
         jsonl = [os.path.join(work, "%s.jsonl" % n) for n in names]
         fault_done = args.fault == "none"
         restart_at = None
+        restarts = collections.Counter()
         events = []
         deadline = started + args.timeout
         while time.monotonic() < deadline:
@@ -324,6 +343,15 @@ def run(args):
                 masters.start("m2")
                 restart_at = None
                 events.append((round(time.monotonic() - started, 1), "master m2 started again"))
+            for name in list(masters.procs):   # Restart=on-failure, as systemd would
+                proc = masters.procs[name]
+                if (proc.poll() is not None and masters.running() and restarts[name] < 3
+                        and not (restart_at is not None and name == "m2")
+                        and masters.asked_restart(name)):
+                    restarts[name] += 1
+                    masters.start(name)
+                    events.append((round(time.monotonic() - started, 1),
+                                   "master %s stopped itself (lost leases); started again" % name))
             if not masters.running() and restart_at is None:
                 break
             time.sleep(0.2)

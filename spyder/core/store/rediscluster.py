@@ -149,18 +149,40 @@ if own and own ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'nb', ARGV[2])
 return 1
 """
-#: The URL-seen test of one host's batch: KEYS[1] the host's rows, KEYS[2] (optional) the
-#: queue's sorted set on the same slot; ARGV groups of (fingerprint, row, member, score
-#: ('' = not scheduled here)).  Returns 1/0 per row: stored / known.
+#: The URL-seen test of one host's batch: KEYS[1] the host's rows, and when its queue is on
+#: the same slot KEYS[2] the queue's sorted set and KEYS[3] the queue's hash; ARGV now, then
+#: groups of (fingerprint, row, member, score ('' = not scheduled here)).  Returns 1/0 per
+#: row (stored / known), then the queue's new due time ('' = unchanged): a queue on hold
+#: that gets new URLs is made due here, with them, so that no crash between the seen test
+#: and a commit can leave URLs in a queue that never comes due.
 _ADMIT = """
+local now = tonumber(ARGV[1])
 local out = {}
-for i = 1, #ARGV, 4 do
+local low = nil
+for i = 2, #ARGV, 4 do
   local new = redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
   if new == 1 and ARGV[i + 3] ~= '' and KEYS[2] then
     redis.call('ZADD', KEYS[2], ARGV[i + 3], ARGV[i + 2])
+    local due = tonumber(ARGV[i + 3])
+    if not low or due < low then low = due end
   end
   out[#out + 1] = new
 end
+local lowered = ''
+if low and KEYS[3] then
+  local m = redis.call('HMGET', KEYS[3], 'nd', 'nb', 'own', 'lease')
+  local lease = tonumber(m[4])
+  if not (m[3] and lease and lease > now) then
+    local nb = tonumber(m[2])
+    if nb and nb > low then low = nb end
+    local nd = tonumber(m[1])
+    if not nd or low < nd then
+      lowered = string.format('%.17g', low)
+      redis.call('HSET', KEYS[3], 'nd', lowered)
+    end
+  end
+end
+out[#out + 1] = lowered
 return out
 """
 #: Add deltas once per journal: KEYS[1] a hash; ARGV master, sequence, then (field, delta)
@@ -651,8 +673,9 @@ class RedisStore:
         for (host, queue), indexes in groups.items():
             ident = self._ident(queue) if queue is not None else None
             same = ident is not None and self._tag(ident) == self._tag(host)
-            keys = [self._k(host, "u")] + ([self._k(ident, "z")] if same else [])
-            args = []
+            keys = [self._k(host, "u")] + ([self._k(ident, "z"), self._k(ident, "q")]
+                                           if same else [])
+            args = [repr(float(self._clock()))]
             for i in indexes:
                 row = rows[i]
                 scheduled = same and row.next_date is not None
@@ -665,7 +688,12 @@ class RedisStore:
         new = []
         later = self._pipe()
         later_used = False
-        for (host, queue, ident, same, indexes), flags in zip(order, results):
+        for (host, queue, ident, same, indexes), result in zip(order, results):
+            flags, lowered = result[:-1], result[-1]
+            if lowered not in (b"", ""):   # the queue came due with these URLs: index it
+                later.zadd(self._due_key(queue), {str(queue): float(lowered)}, lt=True)
+                later_used = True
+                self._due_cache = None
             for i, flag in zip(indexes, flags):
                 if not flag:
                     continue
@@ -887,6 +915,11 @@ class RedisStore:
             # not asked again before it may be free: the holder's lease end, or its due time
             until = _num(old_lease) if taken == 0 else _num(old_nd)
             self._refused[queue] = until if until is not None else now + CACHE_SECONDS
+            if taken == -1 and queue in self._from_index:   # a stale index entry: mend it
+                if until is None:
+                    self._r.zrem(self._due_key(queue), str(queue))
+                else:
+                    self._r.zadd(self._due_key(queue), {str(queue): until}, xx=True)
             if taken == 0:
                 log.debug("frontier::host queue %s is held by %s", ident,
                           old_own.decode() if old_own else "?")
