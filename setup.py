@@ -17,7 +17,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["spyder", "spyder.*"]),
-    package_data={"spyder": ["spyder_template/*", "spyder_template/log/.keep"]},
+    package_data={"spyder": ["spyder_template/*", "spyder_template/log/.keep",
+                             "console/static/*"]},
     include_package_data=True,
     install_requires=[
         "pyzmq>=25",
@@ -34,7 +35,7 @@ setup(
         "pycurl>=7.45",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2.1", "redis>=5"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6", "redis>=5"],
         # FRONTIER_STORE = "redis://...": the frontier on a Redis Cluster (docs/cluster.md)
         "cluster": ["redis>=5"],
     },

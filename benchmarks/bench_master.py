@@ -51,6 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 import bench_frontier  # noqa: E402
+import build_state  # noqa: E402
 import procstats  # noqa: E402
 import profiles  # noqa: E402
 from zmqfakes import FakeWorker  # noqa: E402
@@ -75,19 +76,19 @@ _Sample = collections.namedtuple("_Sample", "time answered known cpu rss_kb cpu_
 class _Links:
     """The synthetic web's links: a third known, the rest new, over ``hosts`` hosts."""
 
-    def __init__(self, known, hosts, per_page, known_share, seed=1):
+    def __init__(self, known, hosts, per_page, known_share, seed=1, url=bench_frontier.url):
         self.issued = known          # url(0 .. issued-1) are known to the master
         self.hosts = hosts
+        self.url = url
         self.per_page = per_page
         self.known_links = int(round(per_page * known_share))
         self._rng = random.Random(seed)
 
     def page(self):
-        rng, hosts, issued = self._rng, self.hosts, self.issued
-        links = [bench_frontier.url(rng.randrange(issued), hosts)
-                 for _ in range(self.known_links)]
+        rng, hosts, issued, url = self._rng, self.hosts, self.issued, self.url
+        links = [url(rng.randrange(issued), hosts) for _ in range(self.known_links)]
         new = self.per_page - self.known_links
-        links += [bench_frontier.url(issued + k, hosts) for k in range(new)]
+        links += [url(issued + k, hosts) for k in range(new)]
         self.issued += new
         return "\n".join(links)
 
@@ -120,7 +121,8 @@ class _Run:
         self.args = args
         self.workers = workers
         self.master_pid = master_pid
-        self.links = _Links(args.start, args.hosts, args.links, args.known_share)
+        self.links = _Links(args.start, args.hosts, args.links, args.known_share,
+                            url=build_state.url if args.state else bench_frontier.url)
         self.answered = 0
         self.robots = 0
         self.malformed = 0
@@ -213,7 +215,9 @@ class _Run:
 
 def _rates(start, end):
     seconds = end.time - start.time
+    results = max(1, end.answered - start.answered)
     return {"results_per_s": round((end.answered - start.answered) / seconds, 1),
+            "written_kb_per_result": round((end.written - start.written) / results / 1024.0, 1),
             "master_cpu_share": round((end.cpu - start.cpu) / seconds, 2),
             "master_cpu_wait_share": round((end.cpu_wait - start.cpu_wait) / seconds, 2),
             "written_mb_per_s": round((end.written - start.written) / seconds / 2 ** 20, 1),
@@ -258,8 +262,14 @@ def measure(args):
         state = os.path.join(work, "state.db")
         jsonl = os.path.join(work, "crawl.jsonl")
         started = time.perf_counter()
-        bench_frontier.prefill(state, args.start, args.hosts)
+        if args.state and args.in_place:
+            state = os.path.abspath(args.state)
+        elif args.state:
+            shutil.copyfile(args.state, state)
+        else:
+            bench_frontier.prefill(state, args.start, args.hosts)
         prefill_s = time.perf_counter() - started
+        state_dir, state_name = os.path.split(state)
         env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}
         with open(os.path.join(work, "master.err"), "w+") as err:
             master = subprocess.Popen(_master_argv(args, socket_dir, state, jsonl), cwd=work,
@@ -283,7 +293,19 @@ def measure(args):
             run.run()
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
             peak = procstats.read_rss(master.pid) or (0, 0)
-            status, rusage = run.quit(master, args.shutdown_timeout)
+            resume = None
+            if args.resume:
+                master.kill()  # SIGKILL: no clean close, the last checkpoint is what survives
+                _, killed, rusage = os.wait4(master.pid, 0)
+                master.returncode = killed
+                for worker in workers:
+                    worker.close()
+                workers = []
+                master, workers, resume = _resume(args, socket_dir, state, jsonl, work, err)
+                run.workers = workers
+                status, _ = run.quit(master, args.shutdown_timeout)
+            else:
+                status, rusage = run.quit(master, args.shutdown_timeout)
             err.seek(0)
             errors = err.read()
         if status != 0:
@@ -297,6 +319,7 @@ def measure(args):
             records = sum(1 for _ in f)
         report = {
             "config": {k: v for k, v in vars(args).items() if k != "json"},
+            "resume": resume,
             "prefill_s": round(prefill_s, 1), "answered": run.answered, "robots": run.robots,
             "malformed_dispatches": run.malformed,
             "jsonl_records": records, "known_at_end": run.links.issued,
@@ -305,13 +328,15 @@ def measure(args):
             "first_window": _window(samples, args.warmup, args.warmup + args.window),
             "last_window": _window(samples, max(0, run.answered - args.window), run.answered),
             "steps": _steps(samples, args.step),
+            "written_kb_per_result": round((samples[-1].written - samples[0].written)
+                                           / max(1, run.answered) / 1024.0, 1),
             "master_cpu_s": round(master_cpu, 2),
             "master_cpu_per_1000": round(1000.0 * master_cpu / max(1, run.answered), 3),
             "master_peak_rss_mb": round(peak[0] / 1024.0, 1),
             "fake_workers_cpu_share": round(fake_cpu / wall, 2),
-            "state_file_mb": round(sum(os.path.getsize(os.path.join(work, n))
-                                       for n in os.listdir(work) if n.startswith("state.db"))
-                                   / 2 ** 20, 1),
+            "state_file_mb": round(sum(os.path.getsize(os.path.join(state_dir, n))
+                                       for n in os.listdir(state_dir)
+                                       if n.startswith(state_name)) / 2 ** 20, 1),
             "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in os.getloadavg()],
         }
@@ -332,6 +357,30 @@ def measure(args):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _resume(args, socket_dir, state, jsonl, work, err):
+    """Start the master again on the state file a SIGKILL left; ``(master, workers,
+    {"first_dispatch_s": seconds from the start to the first URL dispatched})``."""
+    started = time.monotonic()
+    env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}
+    master = subprocess.Popen(_master_argv(args, socket_dir, state, jsonl), cwd=work, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    settings = Settings(overrides={"PARENT_SOCKET_DIRECTORY": socket_dir})
+    workers = [FakeWorker(settings, identity=b"worker:fake:r%d" % i, slots=args.slots)
+               for i in range(args.workers)]
+    for worker in workers:
+        worker.register(_REGISTER_TIMEOUT)
+    registered = time.monotonic() - started
+    poller = zmq.Poller()
+    for worker in workers:
+        poller.register(worker.pull, zmq.POLLIN)
+    deadline = started + _REGISTER_TIMEOUT
+    while time.monotonic() < deadline:
+        if poller.poll(50):
+            break
+    return master, workers, {"first_dispatch_s": round(time.monotonic() - started, 2),
+                             "registered_s": round(registered, 2)}
+
+
 def _print(report):
     print("master ceiling: %d results (%d robots.txt) in %.1f s = %.0f results/s; known URLs "
           "%d -> %d (master says %s); prefill %.1f s; load %s -> %s" % (
@@ -345,13 +394,20 @@ def _print(report):
             print("  %-12s %6d results in %5.1f s = %6.0f results/s, known %d -> %d"
                   % (name.replace("_", " "), w["results"], w["seconds"], w["results_per_s"],
                      w["known_from"], w["known_to"]))
-    print("  %10s %9s %10s %7s %11s %11s %8s" % ("known", "results", "results/s", "CPU %",
-                                                "CPU wait %", "written MB/s", "RSS MB"))
+    print("  %10s %9s %10s %7s %11s %11s %9s %8s" % (
+        "known", "results", "results/s", "CPU %", "CPU wait %", "written MB/s", "KB/result",
+        "RSS MB"))
     for row in ([dict(report[n], known="%s" % n.split("_")[0], answered=report[n]["results"])
                  for n in ("first_window", "last_window") if report[n]] + report["steps"]):
-        print("  %10s %9d %10.0f %7.0f %11.0f %11.1f %8.1f" % (
+        print("  %10s %9d %10.0f %7.0f %11.0f %11.1f %9.1f %8.1f" % (
             row["known"], row["answered"], row["results_per_s"], 100 * row["master_cpu_share"],
-            100 * row["master_cpu_wait_share"], row["written_mb_per_s"], row["rss_mb"]))
+            100 * row["master_cpu_wait_share"], row["written_mb_per_s"],
+            row["written_kb_per_result"], row["rss_mb"]))
+    if report.get("resume"):
+        print("  resume after SIGKILL: first dispatch %.2f s after the restart (workers "
+              "registered after %.2f s)" % (report["resume"]["first_dispatch_s"],
+                                            report["resume"]["registered_s"]))
+    print("  written by the master: %.1f KB per result" % report["written_kb_per_result"])
     print("  master: %.2f CPU s = %.3f CPU s per 1,000 results; peak RSS %.1f MB; RSS growth "
           "%s MB between the windows; state file %.1f MB; %d JSONL records; fake workers used "
           "%.0f %% of a CPU" % (
@@ -359,6 +415,18 @@ def _print(report):
               report["master_peak_rss_mb"], report.get("rss_growth_mb"),
               report["state_file_mb"], report["jsonl_records"],
               100 * report["fake_workers_cpu_share"]))
+
+
+def _known(path):
+    """The known URLs of a state file (its frontier's counter)."""
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(path), uri=True)
+    try:
+        counters = json.loads(db.execute("SELECT value FROM meta WHERE key = 'counters'")
+                              .fetchone()[0])
+    finally:
+        db.close()
+    return counters["known"]
 
 
 def main(argv=None):
@@ -372,6 +440,14 @@ def main(argv=None):
     parser.add_argument("--known-share", type=float, default=1 / 3.0,
                         help="share of a page's links that are known already")
     parser.add_argument("--host-concurrency", type=int, default=8)
+    parser.add_argument("--state", metavar="FILE",
+                        help="start from this state file (benchmarks/build_state.py: its "
+                             "synthetic web, --hosts as built; copied unless --in-place)")
+    parser.add_argument("--grow", type=int, help="known URLs to add (sets --until)")
+    parser.add_argument("--in-place", action="store_true", help="run on --state itself")
+    parser.add_argument("--resume", action="store_true",
+                        help="at the end SIGKILL the master, start it again on the state file "
+                             "and time its first dispatch")
     parser.add_argument("--warmup", type=int, default=1000, help="results before the first window")
     parser.add_argument("--window", type=int, default=5000, help="results per window")
     parser.add_argument("--step", type=int, default=100000, help="known URLs per table row")
@@ -386,6 +462,10 @@ def main(argv=None):
     parser.add_argument("-s", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="another setting for spyder master")
     args = parser.parse_args(argv)
+    if args.state:
+        args.start = _known(args.state)
+    if args.grow:
+        args.until = args.start + args.grow
     if not 0 < args.hosts <= args.start < args.until:
         parser.error("need 0 < --hosts <= --start < --until")
     print("python %s, %d CPUs" % (sys.version.split()[0], os.cpu_count() or 1), flush=True)

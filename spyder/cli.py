@@ -260,7 +260,7 @@ def _ctl(client, args):
 
 
 def _describe_host(host):
-    from spyder.dashboard import format_value
+    from spyder.console.dashboard import format_value
     blocked = format_value("blocked", None, host)
     delay = format_value("delay", host["delay"], host)
     return ", ".join(part for part in (

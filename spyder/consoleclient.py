@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 
 from spyder.console import parse_address, url_of
-from spyder.dashboard import FIGURES, TABLES, format_value, lookup
+from spyder.console.dashboard import FIGURES, TABLES, format_value, lookup
 from spyder.errors import ConsoleError
 
 #: Seconds a request to the console may take.

@@ -72,6 +72,8 @@ MASTER_STATUS_INTERVAL = 10.0
 MASTER_HELLO_INTERVAL = 2.0
 # Seconds a dispatched URL may stay without a result before it goes back to the frontier; None = 2 x REQUEST_TIMEOUT + 30.
 LEASE_TIMEOUT = None
+# Seconds a dispatch may wait unread in a worker's pipe: one claimed later is handed back unread, an unclaimed one returns to its queue (no attempt) this + 1 s after its dispatch.
+DISPATCH_CLAIM_TIMEOUT = 3.0
 # Seconds of silence after which a worker counts as dead.
 WORKER_HEARTBEAT_TIMEOUT = 30.0
 # Seconds between a worker's heartbeats.
@@ -160,6 +162,8 @@ ROBOTSTXT_OBEY = True
 ROBOTSTXT_TTL = 86400.0
 # Largest robots.txt downloaded and parsed, in bytes (RFC 9309: at least 500 KiB); the rest is ignored.
 ROBOTSTXT_MAX_SIZE = 512 * 1024
+# Rules of a robots.txt obeyed for our user agent, in units (a rule is 1, plus 1 per '*' and per 64 characters); the rest is ignored: each parse and check is bounded.
+ROBOTSTXT_MAX_RULES = 1000
 # Longest wait between two tries of an unreachable robots.txt (5xx, network error); its origin's URLs wait meanwhile.
 ROBOTSTXT_RETRY_MAX_WAIT = 3600.0
 # Crawl the sitemaps listed in robots.txt: their <loc> URLs join the crawl.
@@ -170,6 +174,12 @@ SITEMAP_MAX_DEPTH = 2
 SITEMAP_MAX_URLS = 50000
 # Largest sitemap read, in bytes after decompression; the rest is ignored.
 SITEMAP_MAX_SIZE = 50 * 1024 * 1024
+# Bytes all sitemap decodes in progress in one worker may hold together (inflated steps, URLs kept); a decode past it stops, its file read in part.
+WORKER_DECODE_MEMORY_MAX = 32 * 1024 * 1024
+# Links taken from one page (HTML extraction); the rest are dropped and the result marked links_truncated.
+LINKS_MAX_PER_PAGE = 20000
+# Pages (and every sitemap) with a body above this many bytes are processed in the worker's extract thread, off its event loop.
+EXTRACT_INLINE_MAX_SIZE = 128 * 1024
 
 # --------------------------------------------------------------------------- processing
 # Worker extract stage: dotted processor classes, run in order.
@@ -202,6 +212,8 @@ OBEY_NOFOLLOW = True
 # --------------------------------------------------------------------------- sinks
 # Dotted paths of sink classes, constructed with settings and added to the frontier.
 SINKS = []
+# fsync the built-in sinks' files before each checkpoint commits their positions (so a power cut cannot leave a gap).
+SINK_FSYNC = True
 # JsonLinesSink: the file outcomes are appended to.
 JSONL_SINK_PATH = "crawl.jsonl"
 # WarcSink: directory of the WARC files.
@@ -222,8 +234,8 @@ ZEROMQ_MASTER_PUSH = None
 ZEROMQ_MASTER_PUSH_HWM = 1
 # Worker PULL <- master; None = ZEROMQ_MASTER_PUSH.
 ZEROMQ_WORKER_PROC_FETCHER_PULL = None
-# Receive high-water mark of that PULL: dispatches a worker queues beyond its fetches.
-ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 1
+# Receive high-water mark of that PULL; 0 = none (credit bounds the queue): a full queue stalls the connection, and libzmq 4.3.5 can then abort on SIGCONT.
+ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM = 0
 # Worker PUB -> master: processed CrawlUris; None = ZEROMQ_MASTER_SUB.
 ZEROMQ_WORKER_PROC_EXTRACTOR_PUB = None
 # Send high-water mark of the result PUB (dispatch is credit-based, so it is never reached).

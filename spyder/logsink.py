@@ -35,7 +35,8 @@ from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
 from spyder.core.sdnotify import Notifier
-from spyder.core.wire.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
+from spyder.core.wire.sockets import (RefusalWatch, bind, create_context,
+                                      ensure_socket_directory, never_stall)
 from spyder.errors import StartupError
 
 log = logging.getLogger("spyder.logsink")
@@ -150,7 +151,7 @@ def main(settings):
     asyncio.set_event_loop(asyncio.new_event_loop())
     io_loop = IOLoop.current()
     ctx = create_context(settings)
-    sub = ctx.socket(zmq.SUB)
+    sub = never_stall(ctx.socket(zmq.SUB))
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.setsockopt(zmq.MAXMSGSIZE, _MAX_MESSAGE_SIZE)
     try:

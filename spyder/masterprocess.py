@@ -31,7 +31,8 @@ from spyder.core.wire.masterclock import warn_if_licence_too_short
 from spyder.core.wire.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.wire.sockets import RefusalWatch, bind, create_context, ensure_socket_directory
+from spyder.core.wire.sockets import (RefusalWatch, bind, create_context,
+                                      ensure_socket_directory, never_stall)
 from spyder.errors import StartupError
 from spyder.import_util import load_setting
 
@@ -45,7 +46,7 @@ _MASTER_ENDPOINTS = ("ZEROMQ_MASTER_PUSH", "ZEROMQ_MASTER_SUB",
 
 
 def _sub_socket(ctx, max_size):
-    sock = ctx.socket(zmq.SUB)
+    sock = never_stall(ctx.socket(zmq.SUB))
     sock.setsockopt(zmq.SUBSCRIBE, b"")
     sock.setsockopt(zmq.MAXMSGSIZE, max_size)
     return sock

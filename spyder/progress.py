@@ -18,6 +18,12 @@ def _clock(seconds):
     return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
+def _sink_failure(frontier):
+    """Why the crawl waits for a sink that cannot write (disk full...), or ""."""
+    failure = frontier.get("sink_failure")
+    return "  WAITING: %s" % failure if failure else ""
+
+
 def _robots_waiting(frontier, text):
     """``text`` with the number of origins waiting for an unreachable robots.txt, or ""."""
     waiting = frontier.get("robots_waiting")
@@ -46,14 +52,16 @@ class Progress:
                   frontier.get("hosts_active", "?"))
         if self.tty:
             line = ("%s: %s  %d pages  %.1f/s  queued %s  in flight %d  errors %d  hosts %s"
-                    % fields) + _robots_waiting(frontier, "  robots waiting %d")
+                    % fields) + (_robots_waiting(frontier, "  robots waiting %d")
+                                 + _sink_failure(frontier))
             # a line that wraps (also by an echoed ^C) could not be redrawn with "\r"
             self.stream.write("\r\x1b[K" + line[:self._columns() - 3])
         else:
             self.stream.write("%s: elapsed %s, %d pages (%.1f/s), queued %s, in flight %d, "
                               "errors %d, hosts active %s%s\n"
                               % (fields + (_robots_waiting(frontier, ", %d origins waiting for "
-                                                                     "robots.txt"),)))
+                                                                     "robots.txt")
+                                           + _sink_failure(frontier),)))
         self.stream.flush()
 
     def _columns(self):

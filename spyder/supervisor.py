@@ -12,8 +12,11 @@ end-of-crawl report, and ``supervise`` does both for ``spyder crawl``, ``demo`` 
   * supervision: the master's status broadcasts (topic ``spyder.master.`` on
     ``ZEROMQ_MGMT_MASTER``) drive the live progress line (``progress.Progress``); a worker or the logsink that dies is restarted
     (at most ``RESTART_LIMIT`` restarts per ``RESTART_WINDOW`` seconds, then the crawl
-    is stopped with an error); the master's lease on the dead worker's URLs expires
-    and they are dispatched again.
+    is stopped with an error).  The master hears of a dead worker at once
+    (``worker.gone`` with the child's identity ``worker:<host>:<pid>`` on
+    ``ZEROMQ_MGMT_WORKER``): the URLs it claimed are dispatched again now, not after
+    ``WORKER_HEARTBEAT_TIMEOUT``; those dealt into its pipe unclaimed return after
+    ``DISPATCH_CLAIM_TIMEOUT``.
   * the end: the master (``CRAWL_EXIT_WHEN_DONE``) tells the workers to quit and
     exits 0 once the frontier is done; the supervisor stops what is left (workers,
     then the logsink) and prints a summary.  Ctrl-C / SIGTERM sends SIGTERM to the
@@ -189,6 +192,8 @@ class Supervisor:
         self.workers = [child("worker", "worker %d" % (i + 1)) for i in range(plan.workers)]
         self.children = [self.logsink, self.master] + self.workers
         self._crawl_started = None
+        self._identity = ("supervisor:%s:%d" % (socket.gethostname(), os.getpid())).encode()
+        self._gone = None             # PUB -> ZEROMQ_MGMT_WORKER (worker.gone)
 
     # ------------------------------------------------------------------ entry point
     def run(self):
@@ -207,6 +212,7 @@ class Supervisor:
         for child in self.children:
             loop.add_reader(child.sock.fileno(), self._read_notify, child)
         status = None
+        self._gone = None
         failure = None
         try:
             await self._start([self.logsink])
@@ -231,6 +237,7 @@ class Supervisor:
             if status is not None:
                 loop.remove_reader(status.getsockopt(zmq.FD))
                 status.context.destroy(linger=0)
+                self._gone = None
             for child in self.children:
                 loop.remove_reader(child.sock.fileno())
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -370,6 +377,8 @@ class Supervisor:
             for child in self.workers + [self.logsink]:
                 if not child.alive and not child.exit_seen:
                     child.exit_seen = True
+                    if child in self.workers:
+                        self._tell_gone(child)
                     if not await self._restart(child):
                         return
             self.progress.update(self.result.status, self._elapsed())
@@ -408,7 +417,29 @@ class Supervisor:
             sock.context.destroy(linger=0)
             raise
         loop.add_reader(sock.getsockopt(zmq.FD), self._read_status, sock)
+        # and a publisher on the workers' management address, for worker.gone
+        gone = sock.context.socket(zmq.PUB)
+        gone.linger = 0
+        try:
+            connect(gone, _connectable(self.settings.ZEROMQ_MGMT_WORKER), "ZEROMQ_MGMT_WORKER")
+        except StartupError:
+            gone.close()
+        else:
+            self._gone = gone
         return sock
+
+    def _tell_gone(self, child):
+        """Tell the master that worker ``child`` exited (``worker.gone``): its claimed URLs
+        return at once."""
+        if self._gone is None or child.proc is None:
+            return
+        identity = ("worker:%s:%d" % (socket.gethostname(), child.proc.pid)).encode()
+        try:
+            self._gone.send_multipart(MgmtMessage(
+                C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_GONE,
+                {C.MGMT_DETAIL_WORKER: identity}).serialize(), zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the master is gone too; its heartbeat timeout would do
 
     def _read_status(self, sock):
         # the FD only signals a change: read while ZeroMQ says a message is waiting

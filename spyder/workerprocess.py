@@ -31,9 +31,9 @@ from spyder.core.wire.masterclock import warn_if_licence_too_short
 from spyder.core.wire.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
-from spyder.core.wire.sockets import connect, create_context
+from spyder.core.wire.sockets import connect, create_context, never_stall
 from spyder.errors import StartupError
-from spyder.core.worker.zmqworker import AsyncZmqWorker, ZmqWorker
+from spyder.core.worker.zmqworker import AsyncZmqWorker, OffLoop, ZmqWorker
 from spyder.core.worker.control import WorkerControl
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
@@ -49,7 +49,7 @@ _LINGER_MS = 2000
 def create_worker_management(settings, zmq_context, io_loop=None):
     """The worker's ZmqMgmt: SUB <- ZEROMQ_MGMT_MASTER (``spyder.worker.`` only), PUB ->
     ZEROMQ_MGMT_WORKER."""
-    sub = zmq_context.socket(zmq.SUB)
+    sub = never_stall(zmq_context.socket(zmq.SUB))
     sub.setsockopt(zmq.SUBSCRIBE, C.ZMQ_SPYDER_MGMT_WORKER)
     sub.setsockopt(zmq.MAXMSGSIZE, _MGMT_MAX_MESSAGE_SIZE)
     pub = zmq_context.socket(zmq.PUB)
@@ -107,7 +107,10 @@ def create_worker_extractor(settings, zmq_context, io_loop=None):
     pub.immediate = 1
     pub.sndhwm = settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM
     connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
-    return ZmqWorker(pub, processing, io_loop, max_message_size=settings.ZEROMQ_MAX_MESSAGE_SIZE)
+    # large pages and sitemaps are processed off the loop, by processors of their own
+    off_loop = OffLoop(create_processing_function(settings), settings.EXTRACT_INLINE_MAX_SIZE)
+    return ZmqWorker(pub, processing, io_loop, max_message_size=settings.ZEROMQ_MAX_MESSAGE_SIZE,
+                     off_loop=off_loop)
 
 
 def _install_signal_handlers(control):

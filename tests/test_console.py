@@ -250,6 +250,8 @@ def test_added_seeds_are_crawled_and_metrics_match_the_outcomes(crawl, demo_site
     assert len(workers) == 1 and workers[0]["slots"] == 2
     wait_until(lambda: c.client.get("api/workers")["workers"][0]["pages"] == pages + robots,
                timeout=10, message="the worker's heartbeat with its page count")
+    lag = c.client.get("api/workers")["workers"][0]["loop_lag_max"]
+    assert isinstance(lag, float) and 0 <= lag < 60   # the worker's own report of its loop
     hosts = c.client.get("api/hosts?sort=fetched&limit=5")["hosts"]
     assert [h["host"] for h in hosts] and {h["host"] for h in hosts} == {first, second}
     assert sum(h["fetched"] for h in hosts) == pages
@@ -485,6 +487,6 @@ def _logged_url(master):
 
 
 def test_status_classes_count_network_errors_apart():
-    from spyder.console import _status_class
+    from spyder.console.metrics import status_class as _status_class
     assert [_status_class(s) for s in (200, 301, 404, 503, 599, None, 710)] == [
         "2xx", "3xx", "4xx", "5xx", "network", "other", "other"]

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from spyder import dashboard
+from spyder.console import dashboard
 from spyder.console import RECENT_HOSTS, RECENT_PER_HOST, Console
 from spyder.core.crawluri import CrawlUri
 from spyder.core.frontier import MultipleHostFrontier

@@ -247,3 +247,111 @@ def test_a_proxy_gets_the_absolute_url_and_its_credentials():
     assert line == "GET http://www.example.invalid/fast HTTP/1.1"
     assert headers["Host"] == "www.example.invalid"
     assert headers["Proxy-Authorization"] == "Basic " + base64.b64encode(b"pu:pp").decode()
+
+
+class ConnectProxy:
+    """A CONNECT-only proxy on 127.0.0.1 that never reaches an origin: it answers every
+    CONNECT with ``answer`` (e.g. ``200 Connection established`` -- then the tunnel is
+    silent and closed -- or ``407 Proxy Authentication Required``), and a plain proxied
+    GET with ``get_answer``.  Records every request line."""
+
+    def __init__(self, answer, get_answer=b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                 b"Proxy-Authenticate: Basic realm=p\r\nContent-Length: 0\r\n\r\n"):
+        self.answer = answer
+        self.get_answer = get_answer
+        self.lines = []
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer):
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            line = head.split(b"\r\n")[0].decode("latin1")
+            self.lines.append(line)
+            if line.startswith("CONNECT "):
+                writer.write(b"HTTP/1.1 " + self.answer + b"\r\nContent-Length: 0\r\n\r\n")
+            else:
+                writer.write(self.get_answer)
+            await writer.drain()
+            await asyncio.wait_for(reader.read(1), 2)  # the client's TLS hello, then EOF
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def _through_proxy(answer, url):
+    async def go():
+        proxy = await ConnectProxy(answer).start()
+        fetcher = FetchProcessor(Settings(overrides={
+            "PROXY_HOST": "127.0.0.1", "PROXY_PORT": proxy.port, "REQUEST_TIMEOUT": 10}))
+        try:
+            return await fetcher(CrawlUri(url=url)), proxy.lines
+        finally:
+            fetcher.close()
+            await proxy.close()
+    return asyncio.run(go())
+
+
+def test_a_proxys_connection_established_is_not_the_origins_answer():
+    """Issue 18 item 10: through an https tunnel whose origin never answers, the proxy's
+    ``200 Connection established`` must not become a (truncated) success."""
+    curi, lines = _through_proxy(b"200 Connection established",
+                                 "https://silent.example.invalid/page")
+    assert lines == ["CONNECT silent.example.invalid:443 HTTP/1.1"]
+    assert curi.status_code == 599, (curi.status_code, curi.optional_vars)
+    assert "truncated" not in curi.optional_vars and curi.rep_header == {}
+
+
+@pytest.mark.parametrize("url", ["https://origin.example.invalid/page",
+                                 "http://origin.example.invalid/page"])
+def test_a_proxy_refusing_the_tunnel_is_a_retryable_network_error_naming_it(url):
+    """Issue 18 item 10: a proxy's 407 (to CONNECT, or to a proxied GET) is the proxy's
+    failure, not the page's: 599 with an error naming the proxy, never a 4xx."""
+    curi, lines = _through_proxy(b"407 Proxy Authentication Required", url)
+    assert len(lines) == 1
+    assert curi.status_code == 599, (curi.status_code, curi.optional_vars)
+    error = curi.optional_vars["error"]
+    assert "ProxyError" in error and "proxy 127.0.0.1:" in error and "407" in error, error
+
+
+@pytest.mark.parametrize("client", ["curl", "simple"])
+def test_endless_response_headers_are_cut_at_a_bounded_size(client):
+    """Budgets: a server sending header lines without end costs the header decoder a
+    bounded share of memory: past MAX_HEADER_LINES the fetch is a network error."""
+    from spyder.processor.fetcher import MAX_HEADER_LINES
+
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        try:
+            for i in range(MAX_HEADER_LINES * 3):
+                writer.write(b"X-H%d: v\r\n" % i)
+                if i % 100 == 0:
+                    await writer.drain()
+            writer.write(b"Content-Length: 2\r\n\r\nok")
+            await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    async def go():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        fetcher = FetchProcessor(Settings(overrides={"HTTP_CLIENT": client}))
+        try:
+            return await fetcher(CrawlUri(url="http://127.0.0.1:%d/" % port))
+        finally:
+            fetcher.close()
+            server.close()
+
+    curi = asyncio.run(go())
+    assert curi.status_code == 599, (curi.status_code, curi.optional_vars)
+    assert len(curi.rep_header) == 0

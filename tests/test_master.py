@@ -433,3 +433,28 @@ def test_robots_txt_requests_are_counted_apart(run_master, workers):
                                 message="one robots.txt and one page")
     assert sum(status["results"].values()) == 1
     assert len(master.events("success")) == 2  # both still reach the frontier
+
+
+def test_results_with_mistyped_tickets_are_counted_and_dropped(run_master, workers):
+    """Issue 18 item 8: a ticket whose fields have the wrong types ({"worker": [1]} made
+    the master's registry raise TypeError, which escaped the result channel before it
+    re-armed, so later results went unread) is counted as malformed and dropped."""
+    master = run_master({"SEED_URLS": seeds(3)})
+    worker = workers(master.settings, slots=1)
+    worker.register()
+    first = worker.recv_work()
+    worker.reply(first, ticket=True)
+    worker.wait_status(lambda s: s["results"]["success"] == 1, message="one success")
+    body = pack({"url": "http://example.test/p0", "status_code": 200})
+    bad_tickets = [{"worker": [1]}, {"worker": {"a": 1}}, {"id": "7"}, {"id": [7]},
+                   {"back": 1}, {"held": ["x"]}, {"free": "3"}, {"n": 1.5},
+                   {"worker": b"worker:test:1", "free": [1]}]
+    for ticket in bad_tickets:
+        worker.send_raw([first.identity, body, pack(ticket)], on="pub")
+    status = worker.wait_status(lambda s: s["malformed"] >= len(bad_tickets),
+                                message="mistyped tickets counted")
+    assert master.proc.poll() is None
+    for _ in range(2):  # the channel still reads results
+        worker.reply(worker.recv_work(), ticket=True)
+    worker.wait_status(lambda s: s["results"]["success"] == 3, message="three successes")
+    assert status["workers"] == 1

@@ -85,6 +85,17 @@ def test_that_construction_works():
     ([b"id", msgpack.packb({"url": "u", "content_body": "text"})], "field 'content_body'"),
     ([b"id", msgpack.packb({"url": "u", "v": 2})], "unsupported protocol version 2"),
     ([b"id", msgpack.packb({"status_code": 200})], "without a url"),
+    # issue 18 item 8: every ticket key is type-checked
+    ([b"id", msgpack.packb({"url": "u"}), msgpack.packb({"worker": [1]})], "ticket key 'worker'"),
+    ([b"id", msgpack.packb({"url": "u"}), msgpack.packb({"id": "7"})], "ticket key 'id'"),
+    ([b"id", msgpack.packb({"url": "u"}), msgpack.packb({"id": True})], "ticket key 'id'"),
+    ([b"id", msgpack.packb({"url": "u"}), msgpack.packb({"deadline": "1"})],
+     "ticket key 'deadline'"),
+    ([b"id", msgpack.packb({"url": "u"}), msgpack.packb({"back": 1})], "ticket key 'back'"),
+    ([b"id", msgpack.packb({"url": "u"}), msgpack.packb({"body": 0})], "ticket key 'body'"),
+    ([b"id", msgpack.packb({"url": "u"}), msgpack.packb({"held": [1, "x"]})],
+     "ticket key 'held'"),
+    ([b"id", msgpack.packb({"url": "u"}), msgpack.packb({"free": 1.0})], "ticket key 'free'"),
 ])
 def test_malformed_data_messages_raise_message_error(frames, reason):
     with pytest.raises(MessageError, match=reason):

@@ -513,3 +513,87 @@ def test_redirect_locations_are_resolved_as_browsers_do():
     bad = redirect(302, "http://[::1")
     assert bad.extracted_urls == [] and bad.optional_vars["links_dropped"] == "1"
     assert "links_dropped" not in redirect(302, "mailto:a@b.c").optional_vars
+
+
+# ---------------------------------------------------------------- issue 18 item 5: budgets
+class _CountedStr(str):
+    """A str that counts how often it is compared for equality."""
+    comparisons = 0
+
+    def __eq__(self, other):
+        _CountedStr.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_counting_dropped_links_is_linear_in_the_values():
+    """20,000 distinct unparsable hrefs: ``values.count(value)`` per failing value
+    compared every value with every other (n² comparisons, 10 s on a worker's loop)."""
+    from spyder.processor.links import LinkResolver
+    values = [_CountedStr("http://a b/%d" % i) for i in range(2000)] * 2
+    _CountedStr.comparisons = 0
+    resolver = LinkResolver("http://example.test/")
+    assert resolver.links(values) == []
+    assert resolver.dropped == 4000
+    assert _CountedStr.comparisons <= 4 * len(values), _CountedStr.comparisons
+
+
+def test_links_per_page_are_capped_and_the_result_marked():
+    from spyder.processor.htmllinkextractor import DefaultHtmlLinkExtractor
+    settings = Settings(overrides={"LINKS_MAX_PER_PAGE": 100})
+    body = ("<html><head></head><body>%s<meta name=robots content=noindex></body></html>"
+            % "".join('<a href="/p/%d">x</a>' % i for i in range(1000))).encode()
+    curi = CrawlUri(url="http://example.test/", status_code=200, content_body=body,
+                    rep_header={"Content-Type": "text/html"})
+    DefaultHtmlLinkExtractor(settings)(curi)
+    assert curi.extracted_urls == ["http://example.test/p/%d" % i for i in range(100)]
+    assert curi.optional_vars["links_truncated"] == "1"
+    assert curi.optional_vars["noindex"] == "1"  # directives after the cap still count
+
+
+def _tree_depth(body):
+    from selectolax.lexbor import LexborHTMLParser
+    deepest, stack = 0, [(LexborHTMLParser(body).root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        child = node.child
+        while child is not None:
+            stack.append((child, depth + 1))
+            child = child.next
+    return deepest
+
+
+def test_large_pages_are_flattened_so_nothing_nests_deeply():
+    """Lexbor's tree construction is quadratic in the depth of open elements (200,000
+    <div>: two minutes); a large page is flattened first, so the depth stays small
+    whatever the page -- and the links found stay the same."""
+    from spyder.processor.htmllinkextractor import FLATTEN_MIN_SIZE, flatten
+    for hostile in ("<div>" * 20000, "<div title='<'><span>" * 5000, "<a><a><template>" * 5000,
+                    "<ul><li><section>" * 5000):
+        assert len(hostile) > FLATTEN_MIN_SIZE
+        assert _tree_depth(flatten(hostile)) < 20
+    page = ("<html><head><base href='/base/'><link rel=next href='n.html'>"
+            "<meta http-equiv=refresh content='5; url=/refreshed'></head><body>" + "".join(
+                "<div class=c%d><ul><li><a href='/p/%d?a=1&amp;b=2'>x<b>y</b></a>"
+                "<li><a rel=nofollow href=/no/%d>n</a><table><tr><td><area href=/area/%d>"
+                "<iframe src='/frame/%d'></iframe><p title='a>b'><a href=\"q'%d\">q</a>"
+                "</table></ul><script>for(i=0;i<n;i++){}</script></div>" % ((i,) * 6)
+                for i in range(300)) + "</body></html>")
+    assert len(page) > FLATTEN_MIN_SIZE
+    extractor = DefaultHtmlLinkExtractor(Settings())
+
+    def links(body):
+        curi = CrawlUri(url="http://example.test/dir/", status_code=200,
+                        content_body=body.encode(), rep_header={"Content-Type": "text/html"})
+        return extractor(curi).extracted_urls
+
+    flattened = links(page)
+    assert len(flattened) == 1 + 1 + 4 * 300
+    import spyder.processor.htmllinkextractor as module
+    saved, module.FLATTEN_MIN_SIZE = module.FLATTEN_MIN_SIZE, 10 ** 9
+    try:
+        assert links(page) == flattened
+    finally:
+        module.FLATTEN_MIN_SIZE = saved

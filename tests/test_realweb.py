@@ -65,7 +65,8 @@ class _Handler(RequestHandler):
         status, headers, body = answer
         self.set_status(status)
         for name, value in headers.items():
-            self.set_header(name, value)
+            for one in value if isinstance(value, list) else [value]:  # a list: repeated
+                self.add_header(name, one)
         self.write(body)
 
 
@@ -284,6 +285,30 @@ def test_x_robots_tag_is_honoured_and_noindex_recorded(tmp_path):
     noindex = {url.rpartition("/")[2]: r["noindex"] for url, r in records(tmp_path).items()}
     assert noindex == {"": False, "xr-nofollow": False, "xr-other": False, "xr-ours": True,
                        "xr-none": True, "meta": True, "pdf": True, "b": False, "e": False}
+
+
+def test_repeated_x_robots_tag_headers_are_read_one_line_at_a_time(tmp_path):
+    """Issue 18 item 9: a user-agent prefix in one X-Robots-Tag header line does not
+    reach into the next line (they were joined with ", ", so a general ``noindex`` after
+    ``otherbot: nofollow`` read as otherbot's)."""
+    def tagged(values, link):
+        return 200, {"Content-Type": "text/html", "X-Robots-Tag": values}, html(link)
+    pages = {
+        "/robots.txt": (404, {}, b""),
+        "/": text(html("/split-noindex", "/split-nofollow", "/split-ours"), "text/html"),
+        "/split-noindex": tagged(["otherbot: nofollow", "noindex"], "/f"),
+        "/split-nofollow": tagged(["otherbot: noindex", "nofollow"], "/g"),
+        "/split-ours": tagged(["noarchive", "spyder: noindex", "otherbot: nofollow"], "/h"),
+    }
+    for path in "fgh":
+        pages["/" + path] = text(html(), "text/html")
+    [host] = serve_and_crawl(tmp_path, [pages], [(0, "/")], until_done,
+                             SINKS=["spyder.sinks.jsonl.JsonLinesSink"])
+    fetched = set(host.paths())
+    assert {"/f", "/h"} <= fetched and "/g" not in fetched
+    noindex = {url.rpartition("/")[2]: r["noindex"] for url, r in records(tmp_path).items()}
+    assert noindex == {"": False, "split-noindex": True, "split-nofollow": False,
+                       "split-ours": True, "f": False, "h": False}
 
 
 # ------------------------------------------------------------------------- sitemaps

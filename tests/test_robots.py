@@ -309,3 +309,131 @@ def test_a_cross_host_robots_redirect_takes_a_slot_and_the_delay_of_the_target_q
     assert [url for _, url in on_b].count(target) == 2
     assert "http://a.test/x" not in trace.urls and frontier.crawl_done()  # b's rules for a
     frontier.close()
+
+
+# ---------------------------------------------- issue 18 item 7: a bounded parse and check
+def _hostile_robots(size=512 * 1024):
+    """512 KiB of wildcard rules for every user agent, plus others' groups."""
+    import random
+    rnd = random.Random(7)
+    lines, total = ["User-agent: otherbot", "Disallow: /o*"] * 500 + ["User-agent: *"], 0
+    while total < size:
+        parts = ["".join(rnd.choice("abcdefghij") for _ in range(rnd.randint(1, 4)))
+                 for _ in range(rnd.randint(2, 6))]
+        lines.append("Disallow: /" + "*".join(parts) + ("$" if rnd.random() < 0.3 else ""))
+        total += len(lines[-1]) + 1
+    lines.append("Disallow: /private")
+    return "\n".join(lines) + "\nSitemap: http://a.test/sitemap.xml\n"
+
+
+class _CountingPatterns:
+    """Counts Protego's URL patterns built and matched (the work of a parse and a check)."""
+
+    def __init__(self, monkeypatch):
+        from protego import _urlpattern
+        self.built = self.matched = 0
+        original_init, original_match = _urlpattern._URLPattern.__init__, \
+            _urlpattern._URLPattern.match
+
+        def init(pattern, *args):
+            self.built += 1
+            original_init(pattern, *args)
+
+        def match(pattern, url):
+            self.matched += 1
+            return original_match(pattern, url)
+
+        monkeypatch.setattr(_urlpattern._URLPattern, "__init__", init)
+        monkeypatch.setattr(_urlpattern._URLPattern, "match", match)
+
+
+def test_a_hostile_robots_txt_costs_a_bounded_parse_and_check(tmp_path, monkeypatch):
+    """512 KiB of wildcard rules: 1.28 s per parse and 23 ms per check on the master's
+    loop.  Only the rules of our group within ROBOTSTXT_MAX_RULES units are parsed, and
+    a check looks at no more of them."""
+    counting = _CountingPatterns(monkeypatch)
+    rules = RobotsRules(_hostile_robots(), "spyder", 10.0)  # the default: 1,000 units
+    assert counting.built <= 1000, counting.built
+    for i in range(20):
+        rules.allowed("http://a.test/abc/def/%d" % i)
+    assert counting.matched <= 20 * 1000, counting.matched
+    assert rules.sitemaps == ["http://a.test/sitemap.xml"]  # site-wide lines are kept
+    assert rules.allowed("http://a.test/private")  # past the budget: ignored
+    # the setting reaches the frontier's parser
+    from spyder.core.frontier.robots import RobotsTxt
+    from spyder.core.settings import Settings
+    counting.built = 0
+    robots = RobotsTxt(Settings(overrides={"ROBOTSTXT_MAX_RULES": 500}), store=None, retry=None)
+    small = robots._parse(_hostile_robots())
+    assert counting.built <= 500 and small.ignored > 10000
+
+
+def test_the_reduced_robots_txt_means_what_the_whole_one_means():
+    """Within the budget, the reduction changes nothing: random files (groups for
+    several agents, merged groups, typos, comments, Crawl-delay, Sitemap) give the
+    same answers as Protego on the whole file."""
+    import random
+    from protego import Protego
+    rnd = random.Random(11)
+    agents = ["*", "spyder", "Spyder", "googlebot", "spy", "spyder-x", "x-spyder", "spy*der",
+              "", "*spyder*", "spyderbot"]
+    fields = ["User-agent", "user agent", "Disallow", "Allow", "Crawl-delay", "Sitemap",
+              "Host", "Request-rate", "foo", "disalow", "Disallow", "Allow"]
+    values = ["", "/", "/a", "/a*", "/a$", "/*b", "/a/b", "/a%2F", "/*.php$", "/index.html",
+              "/b*c*d", "/%e4", "/\u00e4"]
+
+    def value(field):
+        name = field.lower()
+        if "agent" in name:
+            return rnd.choice(agents)
+        if name == "crawl-delay":
+            return rnd.choice(["1", "2.5", "x", ""])
+        if name == "request-rate":
+            return rnd.choice(["1/5", "3/10s", ""])
+        if name in ("sitemap", "host"):
+            return "http://a.test/s%d" % rnd.randint(0, 3)
+        return rnd.choice(values)
+
+    paths = ["/", "/a", "/a/b", "/ab", "/b", "/xbyc/d", "/index.html", "/x.php", "/%E4",
+             "/robots.txt", "/a%2F"]
+    for _ in range(1500):
+        lines = []
+        for _ in range(rnd.randint(0, 14)):
+            field = rnd.choice(fields)
+            lines.append("%s%s %s%s" % (field, rnd.choice([":", ": ", " :", ""]), value(field),
+                                        rnd.choice(["", " # c", "#x"])))
+        body = "\n".join(lines)
+        whole = Protego.parse(body) if body.strip() else None
+        ours = RobotsRules(body, "spyder", 100.0)
+        for path in paths:
+            url = "http://a.test" + path
+            assert ours.allowed(url) == (whole.can_fetch(url, "spyder") if whole else True), \
+                (body, path)
+        if whole is not None:
+            assert ours.sitemaps == list(whole.sitemaps), body
+            delay = whole.crawl_delay("spyder")
+            assert (ours._parser.crawl_delay("spyder") if ours._parser else None) == delay, body
+
+
+@pytest.mark.sqlite_only
+def test_what_is_kept_of_a_robots_txt_is_its_reduction_for_our_agent(tmp_path):
+    """The state file keeps the reduction (rules of our group within the budget, a first
+    line naming the product token), not 512 KiB per host; a reduction made for another
+    user agent is not used: that robots.txt is fetched again."""
+    body = ("User-agent: otherbot\nDisallow: /\n" * 300 + "User-agent: spyder\n"
+            "Disallow: /no\n# a comment\nSitemap: http://a.test/s.xml\n")
+    frontier, clock = robots_frontier(tmp_path)
+    frontier.add_uri(CrawlUri(url="http://a.test/"))
+    site = Site({ROBOTS: page(body), "http://a.test/": (200,), "http://a.test/yes": (200,)})
+    crawl(frontier, clock, site)
+    status, kept = frontier._store.robots("http://a.test")[:2]
+    assert status == 200
+    assert kept == ("# spyder: the rules for spyder\nSitemap: http://a.test/s.xml\n"
+                    "User-agent: spyder\nDisallow: /no")
+    frontier.close()
+    # the same state file under another product token: fetched again
+    frontier, clock = robots_frontier(tmp_path, clock, USER_AGENT="otherbot/1.0")
+    frontier.add_uri(CrawlUri(url="http://a.test/yes"))
+    # fetched again, and otherbot's "Disallow: /" now applies
+    assert crawl(frontier, clock, site).urls == [ROBOTS]
+    frontier.close()

@@ -6,6 +6,7 @@ and waits with deadlines."""
 import asyncio
 import hashlib
 import os
+import time
 
 import pytest
 import zmq
@@ -351,6 +352,14 @@ def test_worker_management_sockets_and_control(socket_dir):
             # something on another topic is not for the worker (it subscribes to
             # spyder.worker. only) and must not disturb it
             await master_pub.send_multipart([C.ZMQ_SPYDER_MGMT_MASTER, IDENTITY, b"status"])
+            # a blocking call on the loop shows as loop lag in the next heartbeat
+            await wait_for(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT)
+            asyncio.get_running_loop().call_soon(time.sleep, 0.3)
+            lagged = await wait_for(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT)
+            while lagged.details["lag"] < 0.25:  # (that heartbeat may have been sent before)
+                lagged = await wait_for(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT)
+            after = await wait_for(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT)
+            assert after.details["lag"] < lagged.details["lag"] <= after.details["lag_max"]
             ack = await wait_for(C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK,
                                  publish=C.ZMQ_SPYDER_MGMT_WORKER_QUIT)
             await asyncio.wait_for(control.done.wait(), DEADLINE)
@@ -368,9 +377,10 @@ def test_worker_management_sockets_and_control(socket_dir):
         assert msg.topic == b"spyder.worker." and msg.identity == b"worker:test:7"
     # nobody subscribed to the results and no heartbeat was echoed: no work taken
     for msg in (heartbeat, hello_answer):
-        assert {k: v for k, v in msg.details.items() if k not in ("t", "n")} == {
-            "slots": 3, "free": 0, "held": []}
+        assert {k: v for k, v in msg.details.items()
+                if k not in ("t", "n", "lag", "lag_max")} == {"slots": 3, "free": 0, "held": []}
         assert isinstance(msg.details["t"], float)
+        assert isinstance(msg.details["lag"], float) and isinstance(msg.details["lag_max"], float)
     # the credit snapshots are numbered, one after the other
     numbers = [m.details["n"] for m in seen if m.details and "n" in m.details]
     assert len(numbers) >= 2 and numbers == sorted(set(numbers))
@@ -407,3 +417,61 @@ def test_create_worker_extractor_runs_the_pipeline(socket_dir):
     msg = asyncio.run(scenario())
     assert msg.identity == IDENTITY
     assert msg.curi.optional_vars["extraction_finished"] == "1"
+
+
+def test_large_pages_and_sitemaps_are_processed_off_the_loop(socket_dir):
+    """Issue 18 items 5 and 6: a large page or a sitemap (a 50,000-URL one blocked the
+    loop 1.7 s) is processed in the extract thread while the loop goes on -- here the
+    thread's processing waits for a callback that only the running loop can make --;
+    a small page stays on the loop; the fetch slot is held until the result is out."""
+    import threading
+    from spyder.core.worker.zmqworker import OffLoop
+
+    loop_ran = threading.Event()
+    threads = {}
+
+    def slow_processing(curi):
+        threads[curi.url] = threading.current_thread().name
+        curi.optional_vars["loop_ran"] = str(loop_ran.wait(10))
+        curi.status_code = 201
+        return curi
+
+    def inline_processing(curi):
+        threads[curi.url] = threading.current_thread().name
+        curi.status_code = 202
+        return curi
+
+    async def fetched(curi):
+        curi.status_code = 200
+        return curi
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        off_loop = OffLoop(slow_processing, inline_max=1000)
+        extract = ZmqWorker(peers.stage_out, inline_processing, off_loop=off_loop)
+        stage = AsyncZmqWorker(peers.stage_in, fetched, 2, extract)
+        stage.start()
+        try:
+            small = await settle_pubsub(peers, lambda: peers.send(
+                CrawlUri(url="http://a/small", content_body=b"x" * 1000)))
+            await peers.send(CrawlUri(url="http://a/large", content_body=b"x" * 1001))
+            await until(lambda: "http://a/large" in threads, "the large page in the thread")
+            busy = stage.in_flight
+            asyncio.get_running_loop().call_soon(loop_ran.set)
+            large = await peers.recv()
+            await peers.send(CrawlUri(url="http://a/sitemap", content_body=b"x",
+                                      optional_vars={C.CURI_SITEMAP_FETCH: "1"}))
+            sitemap = await peers.recv()
+            return small, large, sitemap, busy, off_loop.processed
+        finally:
+            stage.close()
+            extract.close()
+            peers.close()
+
+    small, large, sitemap, busy, processed = asyncio.run(scenario())
+    assert small.curi.status_code == 202 and threads["http://a/small"] == "MainThread"
+    assert large.curi.status_code == 201 and large.curi.optional_vars["loop_ran"] == "True"
+    assert threads["http://a/large"].startswith("spyder-extract")
+    assert large.curi.optional_vars[C.CURI_CONTENT_SHA1] == hashlib.sha1(b"x" * 1001).hexdigest()
+    assert sitemap.curi.status_code == 201 and threads["http://a/sitemap"].startswith("spyder-")
+    assert busy == 1 and processed == 2

@@ -99,3 +99,76 @@ def test_sends_and_subscriptions_on_one_xpub(tmp_path):
         await _until(lambda: events == [b"\x01", b"\x00"])
 
     _run(go)
+
+
+def test_a_raising_callback_costs_one_message_and_the_channel_goes_on(tmp_path):
+    """Issue 18 item 8: an exception in the receive callback is logged and counted, and
+    the channel re-arms and reads what comes next."""
+    address = "ipc://%s" % (tmp_path / "raise")
+
+    async def go(ctx):
+        push, pull = ctx.socket(zmq.PUSH), ctx.socket(zmq.PULL)
+        pull.bind(address)
+        push.connect(address)
+        channel = ZmqChannel(pull)
+        got = []
+
+        def handler(frames):
+            if frames[0] == b"bad":
+                raise TypeError("unhashable type: 'list'")
+            got.append(frames[0])
+
+        channel.on_recv(handler)
+        push.send_multipart([b"bad"])
+        await _until(lambda: channel.handler_errors == 1)
+        for i in range(5):  # each after the loop went idle: a lost wake-up would show
+            push.send_multipart([b"%d" % i])
+            await _until(lambda: len(got) == i + 1)
+        push.send_multipart([b"bad"])
+        push.send_multipart([b"last"])
+        await _until(lambda: got[-1:] == [b"last"])
+        assert channel.handler_errors == 2 and len(got) == 6
+
+    _run(go)
+
+
+def test_costly_messages_give_the_loop_a_turn_between_them(tmp_path, monkeypatch):
+    """Issue 18 item 7: a run of costly messages (robots.txt results parsed on the
+    master's loop) must not add up to one long block: past ``_BATCH_SECONDS`` of
+    handling the channel lets the loop's other work run before the next message, and
+    a wake-up of the socket while a turn is queued does not start a second one."""
+    from spyder.core.wire import zmqchannel
+    monkeypatch.setattr(zmqchannel, "_BATCH_SECONDS", 0.0)  # every message is "costly"
+    address = "ipc://%s" % (tmp_path / "slice")
+
+    async def go(ctx):
+        push, pull = ctx.socket(zmq.PUSH), ctx.socket(zmq.PULL)
+        pull.bind(address)
+        push.connect(address)
+        for i in range(5):
+            push.send_multipart([b"%d" % i])
+        channel = ZmqChannel(pull)
+        events = []
+        loop = asyncio.get_running_loop()
+
+        def handler(frames):
+            events.append(frames[0])
+            loop.call_soon(events.append, "turn")  # the loop's other work
+
+        await _until(lambda: pull.poll(0))  # everything has arrived
+        channel.on_recv(handler)
+        await _until(lambda: len([e for e in events if e != "turn"]) == 5)
+        await asyncio.sleep(0)
+        return events
+
+    ctx = zmq.Context()
+    try:
+        events = asyncio.run(go(ctx))
+    finally:
+        ctx.destroy(linger=0)
+    messages = [e for e in events if e != "turn"]
+    assert messages == [b"0", b"1", b"2", b"3", b"4"]
+    # after each message the loop had a turn before the next one was handled
+    for i in range(4):
+        between = events[events.index(messages[i]) + 1:events.index(messages[i + 1])]
+        assert "turn" in between, events

@@ -31,6 +31,16 @@ ZMQ_SPYDER_MGMT_WORKER_CREDIT = b"credit"
 ZMQ_SPYDER_MGMT_WORKER_ECHO = b"heartbeat.echo"
 #: master -> supervisors (topic ``spyder.master.``): crawl status, details carry the numbers.
 ZMQ_SPYDER_MGMT_MASTER_STATUS = b"status"
+#: Topic prefix of the master's claim confirmations: ``spyder.claims.<worker identity>``,
+#: so that only that worker's SUB receives them (publisher-side filtering).
+ZMQ_SPYDER_MGMT_CLAIMS = b"spyder.claims."
+#: master -> one worker (topic ``spyder.claims.<identity>``): the dispatch ids whose claim
+#: the master registered in time (details ``ok``) and those that are not the worker's
+#: (details ``void``): a claimed fetch goes on past its claim deadline only once confirmed.
+ZMQ_SPYDER_MGMT_WORKER_CLAIMS = b"claims"
+#: supervisor -> master: a worker process exited (details ``worker``: its identity); its
+#: claimed dispatches return at once instead of after WORKER_HEARTBEAT_TIMEOUT.
+ZMQ_SPYDER_MGMT_WORKER_GONE = b"worker.gone"
 
 # --- keys of the optional 4th management frame (a msgpack map) ----------------------
 #: int: how many URLs the worker can work on at once (its MAX_CLIENTS).
@@ -50,6 +60,14 @@ MGMT_DETAIL_WORKER = "worker"
 MGMT_DETAIL_RECEIVED = "m"
 #: float: seconds of silence after which the master declares a worker dead.
 MGMT_DETAIL_DEAD_AFTER = "dead_after"
+#: float: the worker's worst event-loop lag (seconds) since its previous heartbeat.
+MGMT_DETAIL_LOOP_LAG = "lag"
+#: float: the worker's worst event-loop lag (seconds) since it started.
+MGMT_DETAIL_LOOP_LAG_MAX = "lag_max"
+#: list of int: dispatch ids whose claim the master registered (``claims``).
+MGMT_DETAIL_OK = "ok"
+#: list of int: dispatch ids a worker reported holding that are not its own (``claims``).
+MGMT_DETAIL_VOID = "void"
 
 # --- keys of a data message's ticket (its optional 3rd frame, a msgpack map) --------
 #: int: the dispatch id (master -> worker, copied back in the result).
@@ -60,6 +78,11 @@ TICKET_DEADLINE = "deadline"
 TICKET_WORKER = "worker"
 #: bool: the worker hands the URL back unfetched (worker -> master).
 TICKET_HANDED_BACK = "back"
+#: float: the master's monotonic clock by which a worker must have claimed the dispatch
+#: (master -> worker); one read later is handed back unread, an unclaimed one returns.
+TICKET_CLAIM_BY = "claim_by"
+#: bool: handed back unread because its claim deadline had passed (worker -> master).
+TICKET_VOID = "void"
 #: bool: false = leave the body out of the result, send its length and SHA-1 only
 #: (master -> worker; absent = true).
 TICKET_BODY = "body"

@@ -18,10 +18,22 @@ checkpoint: ``position()`` returns where its output stands (JSON), the frontier
 stores it in the state file in the same commit, and on the next start calls
 ``restore(position)`` so that the sink cuts its output back to what was committed.
 ``synced()`` says whether everything told so far is in that position (a sink that
-writes in a thread may be behind); the frontier postpones a commit until it is --
-if that takes long, dispatch pauses until the sink has caught up, so the master's
-loop never waits for it -- and ``wait()`` blocks until it is (when closing).  While a
-sink says it is ``behind()`` (a backlog too large), dispatch pauses as well.
+writes in a thread may be behind); when a commit is due and a sink is not synced,
+dispatch pauses at once -- the results of the URLs in flight still arrive, bounded
+by the workers' credit -- until it is, and the commit is made then, so checkpoints
+keep their interval under any load and the master's loop never waits for a sink.
+``wait()`` blocks until it is (when closing).  Just before the commit, ``sync()``
+makes the output ``position()`` names durable (the built-in sinks fsync, with
+``SINK_FSYNC``), so a power cut cannot leave it shorter than the committed position.
+While a sink says it is ``behind()`` (a backlog too large), dispatch pauses as well.
+
+A sink whose output cannot be written (disk full, EIO) must not count the outcome as
+done: it cuts its output back to the last whole record, keeps what it is told, says
+why in ``failure()`` (the frontier shows it in its stats, so in the master's status
+line and the console), stays ``behind()`` and not ``synced()`` -- nothing is
+dispatched and nothing committed -- and tries again until the write succeeds.  When
+the frontier closes while a sink has failed, it commits nothing: the outcomes since
+the last commit are crawled again on the next start.
 
 A sink that reads only the body's length and SHA-1 sets ``needs_body = False``; when
 no sink needs bodies, workers leave them out of their results (``wants_body``), which
@@ -87,8 +99,15 @@ class AbstractCrawlUriSink:
         """Everything told so far is accounted for in ``position()``."""
         return True
 
+    def sync(self):
+        """Make the output up to ``position()`` durable (called just before each commit)."""
+
+    def failure(self):
+        """Why the output cannot be written now (a short text for the operator), or None."""
+        return None
+
     def wait(self):
-        """Block until ``synced()``."""
+        """Block until ``synced()`` (or until ``failure()`` says why it cannot be)."""
 
     def behind(self):
         """So much told is not written yet that the crawl should wait: the frontier hands
@@ -147,6 +166,29 @@ class Sinks:
 
     def synced(self):
         return all(self._ask(sink, "synced", True) for sink in self._sinks)
+
+    def sync(self):
+        """Make every sink's output durable; False if one could not (logged and counted)."""
+        ok = True
+        for sink in self._sinks:
+            method = getattr(sink, "sync", None)
+            if method is None:
+                continue
+            try:
+                method()
+            except Exception:
+                self.errors += 1
+                ok = False
+                log.exception("frontier::sink %r failed in sync: the commit waits", sink)
+        return ok
+
+    def failure(self):
+        """The first sink's ``failure()``, or None."""
+        for sink in self._sinks:
+            failure = self._ask(sink, "failure", None)
+            if failure:
+                return failure
+        return None
 
     def behind(self):
         return any(self._ask(sink, "behind", False) for sink in self._sinks)

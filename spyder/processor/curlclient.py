@@ -32,6 +32,13 @@ transfer); they run synchronously inside ``socket_action``.  A transfer that fai
 raises ``TransferError`` (``TransferTimeout`` for libcurl's timeouts) with libcurl's
 error number and text; a sink that stopped the transfer sees ``TransferError`` with
 ``CURLE_WRITE_ERROR``.
+
+Through a proxy, an https URL is tunnelled with ``CONNECT``.  The proxy's own answer
+to it (``200 Connection established``, or a ``407``) never reaches the sink
+(``CURLOPT_SUPPRESS_CONNECT_HEADERS``), so it cannot pass for the origin's status: a
+tunnel the proxy refuses, or an origin that never answers through it, fails the
+transfer with ``ProxyError`` (a ``TransferError``, so the fetch stage reports a
+retryable network error, 599) naming the proxy and its CONNECT status.
 """
 import asyncio
 import collections
@@ -55,6 +62,16 @@ class TransferError(Exception):
 
 class TransferTimeout(TransferError, TimeoutError):
     """libcurl's connect or request timeout struck (CURLE_OPERATION_TIMEDOUT)."""
+
+
+class ProxyError(TransferError):
+    """The proxy refused to open a tunnel (its CONNECT answer was not 2xx)."""
+
+
+#: CURLOPT_SUPPRESS_CONNECT_HEADERS (libcurl 7.54; pycurl 7.49 has no name for it)
+_SUPPRESS_CONNECT_HEADERS = getattr(pycurl, "SUPPRESS_CONNECT_HEADERS", 265)
+#: CURLE_PROXY (libcurl 7.73): a proxy handshake error
+_E_PROXY = 97
 
 
 class _Handle:
@@ -89,6 +106,7 @@ class CurlClient:
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
         self._handles = {}                    # Curl -> _Handle
+        self._proxy_name = None if proxy is None else "%s:%s" % (proxy[0], proxy[1])
         for _ in range(max(1, settings.MAX_CLIENTS)):
             handle = _Handle(pycurl.Curl())
             self._configure(handle, settings, ca_certs, proxy)
@@ -122,6 +140,8 @@ class CurlClient:
             curl.setopt(pycurl.PROXY, host)
             curl.setopt(pycurl.PROXYPORT, port)
             curl.setopt(pycurl.PROXYAUTH, pycurl.HTTPAUTH_BASIC)
+            # the proxy's answer to CONNECT is not the origin's: keep it from the sink
+            curl.setopt(_SUPPRESS_CONNECT_HEADERS, 1)
             if username:
                 curl.setopt(pycurl.PROXYUSERNAME, username.encode("utf-8"))
                 curl.setopt(pycurl.PROXYPASSWORD, (password or "").encode("utf-8"))
@@ -242,7 +262,14 @@ class CurlClient:
         self._release(handle)
         if future.done():           # cancelled; its coroutine has not run yet
             return
-        if not errno:
+        connect_code = curl.getinfo(pycurl.HTTP_CONNECTCODE) if self._proxy_name else 0
+        if errno and self._proxy_name and (errno == _E_PROXY
+                                           or connect_code and connect_code // 100 != 2):
+            future.set_exception(ProxyError(errno, "proxy %s refused the tunnel (CONNECT "
+                                            "answered %s): %s" % (self._proxy_name,
+                                                                  connect_code or "nothing",
+                                                                  message)))
+        elif not errno:
             future.set_result(waited)
         elif errno == pycurl.E_OPERATION_TIMEDOUT:
             future.set_exception(TransferTimeout(errno, message))

@@ -3,7 +3,9 @@
 ``await fetcher(curi)`` downloads ``curi.url`` (the real URL, so the Host header,
 TLS SNI and certificate checks are right) with libcurl or tornado's simple client and
 fills in ``status_code``, ``rep_header`` (tornado's normalised names, repeated
-headers joined with ``", "``), ``content_body``, ``effective_url`` (the URL finally
+headers joined with ``", "``; the lines apart, ``{name: [value, ...]}``, in
+``curi.rep_header_lines``, an attribute for this worker's processors that is never
+sent), ``content_body``, ``effective_url`` (the URL finally
 fetched), ``req_header`` (the headers sent, plus the frontier's hints),
 ``begin_processing`` / ``end_processing`` (UTC epoch), ``req_time`` and ``queue_time``.
 It never raises: a network failure (timeout, refused connection, DNS, TLS) is
@@ -49,8 +51,12 @@ What the settings do:
   deadline) stops its libcurl transfer and frees its handle at once;
 * ``PROXY_HOST`` always uses the curl client (needs pycurl); the proxy then
   resolves host names itself, so the DNS cache and static mappings do not apply.
+  The proxy's answer to an https tunnel's CONNECT never passes for the origin's, and
+  a proxy that refuses the tunnel or answers 407 is a retryable network error (599)
+  naming the proxy (``curlclient.ProxyError``), never the page's status.
 """
 import functools
+import io
 import logging
 import re
 import ssl
@@ -74,13 +80,16 @@ from spyder.processor.encoding import extract_content_type_encoding
 from spyder.processor.links import redirect_target
 
 try:
-    from spyder.processor.curlclient import CurlClient, TransferError
+    from spyder.processor.curlclient import CurlClient, ProxyError, TransferError
 except ImportError as exc:  # HTTP_CLIENT="simple" (or "auto") works without pycurl
     CurlClient = None
     _NO_PYCURL = str(exc)
 
     class TransferError(Exception):
         """Never raised: pycurl is not installed."""
+
+    class ProxyError(TransferError):
+        """Never raised: proxies need pycurl."""
 
 log = logging.getLogger("spyder.worker.fetch")
 
@@ -125,6 +134,12 @@ _HEADER_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
                           r"[\x21-\x7e\x80-\xff])?)?)[ \t]*\r?\n?")
 
 
+#: Header lines and bytes of one response's headers accepted (a server sending more is
+#: a network error, 599): a bounded share of memory for the header decoder.
+MAX_HEADER_LINES = 1000
+MAX_HEADER_BYTES = 256 * 1024
+
+
 @functools.lru_cache(maxsize=1024)
 def _normalized(name):
     """A header name in tornado's Http-Header-Case (``ETag`` -> ``Etag``)."""
@@ -138,8 +153,8 @@ class _Download:
     body is not complete (a WARC-Truncated reason), or ``None``.
     """
 
-    __slots__ = ("limit", "wanted_types", "status", "headers", "headers_done", "body", "cut",
-                 "failure")
+    __slots__ = ("limit", "wanted_types", "status", "headers", "headers_done", "body", "size",
+                 "cut", "failure", "header_lines", "header_bytes")
 
     def __init__(self, limit, wanted_types):
         self.limit = limit
@@ -147,12 +162,21 @@ class _Download:
         self.status = None
         self.headers = {}
         self.headers_done = False
-        self.body = bytearray()
+        self.header_lines = self.header_bytes = 0
+        # a BytesIO's getvalue() hands over its buffer without a copy (a bytearray
+        # would be copied into the result's bytes: twice the body at the end)
+        self.body = io.BytesIO()
+        self.size = 0
         self.cut = None
         #: an exception raised in a libcurl callback (which must not see it)
         self.failure = None
 
     def on_header(self, line):
+        self.header_lines += 1
+        self.header_bytes += len(line)
+        if self.header_lines > MAX_HEADER_LINES or self.header_bytes > MAX_HEADER_BYTES:
+            raise HTTPInputError("response headers above %d lines or %d bytes"
+                                 % (MAX_HEADER_LINES, MAX_HEADER_BYTES))
         if line.startswith("HTTP/"):            # a (new) status line
             self.status = parse_response_start_line(line.strip()).code
             self.headers = {}
@@ -176,12 +200,12 @@ class _Download:
         return None if values is None else ",".join(values)
 
     def on_chunk(self, chunk):
-        room = self.limit - len(self.body)
+        room = self.limit - self.size
         if len(chunk) > room:
-            self.body += chunk[:room]
+            self.size += self.body.write(chunk[:room])
             self.cut = _LENGTH
             raise _Abort("body larger than the size limit")
-        self.body += chunk
+        self.size += self.body.write(chunk)
 
     def curl_header(self, line):
         """libcurl's ``HEADERFUNCTION``: 0 (stop the transfer) instead of raising."""
@@ -358,6 +382,10 @@ class FetchProcessor:
             if not download.interrupted(exc):
                 raise exc
             queue_time = None  # cut short after the headers: what came is kept
+        if self._proxied and download.status == 407:
+            # only a proxy answers 407: the page is not at fault, try again later
+            raise ProxyError(0, "proxy %s:%s answered 407 Proxy Authentication Required"
+                             % (self._settings.PROXY_HOST, self._settings.PROXY_PORT))
         if self._curl and self._settings.USE_GZIP:
             _consume_encoding(download.headers)
         return sent, download, queue_time
@@ -413,8 +441,11 @@ class FetchProcessor:
         curi.req_header = dict(sent)
         curi.status_code = download.status
         curi.rep_header = _header_dict(download.headers)
+        # each header line apart, for this worker's own processors only (never sent):
+        # RobotsTagProcessor reads X-Robots-Tag one line at a time
+        curi.rep_header_lines = download.headers
         curi.queue_time = queue_time
-        curi.content_body = b"" if download.cut == _SKIPPED else bytes(download.body)
+        curi.content_body = b"" if download.cut == _SKIPPED else download.body.getvalue()
         if download.cut is not None:
             curi.optional_vars[CURI_TRUNCATED] = CURI_OPTIONAL_TRUE
             curi.optional_vars[CURI_TRUNCATED_REASON] = download.cut
@@ -425,5 +456,6 @@ class FetchProcessor:
         curi.effective_url = url
         curi.status_code = status
         curi.rep_header = {}
+        curi.rep_header_lines = {}
         curi.content_body = None
         curi.optional_vars[CURI_ERROR] = "%s: %s" % (type(exc).__name__, exc)

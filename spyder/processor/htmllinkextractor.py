@@ -23,13 +23,34 @@ scheme); a value that does not parse is dropped and counted in
 ``none``) marks it ``optional_vars["noindex"] = "1"`` (``robotstag.py``, which also
 handles the ``X-Robots-Tag`` header).  The links are appended to
 ``optional_vars["extracted_urls"]`` without duplicates.
+
+Budget: at most ``LINKS_MAX_PER_PAGE`` link values are taken from one page (the
+rest are dropped and the result marked ``optional_vars["links_truncated"] = "1"``),
+so resolving them is bounded; a large page is parsed only up to the tag that could
+carry the link after the first one past the cap, so the parser's tree and the
+selector's node list (built in one C call that holds the GIL: 0.25 s for 200,000
+links) stay bounded too (a ``<meta name=robots>`` after that point is not seen).
+Lexbor's tree construction is quadratic in the depth
+of unclosed elements for some inputs (20,000 ``<div>`` take 0.7 s, 200,000 two
+minutes: each ``<div>``, ``<ul>``, ``<section>`` ... start tag searches the stack of
+open elements; ``<a>`` inside ``<template>`` runs the adoption agency over a growing
+list).  So a page above ``FLATTEN_MIN_SIZE`` characters is *flattened* first, by two
+linear regular-expression passes: every tag but those that carry links or change
+how the rest is read (``a area base link meta frame frameset iframe html head body
+script style textarea title xmp noembed noframes noscript plaintext template
+select``) is removed, and every ``<a ...>`` is closed at once (``</a>`` added, the
+page's own ``</a>`` dropped), so no element nests deeply and parsing is linear (about
+0.1 s per MB at worst).  The links found are the same but for contexts that were
+removed (an ``<a>`` inside ``<svg>`` counts as an HTML link).  Pages above
+``EXTRACT_INLINE_MAX_SIZE`` bytes are processed in the worker's extract thread, off
+its event loop (``spyder.core.worker.zmqworker.OffLoop``).
 """
 import re
 
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser
 
-from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_NOFOLLOW,
-                                   CURI_OPTIONAL_TRUE)
+from spyder.core.constants import (CURI_EXTRACTION_FINISHED, CURI_LINKS_TRUNCATED,
+                                   CURI_NOFOLLOW, CURI_OPTIONAL_TRUE)
 from spyder.processor.encoding import decode_body, get_content_type_encoding
 from spyder.processor.links import LinkResolver, add_links, count_dropped, document_base
 from spyder.processor.robotstag import apply_directives, meta_directives
@@ -43,6 +64,52 @@ HTML_CONTENT_TYPES = frozenset([
 _SELECTOR = ("a[href], area[href], frame[src], iframe[src], link[href], base[href], "
              "meta[http-equiv], meta[name]")
 _LINK_RELS = frozenset(["alternate", "next", "prev"])
+
+#: Pages of more characters than this are flattened before they are parsed (below it,
+#: the parser's worst case costs a few tens of milliseconds).
+FLATTEN_MIN_SIZE = 32 * 1024
+#: Elements that carry links or change how what follows them is read.
+_KEPT_TAGS = ("a|area|base|link|meta|frame|frameset|iframe|html|head|body|script|style|"
+              "textarea|title|xmp|noembed|noframes|noscript|plaintext|template|select")
+#: A tag's attributes: quoted values may hold < and >.
+_ATTRS = r"""(?:[^<>"']|"[^"]*"|'[^']*')*"""
+_OTHER_TAG = re.compile(r"</?(?!(?:%s)[\s/>])[A-Za-z]%s>|</a\s*>" % (_KEPT_TAGS, _ATTRS),
+                        re.IGNORECASE)
+_A_START = re.compile(r"<a(?=[\s/>])%s>" % _ATTRS, re.IGNORECASE)
+#: The start of a tag that may carry a link.
+_LINK_TAG = re.compile(r"<(?:a|area|i?frame|link)[\s/>]", re.IGNORECASE)
+
+
+def _cut_after_links(text, most):
+    """The position in ``text`` where the tag that could carry link number ``most + 2``
+    starts, or ``None`` if there are not that many: the rest of a page cannot add a
+    link under the cap, and the parser need not build it (nor the selector list it)."""
+    for count, match in enumerate(_LINK_TAG.finditer(text)):
+        if count > most:
+            return match.start()
+    return None
+
+
+#: Characters flattened by one regular-expression call: ``re`` holds the GIL, and the
+#: worker's loop must get it back every few milliseconds while its extract thread works.
+_FLATTEN_STEP = 32 * 1024
+
+
+def flatten(text):
+    """``text`` without the tags of elements that neither carry links nor change how
+    the rest is read, every ``<a>`` closed at once (see the module docstring); done in
+    steps that end before a ``<``."""
+    out = []
+    start, size = 0, len(text)
+    while start < size:
+        end = start + _FLATTEN_STEP
+        if end < size:
+            cut = text.rfind("<", start + 1, end)
+            if cut > start:
+                end = cut
+        out.append(_A_START.sub(r"\g<0></a>", _OTHER_TAG.sub("", text[start:end])))
+        start = end
+    return "".join(out)
 _REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
                       re.IGNORECASE | re.DOTALL)
 
@@ -65,6 +132,7 @@ class DefaultHtmlLinkExtractor:
 
     def __init__(self, settings):
         self._obey_nofollow = settings.OBEY_NOFOLLOW
+        self._max_links = int(settings.LINKS_MAX_PER_PAGE)
         # one selector engine for every page: ``tree.css`` would set one up per page,
         # which costs more than the query
         self._selector = LexborCSSSelector()
@@ -77,12 +145,20 @@ class DefaultHtmlLinkExtractor:
         if content_type not in HTML_CONTENT_TYPES:
             return curi
         text, codec = decode_body(curi.content_body, charset)
+        if len(text) > FLATTEN_MIN_SIZE:
+            text = flatten(text)
+            cut = _cut_after_links(text, self._max_links)
+            if cut is not None:  # (the link past the cap marks the result truncated)
+                text = text[:cut]
         found = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec,
                             curi.optional_vars)
         if found is None:
             curi.optional_vars[CURI_NOFOLLOW] = CURI_OPTIONAL_TRUE
         else:
             base, values = found
+            if len(values) > self._max_links:
+                del values[self._max_links:]
+                curi.optional_vars[CURI_LINKS_TRUNCATED] = CURI_OPTIONAL_TRUE
             resolve = LinkResolver(base, codec)
             add_links(curi, resolve.links(values))
             count_dropped(curi, resolve)
@@ -95,8 +171,11 @@ class DefaultHtmlLinkExtractor:
         obey = self._obey_nofollow
         base_seen = False
         root = tree.root
+        most = self._max_links  # one more is kept: it tells that the page had more
         for node in self._selector.find(_SELECTOR, root) if root is not None else ():
             tag = node.tag
+            if len(found) > most and tag != "meta" and tag != "base":
+                continue  # enough links: only the page's robots directives still count
             attrs = node.attributes
             if tag == "a" or tag == "area":
                 if obey and "rel" in attrs and "nofollow" in _tokens(attrs["rel"]):

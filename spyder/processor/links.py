@@ -19,6 +19,7 @@ standard's serialisation (fragment kept); the frontier canonicalises them
 (``spyder.core.urls``).
 """
 import codecs
+import collections
 import logging
 import re
 
@@ -118,11 +119,14 @@ class LinkResolver:
     def links(self, values):
         """The http(s) URLs of the list ``values``, in order (duplicates may remain)."""
         found = []
+        counts = None
         for value in dict.fromkeys(values):
             try:
                 url = self._resolve(value)
             except ValueError:
-                self.dropped += values.count(value)
+                if counts is None:  # counted once, on the first failure: linear time
+                    counts = collections.Counter(values)
+                self.dropped += counts[value]
                 continue
             if url:
                 found.append(url)

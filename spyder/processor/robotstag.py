@@ -1,10 +1,12 @@
 """Robots directives of a response: the ``X-Robots-Tag`` header and ``<meta name=robots>``.
 
 ``RobotsTagProcessor`` runs in the worker's extract stage before the link
-extractors.  It reads the ``X-Robots-Tag`` header (repeated headers arrive joined
-with ", "): directives may carry a user-agent prefix (``X-Robots-Tag: googlebot:
+extractors.  It reads the ``X-Robots-Tag`` header one header line at a time (the
+fetch stage leaves the lines apart in ``curi.rep_header_lines``, a worker-local
+attribute that is never sent; ``rep_header`` joins them with ", ", and a CrawlUri
+without the attribute is read from that): directives may carry a user-agent prefix (``X-Robots-Tag: googlebot:
 noindex``), which makes them, and the directives after them up to the next prefix,
-apply to that crawler only; directives without a prefix, or with the product token
+apply to that crawler only, up to the end of its header line; directives without a prefix, or with the product token
 of ``USER_AGENT`` (``spyder``), apply to us.  ``noindex`` (or ``none``) marks the
 result ``optional_vars["noindex"] = "1"``, recorded by the JSONL sink so an indexer
 downstream can respect it; ``nofollow`` (or ``none``), with ``OBEY_NOFOLLOW`` on,
@@ -72,9 +74,14 @@ class RobotsTagProcessor:
         self._obey_nofollow = settings.OBEY_NOFOLLOW
 
     def __call__(self, curi):
-        value = (curi.rep_header or {}).get("X-Robots-Tag")
-        if value and apply_directives(curi.optional_vars,
-                                      header_directives(value, self._token),
-                                      self._obey_nofollow):
+        lines = (getattr(curi, "rep_header_lines", None) or {}).get("X-Robots-Tag")
+        if lines is None:
+            value = (curi.rep_header or {}).get("X-Robots-Tag")
+            lines = [value] if value else []
+        directives = set()
+        for line in lines:
+            directives |= header_directives(line, self._token)
+        if directives and apply_directives(curi.optional_vars, directives,
+                                           self._obey_nofollow):
             curi.optional_vars[CURI_EXTRACTION_FINISHED] = CURI_OPTIONAL_TRUE
         return curi

@@ -2,9 +2,14 @@
 
 Enable it with ``SINKS = ["spyder.sinks.jsonl.JsonLinesSink"]``.  Each line is one
 visit's final outcome (see ``spyder.core.sink``), written as soon as the frontier
-reports it (flushed per line, so ``tail -f`` works).  The file's size is part of
-every checkpoint: after a crash the restart cuts the file back to the last commit,
-whose lost outcomes are fetched and written again -- one line per outcome.  Fields:
+reports it (one ``write`` per line, so ``tail -f`` works).  The file's size is part
+of every checkpoint: after a crash the restart cuts the file back to the last commit,
+whose lost outcomes are fetched and written again -- one line per outcome.  Before
+each commit the file is fsynced (``SINK_FSYNC``), so a power cut cannot leave it
+shorter than the committed size.  A write that fails (disk full, EIO) is cut back to
+the last whole line; the sink is then ``failure()`` and ``behind()`` -- the frontier
+dispatches nothing and commits nothing -- and keeps the lines told meanwhile (bounded
+by the URLs in flight) until the file takes them again.  Fields:
 
 ``url``, ``outcome`` (``success`` / ``redirect`` / ``not_found`` /
 ``server_error``), ``status``, ``depth``, ``attempt`` (0 = first try), ``time``
@@ -23,12 +28,19 @@ could resolve, dropped), ``etag``, ``last_modified``, ``location``
 """
 import hashlib
 import json
+import logging
 import math
 import os
 import time
 
 from spyder.core import constants as C
+from spyder.core import faults
 from spyder.core.sink import AbstractCrawlUriSink
+
+log = logging.getLogger("spyder.frontier")
+
+#: Seconds between two tries to write lines held back after a failed write.
+_RETRY_SECONDS = 1
 
 
 class JsonLinesSink(AbstractCrawlUriSink):
@@ -42,7 +54,13 @@ class JsonLinesSink(AbstractCrawlUriSink):
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         self._path = os.path.abspath(path)
-        self._file = open(path, "ab")
+        self._fsync = bool(settings.SINK_FSYNC)
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        self._size = os.lseek(self._fd, 0, os.SEEK_END)  # the end of the last whole line
+        self._unsynced = False     # written since the last fsync
+        self._held = []            # lines told while the file could not take them
+        self._failure = None       # why not, for the operator
+        self._retry_at = 0.0
 
     def process_successful_crawl(self, curi):
         self._write("success", curi)
@@ -57,20 +75,81 @@ class JsonLinesSink(AbstractCrawlUriSink):
         self._write("server_error", curi)
 
     def close(self):
-        self._file.close()
+        if self._held:
+            log.error("frontier::%d JSONL line(s) for %s were never written (%s); their "
+                      "outcomes were not committed and are crawled again on the next start",
+                      len(self._held), self._path, self._failure)
+        os.close(self._fd)
 
     def position(self):
-        return {"path": self._path, "size": self._file.tell()}
+        return {"path": self._path, "size": self._size}
 
     def restore(self, position):
         if (isinstance(position, dict) and position.get("path") == self._path
-                and isinstance(position.get("size"), int) and position["size"] < self._file.tell()):
-            self._file.truncate(position["size"])
-            self._file.seek(0, os.SEEK_END)
+                and isinstance(position.get("size"), int) and position["size"] < self._size):
+            os.ftruncate(self._fd, position["size"])
+            self._size = position["size"]
+
+    def synced(self):
+        """Every line told is written (lines held back after a failed write are tried
+        again here, at most once a second)."""
+        if self._held and time.monotonic() >= self._retry_at:
+            self._write_held()
+        return not self._held
+
+    def behind(self):
+        return bool(self._held)
+
+    def failure(self):
+        return self._failure
+
+    def sync(self):
+        if self._fsync and self._unsynced:
+            os.fsync(self._fd)
+            self._unsynced = False
 
     def _write(self, outcome, curi):
-        self._file.write(record(outcome, curi))
-        self._file.flush()
+        line = record(outcome, curi)
+        faults.point("jsonl.before_write")
+        if self._held or not self._append(line):
+            self._held.append(line)
+            return
+        faults.point("jsonl.after_write")
+
+    def _append(self, line):
+        """Write ``line`` whole, or cut the file back to its last whole line and say why
+        (False)."""
+        try:
+            done = os.write(self._fd, line)
+            while done < len(line):  # a short write: the disk is full, the next one says so
+                done += os.write(self._fd, line[done:])
+        except OSError as exc:
+            self._failed(exc)
+            return False
+        self._size += len(line)
+        self._unsynced = True
+        return True
+
+    def _failed(self, exc):
+        self._retry_at = time.monotonic() + _RETRY_SECONDS
+        try:
+            os.ftruncate(self._fd, self._size)  # no partial line stays (O_APPEND writes after it)
+        except OSError:
+            log.exception("frontier::cutting %s back to its last whole line failed; tried "
+                          "again before the next write", self._path)
+        if self._failure is None:
+            log.error("frontier::writing %s failed: %s. The crawl dispatches nothing and "
+                      "commits nothing until it can be written again (tried every %d s); what "
+                      "was told meanwhile is held in memory", self._path, exc, _RETRY_SECONDS)
+        self._failure = "cannot write JSONL_SINK_PATH=%s: %s" % (self._path, exc.strerror or exc)
+
+    def _write_held(self):
+        while self._held:
+            if not self._append(self._held[0]):
+                return
+            self._held.pop(0)
+        log.warning("frontier::%s can be written again; the crawl goes on", self._path)
+        self._failure = None
 
 
 #: The fields of a record, in the order they are written.

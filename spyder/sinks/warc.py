@@ -29,9 +29,17 @@ is ``behind()`` and the frontier dispatches nothing; should the results still in
 flight take it past twice that, telling the sink waits for the thread (logged), so
 memory stays bounded whatever the disk does.
 Where the output stands (file and size, always at a record boundary) is part of
-every checkpoint: the frontier commits only once the thread has caught up, and
-after a crash the restart cuts the last file back to the commit and deletes files
-begun after it, so each outcome's records are in the files exactly once.
+every checkpoint: the frontier commits only once the thread has caught up (and,
+with ``SINK_FSYNC``, has fsynced the file whenever it runs out of work, so a power
+cut cannot leave a file shorter than a committed size), and after a crash the
+restart cuts the last file back to the commit and deletes files begun after it, so
+each outcome's records are in the files exactly once.
+
+A write that fails (disk full, EIO) never counts as done: the file is cut back to
+the last record boundary, the sink says why (``failure()``) and is ``behind()`` --
+the frontier dispatches nothing and commits nothing -- and the thread tries the same
+outcome again every ``_RETRY_SECONDS`` (the outcomes told meanwhile wait behind it,
+bounded by the URLs in flight) until it is written or the sink is closed.
 """
 import concurrent.futures
 import datetime
@@ -48,6 +56,7 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from spyder import __version__
+from spyder.core import faults
 from spyder.core.sink import AbstractCrawlUriSink
 
 _DROPPED_HEADERS = {"transfer-encoding", "content-length"}
@@ -59,6 +68,51 @@ _NOT_DOWNLOADED = "unspecified"
 
 log = logging.getLogger("spyder.frontier")
 
+#: Seconds between two tries of a write that failed.
+_RETRY_SECONDS = 1.0
+
+
+class _Output:
+    """An open WARC file as warcio writes to it: records are gathered in memory and
+    written whole by ``write_out`` (one system call, or an ``OSError``); ``size`` is
+    what the file holds."""
+
+    def __init__(self, path):
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        self._pending = []
+        self.size = 0
+
+    def write(self, data):
+        self._pending.append(data)
+
+    def flush(self):
+        """(warcio's end of a record: records are written out together, by ``write_out``.)"""
+
+    def tell(self):
+        return self.size
+
+    def write_out(self):
+        data = b"".join(self._pending)
+        self._pending = []
+        done = 0
+        while done < len(data):  # a short write: the disk is full, the next one says so
+            done += os.write(self._fd, data[done:])
+        self.size += done
+
+    def cut(self, size):
+        """Drop what was gathered and cut the file back to ``size`` bytes."""
+        self._pending = []
+        os.ftruncate(self._fd, size)
+        os.lseek(self._fd, size, os.SEEK_SET)
+        self.size = size
+
+    def fsync(self):
+        os.fsync(self._fd)
+
+    def close(self):
+        os.close(self._fd)
+
 
 class WarcSink(AbstractCrawlUriSink):
     """Write request/response records to rotating ``.warc.gz`` files in ``WARC_DIR``."""
@@ -69,12 +123,16 @@ class WarcSink(AbstractCrawlUriSink):
         self._max_size = int(settings.WARC_MAX_SIZE)
         self._user_agent = settings.USER_AGENT
         self._robots_txt = bool(settings.WARC_ROBOTS_TXT)
+        self._fsync = bool(settings.SINK_FSYNC)
         os.makedirs(self._directory, exist_ok=True)
-        self._prefix = "spyder-%s-%d" % (time.strftime("%Y%m%d%H%M%S", time.gmtime()),
-                                         os.getpid())
+        self._prefix = _new_prefix(self._directory, "spyder-%s-%d" % (
+            time.strftime("%Y%m%d%H%M%S", time.gmtime()), os.getpid()))
         self._serial = 0
-        self._file = None
+        self._file = None          # the _Output of the open file (the writer thread's)
         self._writer = None
+        self._unsynced = False     # written since the last fsync (the writer thread's)
+        self._failure = None       # why the last write failed, until one succeeds
+        self._closing = threading.Event()
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "warc-writer")
         self._last = None          # the Future of the newest write
         self._submitted = 0        # outcomes handed to the thread (counted on the loop)
@@ -104,8 +162,12 @@ class WarcSink(AbstractCrawlUriSink):
             self._write(curi)
 
     def close(self):
+        self._closing.set()  # a write that keeps failing gives up: it was not committed
         self._thread.shutdown(wait=True)
-        self._close_file()
+        try:
+            self._close_file()
+        except OSError as exc:
+            log.error("frontier::closing %s failed: %s", self.paths[-1], exc)
 
     def position(self):
         return dict(self._position)
@@ -114,11 +176,16 @@ class WarcSink(AbstractCrawlUriSink):
         return self._done == self._submitted
 
     def behind(self):
-        return self._backlog >= self._max_backlog
+        return self._backlog >= self._max_backlog or self._failure is not None
+
+    def failure(self):
+        return self._failure
 
     def wait(self):
-        if self._last is not None:
-            concurrent.futures.wait([self._last])
+        """Block until the thread has written everything told, or a write failed."""
+        while self._last is not None and self._failure is None:
+            if concurrent.futures.wait([self._last], timeout=_RETRY_SECONDS).done:
+                return
 
     def restore(self, position):
         """Cut the files of an earlier run back to ``position``: the file it names to its
@@ -147,27 +214,100 @@ class WarcSink(AbstractCrawlUriSink):
                 log.warning("frontier::the WARC writer is %d bytes behind (twice "
                             "WARC_MAX_BACKLOG=%d): the master waits for the disk",
                             self._backlog, self._max_backlog)
-            while self._backlog and self._backlog + size > limit:
-                self._caught_up.wait()
+            while self._backlog and self._backlog + size > limit and self._failure is None:
+                self._caught_up.wait(_RETRY_SECONDS)  # a failed disk: bounded by the flights
             self._backlog += size
         self._submitted += 1
         self._last = self._thread.submit(self._write_now, curi, size)
         self._last.add_done_callback(_report_failure)
 
     def _close_file(self):
+        """(In the writer thread, or after it ended.)  Close the file, fsynced."""
         if self._file is not None:
-            self._file.close()
-            self._file = self._writer = None
+            self._make_durable(self._file)
+            output, self._file, self._writer = self._file, None, None
+            output.close()
+
+    def _make_durable(self, output):
+        if self._fsync and self._unsynced:
+            output.fsync()
+            self._unsynced = False
+
+    def _settle(self):
+        """Close a full file; fsync the open one (the writer is idle: a commit may come)."""
+        if self._file.size >= self._max_size:
+            self._close_file()
+        else:
+            self._make_durable(self._file)
 
     def _write_now(self, curi, size):
-        """(In the writer thread.)"""
+        """(In the writer thread.)  Write one outcome's records, trying again while the
+        disk refuses them; fsync once there is nothing more to write."""
         try:
-            self._write_records(curi)
+            faults.point("warc.before_write")
+            if not self._retrying(self._write_records, curi):
+                return  # closing: this outcome was not committed, it is crawled again
+            faults.point("warc.after_write")
+            if self._file is not None and (self._file.size >= self._max_size
+                                           or self._done + 1 == self._submitted):
+                if not self._retrying(self._settle):
+                    return
+            if self._failure is not None:
+                log.warning("frontier::%s can be written again; the crawl goes on",
+                            self._directory)
+                self._failure = None
         finally:
             self._done += 1
             with self._caught_up:
                 self._backlog -= size
                 self._caught_up.notify()
+
+    def _retrying(self, work, *args):
+        """``work(*args)`` until it succeeds (True) or the sink closes (False); after a failed
+        write of records the file is cut back to the last record boundary."""
+        while True:
+            try:
+                work(*args)
+                return True
+            except OSError as exc:
+                if work == self._write_records:
+                    self._cut_back()
+                self._failed(exc)
+                if self._closing.wait(_RETRY_SECONDS):
+                    return False
+            except Exception:
+                if work == self._write_records:
+                    self._cut_back()
+                raise  # a record that cannot be built (logged): the file stays whole
+
+    def _failed(self, exc):
+        if self._failure is None:
+            log.error("frontier::writing WARC records to %s failed: %s. The crawl dispatches "
+                      "nothing and commits nothing until they can be written (tried every "
+                      "%.0f s)", self._directory, exc, _RETRY_SECONDS)
+        self._failure = "cannot write WARC_DIR=%s: %s" % (self._directory, exc.strerror or exc)
+
+    def _cut_back(self):
+        """After a failed write: the open file back to the last record boundary (a file
+        whose warcinfo record could not be written is removed)."""
+        output = self._file
+        if output is None:
+            return
+        if self._position.get("file") == os.path.basename(output.path):
+            try:
+                output.cut(self._position["size"])
+                return
+            except OSError:
+                log.exception("frontier::cutting %s back to %d bytes failed", output.path,
+                              self._position["size"])
+        self._file = self._writer = None  # a new file, or one that cannot be cut: given up
+        try:
+            output.close()
+            if self._position.get("file") != os.path.basename(output.path):
+                os.remove(output.path)
+                self.paths.remove(output.path)
+        except OSError:
+            log.exception("frontier::removing %s failed", output.path)
 
     def _write_records(self, curi):
         status = curi.status_code
@@ -185,17 +325,17 @@ class WarcSink(AbstractCrawlUriSink):
         request = self._request(curi, date, response.rec_headers.get_header("WARC-Record-ID"))
         self._writer.write_record(response)
         self._writer.write_record(request)
-        self._position = {"prefix": self._prefix, "file": os.path.basename(self.paths[-1]),
-                          "size": self._file.tell()}
-        if self._file.tell() >= self._max_size:
-            self._close_file()
+        self._file.write_out()
+        self._unsynced = True
+        self._position = {"prefix": self._prefix, "file": os.path.basename(self._file.path),
+                          "size": self._file.size}
 
     def _open(self):
         while True:  # never overwrite: another sink may have started in the same second
             self._serial += 1
             path = os.path.join(self._directory, "%s-%05d.warc.gz" % (self._prefix, self._serial))
             try:
-                self._file = open(path, "xb")
+                self._file = _Output(path)
                 break
             except FileExistsError:
                 continue
@@ -207,6 +347,12 @@ class WarcSink(AbstractCrawlUriSink):
             "http-header-user-agent": self._user_agent,
         })
         self._writer.write_record(info)
+        if self._fsync:  # the new file's name is durable before a commit names it
+            directory = os.open(self._directory, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
 
     def _response(self, curi, status, date, truncated):
         body = curi.content_body
@@ -249,6 +395,17 @@ class WarcSink(AbstractCrawlUriSink):
 
 def _status_line(status):
     return "%d %s" % (status, http.client.responses.get(status, "Unknown"))
+
+
+def _new_prefix(directory, prefix):
+    """``prefix``, or ``prefix`` + ``r<n>`` if files of it exist (a sink started again in
+    the same second by the same process): a restore of this run's position must never
+    take an earlier run's files for its own."""
+    names = os.listdir(directory)
+    candidate, n = prefix, 1
+    while any(name.startswith(candidate + "-") for name in names):
+        candidate, n = "%sr%d" % (prefix, n), n + 1
+    return candidate
 
 
 def _serial_of(name):

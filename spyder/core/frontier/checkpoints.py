@@ -5,19 +5,26 @@ Part of the frontier (``spyder.core.frontier``).  Every operation is counted
 operations or ``FRONTIER_CHECKPOINT_SECONDS``, whichever comes first (``maybe_commit``,
 called after operations, on dispatch and from the master's housekeeping, so an idle
 crawl commits too).  A commit writes the per-host counters and the active queues'
-politeness delays not stored yet, then ``store.commit(state())`` -- the frontier's state
-with the sinks' output positions -- so a restart cuts the sinks back to what the commit
-holds: exactly once.  A sink that writes in a thread may not have written all it was
-told yet (``Sinks.synced``): the commit waits for it and, if that takes more than
-``_SINK_WAIT_LIMIT`` checkpoint intervals, dispatch pauses (``behind``) until it caught up.
+politeness delays not stored yet, makes the sinks' output durable (``Sinks.sync``: an
+fsync with ``SINK_FSYNC``), then ``store.commit(state())`` -- the frontier's state with
+the sinks' output positions -- so a restart cuts the sinks back to what the commit
+holds: exactly once.
+
+A sink that writes in a thread may not have written all it was told yet
+(``Sinks.synced``).  When a commit is due and a sink is not synced, dispatch pauses at
+once (``behind``): the results of the URLs in flight still arrive (bounded by the
+workers' credit), and as soon as the sink has caught up with everything told the
+commit is made and dispatch goes on.  So a commit is never later than the interval
+plus the time the sink needs to catch up, whatever the load, and never holds an
+outcome whose output is not written.  A sink that cannot write (``Sinks.failure``)
+keeps dispatch paused and the commit waiting until it can.
 """
 import logging
+import time
+
+from spyder.core import faults
 
 log = logging.getLogger("spyder.frontier")
-
-#: Checkpoint intervals a commit waits for a sink writing in a thread before dispatch
-#: pauses until the sink has caught up.
-_SINK_WAIT_LIMIT = 5
 
 
 class Checkpoints:
@@ -35,6 +42,9 @@ class Checkpoints:
         self.seconds = float(settings.FRONTIER_CHECKPOINT_SECONDS)
         self.count = 0             # commits made
         self.behind = False        # dispatch waits for a sink to catch up
+        self.waits = 0             # commits that had to wait for a sink
+        self.waited = 0.0          # seconds dispatch paused for them
+        self._behind_since = None
         self._ops = 0
 
     def note(self, n=1):
@@ -53,19 +63,32 @@ class Checkpoints:
                                and now - started < self.seconds):
             return
         if not self._sinks.synced():  # a sink is still writing what it was told
-            if not self.behind and now - started >= _SINK_WAIT_LIMIT * max(self.seconds, 1.0):
-                self.behind = True
-                log.info("frontier::a sink has been behind for %.0f s: dispatch pauses "
-                         "until it caught up and the commit is made", now - started)
+            if not self.behind:
+                self.behind = True     # dispatch pauses until it caught up
+                self.waits += 1
+                self._behind_since = time.monotonic()
             return  # the next result, get_next or the master's housekeeping try again
-        self.behind = False
         self.commit()
 
     def commit(self):
-        """Commit now: the pending per-host counters and delays, then the state."""
+        """Commit now: the pending per-host counters and delays, the sinks' output made
+        durable, then the state.  False if a sink could not make its output durable
+        (nothing is committed; dispatch stays paused and the commit is tried again)."""
+        faults.point("commit.before_sync")
+        if not self._sinks.sync():
+            self.behind = True
+            return False
+        faults.point("commit.after_sync")
         self._host_stats.write()
         self._queues.store_delays()
         self._store.commit(self._state())
+        faults.point("commit.after_store")
         self._ops = 0
         self._queues.take_ops()
         self.count += 1
+        if self.behind:
+            self.behind = False
+            if self._behind_since is not None:
+                self.waited += time.monotonic() - self._behind_since
+                self._behind_since = None
+        return True

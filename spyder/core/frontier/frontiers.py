@@ -3,48 +3,25 @@
 The master calls the frontier from its IOLoop only: ``add_uri`` for seeds,
 ``get_next`` to dispatch (``queue.Empty`` when nothing may go out now),
 ``next_due`` to know how long to sleep, one ``process_*`` per result, and
-``checkpoint`` / ``crawl_done`` / ``stats`` / ``close``.  Everything persistent
-lives in the frontier store (``spyder.core.store``: the SQLite state file by
-default); memory holds only bounded working sets.  This module is the contract and
-the two frontiers.  ``AbstractBaseFrontier`` is composed of parts that own their
-state and meet through small interfaces (``docs/architecture.md`` draws them):
-``dispatch`` (what goes out: ``Dispatch``), ``outcomes`` (what an answer changes:
-``Outcomes``), ``intake`` (new URLs into the store and their queues: ``Intake``),
-``controls`` (the operator's orders: ``OperatorControls``), ``operation`` (one
-operation, one savepoint: ``Transactions``), ``checkpoints`` (when to commit and
-what a commit holds: ``Checkpoints``), ``counters`` and ``inflight``; and these
-components, one concept each:
+``checkpoint`` / ``crawl_done`` / ``stats`` / ``close``; the console adds the
+operator's controls.  Everything persistent lives in the frontier store
+(``spyder.core.store``: the SQLite state file by default); memory holds only bounded
+working sets.  This module is the contract and the two frontiers:
+``MultipleHostFrontier`` (per-host politeness, up to ``FRONTIER_ACTIVE_QUEUES`` host
+queues crawled side by side, each for a budget of fetches) and ``SingleHostFrontier``
+(one queue: the original's single global politeness window).
 
-* ``admission`` -- which URLs enter: canonical spelling, scope (the seeds' hosts or
-  ``REGEX_SCOPE_*``), ``CRAWL_MAX_DEPTH``, ``CRAWL_MAX_PAGES``, the seen cache.
-* ``hostresolution`` -- which politeness queue a URL belongs to
-  (``QUEUE_ASSIGNMENT_CLASS``: one per host by default, or per IP after a lookup).
-* ``hostqueues`` -- the active queues in memory and their ready heap.  An active
-  queue holds a small buffer of its URLs due first (new URLs before recrawls,
-  shallow before deep), at most ``FRONTIER_HOST_CONCURRENCY`` URLs in flight, and
-  after every fetch waits ``max(FRONTIER_MIN_DELAY, FRONTIER_CRAWL_DELAY_FACTOR x
-  download time, robots Crawl-delay)``.  ``MultipleHostFrontier`` keeps up to
-  ``FRONTIER_ACTIVE_QUEUES`` queues active, each for a budget of
-  ``FRONTIER_QUEUE_BUDGET`` fetches (a server error costs
-  ``FRONTIER_QUEUE_BUDGET_PUNISH``); a queue whose budget is spent, whose next URL
-  is not due, or that must wait long goes back to the state file with the time it
-  is next due, and the due queues are activated in turn.  ``SingleHostFrontier``
-  puts every URL in one queue: the original's single global politeness window.
-* ``robots`` -- before an origin's first URL its robots.txt is fetched through the
-  workers; Disallow is enforced here, before dispatch.  An origin whose robots.txt is
-  unreachable waits (``robots_waiting``); a robots.txt redirect to another queue's
-  host is fetched under that queue's politeness (``ActiveQueues.lend``) while the
-  origin's queue waits for the answer.  With ``ROBOTSTXT_SITEMAPS`` the sitemaps it
-  names are crawled as URLs marked in the state file's ``sitemaps`` table: they go out
-  with ``optional_vars["sitemap_fetch"]``, the worker turns their ``<loc>`` URLs into
-  links (depth 1) and the sitemaps an index names into ``optional_vars["sitemaps"]``,
-  which are added as sitemaps one level deeper, up to ``SITEMAP_MAX_DEPTH``.
-* ``retry`` -- the result classes and the retry policy.
-* ``hoststats`` / ``hostcontrols`` -- per-host counters for the operator's console,
-  and the operator's orders: a host blocked (until a time, or until unblocked; its
-  URLs stay queued) or given its own politeness delay.  ``pause()`` stops handing
-  out URLs until ``resume()``.  All of them are kept in the state file, so they hold
-  after a restart.
+``AbstractBaseFrontier`` is composed of parts that own their state and meet through
+small interfaces (``docs/architecture.md`` draws them; each module's docstring says
+more): ``dispatch`` (what goes out), ``outcomes`` (what an answer changes, and the
+politeness after it), ``intake`` (new URLs into the store and their queues),
+``controls`` (the operator's orders and host views), ``operation`` (one operation,
+one savepoint), ``checkpoints`` (when to commit, and what a commit holds),
+``counters``, ``inflight``; over these components: ``admission`` (canonical form,
+scope, depth, page cap, the seen cache), ``hostresolution`` (URL -> queue),
+``hostqueues`` (the active queues and their ready heap), ``robots`` (robots.txt,
+sitemaps), ``hoststats`` / ``hostcontrols`` (per-host counters and orders) and
+``spyder.core.retry``.
 
 Outcomes.  2xx: recrawl later (``PRIORITIZER_CLASS``), add the extracted links
 (depth + 1, unless ``nofollow``).  3xx: the targets arrive as links at the same
@@ -415,7 +392,9 @@ class AbstractBaseFrontier:
             "unresolved": c["unresolved"], "success": c["success"], "redirect": c["redirect"],
             "not_found": c["not_found"], "server_error": c["server_error"],
             "checkpoints": self._checkpoints.count, "unexpected_results": self._unexpected,
-            "paused": self._controls.paused,
+            "paused": self._controls.paused, "sink_failure": self._sinks.failure(),
+            "checkpoint_waits": self._checkpoints.waits,
+            "checkpoint_wait_seconds": round(self._checkpoints.waited, 3),
             **self._crawl_stats(),
         }
 
@@ -429,17 +408,32 @@ class AbstractBaseFrontier:
                 "masters": sorted(self._store.live_masters())}
 
     def close(self):
-        """Commit, close every sink, close the store.  Idempotent."""
+        """Commit, close every sink, close the store.  Idempotent.  If a sink could not
+        write everything it was told (``Sinks.failure``), nothing is committed: the
+        outcomes since the last commit are crawled again on the next start."""
         if self._closed:
             return
         self._closed = True
+        committed = False
         try:
             self._queues.deactivate_all()
             self._sinks.wait()
-            self._checkpoints.commit()
+            checkpoints = self._checkpoints
+            log.info("frontier::%d checkpoints; %d waited for the sinks to catch up, dispatch "
+                     "paused %.2f s for them in all", checkpoints.count, checkpoints.waits,
+                     checkpoints.waited)
+            if self._sinks.synced():
+                committed = self._checkpoints.commit()
+            else:
+                log.error("frontier::closing without a commit (%s): the outcomes since the "
+                          "last checkpoint are crawled again on the next start",
+                          self._sinks.failure() or "a sink has not written all it was told")
         finally:
             self._sinks.close()
-            self._store.close()
+            if committed:
+                self._store.close()
+            else:
+                self._store.abandon()
 
     # ------------------------------------------------------------------ the operator's controls
     def add_seeds(self, urls):

@@ -8,8 +8,16 @@ an unknown worker registers it.  ``ZmqMaster`` reads the management protocol and
 the registry what it heard; the registry keeps one ``Worker`` record per identity,
 applies snapshots (``snapshot`` returns the ids the worker says it holds, which the
 master's ``Leases`` then mark as claimed), sums the free slots that bound dispatch, and
-names the workers silent for longer than ``WORKER_HEARTBEAT_TIMEOUT`` (``silent``).
+names the workers silent for longer than ``WORKER_HEARTBEAT_TIMEOUT`` (``silent``).  A
+worker whose process is known to have exited (``gone``: its supervisor said so) is
+removed at once and anything it still seems to say afterwards is ignored.  When a dispatch
+went unclaimed, the free slots of workers silent since it was sent (and for longer than
+one and a half heartbeat intervals) are no longer trusted (``distrust``) until their next
+snapshot: a stopped worker's stale credit does not lure
+more dispatches into nowhere.
 """
+import collections
+
 from spyder.core import constants as C
 
 #: Upper bound for a worker's announced slots (protects against nonsense details).
@@ -19,7 +27,8 @@ _MAX_SLOTS = 100000
 class Worker:
     """A registered worker, as the master knows it."""
 
-    __slots__ = ("slots", "free", "last_seen", "snapshot", "pages", "errors")
+    __slots__ = ("slots", "free", "last_seen", "snapshot", "pages", "errors",
+                 "returned_unclaimed", "void_logged", "loop_lag_max")
 
     def __init__(self, slots, now):
         self.slots = slots
@@ -28,6 +37,9 @@ class Worker:
         self.snapshot = 0          # the number of the newest credit snapshot applied
         self.pages = 0             # results it sent back to this master
         self.errors = 0            # of which not 2xx/3xx
+        self.returned_unclaimed = 0  # dispatches it found in its pipe past their claim deadline
+        self.void_logged = False   # the master logged that it returns dispatches unclaimed
+        self.loop_lag_max = None   # the worst lag of its event loop it reported (s)
 
 
 class WorkerRegistry:
@@ -38,6 +50,7 @@ class WorkerRegistry:
         self._default_slots = default_slots
         self.heartbeat_timeout = heartbeat_timeout
         self._workers = {}         # identity -> Worker
+        self._gone = collections.OrderedDict()  # identities whose process exited
 
     def __len__(self):
         return len(self._workers)
@@ -57,20 +70,47 @@ class WorkerRegistry:
         record (registering it if new) and whether it is new."""
         slots = self._slots_from(details)
         worker = self._workers.get(identity)
+        if worker is None and identity in self._gone:
+            return None, False
         new = worker is None
         if new:
             worker = self._workers[identity] = Worker(slots, now)
         worker.last_seen = now
         worker.slots = slots
+        lag = details.get(C.MGMT_DETAIL_LOOP_LAG_MAX)
+        if isinstance(lag, (int, float)) and not isinstance(lag, bool) and lag >= 0:
+            worker.loop_lag_max = float(lag)
         return worker, new
 
     def touch(self, worker, now):
         """``worker`` was heard from (a result's ticket)."""
         worker.last_seen = now
 
+    def first_silence_report(self, worker):
+        """True the first time it is asked for ``worker``: the master logs once per worker
+        that dispatches dealt into its pipe return unclaimed."""
+        first = not worker.void_logged
+        worker.void_logged = True
+        return first
+
     def remove(self, identity):
         """Worker ``identity`` left (``quit.ack``); its record, or ``None``."""
         return self._workers.pop(identity, None)
+
+    def gone(self, identity):
+        """Worker ``identity``'s process exited: forget it, and ignore it from now on (its
+        last messages may still be on their way).  Returns its record, or ``None``."""
+        self._gone[identity] = True
+        if len(self._gone) > 10000:
+            self._gone.popitem(last=False)
+        return self._workers.pop(identity, None)
+
+    def distrust(self, since):
+        """Count no free slots of the workers silent since master time ``since`` (until
+        their next snapshot)."""
+        for worker in self._workers.values():
+            if worker.last_seen < since:
+                worker.free = 0
 
     def snapshot(self, worker, details):
         """Apply a credit snapshot (``free``, ``held``, number ``n``) of ``worker``; returns
@@ -121,10 +161,13 @@ class WorkerRegistry:
             del self._workers[identity]
         return gone
 
-    def table(self, epoch_offset):
+    def table(self, epoch_offset, now=None, claimed=None):
         """One dict per registered worker: identity, host, pid, slots, free, last heartbeat
-        (UTC epoch: the monotonic time plus ``epoch_offset``), and the pages and errors it
-        sent back to this master."""
+        (UTC epoch: the monotonic time plus ``epoch_offset``), seconds since it was last
+        heard (``now``: the master's clock), the dispatches it claimed (``claimed(identity)``),
+        those it returned unclaimed (found in its pipe past their claim deadline), the worst
+        lag of its event loop it reported, and the pages and errors it sent back to this
+        master."""
         table = []
         for identity, worker in sorted(self._workers.items()):
             name = identity.decode("utf-8", "replace")
@@ -134,6 +177,10 @@ class WorkerRegistry:
                 "pid": int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else None,
                 "slots": worker.slots, "free": worker.free,
                 "last_heartbeat": worker.last_seen + epoch_offset,
+                "last_heard": None if now is None else round(max(now - worker.last_seen, 0), 3),
+                "claimed": claimed(identity) if claimed is not None else None,
+                "returned_unclaimed": worker.returned_unclaimed,
+                "loop_lag_max": worker.loop_lag_max,
                 "pages": worker.pages, "errors": worker.errors,
             })
         return table

@@ -19,8 +19,8 @@ log = logging.getLogger("spyder.master")
 #: Latest failed results kept for the console.
 RECENT_ERRORS = 50
 #: What can happen to a dispatch, counted in ``Tally.events`` (and in the master's stats).
-EVENTS = ("dispatched", "lease_expired", "redispatched", "handed_back", "late_results",
-          "late_recorded", "superseded", "handler_errors")
+EVENTS = ("dispatched", "lease_expired", "redispatched", "handed_back", "unclaimed_returned",
+          "late_results", "late_recorded", "superseded", "handler_errors")
 
 
 class Tally:
@@ -31,7 +31,8 @@ class Tally:
         self.bytes = 0
         self.robots_fetches = 0      # the frontier's robots.txt requests (not in ``results``)
         #: dispatches sent, leases expired, returned because their worker died (redispatched),
-        #: handed back, answers without a lease dropped (late_results) or recorded
+        #: handed back, returned because no worker claimed them in time (unclaimed_returned),
+        #: answers without a lease dropped (late_results) or recorded
         #: (late_recorded), answers ignored because a late one counted first (superseded),
         #: frontier handlers that raised
         self.events = dict.fromkeys(EVENTS, 0)

@@ -1,49 +1,40 @@
 """ZmqMaster: hands URLs from the frontier to workers and routes their results back.
 
-The master's flow, all on one IOLoop.  ``ZmqMaster`` reads the sockets and owns the
-flow; two parts own their state: ``registry.WorkerRegistry`` (the workers and their
-free slots) and ``leases.Leases`` (one lease per dispatch):
+The master's flow, all on one IOLoop; ``docs/protocol.md`` is the wire protocol and
+``docs/architecture.md`` the map of the parts.  ``ZmqMaster`` reads the data sockets and
+owns the flow; its parts own their state:
 
-  * **workers** register with ``be here now`` (details: their ``slots``), send
-    ``heartbeat``\\ s, and leave with ``quit.ack``; one that stays silent for
-    ``WORKER_HEARTBEAT_TIMEOUT`` is declared dead.  A heartbeat from an unknown worker
-    registers it, and while no worker is known the master broadcasts ``hello`` every
-    ``MASTER_HELLO_INTERVAL`` so workers started before it register again.  Every
-    heartbeat (and ``be here now``) is echoed with the master's monotonic time: the
-    worker's clock sample and its licence to fetch (``spyder.core.wire.masterclock``).
-  * **dispatch** is credit based: workers report their ``free`` slots and the
-    dispatch ids they ``held`` (heartbeats and ``credit`` messages), and the master
-    never has more dispatches unclaimed by a worker than the workers' free slots.
-    It runs after a registration or a credit change, after each result, and at the
-    frontier's ``next_due()`` time -- there is no fixed tick.
-  * every dispatch has an **id** and a **lease**, and carries (in its ticket) the
-    master-clock deadline by which the fetch must be over, ``LEASE_TIMEOUT`` minus a
-    slack; the worker never starts a fetch past it and cancels one still running.
-    A lease that expires returns the URL to the frontier as a failed attempt (status
-    711); so do the leases a worker held when it is declared dead, at once (the
-    worker's licence ran out before, so it fetches none of them any more).  A result
-    is matched to its dispatch by the id.  A *late* answer (its lease expired, or its
-    worker was declared dead) goes to ``frontier.process_late_result``, which records
-    it as the URL's outcome if it is the first definitive answer (the URL's retry is
-    then called off, or the retry's answer ignored: ``superseded``); any other answer
-    without a lease (a second one, another master's) is dropped and counted.  Neither
-    ever releases another dispatch's politeness slot.  A URL
-    a worker **hands back** unfetched (it is leaving, or the deadline passed before
-    a slot freed) goes back to the frontier at once, with no attempt counted.
-  * **results** are routed by status (and counted by class; the frontier's own
-    robots.txt requests are counted apart, as ``robots``): 2xx success, 3xx redirect (304 included),
-    408/429 and everything not understood (None, 0, 1xx, 5xx, 599, >= 600) server
-    error, other 4xx not found.  If the frontier's handler raises, the URL is
-    routed once more as server error with status 710.
-  * a one-line **status** goes to the log every ``MASTER_STATUS_INTERVAL`` seconds and
-    out on the management PUB (topic ``spyder.master.``) for supervisors.
-  * the **operator's console** (``spyder.console``) reads ``stats()``,
-    ``worker_table()``, ``recent_errors`` and ``state``, hears every result through
-    ``result_listeners``, and steers with ``pause()`` / ``resume()`` (kept by the
-    frontier) and ``wake()`` (dispatch now: after new seeds or an unblocked host).
-  * **shutdown()** stops dispatching, broadcasts ``quit``, keeps recording results
-    until every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the
-    frontier (which commits) and stops the loop.  A second call closes at once.
+* ``workerchannel.WorkerChannel`` -- the management conversation: registration,
+  heartbeats and their clock echoes, credit snapshots and the claims they carry,
+  ``worker.gone``, ``hello``; over ``registry.WorkerRegistry`` (the workers, their free
+  slots, who went silent) and ``leases.Leases`` (one lease per dispatch: id, fetch
+  deadline, claim deadline, holder);
+* ``returns.Returns`` -- dispatches whose answer will not come: expired leases (711),
+  dead or exited workers' leases, dispatches no worker claimed in time (back without
+  an attempt);
+* ``tally.Tally`` -- results and events counted, recent errors, result listeners.
+
+**Dispatch** is credit based: never more dispatches unclaimed than the workers' free
+slots.  It runs after a registration or a credit change, after each result, and at the
+frontier's ``next_due()`` time -- there is no fixed tick.  Every dispatch carries (in
+its ticket) its id, the master-clock deadline by which the fetch must be over and the
+one by which a worker must have claimed it.  **Results** are matched to their lease by
+id and routed by status (counted by class; the frontier's robots.txt requests apart):
+2xx success, 3xx redirect (304 included), 408/429 and everything not understood
+(None, 0, 1xx, 5xx, 599, >= 600) server error, other 4xx not found; if the frontier's
+handler raises, the URL is routed once more as server error 710.  A *late* answer (its
+lease failed) goes to ``frontier.process_late_result``, which records it if it is the
+URL's first definitive answer; any other answer without a lease is dropped and
+counted; none ever frees another dispatch's politeness slot.  A URL a worker **hands
+back** unfetched goes back at once, with no attempt counted.
+
+A one-line **status** goes to the log every ``MASTER_STATUS_INTERVAL`` seconds and out
+on the management PUB (topic ``spyder.master.``).  The **console** (``spyder.console``)
+reads ``stats()``, ``worker_table()``, ``recent_errors`` and ``state``, hears every result
+through ``result_listeners`` and steers with ``pause()`` / ``resume()`` / ``wake()``.
+**shutdown()** stops dispatching, broadcasts ``quit``, keeps recording results until
+every worker acknowledged or ``SHUTDOWN_TIMEOUT`` passed, then closes the frontier
+(which commits) and stops the loop; a second call closes at once.
 """
 import logging
 import queue
@@ -56,7 +47,9 @@ from spyder.core.master.leases import Leases
 from spyder.core.wire.messages import DataMessage, DropCounter, MessageError
 from spyder.core.retry import result_class
 from spyder.core.master.registry import WorkerRegistry
+from spyder.core.master.returns import Returns
 from spyder.core.master.tally import Tally
+from spyder.core.master.workerchannel import WorkerChannel
 from spyder.core.wire.zmqchannel import ZmqChannel
 
 log = logging.getLogger("spyder.master")
@@ -99,7 +92,7 @@ class ZmqMaster:
 
         self.running = False
         self.workers = WorkerRegistry(settings.MAX_CLIENTS, settings.WORKER_HEARTBEAT_TIMEOUT)
-        self.leases = Leases(settings.LEASE_TIMEOUT)
+        self.leases = Leases(settings.LEASE_TIMEOUT, settings.DISPATCH_CLAIM_TIMEOUT)
         self._dispatch_handle = None
         self._dispatch_at = None
         self._timers = []
@@ -111,6 +104,12 @@ class ZmqMaster:
         self.dropped = DropCounter(log)
         self.started_at = self._clock()
         self.tally = Tally(self.started_at)
+        self._channel = WorkerChannel(
+            self._identity, mgmt, self.workers, self.leases, self._io_loop, self.dropped,
+            self._clock, min(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0, settings.REQUEST_TIMEOUT),
+            on_credit=self._send_next_uri, on_gone=self._return_gone)
+        self._returns = Returns(settings, self.leases, self.workers, self.tally, self._route,
+                                self._hand_back)
         self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
         self._lag_probe_at = None
         #: the console's address once it listens (in ``stats()`` for supervisors)
@@ -134,7 +133,7 @@ class ZmqMaster:
     # ------------------------------------------------------------------ life cycle
     def start(self):
         """Start receiving results and management, greet the workers, dispatch."""
-        self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._worker_msg)
+        self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._channel.message)
         self._in.on_recv(self._receive)
         self.running = True
         settings = self._settings
@@ -144,7 +143,7 @@ class ZmqMaster:
         self._add_timer(self._status, settings.MASTER_STATUS_INTERVAL)
         if self._notifier is not None and self._notifier.watchdog_interval:
             self._add_timer(self._notifier.watchdog, self._notifier.watchdog_interval)
-        self._hello()
+        self._channel.hello()
         self._io_loop.add_callback(self._send_next_uri)
         log.info("zmqmaster::master %s is running", self._identity.decode())
 
@@ -166,6 +165,7 @@ class ZmqMaster:
             return
         log.info("zmqmaster::shutting down: telling %d worker(s) to quit", len(self.workers))
         self._stopping = True
+        self._channel.stop_registering()
         self.running = False
         self._cancel_dispatch()
         if self._notifier is not None:
@@ -238,6 +238,8 @@ class ZmqMaster:
         """Send ``curi`` to a worker under a new lease."""
         lease = self.leases.open(curi, self._clock())
         ticket = {C.TICKET_ID: lease.id, C.TICKET_DEADLINE: self.leases.deadline(lease)}
+        if lease.claim_by is not None:
+            ticket[C.TICKET_CLAIM_BY] = lease.claim_by
         if self._wants_body is not None and not self._wants_body(curi):
             ticket[C.TICKET_BODY] = False
         self._out.send_multipart(DataMessage(self._identity, curi, ticket).serialize())
@@ -245,9 +247,8 @@ class ZmqMaster:
 
     @property
     def credit(self):
-        """Dispatches that may go out now: the free slots the workers reported, less the
-        dispatches no worker has claimed yet."""
-        return self.workers.free - self.leases.unclaimed
+        """Dispatches that may go out now (see ``WorkerChannel.credit``)."""
+        return self._channel.credit
 
     def _schedule_dispatch(self, at=None):
         """Wake up at ``at`` (default: the frontier's next due time) to dispatch."""
@@ -287,7 +288,7 @@ class ZmqMaster:
             return
         curi = msg.curi
         ticket = msg.ticket if isinstance(msg.ticket, dict) else {}
-        self._credit_from_result(ticket)
+        self._channel.result_ticket(ticket)
         if ticket:
             dispatch_id = ticket.get(C.TICKET_ID)
             lease = self.leases.get(dispatch_id)
@@ -300,6 +301,8 @@ class ZmqMaster:
         self.leases.end(lease)
         if lease.superseded:
             self.tally.events["superseded"] += 1
+        if ticket.get(C.TICKET_VOID) is True:
+            self._read_too_late(ticket.get(C.TICKET_WORKER), 1)
         if ticket.get(C.TICKET_HANDED_BACK) is True:
             self.tally.events["handed_back"] += 1
             self._hand_back(curi)
@@ -312,6 +315,17 @@ class ZmqMaster:
         """An answer without a lease: recorded if it answers one of this master's failed
         leases first (the frontier decides: ``process_late_result``), else dropped."""
         curi = msg.curi
+        if self.leases.take_voided(dispatch_id) == curi.url:
+            # returned unclaimed before; the worker found it in its pipe later
+            self.tally.events["late_results"] += 1
+            if ticket.get(C.TICKET_VOID) is True:
+                self._read_too_late(ticket.get(C.TICKET_WORKER), 1)
+            elif ticket.get(C.TICKET_HANDED_BACK) is not True:
+                # fetched and finished before its claim deadline, but the claim report
+                # came too late (a cut link, a stalled master): the URL went out again
+                log.info("zmqmaster::result for %s came after its dispatch was returned "
+                         "unclaimed (the claim report was late); dropped", curi.url)
+            return
         url = self.leases.take_failed(dispatch_id)
         kind = result_class(curi.status_code)
         recorded = False
@@ -331,6 +345,21 @@ class ZmqMaster:
         self.tally.count(curi, kind)
         self.leases.supersede(curi.url)
         self._after_result()
+
+    def _read_too_late(self, identity, count):
+        """Worker ``identity`` handed back ``count`` dispatch(es) unread because it found
+        them in its pipe past their claim deadline: counted per worker, logged once."""
+        worker = self.workers.get(identity)
+        if worker is None:
+            return
+        worker.returned_unclaimed += count
+        if not worker.void_logged:
+            worker.void_logged = True
+            log.warning("zmqmaster::worker %s read dispatches past their claim deadline "
+                        "(DISPATCH_CLAIM_TIMEOUT=%s s) and handed them back unread: it was "
+                        "stopped, cut off or too busy to read its pipe; they were returned to "
+                        "their queues unclaimed, no attempt counted (logged once per worker)",
+                        identity.decode("utf-8", "replace"), self.leases.claim_timeout)
 
     def _hand_back(self, curi):
         try:
@@ -402,108 +431,29 @@ class ZmqMaster:
         self._io_loop.add_callback(self._send_next_uri)
 
     # ------------------------------------------------------------------ the workers
-    def _worker_msg(self, msg):
-        """A management message from a worker: registration, heartbeat, credit, leaving."""
-        identity = msg.identity
-        if not identity:
-            self.dropped.drop("management", "message without a worker identity")
-            return
-        data = msg.data
-        if data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK:
-            if self.workers.remove(identity) is not None:
-                log.info("zmqmaster::worker %s left", identity.decode("utf-8", "replace"))
-            return
-        if data not in (C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT,
-                        C.ZMQ_SPYDER_MGMT_WORKER_CREDIT):
-            if data not in (C.ZMQ_SPYDER_MGMT_WORKER_QUIT, C.ZMQ_SPYDER_MGMT_WORKER_HELLO,
-                            C.ZMQ_SPYDER_MGMT_WORKER_ECHO):
-                self.dropped.drop("management", "unknown payload %r" % data[:64])
-            return
-        if self._stopping and self.workers.get(identity) is None:
-            return
-        now = self._clock()
-        details = msg.details if isinstance(msg.details, dict) else {}
-        credit_before = self.credit
-        worker, new = self.workers.heard(identity, details, now)
-        if new:
-            log.info("zmqmaster::worker %s registered with %d slot(s)%s",
-                     identity.decode("utf-8", "replace"), worker.slots,
-                     "" if data == C.ZMQ_SPYDER_MGMT_WORKER_AVAIL else " (by %s)" % data.decode())
-        self._claims(identity, worker, details)
-        if data != C.ZMQ_SPYDER_MGMT_WORKER_CREDIT and C.MGMT_DETAIL_SENT in details:
-            self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity,
-                               C.ZMQ_SPYDER_MGMT_WORKER_ECHO, {
-                                   C.MGMT_DETAIL_WORKER: identity,
-                                   C.MGMT_DETAIL_SENT: details[C.MGMT_DETAIL_SENT],
-                                   C.MGMT_DETAIL_RECEIVED: now,
-                                   C.MGMT_DETAIL_DEAD_AFTER: self.workers.heartbeat_timeout})
-        if credit_before <= 0 < self.credit:
-            # with credit left before, dispatch is waiting for the frontier's next due
-            # time (a timer), not for credit: nothing to do on every credit snapshot
-            self._send_next_uri()
-
-    def _claims(self, identity, worker, details):
-        """Apply a worker's credit snapshot: its free slots, and the leases it holds."""
-        for dispatch_id in self.workers.snapshot(worker, details):
-            self.leases.claim(dispatch_id, identity)
-
-    def _credit_from_result(self, ticket):
-        """The credit snapshot in a result's ticket, from a registered worker."""
-        identity = ticket.get(C.TICKET_WORKER)
-        worker = self.workers.get(identity)
-        if worker is not None and C.MGMT_DETAIL_FREE in ticket:
-            self.workers.touch(worker, self._clock())
-            self._claims(identity, worker, ticket)
-
-    def _hello(self):
-        self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
-
     def _hello_if_alone(self):
         if self.running and not self.workers:
-            self._hello()
+            self._channel.hello()
 
     def worker_table(self):
         """One dict per registered worker (see ``WorkerRegistry.table``)."""
-        return self.workers.table(time.time() - self._clock())
+        now = self._clock()
+        return self.workers.table(time.time() - now, now, self.leases.claimed_by)
 
     # ------------------------------------------------------------------ housekeeping
-    def _expire_leases(self, now):
-        expired = self.leases.expired(now)
-        for lease in expired:
-            self.tally.events["lease_expired"] += 1
-            log.warning("zmqmaster::lease on %s expired after %s s without a result",
-                        lease.curi.url, self.leases.timeout)
-            self._fail_lease(lease, "lease expired after %s s" % self.leases.timeout)
-        if expired:
+    def _return_gone(self, identity, why, known):
+        """A supervisor's ``worker.gone``, ``gone_grace`` later: what it claimed returns."""
+        if not self._closed and self._returns.return_held(identity, why, known, exited=True):
             self._after_result()
-
-    def _expire_workers(self, now):
-        failed = False
-        for identity in self.workers.silent(now):
-            name = identity.decode("utf-8", "replace")
-            held = self.leases.held_by(identity)
-            log.warning("zmqmaster::worker %s silent for %s s, dropped; dispatching the %d "
-                        "URL(s) it held again", name, self.workers.heartbeat_timeout, len(held))
-            for lease in held:
-                self.tally.events["redispatched"] += 1
-                log.info("zmqmaster::lease on %s returned: its worker died", lease.curi.url)
-                self._fail_lease(lease, "worker %s died" % name)
-                failed = True
-        if failed:
-            self._after_result()
-
-    def _fail_lease(self, lease, error):
-        """A lease ended without an answer: its URL goes back as a failed attempt (711)."""
-        self.leases.fail(lease)
-        curi = lease.curi
-        curi.status_code = C.CURI_ELEASE_EXPIRED
-        curi.optional_vars[C.CURI_ERROR] = error
-        self._route(curi, counted=not lease.superseded)
 
     def _housekeeping(self):
         now = self._clock()
-        self._expire_leases(now)
-        self._expire_workers(now)
+        returns = self._returns
+        returned = returns.expire_leases(now)
+        returned = returns.expire_unclaimed(now) or returned
+        returned = returns.expire_workers(now) or returned
+        if returned:
+            self._after_result()
         try:
             self._frontier.checkpoint()
         except Exception:
@@ -531,6 +481,7 @@ class ZmqMaster:
             "workers": len(self.workers),
             "slots": self.workers.capacity,
             "in_flight": len(self.leases),
+            "unclaimed": self.leases.unclaimed,
             "results": dict(tally.results),
             "robots": tally.robots_fetches,
             "bytes": tally.bytes,
@@ -559,6 +510,8 @@ class ZmqMaster:
                     results["not_found"], results["server_error"], stats["robots"],
                     frontier.get("queued", "?"), frontier.get("known", "?"),
                     frontier.get("robots_waiting", "?")))
+        if frontier.get("sink_failure"):  # dispatch waits until the sink can write again
+            line += " sink_failure=%r" % frontier["sink_failure"]
         log.info("zmqmaster::status %s", line)
         if self._notifier is not None:
             self._notifier.status(line)

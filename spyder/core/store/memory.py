@@ -89,6 +89,9 @@ class MemoryStore:
     def close(self):
         self.uncommitted_since = None
 
+    def abandon(self):
+        self.uncommitted_since = None  # nothing is kept anyway
+
     # ------------------------------------------------------------------ urls
     def admit(self, rows):
         new = []

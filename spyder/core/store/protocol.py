@@ -16,6 +16,8 @@ and after what the frontier really does:
   operation (one result, one seed): its writes happen together or, if an exception
   escapes, not at all.  A store that was not closed cleanly repairs itself when it is
   opened (``recovered`` is then True): a crash loses at most the last checkpoint's work.
+  ``abandon()`` closes without committing, as a crash would (the frontier's way out
+  when a sink could not write what the open transaction's outcomes need).
 * **URLs** (``UriRow``).  ``admit(rows)`` is the URL-seen test for a batch: rows whose
   URL is unknown are stored and returned with their ``rowid`` (their order key), known
   ones are left alone.  ``find(url)`` reads a row; ``record(row)`` stores a known row's
@@ -129,6 +131,7 @@ class FrontierStore(Protocol):
     def commit(self, state: Dict[str, Any]) -> None: ...
     def state(self) -> Dict[str, Any]: ...
     def close(self) -> None: ...
+    def abandon(self) -> None: ...
 
     # ---------------------------------------------------------------- URLs
     def admit(self, rows: Iterable[UriRow]) -> List[UriRow]: ...

@@ -653,6 +653,21 @@ class RedisStore:
             except Exception:
                 pass
 
+    def abandon(self):
+        """Close without committing, as a crash would: the buffered writes are dropped, this
+        master's state stays at its last commit and the queues it holds are released
+        when it starts again (or when their leases end)."""
+        for table in self._buffers:
+            table.clear()
+        self.uncommitted_since = None
+        try:
+            self._r.delete(self._mine("alive"))
+        finally:
+            try:
+                self._r.close()
+            except Exception:
+                pass
+
     # ------------------------------------------------------------------ URLs
     def admit(self, rows):
         rows = list(rows)

@@ -3,14 +3,31 @@
 One file (``FRONTIER_STATE_FILE``) in WAL mode holds the whole crawl state, so the
 master's memory does not grow with the crawl and a restart resumes it:
 
-* ``urls`` -- one row per canonical URL (the primary key: the URL-seen test is an
-  ``INSERT OR IGNORE``).  ``next_date`` is when the URL is due (UTC epoch; a new,
-  never fetched URL has its depth there, so it sorts before every recrawl) or
-  NULL once the URL is finished for good, with ``status`` and ``reason``
-  (``status``, ``robots``, ``scope``, ``depth``, ``retries``) saying why -- the
-  row stays so the URL is never added again.  ``queue`` is the politeness queue
-  (NULL while the host's address is being resolved); ``etag`` / ``mod_date`` are
-  the ``ETag`` / ``Last-Modified`` values exactly as the server sent them.
+* ``urls`` -- one row per canonical URL, keyed by ``seq`` (the order it became known
+  in: rows are appended, never moved; the URL text is stored here only).
+  ``next_date`` is when the URL is due (UTC epoch; a new, never fetched URL has its
+  depth there, so it sorts before every recrawl) or NULL once the URL is finished for
+  good, with ``status`` and ``reason`` (``status``, ``robots``, ``scope``, ``depth``,
+  ``retries``) saying why -- the row stays so the URL is never added again.
+  ``queue`` is the politeness queue (NULL while the host's address is being
+  resolved); ``etag`` / ``mod_date`` are the ``ETag`` / ``Last-Modified`` values
+  exactly as the server sent them.
+* ``seen`` -- the URL-seen test: the 64-bit fingerprint (``fingerprint``: BLAKE2b of
+  the URL) of every URL -> its ``seq`` (WITHOUT ROWID, ~20 bytes a URL).  A
+  fingerprint found is confirmed by comparing the URL text of its row; a URL whose
+  fingerprint another URL already has is kept in ``seen_collisions`` (URL text ->
+  seq), so a collision never makes a new URL look known.
+* ``schedule`` -- the scheduled URLs (``next_date`` not NULL) clustered by ``(queue,
+  next_date, priority, seq)`` (WITHOUT ROWID): a queue's head is one contiguous range.
+* Fresh URLs (stored since the last merge, ``seq`` above ``meta["seen_mark"]``) are
+  not in ``seen`` nor ``schedule`` yet: their fingerprints are in a dict and their
+  schedule entries in ``temp.fresh_schedule`` (memory), so adding a URL writes no
+  random page of a big B-tree -- only the end of ``urls``.  When a commit finds an
+  eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``, at most
+  ``SEEN_BATCH_MAX``), both are merged into ``seen`` and ``schedule`` in key order
+  within that commit, which moves the mark; each page of ``seen`` is then written
+  once for many keys.  Opening a file rebuilds the fresh part from ``urls`` (the rows
+  above the mark), so a crash loses only what the last commit did not hold.
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
   ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
@@ -25,7 +42,9 @@ master's memory does not grow with the crawl and a restart resumes it:
 * ``host_stats`` -- per host (the host key: name and non-default port) its queue and
   counters for the operator's console: URLs still to crawl, results, errors, bytes,
   the last status and when it came; updated in the same transaction as the rows they
-  count, so they stay consistent across a crash (``hoststats``).
+  count, so they stay consistent across a crash (``hoststats``).  No index on the
+  counters (each change would move an entry: a random page written per host and
+  commit); the console's top-N is a scan.
 * ``host_controls`` -- the operator's orders per host: blocked until (``inf``: until
   unblocked) and a politeness delay that overrides the computed one.
 
@@ -39,28 +58,33 @@ mirrors two things of ``queues`` in memory, kept exact by its own writes and
 forgotten when a savepoint rolls back: the earliest ``next_due`` (no statement to ask
 for due queues while none is) and the due times of the queues touched lately (a new
 link that does not make its stored queue due earlier costs no statement).
-``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
+A file of schema version 1 (``urls`` keyed by its URL text) is migrated when opened
+(``migrate_v1``: a copy is kept as ``<file>.v1-backup`` first); another version is
+refused.  ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
 names and query shapes: one global queue, or one queue per host.
 """
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import time
+from hashlib import blake2b
 
 from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SINGLE_QUEUE,
                                         RobotsRow, StoreError, UriRow)
 
 log = logging.getLogger("spyder.frontier")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``meta`` keys that are the store's own, not the frontier's checkpoint state.
-_OWN_META = ("schema_version", "clean")
+_OWN_META = ("schema_version", "clean", "seen_mark")
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+#: The tables of ``urls`` and what depends on it, in layout 2 (see the module docstring).
+_URL_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS urls (
-        url TEXT PRIMARY KEY,
+        seq INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
         queue INTEGER,
         etag TEXT,
         mod_date TEXT,
@@ -70,8 +94,43 @@ _SCHEMA = (
         attempt INTEGER NOT NULL DEFAULT 0,
         status INTEGER,
         reason TEXT)""",
-    """CREATE INDEX IF NOT EXISTS urls_queue_fifo ON urls (queue, next_date, priority)
-        WHERE next_date IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS seen (fp INTEGER PRIMARY KEY, seq INTEGER NOT NULL)
+        WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS seen_collisions (url TEXT PRIMARY KEY, seq INTEGER NOT NULL)
+        WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS schedule (
+        queue INTEGER NOT NULL,
+        next_date REAL NOT NULL,
+        priority INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (queue, next_date, priority, seq)) WITHOUT ROWID""",
+)
+
+#: In memory (``temp``), rebuilt from ``urls`` when the file is opened: the fingerprints
+#: and the schedule entries of the URLs stored since the last merge (``seen_mark``).
+_TEMP_SCHEMA = (
+    """CREATE TEMP TABLE IF NOT EXISTS fresh_schedule (
+        queue INTEGER NOT NULL,
+        next_date REAL NOT NULL,
+        priority INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (queue, next_date, priority, seq)) WITHOUT ROWID""",
+)
+#: Schedule entries follow their row: in ``temp.fresh_schedule`` for a row stored since
+#: the last merge (``seq`` above the mark), in ``schedule`` for the others.
+_SCHEDULE_TRIGGER = """CREATE TEMP TRIGGER urls_schedule_%(name)s
+    AFTER UPDATE OF queue, next_date, priority ON main.urls
+    WHEN NEW.seq %(test)s %(mark)d AND (OLD.queue IS NOT NEW.queue
+        OR OLD.next_date IS NOT NEW.next_date OR OLD.priority IS NOT NEW.priority) BEGIN
+    DELETE FROM %(table)s WHERE queue = OLD.queue AND next_date = OLD.next_date
+        AND priority = OLD.priority AND seq = OLD.seq;
+    INSERT INTO %(table)s (queue, next_date, priority, seq)
+        SELECT NEW.queue, NEW.next_date, NEW.priority, NEW.seq
+        WHERE NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL; END"""
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+) + _URL_SCHEMA + (
     """CREATE TABLE IF NOT EXISTS queues (
         id INTEGER PRIMARY KEY,
         identifier TEXT NOT NULL UNIQUE,
@@ -103,9 +162,11 @@ _SCHEMA = (
         bytes INTEGER NOT NULL DEFAULT 0,
         last_status INTEGER,
         last_time REAL)""",
-    "CREATE INDEX IF NOT EXISTS host_stats_queued ON host_stats (queued)",
-    "CREATE INDEX IF NOT EXISTS host_stats_fetched ON host_stats (fetched)",
-    "CREATE INDEX IF NOT EXISTS host_stats_errors ON host_stats (errors)",
+    # no index on the counters: each would move (a random page written) at every change
+    # of a host's counter; the console's top-N is a scan (~30 ms per 10^5 hosts)
+    "DROP INDEX IF EXISTS host_stats_queued",
+    "DROP INDEX IF EXISTS host_stats_fetched",
+    "DROP INDEX IF EXISTS host_stats_errors",
     """CREATE TABLE IF NOT EXISTS host_controls (
         host TEXT PRIMARY KEY,
         blocked_until REAL,
@@ -115,17 +176,53 @@ _SCHEMA = (
 #: The original's name of the store's errors.
 QueueException = StoreError
 
-_SELECT = ("SELECT url, queue, etag, mod_date, next_date, priority, depth, attempt, status, "
-           "reason, rowid FROM urls")
-_INSERT = ("INTO urls (url, queue, etag, mod_date, next_date, priority, depth, attempt, "
-           "status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_COLUMNS = "url, queue, etag, mod_date, next_date, priority, depth, attempt, status, reason"
+_SELECT = "SELECT " + _COLUMNS + ", seq FROM urls"
+_INSERT = "INSERT INTO urls (" + _COLUMNS + ", seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _RECORD = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, priority = ?, "
-           "depth = ?, attempt = ?, status = ?, reason = ? WHERE ")
+           "depth = ?, attempt = ?, status = ?, reason = ? WHERE seq = ?")
+#: Candidates of a batch of fingerprints among the merged ones.
+_CANDIDATES = "SELECT fp, seq FROM seen WHERE fp IN (%s)"
+#: A queue's head: the merged entries and the fresh ones, one range of each.
+_QUEUE_HEAD = (
+    "SELECT u.url, u.queue, u.etag, u.mod_date, u.next_date, u.priority, u.depth, u.attempt, "
+    "u.status, u.reason, u.seq FROM (SELECT next_date, priority, seq FROM main.schedule "
+    "WHERE queue = ? UNION ALL SELECT next_date, priority, seq FROM temp.fresh_schedule "
+    "WHERE queue = ? ORDER BY 1, 2, 3 LIMIT ?) AS s CROSS JOIN urls AS u ON u.seq = s.seq "
+    "ORDER BY s.next_date, s.priority, s.seq")
+#: Fingerprints looked up per statement (SQLite allows 32766 parameters).
+_LOOKUP_CHUNK = 400
 
 
-def _insert_params(row):
-    return tuple(row[:10])
+def fingerprint(url):
+    """The 64-bit fingerprint of a canonical URL (BLAKE2b, as a signed SQLite integer)."""
+    return int.from_bytes(blake2b(url.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little", signed=True)
 
+
+#: Fresh fingerprints (in memory) merged into ``seen`` at a commit, at least and at most;
+#: between the two, an eighth of the known URLs (see ``SQLiteStore._seen_batch``).
+SEEN_BATCH_MIN = 1 << 18
+SEEN_BATCH_MAX = 1 << 21
+
+#: How the state file is set up, on purpose (docs/frontier.md, "The state file"):
+#: 4 KiB pages (the OS page; a random write dirties one); WAL with ``synchronous=NORMAL``
+#: (a commit is not fsynced -- a killed process loses nothing committed, a power cut
+#: may lose the commits since the last WAL checkpoint); a WAL checkpoint every 100,000
+#: pages (~400 MB: a hot page -- the end of ``urls``, a queue's head, a host's counters
+#: -- is copied into the file once per checkpoint, not once per commit: 69 -> 41 KB
+#: written per result at 10^6 URLs over 10^5 hosts, against 10,000 pages) and the WAL
+#: truncated back to 512 MB after it; no ``mmap`` (the file's pages would count in the master's RSS);
+#: temporary tables (``temp.fresh_schedule``) in memory.
+_PRAGMAS = (
+    "PRAGMA page_size = 4096",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA wal_autocheckpoint = 100000",
+    "PRAGMA journal_size_limit = %d" % (512 << 20),
+    "PRAGMA mmap_size = 0",
+    "PRAGMA temp_store = MEMORY",
+)
 
 #: ``SQLiteStore``'s cached earliest queue due time is not known (to be read).
 _UNKNOWN = object()
@@ -144,6 +241,7 @@ class SQLiteStore:
     def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None):
         self._clock = clock
         self._lock = lock
+        self._path = db_name
         self._db = sqlite3.connect(db_name, isolation_level=None)
         self._cur = self._db.cursor()
         self.uncommitted_since = None
@@ -156,22 +254,29 @@ class SQLiteStore:
         #: lately (bounded): most new links of a stored queue do not make it due earlier,
         #: and this tells so without a statement.
         self._queue_times = {}
+        #: The next URL's ``seq``; the fingerprints of the URLs stored since the last merge
+        #: (fp -> seq, the first URL of a fingerprint), merged into ``seen`` in key order.
+        self._next_seq = 1
+        self._fresh = {}
         try:
-            self._cur.execute("PRAGMA journal_mode = WAL")
-            self._cur.execute("PRAGMA synchronous = NORMAL")
+            for pragma in _PRAGMAS:
+                self._cur.execute(pragma)
             self._cur.execute("PRAGMA cache_size = %d" % -int(cache_mb * 1024))
-            self._cur.execute("PRAGMA temp_store = MEMORY")
+            version = self._schema_version()
+            if version == 1:
+                migrate_v1(self, db_name)
+            elif version not in (None, SCHEMA_VERSION):
+                raise StoreError("state file has schema version %r, this Spyder reads %d (and "
+                                 "migrates 1); use a new FRONTIER_STATE_FILE"
+                                 % (version, SCHEMA_VERSION))
             self._begin()
             for statement in _SCHEMA:
                 self._cur.execute(statement)
             if "not_before" not in {c[1] for c in self._cur.execute("PRAGMA table_info(queues)")}:
                 self._cur.execute("ALTER TABLE queues ADD COLUMN not_before REAL")  # older files
-            version = self._get_meta("schema_version")
             if version is None:
                 self._set_meta("schema_version", SCHEMA_VERSION)
-            elif version != SCHEMA_VERSION:
-                raise StoreError("state file has schema version %r, this Spyder writes %d; "
-                                 "use a new FRONTIER_STATE_FILE" % (version, SCHEMA_VERSION))
+            self._load_fresh()
             if not self._get_meta("clean", True):
                 log.warning("frontier::the state file was not closed cleanly; recomputing when "
                             "each host queue is due")
@@ -183,6 +288,67 @@ class SQLiteStore:
             self._db.close()
             self._release()
             raise
+
+    def _schema_version(self):
+        """The file's schema version, or ``None`` for a new file."""
+        if self._cur.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+            return None
+        return self._get_meta("schema_version")
+
+    def _load_fresh(self):
+        """The URLs stored since the last merge (``seen_mark``) get their fingerprints and
+        schedule entries into ``temp`` again (after an open: memory is not kept)."""
+        cur = self._cur
+        for statement in _TEMP_SCHEMA:
+            cur.execute(statement)
+        cur.execute("DELETE FROM temp.fresh_schedule")
+        fresh = self._fresh = {}
+        self._next_seq = (cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0] or 0) + 1
+        mark = self._get_meta("seen_mark", 0)
+        rows = cur.execute("SELECT seq, url FROM urls WHERE seq > ?", (mark,))
+        while True:
+            chunk = rows.fetchmany(50000)
+            if not chunk:
+                break
+            for seq, url in chunk:  # a colliding URL is in seen_collisions: the first one
+                fresh.setdefault(fingerprint(url), seq)  # keeps the fingerprint
+        cur.execute("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
+                    "SELECT queue, next_date, priority, seq FROM urls WHERE seq > ? AND "
+                    "next_date IS NOT NULL AND queue IS NOT NULL", (mark,))
+        self._schedule_triggers(mark)
+
+    def _schedule_triggers(self, mark):
+        """(Re)create the triggers that keep the schedule entries of rows above and below
+        the mark."""
+        for name, test, table in (("fresh", ">", "fresh_schedule"),
+                                  ("merged", "<=", "schedule")):
+            self._cur.execute("DROP TRIGGER IF EXISTS temp.urls_schedule_%s" % name)
+            self._cur.execute(_SCHEDULE_TRIGGER % dict(name=name, test=test, mark=mark,
+                                                       table=table))
+
+    def _seen_batch(self):
+        """Fresh fingerprints to gather before merging them into ``seen``: an eighth of the
+        known URLs, so that a merge writes each page of ``seen`` for ~2.5 new keys at least
+        (bounded by ``SEEN_BATCH_MIN`` and ``SEEN_BATCH_MAX``)."""
+        return max(SEEN_BATCH_MIN, min(SEEN_BATCH_MAX, self._next_seq // 8))
+
+    def _merge_fresh(self):
+        """Move ``temp.fresh`` into ``seen`` in key order (inside the open transaction, so
+        the next commit holds both the keys and the new ``seen_mark``)."""
+        self._begin()
+        cur = self._cur
+        fresh = self._fresh
+        cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)",
+                        ((fp, fresh[fp]) for fp in sorted(fresh)))  # no list of pairs
+        # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
+        # statement journal, which would hold a copy of every page it changes (in memory)
+        cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
+                    "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule")
+        cur.execute("DELETE FROM temp.fresh_schedule")
+        mark = self._next_seq - 1
+        self._set_meta("seen_mark", mark)
+        self._schedule_triggers(mark)
+        self._fresh = {}
 
     # ------------------------------------------------------------------ checkpoints
     def _begin(self):
@@ -201,6 +367,7 @@ class SQLiteStore:
         """All writes inside happen together or, if an exception escapes, not at all."""
         self._begin()
         self._cur.execute("SAVEPOINT result")
+        next_seq = self._next_seq
         try:
             yield
         except BaseException:
@@ -208,6 +375,9 @@ class SQLiteStore:
             self._cur.execute("RELEASE result")
             self._earliest_due = _UNKNOWN
             self._queue_times.clear()
+            if self._next_seq != next_seq:  # forget the fingerprints stored meanwhile
+                self._fresh = {fp: seq for fp, seq in self._fresh.items() if seq < next_seq}
+                self._next_seq = next_seq
             raise
         self._cur.execute("RELEASE result")
 
@@ -215,6 +385,8 @@ class SQLiteStore:
         """Write the frontier's ``state`` (a dict of JSON values) and commit everything."""
         for key, value in state.items():
             self._set_meta(key, value)
+        if len(self._fresh) >= self._seen_batch():
+            self._merge_fresh()
         self._commit()
 
     def state(self):
@@ -228,6 +400,18 @@ class SQLiteStore:
         try:
             self._set_meta("clean", True)
             self._commit()
+            self._cur.close()
+            self._db.close()
+        finally:
+            self._release()
+
+    def abandon(self):
+        """Close without committing: everything since the last commit is dropped, and the
+        next open repairs the file as after a crash."""
+        try:
+            if self._db.in_transaction:
+                self._cur.execute("ROLLBACK")
+            self.uncommitted_since = None
             self._cur.close()
             self._db.close()
         finally:
@@ -248,46 +432,159 @@ class SQLiteStore:
                           (key, json.dumps(value)))
 
     # ------------------------------------------------------------------ urls
+    def _candidates(self, fps):
+        """``{fp: seq}`` of the stored URLs that have one of the fingerprints ``fps``: the
+        fresh ones from memory, the others from ``seen`` in one statement."""
+        fresh = self._fresh
+        found = {}
+        rest = []
+        for fp in fps:
+            seq = fresh.get(fp)
+            if seq is None:
+                rest.append(fp)
+            else:
+                found[fp] = seq
+        for start in range(0, len(rest), _LOOKUP_CHUNK):
+            chunk = rest[start:start + _LOOKUP_CHUNK]
+            found.update(self._cur.execute(_CANDIDATES % ", ".join("?" * len(chunk)), chunk))
+        return found
+
+    def _texts(self, seqs):
+        """``{seq: url}`` of the rows ``seqs``."""
+        found = {}
+        seqs = list(seqs)
+        for start in range(0, len(seqs), _LOOKUP_CHUNK):
+            chunk = seqs[start:start + _LOOKUP_CHUNK]
+            found.update(self._cur.execute("SELECT seq, url FROM urls WHERE seq IN (%s)"
+                                           % ", ".join("?" * len(chunk)), chunk))
+        return found
+
+    def _collision(self, url):
+        """The seq of ``url`` if it is stored as a fingerprint collision, else ``None``."""
+        row = self._cur.execute("SELECT seq FROM seen_collisions WHERE url = ?",
+                                (url,)).fetchone()
+        return None if row is None else row[0]
+
+    def _seq_of(self, url):
+        """The seq of ``url``, or ``None`` if it is not known."""
+        seq = self._candidates((fingerprint(url),))
+        if not seq:
+            return None
+        seq, = seq.values()
+        text = self._cur.execute("SELECT url FROM urls WHERE seq = ?", (seq,)).fetchone()
+        if text is not None and text[0] == url:
+            return seq
+        return self._collision(url)
+
+    def _store_new(self, rows):
+        """Store rows known to be new (with their fingerprints ``(row, fp)``; ``collides``
+        for a URL whose fingerprint another URL has): returns them with their seq."""
+        seq = self._next_seq
+        fresh = self._fresh
+        stored, params, scheduled, collisions = [], [], [], []
+        make = tuple.__new__
+        for row, fp, collides in rows:
+            row = make(UriRow, row[:10] + (seq,))
+            stored.append(row)
+            params.append(row)
+            if collides:
+                collisions.append((row.url, seq))
+            else:
+                fresh[fp] = seq
+            if row.next_date is not None and row.queue is not None:
+                scheduled.append((row.queue, row.next_date, row.priority, seq))
+            seq += 1
+        self._next_seq = seq
+        cur = self._cur
+        cur.executemany(_INSERT, params)
+        if scheduled:
+            cur.executemany("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
+                            "VALUES (?, ?, ?, ?)", scheduled)
+        if collisions:
+            log.info("frontier::%d URL(s) whose 64-bit fingerprint another URL has; kept in "
+                     "seen_collisions", len(collisions))
+            cur.executemany("INSERT INTO seen_collisions (url, seq) VALUES (?, ?)", collisions)
+        return stored
+
+    def _sieve(self, rows):
+        """Split ``rows`` into the new ones (``(row, fp, collides)``, first occurrence of
+        each URL) and the URLs already known."""
+        fps = [fingerprint(row.url) for row in rows]
+        stored = self._candidates(set(fps))
+        texts = self._texts(set(stored.values())) if stored else {}
+        new, batch, known = [], {}, []
+        for row, fp in zip(rows, fps):
+            url = row.url
+            seq = stored.get(fp)
+            if seq is not None:
+                if texts.get(seq) == url or self._collision(url) is not None:
+                    known.append(url)
+                    continue
+                collides = True
+            else:
+                collides = False
+            first = batch.get(fp)
+            if first is not None:
+                if url in first:
+                    known.append(url)
+                    continue
+                collides = True
+                first.add(url)
+            else:
+                batch[fp] = {url}
+            new.append((row, fp, collides))
+        return new, known
+
     def add_uris(self, rows):
         """Insert many new rows (``sqlite3.IntegrityError`` if a URL exists): a bulk load,
         for benchmarks and tools that prepare a state file."""
         self._begin()
-        self._cur.executemany("INSERT " + _INSERT, map(_insert_params, rows))
+        rows = list(rows)
+        new, known = self._sieve(rows)
+        if known:
+            raise sqlite3.IntegrityError("UNIQUE constraint failed: urls.url (%s)" % known[0])
+        self._store_new(new)
 
     def admit(self, rows):
-        """Store the rows whose URL is unknown; returns them with their rowid."""
+        """Store the rows whose URL is unknown; returns them with their rowid (``seq``).
+
+        The URL-seen test of a batch: its fingerprints are looked up in two statements
+        at most (memory, then ``seen``), a fingerprint found is confirmed by the
+        stored URL text (one more statement), and the new rows are stored with one
+        ``executemany`` each for ``urls`` and ``temp.fresh_schedule``."""
+        rows = list(rows)
+        if not rows:
+            return []
         self._begin()
-        cur = self._cur
-        new = []
-        for row in rows:
-            cur.execute("INSERT OR IGNORE " + _INSERT, _insert_params(row))
-            if cur.rowcount == 1:
-                new.append(row._replace(rowid=cur.lastrowid))
-        return new
+        new, _ = self._sieve(rows)
+        return self._store_new(new) if new else []
 
     def record(self, row):
         """Store the new state of a known row (by its rowid if it has one, else its URL)."""
         self._begin()
-        params = (row.queue, row.etag, row.mod_date, row.next_date, row.priority, row.depth,
-                  row.attempt, row.status, row.reason)
-        if row.rowid is None:
-            self._cur.execute(_RECORD + "url = ?", params + (row.url,))
-        else:
-            self._cur.execute(_RECORD + "rowid = ?", params + (row.rowid,))
+        seq = row.rowid
+        if seq is None:
+            seq = self._seq_of(row.url)
+            if seq is None:
+                return
+        self._cur.execute(_RECORD, (row.queue, row.etag, row.mod_date, row.next_date,
+                                    row.priority, row.depth, row.attempt, row.status,
+                                    row.reason, seq))
 
     def find(self, url):
         """The row of ``url``, or ``None``."""
-        row = self._cur.execute(_SELECT + " WHERE url = ?", (url,)).fetchone()
-        return None if row is None else UriRow._make(row)
+        seq = self._seq_of(url)
+        if seq is None:
+            return None
+        return UriRow._make(self._cur.execute(_SELECT + " WHERE seq = ?", (seq,)).fetchone())
 
     def __len__(self):
         return self._cur.execute("SELECT COUNT(*) FROM urls").fetchone()[0]
 
     def queue_head(self, queue, n):
-        """The ``n`` rows of ``queue`` due first (due time, priority, insertion order)."""
-        rows = self._cur.execute(
-            _SELECT + " WHERE queue = ? AND next_date IS NOT NULL "
-            "ORDER BY next_date, priority LIMIT ?", (queue, n)).fetchall()
+        """The ``n`` rows of ``queue`` due first (due time, priority, insertion order): one
+        contiguous range of ``schedule``."""
+        rows = self._cur.execute(_QUEUE_HEAD, (queue, queue, n)).fetchall()
         return [UriRow._make(row) for row in rows]
 
     # ------------------------------------------------------------------ queues
@@ -386,9 +683,11 @@ class SQLiteStore:
         """Recompute every queue's ``next_due`` from its URLs (after an unclean stop, or
         a bulk load with ``add_uris``)."""
         self._begin()
-        self._cur.execute("UPDATE queues SET next_due = MAX((SELECT MIN(next_date) FROM urls "
-                          "WHERE urls.queue = queues.id AND urls.next_date IS NOT NULL), "
-                          "IFNULL(not_before, 0))")
+        self._cur.execute(
+            "UPDATE queues SET next_due = MAX((SELECT MIN(first) FROM (SELECT MIN(next_date) "
+            "AS first FROM main.schedule WHERE queue = queues.id UNION ALL SELECT "
+            "MIN(next_date) FROM temp.fresh_schedule WHERE queue = queues.id)), "
+            "IFNULL(not_before, 0))")
         self._earliest_due = _UNKNOWN
         self._queue_times.clear()
 
@@ -508,6 +807,56 @@ class SQLiteStore:
         else:
             self._cur.execute("INSERT OR REPLACE INTO host_controls (host, blocked_until, delay) "
                               "VALUES (?, ?, ?)", (host, blocked_until, delay))
+
+
+def migrate_v1(store, path):
+    """Rewrite a state file of schema version 1 (``urls`` keyed by its URL text, one
+    index per queue) into layout 2, in one transaction, after a copy of the file to
+    ``<file>.v1-backup`` (refused if that exists)."""
+    cur = store._cur
+    known = cur.execute("SELECT COUNT(*) FROM urls").fetchone()[0]
+    if path != ":memory:" and not path.startswith("file:"):
+        backup = path + ".v1-backup"
+        if os.path.exists(backup):
+            raise StoreError("state file has schema version 1 and %s exists: move it away to "
+                             "let this Spyder migrate the file (a copy is kept there)" % backup)
+        log.warning("frontier::state file %s has schema version 1 (%d URLs): migrating it to "
+                    "version %d; the old file is kept as %s", path, known, SCHEMA_VERSION, backup)
+        copy = sqlite3.connect(backup)
+        try:
+            store._db.backup(copy)
+        finally:
+            copy.close()
+    else:
+        log.warning("frontier::state has schema version 1 (%d URLs): migrating it to version %d",
+                    known, SCHEMA_VERSION)
+    store._db.create_function("spyder_fingerprint", 1, fingerprint, deterministic=True)
+    cur.execute("BEGIN")
+    try:
+        cur.execute("DROP INDEX IF EXISTS urls_queue_fifo")
+        cur.execute("ALTER TABLE urls RENAME TO urls_v1")
+        for statement in _URL_SCHEMA:
+            if not statement.lstrip().startswith("CREATE TRIGGER"):
+                cur.execute(statement)
+        cur.execute("INSERT INTO urls (seq, %s) SELECT rowid, %s FROM urls_v1 ORDER BY rowid"
+                    % (_COLUMNS, _COLUMNS))
+        cur.execute("DROP TABLE urls_v1")
+        cur.execute("INSERT INTO schedule (queue, next_date, priority, seq) SELECT queue, "
+                    "next_date, priority, seq FROM urls WHERE next_date IS NOT NULL AND queue "
+                    "IS NOT NULL ORDER BY 1, 2, 3, 4")
+        cur.execute("INSERT INTO seen (fp, seq) SELECT spyder_fingerprint(url), MIN(seq) "
+                    "FROM urls GROUP BY 1 ORDER BY 1")
+        cur.execute("INSERT INTO seen_collisions (url, seq) SELECT u.url, u.seq FROM urls AS u "
+                    "JOIN seen AS s ON s.fp = spyder_fingerprint(u.url) WHERE s.seq != u.seq")
+        for key, value in (("schema_version", SCHEMA_VERSION), ("seen_mark", known and
+                           cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0])):
+            cur.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                        (key, json.dumps(value)))
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    log.warning("frontier::state file migrated to schema version %d", SCHEMA_VERSION)
 
 
 class SQLiteSingleHostUriQueue(SQLiteStore):

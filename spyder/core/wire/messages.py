@@ -5,7 +5,8 @@
 their reply), ``body`` is a msgpack map keyed by CrawlUri field names plus the
 protocol version under ``"v"``, and ``ticket`` (optional) a msgpack map naming the
 dispatch: its id and deadline from the master, the id, the answering worker and a
-hand-back flag from the worker (keys ``TICKET_*`` in ``constants``).  ``MgmtMessage`` is management traffic: ``[topic, identity, data]``
+hand-back flag from the worker (keys ``TICKET_*`` in ``constants``), each key's type
+checked on receipt (``check_ticket``).  ``MgmtMessage`` is management traffic: ``[topic, identity, data]``
 plus an optional 4th frame, a msgpack map of details (for example a worker's free
 slots).
 
@@ -15,6 +16,7 @@ See ``docs/protocol.md`` for the frame-by-frame description.
 """
 import msgpack
 
+from spyder.core import constants as C
 from spyder.core.crawluri import CRAWLURI_FIELDS, CrawlUri
 
 #: The data protocol version written into every data message.
@@ -134,6 +136,44 @@ def deserialize_crawluri(raw):
     return CrawlUri(**_checked(body))
 
 
+def _is_bool(value):
+    return isinstance(value, bool)
+
+
+def _is_int_list(value):
+    return isinstance(value, list) and all(_is_int(item) for item in value)
+
+
+#: The type test of every ticket key (values may also be ``None``, i.e. absent):
+#: master -> worker ``id``, ``deadline``, ``claim_by``, ``body``; worker -> master ``id``,
+#: ``worker``, ``back``, ``void`` and the credit snapshot ``free``, ``held``, ``n``.
+#: Unknown keys pass.
+_TICKET_TESTS = (
+    (C.TICKET_ID, _is_int),
+    (C.TICKET_DEADLINE, _is_number),
+    (C.TICKET_CLAIM_BY, _is_number),
+    (C.TICKET_VOID, _is_bool),
+    (C.TICKET_WORKER, lambda value: isinstance(value, bytes)),
+    (C.TICKET_HANDED_BACK, _is_bool),
+    (C.TICKET_BODY, _is_bool),
+    (C.MGMT_DETAIL_FREE, _is_int),
+    (C.MGMT_DETAIL_HELD, _is_int_list),
+    (C.MGMT_DETAIL_SEQ, _is_int),
+)
+
+
+def check_ticket(ticket):
+    """Raise ``MessageError`` unless every known key of the ticket map ``ticket`` has a
+    value of its type (an unhashable worker identity or a string id would otherwise
+    fail deep in the master's bookkeeping)."""
+    for key, test in _TICKET_TESTS:
+        value = ticket.get(key)
+        if value is not None and not test(value):
+            raise MessageError("ticket key %r has a value of type %s"
+                               % (key, type(value).__name__))
+    return ticket
+
+
 class DataMessage:
     """``[identity, msgpack(CrawlUri)(, msgpack(ticket))]``: a URL on its way to or from a
     worker; ``ticket`` is a dict or None."""
@@ -150,7 +190,8 @@ class DataMessage:
     def from_frames(cls, frames):
         """Parse received frames; raises ``MessageError`` when malformed."""
         frames = _check_frames(frames, (2, 3))
-        ticket = _unpack_map(frames[2], "ticket frame") if len(frames) == 3 else None
+        ticket = check_ticket(_unpack_map(frames[2], "ticket frame")) \
+            if len(frames) == 3 else None
         msg = cls(frames[0], deserialize_crawluri(frames[1]), ticket)
         msg.serialized_curi = frames[1]
         return msg

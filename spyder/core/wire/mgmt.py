@@ -11,6 +11,8 @@ once per page, and ``ZMQStream`` costs several times the socket calls.
 """
 import logging
 
+import zmq
+
 from spyder.core.wire.messages import DropCounter, MessageError, MgmtMessage
 from spyder.core.wire.zmqchannel import ZmqChannel
 
@@ -34,6 +36,10 @@ class ZmqMgmt:
             raise ValueError("management callback for %r is not callable: %r"
                              % (topic, callback))
         self._callbacks.setdefault(topic, []).append(callback)
+
+    def subscribe(self, topic):
+        """Also receive ``topic`` (a prefix) on the SUB socket."""
+        self._sub_socket.setsockopt(zmq.SUBSCRIBE, topic)
 
     def remove_callback(self, topic, callback):
         """Stop calling ``callback`` for ``topic``; unknown pairs are ignored."""

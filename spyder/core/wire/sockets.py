@@ -21,6 +21,17 @@ peer that stops answering (SIGSTOP, a cut link, a dead machine) is dropped withi
 seconds, its pipe closed, so PUSH deals it no more work and a worker's XPUB sees
 the master's subscription go.  (ipc and inproc peers are local: a dead process
 closes its socket.)
+
+Receiving sockets (PULL, SUB: ``never_stall``) have no receive high-water mark, so a
+connection never stops reading because its queue is full: libzmq 4.3.5 aborts the process
+(``Assertion failed: !_io_error (src/stream_engine_base.cpp:310)``) when the peer drops a
+connection whose input a full queue stopped, and the engine then sends a heartbeat -- on
+its own heartbeat timer, or answering a PING still buffered when the application reads
+the queue again.  That is what a worker woken by SIGCONT met: its one-message PULL queue
+full, the master having dropped it for silence.  ``tests/test_zmq_abort.py`` shows it.
+What waits in those queues is bounded anyway: dispatches by the workers' credit, results
+by the dispatches, management messages by their rates.  (A stalled connection also could
+not answer ZeroMQ heartbeats, so its healthy but busy peer was dropped.)
 """
 import errno
 import os
@@ -135,6 +146,14 @@ def create_context(settings):
                                "support; install a pyzmq wheel built with libsodium")
         ctx.curve = _Curve(settings.ZEROMQ_CURVE_KEYS_DIR)
     return ctx
+
+
+def never_stall(socket):
+    """No receive high-water mark on ``socket``: its connections never stop reading (see
+    the module docstring: libzmq 4.3.5 aborts when a peer drops a connection whose full
+    receive queue stopped its input).  Returns the socket."""
+    socket.rcvhwm = 0
+    return socket
 
 
 def create_keys(directory):

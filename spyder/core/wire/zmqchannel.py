@@ -12,23 +12,34 @@ every message.  ``ZmqChannel`` offers the part of its interface Spyder uses
 * the socket's ``zmq.FD`` is watched for reading.  It is edge-triggered: it signals
   that the socket's state *may* have changed, and a send or receive can consume the
   signal.  So every wake-up reads ``zmq.EVENTS`` (which also clears the FD) and then
-  receives until ``zmq.Again`` -- at most ``_BATCH`` messages, then it comes back on
-  the next loop turn, so one busy socket does not starve the others --; after every
+  receives until ``zmq.Again`` -- at most ``_BATCH`` messages or ``_BATCH_SECONDS``
+  of handling, then it comes back on the next loop turn, so one busy socket does not
+  starve the others and a run of costly messages (say robots.txt results, each
+  parsed on the master's loop) does not add up into one long block --; after every
   send, flush and wake-up ``zmq.EVENTS`` is read again (that also clears the FD) and
   the channel comes back on the next loop turn while input waits for a callback or
   the socket can take queued output; starting to receive looks at once for what
   arrived before;
 * ``send_multipart`` sends with ``NOBLOCK``; a message the socket cannot take now
   (high-water mark, no peer yet on a PUSH) is queued, in order, and written out
-  when the socket reports ``POLLOUT``.
+  when the socket reports ``POLLOUT``;
+* a receive callback that raises loses that one message only: the exception is
+  logged (the first and then every 1000th, with its traceback), counted in
+  ``handler_errors``, and the channel goes on receiving and re-arms as usual.
 """
 import collections
+import logging
+import time
 
 import zmq
 from tornado.ioloop import IOLoop
 
 #: Messages received per wake-up before the loop's other work gets a turn.
 _BATCH = 64
+#: Seconds of handling per wake-up after which the loop's other work gets a turn.
+_BATCH_SECONDS = 0.01
+
+log = logging.getLogger("spyder.zmqchannel")
 
 
 class ZmqChannel:
@@ -41,6 +52,8 @@ class ZmqChannel:
         self._queue = collections.deque()
         self._scheduled = False
         self._fd = socket.FD
+        #: exceptions the receive callback raised (each cost one message)
+        self.handler_errors = 0
         self._loop.add_handler(self._fd, self._on_fd, IOLoop.READ)
 
     def on_recv(self, callback):
@@ -94,6 +107,8 @@ class ZmqChannel:
             self._loop.add_callback(self._service)
 
     def _on_fd(self, fd, events):
+        if self._scheduled:  # a turn is already queued: it serves what the FD signals
+            return
         self._service()
 
     def _rearm(self):
@@ -112,6 +127,7 @@ class ZmqChannel:
             return
         if self._queue:
             self.flush()
+        give_way = time.monotonic() + _BATCH_SECONDS
         for _ in range(_BATCH):
             if self._callback is None or self._fd is None:
                 break
@@ -119,6 +135,15 @@ class ZmqChannel:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            self._callback(frames)
+            try:
+                self._callback(frames)
+            except Exception:  # one bad message must not stop the channel
+                self.handler_errors += 1
+                if self.handler_errors == 1 or self.handler_errors % 1000 == 0:
+                    log.exception("receive callback failed (#%d); message dropped",
+                                  self.handler_errors)
+            if time.monotonic() > give_way:
+                self._schedule()  # more may wait: come back after the loop's other work
+                break
         if self._fd is not None:
             self._rearm()

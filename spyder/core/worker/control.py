@@ -13,6 +13,11 @@ no attempt counted), flush the results, send ``quit.ack`` and set ``done``.  A
 second signal cuts the wait short.  The worker takes work only while the master
 is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
 ``MasterClock``); otherwise it announces no free slots and leaves PULL unread.
+
+It also measures how late the event loop runs a timer set every ``_LAG_PROBE``
+seconds, as the master does: ``loop_lag_max`` (the worst since start) and the
+worst since the previous heartbeat go out in every management message's details
+(``lag_max``, ``lag``, seconds), and the worst is logged at shutdown.
 """
 import asyncio
 import logging
@@ -28,6 +33,8 @@ _LICENCE_CHECK = 0.1
 #: Seconds a change of the free slots or held dispatches may wait for a result to carry
 #: it before a ``credit`` message tells it (a busy worker sends almost none).
 _CREDIT_DELAY = 0.05
+#: Seconds between two probes of the event loop's lag.
+_LAG_PROBE = 0.05
 
 
 class WorkerControl:
@@ -50,6 +57,11 @@ class WorkerControl:
                                            max(settings.WORKER_HEARTBEAT_INTERVAL, 0.01) * 1000)
         self._licence_check = PeriodicCallback(self._check, _LICENCE_CHECK * 1000)
         self._watchdog = None
+        self._lag_probe = PeriodicCallback(self._probe_lag, _LAG_PROBE * 1000)
+        self._lag_probe_at = None
+        #: the worst lateness of the lag probe since start / since the last heartbeat (s)
+        self.loop_lag_max = 0.0
+        self.loop_lag_recent = 0.0
         self._cut_short = asyncio.Event()
         self._credit_pending = False
         self._listening = False
@@ -60,12 +72,16 @@ class WorkerControl:
     def start(self):
         """Start both stages and management; register with the master."""
         self._mgmt.add_callback(C.ZMQ_SPYDER_MGMT_WORKER, self._on_mgmt)
+        claims = C.ZMQ_SPYDER_MGMT_CLAIMS + self._identity
+        self._mgmt.subscribe(claims)
+        self._mgmt.add_callback(claims, self._on_claims)
         self._mgmt.start()
         self._fetcher.allow(False)
         self._extractor.watch_listener(self._on_listener)
         self._fetcher.start()
         self._heartbeat.start()
         self._licence_check.start()
+        self._lag_probe.start()
         if self._notifier is not None and self._notifier.watchdog_interval:
             self._watchdog = PeriodicCallback(self._notifier.watchdog,
                                               self._notifier.watchdog_interval * 1000)
@@ -97,6 +113,8 @@ class WorkerControl:
             details[C.MGMT_DETAIL_FREE] = 0
         details[C.MGMT_DETAIL_SLOTS] = self._fetcher.slots
         details[C.MGMT_DETAIL_SENT] = self._clock.now()
+        details[C.MGMT_DETAIL_LOOP_LAG] = self.loop_lag_recent
+        details[C.MGMT_DETAIL_LOOP_LAG_MAX] = self.loop_lag_max
         return details
 
     def _publish(self, data, details=None):
@@ -104,6 +122,15 @@ class WorkerControl:
 
     def _send_heartbeat(self):
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, self._details())
+        self.loop_lag_recent = 0.0
+
+    def _probe_lag(self):
+        now = self._io_loop.time()
+        if self._lag_probe_at is not None:
+            lag = max(0.0, now - self._lag_probe_at - _LAG_PROBE)
+            self.loop_lag_recent = max(self.loop_lag_recent, lag)
+            self.loop_lag_max = max(self.loop_lag_max, lag)
+        self._lag_probe_at = now
 
     def _credit_soon(self):
         """Tell the master the new free slots / held dispatches within ``_CREDIT_DELAY``,
@@ -143,6 +170,19 @@ class WorkerControl:
         elif msg.data == C.ZMQ_SPYDER_MGMT_WORKER_ECHO:
             self._on_echo(msg)
 
+    def _on_claims(self, msg):
+        """The master's confirmation of our claims (``ok``) and the ids it says are not
+        ours (``void``)."""
+        details = msg.details if isinstance(msg.details, dict) else {}
+        if (msg.data != C.ZMQ_SPYDER_MGMT_WORKER_CLAIMS or msg.identity != self._clock.master
+                or details.get(C.MGMT_DETAIL_WORKER) != self._identity):
+            return
+        lists = [details.get(key, []) for key in (C.MGMT_DETAIL_OK, C.MGMT_DETAIL_VOID)]
+        if all(isinstance(ids, list) and all(isinstance(i, int) for i in ids) for ids in lists):
+            self._fetcher.confirm(*lists)
+        else:
+            self._fetcher.dropped.drop("management", "malformed claims")
+
     def _on_echo(self, msg):
         details = msg.details if isinstance(msg.details, dict) else {}
         if details.get(C.MGMT_DETAIL_WORKER) != self._identity:
@@ -166,8 +206,10 @@ class WorkerControl:
             log.warning("worker::handed %d unfinished URLs back to the master", returned)
         self._heartbeat.stop()
         self._licence_check.stop()
+        self._lag_probe.stop()
         if self._watchdog is not None:
             self._watchdog.stop()
+        log.info("worker::the event loop's worst lag: %.0f ms", self.loop_lag_max * 1000)
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK)
         self._mgmt.flush()
         log.info("worker::%s down", self._identity.decode())

@@ -9,7 +9,11 @@ A worker process runs two stages on one IOLoop, as the 2011 original did:
   ``FetchProcessor`` for each and hands the result to the extract stage.  A dispatch
   whose deadline (the master's clock, converted by ``MasterClock``) has passed, or that
   comes from another master, is handed back unfetched; a fetch still running at its
-  deadline or at the end of the worker's licence is cancelled (599);
+  deadline or at the end of the worker's licence is cancelled (599).  A dispatch read
+  less than ``CLAIM_GUARD`` before its *claim* deadline is handed back unread (``void``);
+  one read in time is claimed (the next credit snapshot holds it) and fetched at once, but
+  a fetch whose claim the master has not confirmed (``confirm``) by the claim deadline is
+  cancelled and handed back: past it the master may have given the URL to another worker;
 * the **extract stage**, a ``ZmqWorker``: runs the synchronous processing function
   (limiter, link extractors, scopers) over each fetched CrawlUri and publishes it
   to the master (an XPUB socket) with the master's identity, copied unchanged, as
@@ -17,6 +21,15 @@ A worker process runs two stages on one IOLoop, as the 2011 original did:
   (``content_sha1``) so that the master does not hash large bodies on its loop.  The
   XPUB reports the master's subscription arriving and going: that is how the worker
   knows the master receives its results.
+
+Large inputs never run on the loop: the extract stage processes a page whose body is
+above ``EXTRACT_INLINE_MAX_SIZE`` bytes, and every sitemap (a small gzip can inflate
+to ``SITEMAP_MAX_SIZE``), in one thread beside the loop (``OffLoop``: its own
+processors, one input at a time, on a copy of the CrawlUri).  The HTML parser
+(Lexbor) releases the GIL while it parses, and the Python parts give it back every
+few milliseconds, so heartbeats, dispatches and results go on meanwhile; the fetch
+slot stays taken until the page is processed, so the worker takes no more work than
+it can process and a deadline still cuts it short.
 
 The 2011 original connected the two stages with an inproc PUSH/PULL pair; here the
 fetch stage calls the extract stage directly: the pair cost a msgpack round trip of
@@ -32,6 +45,8 @@ error text in ``optional_vars["error"]``.  Malformed messages are counted
 for the process and decides when the fetch stage may take work.
 """
 import asyncio
+import concurrent.futures
+import dataclasses
 import hashlib
 import logging
 
@@ -53,6 +68,14 @@ SHUTTING_DOWN = "worker shutting down"
 TOO_LATE = "dispatch deadline passed before the fetch could start"
 #: The error text of fetches cancelled at their deadline or at the end of the licence.
 CUT_SHORT = "fetch cancelled at its dispatch deadline (or the worker lost its master)"
+#: The error text of dispatches read too close to (or past) their claim deadline.
+READ_TOO_LATE = "read past its claim deadline (the worker was stopped, cut off or busy)"
+#: The error text of fetches whose claim the master did not confirm by the claim deadline.
+UNCONFIRMED = "claim not confirmed by the master by the claim deadline"
+#: Seconds before its claim deadline (the master's clock, converted) after which a dispatch
+#: is handed back unread rather than claimed: the claim and its confirmation need a round
+#: trip (normally milliseconds; the credit snapshot waits up to 50 ms for a result).
+CLAIM_GUARD = 0.5
 
 
 def _mark_failed(curi, status, error):
@@ -157,17 +180,89 @@ def _fit(frames, msg, max_size):
     return frames
 
 
+def _copy(curi):
+    """A copy of ``curi`` whose maps may be changed apart from the original (the body,
+    immutable, is shared)."""
+    copy = dataclasses.replace(curi, req_header=dict(curi.req_header or {}),
+                               rep_header=dict(curi.rep_header or {}),
+                               optional_vars=dict(curi.optional_vars or {}))
+    lines = getattr(curi, "rep_header_lines", None)
+    if lines is not None:
+        copy.rep_header_lines = lines
+    return copy
+
+
+class OffLoop:
+    """Processing of large inputs in one thread beside the event loop.
+
+    ``processing`` is a processing function of its own (its processors are used by
+    this thread only); ``inline_max`` the largest body processed on the loop.  Every
+    sitemap (``optional_vars["sitemap_fetch"]``) goes to the thread whatever its size.
+    """
+
+    def __init__(self, processing, inline_max):
+        self._processing = processing
+        self._inline_max = inline_max
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="spyder-extract")
+        #: inputs processed in the thread
+        self.processed = 0
+
+    def wants(self, curi):
+        body = curi.content_body
+        if not body:
+            return False
+        return (len(body) > self._inline_max
+                or (curi.optional_vars or {}).get(C.CURI_SITEMAP_FETCH) == C.CURI_OPTIONAL_TRUE)
+
+    def _run(self, curi):
+        curi = _returned(self._processing(curi))
+        _digest(curi)  # the SHA-1 of a large body is worth taking off the loop too
+        return curi
+
+    async def process(self, curi):
+        """``processing(copy of curi)`` in the thread; its exception is raised here."""
+        result = await asyncio.wrap_future(self._executor.submit(self._run, _copy(curi)))
+        self.processed += 1
+        return result
+
+    def close(self):
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 class ZmqWorker:
     """The extract stage: ``processing(curi) -> curi`` over every fetched CrawlUri the
     fetch stage hands it (``stage(msg)``), then the result published on ``outsocket``.
 
     ``max_message_size`` bounds what it sends (see ``_fit``); None = no bound.
+    ``off_loop`` (an ``OffLoop``) takes the large inputs: the fetch stage awaits
+    ``process_off_loop(msg)`` for those and then calls ``finish(msg, body)``.
     """
 
-    def __init__(self, outsocket, processing, io_loop=None, max_message_size=None):
+    def __init__(self, outsocket, processing, io_loop=None, max_message_size=None,
+                 off_loop=None):
         self._out = ZmqChannel(outsocket, io_loop)
         self._processing = processing
         self._max_message_size = max_message_size
+        self.off_loop = off_loop
+
+    async def process_off_loop(self, msg):
+        """Process ``msg.curi`` in the off-loop thread (an exception there becomes a
+        processing error, 710, as on the loop)."""
+        curi = msg.curi
+        try:
+            msg.curi = await self.off_loop.process(curi)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _failed("extract", msg, curi, exc)
+            _digest(msg.curi)
+
+    def finish(self, msg, body=True):
+        """Publish ``msg``, processed off the loop already."""
+        if not body:
+            _leave_out_body(msg.curi)
+        self.publish(msg)
 
     def __call__(self, msg, body=True):
         """Process the fetched ``msg.curi`` and publish the result; ``body`` False leaves
@@ -199,6 +294,8 @@ class ZmqWorker:
         self._out.flush()
 
     def close(self):
+        if self.off_loop is not None:
+            self.off_loop.close()
         if not self._out.closed():
             self._out.close()
 
@@ -226,6 +323,7 @@ class AsyncZmqWorker:
         self._io_loop = io_loop or IOLoop.current()
         self._tasks = {}          # asyncio.Task -> DataMessage
         self._timers = {}         # asyncio.Task -> its deadline's timeout handle
+        self._unconfirmed = {}    # asyncio.Task -> its claim deadline's timeout handle
         self._taking = False
         self._allowed = True      # WorkerControl: the master listens and we hold a licence
         self._idle = None         # asyncio.Event set while nothing is in flight
@@ -279,6 +377,25 @@ class AsyncZmqWorker:
             self._allowed = allowed
             self._update_receiving()
             self._changed()
+
+    def confirm(self, ok, void):
+        """The master registered the claims ``ok`` (dispatch ids): those fetches may go on
+        past their claim deadline.  ``void``: ids that are not ours (any more): cancelled and
+        handed back."""
+        ok, void = set(ok), set(void)
+        for task, msg in list(self._tasks.items()):
+            dispatch_id = msg.ticket.get(C.TICKET_ID) if msg.ticket else None
+            if dispatch_id in void:
+                self._withdraw(task, "the master says dispatch %s is not ours" % dispatch_id)
+            elif dispatch_id in ok:
+                handle = self._unconfirmed.pop(task, None)
+                if handle is not None:
+                    self._io_loop.remove_timeout(handle)
+
+    @property
+    def unconfirmed(self):
+        """How many fetches wait for the master to confirm their claim."""
+        return len(self._unconfirmed)
 
     def cut_off(self):
         """The licence ended: cancel every fetch (their dispatches are someone else's now)."""
@@ -354,6 +471,20 @@ class AsyncZmqWorker:
             return None
         return local
 
+    def _claim_deadline(self, msg):
+        """Local time by which the master must have confirmed ``msg``'s claim (inf without
+        a claim deadline), or ``None`` if it is too late to claim it."""
+        ticket = msg.ticket
+        claim_by = ticket.get(C.TICKET_CLAIM_BY) if ticket else None
+        if claim_by is None:
+            return float("inf")
+        if not isinstance(claim_by, (int, float)) or isinstance(claim_by, bool):
+            return None
+        local = self.clock.local(msg.identity, claim_by)
+        if local is None or self.clock.now() >= local - CLAIM_GUARD:
+            return None
+        return local
+
     def _parse(self, frames):
         """The DataMessage in ``frames``, or None (counted and dropped) when malformed."""
         try:
@@ -370,33 +501,50 @@ class AsyncZmqWorker:
         if deadline is None:
             self._hand_back(msg, TOO_LATE)
             return
+        claim_by = self._claim_deadline(msg)
+        if claim_by is None:
+            self._hand_back(msg, READ_TOO_LATE, void=True)
+            return
         task = asyncio.ensure_future(self._process(msg))
         self._tasks[task] = msg
+        now = self.clock.now()
         if deadline != float("inf"):
-            self._timers[task] = self._io_loop.call_later(deadline - self.clock.now(),
-                                                          self._cut, task)
+            self._timers[task] = self._io_loop.call_later(deadline - now, self._cut, task)
+        if claim_by != float("inf"):
+            self._unconfirmed[task] = self._io_loop.call_later(
+                claim_by - now, self._withdraw, task, UNCONFIRMED)
         task.add_done_callback(self._finished)
         self._update_receiving()
         self._changed()
 
     async def _process(self, msg):
         curi = msg.curi
+        processed = False
         try:
             msg.curi = _returned(await self._processing(curi))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             _failed("fetch", msg, curi, exc)
+        else:
+            off_loop = getattr(self._extract, "off_loop", None)
+            if off_loop is not None and off_loop.wants(msg.curi):
+                await self._extract.process_off_loop(msg)  # the slot stays taken meanwhile
+                processed = True
         if self._forget(asyncio.current_task()) is not None:
             body = msg.ticket is None or msg.ticket.get(C.TICKET_BODY) is not False
             self._ticket(msg)
-            self._extract(msg, body)
+            if processed:
+                self._extract.finish(msg, body)
+            else:
+                self._extract(msg, body)
 
     def _forget(self, task):
         """Take ``task`` off the books (and its deadline timer); returns it, or None."""
-        handle = self._timers.pop(task, None)
-        if handle is not None:
-            self._io_loop.remove_timeout(handle)
+        for timers in (self._timers, self._unconfirmed):
+            handle = timers.pop(task, None)
+            if handle is not None:
+                self._io_loop.remove_timeout(handle)
         return task if self._tasks.pop(task, None) is not None else None
 
     def _cut(self, task):
@@ -409,6 +557,16 @@ class AsyncZmqWorker:
         self._ticket(msg)
         self._extract.publish(msg)
 
+    def _withdraw(self, task, reason):
+        """Cancel ``task``'s fetch and hand its dispatch back: the master did not confirm
+        the claim in time, or says the dispatch is not ours."""
+        msg = self._tasks.get(task)
+        if msg is None:
+            return
+        self._forget(task).cancel()
+        log.warning("worker::%s: %s", msg.curi.url, reason)
+        self._hand_back(msg, reason)
+
     def _finished(self, task):
         self._forget(task)
         if not self._tasks and self._idle is not None:
@@ -416,15 +574,18 @@ class AsyncZmqWorker:
         self._update_receiving()
         self._changed()
 
-    def _hand_back(self, msg, reason):
+    def _hand_back(self, msg, reason, void=False):
         _mark_failed(msg.curi, C.CURI_ENETWORK, reason)
         log.info("worker::handing %s back unfetched: %s", msg.curi.url, reason)
-        self._ticket(msg, handed_back=True)
+        self._ticket(msg, handed_back=True, void=void)
         self._extract.publish(msg)
 
-    def _ticket(self, msg, handed_back=False):
-        """The result's ticket: the dispatch id, this worker, whether it is handed back,
-        and a credit snapshot (so that the master rarely needs a ``credit`` message)."""
+    def _ticket(self, msg, handed_back=False, void=False):
+        """The result's ticket: the dispatch id, this worker, whether it is handed back
+        (``void``: unread, past its claim deadline), and a credit snapshot (so that the
+        master rarely needs a ``credit`` message)."""
         if msg.ticket is not None:
             msg.ticket = {C.TICKET_ID: msg.ticket.get(C.TICKET_ID), C.TICKET_WORKER: self.identity,
                           C.TICKET_HANDED_BACK: handed_back, **self.snapshot()}
+            if void:
+                msg.ticket[C.TICKET_VOID] = True

@@ -1,0 +1,178 @@
+"""The SQLite store's layout 2 (docs/frontier.md, "The state file"): the seen test on
+64-bit fingerprints with the URL text compared on a hit, the fresh fingerprints and
+schedule entries kept in memory until a merge, exact after a crash and a reopen, and
+the migration of a schema-1 file."""
+import json
+import random
+import sqlite3
+
+import pytest
+
+from spyder.core.store import sqlite as sqlite_store
+from spyder.core.store.memory import MemoryStore
+from spyder.core.store.protocol import StoreError, UriRow
+from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue, SQLiteStore, fingerprint
+
+
+class Clock:
+    def __init__(self, t=1_700_000_000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def _merge_every_commit(monkeypatch):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 1)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 1)
+
+
+def _heads(store, queues):
+    return {q: [(r.url, r.next_date, r.priority) for r in store.queue_head(q, 1000)]
+            for q in queues}
+
+
+def _random_ops(stores, rng, steps, queues=(1, 2, 3)):
+    """The same random admits, records and commits on every store; compare as we go."""
+    names = ["http://h%d/p%d" % (rng.randrange(3), rng.randrange(400)) for _ in range(600)]
+    for step in range(steps):
+        batch = [UriRow(rng.choice(names), rng.choice(queues), next_date=float(rng.randrange(5)),
+                        priority=rng.randrange(3)) for _ in range(rng.randrange(1, 20))]
+        answers = [sorted(r.url for r in store.admit(batch)) for store in stores]
+        assert all(a == answers[0] for a in answers)
+        for _ in range(rng.randrange(4)):
+            url = rng.choice(names)
+            found = [store.find(url) for store in stores]
+            assert all((f is None) == (found[0] is None) for f in found)
+            if found[0] is not None:
+                nd = rng.choice([None, float(rng.randrange(10))])
+                queue = rng.choice(queues) if step % 7 == 0 else found[0].queue
+                for store, row in zip(stores, found):
+                    store.record(row._replace(next_date=nd, status=200, queue=queue))
+        if step % 5 == 0:
+            for store in stores:
+                store.commit({"step": step})
+        heads = [_heads(store, queues) for store in stores]
+        assert all(h == heads[0] for h in heads)
+
+
+def test_fresh_entries_merged_at_every_commit_behave_like_the_memory_store(monkeypatch):
+    _merge_every_commit(monkeypatch)
+    rng = random.Random(7)
+    sqlite, memory = SQLiteMultipleHostUriQueue(":memory:"), MemoryStore(Clock())
+    for q in "abc":
+        sqlite.queue_id(q), memory.queue_id(q)
+    _random_ops([sqlite, memory], rng, 300)
+    assert sqlite._cur.execute("SELECT COUNT(*) FROM seen").fetchone()[0] > 0
+
+
+def test_a_crash_between_merges_reopens_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 50)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 50)
+    path = str(tmp_path / "state.db")
+    rng = random.Random(3)
+    store, memory = SQLiteMultipleHostUriQueue(path), MemoryStore(Clock())
+    for q in "abc":
+        store.queue_id(q), memory.queue_id(q)
+    _random_ops([store, memory], rng, 120)
+    store.commit({})
+    memory.commit({})
+    merged = store._get_meta("seen_mark", 0)
+    assert 0 < merged < store._next_seq - 1  # some merged, some fresh
+    store.admit([UriRow("http://lost/", 1, next_date=0.0)])  # not committed: lost
+    store._cur.execute("ROLLBACK")  # a crash: what was not committed is gone
+    store._db.close()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert reopened.recovered and reopened.find("http://lost/") is None
+    assert _heads(reopened, (1, 2, 3)) == _heads(memory, (1, 2, 3))
+    _random_ops([reopened, memory], rng, 60)
+    reopened.close()
+
+
+def test_a_fingerprint_collision_is_not_a_known_url(monkeypatch):
+    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)  # every URL collides
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    store.queue_id("a")
+    new = store.admit([UriRow("http://a/1", 1, next_date=0.0), UriRow("http://a/2", 1, next_date=0.0),
+                       UriRow("http://a/1", 1, next_date=0.0)])
+    assert [r.url for r in new] == ["http://a/1", "http://a/2"]
+    assert store.admit([UriRow("http://a/2", 1), UriRow("http://a/3", 1, next_date=1.0)])[0].url \
+        == "http://a/3"
+    store.commit({})
+    store._merge_fresh()
+    assert store.find("http://a/2").rowid == new[1].rowid
+    assert store.find("http://a/4") is None
+    assert [r.url for r in store.queue_head(1, 5)] == ["http://a/1", "http://a/2", "http://a/3"]
+    assert store._cur.execute("SELECT COUNT(*) FROM seen_collisions").fetchone()[0] == 2
+
+
+def test_fingerprints_are_64_bit_signed_and_stable():
+    fp = fingerprint("http://example.com/")
+    assert -2 ** 63 <= fp < 2 ** 63
+    assert fp == fingerprint("http://example.com/") != fingerprint("http://example.com/a")
+
+
+# ---------------------------------------------------------------- schema version 1
+_V1 = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE urls (url TEXT PRIMARY KEY, queue INTEGER, etag TEXT, mod_date TEXT,
+        next_date REAL, priority INTEGER NOT NULL DEFAULT 1, depth INTEGER NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0, status INTEGER, reason TEXT)""",
+    """CREATE INDEX urls_queue_fifo ON urls (queue, next_date, priority)
+        WHERE next_date IS NOT NULL""",
+    """CREATE TABLE queues (id INTEGER PRIMARY KEY, identifier TEXT NOT NULL UNIQUE,
+        next_due REAL, not_before REAL)""",
+    """CREATE TABLE host_stats (host TEXT PRIMARY KEY, queue INTEGER,
+        queued INTEGER NOT NULL DEFAULT 0, fetched INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER, last_time REAL)""",
+    "CREATE INDEX host_stats_queued ON host_stats (queued)",
+)
+
+
+def _v1_file(path):
+    db = sqlite3.connect(path)
+    for statement in _V1:
+        db.execute(statement)
+    db.executemany("INSERT INTO meta VALUES (?, ?)",
+                   [("schema_version", "1"), ("clean", "true"),
+                    ("counters", json.dumps({"known": 3}))])
+    db.executemany("INSERT INTO queues (identifier, next_due) VALUES (?, ?)", [("a", 1.0)])
+    db.executemany("INSERT INTO urls (url, queue, next_date, status, reason, etag) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   [("http://a/1", 1, 5.0, 200, None, '"x"'), ("http://a/2", 1, None, 404,
+                                                               "status", None),
+                    ("http://a/3", 1, 1.0, None, None, None)])
+    db.commit()
+    db.close()
+
+
+def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
+    path = str(tmp_path / "state.db")
+    _v1_file(path)
+    store = SQLiteMultipleHostUriQueue(path)
+    assert "migrating it to version 2" in caplog.text
+    assert store.state()["counters"] == {"known": 3}
+    assert store.find("http://a/1").etag == '"x"' and store.find("http://a/2").reason == "status"
+    assert [r.url for r in store.queue_head(1, 5)] == ["http://a/3", "http://a/1"]
+    assert store.admit([UriRow("http://a/1", 1), UriRow("http://a/4", 1, next_date=0.0)])[0].url \
+        == "http://a/4"
+    store.close()
+    backup = sqlite3.connect(str(tmp_path / "state.db.v1-backup"))
+    assert backup.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    assert backup.execute("SELECT COUNT(*) FROM urls").fetchone() == (3,)
+    backup.close()
+    reopened = SQLiteStore(path)  # version 2 now: no second migration
+    assert reopened._get_meta("schema_version") == 2 and len(reopened) == 4
+    reopened.close()
+
+
+def test_a_schema_1_file_with_a_backup_in_the_way_is_refused(tmp_path):
+    path = str(tmp_path / "state.db")
+    _v1_file(path)
+    open(path + ".v1-backup", "w").close()
+    with pytest.raises(StoreError, match="move it away"):
+        SQLiteStore(path)
+    db = sqlite3.connect(path)  # untouched
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    db.close()
