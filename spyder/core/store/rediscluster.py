@@ -485,6 +485,16 @@ class RedisStore:
             "stats": [[h] + list(d) for h, d in self._stats.items()],
         }
         busy = any(self._buffers) or delta
+        finished_here = {row.queue for row in self._rows.values()} & set(self._held)
+        if finished_here:
+            # the outcomes of a queue count only while this master holds it: renewing its
+            # lease first also keeps it ours while the journal is applied
+            lost = set(self._renew(sorted(finished_here), self._clock()))
+            if lost:
+                self._stop("the leases on %d host queue(s) with outcomes not committed were "
+                           "lost; this master stops without committing and must be restarted"
+                           % len(lost))
+                raise StoreError(self._broken)
         if busy:
             # nothing is written if this fails: the buffers stay for the next commit
             self._r.set(self._mine("journal"), json.dumps(journal, separators=(",", ":")))
@@ -1030,14 +1040,28 @@ class RedisStore:
         if self._renewed is not None and now - self._renewed < self.lease / 4:
             return []
         self._renewed = now
+        lost = self._renew(list(self._held), now)
+        self._renewed_ok = now
+        self._heartbeat(now)
+        unsure = {row.queue for row in self._rows.values()} & set(lost)
+        if unsure:
+            # its outcomes there are told to the sinks but not committed, and the other
+            # master crawls those URLs again: only a restart (which cuts the sinks back to
+            # the last commit) keeps every outcome once in the masters' output
+            self._stop("the leases on %d host queue(s) with outcomes not committed were lost; "
+                       "this master stops without committing and must be restarted"
+                       % len(unsure))
+        return lost
+
+    def _renew(self, queues, now):
+        """Renew this master's leases on ``queues`` (and its liveness key); returns those
+        another master holds now, which are this master's no more."""
         lease_end = now + self.lease
-        queues = list(self._held)
         p = self._pipe()
         p.set(self._mine("alive"), self._token, px=int(self.lease * 1000))
         for q in queues:
             self._call(p, "renew", [self._k(self._ident(q), "q")], [self.master, repr(lease_end)])
         results = p.execute()[1:]
-        self._renewed_ok = now
         p = self._pipe()
         lost = []
         for q, ok in zip(queues, results):
@@ -1051,15 +1075,6 @@ class RedisStore:
                 log.error("frontier::the lease on host queue %s was lost (this master could not "
                           "renew it in time); another master crawls it now", self._ident(q))
         p.execute()
-        self._heartbeat(now)
-        unsure = {row.queue for row in self._rows.values()} & set(lost)
-        if unsure:
-            # its outcomes there are told to the sinks but not committed, and the other
-            # master crawls those URLs again: only a restart (which cuts the sinks back to
-            # the last commit) keeps every outcome once in the masters' output
-            self._stop("the leases on %d host queue(s) with outcomes not committed were lost; "
-                       "this master stops without committing and must be restarted"
-                       % len(unsure))
         return lost
 
     def _stop(self, why):
