@@ -35,7 +35,9 @@ setup(
         "pycurl>=7.45",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "hypothesis>=6", "redis>=5"],
+        # FRONTIER_STORE = "redis://...": the frontier on a Redis Cluster (docs/cluster.md)
+        "cluster": ["redis>=5"],
     },
     entry_points={"console_scripts": ["spyder = spyder.cli:main"]},
     classifiers=[

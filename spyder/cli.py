@@ -4,6 +4,7 @@
     spyder worker   [--settings S] [-s KEY=VALUE]...   run a worker
     spyder logsink  [--settings S] [-s KEY=VALUE]...   run the log sink
     spyder crawl    [...] [--workers N] [--state FILE] [URL ...]   a whole crawl on this machine
+                    [--redis URL [--masters N]]              ... on a Redis Cluster frontier
     spyder demo     crawl a bundled local website (no internet needed)
     spyder bench    measure crawl speed against a local generated site
     spyder start [DIR] [--force]                        copy a crawl skeleton into DIR
@@ -78,6 +79,11 @@ def _build_parser():
     crawl.add_argument("--workers", type=int, default=None,
                        help="worker processes (default: number of CPUs)")
     crawl.add_argument("--state", metavar="FILE", help="frontier state file (resume with the same)")
+    crawl.add_argument("--redis", metavar="URL",
+                       help="keep the frontier on a Redis Cluster, redis://host:port[,host:port"
+                            "...][/crawl] (docs/cluster.md)")
+    crawl.add_argument("--masters", type=int, default=None,
+                       help="with --redis: run N masters as peers, each with --workers workers")
     crawl.add_argument("urls", nargs="*", metavar="URL", help="seed URLs")
 
     demo = sub.add_parser("demo", help="crawl a bundled local website into ./spyder-demo/")
@@ -197,6 +203,9 @@ def _run(args):
             print("%s = %r" % (name, value))
         return 0
     if args.command == "crawl":
+        if args.masters is not None:
+            from spyder import multicrawl
+            return multicrawl.main(settings, args)
         from spyder import crawl
         return crawl.main(settings, args)
     from spyder import demo

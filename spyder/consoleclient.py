@@ -115,11 +115,25 @@ def snapshot(client, hosts=10):
             "hosts": client.get("api/hosts?sort=queued&limit=%d" % hosts)["hosts"]}
 
 
+def _whole_crawl(status):
+    """With a frontier several masters share (docs/cluster.md): the whole crawl's line."""
+    frontier = ((status.get("master") or {}).get("frontier") or {})
+    crawl = frontier.get("crawl")
+    if not crawl:
+        return []
+    return ["whole crawl (masters: %s): known %d, to crawl %d, success %d, redirect %d, "
+            "not found %d, server error %d" % (
+                " ".join(frontier.get("masters") or []) or "?", crawl.get("known", 0),
+                max(0, crawl.get("open", 0)), crawl.get("success", 0), crawl.get("redirect", 0),
+                crawl.get("not_found", 0), crawl.get("server_error", 0))]
+
+
 def render_text(snap):
     """``snapshot`` as text: the dashboard's figures, workers and hosts tables."""
     status = snap["status"]
     lines = ["  ".join("%s: %s" % (label, format_value(fmt, lookup(status, key)))
                        for label, key, fmt in FIGURES)]
+    lines.extend(_whole_crawl(status))
     for name, rows in (("workers", snap["workers"]), ("hosts", snap["hosts"])):
         columns = TABLES[name]
         cells = [[label for _, label, _ in columns]] + [

@@ -104,6 +104,8 @@ def plan_crawl(settings, args, run_dir, state=None, seeds=()):
         state = (settings.FRONTIER_STATE_FILE if "FRONTIER_STATE_FILE" in plan.chosen
                  else DEFAULT_STATE_FILE)
     plan.set("FRONTIER_STATE_FILE", state if state == ":memory:" else os.path.abspath(state))
+    if getattr(args, "redis", None):   # the frontier on a Redis Cluster (docs/cluster.md)
+        plan.set("FRONTIER_STORE", args.redis)
     seed_urls = list(dict.fromkeys(list(settings.SEED_URLS) + [_check_seed(u) for u in seeds]))
     plan.set("SEED_URLS", seed_urls)
     plan.set("CRAWL_EXIT_WHEN_DONE", True)
@@ -114,7 +116,7 @@ def plan_crawl(settings, args, run_dir, state=None, seeds=()):
         plan.set("SINKS", [JSONL_SINK])
         plan.notes.append("no SINKS configured: writing outcomes to %s"
                           % os.path.abspath(plan.settings.JSONL_SINK_PATH))
-    if (not seed_urls and not settings.MASTER_CALLBACK
+    if (not seed_urls and not settings.MASTER_CALLBACK and not getattr(args, "redis", None)
             and (state == ":memory:" or not os.path.exists(plan.settings.FRONTIER_STATE_FILE))):
         raise StartupError("nothing to crawl: give seed URLs (spyder crawl http://example.com/), "
                            "SEED_URLS or a MASTER_CALLBACK in the settings, or the --state file "

@@ -94,8 +94,15 @@ MASTER_HTTP_TOKEN = None
 # --------------------------------------------------------------------------- frontier
 # Dotted path of the frontier class.
 FRONTIER_CLASS = "spyder.core.frontier.MultipleHostFrontier"
-# Where the frontier keeps the crawl: "sqlite" (the state file below) or "memory" (nothing kept).
+# Where the frontier keeps the crawl: "sqlite" (the state file below), "memory" (nothing kept)
+# or "redis://host:port,host:port[/crawl]": a Redis Cluster that several masters share
+# (docs/cluster.md).
 FRONTIER_STORE = "sqlite"
+# With a Redis store: this master's name, unique among the crawl's masters and the same
+# when it restarts (its own state and sinks' positions); None: "master".
+FRONTIER_MASTER_NAME = None
+# With a Redis store: seconds a host queue stays taken by a master that stopped renewing it.
+FRONTIER_QUEUE_LEASE = 10.0
 # The frontier's SQLite file (":memory:" for throw-away crawls).
 FRONTIER_STATE_FILE = "./state.db"
 # Commit the frontier after this many operations ...

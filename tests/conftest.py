@@ -46,3 +46,19 @@ def demo_site():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A real Redis Cluster on loopback ports (3 primaries + 3 replicas) for the whole
+    session, torn down on every exit path (``tests/rediscluster.py``); skipped with the
+    reason when redis-server, redis-cli or the redis package is missing."""
+    import rediscluster
+    why = rediscluster.missing()
+    if why:
+        pytest.skip(why)
+    cluster = rediscluster.RedisCluster(primaries=3, replicas=1).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

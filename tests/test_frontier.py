@@ -21,7 +21,7 @@ from test_frontier_support import (store_kinds, RecordingSink, Site, Clock, craw
                                    make_settings)
 
 
-@pytest.fixture(autouse=True, params=["sqlite", "memory"])
+@pytest.fixture(autouse=True, params=["sqlite", "memory", "redis"])
 def store_kind(request, monkeypatch):
     """Every test here runs on both frontier stores (``test_frontier_support.store_kinds``)."""
     return store_kinds(request, monkeypatch)

@@ -10,7 +10,7 @@ from spyder.core.frontier.frontiers import MultipleHostFrontier, SingleHostFront
 from test_frontier_support import store_kinds, Clock, crash, deliver, make_settings
 
 
-@pytest.fixture(autouse=True, params=["sqlite", "memory"])
+@pytest.fixture(autouse=True, params=["sqlite", "memory", "redis"])
 def store_kind(request, monkeypatch):
     """Every test here runs on both frontier stores (``test_frontier_support.store_kinds``)."""
     return store_kinds(request, monkeypatch)

@@ -8,6 +8,8 @@ clock to ``next_due()`` -- recording when each URL was handed out and finished.
 """
 import queue
 import sys
+import uuid
+import zlib
 
 import pytest
 
@@ -35,12 +37,18 @@ class Clock:
 
 
 def store_kinds(request, monkeypatch):
-    """The body of a fixture parametrized over the stores (``params=["sqlite",
-    "memory"]``): the frontiers of a test run on the SQLite store, then on the in-memory
-    one -- except tests marked ``sqlite_only`` (they read or reopen the state file)."""
-    if request.param == "memory" and request.node.get_closest_marker("sqlite_only"):
+    """The body of a fixture parametrized over the stores (``params=["sqlite", "memory",
+    "redis"]``): the frontiers of a test run on the SQLite store, then on the in-memory
+    one, then on the Redis Cluster store (a fresh key prefix on the session's cluster,
+    ``conftest.redis_cluster``) -- except tests marked ``sqlite_only`` (they read or
+    reopen the state file)."""
+    if request.param != "sqlite" and request.node.get_closest_marker("sqlite_only"):
         pytest.skip("reads or reopens the SQLite state file")
-    monkeypatch.setattr(sys.modules[__name__], "STORE", request.param)
+    store = request.param
+    if store == "redis":
+        cluster = request.getfixturevalue("redis_cluster")
+        store = "%s/t-%s" % (cluster.url, uuid.uuid4().hex[:10])
+    monkeypatch.setattr(sys.modules[__name__], "STORE", store)
     return request.param
 
 
@@ -53,8 +61,10 @@ def crash(frontier):
 def make_settings(tmp_path, **overrides):
     settings = Settings()
     settings.PARENT_SOCKET_DIRECTORY = str(tmp_path / "sockets")
-    settings.FRONTIER_STORE = STORE
     settings.FRONTIER_STATE_FILE = str(tmp_path / "state.db")
+    settings.FRONTIER_STORE = STORE
+    if STORE.startswith("redis://"):  # one crawl per state file, as with SQLite
+        settings.FRONTIER_STORE += "-%08x" % zlib.crc32(settings.FRONTIER_STATE_FILE.encode())
     settings.JSONL_SINK_PATH = str(tmp_path / "crawl.jsonl")
     settings.WARC_DIR = str(tmp_path / "warc")
     settings.ROBOTSTXT_OBEY = False

@@ -9,7 +9,7 @@ from spyder.core.store.protocol import RobotsRow
 from test_frontier_support import store_kinds, Clock, RecordingSink, Site, crawl, deliver, drain, make_settings
 
 
-@pytest.fixture(autouse=True, params=["sqlite", "memory"])
+@pytest.fixture(autouse=True, params=["sqlite", "memory", "redis"])
 def store_kind(request, monkeypatch):
     """Every test here runs on both frontier stores (``test_frontier_support.store_kinds``)."""
     return store_kinds(request, monkeypatch)

@@ -1,7 +1,9 @@
 """The frontier stores against the store protocol: every test of the first part runs on
-the SQLite store and on the in-memory store alike; the second part is the SQLite
-store's own (its file, schema and bulk loading)."""
+the SQLite store, the in-memory store and the Redis Cluster store alike (the last on a
+real cluster, ``conftest.redis_cluster``; skipped where redis-server is missing); the
+second part is the SQLite store's own (its file, schema and bulk loading)."""
 import sqlite3
+import uuid
 
 import pytest
 
@@ -20,10 +22,20 @@ class Clock:
         return self.t
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+def open_redis_store(request, clock, master="m1", prefix=None):
+    """A ``RedisStore`` on the session's cluster under a fresh key prefix (one crawl)."""
+    from spyder.core.store.rediscluster import RedisStore
+    cluster = request.getfixturevalue("redis_cluster")
+    prefix = prefix or "t-" + uuid.uuid4().hex[:10]
+    return RedisStore("%s/%s" % (cluster.url, prefix), clock=clock, master=master)
+
+
+@pytest.fixture(params=["sqlite", "memory", "redis"])
 def store(request):
     if request.param == "sqlite":
         opened = SQLiteMultipleHostUriQueue(":memory:", clock=Clock())
+    elif request.param == "redis":
+        opened = open_redis_store(request, Clock())
     else:
         opened = MemoryStore(clock=Clock())
     yield opened

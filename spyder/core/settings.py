@@ -95,6 +95,7 @@ _TYPES = {
     "ZEROMQ_CURVE_KEYS_DIR": (str, type(None)),
     "MASTER_HTTP_ADDRESS": (str, type(None)),
     "MASTER_HTTP_TOKEN": (str, type(None)),
+    "FRONTIER_MASTER_NAME": (str, type(None)),
 }
 
 

@@ -16,6 +16,7 @@ current one is full it becomes the old one and the oldest is dropped.
 ``RegexScoper`` applies the same patterns, so a link is judged alike on both sides.
 """
 import re
+import time
 
 from spyder.core.settings import SettingsError
 from spyder.core.urls import canonicalize, hostname
@@ -40,6 +41,10 @@ class ScopePatterns:
         return not self.positive or any(pattern.match(url) for pattern in self.positive)
 
 
+#: Seconds after which a host found out of the scope of a shared store is checked again.
+_SCOPE_RECHECK = 5.0
+
+
 class Admission:
     """The frontier's admission rules (see the module docstring); ``store`` keeps the
     seed hosts of the default scope."""
@@ -58,6 +63,12 @@ class Admission:
         self._seen_old = set()   # the generation before
         self._store = store
         self._scope_hosts = store.scope_hosts()
+        #: A store shared with other masters (``shared``: the Redis store) gains seed hosts
+        #: they add: an unknown host makes the scope be read again, once per host per
+        #: ``_SCOPE_RECHECK`` seconds.
+        self._shared = bool(getattr(store, "shared", False))
+        self._checked = set()
+        self._checked_at = time.monotonic()
 
     def canonical(self, url):
         """The canonical spelling of ``url``; ``ValueError`` if it is unusable."""
@@ -82,7 +93,24 @@ class Admission:
     def in_scope(self, url):
         if not self.patterns.matches(url):
             return False
-        return not self.default_scope or hostname(url) in self._scope_hosts
+        if not self.default_scope:
+            return True
+        host = hostname(url)
+        if host in self._scope_hosts:
+            return True
+        return self._shared and self._recheck(host)
+
+    def _recheck(self, host):
+        """``host`` is in scope after all (another master added it)."""
+        now = time.monotonic()
+        if now - self._checked_at > _SCOPE_RECHECK:
+            self._checked.clear()
+            self._checked_at = now
+        if host in self._checked or len(self._checked) > 100000:
+            return False
+        self._checked.add(host)
+        self._scope_hosts = self._store.scope_hosts()
+        return host in self._scope_hosts
 
     def add_scope_host(self, host):
         """Let ``host`` into the default scope (a seed's host or its redirect's)."""

@@ -216,6 +216,11 @@ class AbstractBaseFrontier:
         if self._closed or self._controls.paused:
             raise queue.Empty()
         now = self._now()
+        allowed = getattr(self._store, "dispatch_allowed", None)
+        if allowed is not None:   # a shared store: renew the leases; in doubt, nothing goes out
+            self._tick()
+            if not allowed(now):
+                raise queue.Empty()
         checkpoints = self._checkpoints
         if checkpoints.behind:
             checkpoints.maybe_commit(now)
@@ -352,11 +357,26 @@ class AbstractBaseFrontier:
         (the master calls this from its housekeeping timer, so an idle crawl commits
         too)."""
         if not self._closed:
+            self._tick()
             self._checkpoints.maybe_commit(self._now())
 
+    def _tick(self):
+        """A store shared by several masters (``tick``: the Redis store) renews this
+        master's leases on its host queues; the queues whose lease was lost are dropped."""
+        tick = getattr(self._store, "tick", None)
+        if tick is not None:
+            for queue_id in tick(self._now()):
+                self._queues.forget(queue_id)
+
     def crawl_done(self):
-        """Nothing in flight and nothing left to crawl except recrawls scheduled later."""
-        return not self._in_flight and self._counters["open"] <= 0
+        """Nothing in flight and nothing left to crawl except recrawls scheduled later --
+        over every master, when the store is shared (its ``crawl_done``)."""
+        if self._in_flight:
+            return False
+        shared = getattr(self._store, "crawl_done", None)
+        if shared is None:
+            return self._counters["open"] <= 0
+        return shared(self._counters.as_dict())
 
     def stats(self):
         """Counters for the master's status line (see ``docs/frontier.md``); reading them
@@ -375,7 +395,17 @@ class AbstractBaseFrontier:
             "paused": self._controls.paused, "sink_failure": self._sinks.failure(),
             "checkpoint_waits": self._checkpoints.waits,
             "checkpoint_wait_seconds": round(self._checkpoints.waited, 3),
+            **self._crawl_stats(),
         }
+
+    def _crawl_stats(self):
+        """With a store shared by several masters: the whole crawl's counters (``crawl``)
+        and the masters alive (``masters``)."""
+        crawl = getattr(self._store, "crawl_counters", None)
+        if crawl is None:
+            return {}
+        return {"crawl": crawl(self._counters.as_dict()),
+                "masters": sorted(self._store.live_masters())}
 
     def close(self):
         """Commit, close every sink, close the store.  Idempotent.  If a sink could not

@@ -123,15 +123,30 @@ class ActiveQueues:
                 chosen.append(candidates.pop(self._selector.get_queue()))
             candidates = chosen
         for queue_id, _ in candidates:
-            self.schedule(self._bring_in(queue_id), now)
+            q = self._bring_in(queue_id)
+            if q is not None:
+                self.schedule(q, now)
 
     def _bring_in(self, queue_id):
-        """Make queue ``queue_id`` of the state file active, with its stored delay."""
+        """Make queue ``queue_id`` of the state file active, with its stored delay; ``None``
+        if the store says another frontier holds it (a store shared by several masters)."""
+        not_before = self._store.take_queue(queue_id)
+        if not_before is None:
+            return None
         q = HostQueue(queue_id, self._budget)
-        q.next_allowed = self._store.take_queue(queue_id)
+        q.next_allowed = not_before
         self.active[queue_id] = q
         self._ops += 1
         return q
+
+    def forget(self, queue_id):
+        """Drop queue ``queue_id`` from memory without putting it back: the store says this
+        frontier's lease on it ended and another frontier holds it now.  Its URLs in flight
+        still end (``release`` finds no queue and starts no delay)."""
+        q = self.active.pop(queue_id, None)
+        if q is not None:
+            q.scheduled = None
+            self._delayed.discard(queue_id)
 
     def due(self, now):
         """The queues whose ready time has come, earliest first; each leaves the heap
@@ -199,6 +214,8 @@ class ActiveQueues:
             if not_before is not None and not_before > now:
                 return not_before
             q = self._bring_in(queue_id)
+            if q is None:   # another frontier holds it
+                return now + LEND_POLL
         else:
             free_at = max(q.next_allowed, q.blocked_until)
             if len(q.flying) >= self._concurrency or free_at > now:

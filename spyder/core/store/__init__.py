@@ -13,8 +13,8 @@ from spyder.core.store.protocol import StoreError
 from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue, SQLiteSingleHostUriQueue
 from spyder.errors import StartupError
 
-#: ``FRONTIER_STORE`` values and what they open.
-STORES = ("sqlite", "memory")
+#: ``FRONTIER_STORE`` values and what they open (and ``redis://host:port,...``).
+STORES = ("sqlite", "memory", "redis://host:port[,host:port...]")
 
 
 def open_store(settings, clock, single_queue=False):
@@ -24,6 +24,8 @@ def open_store(settings, clock, single_queue=False):
     kind = settings.FRONTIER_STORE
     if kind == "memory":
         return MemoryStore(clock)
+    if isinstance(kind, str) and kind.startswith("redis://"):
+        return _open_redis(settings, clock)
     if kind != "sqlite":
         raise StartupError("FRONTIER_STORE=%r is not a store this Spyder knows; use one of %s"
                            % (kind, ", ".join(repr(k) for k in STORES)))
@@ -35,3 +37,22 @@ def open_store(settings, clock, single_queue=False):
                            lock=lock)
     except (sqlite3.Error, StoreError) as exc:
         raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: %s" % (path, exc)) from exc
+
+
+def _open_redis(settings, clock):
+    """The Redis Cluster store (``docs/cluster.md``): this master's part of a crawl that
+    several masters may share."""
+    import os
+    import signal
+
+    from spyder.core.store.rediscluster import RedisStore
+
+    def stop_this_master():   # a graceful stop; its last commit is refused: a restart resumes
+        os.kill(os.getpid(), signal.SIGTERM)
+    try:
+        return RedisStore(settings.FRONTIER_STORE, clock=clock,
+                          master=settings.FRONTIER_MASTER_NAME or None,
+                          lease=float(settings.FRONTIER_QUEUE_LEASE), on_broken=stop_this_master)
+    except StoreError as exc:
+        raise StartupError("FRONTIER_STORE=%r cannot be used: %s"
+                           % (settings.FRONTIER_STORE, exc)) from exc

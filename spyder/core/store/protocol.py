@@ -34,6 +34,17 @@ and after what the frontier really does:
   all of them; ``lower_queue_due`` makes a queue on hold due no later than a new URL
   of it (never before its ``not_before``); ``hold_queues`` records active queues'
   politeness delays so that a crash keeps them; ``queue_not_before`` reads one.
+  **Several frontiers on one store** (the Redis store: one per master): ``take_queue``
+  returns ``None`` when another frontier holds the queue -- taking is a lease, held
+  until ``put_queue`` or until it ends because its holder stopped renewing it -- so one
+  queue is crawled by one frontier at a time.  A store that others share also has
+  ``shared = True`` and ``tick(now)`` (renew this frontier's leases; returns the ids of
+  queues whose lease was lost, which the frontier drops from memory),
+  ``crawl_counters(local)`` (the crawl's counters over every frontier, ``local`` being
+  this one's now), ``crawl_done(local)`` (nothing left over every frontier) and
+  ``live_masters()``.  A store used by one
+  frontier only (SQLite, memory) never returns ``None`` and needs none of these: the
+  frontier looks them up with ``getattr``.
 * **Hosts.**  ``host_queue`` / ``set_host_queue``: the queue of a host whose queue
   needs a DNS lookup (``IpBasedQueueAssignment``); ``park`` / ``unpark`` /
   ``parked_hosts``: URLs waiting for that lookup.
@@ -45,8 +56,9 @@ and after what the frontier really does:
   deltas, ``host_stats`` / ``top_host_stats`` read them) and per-host orders
   (``host_controls`` / ``set_host_control``: blocked until, delay).
 
-Two stores implement it: ``sqlite.SQLiteStore`` (the default: one state file) and
-``memory.MemoryStore`` (in memory, for tests and throw-away crawls).  A store is
+Three stores implement it: ``sqlite.SQLiteStore`` (the default: one state file),
+``memory.MemoryStore`` (in memory, for tests and throw-away crawls) and
+``rediscluster.RedisStore`` (a Redis Cluster several masters share).  A store is
 chosen by ``FRONTIER_STORE`` (``open_store`` in this package).  ``docs/frontier.md``
 describes the protocol for writers of another store.
 """
@@ -131,7 +143,7 @@ class FrontierStore(Protocol):
     def queue_id(self, identifier: str) -> int: ...
     def due_queues(self, now: float, limit: int) -> List[Tuple[int, str]]: ...
     def earliest_due(self) -> Optional[float]: ...
-    def take_queue(self, queue: int) -> float: ...
+    def take_queue(self, queue: int) -> Optional[float]: ...
     def put_queue(self, queue: int, next_due: Optional[float],
                   not_before: Optional[float]) -> None: ...
     def lower_queue_due(self, queue: int, next_due: float) -> None: ...

@@ -1,0 +1,431 @@
+"""Several masters on one Redis Cluster frontier, judged from nginx's own request log.
+
+What it does (everything on 127.0.0.1; every loop bounded in count and time):
+
+1. starts a Redis Cluster of ``--primaries`` (3) primaries with one replica each on
+   loopback ports (``tests/rediscluster.py``: ``redis-cli --cluster create``), torn down
+   on every exit path;
+2. writes the static site of ``bench_nginx.py`` (``--pages`` 20,000 over ``--hosts`` 10,
+   ``nginxsite.py``) and serves it with nginx, logging each request's port, status,
+   URI, end time (``$msec``) and duration (``$request_time``);
+3. runs ``--masters`` (3) ``spyder crawl --redis ...`` commands, master ``m<i>`` with
+   ``--workers`` (2) workers, its own JSONL file and logs, all from the hosts' roots, at
+   ``FRONTIER_HOST_CONCURRENCY=1`` and ``FRONTIER_MIN_DELAY=--min-delay`` (0.05 s);
+4. injects ``--fault`` once ``--at`` (0.4) of the expected pages are in the JSONL files:
+   ``kill-master`` (SIGKILL master m2's ``spyder master`` process; its ``spyder crawl``
+   ends; the same command runs again ``--restart-after`` seconds later and resumes),
+   ``kill-primary`` (SIGKILL one Redis primary; its replica takes over), ``reshard``
+   (a fourth primary joins and ``--reshard-slots`` slots move to it while the crawl runs);
+5. judges, from nginx's log and the JSONL files: complete (every expected URL, the right
+   outcome), every outcome once across the masters' files, URLs requested twice (and
+   the lease returns the masters logged), at most one request per host at a time and the
+   smallest gap between two requests to a host, the longest time nothing was served;
+6. reports the costs: results/s, each master's CPU seconds, the Redis nodes' CPU seconds
+   per result (``INFO cpu``), the cluster's memory per known URL (``INFO memory`` of the
+   primaries, after minus before, over the crawl's known URLs).
+
+    python benchmarks/bench_cluster.py                                  # 20,000 pages
+    python benchmarks/bench_cluster.py --pages 5000 --fault kill-master --json -
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+
+import nginxsite  # noqa: E402
+import procstats  # noqa: E402
+import rediscluster  # noqa: E402
+
+FAULTS = ("none", "kill-master", "kill-primary", "reshard")
+
+
+class TimedNginx(nginxsite.Nginx):
+    """nginx whose access log also has each request's end time and duration."""
+
+    def _config(self, site_dir, worker_processes):
+        text = super()._config(site_dir, worker_processes)
+        return text.replace("log_format bench '$server_port $status $connection $request_uri';",
+                            "log_format bench '$server_port $status $connection $msec "
+                            "$request_time $request_uri';").replace(
+                                "buffer=256k flush=1s", "buffer=64k flush=1s")
+
+    def requests(self):
+        """``[(port, uri, status, start, end)]`` from the access log."""
+        out = []
+        with open(self.access_log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                port, status, _, msec, took, uri = line.rstrip("\n").split(" ", 5)
+                end = float(msec)
+                out.append((int(port), uri, int(status), end - float(took), end))
+        return out
+
+
+class Masters:
+    """The masters' ``spyder crawl`` commands."""
+
+    def __init__(self, args, site, url, work):
+        self.args, self.site, self.url, self.work = args, site, url, work
+        self.procs = {}
+        self.cpu = collections.Counter()      # name -> CPU s of its master processes (ended)
+        self.last_cpu = {}                    # master pid -> CPU s seen last
+        self.outputs = collections.defaultdict(list)
+        self.restarted_at = {}                # name -> log length when last restarted
+
+    def argv(self, name):
+        a = self.args
+        settings = {
+            "FRONTIER_MASTER_NAME": name,
+            "FRONTIER_MIN_DELAY": a.min_delay, "FRONTIER_CRAWL_DELAY_FACTOR": 0.0,
+            "FRONTIER_HOST_CONCURRENCY": 1,
+            "FRONTIER_ACTIVE_QUEUES": a.active_queues or max(1, math.ceil(a.hosts / a.masters)),
+            "FRONTIER_QUEUE_LEASE": a.lease,
+            "SINKS": ["spyder.sinks.jsonl.JsonLinesSink"],
+            "JSONL_SINK_PATH": os.path.join(self.work, "%s.jsonl" % name),
+            "LOG_DIR": os.path.join(self.work, "log", name),
+            "MASTER_HTTP_ADDRESS": "127.0.0.1:0",
+        }
+        argv = [sys.executable, "-m", "spyder", "crawl", "--redis", self.url, "--workers",
+                str(a.workers), "--state", os.path.join(self.work, "%s.db" % name)]
+        for key, value in settings.items():
+            argv += ["-s", "%s=%r" % (key, value)]
+        for text in a.overrides:
+            argv += ["-s", text]
+        return argv + self.site.seeds
+
+    def start(self, name):
+        env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}
+        out = open(os.path.join(self.work, "%s.out" % name), "ab")
+        self.procs[name] = subprocess.Popen(self.argv(name), cwd=self.work, env=env,
+                                            stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        out.close()
+
+    def master_pid(self, name):
+        """The ``spyder master`` process under master ``name``'s ``spyder crawl``."""
+        proc = self.procs.get(name)
+        if proc is None:
+            return None
+        for pid in procstats.children(proc.pid):
+            argv = procstats.read_argv(pid)
+            if len(argv) > 3 and argv[2] == "spyder" and argv[3] == "master":
+                return pid
+        return None
+
+    def sample(self):
+        for name in self.procs:
+            pid = self.master_pid(name)
+            if pid is not None:
+                cpu = procstats.read_cpu(pid)
+                if cpu is not None:
+                    self.last_cpu[pid] = (name, cpu)
+
+    def master_cpu(self):
+        out = collections.Counter()
+        for name, cpu in self.last_cpu.values():
+            out[name] += cpu
+        return dict(out)
+
+    def asked_restart(self, name):
+        """Master ``name``'s last run stopped itself and asks to be restarted (and has not
+        been since)."""
+        path = os.path.join(self.work, "log", name, "master.log")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return False
+        asked = max(text.rfind("must be restarted"), text.rfind("restart this master"))
+        return asked > self.restarted_at.get(name, -1) and not self.procs[name].returncode is None \
+            and self._mark(name, len(text))
+
+    def _mark(self, name, position):
+        self.restarted_at[name] = position
+        return True
+
+    def running(self):
+        return [n for n, p in self.procs.items() if p.poll() is None]
+
+    def stop_all(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 60
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def count_lines(paths):
+    total = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                total += sum(1 for _ in f)
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def redis_info(cluster):
+    """``(CPU seconds of every live node, used memory of the primaries in bytes)``."""
+    cpu = 0.0
+    memory = 0
+    for port in cluster.ports:
+        if not cluster.alive(port):
+            continue
+        info = cluster.cli(port, "INFO")
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        cpu += float(fields.get("used_cpu_user", 0)) + float(fields.get("used_cpu_sys", 0))
+        if fields.get("role") == "master":
+            memory += int(fields.get("used_memory", 0))
+    return cpu, memory
+
+
+def known_urls(url):
+    """The crawl-wide ``known`` counter from the store."""
+    from redis.cluster import ClusterNode, RedisCluster
+    nodes, prefix = url[len("redis://"):].split("/", 1)
+    r = RedisCluster(startup_nodes=[ClusterNode(h, int(p)) for h, p in
+                                    (n.rsplit(":", 1) for n in nodes.split(","))])
+    try:
+        value = r.hget("{%s|meta}:counters" % prefix, "known")
+        return int(float(value or 0))
+    finally:
+        r.close()
+
+
+def judge(args, site, nginx, work, names, dead_gap_from=None):
+    expected = site.expected()
+    outcomes = collections.defaultdict(list)
+    for name in names:
+        path = os.path.join(work, "%s.jsonl" % name)
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                record = json.loads(line)
+                outcomes[record["url"]].append((name, record["outcome"]))
+    got, want = set(outcomes), set(expected)
+    requests = nginx.requests()
+    per_uri = collections.Counter((port, uri) for port, uri, _, _, _ in requests
+                                  if uri != "/robots.txt")
+    by_port = collections.defaultdict(list)
+    for port, uri, status, start, end in requests:
+        by_port[port].append((start, end, uri))
+    overlaps, short_gaps, min_gap, max_gap = 0, 0, None, 0.0
+    tolerance = 0.002   # $msec and $request_time have millisecond resolution
+    for port, reqs in by_port.items():
+        reqs.sort()
+        for (s1, e1, u1), (s2, e2, u2) in zip(reqs, reqs[1:]):
+            gap = s2 - e1
+            max_gap = max(max_gap, gap)
+            if gap < -tolerance:
+                overlaps += 1
+            elif gap < args.min_delay - tolerance:
+                short_gaps += 1
+            min_gap = gap if min_gap is None else min(min_gap, gap)
+    ends = sorted(end for _, _, _, _, end in requests)
+    longest_idle = max((b - a for a, b in zip(ends, ends[1:])), default=0.0)
+    lease_returns = 0
+    returned_hosts = set()     # ports of the host queues taken over after a lease ended
+    failed_handling = set()    # (port, path) of results whose handling failed (retried)
+    for root, _, files in os.walk(os.path.join(work, "log")):
+        for name in files:
+            with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    match = re.search(r"host queue \S+:(\d+) taken over from master", line)
+                    if match:
+                        lease_returns += 1
+                        returned_hosts.add(int(match.group(1)))
+                    match = re.search(r"handling http://[^/]+:(\d+)(\S*) \(status \S+\) failed",
+                                      line)
+                    if match:   # the store failed meanwhile: recorded as an error, retried
+                        failed_handling.add((int(match.group(1)), match.group(2) or "/"))
+    twice = [(port, uri) for (port, uri), c in per_uri.items() if c > 1]
+    report = {
+        "expected": len(want), "unique": len(got), "missing": len(want - got),
+        "unexpected": len(got - want),
+        "outcomes_more_than_once": sum(1 for v in outcomes.values() if len(v) > 1),
+        "wrong_outcome": sum(1 for u in got & want if outcomes[u][0][1] != expected[u]),
+        "by_master": dict(collections.Counter(n for v in outcomes.values() for n, _ in v)),
+        "requests": len(requests),
+        "urls_fetched_twice": len(twice),
+        "lease_returns_logged": lease_returns,
+        "results_whose_handling_failed_logged": len(failed_handling),
+        "fetched_twice_outside_returned_queues": sum(
+            1 for port, uri in twice if port not in returned_hosts
+            and (port, uri) not in failed_handling),
+        "robots_requests": sum(1 for _, uri, _, _, _ in requests if uri == "/robots.txt"),
+        "overlapping_requests_to_a_host": overlaps,
+        "gaps_below_min_delay": short_gaps,
+        "smallest_gap_s": None if min_gap is None else round(min_gap, 4),
+        "longest_time_nothing_served_s": round(longest_idle, 2),
+        "longest_gap_on_one_host_s": round(max_gap, 2),
+        "examples_missing": sorted(want - got)[:3],
+        "examples_twice": [u for (p, u), c in per_uri.items() if c > 1][:3],
+    }
+    report["complete"] = not (report["missing"] or report["unexpected"] or report["wrong_outcome"]
+                              or report["outcomes_more_than_once"])
+    report["polite"] = not (overlaps or short_gaps)
+    report["no_refetch_beyond_lease_returns"] = not report["fetched_twice_outside_returned_queues"]
+    return report
+
+
+def run(args):
+    work = tempfile.mkdtemp(prefix="spyder-bench-cluster-")
+    os.chmod(work, 0o755)   # nginx's workers (nobody, when run as root) read the site
+    cluster = rediscluster.RedisCluster(primaries=args.primaries, replicas=1,
+                                        node_timeout_ms=args.node_timeout)
+    nginx = None
+    masters = None
+    result = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "work": work}
+    try:
+        cluster.start()
+        url = cluster.url + "/bench"
+        ports = nginxsite.free_ports(args.hosts)
+        site = nginxsite.StaticSite(args.pages, args.hosts, ports, seed=args.seed)
+        site_dir = os.path.join(work, "site")
+        site.write(site_dir)
+        nginx = TimedNginx(site, site_dir, os.path.join(work, "nginx"), nginxsite.find_nginx())
+        nginx.start()
+        expected = len(site.expected())
+        cpu0, mem0 = redis_info(cluster)
+        masters = Masters(args, site, url, work)
+        names = ["m%d" % (i + 1) for i in range(args.masters)]
+        started = time.monotonic()
+        for name in names:
+            masters.start(name)
+        jsonl = [os.path.join(work, "%s.jsonl" % n) for n in names]
+        fault_done = args.fault == "none"
+        restart_at = None
+        restarts = collections.Counter()
+        events = []
+        deadline = started + args.timeout
+        while time.monotonic() < deadline:
+            masters.sample()
+            done = count_lines(jsonl)
+            if not fault_done and done >= args.at * expected:
+                fault_done = True
+                t = round(time.monotonic() - started, 1)
+                if args.fault == "kill-master":
+                    pid = masters.master_pid("m2")
+                    os.kill(pid, signal.SIGKILL)
+                    events.append((t, "SIGKILL master m2 (pid %d) at %d results" % (pid, done)))
+                    restart_at = time.monotonic() + args.restart_after
+                elif args.fault == "kill-primary":
+                    port = cluster.primaries_now()[0]
+                    cluster.kill(port)
+                    events.append((t, "SIGKILL Redis primary :%d at %d results" % (port, done)))
+                elif args.fault == "reshard":
+                    port = cluster.add_primary()
+                    events.append((t, "primary :%d joined at %d results" % (port, done)))
+                    try:
+                        cluster.reshard(port, args.reshard_slots)
+                        what = "%d slots moved to :%d" % (args.reshard_slots, port)
+                    except RuntimeError as exc:
+                        what = "resharding failed: %s" % str(exc)[-300:]
+                    events.append((round(time.monotonic() - started, 1), what))
+            if restart_at is not None and time.monotonic() >= restart_at:
+                masters.procs["m2"].wait(30)
+                masters.start("m2")
+                restart_at = None
+                events.append((round(time.monotonic() - started, 1), "master m2 started again"))
+            for name in list(masters.procs):   # Restart=on-failure, as systemd would
+                proc = masters.procs[name]
+                if (proc.poll() is not None and masters.running() and restarts[name] < 3
+                        and not (restart_at is not None and name == "m2")
+                        and masters.asked_restart(name)):
+                    restarts[name] += 1
+                    masters.start(name)
+                    events.append((round(time.monotonic() - started, 1),
+                                   "master %s stopped itself (lost leases); started again" % name))
+            if not masters.running() and restart_at is None:
+                break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        timed_out = bool(masters.running())
+        masters.stop_all()
+        nginx.stop()
+        cpu1, mem1 = redis_info(cluster)
+        known = known_urls(url)
+        report = judge(args, site, nginx, work, names)
+        results = report["unique"]
+        master_cpu = masters.master_cpu()
+        result.update({
+            "events": events, "timed_out": timed_out, "elapsed_s": round(elapsed, 1),
+            "results_per_s": round(results / elapsed, 1),
+            "master_cpu_s": {k: round(v, 1) for k, v in sorted(master_cpu.items())},
+            "results_per_master_cpu_s": round(results / max(sum(master_cpu.values()), 1e-9), 1),
+            "redis_cpu_s": round(cpu1 - cpu0, 2),
+            "redis_cpu_ms_per_result": round(1000 * (cpu1 - cpu0) / max(results, 1), 3),
+            "known_urls": known,
+            "redis_bytes_per_known_url": round((mem1 - mem0) / max(known, 1), 1),
+            "exit_codes": {n: p.returncode for n, p in masters.procs.items()},
+            "judged": report,
+        })
+    finally:
+        if masters is not None:
+            masters.stop_all()
+        if nginx is not None:
+            nginx.stop()
+        cluster.stop()
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=20000)
+    parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--masters", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--primaries", type=int, default=3)
+    parser.add_argument("--min-delay", type=float, default=0.05)
+    parser.add_argument("--lease", type=float, default=10.0)
+    parser.add_argument("--active-queues", type=int, default=None,
+                        help="FRONTIER_ACTIVE_QUEUES per master (default: hosts / masters)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--node-timeout", type=int, default=5000,
+                        help="cluster-node-timeout in ms (failure detection; on a loaded "
+                             "machine 2000 ms marks busy nodes failed)")
+    parser.add_argument("--fault", choices=FAULTS, default="none")
+    parser.add_argument("--at", type=float, default=0.4,
+                        help="fraction of the expected pages after which the fault happens")
+    parser.add_argument("--restart-after", type=float, default=20.0)
+    parser.add_argument("--reshard-slots", type=int, default=4096)
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("-s", dest="overrides", action="append", default=[])
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    why = rediscluster.missing()
+    if why:
+        raise SystemExit(why)
+    result = run(args)
+    text = json.dumps(result, indent=2)
+    if args.json == "-":
+        print(text)
+    else:
+        print(text)
+        if args.json:
+            with open(args.json, "w") as f:
+                f.write(text)
+    judged = result["judged"]
+    ok = (judged["complete"] and judged["polite"] and judged["no_refetch_beyond_lease_returns"]
+          and not result["timed_out"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
