@@ -246,7 +246,8 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
         for name in files:
             with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
                 for line in f:
-                    match = re.search(r"host queue \S+:(\d+) taken over from master", line)
+                    match = re.search(r"host queue \S+:(\d+) (taken over from master|released: "
+                                      r"this master's last run held it)", line)
                     if match:
                         lease_returns += 1
                         returned_hosts.add(int(match.group(1)))

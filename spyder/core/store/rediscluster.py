@@ -414,6 +414,9 @@ class RedisStore:
         for q, result in zip(queues, results):
             if result is not None and result is not False:
                 p.zadd(self._due_key(q), {str(q): now})
+                log.warning("frontier::host queue %s released: this master's last run held it "
+                            "(what it did there since its last commit is done again)",
+                            self._ident(q))
             p.srem(self._mine("held"), q)
         p.execute()
 
