@@ -5,18 +5,17 @@ written against the protocol alone: the frontier's unit tests run on it as on th
 SQLite store, and ``FRONTIER_STORE = "memory"`` uses it for a throw-away crawl that
 keeps nothing (nothing survives the process; ``commit`` only remembers the state).
 
-Every write goes through ``_put`` / ``_drop``, which inside ``atomic()`` log how to
-undo it, so an operation that raises leaves nothing behind.  The queues' scheduled
+Every write goes through ``_put`` / ``_drop`` and an ``UndoLog``, so an operation
+that raises inside ``atomic()`` leaves nothing behind.  The queues' scheduled
 URLs are kept per queue in a dict and sorted when their head is asked for: simple,
 and fast enough for the crawls this store is meant for (its memory grows with the
 crawl, unlike the SQLite store's).
 """
-import contextlib
 import time
 
 from spyder.core.store.protocol import HOST_STATS_COLUMNS, HOST_STATS_SORTS, RobotsRow
+from spyder.core.store.undo import UndoLog
 
-_MISSING = object()
 _STATS = {name: i for i, name in enumerate(HOST_STATS_COLUMNS)}
 
 
@@ -28,7 +27,7 @@ class MemoryStore:
         self._clock = clock
         self.uncommitted_since = None
         self.recovered = False
-        self._undo = None            # inside atomic(): [(dict, key, old value or _MISSING)]
+        self._undo = UndoLog()
         self._urls = {}              # url -> UriRow
         self._scheduled = {}         # queue id -> {url: UriRow} of rows with a next_date
         self._next_rowid = 1
@@ -46,38 +45,20 @@ class MemoryStore:
     # ------------------------------------------------------------------ writes and undo
     def _put(self, table, key, value):
         self._touch()
-        if self._undo is not None:
-            self._undo.append((table, key, table.get(key, _MISSING)))
-        table[key] = value
+        self._undo.put(table, key, value)
 
     def _drop(self, table, key):
         if key in table:
             self._touch()
-            if self._undo is not None:
-                self._undo.append((table, key, table[key]))
-            del table[key]
+            self._undo.drop(table, key)
 
     def _touch(self):
         if self.uncommitted_since is None:
             self.uncommitted_since = self._clock()
 
-    @contextlib.contextmanager
     def atomic(self):
         """All writes inside happen together or, if an exception escapes, not at all."""
-        outer, self._undo = self._undo, []
-        try:
-            yield
-        except BaseException:
-            for table, key, old in reversed(self._undo):
-                if old is _MISSING:
-                    table.pop(key, None)
-                else:
-                    table[key] = old
-            raise
-        finally:
-            undone, self._undo = self._undo, outer
-            if outer is not None:
-                outer.extend(undone)
+        return self._undo.atomic()
 
     def commit(self, state):
         self._state = dict(state)

@@ -64,6 +64,7 @@ import uuid
 
 from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, RobotsRow,
                                         StoreError, UriRow)
+from spyder.core.store.undo import UndoLog
 from spyder.core.urls import host_key
 
 log = logging.getLogger("spyder.frontier")
@@ -297,7 +298,7 @@ class RedisStore:
         self.uncommitted_since = None
         self.recovered = False
         self.lost = []                 # queues whose lease was lost (tick), for the frontier
-        self._undo = None              # inside atomic(): [(dict, key, old) or callable]
+        self._undo = UndoLog()
         self._client = client or _connect(nodes, url)
         self._r = self._client
         self._scripts = {}
@@ -431,39 +432,20 @@ class RedisStore:
 
     def _put(self, table, key, value):
         self._touch()
-        if self._undo is not None:
-            self._undo.append((table, key, table.get(key, _MISSING)))
-        table[key] = value
+        self._undo.put(table, key, value)
 
     def _on_undo(self, func):
-        if self._undo is not None:
-            self._undo.append(func)
+        self._undo.on_undo(func)
 
     @contextlib.contextmanager
     def atomic(self):
         """All writes inside happen together or, if an exception escapes, not at all."""
-        outer, self._undo = self._undo, []
         try:
-            yield
+            with self._undo.atomic():
+                yield
         except BaseException:
-            for entry in reversed(self._undo):
-                if callable(entry):
-                    try:
-                        entry()
-                    except Exception:
-                        log.exception("frontier::undoing a Redis write failed")
-                    continue
-                table, key, old = entry
-                if old is _MISSING:
-                    table.pop(key, None)
-                else:
-                    table[key] = old
             self._due_cache = None
             raise
-        finally:
-            undone, self._undo = self._undo, outer
-            if outer is not None:
-                outer.extend(undone)
 
     # ------------------------------------------------------------------ commits
     def commit(self, state):
