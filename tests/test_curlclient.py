@@ -355,3 +355,23 @@ def test_endless_response_headers_are_cut_at_a_bounded_size(client):
     curi = asyncio.run(go())
     assert curi.status_code == 599, (curi.status_code, curi.optional_vars)
     assert len(curi.rep_header) == 0
+
+
+def test_connections_drop_undelivered_bytes_when_closed():
+    """A connection's close (the worker's, or the kernel's when the worker dies) aborts it:
+    a request written while the link was down is never delivered later, after its URL
+    went to another worker."""
+    import socket
+    import struct
+
+    import pycurl
+
+    from spyder.processor.curlclient import abort_on_close
+    sock = socket.socket()
+    try:
+        assert abort_on_close(sock.fileno(), pycurl.SOCKTYPE_IPCXN) == pycurl.SOCKOPT_OK
+        assert struct.unpack("ii", sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)) \
+            == (1, 0)
+        assert sock.fileno() >= 0   # still open: only a duplicate was closed
+    finally:
+        sock.close()

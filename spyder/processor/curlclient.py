@@ -42,12 +42,34 @@ retryable network error, 599) naming the proxy and its CONNECT status.
 """
 import asyncio
 import collections
+import os
+import socket
+import struct
 import time
 
 import pycurl
 from tornado.ioloop import IOLoop
 
 #: libcurl's socket events -> the IOLoop's
+#: SO_LINGER on, 0 s: closing a connection aborts it (RST) and drops unsent bytes.
+_ABORT_ON_CLOSE = struct.pack("ii", 1, 0)
+
+
+def abort_on_close(curlfd, purpose):
+    """libcurl's SOCKOPTFUNCTION: a connection this worker closes, or that the kernel
+    closes because the worker died, drops what it had not delivered instead of sending
+    it later.  Without it a request written while the worker's link was down reached
+    its web server after the link came back -- from a process killed meanwhile, whose
+    URL had gone to another worker: two requests to one host at once."""
+    if purpose == pycurl.SOCKTYPE_IPCXN:
+        dup = socket.socket(fileno=os.dup(curlfd))
+        try:
+            dup.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _ABORT_ON_CLOSE)
+        finally:
+            dup.close()   # the connection lives on in libcurl's descriptor
+    return pycurl.SOCKOPT_OK
+
+
 _EVENTS = {pycurl.POLL_IN: IOLoop.READ, pycurl.POLL_OUT: IOLoop.WRITE,
            pycurl.POLL_INOUT: IOLoop.READ | IOLoop.WRITE}
 
@@ -121,6 +143,7 @@ class CurlClient:
         """The options every request of ``handle`` shares."""
         curl = handle.curl
         curl.setopt(pycurl.NOSIGNAL, 1)
+        curl.setopt(pycurl.SOCKOPTFUNCTION, abort_on_close)
         curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         curl.setopt(pycurl.FOLLOWLOCATION, 0)
