@@ -66,7 +66,7 @@ class Admission:
         #: A store shared with other masters (``shared``: the Redis store) gains seed hosts
         #: they add: an unknown host makes the scope be read again, once per host per
         #: ``_SCOPE_RECHECK`` seconds.
-        self._shared = bool(getattr(store, "shared", False))
+        self._shared = store.shared
         self._checked = set()
         self._checked_at = time.monotonic()
 

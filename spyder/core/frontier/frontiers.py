@@ -216,11 +216,9 @@ class AbstractBaseFrontier:
         if self._closed or self._controls.paused:
             raise queue.Empty()
         now = self._now()
-        allowed = getattr(self._store, "dispatch_allowed", None)
-        if allowed is not None:   # a shared store: renew the leases; in doubt, nothing goes out
-            self._tick()
-            if not allowed(now):
-                raise queue.Empty()
+        self._tick()
+        if not self._store.dispatch_allowed(now):  # a shared store's leases are in doubt
+            raise queue.Empty()
         checkpoints = self._checkpoints
         if checkpoints.behind:
             checkpoints.maybe_commit(now)
@@ -361,22 +359,15 @@ class AbstractBaseFrontier:
             self._checkpoints.maybe_commit(self._now())
 
     def _tick(self):
-        """A store shared by several masters (``tick``: the Redis store) renews this
-        master's leases on its host queues; the queues whose lease was lost are dropped."""
-        tick = getattr(self._store, "tick", None)
-        if tick is not None:
-            for queue_id in tick(self._now()):
-                self._queues.forget(queue_id)
+        """A store shared by several masters (the Redis store) renews this master's leases
+        on its host queues; the queues whose lease was lost are dropped."""
+        for queue_id in self._store.tick(self._now()):
+            self._queues.forget(queue_id)
 
     def crawl_done(self):
         """Nothing in flight and nothing left to crawl except recrawls scheduled later --
         over every master, when the store is shared (its ``crawl_done``)."""
-        if self._in_flight:
-            return False
-        shared = getattr(self._store, "crawl_done", None)
-        if shared is None:
-            return self._counters["open"] <= 0
-        return shared(self._counters.as_dict())
+        return not self._in_flight and self._store.crawl_done(self._counters.as_dict())
 
     def stats(self):
         """Counters for the master's status line (see ``docs/frontier.md``); reading them
@@ -401,10 +392,9 @@ class AbstractBaseFrontier:
     def _crawl_stats(self):
         """With a store shared by several masters: the whole crawl's counters (``crawl``)
         and the masters alive (``masters``)."""
-        crawl = getattr(self._store, "crawl_counters", None)
-        if crawl is None:
+        if not self._store.shared:
             return {}
-        return {"crawl": crawl(self._counters.as_dict()),
+        return {"crawl": self._store.crawl_counters(self._counters.as_dict()),
                 "masters": sorted(self._store.live_masters())}
 
     def close(self):

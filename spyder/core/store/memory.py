@@ -13,13 +13,13 @@ crawl, unlike the SQLite store's).
 """
 import time
 
-from spyder.core.store.protocol import HOST_STATS_COLUMNS, HOST_STATS_SORTS, RobotsRow
+from spyder.core.store.protocol import HOST_STATS_COLUMNS, HOST_STATS_SORTS, LocalStore, RobotsRow
 from spyder.core.store.undo import UndoLog
 
 _STATS = {name: i for i, name in enumerate(HOST_STATS_COLUMNS)}
 
 
-class MemoryStore:
+class MemoryStore(LocalStore):
     """A ``FrontierStore`` in memory (see the module docstring); ``clock`` is the UTC epoch
     source of ``uncommitted_since``."""
 

@@ -40,11 +40,11 @@ and after what the frontier really does:
   queue is crawled by one frontier at a time.  A store that others share also has
   ``shared = True`` and ``tick(now)`` (renew this frontier's leases; returns the ids of
   queues whose lease was lost, which the frontier drops from memory),
+  ``dispatch_allowed(now)`` (False while the leases cannot be renewed),
   ``crawl_counters(local)`` (the crawl's counters over every frontier, ``local`` being
   this one's now), ``crawl_done(local)`` (nothing left over every frontier) and
-  ``live_masters()``.  A store used by one
-  frontier only (SQLite, memory) never returns ``None`` and needs none of these: the
-  frontier looks them up with ``getattr``.
+  ``live_masters()``.  A store used by one frontier only (SQLite, memory) never returns
+  ``None`` and answers these as ``LocalStore`` does: nothing shared, nothing to renew.
 * **Hosts.**  ``host_queue`` / ``set_host_queue``: the queue of a host whose queue
   needs a DNS lookup (``IpBasedQueueAssignment``); ``park`` / ``unpark`` /
   ``parked_hosts``: URLs waiting for that lookup.
@@ -118,6 +118,30 @@ class RobotsRow(NamedTuple):
     fetched: Optional[float]
 
 
+class LocalStore:
+    """The answers of a store one frontier uses alone (SQLite, memory) to what several
+    frontiers sharing a store must ask it (see the module docstring)."""
+
+    shared = False
+
+    def tick(self, now):
+        """No queue leases to renew: none lost."""
+        return ()
+
+    def dispatch_allowed(self, now):
+        return True
+
+    def crawl_counters(self, local):
+        """The whole crawl is this frontier's."""
+        return local
+
+    def crawl_done(self, local):
+        return local["open"] <= 0
+
+    def live_masters(self):
+        return []
+
+
 class FrontierStore(Protocol):
     """What the frontier needs from storage (see the module docstring)."""
 
@@ -132,6 +156,14 @@ class FrontierStore(Protocol):
     def state(self) -> Dict[str, Any]: ...
     def close(self) -> None: ...
     def abandon(self) -> None: ...
+
+    # ---------------------------------------------------------------- several frontiers
+    shared: bool
+    def tick(self, now: float) -> Iterable[int]: ...
+    def dispatch_allowed(self, now: float) -> bool: ...
+    def crawl_counters(self, local: Dict[str, int]) -> Dict[str, int]: ...
+    def crawl_done(self, local: Dict[str, int]) -> bool: ...
+    def live_masters(self) -> List[str]: ...
 
     # ---------------------------------------------------------------- URLs
     def admit(self, rows: Iterable[UriRow]) -> List[UriRow]: ...

@@ -72,7 +72,7 @@ import time
 from hashlib import blake2b
 
 from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SINGLE_QUEUE,
-                                        RobotsRow, StoreError, UriRow)
+                                        LocalStore, RobotsRow, StoreError, UriRow)
 
 log = logging.getLogger("spyder.frontier")
 
@@ -230,7 +230,7 @@ _UNKNOWN = object()
 _QUEUE_TIMES_SIZE = 65536
 
 
-class SQLiteStore:
+class SQLiteStore(LocalStore):
     """The state file (see the module docstring): a ``FrontierStore``.
 
     ``db_name`` is a path or ``":memory:"``; ``clock`` the UTC epoch source; ``cache_mb``
