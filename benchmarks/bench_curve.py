@@ -18,7 +18,7 @@ Before the sizes, ``--rounds`` alternated pairs of ``bench_master.py --start 100
 the two in the same window.  Everything runs with ``PYTHONPATH`` set to the tree
 measured.
 
-    python benchmarks/bench_curve.py --reference /work/ref-old --json curve.json
+    python benchmarks/bench_curve.py --reference ../old-tree --json curve.json
     python benchmarks/bench_curve.py --sizes 100000000 --rounds 0 --grow 4300000  # 10^8
 """
 import argparse
@@ -36,6 +36,7 @@ sys.path.insert(0, TREE)
 sys.path.insert(0, HERE)
 
 import build_state  # noqa: E402
+import procstats  # noqa: E402
 
 
 def _bench_master(tree, extra, out):
@@ -201,9 +202,7 @@ def main(argv=None):
                   pair["this"]["results_per_s"] / pair["reference"]["results_per_s"]))
     report["seconds"] = round(time.perf_counter() - started, 1)
     print("bench_curve: %.0f s" % report["seconds"])
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+    procstats.write_report(report, args.json)
     return 0
 
 

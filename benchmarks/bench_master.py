@@ -471,11 +471,7 @@ def main(argv=None):
     print("python %s, %d CPUs" % (sys.version.split()[0], os.cpu_count() or 1), flush=True)
     report = measure(args)
     _print(report)
-    if args.json == "-":
-        print(json.dumps(report, indent=1))
-    elif args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+    procstats.write_report(report, args.json)
     return 0
 
 

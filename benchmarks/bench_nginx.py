@@ -386,11 +386,7 @@ def main(argv=None):
             _print_medians(report["median"], len(runs))
         if args.profile:
             report["profiled_run"] = _profile(args, site, expected, site_dir, work, nginx_binary)
-        if args.json == "-":
-            print(json.dumps(report, indent=1))
-        elif args.json:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=1)
+        procstats.write_report(report, args.json)
         incomplete = [r for r in runs if not r["completeness"]["complete"]]
         return 1 if incomplete else 0
     finally:

@@ -35,6 +35,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
+import procstats  # noqa: E402
+
 PHI = 0.6180339887498949
 PSI = 0.7548776662466927
 NOW = 1_767_225_600.0  # 2026-01-01
@@ -260,11 +262,7 @@ def main(argv=None):
               report["known"], report["hosts"], report["seconds"],
               report["known"] / max(report["seconds"], 1e-9),
               report["file_bytes"] / report["known"], report["split"]))
-    if args.json == "-":
-        print(json.dumps(report, indent=1))
-    elif args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+    procstats.write_report(report, args.json)
     return 0
 
 

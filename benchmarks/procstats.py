@@ -18,6 +18,7 @@ A process's CPU time after its last sample is not seen (at most ``interval`` s o
 it); the benchmarks therefore also take the exact total of the whole tree from
 ``os.wait4`` (``reap``) and report the difference as "not sampled".
 """
+import json
 import os
 import threading
 import time
@@ -245,3 +246,13 @@ class ProcessTree:
         order = {"supervisor": 0, "logsink": 1, "master": 2, "worker": 3}
         with self._lock:
             return sorted(self.procs.values(), key=lambda p: (order.get(p.role, 9), p.role, p.pid))
+
+
+def write_report(report, path):
+    """A benchmark's ``--json PATH`` option: ``report`` as JSON to ``path`` (``-``: stdout;
+    nothing for ``None``)."""
+    if path == "-":
+        print(json.dumps(report, indent=1))
+    elif path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1)
