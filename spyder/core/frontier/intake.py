@@ -120,21 +120,23 @@ class Intake:
                 queue_id = self._resolver.queue_for(url, host_key(url))
                 rows.append(UriRow(url, queue_id, None, None, float(depth), priority, depth, 0,
                                    None, None))
-        for row in self._store.admit(refused):
-            counters.add("known")
-            counters.add(REFUSAL_COUNTERS[row.reason])
         accepted = 0
-        while rows:
+        while refused or rows:   # the refused rows go with the first batch: one seen test
             room = admission.room(counters["accepted"])
-            if room is not None and room <= 0:
-                break
-            chunk, rows = (rows, []) if room is None else (rows[:room], rows[room:])
-            new = self._store.admit(chunk)
+            if room is None:
+                chunk, rows = rows, []
+            else:
+                chunk, rows = (rows[:room], rows[room:]) if room > 0 else ([], [])
+            new = self._store.admit(refused + chunk)
+            refused = []
             for row in new:
                 counters.add("known")
-                self._schedule(row, op)
-            accepted += len(new)
-            if revive and len(new) < len(chunk):
+                if row.reason is None:
+                    self._schedule(row, op)
+                    accepted += 1
+                else:
+                    counters.add(REFUSAL_COUNTERS[row.reason])
+            if revive and chunk:
                 added = {row.url for row in new}
                 for row in chunk:
                     if row.url not in added and self._revive(row, op):
