@@ -30,12 +30,12 @@ so resolving them is bounded; a large page is parsed only up to the tag that cou
 carry the link after the first one past the cap, so the parser's tree and the
 selector's node list (built in one C call that holds the GIL: 0.25 s for 200,000
 links) stay bounded too (a ``<meta name=robots>`` after that point is not seen).
-Lexbor's tree construction is quadratic in the depth
-of unclosed elements for some inputs (20,000 ``<div>`` take 0.7 s, 200,000 two
-minutes: each ``<div>``, ``<ul>``, ``<section>`` ... start tag searches the stack of
-open elements; ``<a>`` inside ``<template>`` runs the adoption agency over a growing
-list).  So a page above ``FLATTEN_MIN_SIZE`` characters is *flattened* first, by two
-linear regular-expression passes: every tag but those that carry links or change
+Lexbor's tree construction is quadratic in the depth of unclosed elements for some
+inputs (6,000 ``<div>`` take 23 ms, 20,000 0.7 s, 200,000 two minutes: each
+``<div>``, ``<ul>``, ``<section>`` ... start tag searches the stack of open elements;
+``<a>`` inside ``<template>`` runs the adoption agency over a growing list).  So a page
+of more than ``FLATTEN_MIN_TAGS`` ``<`` characters (the most tags it can have) is
+*flattened* first, by two linear regular-expression passes: every tag but those that carry links or change
 how the rest is read (``a area base link meta frame frameset iframe html head body
 script style textarea title xmp noembed noframes noscript plaintext template
 select``) is removed, and every ``<a`` is preceded by a ``</a>`` (the page's own
@@ -70,9 +70,10 @@ _SELECTOR = ("a[href], area[href], frame[src], iframe[src], link[href], base[hre
              "meta[http-equiv], meta[name]")
 _LINK_RELS = frozenset(["alternate", "next", "prev"])
 
-#: Pages of more characters than this are flattened before they are parsed (below it,
-#: the parser's worst case costs a few tens of milliseconds).
-FLATTEN_MIN_SIZE = 32 * 1024
+#: Pages with more ``<`` than this are flattened before they are parsed: the parser's
+#: worst case grows with the square of the tags, and below this it is ~25 ms (6,000
+#: nested ``<div>``; a text-heavy page of any size is parsed as it is, in linear time).
+FLATTEN_MIN_TAGS = 6000
 #: Elements that carry links or change how what follows them is read, as a prefix tree
 #: (a area base body frame frameset head html iframe link meta noembed noframes
 #: noscript plaintext script select style template textarea title xmp).
@@ -154,7 +155,7 @@ class DefaultHtmlLinkExtractor:
         if content_type not in HTML_CONTENT_TYPES:
             return curi
         text, codec = decode_body(curi.content_body, charset)
-        if len(text) > FLATTEN_MIN_SIZE:
+        if text.count("<") > FLATTEN_MIN_TAGS:
             text = flatten(text)
             cut = _cut_after_links(text, self._max_links)
             if cut is not None:  # (the link past the cap marks the result truncated)
