@@ -32,7 +32,11 @@ What it does (everything on loopback; every loop bounded in count and time):
    stdout); ``--profile DIR`` adds one run with py-spy attached to the master, the
    first worker and the logsink (collapsed stacks and Markdown tables of the top
    functions by own and cumulative time in DIR; not part of the medians);
-7. ``--experiment uvloop`` runs the crawl on uvloop instead
+7. ``--reference wget2`` alternates each Spyder crawl with a wget2 crawl of the same
+   seeds (``wget2ref.py``; kept away from ``sid=`` links, which Spyder collapses), run by
+   run (S W, W S, ...), checks that wget2 fetched the same URLs, and prints wget2's
+   medians and Spyder's CPU per page and pages/s as multiples of wget2's;
+8. ``--experiment uvloop`` runs the crawl on uvloop instead
    (``experiments/sitecustomize.py``; Spyder is not changed), to size that
    optimisation; ``--extra-path DIR`` adds a directory where it is installed
    (``pip install --target DIR uvloop``).
@@ -40,6 +44,7 @@ What it does (everything on loopback; every loop bounded in count and time):
     python benchmarks/bench_nginx.py                      # 20,000 pages, 10 hosts, 3 runs
     python benchmarks/bench_nginx.py --runs 1 --pages 5000 --json -
     python benchmarks/bench_nginx.py --runs 1 --profile /tmp/profiles
+    python benchmarks/bench_nginx.py --reference wget2    # 3 Spyder, 3 wget2 crawls
     python benchmarks/bench_nginx.py --experiment uvloop --extra-path /tmp/extra
 
 The machine's load average is recorded before and after each run: on a shared

@@ -23,9 +23,9 @@ scripts and links (Sphinx's navigation, sidebars, cross references -- relative -
 links out to python.org and others, ``file://`` and ``#fragment`` links), and the
 crawl spreads over the hosts like the generated site's: every page links to
 ``versions - 1 + hosts - 1`` of its copies.  Files other than HTML are hard links
-(or copies) of the package's; the Sphinx sources (``_sources/``, linked from every
-page's "Show Source") are not written: every host's robots.txt disallows them
-(``robots_txt``), so neither crawler asks for them.
+(or copies) of the package's, but for the Sphinx sources (``_sources/``, not linked: "Show
+Source" points to GitHub).  Every host's robots.txt disallows ``/<version>/_sources/``
+and ``/<version>/search.html``, which every page links to (``robots_txt``).
 
 Links to other sites stay as they are: both crawlers keep to the seeds' hosts
 (Spyder's default scope, wget2 without ``--span-hosts``), so nothing leaves 127.0.0.1.
@@ -41,6 +41,9 @@ ROOT = "/usr/share/doc/python3.11/html"
 COPYRIGHT = "/usr/share/doc/python3.11-doc/copyright"
 #: Not written, and disallowed by robots.txt (Sphinx's reStructuredText sources).
 SOURCES = "_sources/"
+#: Disallowed by robots.txt and linked from every page (the search page, which needs
+#: JavaScript and an index a crawler should not fetch).
+SEARCH = "search.html"
 _BODY = re.compile(rb"<body[^>]*>", re.IGNORECASE)
 
 
@@ -100,7 +103,13 @@ class DocSite:
 
     def robots_txt(self):
         return "User-agent: *\n" + "".join(
-            "Disallow: /%s/%s\n" % (version, SOURCES) for version in self.versions)
+            "Disallow: /%s/%s\nDisallow: /%s/%s\n" % (version, SOURCES, version, SEARCH)
+            for version in self.versions)
+
+    def disallowed(self):
+        """The path prefixes robots.txt disallows."""
+        return tuple("/%s/%s" % (version, path) for version in self.versions
+                     for path in (SOURCES, SEARCH))
 
     def root_page(self, host):
         items = "".join('<li><a href="/%s/index.html">Python documentation, %s</a></li>\n'
