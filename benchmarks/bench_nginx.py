@@ -31,7 +31,9 @@ What it does (everything on loopback; every loop bounded in count and time):
 6. prints the runs and their medians (``--json PATH`` writes them too; ``-`` =
    stdout); ``--profile DIR`` adds one run with py-spy attached to the master, the
    first worker and the logsink (collapsed stacks and Markdown tables of the top
-   functions by own and cumulative time in DIR; not part of the medians);
+   functions by own and cumulative time in DIR; not part of the medians), and where a
+   page's CPU goes in each of them: microseconds per page by kind of work
+   (``profilegroups.py``; ``<DIR>/<process>-groups.md``);
 7. ``--reference wget2`` alternates each Spyder crawl with a wget2 crawl of the same
    seeds (``wget2ref.py``; kept away from ``sid=`` links, which Spyder collapses), run by
    run (S W, W S, ...), checks that wget2 fetched the same URLs, and prints wget2's
@@ -65,6 +67,7 @@ import time
 
 import nginxsite
 import procstats
+import profilegroups
 import profiles
 import wget2ref
 
@@ -346,6 +349,23 @@ def _profile(args, site, check, site_dir, work, nginx_binary):
         print(text)
         tables[name] = summary
     run["profiles"] = tables
+    run["profile_groups"] = groups = {}
+    for name, (pid, path, _, _) in sorted(recorder.recordings.items()):
+        row = next((r for r in run["processes"] if r["pid"] == pid), None)
+        if row is None or not os.path.exists(path):
+            continue
+        # a worker handles its share of the pages: its costs are per page it handled
+        pages = run["pages"] / (args.workers if name == "worker" else 1)
+        threads = row["threads_cpu_s"]
+        zmq = {"%s (libzmq, not sampled)" % t: c for t, c in threads.items()
+               if t.startswith("ZMQbg")}
+        pool = sum(c for t, c in threads.items() if t != "main" and not t.startswith("ZMQbg"))
+        cpu = {"main": row["cpu_s"] - pool - sum(zmq.values()), "thread": pool}
+        groups[name] = profilegroups.costs(path, name, cpu, pages, zmq)
+        text = profilegroups.table(name, groups[name])
+        print(text + "\n")
+        with open(os.path.join(os.path.abspath(args.profile), "%s-groups.md" % name), "w") as f:
+            f.write(text + "\n")
     return run
 
 

@@ -27,7 +27,9 @@ URLs.  A Spyder crawl is complete when every URL nginx served is in the JSONL ou
 exactly once and nothing was fetched twice or disallowed by robots.txt.  ``--profile DIR``
 adds one py-spy run (see ``bench_nginx.py``); ``--link-stats`` first runs the worker's
 extract and scoper stages in this process over every page and reports the links a
-worker sends per page, how many are in scope and new, and the stages' CPU per page.
+worker sends per page, how many are in scope and new, and the stages' CPU per page,
+step by step (decode, flatten, parse, select, resolve, scoper stages, SHA-1; and the
+parse of the page as it is, unflattened, to price that cut).
 
     python benchmarks/bench_realistic.py                    # 3 + 3 runs, ~10,600 pages
     python benchmarks/bench_realistic.py --runs 1 --reference none --profile /tmp/prof
@@ -146,6 +148,94 @@ def link_stats(site, site_dir):
     }
 
 
+def stage_costs(site, site_dir, host=0):
+    """The worker's extract and scoper work on every page of one host, step by step,
+    in this process (one thread, no crawl around it): CPU microseconds per page for
+    decoding, flattening, parsing, selecting, resolving, the scoper stages and the
+    body's SHA-1 -- and, to price a cut, parsing the page as it is, unflattened.
+    Uses the extractor's own functions (``htmllinkextractor``); Spyder is not changed."""
+    import hashlib
+
+    from selectolax.lexbor import LexborHTMLParser
+
+    from spyder.core.crawluri import CrawlUri
+    from spyder.core.settings import Settings
+    from spyder.import_util import import_class
+    from spyder.processor import htmllinkextractor as hle
+    from spyder.processor.encoding import decode_body, get_content_type_encoding
+    from spyder.processor.links import LinkResolver, add_links
+
+    settings = Settings()
+    extractor = hle.DefaultHtmlLinkExtractor(settings)
+    scopers = [import_class(name)(settings) for name in settings.SPYDER_SCOPER_PIPELINE]
+    clock = time.thread_time_ns
+    steps = collections.Counter()
+    flattened = pages = 0
+    top = os.path.join(site_dir, "h%d" % host)
+    for path in ["/%s/%s" % (version, path) for version in site.versions for path in site.html]:
+        with open(os.path.join(top, path.lstrip("/")), "rb") as f:
+            body = f.read()
+        url = site.url(host, path)
+        curi = CrawlUri(url=url, effective_url=url, status_code=200,
+                        rep_header={"Content-Type": "text/html; charset=utf-8"},
+                        content_body=body)
+        t0 = clock()
+        _, charset = get_content_type_encoding(curi)
+        text, codec = decode_body(body, charset)
+        t1 = clock()
+        whole = text
+        if len(text) > hle.FLATTEN_MIN_SIZE:
+            flattened += 1
+            text = hle.flatten(text)
+            cut = hle._cut_after_links(text, extractor._max_links)
+            if cut is not None:
+                text = text[:cut]
+        t2 = clock()
+        tree = LexborHTMLParser(text)
+        t3 = clock()
+        base, values = extractor._links(tree, url, codec, curi.optional_vars)
+        t4 = clock()
+        add_links(curi, LinkResolver(base, codec).links(values))
+        t5 = clock()
+        for stage in scopers:
+            stage(curi)
+        t6 = clock()
+        hashlib.sha1(body).hexdigest()
+        t7 = clock()
+        tree = LexborHTMLParser(whole)
+        t8 = clock()
+        extractor._links(tree, url, codec, {})
+        t9 = clock()
+        pages += 1
+        for name, ns in (("decode", t1 - t0), ("flatten + cut", t2 - t1),
+                         ("parse (flattened)", t3 - t2), ("select + attributes", t4 - t3),
+                         ("resolve + add links", t5 - t4), ("scoper stages", t6 - t5),
+                         ("SHA-1 of the body", t7 - t6), ("parse unflattened", t8 - t7),
+                         ("select unflattened", t9 - t8)):
+            steps[name] += ns
+    micros = {name: round(ns / 1000.0 / pages, 1) for name, ns in steps.items()}
+    micros["extract + scope as crawled"] = round(sum(
+        micros[k] for k in ("decode", "flatten + cut", "parse (flattened)",
+                            "select + attributes", "resolve + add links", "scoper stages")), 1)
+    micros["the same without flattening"] = round(
+        micros["extract + scope as crawled"] - micros["flatten + cut"]
+        - micros["parse (flattened)"] - micros["select + attributes"]
+        + micros["parse unflattened"] + micros["select unflattened"], 1)
+    return {"pages": pages, "flattened": flattened, "us_per_page": micros}
+
+
+def _print_stage_costs(costs):
+    print("worker stages step by step, one host's %d pages in this process (%d flattened, "
+          "above %d characters), CPU us per page: %s" % (
+              costs["pages"], costs["flattened"], _flatten_min(),
+              ", ".join("%s %.0f" % kv for kv in costs["us_per_page"].items())), flush=True)
+
+
+def _flatten_min():
+    from spyder.processor.htmllinkextractor import FLATTEN_MIN_SIZE
+    return FLATTEN_MIN_SIZE
+
+
 def _print_link_stats(stats):
     print("link stats (worker's extract + scoper stages over every page, in this process): "
           "%(pages)d pages, median %(bytes_median).0f bytes; links sent per page: mean "
@@ -198,6 +288,8 @@ def main(argv=None):
                   "source": "%s (%s; PSF License)" % (docsite.PACKAGE, root),
                   "html_pages": site.pages, "site_bytes": size}
         if args.link_stats:
+            report["stage_costs"] = stage_costs(site, site_dir)
+            _print_stage_costs(report["stage_costs"])
             report["link_stats"] = link_stats(site, site_dir)
             _print_link_stats(report["link_stats"])
         return bench_nginx.benchmark(args, site, docsite_check(site), site_dir, work,
