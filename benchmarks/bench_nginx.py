@@ -349,20 +349,10 @@ def _profile(args, site, check, site_dir, work, nginx_binary):
         print(text)
         tables[name] = summary
     run["profiles"] = tables
-    run["profile_groups"] = groups = {}
-    for name, (pid, path, _, _) in sorted(recorder.recordings.items()):
-        row = next((r for r in run["processes"] if r["pid"] == pid), None)
-        if row is None or not os.path.exists(path):
-            continue
-        # a worker handles its share of the pages: its costs are per page it handled
-        pages = run["pages"] / (args.workers if name == "worker" else 1)
-        threads = row["threads_cpu_s"]
-        zmq = {"%s (libzmq, not sampled)" % t: c for t, c in threads.items()
-               if t.startswith("ZMQbg")}
-        pool = sum(c for t, c in threads.items() if t != "main" and not t.startswith("ZMQbg"))
-        cpu = {"main": row["cpu_s"] - pool - sum(zmq.values()), "thread": pool}
-        groups[name] = profilegroups.costs(path, name, cpu, pages, zmq)
-        text = profilegroups.table(name, groups[name])
+    recordings = {name: (pid, path) for name, (pid, path, _, _) in recorder.recordings.items()}
+    run["profile_groups"] = profilegroups.analyse(run, recordings, args.workers)
+    for name, result in run["profile_groups"].items():
+        text = profilegroups.table(name, result)
         print(text + "\n")
         with open(os.path.join(os.path.abspath(args.profile), "%s-groups.md" % name), "w") as f:
             f.write(text + "\n")

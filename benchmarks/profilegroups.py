@@ -23,9 +23,16 @@ Samples that are not CPU are left out before the shares are taken: the event loo
 py-spy counts a thread as busy while it is runnable, so time waiting for a CPU or
 for the GIL lands on whatever frame the thread was in; the shares assume it spreads
 like the CPU (the GIL-wait of the extract thread and the loop thread is the main
-caveat: see docs/performance.md).  ``table(result)`` renders it as Markdown.
+caveat: see docs/performance.md).  ``analyse(run, recordings, workers)`` does it for
+every recorded process of a benchmark run, ``table(result)`` renders it as Markdown,
+and ``python profilegroups.py REPORT.json DIR`` groups an earlier run's recordings
+again.
 """
+import argparse
 import collections
+import json
+import os
+import sys
 
 import profiles
 
@@ -78,9 +85,9 @@ RULES = {
         ("libcurl and its callbacks", ("spyder/processor/curlclient.py",
                                        "spyder/processor/fetcher.py", "(pycurl")),
         ("sitemaps", ("spyder/processor/sitemaps.py",)),
-        ("worker glue (zmqworker, CrawlUri)", ("spyder/core/worker/",
-                                               "spyder/core/crawluri.py",
-                                               "spyder/workerprocess.py")),
+        ("worker glue (zmqworker, CrawlUri)", ("=spyder/core/worker/",
+                                               "=spyder/core/crawluri.py",
+                                               "=spyder/workerprocess.py")),
     ] + _COMMON_LAST,
 }
 _OTHER = "other"
@@ -127,6 +134,26 @@ def costs(path, role, cpu, pages, unsampled=None):
             "cpu": dict(cpu), "pages": pages}
 
 
+def analyse(run, recordings, workers):
+    """``{process name: costs(...)}`` of a profiled benchmark run (``run``: its report,
+    with ``processes`` and ``pages``; ``recordings``: ``{name: (pid, collapsed file)}``):
+    each process's CPU split by thread from /proc, a worker's pages being its share."""
+    out = {}
+    for name, (pid, path) in sorted(recordings.items()):
+        row = next((r for r in run["processes"] if r["pid"] == pid), None)
+        if row is None or not os.path.exists(path):
+            continue
+        pages = run["pages"] / (workers if name == "worker" else 1)
+        threads = row["threads_cpu_s"]
+        zmq = {"%s (libzmq, not sampled)" % t: c for t, c in threads.items()
+               if t.startswith("ZMQbg")}
+        pool = sum(c for t, c in threads.items() if t != "main" and not t.startswith("ZMQbg"))
+        cpu = {"main": row["cpu_s"] - pool - sum(zmq.values()), "thread": pool}
+        out[name] = costs(path, name, cpu, pages, zmq)
+        out[name]["pid"] = pid
+    return out
+
+
 def table(name, result):
     """Markdown: the groups by microseconds per page, both thread kinds added up."""
     per_group = collections.Counter()
@@ -143,3 +170,27 @@ def table(name, result):
         lines.append("| %s | %.0f | %.1f %% |" % (group, micros, 100.0 * micros / total))
     lines.append("| **total** | **%.0f** | |" % total)
     return "\n".join(lines)
+
+
+def main(argv=None):
+    """Group the recordings of an earlier ``--profile DIR`` run again (after the rules
+    changed): ``profilegroups.py REPORT.json DIR`` (the report of ``--json``)."""
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("report", help="the benchmark's --json report of the profiled run")
+    parser.add_argument("directory", help="the --profile DIR of that run")
+    args = parser.parse_args(argv)
+    with open(args.report) as f:
+        report = json.load(f)
+    run = report["profiled_run"]
+    first = {name: groups["pid"] for name, groups in run.get("profile_groups", {}).items()}
+    for row in run["processes"]:  # else the first process of each role
+        first.setdefault(row["process"].split()[0], row["pid"])
+    recordings = {name: (pid, os.path.join(args.directory, "%s.txt" % name))
+                  for name, pid in first.items()}
+    for name, result in analyse(run, recordings, report["config"]["workers"]).items():
+        print(table(name, result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
