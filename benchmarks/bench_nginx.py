@@ -38,7 +38,10 @@ What it does (everything on loopback; every loop bounded in count and time):
    seeds (``wget2ref.py``; kept away from ``sid=`` links, which Spyder collapses), run by
    run (S W, W S, ...), checks that wget2 fetched the same URLs, and prints wget2's
    medians and Spyder's CPU per page and pages/s as multiples of wget2's;
-8. ``--experiment uvloop`` runs the crawl on uvloop instead
+8. ``--link-stats`` first runs the worker's extract and scoper stages in this process
+   over the site's pages (``linkstats.py``): links sent per page, the share the master
+   already knows, and the extract stage's CPU step by step;
+9. ``--experiment uvloop`` runs the crawl on uvloop instead
    (``experiments/sitecustomize.py``; Spyder is not changed), to size that
    optimisation; ``--extra-path DIR`` adds a directory where it is installed
    (``pip install --target DIR uvloop``).
@@ -66,6 +69,7 @@ import tempfile
 import time
 
 import nginxsite
+import linkstats
 import procstats
 import profilegroups
 import profiles
@@ -381,6 +385,9 @@ def add_arguments(parser):
                         help="a directory with uvloop for --experiment (pip --target)")
     parser.add_argument("--wget2-threads", type=int, default=10,
                         help="wget2 --max-threads of the reference crawls (default 10)")
+    parser.add_argument("--link-stats", action="store_true",
+                        help="first measure the links per page and the extract steps with "
+                             "the worker's own code, in this process (linkstats.py)")
 
 
 def _compare_urls(spyder_urls, wget2_urls):
@@ -476,8 +483,8 @@ def main(argv=None):
                         help="wget2: alternate each Spyder crawl with a wget2 crawl")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.runs < 0 or (args.runs == 0 and not args.profile):
-        parser.error("nothing to do: --runs 0 needs --profile")
+    if args.runs < 0 or (args.runs == 0 and not (args.profile or args.link_stats)):
+        parser.error("nothing to do: --runs 0 needs --profile or --link-stats")
     nginx_binary = _nginx_binary()
     if args.profile:
         profiles.find_py_spy()
@@ -506,6 +513,13 @@ def main(argv=None):
               flush=True)
         report = {"config": {k: v for k, v in vars(args).items() if k != "json"},
                   "expected_urls": len(expected), "site_bytes": size}
+        if args.link_stats:
+            pages = [(site.url(h, path), site.body(h, path)) for h in range(site.hosts)
+                     for path in site.regular[h]]
+            report["stage_costs"] = linkstats.stage_costs(pages[:2000])
+            linkstats.print_stage_costs(report["stage_costs"])
+            report["link_stats"] = linkstats.link_stats(site, pages, (nginxsite.DISALLOWED,))
+            linkstats.print_link_stats(report["link_stats"])
         # wget2 does not strip session ids: it is kept away from them (Spyder collapses them)
         return benchmark(args, site, generated_check(expected), site_dir, work, nginx_binary,
                          report, reject_regex=r"[?&]sid=", expected_urls=expected)

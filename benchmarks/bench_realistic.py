@@ -39,7 +39,6 @@ import argparse
 import collections
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ import time
 
 import bench_nginx
 import docsite
+import linkstats
 import nginxsite
 import profiles
 import wget2ref
@@ -94,159 +94,15 @@ def docsite_check(site):
     return check
 
 
-def link_stats(site, site_dir):
-    """Run the worker's extract and scoper stages (``create_processing_function``, the
-    default settings) over every page of the written site, in this process: links per
-    page and where they point, and the stages' CPU per page."""
-    from spyder.core.crawluri import CrawlUri
-    from spyder.core.settings import Settings
-    from spyder.workerprocess import create_processing_function
-
-    process = create_processing_function(Settings())
-    seed_netlocs = {site.netloc(h) for h in range(site.hosts)}
-    disallowed = site.disallowed()
-    headers = {"Content-Type": "text/html; charset=utf-8"}
-    sent, in_scope, barred, targets, sizes = [], [], [], set(), []
-    cpu = 0.0
-    for host in range(site.hosts):
+def _pages(site, site_dir, hosts):
+    """``(url, body)`` of every HTML page of ``hosts`` in the written site."""
+    for host in hosts:
         top = os.path.join(site_dir, "h%d" % host)
         paths = ["/"] + ["/%s/%s" % (version, path) for version in site.versions
                          for path in site.html]
         for path in paths:
-            local = os.path.join(top, path.lstrip("/") or "index.html")
-            with open(local, "rb") as f:
-                body = f.read()
-            url = site.url(host, path)
-            curi = CrawlUri(url=url, effective_url=url, status_code=200,
-                            rep_header=dict(headers), content_body=body)
-            started = time.process_time()
-            links = process(curi).extracted_urls
-            cpu += time.process_time() - started
-            sizes.append(len(body))
-            sent.append(len(links))
-            scoped = [link for link in links if link.split("/", 3)[2] in seed_netlocs]
-            in_scope.append(len(scoped))
-            barred.append(sum(1 for link in scoped
-                              if ("/" + link.split("/", 3)[3]).startswith(disallowed)))
-            targets.update(scoped)
-    pages = len(sent)
-    total, scoped_total = sum(sent), sum(in_scope)
-    # every in-scope link goes through the master's seen test (the disallowed ones too:
-    # robots.txt is applied when a URL is dispatched); the first sight of a URL is new
-    new = len(targets - set(site.seeds))
-    return {
-        "pages": pages, "bytes_median": statistics.median(sizes),
-        "links_sent_mean": round(total / pages, 1), "links_sent_median": statistics.median(sent),
-        "links_sent_p10_p90": [round(q) for q in statistics.quantiles(sent, n=10)[::8]],
-        "in_scope_mean": round(scoped_total / pages, 1),
-        "disallowed_mean": round(sum(barred) / pages, 2),
-        "out_of_scope_share": round(1 - scoped_total / total, 3),
-        "distinct_in_scope_targets": len(targets),
-        "known_share_of_in_scope": round(1 - new / scoped_total, 3),
-        "known_share_of_all_sent": round(1 - new / total, 3),
-        "extract_and_scope_cpu_us_per_page": round(1e6 * cpu / pages),
-    }
-
-
-def stage_costs(site, site_dir, host=0):
-    """The worker's extract and scoper work on every page of one host, step by step,
-    in this process (one thread, no crawl around it): CPU microseconds per page for
-    decoding, flattening, parsing, selecting, resolving, the scoper stages and the
-    body's SHA-1 -- and, to price a cut, parsing the page as it is, unflattened.
-    Uses the extractor's own functions (``htmllinkextractor``); Spyder is not changed."""
-    import hashlib
-
-    from selectolax.lexbor import LexborHTMLParser
-
-    from spyder.core.crawluri import CrawlUri
-    from spyder.core.settings import Settings
-    from spyder.import_util import import_class
-    from spyder.processor import htmllinkextractor as hle
-    from spyder.processor.encoding import decode_body, get_content_type_encoding
-    from spyder.processor.links import LinkResolver, add_links
-
-    settings = Settings()
-    extractor = hle.DefaultHtmlLinkExtractor(settings)
-    scopers = [import_class(name)(settings) for name in settings.SPYDER_SCOPER_PIPELINE]
-    clock = time.thread_time_ns
-    steps = collections.Counter()
-    flattened = pages = 0
-    top = os.path.join(site_dir, "h%d" % host)
-    for path in ["/%s/%s" % (version, path) for version in site.versions for path in site.html]:
-        with open(os.path.join(top, path.lstrip("/")), "rb") as f:
-            body = f.read()
-        url = site.url(host, path)
-        curi = CrawlUri(url=url, effective_url=url, status_code=200,
-                        rep_header={"Content-Type": "text/html; charset=utf-8"},
-                        content_body=body)
-        t0 = clock()
-        _, charset = get_content_type_encoding(curi)
-        text, codec = decode_body(body, charset)
-        t1 = clock()
-        whole = text
-        if len(text) > hle.FLATTEN_MIN_SIZE:
-            flattened += 1
-            text = hle.flatten(text)
-            cut = hle._cut_after_links(text, extractor._max_links)
-            if cut is not None:
-                text = text[:cut]
-        t2 = clock()
-        tree = LexborHTMLParser(text)
-        t3 = clock()
-        base, values = extractor._links(tree, url, codec, curi.optional_vars)
-        t4 = clock()
-        add_links(curi, LinkResolver(base, codec).links(values))
-        t5 = clock()
-        for stage in scopers:
-            stage(curi)
-        t6 = clock()
-        hashlib.sha1(body).hexdigest()
-        t7 = clock()
-        tree = LexborHTMLParser(whole)
-        t8 = clock()
-        extractor._links(tree, url, codec, {})
-        t9 = clock()
-        pages += 1
-        for name, ns in (("decode", t1 - t0), ("flatten + cut", t2 - t1),
-                         ("parse (flattened)", t3 - t2), ("select + attributes", t4 - t3),
-                         ("resolve + add links", t5 - t4), ("scoper stages", t6 - t5),
-                         ("SHA-1 of the body", t7 - t6), ("parse unflattened", t8 - t7),
-                         ("select unflattened", t9 - t8)):
-            steps[name] += ns
-    micros = {name: round(ns / 1000.0 / pages, 1) for name, ns in steps.items()}
-    micros["extract + scope as crawled"] = round(sum(
-        micros[k] for k in ("decode", "flatten + cut", "parse (flattened)",
-                            "select + attributes", "resolve + add links", "scoper stages")), 1)
-    micros["the same without flattening"] = round(
-        micros["extract + scope as crawled"] - micros["flatten + cut"]
-        - micros["parse (flattened)"] - micros["select + attributes"]
-        + micros["parse unflattened"] + micros["select unflattened"], 1)
-    return {"pages": pages, "flattened": flattened, "us_per_page": micros}
-
-
-def _print_stage_costs(costs):
-    print("worker stages step by step, one host's %d pages in this process (%d flattened, "
-          "above %d characters), CPU us per page: %s" % (
-              costs["pages"], costs["flattened"], _flatten_min(),
-              ", ".join("%s %.0f" % kv for kv in costs["us_per_page"].items())), flush=True)
-
-
-def _flatten_min():
-    from spyder.processor.htmllinkextractor import FLATTEN_MIN_SIZE
-    return FLATTEN_MIN_SIZE
-
-
-def _print_link_stats(stats):
-    print("link stats (worker's extract + scoper stages over every page, in this process): "
-          "%(pages)d pages, median %(bytes_median).0f bytes; links sent per page: mean "
-          "%(links_sent_mean)s, median %(links_sent_median)s, 10th/90th percentile "
-          "%(links_sent_p10_p90)s; to the seeds' hosts: %(in_scope_mean)s per page "
-          "(%(disallowed_mean)s of them disallowed by robots.txt; %(out_of_scope_share)s of "
-          "all links go to other sites), "
-          "%(distinct_in_scope_targets)d distinct targets: %(known_share_of_in_scope)s of "
-          "the in-scope links (%(known_share_of_all_sent)s of all sent) name a URL the "
-          "master already knows; extract + scoper %(extract_and_scope_cpu_us_per_page)d "
-          "CPU us per page" % stats, flush=True)
+            with open(os.path.join(top, path.lstrip("/") or "index.html"), "rb") as f:
+                yield site.url(host, path), f.read()
 
 
 def main(argv=None):
@@ -255,8 +111,6 @@ def main(argv=None):
                         help="copies of the documentation per host (default 2)")
     parser.add_argument("--reference", choices=("none", "wget2"), default="wget2",
                         help="none: Spyder's crawls only (default wget2)")
-    parser.add_argument("--link-stats", action="store_true",
-                        help="first measure the links per page with the worker's stages")
     bench_nginx.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.runs < 0 or (args.runs == 0 and not (args.profile or args.link_stats)):
@@ -288,10 +142,12 @@ def main(argv=None):
                   "source": "%s (%s; PSF License)" % (docsite.PACKAGE, root),
                   "html_pages": site.pages, "site_bytes": size}
         if args.link_stats:
-            report["stage_costs"] = stage_costs(site, site_dir)
-            _print_stage_costs(report["stage_costs"])
-            report["link_stats"] = link_stats(site, site_dir)
-            _print_link_stats(report["link_stats"])
+            # the worker's steps on one host's pages (the others differ in the switcher only)
+            report["stage_costs"] = linkstats.stage_costs(_pages(site, site_dir, [0]))
+            linkstats.print_stage_costs(report["stage_costs"])
+            report["link_stats"] = linkstats.link_stats(
+                site, _pages(site, site_dir, range(site.hosts)), site.disallowed())
+            linkstats.print_link_stats(report["link_stats"])
         return bench_nginx.benchmark(args, site, docsite_check(site), site_dir, work,
                                      nginx_binary, report)
     finally:
