@@ -11,8 +11,8 @@ is fetched from the internet at run time), laid out by ``docsite.py``: ``--hosts
 virtual hosts (default 10) each serving ``--versions`` copies of the tree (default 2:
 10 x 2 x 530 pages + 10 roots = 10,610 HTML pages, median 54 KB), every page with a
 static version and language switcher linking it to its copies in the other versions
-and on the other hosts, and a robots.txt per host (disallowing ``/<version>/search.html``, which every page
-links to, and ``/<version>/_sources/``).
+and on the other hosts, and a robots.txt per host (disallowing
+``/<version>/search.html``, which some pages link to, and ``/<version>/_sources/``).
 
 Everything else is ``bench_nginx.py``'s (its run loop, measurements and options are
 shared, not copied): nginx on 127.0.0.1, one port per host; ``spyder crawl --workers

@@ -9,9 +9,9 @@ can be priced before it is written.  ``group_stack(frames, role)`` names the gro
 one sampled stack: the rules of ``RULES[role]`` are tried in order, each against
 every frame (``frame`` is py-spy's ``function (file:line)``); the first rule with a
 matching frame wins (a needle starting with ``=`` matches the innermost frame only:
-the own time of a module that is on every stack), so the order encodes "inside": the SQLite calls of the seen test
-count as the seen test's SQLite, a frame of the JSONL sink claims the ``json`` work
-under it, and the ZeroMQ calls come first of all.
+the own time of a module that is on every stack), so the order encodes "inside": the
+SQLite calls of the seen test count as the seen test's SQLite, a frame of the JSONL
+sink claims the ``json`` work under it, and the ZeroMQ calls come first of all.
 
 ``costs(path, role, cpu, pages)`` reads a collapsed-stack file and returns, per
 thread kind (``main``: the event loop's thread; ``thread``: Python threads of a
