@@ -25,7 +25,7 @@ crawl spreads over the hosts like the generated site's: every page links to
 ``versions - 1 + hosts - 1`` of its copies.  Files other than HTML are hard links
 (or copies) of the package's, but for the Sphinx sources (``_sources/``, not linked: "Show
 Source" points to GitHub).  Every host's robots.txt disallows ``/<version>/_sources/``
-and ``/<version>/search.html``, which every page links to (``robots_txt``).
+and ``/<version>/search.html``, which some pages link to (``robots_txt``).
 
 Links to other sites stay as they are: both crawlers keep to the seeds' hosts
 (Spyder's default scope, wget2 without ``--span-hosts``), so nothing leaves 127.0.0.1.
@@ -41,7 +41,7 @@ ROOT = "/usr/share/doc/python3.11/html"
 COPYRIGHT = "/usr/share/doc/python3.11-doc/copyright"
 #: Not written, and disallowed by robots.txt (Sphinx's reStructuredText sources).
 SOURCES = "_sources/"
-#: Disallowed by robots.txt and linked from every page (the search page, which needs
+#: Disallowed by robots.txt and linked from some pages (the search page, which needs
 #: JavaScript and an index a crawler should not fetch).
 SEARCH = "search.html"
 _BODY = re.compile(rb"<body[^>]*>", re.IGNORECASE)
