@@ -91,6 +91,7 @@ RULES = {
     ] + _COMMON_LAST,
 }
 _OTHER = "other"
+_KINDS = {"main": "loop thread", "thread": "pool threads"}
 _POOL_WAIT = "_worker (concurrent/futures/thread.py"
 
 
@@ -163,7 +164,8 @@ def table(name, result):
     lines = ["**%s**: %s busy samples (%d waiting ones left out); CPU %s over %d pages"
              % (name, ", ".join("%s %d" % kv for kv in sorted(result["samples"].items())),
                 result["left_out"],
-                ", ".join("%s thread %.2f s" % kv for kv in sorted(result["cpu"].items())),
+                ", ".join("%s %.2f s" % (_KINDS.get(kind, kind), seconds)
+                          for kind, seconds in sorted(result["cpu"].items())),
                 result["pages"]), "",
              "| group | µs per page | share |", "|---|---|---|"]
     for group, micros in per_group.most_common():
