@@ -15,23 +15,17 @@ they arrive (every link after the first to a URL; the seeds are known from the s
 
 ``stage_costs(pages)`` times each step of the extract stage separately
 (``time.thread_time_ns``; one thread, nothing else running in the process): decoding,
-flattening (pages above ``FLATTEN_MIN_SIZE``), parsing, selecting the link elements,
+flattening (pages of more than ``FLATTEN_MIN_TAGS`` ``<``), parsing, selecting the link elements,
 resolving the values, the scoper stages, the body's SHA-1 -- and parsing and
 selecting the page as it is, unflattened, which prices a cut of the flattening, and
-counting the page's nesting start tags (one regular-expression pass over the bytes),
-the price of a guard that would decide by content instead of size.
+counting the page's ``<`` (the extractor's guard: it decides by content, not size).
 """
 import collections
 import hashlib
-import re
 import statistics
 import time
 
 _HEADERS = {"Content-Type": "text/html; charset=utf-8"}
-#: Start tags that nest, found in one pass over the body's bytes: the price of a
-#: content-based guard that would flatten only pages with many of them, instead of
-#: every page above a size (ten ``bytes.count`` calls cost four times as much).
-_NESTING = re.compile(rb"<(?:div|ul|ol|li|dl|dd|section|span|table|td)[\s>]", re.IGNORECASE)
 
 
 def _curi(url, body):
@@ -113,7 +107,7 @@ def stage_costs(pages):
         text, codec = decode_body(body, charset)
         t1 = clock()
         whole = text
-        if len(text) > hle.FLATTEN_MIN_SIZE:
+        if text.count("<") > hle.FLATTEN_MIN_TAGS:
             flattened += 1
             text = hle.flatten(text)
             cut = hle._cut_after_links(text, extractor._max_links)
@@ -135,14 +129,14 @@ def stage_costs(pages):
         t8 = clock()
         extractor._links(tree, url, codec, {})
         t9 = clock()
-        len(_NESTING.findall(body))
+        whole.count("<")
         t10 = clock()
         count += 1
         for name, ns in (("decode", t1 - t0), ("flatten + cut", t2 - t1),
                          ("parse (flattened)", t3 - t2), ("select + attributes", t4 - t3),
                          ("resolve + add links", t5 - t4), ("scoper stages", t6 - t5),
                          ("SHA-1 of the body", t7 - t6), ("parse unflattened", t8 - t7),
-                         ("select unflattened", t9 - t8), ("count nesting tags", t10 - t9)):
+                         ("select unflattened", t9 - t8), ("count <", t10 - t9)):
             steps[name] += ns
     micros = {name: round(ns / 1000.0 / count, 1) for name, ns in steps.items()}
     micros["extract + scope as crawled"] = round(sum(
@@ -152,12 +146,12 @@ def stage_costs(pages):
         micros["extract + scope as crawled"] - micros["flatten + cut"]
         - micros["parse (flattened)"] - micros["select + attributes"]
         + micros["parse unflattened"] + micros["select unflattened"], 1)
-    return {"pages": count, "flattened": flattened, "flatten_min_size": hle.FLATTEN_MIN_SIZE,
+    return {"pages": count, "flattened": flattened, "flatten_min_tags": hle.FLATTEN_MIN_TAGS,
             "us_per_page": micros}
 
 
 def print_stage_costs(costs):
-    print("worker's extract steps one by one, %d pages in this process (%d flattened: above "
-          "%d characters), CPU us per page: %s" % (
-              costs["pages"], costs["flattened"], costs["flatten_min_size"],
+    print("worker's extract steps one by one, %d pages in this process (%d flattened: more "
+          "than %d '<'), CPU us per page: %s" % (
+              costs["pages"], costs["flattened"], costs["flatten_min_tags"],
               ", ".join("%s %.0f" % kv for kv in costs["us_per_page"].items())), flush=True)
