@@ -180,7 +180,7 @@ def create_master_links(settings, ctx, identity, io_loop, fetch_processor, notif
         fetcher = create_worker_fetcher(settings, ctx, extractor, io_loop, fetch_processor)
         opened.append(fetcher)
         return [WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop, notifier)]
-    pool = SlotPool(settings.MAX_CLIENTS)
+    pool = SlotPool(settings.MAX_CLIENTS, identity)
     processing = create_processing_function(settings)
     off_loop = OffLoop(create_processing_function(settings), settings.EXTRACT_INLINE_MAX_SIZE)
     controls = []

@@ -13,6 +13,8 @@ no attempt counted), flush the results, send ``quit.ack`` and set ``done``.  A
 second signal cuts the wait short.  The worker takes work only while the master
 is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
 ``MasterClock``); otherwise it announces no free slots and leaves PULL unread.
+A worker serving several masters has one ``WorkerControl`` per master (each with its
+own fetch stage and clock); a ``quit`` ends that master's link only.
 
 It also measures how late the event loop runs a timer set every ``_LAG_PROBE``
 seconds, as the master does: ``loop_lag_max`` (the worst since start) and the
@@ -48,6 +50,7 @@ class WorkerControl:
         self._fetcher = fetcher
         self._extractor = extractor
         self._clock = fetcher.clock
+        self._label = getattr(fetcher, "label", "master")   # the master, in the log
         fetcher.identity = self._identity
         fetcher.on_change = self._credit_soon
         self._io_loop = io_loop or IOLoop.current()
@@ -147,8 +150,8 @@ class WorkerControl:
     def _on_listener(self, listening):
         if listening != self._listening:
             self._listening = listening
-            log.info("worker::the master %s our results", "receives" if listening else
-                     "no longer receives")
+            log.info("worker::the master (%s) %s our results", self._label,
+                     "receives" if listening else "no longer receives")
             if listening and not self.stopping:
                 self.register()
             self._check()
@@ -157,8 +160,9 @@ class WorkerControl:
         """Take work only while the master listens and the licence holds."""
         licensed = self._clock.licensed()
         if not licensed and self._fetcher.in_flight:
-            log.warning("worker::no heartbeat echo from the master for too long: cancelling "
-                        "%d fetch(es), the master gives them to others", self._fetcher.in_flight)
+            log.warning("worker::no heartbeat echo from the master (%s) for too long: "
+                        "cancelling %d fetch(es), the master gives them to others",
+                        self._label, self._fetcher.in_flight)
             self._fetcher.cut_off()
         self._fetcher.allow(self._listening and licensed and not self.stopping)
 
@@ -191,8 +195,8 @@ class WorkerControl:
                                                 C.MGMT_DETAIL_DEAD_AFTER)]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             if msg.identity != self._clock.master:
-                log.info("worker::master %s is our master now",
-                         msg.identity.decode("utf-8", "replace"))
+                log.info("worker::master %s is our master now (%s)",
+                         msg.identity.decode("utf-8", "replace"), self._label)
             self._clock.sample(msg.identity, *values)
             self._check()
         else:
@@ -210,6 +214,9 @@ class WorkerControl:
         if self._watchdog is not None:
             self._watchdog.stop()
         log.info("worker::the event loop's worst lag: %.0f ms", self.loop_lag_max * 1000)
+        log.info("worker::%s fetched %d URLs for master %s (%s)", self._identity.decode(),
+                 self._fetcher.fetched, (self._clock.master or b"?").decode("utf-8", "replace"),
+                 self._label)
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK)
         self._mgmt.flush()
         log.info("worker::%s down", self._identity.decode())

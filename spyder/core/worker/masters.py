@@ -29,9 +29,11 @@ class Endpoints(collections.namedtuple("Endpoints", "label push sub mgmt_master 
     ``sub`` (the result XPUB), ``mgmt_master`` (management SUB), ``mgmt_worker`` (PUB)."""
 
 
-def _from_directory(directory):
+def directory_addresses(directory):
+    """``{key: address}``: the default addresses of a master whose
+    ``PARENT_SOCKET_DIRECTORY`` is ``directory``."""
     resolved = Settings(overrides={"PARENT_SOCKET_DIRECTORY": directory})
-    return [getattr(resolved, key) for key in KEYS]
+    return {key: getattr(resolved, key) for key in KEYS}
 
 
 def _problem(i, entry, text):
@@ -52,7 +54,7 @@ def master_endpoints(settings):
         if isinstance(entry, str):
             if not entry or "://" in entry:
                 raise _problem(i, entry, "a string must be a directory, not an address")
-            addresses = _from_directory(entry)
+            addresses = list(directory_addresses(entry).values())
         elif isinstance(entry, dict):
             unknown = sorted(set(map(str, entry)) - set(KEYS))
             missing = [key for key in KEYS if key not in entry]

@@ -34,8 +34,9 @@ class SlotPool:
     work) and ``quota_changed()`` (called after its quota changed), and a ``label`` for
     the log."""
 
-    def __init__(self, slots):
+    def __init__(self, slots, name="worker"):
         self.slots = slots
+        self.name = name          # the worker, in the log
         self._members = []
         self._quota = {}
 
@@ -95,7 +96,7 @@ class SlotPool:
                 self._quota[key] = grant
         changed = [m for m in self._members if self._quota[id(m)] != old.get(id(m))]
         if changed and len(self._members) > 1:
-            log.info("worker::slots per master: %s", ", ".join(
+            log.info("worker::%s slots per master: %s", self.name, ", ".join(
                 "%s %d" % (m.label, self._quota[id(m)]) for m in self._members))
         for member in changed:
             member.quota_changed()

@@ -334,6 +334,8 @@ class AsyncZmqWorker:
         self._idle = None         # asyncio.Event set while nothing is in flight
         self._snapshots = 0       # credit snapshots taken (numbered for the master)
         self._reported = None     # (free, held) as the last snapshot told them
+        #: dispatches fetched and answered (not handed back, not cut short)
+        self.fetched = 0
         self.pool = slots if isinstance(slots, SlotPool) else SlotPool(slots)
         self.pool.join(self)
 
@@ -563,6 +565,7 @@ class AsyncZmqWorker:
                 await self._extract.process_off_loop(msg)  # the slot stays taken meanwhile
                 processed = True
         if self._forget(asyncio.current_task()) is not None:
+            self.fetched += 1
             body = msg.ticket is None or msg.ticket.get(C.TICKET_BODY) is not False
             self._ticket(msg)
             if processed:
