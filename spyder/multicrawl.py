@@ -82,7 +82,8 @@ def child_argv(args, name, redis_url, state, socket_dir=None):
         argv += ["-s", "LOG_DIR=%r" % os.path.abspath(os.path.join("log", name))]
     if socket_dir is not None:
         argv += ["--no-workers", "-s", "PARENT_SOCKET_DIRECTORY=%r" % socket_dir]
-        argv += ["-s", "%s=%r" % item for item in directory_addresses(socket_dir).items()]
+        for item in directory_addresses(socket_dir).items():
+            argv += ["-s", "%s=%r" % item]
     elif args.workers is not None:
         argv += ["--workers", str(args.workers)]
     argv += ["--state", state]

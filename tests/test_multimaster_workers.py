@@ -282,8 +282,11 @@ def _finish(proc, timeout):
     return out.decode("utf-8", "replace")
 
 
-COMMON = ("FRONTIER_CRAWL_DELAY_FACTOR=0.0", "ROBOTSTXT_SITEMAPS=False", "MAX_CLIENTS=4",
-          "WORKER_HEARTBEAT_INTERVAL=0.5", "WORKER_HEARTBEAT_TIMEOUT=3.0")
+#: Two active queues a master: 4 hosts, so each master crawls some (one master could
+#: otherwise take every host before the other starts).
+COMMON = ("FRONTIER_CRAWL_DELAY_FACTOR=0.0", "FRONTIER_ACTIVE_QUEUES=2",
+          "ROBOTSTXT_SITEMAPS=False", "MAX_CLIENTS=4", "WORKER_HEARTBEAT_INTERVAL=0.5",
+          "WORKER_HEARTBEAT_TIMEOUT=3.0")
 
 
 def test_two_masters_two_shared_workers_crawl_everything_once(tmp_path, redis_cluster,
