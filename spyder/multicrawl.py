@@ -263,7 +263,11 @@ class SharedCrawl:
                     self._master_exited(master)
             if any(master.alive for master in self.masters) and not self._stopping:
                 for worker in self.workers:
-                    if not worker.alive and not self._restart_worker(worker):
+                    if worker.alive or worker.final is not None:
+                        continue
+                    if worker.proc.returncode == 0:   # every master told it to quit
+                        worker.final = 0
+                    elif not self._restart_worker(worker):
                         self._stopping = True
                         for master in self.masters:
                             master.signal(signal.SIGTERM)
