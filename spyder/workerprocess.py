@@ -193,9 +193,10 @@ def create_master_links(settings, ctx, identity, io_loop, fetch_processor, notif
         fetcher = create_worker_fetcher(settings, ctx, extractor, io_loop, fetch_processor,
                                         endpoints, pool)
         opened.append(fetcher)
-        # the process's systemd notifications are main()'s: one link quitting is not the
-        # worker stopping
-        controls.append(WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop))
+        # with several links the process's systemd notifications are main()'s: one link
+        # quitting is not the worker stopping
+        controls.append(WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop,
+                                      notifier if len(masters) == 1 else None))
     log.info("worker::serving %d masters with %d slots: %s", len(masters),
              settings.MAX_CLIENTS, "; ".join("%s at %s" % (e.label, e.push) for e in masters))
     return controls
