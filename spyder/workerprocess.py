@@ -41,7 +41,7 @@ from spyder.core.settings import SettingsError
 from spyder.core.wire.sockets import connect, create_context, never_stall
 from spyder.errors import StartupError
 from spyder.core.worker.zmqworker import AsyncZmqWorker, OffLoop, ZmqWorker
-from spyder.core.worker.control import WorkerControl
+from spyder.core.worker.control import LoopLag, WorkerControl
 from spyder.core.worker.masters import master_endpoints
 from spyder.core.worker.slots import SlotPool
 from spyder.import_util import import_class
@@ -181,6 +181,7 @@ def create_master_links(settings, ctx, identity, io_loop, fetch_processor, notif
         opened.append(fetcher)
         return [WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop, notifier)]
     pool = SlotPool(settings.MAX_CLIENTS, identity)
+    lag = LoopLag(io_loop)     # one probe of the loop for every link
     processing = create_processing_function(settings)
     off_loop = OffLoop(create_processing_function(settings), settings.EXTRACT_INLINE_MAX_SIZE)
     controls = []
@@ -196,7 +197,7 @@ def create_master_links(settings, ctx, identity, io_loop, fetch_processor, notif
         # with several links the process's systemd notifications are main()'s: one link
         # quitting is not the worker stopping
         controls.append(WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop,
-                                      notifier if len(masters) == 1 else None))
+                                      notifier if len(masters) == 1 else None, lag))
     log.info("worker::serving %d masters with %d slots: %s", len(masters),
              settings.MAX_CLIENTS, "; ".join("%s at %s" % (e.label, e.push) for e in masters))
     return controls

@@ -262,9 +262,9 @@ def _fetched_per_worker(tmp_path):
     return out, text
 
 
-def _crawl(tmp_path, url, seeds, *settings):
+def _crawl(tmp_path, url, seeds, *settings, own=False):
     argv = [sys.executable, "-m", "spyder", "crawl", "--masters", "2", "--workers", "2",
-            "--redis", url]
+            "--redis", url] + (["--own-workers"] if own else [])
     for text in settings:
         argv += ["-s", text]
     return subprocess.Popen(argv + seeds, cwd=str(tmp_path), env=_env(),
@@ -303,6 +303,19 @@ def test_two_masters_two_shared_workers_crawl_everything_once(tmp_path, redis_cl
     assert len(fetched) == 2, text[-3000:]
     for worker, per_master in fetched.items():                       # for both masters
         assert per_master.get("m1", 0) > 0 and per_master.get("m2", 0) > 0, (worker, fetched)
+
+
+def test_own_workers_keep_the_plan_of_one_crawl_per_master(tmp_path, redis_cluster,
+                                                           demo_site):
+    server = demo_site(pages=60, hosts=2, latency=0.01)
+    url = "%s/mo-%s" % (redis_cluster.url, uuid.uuid4().hex[:8])
+    proc = _crawl(tmp_path, url, server.seeds, "FRONTIER_MIN_DELAY=0.05", *COMMON, own=True)
+    out = _finish(proc, 200)
+    assert proc.returncode == 0, out[-3000:]
+    assert "each worker serving every master" not in out
+    assert "[m1] spyder crawl: logsink, master and 2 worker(s) running" in out
+    assert sorted(_outcomes(tmp_path)) == sorted(server.expected_urls())
+    assert not (tmp_path / "log" / "workers").exists()
 
 
 def _descendants(pid):

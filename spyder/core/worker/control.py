@@ -19,7 +19,8 @@ own fetch stage and clock); a ``quit`` ends that master's link only.
 It also measures how late the event loop runs a timer set every ``_LAG_PROBE``
 seconds, as the master does: ``loop_lag_max`` (the worst since start) and the
 worst since the previous heartbeat go out in every management message's details
-(``lag_max``, ``lag``, seconds), and the worst is logged at shutdown.
+(``lag_max``, ``lag``, seconds), and the worst is logged at shutdown.  The probe is a
+``LoopLag``: one per process, shared by the links of a worker serving several masters.
 """
 import asyncio
 import logging
@@ -39,12 +40,56 @@ _CREDIT_DELAY = 0.05
 _LAG_PROBE = 0.05
 
 
+class LoopLag:
+    """How late the event loop runs a timer set every ``_LAG_PROBE`` seconds: the worst
+    since start (``worst``) and, per reader (one ``WorkerControl`` per master the worker
+    serves), the worst since that reader's last ``reset``.  One probe per process: the
+    links of a worker serving several masters share it."""
+
+    def __init__(self, io_loop=None):
+        self._io_loop = io_loop or IOLoop.current()
+        self._timer = PeriodicCallback(self._probe, _LAG_PROBE * 1000)
+        self._at = None
+        self._users = 0
+        self._recent = {}
+        #: the worst lateness since start (s)
+        self.worst = 0.0
+
+    def start(self, reader):
+        self._recent[id(reader)] = 0.0
+        self._users += 1
+        if self._users == 1:
+            self._timer.start()
+
+    def stop(self, reader):
+        self._recent.pop(id(reader), None)
+        self._users -= 1
+        if self._users == 0:
+            self._timer.stop()
+
+    def recent(self, reader):
+        return self._recent.get(id(reader), 0.0)
+
+    def reset(self, reader):
+        if id(reader) in self._recent:
+            self._recent[id(reader)] = 0.0
+
+    def _probe(self):
+        now = self._io_loop.time()
+        if self._at is not None:
+            lag = max(0.0, now - self._at - _LAG_PROBE)
+            for key, value in self._recent.items():
+                self._recent[key] = max(value, lag)
+            self.worst = max(self.worst, lag)
+        self._at = now
+
+
 class WorkerControl:
     """Registration, heartbeats, the licence to work and shutdown of one worker process
     (see the module docstring)."""
 
     def __init__(self, settings, identity, mgmt, fetcher, extractor, io_loop=None,
-                 notifier=None):
+                 notifier=None, lag=None):
         self._identity = identity if isinstance(identity, bytes) else identity.encode()
         self._mgmt = mgmt
         self._fetcher = fetcher
@@ -60,11 +105,7 @@ class WorkerControl:
                                            max(settings.WORKER_HEARTBEAT_INTERVAL, 0.01) * 1000)
         self._licence_check = PeriodicCallback(self._check, _LICENCE_CHECK * 1000)
         self._watchdog = None
-        self._lag_probe = PeriodicCallback(self._probe_lag, _LAG_PROBE * 1000)
-        self._lag_probe_at = None
-        #: the worst lateness of the lag probe since start / since the last heartbeat (s)
-        self.loop_lag_max = 0.0
-        self.loop_lag_recent = 0.0
+        self._lag = lag or LoopLag(self._io_loop)   # shared by a worker's links
         self._cut_short = asyncio.Event()
         self._credit_pending = False
         self._listening = False
@@ -84,7 +125,7 @@ class WorkerControl:
         self._fetcher.start()
         self._heartbeat.start()
         self._licence_check.start()
-        self._lag_probe.start()
+        self._lag.start(self)
         if self._notifier is not None and self._notifier.watchdog_interval:
             self._watchdog = PeriodicCallback(self._notifier.watchdog,
                                               self._notifier.watchdog_interval * 1000)
@@ -125,15 +166,17 @@ class WorkerControl:
 
     def _send_heartbeat(self):
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, self._details())
-        self.loop_lag_recent = 0.0
+        self._lag.reset(self)
 
-    def _probe_lag(self):
-        now = self._io_loop.time()
-        if self._lag_probe_at is not None:
-            lag = max(0.0, now - self._lag_probe_at - _LAG_PROBE)
-            self.loop_lag_recent = max(self.loop_lag_recent, lag)
-            self.loop_lag_max = max(self.loop_lag_max, lag)
-        self._lag_probe_at = now
+    @property
+    def loop_lag_max(self):
+        """The worst lateness of the lag probe since start (s)."""
+        return self._lag.worst
+
+    @property
+    def loop_lag_recent(self):
+        """The worst lateness of the lag probe since our last heartbeat (s)."""
+        return self._lag.recent(self)
 
     def _credit_soon(self):
         """Tell the master the new free slots / held dispatches within ``_CREDIT_DELAY``,
@@ -210,7 +253,7 @@ class WorkerControl:
             log.warning("worker::handed %d unfinished URLs back to the master", returned)
         self._heartbeat.stop()
         self._licence_check.stop()
-        self._lag_probe.stop()
+        self._lag.stop(self)
         if self._watchdog is not None:
             self._watchdog.stop()
         log.info("worker::the event loop's worst lag: %.0f ms", self.loop_lag_max * 1000)
