@@ -10,14 +10,17 @@ worker serving several masters").
 * ``spyder crawl --masters 2 --workers 2 --redis``: real processes, the real Redis Cluster
   (``conftest.redis_cluster``; skipped where redis-server is missing), a served site:
   complete, every outcome once across the masters' JSONL files, every worker fetched for
-  both masters; and with one master SIGKILLed mid-crawl, the requests go on without a
-  gap longer than the bound derived in ``test_a_killed_master_idles_no_worker``.
+  both masters; with one master SIGKILLed mid-crawl, the requests go on without a gap
+  longer than the bound derived in ``test_a_killed_master_idles_no_worker``; a shared
+  worker SIGKILLed is restarted and both masters told (``worker.gone``); and
+  ``--own-workers`` keeps one whole crawl per master.
 """
 import json
 import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -401,3 +404,32 @@ def test_a_killed_master_idles_no_worker(tmp_path, redis_cluster, demo_site):
         if killed_at - 1 <= when <= killed_at + bound:
             stamps.setdefault(worker, when)
     assert len(stamps) == 2, (full, killed_at)
+
+
+def test_a_dead_shared_worker_is_restarted_and_every_master_told(tmp_path, redis_cluster,
+                                                                   demo_site):
+    server = demo_site(pages=300, hosts=4, latency=0.01)
+    expected = server.expected_urls()
+    url = "%s/mx-%s" % (redis_cluster.url, uuid.uuid4().hex[:8])
+    proc = _crawl(tmp_path, url, server.seeds, "FRONTIER_MIN_DELAY=0.1", *COMMON)
+    try:
+        wait_until(lambda: len(server.spans) >= len(expected) // 3, timeout=120,
+                   message="a third of the site served")
+        workers = [pid for pid, argv in _descendants(proc.pid).items()
+                   if argv[1:4] == ["-m", "spyder", "worker"]]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+        raise
+    out = _finish(proc, 200)
+    assert proc.returncode == 0, out[-3000:]
+    assert "worker w1 exited with status -9" in out or "worker w2 exited with status -9" in out
+    assert "restarting it" in out
+    outcomes = _outcomes(tmp_path)
+    assert sorted(outcomes) == sorted(expected)                       # complete, each once
+    dead = "worker:%s:%d" % (socket.gethostname(), workers[0])
+    for name in ("m1", "m2"):                                          # both masters told
+        log = (tmp_path / "log" / name / "master.log").read_text()
+        assert re.search(r"worker %s exited \(multicrawl:" % re.escape(dead), log), log[-2000:]
