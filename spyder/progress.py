@@ -110,8 +110,10 @@ def summary(plan, result, label="spyder crawl", destinations=True, resumable=Tru
                 results.get("not_found", 0), results.get("server_error", 0),
                 status.get("robots", 0)),
              "  bytes      %s" % _size(status.get("bytes", 0)),
-             "  duration   %.1f s, %.1f pages/s on average, %d worker(s)"
-             % (duration, pages / duration if duration > 0 else 0.0, plan.workers)]
+             "  duration   %.1f s, %.1f pages/s on average, %s"
+             % (duration, pages / duration if duration > 0 else 0.0,
+                "%d worker(s)" % plan.workers if plan.workers
+                else "no worker of its own")]
     if frontier:
         lines.append("  frontier   %s known, %s queued, %s disallowed by robots.txt, "
                      "%s retries, %s given up"
