@@ -363,3 +363,34 @@ def test_spyder_crawl_with_two_masters_on_the_cluster(tmp_path, redis_cluster, d
     for (h1, s1, e1), (h2, s2, e2) in zip(spans, spans[1:]):
         if h1 == h2:
             assert s2 >= e1 + min_delay - 0.005, (h1, s1, e1, s2)     # one at a time, polite
+
+
+def test_links_a_master_admitted_but_never_committed_are_crawled_after_its_death(
+        tmp_path, url):
+    """The URL lost in a failover run: a master admits a page's new links (at once, in
+    the store) and stops before the commit that counts them (SIGKILL, or stopping itself
+    after its leases were lost).  The crawl-wide ``open`` counter never counts them, so
+    it reaches 0 while they are still scheduled; the other master must crawl them all the
+    same, not end the crawl."""
+    pages = {"http://h0.test/p%d" % i: ["http://h0.test/p%d" % (i + 1)] for i in range(6)}
+    pages["http://h0.test/p6"] = []
+    clock = Clock()
+    a = Master("a", cluster_settings(tmp_path / "a", url), clock)
+    b = Master("b", cluster_settings(tmp_path / "b", url), clock)
+    a.frontier.add_uri(CrawlUri(url="http://h0.test/p0"))
+    a.frontier.checkpoint()
+    a.frontier._checkpoints.commit()          # the seed is counted
+    # a crawls p0: p1 is admitted in the store, its +1 to `open` only in a's memory
+    curi = a.frontier.get_next()
+    assert curi.url == "http://h0.test/p0"
+    deliver(a.frontier, curi, 200, pages[curi.url])
+    store = a.frontier._store
+    assert store.find("http://h0.test/p1") is not None
+    store._r.delete(store._mine("alive"))     # a dies before committing
+    store._r.close()
+    a.alive = False
+    log = simulate([b], clock, pages)
+    fetched = [e[2] for e in log]
+    assert set(fetched) == set(pages)         # the chain p1 ... p6 is not lost
+    assert not b.frontier._store._r.exists(b.frontier._store._mine("journal"))
+    b.frontier.close()
