@@ -115,6 +115,7 @@ class RedisCluster:
                 raise RuntimeError("redis-cli --cluster create failed: %s%s"
                                    % (out.stdout[-2000:], out.stderr[-2000:]))
             self.wait_ok(timeout)
+            self.wait_replicas(timeout)
             return self
         except BaseException:
             self.stop()
@@ -127,6 +128,7 @@ class RedisCluster:
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(self.node_timeout_ms),
                 "--appendonly", "no", "--save", "", "--dir", node_dir, "--daemonize", "no",
+                "--repl-diskless-sync-delay", "0",
                 "--protected-mode", "no", "--logfile", os.path.join(node_dir, "redis.log")]
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
@@ -165,6 +167,20 @@ class RedisCluster:
                 pass
             time.sleep(0.1)
         raise RuntimeError("the cluster did not reach cluster_state:ok in %.0f s" % timeout)
+
+    def wait_replicas(self, timeout=60.0):
+        """Wait until every primary has its replicas online (synchronised): before that a
+        WAIT there has no replica to wait for."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if all(self.cli(p, "INFO", "replication", timeout=2.0).count("state=online")
+                       >= self.replicas for p in self.primaries_now()):
+                    return
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the replicas did not come online in %.0f s" % timeout)
 
     def alive(self, port):
         proc = self.procs.get(port)
