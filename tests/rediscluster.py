@@ -115,7 +115,8 @@ class RedisCluster:
             for port in self.ports:
                 self._wait_ping(port, timeout)
             out = subprocess.run(
-                self.wrap + [CLI, "--cluster", "create"] + ["%s:%d" % (self.bind, p) for p in self.ports]
+                self.wrap + [CLI, "--cluster", "create"]
+                + ["%s:%d" % (self.bind, p) for p in self.ports]
                 + ["--cluster-replicas", str(self.replicas), "--cluster-yes"],
                 capture_output=True, text=True, timeout=timeout)
             if out.returncode != 0:
@@ -137,14 +138,16 @@ class RedisCluster:
                 "--appendonly", "no", "--save", "", "--dir", node_dir, "--daemonize", "no",
                 "--repl-diskless-sync-delay", "0",
                 "--protected-mode", "no", "--logfile", os.path.join(node_dir, "redis.log")]
-        proc = subprocess.Popen(self.wrap + argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(self.wrap + argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         self.procs[port] = proc
         self.ports.append(port)
         return proc
 
     def cli(self, port, *args, timeout=10.0):
-        out = subprocess.run(self.wrap + [CLI, "-h", self.bind, "-p", str(port)] + [str(a) for a in args],
+        out = subprocess.run(self.wrap + [CLI, "-h", self.bind, "-p", str(port)]
+                             + [str(a) for a in args],
                              capture_output=True, text=True, timeout=timeout)
         return out.stdout
 
@@ -255,7 +258,8 @@ class RedisCluster:
 
     def reshard(self, to_port, slots, timeout=600.0):
         """Move ``slots`` hash slots from the other primaries to the node on ``to_port``."""
-        out = subprocess.run(self.wrap + [CLI, "--cluster", "reshard", "%s:%d" % (self.bind, to_port),
+        out = subprocess.run(self.wrap + [CLI, "--cluster", "reshard",
+                              "%s:%d" % (self.bind, to_port),
                               "--cluster-from", "all", "--cluster-to", self.node_id(to_port),
                               "--cluster-slots", str(slots), "--cluster-yes"],
                              capture_output=True, text=True, timeout=timeout)
