@@ -80,8 +80,10 @@ POLL_SECONDS = 0.5
 ROWID_BLOCK = 1024
 #: Seconds a primary's count of connected replicas (``ROLE``) is used before it is read again.
 ROLE_SECONDS = 5.0
-#: Seconds between two logs of one primary's replicas falling short of a WAIT.
+#: Seconds between two logs of one primary's replicas falling short of a WAIT, and
+#: between two logs of one primary having no replica connected.
 SHORT_LOG_SECONDS = 10.0
+ALONE_LOG_SECONDS = 300.0
 #: Milliseconds the scratch key written before each WAIT lives.
 WAIT_KEY_MS = 60000
 
@@ -347,7 +349,7 @@ class RedisStore:
         # replication (WAIT): see ``_wait``
         self._replicas = {}            # primary's name -> (replicas connected, time read)
         self._node_keys = {}           # primary's name -> a key of ours on one of its slots
-        self._short = {}               # primary's name -> time its last shortfall was logged
+        self._short = {}               # (primary's name, alone) -> when last logged
         self._admits = []              # (keys, args) of the ADMIT calls since the last commit
         self._primaries = None         # the primaries' names when the last commit was safe
         self._left_cache = None        # (time read, URLs left?) -- see ``crawl_done``
@@ -470,9 +472,11 @@ class RedisStore:
 
     def _shortfall(self, node, got, want, what, connected=False):
         now = time.monotonic()
-        if now - self._short.get(node.name, -1e9) < SHORT_LOG_SECONDS:
+        key = (node.name, connected)
+        if now - self._short.get(key, -1e9) < (ALONE_LOG_SECONDS if connected
+                                               else SHORT_LOG_SECONDS):
             return
-        self._short[node.name] = now
+        self._short[key] = now
         if connected:
             log.warning("frontier::the Redis primary %s has no replica connected: %s there "
                         "is not replicated, and its death would lose it (WAIT skipped)",
