@@ -51,6 +51,14 @@ without it, what it did since its last commit is lost and redone (its queues com
 when their leases end), and its sinks are cut back to the positions it committed, so
 every outcome is in the masters' output once.  ``atomic()`` undoes an operation's
 buffered writes and its immediate ones.
+
+Replication.  Redis replicates asynchronously; with ``wait_replicas`` (the setting
+``FRONTIER_REDIS_WAIT_REPLICAS``, default 1) a take, a renewal, the admissions since the
+last commit and the commit's journal and apply count only once ``WAIT`` saw them on that
+many replicas of their primary, and admissions a failover may have lost are made again
+before the commit (section "replication (WAIT)" below).  ``crawl_done`` does not trust
+the crawl-wide counters alone: links a master admitted and never committed are not
+counted, so it looks in the queues before it says the crawl is done.
 """
 import contextlib
 import hashlib
@@ -346,11 +354,11 @@ class RedisStore:
         self._seq = 0
         self._broken = None            # why this store cannot commit any more
         self._on_broken = on_broken    # called once when it happens
-        # replication (WAIT): see ``_wait``
+        # replication (WAIT): see the section "replication (WAIT)" below
         self._replicas = {}            # primary's name -> (replicas connected, time read)
         self._node_keys = {}           # primary's name -> a key of ours on one of its slots
         self._short = {}               # (primary's name, alone) -> when last logged
-        self._admits = []              # (keys, args) of the ADMIT calls since the last commit
+        self._admits = []              # (keys, args, queue) of the ADMITs since the last commit
         self._primaries = None         # the primaries' names when the last commit was safe
         self._left_cache = None        # (time read, URLs left?) -- see ``crawl_done``
         self._warned_left = set()
@@ -406,7 +414,8 @@ class RedisStore:
         primary left without its replica (after a failover) does not hold every write up
         for the WAIT's timeout."""
         now = time.monotonic()
-        stale = [n for n in nodes if now - self._replicas.get(n.name, (0, -1e9))[1] > ROLE_SECONDS]
+        stale = [n for n in nodes
+                 if now - self._replicas.get(n.name, (0, -1e9))[1] > ROLE_SECONDS]
         if stale:
             p = self._pipe()
             for node in stale:
@@ -449,7 +458,7 @@ class RedisStore:
         for node in nodes:
             want = min(self.wait_replicas, counts.get(node.name, 0))
             if want <= 0:
-                self._shortfall(node, 0, self.wait_replicas, "any write", connected=True)
+                self._shortfall(node, 0, self.wait_replicas, "any write", alone=True)
                 continue
             p.set(self._node_key(node), self.master, px=WAIT_KEY_MS)
             waits.append((p.n, node, want))
@@ -470,14 +479,17 @@ class RedisStore:
                 self._shortfall(node, int(got), want, what)
         return ok
 
-    def _shortfall(self, node, got, want, what, connected=False):
+    def _shortfall(self, node, got, want, what, alone=False):
+        """Log that ``what`` reached ``got`` of ``want`` replicas of primary ``node`` (or,
+        ``alone``, that it has none to reach), at most every ``SHORT_LOG_SECONDS`` (every
+        ``ALONE_LOG_SECONDS``)."""
         now = time.monotonic()
-        key = (node.name, connected)
-        if now - self._short.get(key, -1e9) < (ALONE_LOG_SECONDS if connected
+        key = (node.name, alone)
+        if now - self._short.get(key, -1e9) < (ALONE_LOG_SECONDS if alone
                                                else SHORT_LOG_SECONDS):
             return
         self._short[key] = now
-        if connected:
+        if alone:
             log.warning("frontier::the Redis primary %s has no replica connected: %s there "
                         "is not replicated, and its death would lose it (WAIT skipped)",
                         node.name, what)
