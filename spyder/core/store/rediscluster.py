@@ -559,7 +559,13 @@ class RedisStore:
         if journal is not None:
             log.warning("frontier::master %s did not finish its last commit; applying its "
                         "journal", self.master)
-            self._apply(json.loads(journal))
+            for attempt in range(3):     # again if a failover happens meanwhile
+                try:
+                    self._apply(json.loads(journal))
+                    break
+                except StoreError:
+                    if attempt == 2:
+                        raise
             self.recovered = True
         elif saved and not saved.get("clean", True):
             self.recovered = True
