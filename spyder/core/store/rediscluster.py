@@ -883,7 +883,8 @@ class RedisStore:
                          _member(row, host, ident) if scheduled else b"",
                          repr(float(row.next_date)) if scheduled else ""]
             self._call(p, "admit", keys, args)
-            calls.append((keys, args, queue if same else None))
+            if self.wait_replicas:     # tuples of atoms: the garbage collector skips them
+                calls.append((tuple(keys), tuple(args), queue if same else None))
             order.append((host, queue, ident, same, indexes))
         results = p.execute() if order else []
         new = []
@@ -905,10 +906,9 @@ class RedisStore:
                     later_used = True
         if later_used:
             later.execute()
-        self._admits.extend(calls)
-        ids = {id(call) for call in calls}
-        self._on_undo(lambda: setattr(self, "_admits", [c for c in self._admits
-                                                        if id(c) not in ids]))
+        if calls:
+            self._on_undo(lambda n=len(self._admits): self._admits.__delitem__(slice(n, None)))
+            self._admits.extend(calls)
         if new:
             self._touch()
             self._on_undo(lambda new=new: self._unadmit(new))
