@@ -22,7 +22,12 @@ What it does (everything on 127.0.0.1; every loop bounded in count and time):
    outcome), every outcome once across the masters' files, URLs requested twice (and
    the lease returns the masters logged), at most one request per host at a time and the
    smallest gap between two requests to a host, the longest time nothing was served;
-6. reports the costs: results/s, each master's CPU seconds, the Redis nodes' CPU seconds
+   With ``--shared-workers`` the masters start no workers: ``--workers`` worker processes
+   *in total* serve every master (``WORKER_MASTERS``, each master's endpoints in a socket
+   directory of its own), with a logsink of their own, as ``spyder crawl --masters`` runs
+   them; ``kill-master`` then shows whether the workers keep fetching for the others;
+6. reports the costs: results/s, each master's CPU seconds, the workers' CPU seconds,
+   the Redis nodes' CPU seconds
    per result (``INFO cpu``), the cluster's memory per known URL (``INFO memory`` of the
    primaries, after minus before, over the crawl's known URLs).
 
@@ -153,8 +158,13 @@ class Masters:
             "LOG_DIR": os.path.join(self.work, "log", name),
             "MASTER_HTTP_ADDRESS": "127.0.0.1:0",
         }
-        argv = [sys.executable, "-m", "spyder", "crawl", "--redis", self.url, "--workers",
-                str(a.workers), "--state", os.path.join(self.work, "%s.db" % name)]
+        argv = [sys.executable, "-m", "spyder", "crawl", "--redis", self.url,
+                "--state", os.path.join(self.work, "%s.db" % name)]
+        if a.shared_workers:
+            argv.append("--no-workers")
+            settings.update(shared_addresses(self.work, name))
+        else:
+            argv += ["--workers", str(a.workers)]
         for key, value in settings.items():
             argv += ["-s", "%s=%r" % (key, value)]
         if a.fault == "cut-master":
@@ -175,6 +185,16 @@ class Masters:
                                             stdin=subprocess.DEVNULL, stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
+
+    def worker_pids(self):
+        """The ``spyder worker`` processes under the masters' ``spyder crawl`` commands."""
+        out = []
+        for proc in self.procs.values():
+            for pid in procstats.children(proc.pid):
+                argv = procstats.read_argv(pid)
+                if len(argv) > 3 and argv[2] == "spyder" and argv[3] == "worker":
+                    out.append(pid)
+        return out
 
     def master_pid(self, name):
         """The ``spyder master`` process under master ``name``'s ``spyder crawl``."""
@@ -231,6 +251,59 @@ class Masters:
                 proc.wait(max(1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def shared_addresses(work, name):
+    """Master ``name``'s socket directory and addresses when the workers are shared."""
+    from spyder.core.worker.masters import directory_addresses
+    directory = os.path.join(work, "sock", name)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return dict(directory_addresses(directory), PARENT_SOCKET_DIRECTORY=directory)
+
+
+class SharedWorkers:
+    """``--workers`` ``spyder worker`` processes serving every master, and their logsink."""
+
+    def __init__(self, args, work, names):
+        directory = os.path.join(work, "sock")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        common = ["-s", "PARENT_SOCKET_DIRECTORY=%r" % directory,
+                  "-s", "ZEROMQ_LOGGING=%r" % ("ipc://" + os.path.join(directory, "wlog.sock"))]
+        for text in args.overrides:
+            common += ["-s", text]
+        masters = [{k: v for k, v in shared_addresses(work, n).items()
+                    if k != "PARENT_SOCKET_DIRECTORY"} for n in names]
+        self.argv = {
+            "logsink": [sys.executable, "-m", "spyder", "logsink"] + common
+            + ["-s", "LOG_DIR=%r" % os.path.join(work, "log", "workers")],
+            "worker": [sys.executable, "-m", "spyder", "worker"] + common
+            + ["-s", "WORKER_MASTERS=%r" % masters]}
+        self.count = args.workers
+        self.work = work
+        self.procs = []
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}
+        out = open(os.path.join(self.work, "workers.out"), "ab")
+        for role in ["logsink"] + ["worker"] * self.count:
+            self.procs.append(subprocess.Popen(self.argv[role], cwd=self.work, env=env,
+                                               stdin=subprocess.DEVNULL, stdout=out,
+                                               stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+        out.close()
+
+    def worker_pids(self):
+        return [p.pid for p in self.procs[1:] if p.poll() is None]
+
+    def stop_all(self):
+        for proc in self.procs[1:] + self.procs[:1]:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
                 proc.wait()
 
 
@@ -364,7 +437,7 @@ def run(args):
         primaries=args.primaries, replicas=1, node_timeout_ms=args.node_timeout,
         **({} if machines is None else dict(bind=machines.core_address, netns=machines.core)))
     nginx = None
-    masters = None
+    masters = shared = None
     result = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "work": work}
     try:
         cluster.start()
@@ -390,6 +463,10 @@ def run(args):
         started = time.monotonic()
         for name in names:
             masters.start(name)
+        if args.shared_workers:
+            shared = SharedWorkers(args, work, names)
+            shared.start()
+        worker_cpu = {}
         jsonl = [os.path.join(work, "%s.jsonl" % n) for n in names]
         fault_done = args.fault == "none"
         restart_at = None
@@ -399,6 +476,10 @@ def run(args):
         deadline = started + args.timeout
         while time.monotonic() < deadline:
             masters.sample()
+            for pid in (shared.worker_pids() if shared else masters.worker_pids()):
+                cpu = procstats.read_cpu(pid)
+                if cpu is not None:
+                    worker_cpu[pid] = cpu
             done = count_lines(jsonl)
             if not fault_done and done >= args.at * expected:
                 fault_done = True
@@ -449,6 +530,8 @@ def run(args):
         elapsed = time.monotonic() - started
         timed_out = bool(masters.running())
         masters.stop_all()
+        if shared is not None:
+            shared.stop_all()
         nginx.stop()
         cpu1, mem1 = redis_info(cluster)
         known = known_urls(cluster, url)
@@ -460,6 +543,8 @@ def run(args):
             "results_per_s": round(results / elapsed, 1),
             "master_cpu_s": {k: round(v, 1) for k, v in sorted(master_cpu.items())},
             "results_per_master_cpu_s": round(results / max(sum(master_cpu.values()), 1e-9), 1),
+            "worker_cpu_s": round(sum(worker_cpu.values()), 1),
+            "results_per_worker_cpu_s": round(results / max(sum(worker_cpu.values()), 1e-9), 1),
             "redis_cpu_s": round(cpu1 - cpu0, 2),
             "redis_cpu_ms_per_result": round(1000 * (cpu1 - cpu0) / max(results, 1), 3),
             "known_urls": known,
@@ -470,6 +555,8 @@ def run(args):
     finally:
         if masters is not None:
             masters.stop_all()
+        if shared is not None:
+            shared.stop_all()
         if nginx is not None:
             nginx.stop()
         cluster.stop()
@@ -483,7 +570,10 @@ def main(argv=None):
     parser.add_argument("--pages", type=int, default=20000)
     parser.add_argument("--hosts", type=int, default=10)
     parser.add_argument("--masters", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="workers per master, or in total with --shared-workers")
+    parser.add_argument("--shared-workers", action="store_true",
+                        help="--workers workers in total, each serving every master")
     parser.add_argument("--primaries", type=int, default=3)
     parser.add_argument("--min-delay", type=float, default=0.05)
     parser.add_argument("--lease", type=float, default=10.0)

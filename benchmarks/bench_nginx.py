@@ -31,8 +31,17 @@ What it does (everything on loopback; every loop bounded in count and time):
 6. prints the runs and their medians (``--json PATH`` writes them too; ``-`` =
    stdout); ``--profile DIR`` adds one run with py-spy attached to the master, the
    first worker and the logsink (collapsed stacks and Markdown tables of the top
-   functions by own and cumulative time in DIR; not part of the medians);
-7. ``--experiment uvloop`` runs the crawl on uvloop instead
+   functions by own and cumulative time in DIR; not part of the medians), and where a
+   page's CPU goes in each of them: microseconds per page by kind of work
+   (``profilegroups.py``; ``<DIR>/<process>-groups.md``);
+7. ``--reference wget2`` alternates each Spyder crawl with a wget2 crawl of the same
+   seeds (``wget2ref.py``; kept away from ``sid=`` links, which Spyder collapses), run by
+   run (S W, W S, ...), checks that wget2 fetched the same URLs, and prints wget2's
+   medians and Spyder's CPU per page and pages/s as multiples of wget2's;
+8. ``--link-stats`` first runs the worker's extract and scoper stages in this process
+   over the site's pages (``linkstats.py``): links sent per page, the share the master
+   already knows, and the extract stage's CPU step by step;
+9. ``--experiment uvloop`` runs the crawl on uvloop instead
    (``experiments/sitecustomize.py``; Spyder is not changed), to size that
    optimisation; ``--extra-path DIR`` adds a directory where it is installed
    (``pip install --target DIR uvloop``).
@@ -40,6 +49,7 @@ What it does (everything on loopback; every loop bounded in count and time):
     python benchmarks/bench_nginx.py                      # 20,000 pages, 10 hosts, 3 runs
     python benchmarks/bench_nginx.py --runs 1 --pages 5000 --json -
     python benchmarks/bench_nginx.py --runs 1 --profile /tmp/profiles
+    python benchmarks/bench_nginx.py --reference wget2    # 3 Spyder, 3 wget2 crawls
     python benchmarks/bench_nginx.py --experiment uvloop --extra-path /tmp/extra
 
 The machine's load average is recorded before and after each run: on a shared
@@ -59,8 +69,11 @@ import tempfile
 import time
 
 import nginxsite
+import linkstats
 import procstats
+import profilegroups
 import profiles
+import wget2ref
 
 _ROLES = ("master", "worker", "logsink")
 #: The sitecustomize hook of ``--experiment``.
@@ -123,14 +136,28 @@ def _summary_numbers(stdout):
     return numbers
 
 
-def _completeness(expected, jsonl_path, nginx):
-    """Compare the JSONL output and nginx's access log with a correct crawl."""
+def read_jsonl(jsonl_path):
+    """``(records, {url: outcome of its first record})`` of a crawl's JSONL output."""
     lines, outcomes = 0, {}
     with open(jsonl_path, encoding="utf-8") as f:
         for line in f:
             record = json.loads(line)
             lines += 1
             outcomes.setdefault(record["url"], record["outcome"])
+    return lines, outcomes
+
+
+def generated_check(expected):
+    """The completeness check of a crawl of the generated site (``expected``: ``{url:
+    outcome}`` of a correct crawl); see ``run_once``."""
+    def check(jsonl_path, nginx):
+        return _completeness(expected, jsonl_path, nginx)
+    return check
+
+
+def _completeness(expected, jsonl_path, nginx):
+    """Compare the JSONL output and nginx's access log with a correct crawl."""
+    lines, outcomes = read_jsonl(jsonl_path)
     got, want = set(outcomes), set(expected)
     requests, statuses, connections = nginx.access_counts()
     pages = collections.Counter()
@@ -157,7 +184,17 @@ def _completeness(expected, jsonl_path, nginx):
                               or report["duplicate_records"] or report["wrong_outcome"]
                               or report["private_requests"] or report["sid_requests"]
                               or report["fetched_twice"])
-    return report
+    report["text"] = (
+        "%s -- %d of %d URLs (%s), %d missing, %d unexpected, %d duplicate records, %d wrong "
+        "outcomes; nginx: %d requests on %d connections, %d robots.txt, %d /private/, %d with "
+        "sid=, %d pages fetched twice" % (
+            "OK" if report["complete"] else "FAILED", report["unique"], report["expected"],
+            ", ".join("%s %d" % kv for kv in sorted(report["by_outcome"].items())),
+            report["missing"], report["unexpected"], report["duplicate_records"],
+            report["wrong_outcome"], report["requests"], report["connections"],
+            report["robots_requests"], report["private_requests"], report["sid_requests"],
+            report["fetched_twice"]))
+    return report, set(got)
 
 
 def _process_rows(tree, pages):
@@ -181,8 +218,12 @@ def _process_rows(tree, pages):
     return rows
 
 
-def run_once(args, site, expected, site_dir, run_dir, nginx_binary, recorder=None):
-    """One crawl of the site; returns its report (a dict)."""
+def run_once(args, site, check, site_dir, run_dir, nginx_binary, recorder=None):
+    """One crawl of the site; returns its report (a dict) and the set of URLs it wrote.
+
+    ``check(jsonl path, nginx)`` judges the crawl's output: ``(report, URLs)``, the
+    report holding at least ``unique`` (distinct URLs written), ``complete`` and
+    ``text`` (one line for the console)."""
     os.makedirs(run_dir)
     nginx = nginxsite.Nginx(site, site_dir, os.path.join(run_dir, "nginx"), nginx_binary,
                             args.nginx_workers).start()
@@ -221,7 +262,7 @@ def run_once(args, site, expected, site_dir, run_dir, nginx_binary, recorder=Non
         raise SystemExit("spyder crawl failed with status %s:\n%s%s"
                          % (status, stdout[-2000:], stderr[-3000:]))
     numbers = _summary_numbers(stdout)
-    check = _completeness(expected, jsonl, nginx)
+    check, urls = check(jsonl, nginx)
     pages = check["unique"]
     if not pages:
         raise SystemExit("spyder crawl wrote no results:\n%s%s"
@@ -231,7 +272,7 @@ def run_once(args, site, expected, site_dir, run_dir, nginx_binary, recorder=Non
     crawl_cpu = sum(r["cpu_s"] for r in rows if r["process"].split()[0] in _ROLES)
     sampled = sum(r["cpu_s"] for r in rows)
     exact = rusage.ru_utime + rusage.ru_stime
-    return {
+    return urls, {
         "pages": pages, "duration_s": duration, "wall_s": round(wall, 2),
         "pages_per_s": round(pages / duration, 1),
         "cpu_per_1000": round(1000.0 * crawl_cpu / pages, 3),
@@ -245,7 +286,6 @@ def run_once(args, site, expected, site_dir, run_dir, nginx_binary, recorder=Non
 
 
 def _print_run(label, run):
-    check = run["completeness"]
     print("%s: %d unique pages in %.1f s = %.0f pages/s; %.3f CPU s per 1,000 pages "
           "(master + workers + logsink); load %s -> %s"
           % (label, run["pages"], run["duration_s"], run["pages_per_s"], run["cpu_per_1000"],
@@ -264,15 +304,7 @@ def _print_run(label, run):
     print("  nginx %.2f CPU s; whole spyder tree %.2f CPU s exactly (%.2f s after the last "
           "sample); wall %.1f s" % (run["nginx_cpu_s"], run["tree_cpu_exact_s"],
                                    run["not_sampled_cpu_s"], run["wall_s"]))
-    print("  completeness: %s -- %d of %d URLs (%s), %d missing, %d unexpected, %d duplicate "
-          "records, %d wrong outcomes; nginx: %d requests on %d connections, %d robots.txt, "
-          "%d /private/, %d with sid=, %d pages fetched twice" % (
-              "OK" if check["complete"] else "FAILED", check["unique"], check["expected"],
-              ", ".join("%s %d" % kv for kv in sorted(check["by_outcome"].items())),
-              check["missing"], check["unexpected"], check["duplicate_records"],
-              check["wrong_outcome"], check["requests"], check["connections"],
-              check["robots_requests"],
-              check["private_requests"], check["sid_requests"], check["fetched_twice"]))
+    print("  completeness: %s" % run["completeness"]["text"])
 
 
 def _medians(runs):
@@ -311,29 +343,33 @@ def _print_medians(medians, count):
     print("  nginx      %.3f CPU s per 1,000 pages" % medians["nginx_cpu_per_1000"])
 
 
-def _profile(args, site, expected, site_dir, work, nginx_binary):
+def _profile(args, site, check, site_dir, work, nginx_binary):
     recorder = profiles.Recorder(os.path.abspath(args.profile), args.profile_rate)
-    run = run_once(args, site, expected, site_dir, os.path.join(work, "profiled"), nginx_binary,
-                   recorder)
+    _, run = run_once(args, site, check, site_dir, os.path.join(work, "profiled"),
+                      nginx_binary, recorder)
     _print_run("profiled run (py-spy attached; not in the medians)", run)
     tables = {}
     for name, (summary, text) in recorder.tables(args.profile_top).items():
         print(text)
         tables[name] = summary
     run["profiles"] = tables
+    recordings = {name: (pid, path) for name, (pid, path, _, _) in recorder.recordings.items()}
+    run["profile_groups"] = profilegroups.analyse(run, recordings, args.workers)
+    for name, result in run["profile_groups"].items():
+        text = profilegroups.table(name, result)
+        print(text + "\n")
+        with open(os.path.join(os.path.abspath(args.profile), "%s-groups.md" % name), "w") as f:
+            f.write(text + "\n")
     return run
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pages", type=int, default=20000)
+def add_arguments(parser):
+    """The options every nginx crawl benchmark shares (this one, ``bench_realistic``)."""
     parser.add_argument("--hosts", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--host-concurrency", type=int, default=8,
                         help="FRONTIER_HOST_CONCURRENCY (default 8)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the site generator")
-    parser.add_argument("--page-kb", type=float, default=14.0, help="HTML page size (KB)")
     parser.add_argument("--nginx-workers", type=int, default=1, help="nginx worker_processes")
     parser.add_argument("--interval", type=float, default=0.1, help="/proc polling interval (s)")
     parser.add_argument("--timeout", type=float, default=900.0, help="longest crawl (s)")
@@ -347,12 +383,113 @@ def main(argv=None):
                         help="run the crawl on uvloop (experiments/sitecustomize.py)")
     parser.add_argument("--extra-path", metavar="DIR",
                         help="a directory with uvloop for --experiment (pip --target)")
+    parser.add_argument("--wget2-threads", type=int, default=10,
+                        help="wget2 --max-threads of the reference crawls (default 10)")
+    parser.add_argument("--link-stats", action="store_true",
+                        help="first measure the links per page and the extract steps with "
+                             "the worker's own code, in this process (linkstats.py)")
+
+
+def _compare_urls(spyder_urls, wget2_urls):
+    """How the URL sets of a Spyder crawl and a wget2 crawl differ."""
+    only_spyder, only_wget2 = spyder_urls - wget2_urls, wget2_urls - spyder_urls
+    return {"same": not (only_spyder or only_wget2), "spyder": len(spyder_urls),
+            "wget2": len(wget2_urls), "only_spyder": len(only_spyder),
+            "only_wget2": len(only_wget2), "examples_only_spyder": sorted(only_spyder)[:5],
+            "examples_only_wget2": sorted(only_wget2)[:5]}
+
+
+def _reference_medians(runs, spyder):
+    """The wget2 runs' medians and Spyder's figures as multiples of them."""
+    def med(key):
+        return round(statistics.median(r[key] for r in runs), 3)
+
+    reference = {"pages": med("pages"), "pages_per_s": med("pages_per_s"),
+                 "cpu_per_1000": med("cpu_per_1000"), "peak_rss_mb": med("peak_rss_mb"),
+                 "same_urls": all(r["same_urls"]["same"] for r in runs)}
+    if spyder:
+        reference["spyder_cpu_per_page_x"] = round(
+            spyder["cpu_per_1000"] / reference["cpu_per_1000"], 2)
+        reference["spyder_pages_per_s_x"] = round(
+            spyder["pages_per_s"] / reference["pages_per_s"], 2)
+    return reference
+
+
+def _print_reference(reference, count):
+    print("wget2, median of %d run(s): %.0f unique pages/s, %.3f CPU s per 1,000 pages, peak "
+          "RSS %.1f MB; %s" % (count, reference["pages_per_s"], reference["cpu_per_1000"],
+                               reference["peak_rss_mb"],
+                               "the same URLs as Spyder's crawls" if reference["same_urls"]
+                               else "NOT the same URLs as Spyder's crawls"))
+    if "spyder_cpu_per_page_x" in reference:
+        print("Spyder against wget2: CPU per page %.2fx wget2's, pages/s %.2fx wget2's"
+              % (reference["spyder_cpu_per_page_x"], reference["spyder_pages_per_s_x"]))
+
+
+def benchmark(args, site, check, site_dir, work, nginx_binary, report, reject_regex=None,
+              expected_urls=None):
+    """``args.runs`` Spyder crawls of the written site (each judged by ``check``, see
+    ``run_once``) and, with ``args.reference == "wget2"``, as many wget2 crawls alternating
+    with them (S W, W S, S W ...: each order as often); the medians, the profiled run,
+    ``report`` completed and written; returns the exit status.  wget2's URLs are compared
+    with the Spyder crawl of the same round, or with ``expected_urls`` without one."""
+    wget2 = args.reference == "wget2"
+    runs, references = [], []
+    for number in range(args.runs):
+        order = ("spyder", "wget2") if number % 2 == 0 else ("wget2", "spyder")
+        spyder_urls = wget2_run = None
+        for crawler in order:
+            label = "run %d" % (number + 1)
+            if crawler == "spyder":
+                spyder_urls, run = run_once(args, site, check, site_dir,
+                                            os.path.join(work, "run%d" % (number + 1)),
+                                            nginx_binary)
+                _print_run(label, run)
+                runs.append(run)
+            elif wget2:
+                wget2_run = wget2ref.run(site, site_dir, os.path.join(work, "wget2-%d" % (
+                    number + 1)), nginx_binary, args.wget2_threads, args.timeout, reject_regex,
+                    nginx_workers=args.nginx_workers)
+                wget2ref.print_run(label, wget2_run)
+                references.append(wget2_run)
+            sys.stdout.flush()
+        if wget2_run is not None:
+            wget2_run["same_urls"] = _compare_urls(spyder_urls or set(expected_urls or ()),
+                                                   set(wget2_run.pop("urls")))
+            print("  URLs: %(spyder)d by Spyder, %(wget2)d by wget2, %(only_spyder)d only by "
+                  "Spyder %(examples_only_spyder)s, %(only_wget2)d only by wget2 "
+                  "%(examples_only_wget2)s" % wget2_run["same_urls"])
+    report["runs"] = runs
+    if runs:
+        report["median"] = _medians(runs)
+        _print_medians(report["median"], len(runs))
+    if references:
+        report["wget2_runs"] = references
+        report["wget2_median"] = _reference_medians(references, report.get("median"))
+        _print_reference(report["wget2_median"], len(references))
+    if args.profile:
+        report["profiled_run"] = _profile(args, site, check, site_dir, work, nginx_binary)
+    procstats.write_report(report, args.json)
+    incomplete = [r for r in runs if not r["completeness"]["complete"]]
+    return 1 if incomplete else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the site generator")
+    parser.add_argument("--page-kb", type=float, default=14.0, help="HTML page size (KB)")
+    parser.add_argument("--reference", choices=("none", "wget2"), default="none",
+                        help="wget2: alternate each Spyder crawl with a wget2 crawl")
+    add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.runs < 0 or (args.runs == 0 and not args.profile):
-        parser.error("nothing to do: --runs 0 needs --profile")
+    if args.runs < 0 or (args.runs == 0 and not (args.profile or args.link_stats)):
+        parser.error("nothing to do: --runs 0 needs --profile or --link-stats")
     nginx_binary = _nginx_binary()
     if args.profile:
         profiles.find_py_spy()
+    if args.reference == "wget2":
+        wget2ref.find_wget2()
     work = tempfile.mkdtemp(prefix="bench-nginx-")
     try:
         os.chmod(work, 0o755)  # nginx's workers run as nobody when we are root
@@ -363,32 +500,29 @@ def main(argv=None):
         size = site.write(site_dir)
         expected = site.expected()
         outcomes = collections.Counter(expected.values())
-        print("python %s, %d CPUs, %s; site: %d pages on %d hosts (%.0f MB, written in %.1f s), "
-              "%d URLs to crawl (%s)%s" % (
+        print("python %s, %d CPUs, %s%s; site: %d pages on %d hosts (%.0f MB, written in "
+              "%.1f s), %d URLs to crawl (%s)%s" % (
                   sys.version.split()[0], os.cpu_count() or 1,
                   subprocess.run([nginx_binary, "-v"], capture_output=True,
                                  text=True).stderr.strip(),
+                  ", " + wget2ref.version(wget2ref.find_wget2())
+                  if args.reference == "wget2" else "",
                   args.pages, args.hosts, size / 1e6, time.monotonic() - started, len(expected),
                   ", ".join("%s %d" % kv for kv in sorted(outcomes.items())),
                   "; experiment: " + ", ".join(args.experiment) if args.experiment else ""),
               flush=True)
-        runs = []
-        for number in range(args.runs):
-            run = run_once(args, site, expected, site_dir,
-                           os.path.join(work, "run%d" % (number + 1)), nginx_binary)
-            _print_run("run %d" % (number + 1), run)
-            runs.append(run)
-            sys.stdout.flush()
         report = {"config": {k: v for k, v in vars(args).items() if k != "json"},
-                  "expected_urls": len(expected), "site_bytes": size, "runs": runs}
-        if runs:
-            report["median"] = _medians(runs)
-            _print_medians(report["median"], len(runs))
-        if args.profile:
-            report["profiled_run"] = _profile(args, site, expected, site_dir, work, nginx_binary)
-        procstats.write_report(report, args.json)
-        incomplete = [r for r in runs if not r["completeness"]["complete"]]
-        return 1 if incomplete else 0
+                  "expected_urls": len(expected), "site_bytes": size}
+        if args.link_stats:
+            pages = [(site.url(h, path), site.body(h, path)) for h in range(site.hosts)
+                     for path in site.regular[h]]
+            report["stage_costs"] = linkstats.stage_costs(pages[:2000])
+            linkstats.print_stage_costs(report["stage_costs"])
+            report["link_stats"] = linkstats.link_stats(site, pages, (nginxsite.DISALLOWED,))
+            linkstats.print_link_stats(report["link_stats"])
+        # wget2 does not strip session ids: it is kept away from them (Spyder collapses them)
+        return benchmark(args, site, generated_check(expected), site_dir, work, nginx_binary,
+                         report, reject_regex=r"[?&]sid=", expected_urls=expected)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

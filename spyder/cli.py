@@ -78,12 +78,19 @@ def _build_parser():
     _add_settings_args(crawl)
     crawl.add_argument("--workers", type=int, default=None,
                        help="worker processes (default: number of CPUs)")
+    crawl.add_argument("--no-workers", action="store_true",
+                       help="start no workers: workers started elsewhere serve the master "
+                            "(WORKER_MASTERS; what --masters does)")
     crawl.add_argument("--state", metavar="FILE", help="frontier state file (resume with the same)")
     crawl.add_argument("--redis", metavar="URL",
                        help="keep the frontier on a Redis Cluster, redis://host:port[,host:port"
                             "...][/crawl] (docs/cluster.md)")
     crawl.add_argument("--masters", type=int, default=None,
-                       help="with --redis: run N masters as peers, each with --workers workers")
+                       help="with --redis: run N masters as peers and --workers workers in "
+                            "total, each serving every master")
+    crawl.add_argument("--own-workers", action="store_true",
+                       help="with --masters: give each master --workers workers of its own "
+                            "instead")
     crawl.add_argument("urls", nargs="*", metavar="URL", help="seed URLs")
 
     demo = sub.add_parser("demo", help="crawl a bundled local website into ./spyder-demo/")

@@ -97,8 +97,9 @@ def plan_crawl(settings, args, run_dir, state=None, seeds=()):
     spec = find_settings_spec(getattr(args, "settings", None))
     if spec and (spec.endswith(".py") or os.sep in spec):
         spec = os.path.abspath(spec)
-    plan = CrawlPlan(settings, spec, getattr(args, "overrides", []),
-                     _worker_count(getattr(args, "workers", None)), run_dir)
+    workers = (0 if getattr(args, "no_workers", False)   # they serve it from elsewhere
+               else _worker_count(getattr(args, "workers", None)))
+    plan = CrawlPlan(settings, spec, getattr(args, "overrides", []), workers, run_dir)
     plan.set_default("PARENT_SOCKET_DIRECTORY", run_dir)
     if state is None:
         state = (settings.FRONTIER_STATE_FILE if "FRONTIER_STATE_FILE" in plan.chosen

@@ -78,6 +78,8 @@ DISPATCH_CLAIM_TIMEOUT = 3.0
 WORKER_HEARTBEAT_TIMEOUT = 30.0
 # Seconds between a worker's heartbeats.
 WORKER_HEARTBEAT_INTERVAL = 5.0
+# Masters one worker serves at once, sharing its MAX_CLIENTS slots: each a master's PARENT_SOCKET_DIRECTORY or a map of its ZEROMQ_MASTER_PUSH/_SUB, ZEROMQ_MGMT_MASTER/_WORKER; [] = the one master of the ZEROMQ_* settings.
+WORKER_MASTERS = []
 # Seconds the master waits for quit.ack and in-flight results on shutdown (workers: to finish fetches).
 SHUTDOWN_TIMEOUT = 10.0
 # MB of freed memory master, workers and logsink keep for reuse (glibc's trim threshold); 0 = glibc's default.

@@ -223,7 +223,9 @@ class Supervisor:
             await self._start(self.workers)
             self._notifier.ready("crawling with %d workers" % len(self.workers))
             self.progress.say("logsink, master and %d worker(s) running; Ctrl-C to stop"
-                              % len(self.workers))
+                              % len(self.workers) if self.workers else
+                              "logsink and master running (workers serve it from elsewhere); "
+                              "Ctrl-C to stop")
             await self._supervise()
         except _ChildFailed as exc:
             failure = str(exc)

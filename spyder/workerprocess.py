@@ -15,6 +15,13 @@ the master binds, and the worker's heartbeats (or its answer to the master's
 ``hello``) register it then.  It takes work only once the master's subscription to
 its results arrived (XPUB) and the master echoed a heartbeat (``WorkerControl``).  Start-up problems raise ``StartupError`` /
 ``SettingsError`` (one line for the operator) after closing what was opened.
+
+With ``WORKER_MASTERS`` the worker serves several masters at once
+(``create_master_links``): per master its own management pair, extract stage, fetch
+stage and ``WorkerControl`` -- its clock, licence, claims, credit and heartbeats -- over
+one HTTP client, one extract pipeline and one ``SlotPool`` of ``MAX_CLIENTS`` slots.
+A master's ``quit`` ends its link only; the process leaves when every link has quit
+(or on a signal, which quits them all).
 """
 import asyncio
 import logging
@@ -23,7 +30,7 @@ import signal
 import socket
 
 import zmq
-from tornado.ioloop import IOLoop
+from tornado.ioloop import IOLoop, PeriodicCallback
 
 from spyder.core import constants as C
 from spyder.core.log import setup_logging, teardown_logging
@@ -34,7 +41,9 @@ from spyder.core.settings import SettingsError
 from spyder.core.wire.sockets import connect, create_context, never_stall
 from spyder.errors import StartupError
 from spyder.core.worker.zmqworker import AsyncZmqWorker, OffLoop, ZmqWorker
-from spyder.core.worker.control import WorkerControl
+from spyder.core.worker.control import LoopLag, WorkerControl
+from spyder.core.worker.masters import master_endpoints
+from spyder.core.worker.slots import SlotPool
 from spyder.import_util import import_class
 from spyder.processor.fetcher import FetchProcessor
 
@@ -46,27 +55,48 @@ _MGMT_MAX_MESSAGE_SIZE = 64 * 1024
 _LINGER_MS = 2000
 
 
-def create_worker_management(settings, zmq_context, io_loop=None):
+def create_worker_management(settings, zmq_context, io_loop=None, endpoints=None):
     """The worker's ZmqMgmt: SUB <- ZEROMQ_MGMT_MASTER (``spyder.worker.`` only), PUB ->
-    ZEROMQ_MGMT_WORKER."""
+    ZEROMQ_MGMT_WORKER (or those of ``endpoints``, one of ``WORKER_MASTERS``)."""
+    master = "" if endpoints is None else " of WORKER_MASTERS %s" % endpoints.label
     sub = never_stall(zmq_context.socket(zmq.SUB))
     sub.setsockopt(zmq.SUBSCRIBE, C.ZMQ_SPYDER_MGMT_WORKER)
     sub.setsockopt(zmq.MAXMSGSIZE, _MGMT_MAX_MESSAGE_SIZE)
     pub = zmq_context.socket(zmq.PUB)
-    connect(sub, settings.ZEROMQ_MGMT_MASTER, "ZEROMQ_MGMT_MASTER")
-    connect(pub, settings.ZEROMQ_MGMT_WORKER, "ZEROMQ_MGMT_WORKER")
+    try:
+        connect(sub, endpoints.mgmt_master if endpoints else settings.ZEROMQ_MGMT_MASTER,
+                "ZEROMQ_MGMT_MASTER" + master)
+        connect(pub, endpoints.mgmt_worker if endpoints else settings.ZEROMQ_MGMT_WORKER,
+                "ZEROMQ_MGMT_WORKER" + master)
+    except BaseException:
+        sub.close(0)
+        pub.close(0)
+        raise
     return ZmqMgmt(sub, pub, io_loop)
 
 
-def create_worker_fetcher(settings, zmq_context, extract, io_loop=None, fetcher=None):
-    """The fetch stage: PULL <- ZEROMQ_WORKER_PROC_FETCHER_PULL, running ``FetchProcessor``
-    and handing every result to ``extract`` (the extract stage)."""
+def create_worker_fetcher(settings, zmq_context, extract, io_loop=None, fetcher=None,
+                          endpoints=None, slots=None):
+    """The fetch stage: PULL <- ZEROMQ_WORKER_PROC_FETCHER_PULL (or ``endpoints.push``),
+    running ``FetchProcessor`` and handing every result to ``extract`` (the extract stage).
+    ``slots``: the ``SlotPool`` it shares with the stages of the worker's other masters
+    (default: ``MAX_CLIENTS`` slots of its own)."""
     fetcher = fetcher or FetchProcessor(settings, io_loop)
     pull = zmq_context.socket(zmq.PULL)
     pull.setsockopt(zmq.MAXMSGSIZE, settings.ZEROMQ_MAX_MESSAGE_SIZE)
     pull.rcvhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM
-    connect(pull, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL, "ZEROMQ_WORKER_PROC_FETCHER_PULL")
-    return AsyncZmqWorker(pull, fetcher, settings.MAX_CLIENTS, extract, io_loop)
+    try:
+        if endpoints is None:
+            connect(pull, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL,
+                    "ZEROMQ_WORKER_PROC_FETCHER_PULL")
+        else:
+            connect(pull, endpoints.push, "ZEROMQ_MASTER_PUSH of WORKER_MASTERS %s"
+                    % endpoints.label)
+    except BaseException:
+        pull.close(0)
+        raise
+    return AsyncZmqWorker(pull, fetcher, settings.MAX_CLIENTS if slots is None else slots,
+                          extract, io_loop, label=endpoints.label if endpoints else "master")
 
 
 def create_processing_function(settings):
@@ -93,30 +123,84 @@ def create_processing_function(settings):
     return processing
 
 
-def create_worker_extractor(settings, zmq_context, io_loop=None):
+def create_worker_extractor(settings, zmq_context, io_loop=None, endpoints=None,
+                            processing=None, off_loop=None):
     """The extract stage: the processing function, publishing to XPUB ->
-    ZEROMQ_WORKER_PROC_EXTRACTOR_PUB.
+    ZEROMQ_WORKER_PROC_EXTRACTOR_PUB (or ``endpoints.sub``).  A worker serving several
+    masters has one extract stage per master sharing ``processing`` and ``off_loop``.
 
     The XPUB reports every subscription and unsubscription (``XPUB_VERBOSE``), and with
     ``IMMEDIATE`` a connection's pipe lives only while the connection does, so the
     master's subscription goes away with the master: the worker knows when its results
     are received."""
-    processing = create_processing_function(settings)
+    processing = processing or create_processing_function(settings)
     pub = zmq_context.socket(zmq.XPUB)
     pub.setsockopt(zmq.XPUB_VERBOSE, 1)
     pub.immediate = 1
     pub.sndhwm = settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM
-    connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB, "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
+    try:
+        if endpoints is None:
+            connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB,
+                    "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
+        else:
+            connect(pub, endpoints.sub, "ZEROMQ_MASTER_SUB of WORKER_MASTERS %s"
+                    % endpoints.label)
+    except BaseException:
+        pub.close(0)
+        raise
     # large pages and sitemaps are processed off the loop, by processors of their own
-    off_loop = OffLoop(create_processing_function(settings), settings.EXTRACT_INLINE_MAX_SIZE)
+    off_loop = off_loop or OffLoop(create_processing_function(settings),
+                                   settings.EXTRACT_INLINE_MAX_SIZE)
     return ZmqWorker(pub, processing, io_loop, max_message_size=settings.ZEROMQ_MAX_MESSAGE_SIZE,
                      off_loop=off_loop)
 
 
-def _install_signal_handlers(control):
+def _install_signal_handlers(controls):
     loop = asyncio.get_event_loop()
+
+    def shutdown(reason):
+        for control in controls:
+            control.shutdown(reason)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, control.shutdown, signal.Signals(signum).name)
+        loop.add_signal_handler(signum, shutdown, signal.Signals(signum).name)
+
+
+def create_master_links(settings, ctx, identity, io_loop, fetch_processor, notifier, opened):
+    """One link per master the worker serves (``WORKER_MASTERS``, else the one master of the
+    ``ZEROMQ_*`` settings): its management pair, extract stage, fetch stage and
+    ``WorkerControl``, all links sharing ``fetch_processor`` (the HTTP client), one
+    processing function, one off-loop thread and one ``SlotPool`` of ``MAX_CLIENTS``.
+    Returns the controls; every socket opened goes into ``opened``."""
+    masters = master_endpoints(settings)
+    if len(masters) == 1 and not settings.WORKER_MASTERS:
+        mgmt = create_worker_management(settings, ctx, io_loop)
+        opened.append(mgmt)
+        extractor = create_worker_extractor(settings, ctx, io_loop)
+        opened.append(extractor)
+        fetcher = create_worker_fetcher(settings, ctx, extractor, io_loop, fetch_processor)
+        opened.append(fetcher)
+        return [WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop, notifier)]
+    pool = SlotPool(settings.MAX_CLIENTS, identity)
+    lag = LoopLag(io_loop)     # one probe of the loop for every link
+    processing = create_processing_function(settings)
+    off_loop = OffLoop(create_processing_function(settings), settings.EXTRACT_INLINE_MAX_SIZE)
+    controls = []
+    for endpoints in masters:
+        mgmt = create_worker_management(settings, ctx, io_loop, endpoints)
+        opened.append(mgmt)
+        extractor = create_worker_extractor(settings, ctx, io_loop, endpoints, processing,
+                                            off_loop)
+        opened.append(extractor)
+        fetcher = create_worker_fetcher(settings, ctx, extractor, io_loop, fetch_processor,
+                                        endpoints, pool)
+        opened.append(fetcher)
+        # with several links the process's systemd notifications are main()'s: one link
+        # quitting is not the worker stopping
+        controls.append(WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop,
+                                      notifier if len(masters) == 1 else None, lag))
+    log.info("worker::serving %d masters with %d slots: %s", len(masters),
+             settings.MAX_CLIENTS, "; ".join("%s at %s" % (e.label, e.push) for e in masters))
+    return controls
 
 
 def main(settings):
@@ -133,16 +217,12 @@ def main(settings):
         log_handler, log_socket = setup_logging(ctx, settings, "spyder.worker",
                                                 settings.LOG_LEVEL_WORKER)
         warn_if_licence_too_short(settings, log, "worker")
-        mgmt = create_worker_management(settings, ctx, io_loop)
-        opened.append(mgmt)
-        extractor = create_worker_extractor(settings, ctx, io_loop)
-        opened.append(extractor)
+        master_endpoints(settings)  # a bad WORKER_MASTERS: a clear error before any socket
         fetch_processor = FetchProcessor(settings, io_loop)
         opened.append(fetch_processor)
-        fetcher = create_worker_fetcher(settings, ctx, extractor, io_loop, fetch_processor)
-        opened.append(fetcher)
-        control = WorkerControl(settings, identity, mgmt, fetcher, extractor, io_loop, notifier)
-        _install_signal_handlers(control)
+        controls = create_master_links(settings, ctx, identity, io_loop, fetch_processor,
+                                       notifier, opened)
+        _install_signal_handlers(controls)
     except BaseException as exc:
         for thing in reversed(opened):
             thing.close()
@@ -157,10 +237,24 @@ def main(settings):
         raise
 
     async def run():
-        control.start()
+        for control in controls:
+            control.start()
         log.info("worker::settings: %s", settings.source)
         notifier.ready("worker %s running" % identity)
-        await control.done.wait()
+        if len(controls) == 1:
+            await controls[0].done.wait()
+            return
+        # several masters: the worker leaves once every master's link has quit (a master's
+        # quit ends only its link; the others keep the slots)
+        watchdog = None
+        if notifier.watchdog_interval:
+            watchdog = PeriodicCallback(notifier.watchdog, notifier.watchdog_interval * 1000)
+            watchdog.start()
+        waits = [asyncio.ensure_future(control.done.wait()) for control in controls]
+        await asyncio.wait(waits)
+        if watchdog is not None:
+            watchdog.stop()
+        notifier.stopping()
 
     try:
         io_loop.run_sync(run)

@@ -13,11 +13,14 @@ no attempt counted), flush the results, send ``quit.ack`` and set ``done``.  A
 second signal cuts the wait short.  The worker takes work only while the master
 is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
 ``MasterClock``); otherwise it announces no free slots and leaves PULL unread.
+A worker serving several masters has one ``WorkerControl`` per master (each with its
+own fetch stage and clock); a ``quit`` ends that master's link only.
 
 It also measures how late the event loop runs a timer set every ``_LAG_PROBE``
 seconds, as the master does: ``loop_lag_max`` (the worst since start) and the
 worst since the previous heartbeat go out in every management message's details
-(``lag_max``, ``lag``, seconds), and the worst is logged at shutdown.
+(``lag_max``, ``lag``, seconds), and the worst is logged at shutdown.  The probe is a
+``LoopLag``: one per process, shared by the links of a worker serving several masters.
 """
 import asyncio
 import logging
@@ -37,17 +40,62 @@ _CREDIT_DELAY = 0.05
 _LAG_PROBE = 0.05
 
 
+class LoopLag:
+    """How late the event loop runs a timer set every ``_LAG_PROBE`` seconds: the worst
+    since start (``worst``) and, per reader (one ``WorkerControl`` per master the worker
+    serves), the worst since that reader's last ``reset``.  One probe per process: the
+    links of a worker serving several masters share it."""
+
+    def __init__(self, io_loop=None):
+        self._io_loop = io_loop or IOLoop.current()
+        self._timer = PeriodicCallback(self._probe, _LAG_PROBE * 1000)
+        self._at = None
+        self._users = 0
+        self._recent = {}
+        #: the worst lateness since start (s)
+        self.worst = 0.0
+
+    def start(self, reader):
+        self._recent[id(reader)] = 0.0
+        self._users += 1
+        if self._users == 1:
+            self._timer.start()
+
+    def stop(self, reader):
+        self._recent.pop(id(reader), None)
+        self._users -= 1
+        if self._users == 0:
+            self._timer.stop()
+
+    def recent(self, reader):
+        return self._recent.get(id(reader), 0.0)
+
+    def reset(self, reader):
+        if id(reader) in self._recent:
+            self._recent[id(reader)] = 0.0
+
+    def _probe(self):
+        now = self._io_loop.time()
+        if self._at is not None:
+            lag = max(0.0, now - self._at - _LAG_PROBE)
+            for key, value in self._recent.items():
+                self._recent[key] = max(value, lag)
+            self.worst = max(self.worst, lag)
+        self._at = now
+
+
 class WorkerControl:
     """Registration, heartbeats, the licence to work and shutdown of one worker process
     (see the module docstring)."""
 
     def __init__(self, settings, identity, mgmt, fetcher, extractor, io_loop=None,
-                 notifier=None):
+                 notifier=None, lag=None):
         self._identity = identity if isinstance(identity, bytes) else identity.encode()
         self._mgmt = mgmt
         self._fetcher = fetcher
         self._extractor = extractor
         self._clock = fetcher.clock
+        self._label = getattr(fetcher, "label", "master")   # the master, in the log
         fetcher.identity = self._identity
         fetcher.on_change = self._credit_soon
         self._io_loop = io_loop or IOLoop.current()
@@ -57,11 +105,7 @@ class WorkerControl:
                                            max(settings.WORKER_HEARTBEAT_INTERVAL, 0.01) * 1000)
         self._licence_check = PeriodicCallback(self._check, _LICENCE_CHECK * 1000)
         self._watchdog = None
-        self._lag_probe = PeriodicCallback(self._probe_lag, _LAG_PROBE * 1000)
-        self._lag_probe_at = None
-        #: the worst lateness of the lag probe since start / since the last heartbeat (s)
-        self.loop_lag_max = 0.0
-        self.loop_lag_recent = 0.0
+        self._lag = lag or LoopLag(self._io_loop)   # shared by a worker's links
         self._cut_short = asyncio.Event()
         self._credit_pending = False
         self._listening = False
@@ -81,7 +125,7 @@ class WorkerControl:
         self._fetcher.start()
         self._heartbeat.start()
         self._licence_check.start()
-        self._lag_probe.start()
+        self._lag.start(self)
         if self._notifier is not None and self._notifier.watchdog_interval:
             self._watchdog = PeriodicCallback(self._notifier.watchdog,
                                               self._notifier.watchdog_interval * 1000)
@@ -122,15 +166,17 @@ class WorkerControl:
 
     def _send_heartbeat(self):
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, self._details())
-        self.loop_lag_recent = 0.0
+        self._lag.reset(self)
 
-    def _probe_lag(self):
-        now = self._io_loop.time()
-        if self._lag_probe_at is not None:
-            lag = max(0.0, now - self._lag_probe_at - _LAG_PROBE)
-            self.loop_lag_recent = max(self.loop_lag_recent, lag)
-            self.loop_lag_max = max(self.loop_lag_max, lag)
-        self._lag_probe_at = now
+    @property
+    def loop_lag_max(self):
+        """The worst lateness of the lag probe since start (s)."""
+        return self._lag.worst
+
+    @property
+    def loop_lag_recent(self):
+        """The worst lateness of the lag probe since our last heartbeat (s)."""
+        return self._lag.recent(self)
 
     def _credit_soon(self):
         """Tell the master the new free slots / held dispatches within ``_CREDIT_DELAY``,
@@ -147,8 +193,8 @@ class WorkerControl:
     def _on_listener(self, listening):
         if listening != self._listening:
             self._listening = listening
-            log.info("worker::the master %s our results", "receives" if listening else
-                     "no longer receives")
+            log.info("worker::the master (%s) %s our results", self._label,
+                     "receives" if listening else "no longer receives")
             if listening and not self.stopping:
                 self.register()
             self._check()
@@ -157,8 +203,9 @@ class WorkerControl:
         """Take work only while the master listens and the licence holds."""
         licensed = self._clock.licensed()
         if not licensed and self._fetcher.in_flight:
-            log.warning("worker::no heartbeat echo from the master for too long: cancelling "
-                        "%d fetch(es), the master gives them to others", self._fetcher.in_flight)
+            log.warning("worker::no heartbeat echo from the master (%s) for too long: "
+                        "cancelling %d fetch(es), the master gives them to others",
+                        self._label, self._fetcher.in_flight)
             self._fetcher.cut_off()
         self._fetcher.allow(self._listening and licensed and not self.stopping)
 
@@ -191,8 +238,8 @@ class WorkerControl:
                                                 C.MGMT_DETAIL_DEAD_AFTER)]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             if msg.identity != self._clock.master:
-                log.info("worker::master %s is our master now",
-                         msg.identity.decode("utf-8", "replace"))
+                log.info("worker::master %s is our master now (%s)",
+                         msg.identity.decode("utf-8", "replace"), self._label)
             self._clock.sample(msg.identity, *values)
             self._check()
         else:
@@ -206,10 +253,13 @@ class WorkerControl:
             log.warning("worker::handed %d unfinished URLs back to the master", returned)
         self._heartbeat.stop()
         self._licence_check.stop()
-        self._lag_probe.stop()
+        self._lag.stop(self)
         if self._watchdog is not None:
             self._watchdog.stop()
         log.info("worker::the event loop's worst lag: %.0f ms", self.loop_lag_max * 1000)
+        log.info("worker::%s fetched %d URLs for master %s (%s)", self._identity.decode(),
+                 self._fetcher.fetched, (self._clock.master or b"?").decode("utf-8", "replace"),
+                 self._label)
         self._publish(C.ZMQ_SPYDER_MGMT_WORKER_QUIT_ACK)
         self._mgmt.flush()
         log.info("worker::%s down", self._identity.decode())

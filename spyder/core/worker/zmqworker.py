@@ -59,6 +59,7 @@ from spyder.core.crawluri import CrawlUri
 from spyder.core.wire.messages import (DataMessage, DropCounter, MessageError, check_crawluri,
                                   deserialize_crawluri)
 from spyder.core.wire.zmqchannel import ZmqChannel
+from spyder.core.worker.slots import SlotPool
 
 log = logging.getLogger("spyder.worker")
 
@@ -306,16 +307,20 @@ class AsyncZmqWorker:
     called with the DataMessage), dispatches it hands back or cuts short go straight
     to ``extract.publish``.
 
-    ``clock`` (a ``MasterClock``) converts dispatch deadlines; ``identity`` (the worker's)
-    goes into every result's ticket; ``on_change()`` is called whenever the free slots
-    or the held dispatches change.  A message without a ticket has no deadline.
+    ``slots`` is a number of slots, or a ``SlotPool`` this stage shares with the fetch
+    stages of the worker's other masters: it then takes at most its quota of them (see
+    ``spyder.core.worker.slots``).  ``clock`` (a ``MasterClock``) converts dispatch
+    deadlines; ``identity`` (the worker's) goes into every result's ticket;
+    ``on_change()`` is called whenever the free slots or the held dispatches change.  A
+    message without a ticket has no deadline.  ``label`` names its master in the log.
     """
 
-    def __init__(self, insocket, processing, slots, extract, io_loop=None, clock=None):
+    def __init__(self, insocket, processing, slots, extract, io_loop=None, clock=None,
+                 label="master"):
         self._in = ZmqChannel(insocket, io_loop)
         self._processing = processing
         self._extract = extract
-        self.slots = slots
+        self.label = label
         self.clock = clock or MasterClock()
         self.identity = b""
         self.on_change = None
@@ -329,17 +334,41 @@ class AsyncZmqWorker:
         self._idle = None         # asyncio.Event set while nothing is in flight
         self._snapshots = 0       # credit snapshots taken (numbered for the master)
         self._reported = None     # (free, held) as the last snapshot told them
+        #: dispatches fetched and answered (not handed back, not cut short)
+        self.fetched = 0
+        self.pool = slots if isinstance(slots, SlotPool) else SlotPool(slots)
+        self.pool.join(self)
+
+    @property
+    def slots(self):
+        """The worker's slots (shared with its other masters' fetch stages, if any)."""
+        return self.pool.slots
+
+    @property
+    def quota(self):
+        """The most fetches this stage may have under way now (``SlotPool``)."""
+        return self.pool.quota(self)
 
     @property
     def in_flight(self):
         return len(self._tasks)
 
     @property
+    def wanting(self):
+        """Whether the stage may take work (started, and allowed by WorkerControl)."""
+        return self._taking and self._allowed
+
+    @property
     def free(self):
         """Free slots (0 once the stage stopped taking work or may not take it)."""
-        if not (self._taking and self._allowed):
+        if not self.wanting:
             return 0
-        return max(self.slots - len(self._tasks), 0)
+        return max(self.quota - len(self._tasks), 0)
+
+    def quota_changed(self):
+        """``SlotPool``: this stage's quota changed."""
+        self._update_receiving()
+        self._changed()
 
     @property
     def held(self):
@@ -364,17 +393,20 @@ class AsyncZmqWorker:
     def start(self):
         """Start taking work (as long as a slot is free)."""
         self._taking = True
+        self.pool.rebalance()
         self._update_receiving()
 
     def stop(self):
         """Stop taking work; in-flight work goes on."""
         self._taking = False
+        self.pool.rebalance()
         self._update_receiving()
 
     def allow(self, allowed):
         """May the stage take work?  (WorkerControl: master listening and licensed.)"""
         if allowed != self._allowed:
             self._allowed = allowed
+            self.pool.rebalance()
             self._update_receiving()
             self._changed()
 
@@ -438,6 +470,7 @@ class AsyncZmqWorker:
     def close(self):
         for task in list(self._tasks):
             self._forget(task).cancel()
+        self.pool.leave(self)
         if not self._in.closed():
             self._in.close()
 
@@ -447,7 +480,7 @@ class AsyncZmqWorker:
             await self._idle.wait()
 
     def _update_receiving(self):
-        wanted = self._taking and self._allowed and len(self._tasks) < self.slots
+        wanted = self.wanting and len(self._tasks) < self.quota
         if wanted and not self._in.receiving():
             self._in.on_recv(self._receive)
         elif not wanted and self._in.receiving():
@@ -532,6 +565,7 @@ class AsyncZmqWorker:
                 await self._extract.process_off_loop(msg)  # the slot stays taken meanwhile
                 processed = True
         if self._forget(asyncio.current_task()) is not None:
+            self.fetched += 1
             body = msg.ticket is None or msg.ticket.get(C.TICKET_BODY) is not False
             self._ticket(msg)
             if processed:
@@ -571,6 +605,8 @@ class AsyncZmqWorker:
         self._forget(task)
         if not self._tasks and self._idle is not None:
             self._idle.set()
+        if len(self.pool.members) > 1:
+            self.pool.rebalance()  # a slot above our quota may go to another master
         self._update_receiving()
         self._changed()
 
