@@ -594,6 +594,9 @@ def main(argv=None):
     parser.add_argument("-s", dest="overrides", action="append", default=[])
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
+    if args.fault == "cut-master" and args.shared_workers:
+        parser.error("--fault cut-master runs each master with its own workers in its own "
+                     "network namespace; it cannot be combined with --shared-workers")
     why = rediscluster.missing()
     if why:
         raise SystemExit(why)
