@@ -15,7 +15,9 @@ What it does (everything on 127.0.0.1; every loop bounded in count and time):
    ``kill-master`` (SIGKILL master m2's ``spyder master`` process; its ``spyder crawl``
    ends; the same command runs again ``--restart-after`` seconds later and resumes),
    ``kill-primary`` (SIGKILL one Redis primary; its replica takes over), ``reshard``
-   (a fourth primary joins and ``--reshard-slots`` slots move to it while the crawl runs);
+   (a fourth primary joins and ``--reshard-slots`` slots move to it while the crawl runs),
+   ``cut-master`` (master m2's network link set down for ``--cut`` seconds, then restored:
+   see below);
 5. judges, from nginx's log and the JSONL files: complete (every expected URL, the right
    outcome), every outcome once across the masters' files, URLs requested twice (and
    the lease returns the masters logged), at most one request per host at a time and the
@@ -29,8 +31,16 @@ What it does (everything on 127.0.0.1; every loop bounded in count and time):
    per result (``INFO cpu``), the cluster's memory per known URL (``INFO memory`` of the
    primaries, after minus before, over the crawl's known URLs).
 
+With ``--fault cut-master`` everything runs in Linux network namespaces made for the run
+(``tests/clusternet.py``; root and ``ip netns`` needed): the cluster and nginx in a core
+namespace on a bridge, each master with its workers in a namespace of its own linked to
+the bridge by a veth pair, whose master-side end is set down for the cut.  A master
+stopping itself after the cut (it lost its leases with outcomes not committed) is
+started again, as for the other faults.
+
     python benchmarks/bench_cluster.py                                  # 20,000 pages
     python benchmarks/bench_cluster.py --pages 5000 --fault kill-master --json -
+    python benchmarks/bench_cluster.py --fault cut-master --cut 20
 """
 import argparse
 import collections
@@ -51,7 +61,7 @@ import nginxsite  # noqa: E402
 import procstats  # noqa: E402
 import rediscluster  # noqa: E402
 
-FAULTS = ("none", "kill-master", "kill-primary", "reshard")
+FAULTS = ("none", "kill-master", "kill-primary", "reshard", "cut-master")
 
 
 class TimedNginx(nginxsite.Nginx):
@@ -75,11 +85,60 @@ class TimedNginx(nginxsite.Nginx):
         return out
 
 
-class Masters:
-    """The masters' ``spyder crawl`` commands."""
+class NetnsSite(nginxsite.StaticSite):
+    """The static site with its hosts on ``address`` (the core namespace's) instead of
+    127.0.0.1."""
 
-    def __init__(self, args, site, url, work):
+    def __init__(self, address, *args, **kwargs):
+        self.address = address
+        super().__init__(*args, **kwargs)
+
+    def netloc(self, host):
+        return "%s:%d" % (self.address, self.ports[host])
+
+
+class NetnsNginx(TimedNginx):
+    """``TimedNginx`` listening on the site's address inside namespace ``machines.core``."""
+
+    def __init__(self, machines, *args, **kwargs):
+        self.machines = machines
+        super().__init__(*args, **kwargs)
+
+    def _config(self, site_dir, worker_processes):
+        return super()._config(site_dir, worker_processes).replace(
+            "listen %s:" % nginxsite.LOOPBACK, "listen %s:" % self.site.address)
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            self.machines.exec_argv(self.machines.core)
+            + [self.binary, "-p", self.run_dir, "-c", self.conf, "-e", self.error_log],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        probe = ("import socket, sys, time\n"
+                 "deadline = time.monotonic() + 20\n"
+                 "for port in sys.argv[2:]:\n"
+                 "    while True:\n"
+                 "        try:\n"
+                 "            socket.create_connection((sys.argv[1], int(port)), 1).close()\n"
+                 "            break\n"
+                 "        except OSError:\n"
+                 "            if time.monotonic() > deadline: sys.exit(1)\n"
+                 "            time.sleep(0.05)\n")
+        done = subprocess.run(self.machines.exec_argv(self.machines.core)
+                              + [sys.executable, "-c", probe, self.site.address]
+                              + [str(p) for p in self.site.ports], timeout=60)
+        if done.returncode != 0:
+            self.stop()
+            raise SystemExit("nginx did not listen on %s within 20 s" % self.site.address)
+        return self
+
+
+class Masters:
+    """The masters' ``spyder crawl`` commands (in namespaces ``machines.masters`` when
+    ``machines`` is given)."""
+
+    def __init__(self, args, site, url, work, machines=None):
         self.args, self.site, self.url, self.work = args, site, url, work
+        self.machines = machines
         self.procs = {}
         self.cpu = collections.Counter()      # name -> CPU s of its master processes (ended)
         self.last_cpu = {}                    # master pid -> CPU s seen last
@@ -108,6 +167,10 @@ class Masters:
             argv += ["--workers", str(a.workers)]
         for key, value in settings.items():
             argv += ["-s", "%s=%r" % (key, value)]
+        if a.fault == "cut-master":
+            # a fetch must end well within half a lease: a request written on the link
+            # while it is down is then aborted before the link is back, never delivered late
+            argv += ["-s", "REQUEST_TIMEOUT=%r" % min(20.0, a.lease / 2)]
         for text in a.overrides:
             argv += ["-s", text]
         return argv + self.site.seeds
@@ -115,7 +178,10 @@ class Masters:
     def start(self, name):
         env = {k: v for k, v in os.environ.items() if k not in ("SPYDER_SETTINGS", "NOTIFY_SOCKET")}
         out = open(os.path.join(self.work, "%s.out" % name), "ab")
-        self.procs[name] = subprocess.Popen(self.argv(name), cwd=self.work, env=env,
+        prefix = []
+        if self.machines is not None:
+            prefix = self.machines.exec_argv(self.machines.masters[int(name[1:]) - 1])
+        self.procs[name] = subprocess.Popen(prefix + self.argv(name), cwd=self.work, env=env,
                                             stdin=subprocess.DEVNULL, stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
@@ -267,17 +333,16 @@ def redis_info(cluster):
     return cpu, memory
 
 
-def known_urls(url):
-    """The crawl-wide ``known`` counter from the store."""
-    from redis.cluster import ClusterNode, RedisCluster
-    nodes, prefix = url[len("redis://"):].split("/", 1)
-    r = RedisCluster(startup_nodes=[ClusterNode(h, int(p)) for h, p in
-                                    (n.rsplit(":", 1) for n in nodes.split(","))])
+def known_urls(cluster, url):
+    """The crawl-wide ``known`` counter from the store (``redis-cli -c``: also from inside
+    the cluster's namespace)."""
+    prefix = url.rsplit("/", 1)[1]
+    port = next(p for p in cluster.ports if cluster.alive(p))
+    value = cluster.cli(port, "-c", "HGET", "{%s|meta}:counters" % prefix, "known").strip()
     try:
-        value = r.hget("{%s|meta}:counters" % prefix, "known")
         return int(float(value or 0))
-    finally:
-        r.close()
+    except ValueError:
+        return 0
 
 
 def judge(args, site, nginx, work, names, dead_gap_from=None):
@@ -361,8 +426,16 @@ def judge(args, site, nginx, work, names, dead_gap_from=None):
 def run(args):
     work = tempfile.mkdtemp(prefix="spyder-bench-cluster-")
     os.chmod(work, 0o755)   # nginx's workers (nobody, when run as root) read the site
-    cluster = rediscluster.RedisCluster(primaries=args.primaries, replicas=1,
-                                        node_timeout_ms=args.node_timeout)
+    machines = None
+    if args.fault == "cut-master":
+        import clusternet
+        why = clusternet.unavailable()
+        if why:
+            raise SystemExit("--fault cut-master: %s" % why)
+        machines = clusternet.ClusterMachines(args.masters).build()
+    cluster = rediscluster.RedisCluster(
+        primaries=args.primaries, replicas=1, node_timeout_ms=args.node_timeout,
+        **({} if machines is None else dict(bind=machines.core_address, netns=machines.core)))
     nginx = None
     masters = shared = None
     result = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "work": work}
@@ -370,14 +443,22 @@ def run(args):
         cluster.start()
         url = cluster.url + "/bench"
         ports = nginxsite.free_ports(args.hosts)
-        site = nginxsite.StaticSite(args.pages, args.hosts, ports, seed=args.seed)
         site_dir = os.path.join(work, "site")
-        site.write(site_dir)
-        nginx = TimedNginx(site, site_dir, os.path.join(work, "nginx"), nginxsite.find_nginx())
+        if machines is None:
+            site = nginxsite.StaticSite(args.pages, args.hosts, ports, seed=args.seed)
+            site.write(site_dir)
+            nginx = TimedNginx(site, site_dir, os.path.join(work, "nginx"),
+                               nginxsite.find_nginx())
+        else:
+            site = NetnsSite(machines.core_address, args.pages, args.hosts, ports,
+                             seed=args.seed)
+            site.write(site_dir)
+            nginx = NetnsNginx(machines, site, site_dir, os.path.join(work, "nginx"),
+                               nginxsite.find_nginx())
         nginx.start()
         expected = len(site.expected())
         cpu0, mem0 = redis_info(cluster)
-        masters = Masters(args, site, url, work)
+        masters = Masters(args, site, url, work, machines)
         names = ["m%d" % (i + 1) for i in range(args.masters)]
         started = time.monotonic()
         for name in names:
@@ -389,6 +470,7 @@ def run(args):
         jsonl = [os.path.join(work, "%s.jsonl" % n) for n in names]
         fault_done = args.fault == "none"
         restart_at = None
+        restore_at = None
         restarts = collections.Counter()
         events = []
         deadline = started + args.timeout
@@ -411,6 +493,10 @@ def run(args):
                     port = cluster.primaries_now()[0]
                     cluster.kill(port)
                     events.append((t, "SIGKILL Redis primary :%d at %d results" % (port, done)))
+                elif args.fault == "cut-master":
+                    machines.link(1, up=False)
+                    restore_at = time.monotonic() + args.cut
+                    events.append((t, "master m2's link down at %d results" % done))
                 elif args.fault == "reshard":
                     port = cluster.add_primary()
                     events.append((t, "primary :%d joined at %d results" % (port, done)))
@@ -420,6 +506,10 @@ def run(args):
                     except RuntimeError as exc:
                         what = "resharding failed: %s" % str(exc)[-300:]
                     events.append((round(time.monotonic() - started, 1), what))
+            if restore_at is not None and time.monotonic() >= restore_at:
+                machines.link(1, up=True)
+                restore_at = None
+                events.append((round(time.monotonic() - started, 1), "master m2's link up"))
             if restart_at is not None and time.monotonic() >= restart_at:
                 masters.procs["m2"].wait(30)
                 masters.start("m2")
@@ -434,7 +524,7 @@ def run(args):
                     masters.start(name)
                     events.append((round(time.monotonic() - started, 1),
                                    "master %s stopped itself (lost leases); started again" % name))
-            if not masters.running() and restart_at is None:
+            if not masters.running() and restart_at is None and restore_at is None:
                 break
             time.sleep(0.2)
         elapsed = time.monotonic() - started
@@ -444,7 +534,7 @@ def run(args):
             shared.stop_all()
         nginx.stop()
         cpu1, mem1 = redis_info(cluster)
-        known = known_urls(url)
+        known = known_urls(cluster, url)
         report = judge(args, site, nginx, work, names)
         results = report["unique"]
         master_cpu = masters.master_cpu()
@@ -470,6 +560,8 @@ def run(args):
         if nginx is not None:
             nginx.stop()
         cluster.stop()
+        if machines is not None:
+            machines.tear_down()
     return result
 
 
@@ -495,11 +587,16 @@ def main(argv=None):
     parser.add_argument("--at", type=float, default=0.4,
                         help="fraction of the expected pages after which the fault happens")
     parser.add_argument("--restart-after", type=float, default=20.0)
+    parser.add_argument("--cut", type=float, default=20.0,
+                        help="seconds master m2's link stays down (--fault cut-master)")
     parser.add_argument("--reshard-slots", type=int, default=4096)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("-s", dest="overrides", action="append", default=[])
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
+    if args.fault == "cut-master" and args.shared_workers:
+        parser.error("--fault cut-master runs each master with its own workers in its own "
+                     "network namespace; it cannot be combined with --shared-workers")
     why = rediscluster.missing()
     if why:
         raise SystemExit(why)

@@ -11,12 +11,18 @@ step: results/s over all masters, results per master CPU-second (each process's 
 so a shared machine's contention does not count), the Redis nodes' CPU milliseconds per
 result (``INFO cpu``).
 
+``wait``: the cost of ``FRONTIER_REDIS_WAIT_REPLICAS`` (WAIT for a replica after takes,
+renewals and commits): ``--rounds`` rounds of one ``scale`` step at ``--masters`` masters
+with WAIT (1) and without (0), alternating in one window on one cluster; reported per run
+and as the median ratio with / without.
+
 ``memory``: ``--urls`` (10^6) URLs of ~55 characters over ``--hosts`` hosts are admitted
 (scheduled rows), then recorded as finished for good; the primaries' ``used_memory``
 growth per URL is reported for both states.
 
     python benchmarks/bench_cluster_frontier.py --masters 3 --seconds 20
     python benchmarks/bench_cluster_frontier.py memory --urls 1000000
+    python benchmarks/bench_cluster_frontier.py wait --masters 1 --seconds 10 --rounds 3
 """
 import argparse
 import json
@@ -49,9 +55,11 @@ def redis_info(cluster):
     return cpu, memory
 
 
-def _settings(url, name, work):
+def _settings(url, name, work, wait=None):
     from spyder.core.settings import Settings
     s = Settings()
+    if wait is not None:
+        s.FRONTIER_REDIS_WAIT_REPLICAS = wait
     s.FRONTIER_STORE = url
     s.FRONTIER_MASTER_NAME = name
     s.FRONTIER_STATE_FILE = os.path.join(work, (name if url != "sqlite" else "shared") + ".db")
@@ -65,12 +73,12 @@ def _settings(url, name, work):
     return s
 
 
-def drive(url, name, work, hosts, links, seconds, start_at, out):
+def drive(url, name, work, hosts, links, seconds, start_at, out, wait=None):
     """One master: dispatch and answer at once until ``seconds`` have passed."""
     from spyder.core.crawluri import CrawlUri
     from spyder.core.frontier import MultipleHostFrontier
     rng = random.Random(name)
-    frontier = MultipleHostFrontier(_settings(url, name, work))
+    frontier = MultipleHostFrontier(_settings(url, name, work, wait))
     while time.time() < start_at:
         time.sleep(0.01)
     known = ["http://h%d.test/" % h for h in range(hosts)]
@@ -118,50 +126,79 @@ def drive(url, name, work, hosts, links, seconds, start_at, out):
     out.put({"name": name, "results": results, "cpu": cpu, "wall": wall})
 
 
+def _step(args, cluster, n, work, wait=None):
+    """``n`` masters at once on a fresh crawl; returns the step's row."""
+    ctx = multiprocessing.get_context("fork")
+    url = "%s/scale-%s" % (cluster.url, uuid.uuid4().hex[:8])
+    if args.store == "sqlite":
+        url = "sqlite"
+    seed = _settings(url, "seed", work, wait)
+    from spyder.core.crawluri import CrawlUri
+    from spyder.core.frontier import MultipleHostFrontier
+    f = MultipleHostFrontier(seed)
+    for h in range(args.hosts):
+        f.add_uri(CrawlUri(url="http://h%d.test/" % h))
+    f.close()
+    out = ctx.Queue()
+    start_at = time.time() + 2.0
+    procs = [ctx.Process(target=drive, args=(url, "m%d" % (i + 1), work, args.hosts,
+                                             args.links, args.seconds, start_at, out, wait))
+             for i in range(n)]
+    cpu0, _ = redis_info(cluster)
+    for p in procs:
+        p.start()
+    got = [out.get(timeout=args.seconds + 120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    cpu1, _ = redis_info(cluster)
+    results = sum(g["results"] for g in got)
+    return {
+        "masters": n, "results": results,
+        "results_per_s": round(results / max(g["wall"] for g in got), 1),
+        "results_per_master_cpu_s": round(results / sum(g["cpu"] for g in got), 1),
+        "per_master": [{k: round(v, 2) if isinstance(v, float) else v for k, v in g.items()}
+                       for g in got],
+        "redis_cpu_ms_per_result": round(1000 * (cpu1 - cpu0) / max(results, 1), 3),
+    }
+
+
 def scale(args, cluster):
     rows = []
     work = tempfile.mkdtemp(prefix="spyder-bench-cf-")
-    ctx = multiprocessing.get_context("fork")
     for n in range(1, args.masters + 1):
-        url = "%s/scale-%s" % (cluster.url, uuid.uuid4().hex[:8])
-        if args.store == "sqlite":
-            url = "sqlite"
-            if n > 1:
-                break
-        seed = _settings(url, "seed", work)
-        from spyder.core.crawluri import CrawlUri
-        from spyder.core.frontier import MultipleHostFrontier
-        f = MultipleHostFrontier(seed)
-        for h in range(args.hosts):
-            f.add_uri(CrawlUri(url="http://h%d.test/" % h))
-        f.close()
-        out = ctx.Queue()
-        start_at = time.time() + 2.0
-        procs = [ctx.Process(target=drive, args=(url, "m%d" % (i + 1), work, args.hosts,
-                                                 args.links, args.seconds, start_at, out))
-                 for i in range(n)]
-        cpu0, _ = redis_info(cluster)
-        for p in procs:
-            p.start()
-        got = [out.get(timeout=args.seconds + 120) for _ in procs]
-        for p in procs:
-            p.join(30)
-        cpu1, _ = redis_info(cluster)
-        results = sum(g["results"] for g in got)
-        row = {
-            "masters": n, "results": results,
-            "results_per_s": round(results / max(g["wall"] for g in got), 1),
-            "results_per_master_cpu_s": round(results / sum(g["cpu"] for g in got), 1),
-            "per_master": [{k: round(v, 2) if isinstance(v, float) else v for k, v in g.items()}
-                           for g in got],
-            "redis_cpu_ms_per_result": round(1000 * (cpu1 - cpu0) / max(results, 1), 3),
-        }
+        if args.store == "sqlite" and n > 1:
+            break
+        row = _step(args, cluster, n, work)
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = rows[0]["results_per_master_cpu_s"]
     for row in rows:
         row["vs_one_master"] = round(row["results_per_master_cpu_s"] / base, 3)
     return rows
+
+
+def wait_cost(args, cluster):
+    """WAIT on (1) and off (0), alternating run by run (see the module docstring)."""
+    work = tempfile.mkdtemp(prefix="spyder-bench-cf-")
+    runs = []
+    for r in range(args.rounds):
+        for wait in ((1, 0) if r % 2 == 0 else (0, 1)):
+            row = _step(args, cluster, args.masters, work, wait)
+            row["wait_replicas"] = wait
+            runs.append(row)
+            print(json.dumps(row), flush=True)
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2] if len(values) % 2 else \
+            (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+
+    out = {"runs": runs}
+    for key in ("results_per_master_cpu_s", "results_per_s", "redis_cpu_ms_per_result"):
+        on = median([r[key] for r in runs if r["wait_replicas"] == 1])
+        off = median([r[key] for r in runs if r["wait_replicas"] == 0])
+        out[key] = {"wait": on, "no_wait": off, "ratio": round(on / off, 3) if off else None}
+    return out
 
 
 def memory(args, cluster):
@@ -204,7 +241,8 @@ def memory(args, cluster):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", nargs="?", choices=("scale", "memory"), default="scale")
+    parser.add_argument("mode", nargs="?", choices=("scale", "memory", "wait"), default="scale")
+    parser.add_argument("--rounds", type=int, default=3, help="wait: rounds of on/off runs")
     parser.add_argument("--masters", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--hosts", type=int, default=300)
@@ -218,7 +256,7 @@ def main(argv=None):
     if why:
         raise SystemExit(why)
     with rediscluster.RedisCluster() as cluster:
-        result = scale(args, cluster) if args.mode == "scale" else memory(args, cluster)
+        result = {"scale": scale, "memory": memory, "wait": wait_cost}[args.mode](args, cluster)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

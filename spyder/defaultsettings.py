@@ -105,6 +105,11 @@ FRONTIER_STORE = "sqlite"
 FRONTIER_MASTER_NAME = None
 # With a Redis store: seconds a host queue stays taken by a master that stopped renewing it.
 FRONTIER_QUEUE_LEASE = 10.0
+# With a Redis store: replicas of its primary each take, renewal, admission and commit must
+# reach (WAIT) before it counts, so a primary's death cannot lose it; 0: no WAIT.
+FRONTIER_REDIS_WAIT_REPLICAS = 1
+# With a Redis store: seconds a WAIT waits for those replicas before it logs and goes on.
+FRONTIER_REDIS_WAIT_TIMEOUT = 1.0
 # The frontier's SQLite file (":memory:" for throw-away crawls).
 FRONTIER_STATE_FILE = "./state.db"
 # Commit the frontier after this many operations ...

@@ -10,6 +10,11 @@ removes the directory -- on every exit path.  ``url`` is the ``FRONTIER_STORE`` 
 a node, ``add_primary()`` starts a node and joins it as an empty primary,
 ``reshard(to_port, slots)`` moves slots to it while clients run.
 
+``RedisCluster(bind=ADDRESS, netns=NAME)`` runs every node, and every ``redis-cli``, in
+the network namespace ``NAME`` (``ip netns exec``), bound to ``ADDRESS`` there: the
+cluster of ``tests/test_cluster_netns.py``, which masters in other namespaces reach
+over veth links.
+
 ``missing()`` is why a cluster cannot run here (no redis-server / redis-cli), or None.
 """
 import atexit
@@ -74,8 +79,10 @@ def free_ports(n):
 class RedisCluster:
     """A throw-away Redis Cluster (see the module docstring)."""
 
-    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000, bind="127.0.0.1"):
+    def __init__(self, primaries=3, replicas=1, node_timeout_ms=2000, bind="127.0.0.1",
+                 netns=None):
         self.primaries = primaries
+        self.wrap = ["ip", "netns", "exec", netns] if netns else []
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
         self.bind = bind
@@ -108,13 +115,15 @@ class RedisCluster:
             for port in self.ports:
                 self._wait_ping(port, timeout)
             out = subprocess.run(
-                [CLI, "--cluster", "create"] + ["%s:%d" % (self.bind, p) for p in self.ports]
+                self.wrap + [CLI, "--cluster", "create"]
+                + ["%s:%d" % (self.bind, p) for p in self.ports]
                 + ["--cluster-replicas", str(self.replicas), "--cluster-yes"],
                 capture_output=True, text=True, timeout=timeout)
             if out.returncode != 0:
                 raise RuntimeError("redis-cli --cluster create failed: %s%s"
                                    % (out.stdout[-2000:], out.stderr[-2000:]))
             self.wait_ok(timeout)
+            self.wait_replicas(timeout)
             return self
         except BaseException:
             self.stop()
@@ -127,15 +136,18 @@ class RedisCluster:
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(self.node_timeout_ms),
                 "--appendonly", "no", "--save", "", "--dir", node_dir, "--daemonize", "no",
+                "--repl-diskless-sync-delay", "0",
                 "--protected-mode", "no", "--logfile", os.path.join(node_dir, "redis.log")]
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(self.wrap + argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         self.procs[port] = proc
         self.ports.append(port)
         return proc
 
     def cli(self, port, *args, timeout=10.0):
-        out = subprocess.run([CLI, "-h", self.bind, "-p", str(port)] + [str(a) for a in args],
+        out = subprocess.run(self.wrap + [CLI, "-h", self.bind, "-p", str(port)]
+                             + [str(a) for a in args],
                              capture_output=True, text=True, timeout=timeout)
         return out.stdout
 
@@ -165,6 +177,20 @@ class RedisCluster:
                 pass
             time.sleep(0.1)
         raise RuntimeError("the cluster did not reach cluster_state:ok in %.0f s" % timeout)
+
+    def wait_replicas(self, timeout=60.0):
+        """Wait until every primary has its replicas online (synchronised): before that a
+        WAIT there has no replica to wait for."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if all(self.cli(p, "INFO", "replication", timeout=2.0).count("state=online")
+                       >= self.replicas for p in self.primaries_now()):
+                    return
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the replicas did not come online in %.0f s" % timeout)
 
     def alive(self, port):
         proc = self.procs.get(port)
@@ -213,7 +239,7 @@ class RedisCluster:
         self._spawn(port)
         self._wait_ping(port, timeout)
         existing = next(p for p in self.ports if p != port and self.alive(p))
-        out = subprocess.run([CLI, "--cluster", "add-node", "%s:%d" % (self.bind, port),
+        out = subprocess.run(self.wrap + [CLI, "--cluster", "add-node", "%s:%d" % (self.bind, port),
                               "%s:%d" % (self.bind, existing)],
                              capture_output=True, text=True, timeout=timeout)
         if out.returncode != 0:
@@ -232,7 +258,8 @@ class RedisCluster:
 
     def reshard(self, to_port, slots, timeout=600.0):
         """Move ``slots`` hash slots from the other primaries to the node on ``to_port``."""
-        out = subprocess.run([CLI, "--cluster", "reshard", "%s:%d" % (self.bind, to_port),
+        out = subprocess.run(self.wrap + [CLI, "--cluster", "reshard",
+                              "%s:%d" % (self.bind, to_port),
                               "--cluster-from", "all", "--cluster-to", self.node_id(to_port),
                               "--cluster-slots", str(slots), "--cluster-yes"],
                              capture_output=True, text=True, timeout=timeout)

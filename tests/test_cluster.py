@@ -363,3 +363,118 @@ def test_spyder_crawl_with_two_masters_on_the_cluster(tmp_path, redis_cluster, d
     for (h1, s1, e1), (h2, s2, e2) in zip(spans, spans[1:]):
         if h1 == h2:
             assert s2 >= e1 + min_delay - 0.005, (h1, s1, e1, s2)     # one at a time, polite
+
+
+def test_links_a_master_admitted_but_never_committed_are_crawled_after_its_death(
+        tmp_path, url):
+    """The URL lost in a failover run: a master admits a page's new links (at once, in
+    the store) and stops before the commit that counts them (SIGKILL, or stopping itself
+    after its leases were lost).  The crawl-wide ``open`` counter never counts them, so
+    it reaches 0 while they are still scheduled; the other master must crawl them all the
+    same, not end the crawl."""
+    pages = {"http://h0.test/p%d" % i: ["http://h0.test/p%d" % (i + 1)] for i in range(6)}
+    pages["http://h0.test/p6"] = []
+    clock = Clock()
+    a = Master("a", cluster_settings(tmp_path / "a", url), clock)
+    b = Master("b", cluster_settings(tmp_path / "b", url), clock)
+    a.frontier.add_uri(CrawlUri(url="http://h0.test/p0"))
+    a.frontier.checkpoint()
+    a.frontier._checkpoints.commit()          # the seed is counted
+    # a crawls p0: p1 is admitted in the store, its +1 to `open` only in a's memory
+    curi = a.frontier.get_next()
+    assert curi.url == "http://h0.test/p0"
+    deliver(a.frontier, curi, 200, pages[curi.url])
+    store = a.frontier._store
+    assert store.find("http://h0.test/p1") is not None
+    store._r.delete(store._mine("alive"))     # a dies before committing
+    store._r.close()
+    a.alive = False
+    log = simulate([b], clock, pages)
+    fetched = [e[2] for e in log]
+    assert set(fetched) == set(pages)         # the chain p1 ... p6 is not lost
+    assert not b.frontier._store._r.exists(b.frontier._store._mine("journal"))
+    b.frontier.close()
+
+
+def _replica_port(cluster, store, key):
+    """The port of a replica of ``key``'s primary (from ``CLUSTER NODES``)."""
+    primary = store._r.get_node_from_key(key)
+    primary_id = cluster.node_id(primary.port)
+    for line in cluster.cli(primary.port, "CLUSTER", "NODES").splitlines():
+        fields = line.split()
+        if len(fields) > 3 and "slave" in fields[2] and fields[3] == primary_id \
+                and "fail" not in fields[2]:
+            return int(fields[1].split("@")[0].rsplit(":", 1)[1])
+    raise AssertionError("no replica of %s" % primary.name)
+
+
+def _replica_client(cluster, store, key):
+    """A plain client on a replica of ``key``'s primary, reading it (READONLY)."""
+    import redis
+    client = redis.Redis(host=cluster.bind, port=_replica_port(cluster, store, key))
+    client.execute_command("READONLY")
+    return client
+
+
+def test_a_take_and_a_commit_are_on_a_replica_when_they_return(url, redis_cluster):
+    """WAIT (FRONTIER_REDIS_WAIT_REPLICAS=1): what a take and a commit wrote is on the
+    replica of its primary as soon as they return."""
+    from spyder.core.store.rediscluster import RedisStore
+    redis_cluster.wait_replicas()
+    store = RedisStore(url, master="w", wait_replicas=1)
+    q = store.queue_id("h.test")
+    store.admit([UriRow("http://h.test/a", q, next_date=1.0)])
+    store.commit({})
+    assert store.take_queue(q) is not None
+    key = store._k("h.test", "q")
+    replica = _replica_client(redis_cluster, store, key)
+    assert replica.hget(key, "own") == b"w"
+    store.record(UriRow("http://h.test/a", q, next_date=None, status=200, reason="status"))
+    store.put_queue(q, None)
+    store.commit({"counters": {"success": 1}})
+    assert replica.hget(key, "own") is None
+    row = replica.hget(store._k("h.test", "u"), __import__(
+        "spyder.core.store.rediscluster", fromlist=["fingerprint"]).fingerprint("http://h.test/a"))
+    assert row is not None and b"200" in row
+    replica.close()
+    store.close()
+
+
+def test_links_admitted_before_a_failover_are_admitted_again_before_the_commit(url, caplog):
+    """A failover between an admission and the commit may have lost the links; the commit
+    admits them again first (simulated: the row deleted, the primaries' names changed)."""
+    from spyder.core.store.rediscluster import RedisStore, fingerprint
+    store = RedisStore(url, master="f", wait_replicas=1)
+    q = store.queue_id("h.test")
+    store.commit({})
+    store.admit([UriRow("http://h.test/lost", q, next_date=1.0)])
+    store._r.hdel(store._k("h.test", "u"), fingerprint("http://h.test/lost"))  # the loss
+    store._r.delete(store._k("h.test", "z"))
+    store._primaries = frozenset(["10.0.0.1:7000"])                           # a failover
+    with caplog.at_level("WARNING", logger="spyder.frontier"):
+        store.commit({"counters": {"open": 1}})
+    assert "admitting again the 1 link batch(es)" in caplog.text
+    assert store.find("http://h.test/lost") is not None
+    assert [r.url for r in store.queue_head(q, 5)] == ["http://h.test/lost"]
+    assert store._admits == []
+    store.close()
+
+
+def test_a_wait_that_times_out_is_logged(url, redis_cluster, caplog):
+    """A replica that does not answer (SIGSTOPped for a moment): the WAIT after a take
+    times out, the master is told which primary and what, and goes on."""
+    import signal
+    from spyder.core.store.rediscluster import RedisStore
+    redis_cluster.wait_replicas()
+    store = RedisStore(url, master="t", wait_replicas=1, wait_timeout=0.2)
+    q = store.queue_id("h.test")
+    key = store._k("h.test", "q")
+    proc = redis_cluster.procs[_replica_port(redis_cluster, store, key)]
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        with caplog.at_level("WARNING", logger="spyder.frontier"):
+            assert store.take_queue(q) is not None
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert "WAIT timed out: taking host queue h.test reached 0 of 1 replica(s)" in caplog.text
+    store.close()

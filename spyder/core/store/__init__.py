@@ -52,7 +52,9 @@ def _open_redis(settings, clock):
     try:
         return RedisStore(settings.FRONTIER_STORE, clock=clock,
                           master=settings.FRONTIER_MASTER_NAME or None,
-                          lease=float(settings.FRONTIER_QUEUE_LEASE), on_broken=stop_this_master)
+                          lease=float(settings.FRONTIER_QUEUE_LEASE), on_broken=stop_this_master,
+                          wait_replicas=int(settings.FRONTIER_REDIS_WAIT_REPLICAS or 0),
+                          wait_timeout=float(settings.FRONTIER_REDIS_WAIT_TIMEOUT))
     except StoreError as exc:
         raise StartupError("FRONTIER_STORE=%r cannot be used: %s"
                            % (settings.FRONTIER_STORE, exc)) from exc

@@ -51,6 +51,14 @@ without it, what it did since its last commit is lost and redone (its queues com
 when their leases end), and its sinks are cut back to the positions it committed, so
 every outcome is in the masters' output once.  ``atomic()`` undoes an operation's
 buffered writes and its immediate ones.
+
+Replication.  Redis replicates asynchronously; with ``wait_replicas`` (the setting
+``FRONTIER_REDIS_WAIT_REPLICAS``, default 1) a take, a renewal, the admissions since the
+last commit and the commit's journal and apply count only once ``WAIT`` saw them on that
+many replicas of their primary, and admissions a failover may have lost are made again
+before the commit (section "replication (WAIT)" below).  ``crawl_done`` does not trust
+the crawl-wide counters alone: links a master admitted and never committed are not
+counted, so it looks in the queues before it says the crawl is done.
 """
 import contextlib
 import hashlib
@@ -78,6 +86,14 @@ CACHE_SECONDS = 0.5
 POLL_SECONDS = 0.5
 #: Order keys (rowids) a master reserves at a time.
 ROWID_BLOCK = 1024
+#: Seconds a primary's count of connected replicas (``ROLE``) is used before it is read again.
+ROLE_SECONDS = 5.0
+#: Seconds between two logs of one primary's replicas falling short of a WAIT, and
+#: between two logs of one primary having no replica connected.
+SHORT_LOG_SECONDS = 10.0
+ALONE_LOG_SECONDS = 300.0
+#: Milliseconds the scratch key written before each WAIT lives.
+WAIT_KEY_MS = 60000
 
 _MISSING = object()
 _STATS = {name: i for i, name in enumerate(HOST_STATS_COLUMNS)}
@@ -287,13 +303,16 @@ class RedisStore:
     shared = True
 
     def __init__(self, url, clock=time.time, master=None, lease=10.0, client=None,
-                 wait_alive=None, on_broken=None):
+                 wait_alive=None, on_broken=None, wait_replicas=1, wait_timeout=1.0):
         self._clock = clock
         nodes, prefix = parse_url(url)
         self.url = url
         self.prefix = prefix
         self.master = master or "master"
         self.lease = float(lease)
+        #: replicas each acknowledged take, renewal, admission and commit must reach (WAIT)
+        self.wait_replicas = max(0, int(wait_replicas or 0))
+        self.wait_timeout = float(wait_timeout)
         self._token = "%s:%d:%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
         self.uncommitted_since = None
         self.recovered = False
@@ -335,6 +354,14 @@ class RedisStore:
         self._seq = 0
         self._broken = None            # why this store cannot commit any more
         self._on_broken = on_broken    # called once when it happens
+        # replication (WAIT): see the section "replication (WAIT)" below
+        self._replicas = {}            # primary's name -> (replicas connected, time read)
+        self._node_keys = {}           # primary's name -> a key of ours on one of its slots
+        self._short = {}               # (primary's name, alone) -> when last logged
+        self._admits = []              # (keys, args, queue) of the ADMITs since the last commit
+        self._primaries = None         # the primaries' names when the last commit was safe
+        self._left_cache = None        # (time read, URLs left?) -- see ``crawl_done``
+        self._warned_left = set()
         self._open(wait_alive if wait_alive is not None else self.lease + 2.0)
 
     # ------------------------------------------------------------------ keys
@@ -369,6 +396,150 @@ class RedisStore:
     def _pipe(self):
         return _Pipe(self)
 
+    # ------------------------------------------------------------------ replication (WAIT)
+    # Redis replicates asynchronously: a primary that dies may take with it writes it had
+    # acknowledged.  A take, a renewal, the links admitted since the last commit and the
+    # commit itself count only once WAIT has seen them on ``wait_replicas`` replicas of
+    # their primary.  WAIT covers the writes its own connection made; so that it covers
+    # every write the primary acknowledged before it, whatever connection made them, each
+    # WAIT follows a write of this master's scratch key on that primary on the same
+    # connection (one pipeline: a connection per node, in order): the connection's
+    # replication offset is then the primary's offset at that moment.
+    def _primary_names(self):
+        return frozenset(node.name for node in self._r.get_primaries())
+
+    def _replica_counts(self, nodes):
+        """``{name: replicas connected}`` of the primaries ``nodes`` (``ROLE``, read at most
+        every ``ROLE_SECONDS``): a WAIT asks for no more replicas than a primary has, so a
+        primary left without its replica (after a failover) does not hold every write up
+        for the WAIT's timeout."""
+        now = time.monotonic()
+        stale = [n for n in nodes
+                 if now - self._replicas.get(n.name, (0, -1e9))[1] > ROLE_SECONDS]
+        if stale:
+            p = self._pipe()
+            for node in stale:
+                p.execute_command("ROLE", target_nodes=node)
+            for node, role in zip(stale, p.execute()):
+                if isinstance(role, dict):
+                    role = next(iter(role.values()), None)
+                kind = role[0] if role else b""
+                kind = kind.decode() if isinstance(kind, bytes) else kind
+                count = len(role[2]) if kind == "master" and len(role) > 2 else 0
+                self._replicas[node.name] = (count, now)
+        return {n.name: self._replicas[n.name][0] for n in nodes}
+
+    def _node_key(self, node):
+        """A scratch key of this crawl on one of primary ``node``'s slots."""
+        key = self._node_keys.get(node.name)
+        if key is not None and self._r.get_node_from_key(key).name == node.name:
+            return key
+        for i in range(1 << 20):
+            key = self._k("w%d" % i, "w")
+            if self._r.get_node_from_key(key).name == node.name:
+                self._node_keys[node.name] = key
+                return key
+        raise StoreError("no slot of the Redis primary %s was found" % node.name)
+
+    def _nodes_of(self, keys):
+        out = {}
+        for key in keys:
+            node = self._r.get_node_from_key(key)
+            out.setdefault(node.name, node)
+        return list(out.values())
+
+    def _queue_waits(self, p, nodes):
+        """Queue on ``p``, for each primary of ``nodes``, a write of the scratch key and a
+        WAIT after it; returns what ``_check_waits`` needs (nothing when WAIT is off)."""
+        waits = []
+        if not self.wait_replicas or not nodes:
+            return waits
+        counts = self._replica_counts(nodes)
+        for node in nodes:
+            want = min(self.wait_replicas, counts.get(node.name, 0))
+            if want <= 0:
+                self._shortfall(node, 0, self.wait_replicas, "any write", alone=True)
+                continue
+            p.set(self._node_key(node), self.master, px=WAIT_KEY_MS)
+            waits.append((p.n, node, want))
+            p.execute_command("WAIT", want, max(1, int(self.wait_timeout * 1000)),
+                              target_nodes=node)
+        return waits
+
+    def _check_waits(self, waits, results, what):
+        """True if every WAIT of ``waits`` reached its replicas; logs those that did not."""
+        ok = True
+        for position, node, want in waits:
+            got = results[position]
+            if isinstance(got, dict):
+                got = next(iter(got.values()), 0)
+            if int(got) < want:
+                ok = False
+                self._replicas.pop(node.name, None)      # read its replicas again
+                self._shortfall(node, int(got), want, what)
+        return ok
+
+    def _shortfall(self, node, got, want, what, alone=False):
+        """Log that ``what`` reached ``got`` of ``want`` replicas of primary ``node`` (or,
+        ``alone``, that it has none to reach), at most every ``SHORT_LOG_SECONDS`` (every
+        ``ALONE_LOG_SECONDS``)."""
+        now = time.monotonic()
+        key = (node.name, alone)
+        if now - self._short.get(key, -1e9) < (ALONE_LOG_SECONDS if alone
+                                               else SHORT_LOG_SECONDS):
+            return
+        self._short[key] = now
+        if alone:
+            log.warning("frontier::the Redis primary %s has no replica connected: %s there "
+                        "is not replicated, and its death would lose it (WAIT skipped)",
+                        node.name, what)
+        else:
+            log.warning("frontier::WAIT timed out: %s reached %d of %d replica(s) of the Redis "
+                        "primary %s within FRONTIER_REDIS_WAIT_TIMEOUT=%.3g s; if that primary "
+                        "died now, its failover could lose it", what, got, want, node.name,
+                        self.wait_timeout)
+
+    def _wait_all(self, what):
+        """WAIT on every primary (the writes each acknowledged so far); True if all did."""
+        if not self.wait_replicas:
+            return True
+        p = self._pipe()
+        waits = self._queue_waits(p, self._r.get_primaries())
+        return self._check_waits(waits, p.execute(), what)
+
+    def _secure_admits(self):
+        """Before a commit counts the pages whose links were admitted since the last one:
+        those admissions are on the replicas (WAIT); if the primaries changed meanwhile (a
+        failover, which may have lost some), they are admitted again (idempotent: a link
+        known stays as it is) and waited for."""
+        if not self.wait_replicas:
+            self._admits = []
+            return
+        self._wait_all("the links admitted since the last commit")
+        names = self._primary_names()
+        if self._primaries is not None and names != self._primaries and self._admits:
+            log.warning("frontier::the Redis primaries changed (a failover) since this master's "
+                        "last commit: admitting again the %d link batch(es) admitted since, "
+                        "which the failover may have lost", len(self._admits))
+            self._replay_admits()
+            self._wait_all("the links admitted again after a failover")
+        self._primaries = self._primary_names()
+        self._admits = []
+
+    def _replay_admits(self):
+        p = self._pipe()
+        queues = []
+        for keys, args, queue in self._admits:
+            self._call(p, "admit", keys, args)
+            queues.append(queue)
+        later = self._pipe()
+        for queue, result in zip(queues, p.execute()):
+            lowered = result[-1]
+            if queue is not None and lowered not in (b"", ""):
+                later.zadd(self._due_key(queue), {str(queue): float(lowered)}, lt=True)
+        later.execute()
+        self._due_cache = None
+
     # ------------------------------------------------------------------ opening
     def _open(self, wait_alive):
         r = self._r
@@ -388,7 +559,13 @@ class RedisStore:
         if journal is not None:
             log.warning("frontier::master %s did not finish its last commit; applying its "
                         "journal", self.master)
-            self._apply(json.loads(journal))
+            for attempt in range(3):     # again if a failover happens meanwhile
+                try:
+                    self._apply(json.loads(journal))
+                    break
+                except StoreError:
+                    if attempt == 2:
+                        raise
             self.recovered = True
         elif saved and not saved.get("clean", True):
             self.recovered = True
@@ -399,6 +576,7 @@ class RedisStore:
             self._release_stale(held)
             self.recovered = True
         self._store_state(dict(saved, clean=False, state=self._committed, seq=self._seq))
+        self._primaries = self._primary_names()
         self._opened = self._renewed_ok = self._clock()
         self._heartbeat(self._opened)
 
@@ -482,11 +660,16 @@ class RedisStore:
                 raise StoreError(self._broken)
         if busy:
             # nothing is written if this fails: the buffers stay for the next commit
-            self._r.set(self._mine("journal"), json.dumps(journal, separators=(",", ":")))
+            self._secure_admits()
+            p = self._pipe()
+            p.set(self._mine("journal"), json.dumps(journal, separators=(",", ":")))
+            waits = self._queue_waits(p, self._nodes_of([self._mine("journal")]))
+            self._check_waits(waits, p.execute(), "the commit's journal")
             self._apply_or_stop(journal)
         else:
             self._committed = dict(state)
             self._store_state({"state": state, "seq": self._seq, "clean": False})
+            self._admits = []
         for table in self._buffers:
             table.clear()
         self.uncommitted_since = None
@@ -517,6 +700,7 @@ class RedisStore:
         """Apply a journal (idempotent: a replay after a crash does the same)."""
         r = self._r
         now = self._clock()
+        primaries = self._primary_names()
         seq = j["seq"]
         rows = [UriRow._make(f) for f in j["rows"]]
         queues = {row.queue for row in rows if row.queue is not None}
@@ -615,7 +799,12 @@ class RedisStore:
                 self._held.pop(q, None)
             elif kind == "lower" and result not in (None, False):
                 p.zadd(self._due_key(q), {str(q): float(result)}, lt=True)
-        p.execute()
+        # every write above on the replicas before the journal goes (WAIT)
+        waits = self._queue_waits(p, self._r.get_primaries())
+        self._check_waits(waits, p.execute(), "a commit")
+        if self.wait_replicas and self._primary_names() != primaries:
+            raise StoreError("the Redis primaries changed (a failover) while a commit was "
+                             "applied: it is applied again")
         # 5. the state, and the journal is done with
         self._seq = seq
         self._committed = dict(j["state"])
@@ -680,6 +869,7 @@ class RedisStore:
             groups.setdefault((host_key(row.url), row.queue), []).append(i)
         p = self._pipe()
         order = []
+        calls = []     # kept until the next commit: admitted again after a failover
         for (host, queue), indexes in groups.items():
             ident = self._ident(queue) if queue is not None else None
             same = ident is not None and self._tag(ident) == self._tag(host)
@@ -693,6 +883,8 @@ class RedisStore:
                          _member(row, host, ident) if scheduled else b"",
                          repr(float(row.next_date)) if scheduled else ""]
             self._call(p, "admit", keys, args)
+            if self.wait_replicas:     # tuples of atoms: the garbage collector skips them
+                calls.append((tuple(keys), tuple(args), queue if same else None))
             order.append((host, queue, ident, same, indexes))
         results = p.execute() if order else []
         new = []
@@ -714,6 +906,9 @@ class RedisStore:
                     later_used = True
         if later_used:
             later.execute()
+        if calls:
+            self._on_undo(lambda n=len(self._admits): self._admits.__delitem__(slice(n, None)))
+            self._admits.extend(calls)
         if new:
             self._touch()
             self._on_undo(lambda new=new: self._unadmit(new))
@@ -917,8 +1112,14 @@ class RedisStore:
         ident = self._ident(queue)
         lease_end = now + self.lease
         check = "1" if queue in self._from_index else "0"
-        result = self._call(self._r, "take", [self._k(ident, "q")],
-                            [self.master, now, repr(lease_end), check])
+        key = self._k(ident, "q")
+        p = self._pipe()
+        self._call(p, "take", [key], [self.master, now, repr(lease_end), check])
+        waits = self._queue_waits(p, self._nodes_of([key]))
+        results = p.execute()
+        result = results[0]
+        if result and result[0] == 1:
+            self._check_waits(waits, results, "taking host queue %s" % ident)
         taken, old_nd, old_nb, old_own, old_lease = (list(result) + [None] * 5)[:5]
         self._due_cache = None
         if taken != 1:
@@ -1044,9 +1245,13 @@ class RedisStore:
         lease_end = now + self.lease
         p = self._pipe()
         p.set(self._mine("alive"), self._token, px=int(self.lease * 1000))
-        for q in queues:
-            self._call(p, "renew", [self._k(self._ident(q), "q")], [self.master, repr(lease_end)])
-        results = p.execute()[1:]
+        keys = [self._k(self._ident(q), "q") for q in queues]
+        for key in keys:
+            self._call(p, "renew", [key], [self.master, repr(lease_end)])
+        waits = self._queue_waits(p, self._nodes_of(keys))
+        results = p.execute()
+        self._check_waits(waits, results, "renewing %d lease(s)" % len(queues))
+        results = results[1:]
         p = self._pipe()
         lost = []
         for q, ok in zip(queues, results):
@@ -1125,7 +1330,57 @@ class RedisStore:
         if self.crawl_counters(local).get("open", 0) > 0:
             return False
         self._crawl_cache = None
-        return self.crawl_counters(local).get("open", 0) <= 0 and not self.others_busy()
+        if self.crawl_counters(local).get("open", 0) > 0 or self.others_busy():
+            return False
+        return not self._urls_left()
+
+    def _urls_left(self):
+        """True if a host queue still holds URLs to crawl although the crawl-wide counters
+        say none is left.  The counters are the sum of the masters' *committed* changes,
+        and a page's new links are admitted at once: a master that stops before the commit
+        that counts them (killed, or stopping itself after losing its leases) leaves them
+        scheduled in the store but never counted as open, so the count reaches 0 with them
+        still to crawl.  Each queue's head is read (once per ``CACHE_SECONDS``); a queue
+        found with URLs to crawl is made due (and indexed) again, with a warning."""
+        now = self._clock()
+        cached = self._left_cache
+        if cached is not None and 0 <= now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        names = {int(q): name.decode()
+                 for q, name in self._r.hgetall(self._meta("qnames")).items()}
+        for q, name in names.items():
+            self._qname[q] = name
+            self._qid[name] = q
+        queues = sorted(names)
+        p = self._pipe()
+        for q in queues:
+            p.zrange(self._k(names[q], "z"), 0, 63, withscores=True)
+        heads = p.execute() if queues else []
+        left = []
+        for q, raw in zip(queues, heads):
+            rows, _ = self._rows_of(q, names[q], raw)
+            rows = [self._rows.get(row.url, row) for row in rows]
+            rows = [row for row in rows if row.is_open and row.next_date is not None]
+            if rows:
+                left.append((q, min(row.next_date for row in rows), len(rows)))
+        for q, due, n in left:
+            if q in self._held:
+                continue      # crawled here
+            if q not in self._warned_left:
+                self._warned_left.add(q)
+                log.warning("frontier::host queue %s still holds %s URL(s) to crawl although the "
+                            "crawl-wide counters say none is left (a master stopped before "
+                            "committing the links it had admitted): they are crawled",
+                            names[q], "%d" % n if n < 64 else "64 or more")
+            key = self._k(names[q], "q")
+            self._call(self._r, "lower", [key], [self.master, _text(due), now])
+            nd, _, own, lease = self._queue_meta(q)
+            score = lease if own and lease is not None and lease > now else (
+                nd if nd is not None else due)
+            self._r.zadd(self._due_key(q), {str(q): score}, lt=True)
+            self._due_cache = None
+        self._left_cache = (now, bool(left))
+        return bool(left)
 
     # ------------------------------------------------------------------ hosts
     def host_queue(self, host):
