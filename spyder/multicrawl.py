@@ -39,12 +39,11 @@ import time
 
 import zmq
 
-from spyder.core import constants as C
-from spyder.core.wire.messages import MgmtMessage
 from spyder.core.wire.sockets import connect, create_context
-from spyder.core.worker.masters import KEYS, directory_addresses
+from spyder.core.worker.masters import directory_addresses
 from spyder.crawl import _worker_count, temporary_directory
 from spyder.errors import StartupError
+from spyder.supervisor import tell_worker_gone
 
 #: Seconds the children get to stop after a signal before they are killed.
 _STOP_GRACE = 60.0
@@ -246,15 +245,8 @@ class SharedCrawl:
             connect(self._gone, addresses["ZEROMQ_MGMT_WORKER"], "ZEROMQ_MGMT_WORKER")
 
     def _tell_gone(self, worker):
-        if self._gone is None:
-            return
-        identity = ("worker:%s:%d" % (socket.gethostname(), worker.proc.pid)).encode()
-        try:
-            self._gone.send_multipart(MgmtMessage(
-                C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_GONE,
-                {C.MGMT_DETAIL_WORKER: identity}).serialize(), zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # the masters' heartbeat timeout does it
+        if self._gone is not None:
+            tell_worker_gone(self._gone, self._identity, worker.proc.pid)
 
     def _supervise(self):
         while any(master.final is None for master in self.masters):

@@ -83,6 +83,19 @@ def child_process_kwargs():
             "preexec_fn": _die_with_parent()}
 
 
+def tell_worker_gone(publisher, sender, pid):
+    """Publish ``worker.gone`` for the worker process ``pid`` of this machine on
+    ``publisher`` (a PUB connected to masters' ``ZEROMQ_MGMT_WORKER``), as ``sender``:
+    the URLs it claimed return at once instead of after the heartbeat timeout."""
+    identity = ("worker:%s:%d" % (socket.gethostname(), pid)).encode()
+    try:
+        publisher.send_multipart(MgmtMessage(
+            C.ZMQ_SPYDER_MGMT_WORKER, sender, C.ZMQ_SPYDER_MGMT_WORKER_GONE,
+            {C.MGMT_DETAIL_WORKER: identity}).serialize(), zmq.NOBLOCK)
+    except zmq.ZMQError:
+        pass  # the master is gone too; its heartbeat timeout would do
+
+
 def _connectable(address):
     """A bind address such as tcp://*:5007 turned into one a local SUB can connect to."""
     for wildcard, local in (("tcp://*:", "tcp://127.0.0.1:"), ("tcp://0.0.0.0:", "tcp://127.0.0.1:"),
@@ -433,15 +446,8 @@ class Supervisor:
     def _tell_gone(self, child):
         """Tell the master that worker ``child`` exited (``worker.gone``): its claimed URLs
         return at once."""
-        if self._gone is None or child.proc is None:
-            return
-        identity = ("worker:%s:%d" % (socket.gethostname(), child.proc.pid)).encode()
-        try:
-            self._gone.send_multipart(MgmtMessage(
-                C.ZMQ_SPYDER_MGMT_WORKER, self._identity, C.ZMQ_SPYDER_MGMT_WORKER_GONE,
-                {C.MGMT_DETAIL_WORKER: identity}).serialize(), zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # the master is gone too; its heartbeat timeout would do
+        if self._gone is not None and child.proc is not None:
+            tell_worker_gone(self._gone, self._identity, child.proc.pid)
 
     def _read_status(self, sock):
         # the FD only signals a change: read while ZeroMQ says a message is waiting
