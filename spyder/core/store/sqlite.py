@@ -71,6 +71,7 @@ import sqlite3
 import time
 from hashlib import blake2b
 
+from spyder.core.store.bloom import BloomFilter, blocks_for
 from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SINGLE_QUEUE,
                                         LocalStore, RobotsRow, StoreError, UriRow)
 
@@ -78,7 +79,7 @@ log = logging.getLogger("spyder.frontier")
 
 SCHEMA_VERSION = 2
 #: ``meta`` keys that are the store's own, not the frontier's checkpoint state.
-_OWN_META = ("schema_version", "clean", "seen_mark")
+_OWN_META = ("schema_version", "clean", "seen_mark", "bloom")
 
 #: The tables of ``urls`` and what depends on it, in layout 2 (see the module docstring).
 _URL_SCHEMA = (
@@ -96,6 +97,7 @@ _URL_SCHEMA = (
         reason TEXT)""",
     """CREATE TABLE IF NOT EXISTS seen (fp INTEGER PRIMARY KEY, seq INTEGER NOT NULL)
         WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS bloom (block INTEGER PRIMARY KEY, bits BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS seen_collisions (url TEXT PRIMARY KEY, seq INTEGER NOT NULL)
         WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS schedule (
@@ -192,6 +194,8 @@ _QUEUE_HEAD = (
     "ORDER BY s.next_date, s.priority, s.seq")
 #: Fingerprints looked up per statement (SQLite allows 32766 parameters).
 _LOOKUP_CHUNK = 400
+#: Building a Bloom filter of at least this many keys is logged (with progress).
+_BLOOM_LOUD = 1 << 20
 
 
 def fingerprint(url):
@@ -238,7 +242,7 @@ class SQLiteStore(LocalStore):
     released when the store closes.
     """
 
-    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None):
+    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None, bloom_bits=10):
         self._clock = clock
         self._lock = lock
         self._path = db_name
@@ -258,6 +262,11 @@ class SQLiteStore(LocalStore):
         #: (fp -> seq, the first URL of a fingerprint), merged into ``seen`` in key order.
         self._next_seq = 1
         self._fresh = {}
+        #: The Bloom filter over ``seen`` (``bloom_bits`` bits per merged URL when built;
+        #: None with 0): a fingerprint it does not hold is not looked up in ``seen``.
+        self._bloom_bits = bloom_bits
+        self._bloom = None
+        self._merged = 0
         try:
             for pragma in _PRAGMAS:
                 self._cur.execute(pragma)
@@ -277,6 +286,7 @@ class SQLiteStore(LocalStore):
             if version is None:
                 self._set_meta("schema_version", SCHEMA_VERSION)
             self._load_fresh()
+            self._load_bloom()
             if not self._get_meta("clean", True):
                 log.warning("frontier::the state file was not closed cleanly; recomputing when "
                             "each host queue is due")
@@ -317,6 +327,64 @@ class SQLiteStore(LocalStore):
                     "next_date IS NOT NULL AND queue IS NOT NULL", (mark,))
         self._schedule_triggers(mark)
 
+    def _load_bloom(self):
+        """Read the Bloom filter of ``seen`` from the file, or build it from ``seen`` if
+        it is missing or does not match the file's ``seen_mark`` (a file from before the
+        filter, migrated, or merged by a Spyder without it) or ``bloom_bits``."""
+        if not self._bloom_bits:
+            return
+        meta = self._get_meta("bloom")
+        mark = self._get_meta("seen_mark", 0)
+        if (meta is None or meta.get("mark") != mark
+                or meta.get("bits_per_url") != self._bloom_bits):
+            self._build_bloom("none in the file" if meta is None else "the one in the file "
+                              "is stale" if meta.get("mark") != mark else "another size",
+                              log.warning)
+            return
+        bloom = BloomFilter(meta["blocks"], self._bloom_bits)
+        for block, bits in self._cur.execute("SELECT block, bits FROM bloom"):
+            bloom.load_block(block, bits)
+        self._bloom = bloom
+        self._merged = meta["keys"]
+
+    def _build_bloom(self, why, say=log.info):
+        """Build the filter from every key of ``seen`` (in key order, one block after the
+        other) at ``bloom_bits`` per key, and store all of it (in the open transaction)."""
+        self._begin()
+        cur = self._cur
+        keys = cur.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
+        bloom = BloomFilter(blocks_for(max(keys, SEEN_BATCH_MIN), self._bloom_bits),
+                            self._bloom_bits)
+        started = last_log = time.monotonic()
+        loud = keys >= _BLOOM_LOUD
+        if loud:
+            say("frontier::building the Bloom filter of the URL-seen test (%s) from %d "
+                "fingerprints: %.1f MB", why, keys, len(bloom) / 1e6)
+        rows = cur.execute("SELECT fp FROM seen")
+        done = 0
+        while True:
+            chunk = rows.fetchmany(1 << 16)
+            if not chunk:
+                break
+            bloom.add_sorted([fp for (fp,) in chunk])
+            done += len(chunk)
+            if loud and time.monotonic() - last_log >= 10.0:
+                last_log = time.monotonic()
+                say("frontier::Bloom filter: %d of %d fingerprints (%.0f %%), %.0f s", done, keys,
+                    100.0 * done / max(1, keys), last_log - started)
+        cur.execute("DELETE FROM bloom")
+        cur.executemany("INSERT INTO bloom (block, bits) VALUES (?, ?)", bloom.take_dirty())
+        self._bloom = bloom
+        self._merged = keys
+        self._save_bloom_meta(self._get_meta("seen_mark", 0))
+        if loud:
+            say("frontier::Bloom filter built in %.1f s", time.monotonic() - started)
+
+    def _save_bloom_meta(self, mark):
+        bloom = self._bloom
+        self._set_meta("bloom", {"mark": mark, "blocks": bloom.blocks, "keys": self._merged,
+                                 "bits_per_url": self._bloom_bits})
+
     def _schedule_triggers(self, mark):
         """(Re)create the triggers that keep the schedule entries of rows above and below
         the mark."""
@@ -338,8 +406,9 @@ class SQLiteStore(LocalStore):
         self._begin()
         cur = self._cur
         fresh = self._fresh
+        keys = sorted(fresh)
         cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)",
-                        ((fp, fresh[fp]) for fp in sorted(fresh)))  # no list of pairs
+                        ((fp, fresh[fp]) for fp in keys))  # no list of pairs
         # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
         # statement journal, which would hold a copy of every page it changes (in memory)
         cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
@@ -349,6 +418,16 @@ class SQLiteStore(LocalStore):
         self._set_meta("seen_mark", mark)
         self._schedule_triggers(mark)
         self._fresh = {}
+        bloom = self._bloom
+        if bloom is not None:  # the filter holds what seen holds, in the same commit
+            self._merged += len(fresh)
+            if self._merged > bloom.capacity:
+                self._build_bloom("the merged URLs grew past its %d" % bloom.capacity)
+            else:
+                bloom.add_sorted(keys)
+                cur.executemany("INSERT OR REPLACE INTO bloom (block, bits) VALUES (?, ?)",
+                                bloom.take_dirty())
+                self._save_bloom_meta(mark)
 
     # ------------------------------------------------------------------ checkpoints
     def _begin(self):
@@ -438,10 +517,12 @@ class SQLiteStore(LocalStore):
         fresh = self._fresh
         found = {}
         rest = []
+        may = None if self._bloom is None else self._bloom.may_contain
         for fp in fps:
             seq = fresh.get(fp)
             if seq is None:
-                rest.append(fp)
+                if may is None or may(fp):  # not in the filter: certainly not in seen
+                    rest.append(fp)
             else:
                 found[fp] = seq
         for start in range(0, len(rest), _LOOKUP_CHUNK):
@@ -862,8 +943,8 @@ def migrate_v1(store, path):
 class SQLiteSingleHostUriQueue(SQLiteStore):
     """All URLs in one queue: the SingleHostFrontier's single politeness window."""
 
-    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None):
-        super().__init__(db_name, clock, cache_mb, lock)
+    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None, bloom_bits=10):
+        super().__init__(db_name, clock, cache_mb, lock, bloom_bits)
         self._single = self.queue_id(SINGLE_QUEUE)
         self._commit()
 
