@@ -154,7 +154,7 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
     path = str(tmp_path / "state.db")
     _v1_file(path)
     store = SQLiteMultipleHostUriQueue(path)
-    assert "migrating it to version 2" in caplog.text
+    assert "migrating it to version 3" in caplog.text
     assert store.state()["counters"] == {"known": 3}
     assert store.find("http://a/1").etag == '"x"' and store.find("http://a/2").reason == "status"
     assert [r.url for r in store.queue_head(1, 5)] == ["http://a/3", "http://a/1"]
@@ -166,8 +166,8 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
     assert version == ("1",)
     assert backup.execute("SELECT COUNT(*) FROM urls").fetchone() == (3,)
     backup.close()
-    reopened = SQLiteStore(path)  # version 2 now: no second migration
-    assert reopened._get_meta("schema_version") == 2 and len(reopened) == 4
+    reopened = SQLiteStore(path)  # version 3 now: no second migration
+    assert reopened._get_meta("schema_version") == 3 and len(reopened) == 4
     reopened.close()
 
 
@@ -205,7 +205,8 @@ def test_the_bloom_filter_never_forgets_a_key_and_rarely_claims_one():
 
 
 def _seen_keys(store):
-    return [fp for (fp,) in store._cur.execute("SELECT fp FROM seen")]
+    return [fp for (fp,) in store._cur.execute("SELECT fp FROM seen UNION ALL "
+                                               "SELECT fp FROM seen_recent")]
 
 
 def _admit_many(store, urls, rng, commit_every=40):
@@ -231,7 +232,7 @@ def test_every_admitted_url_is_found_again_through_the_bloom_filter(tmp_path, mo
     _admit_many(store, urls[:9000], rng)
     store.commit({})
     # merged past the first filter's capacity: a larger one was built, and holds seen
-    assert store._bloom.blocks > first_blocks and store._merged == len(_seen_keys(store)) > 6000
+    assert store._bloom.blocks > first_blocks and sum(store._levels) == len(_seen_keys(store)) > 6000
     assert all(store._bloom.may_contain(fp) for fp in _seen_keys(store))
     assert store.admit([UriRow(u, 1) for u in urls[:9000:7]]) == []
     assert all(store.find(u) is not None for u in urls[:9000:13])
@@ -286,7 +287,7 @@ def test_a_stale_or_missing_bloom_filter_is_built_again_from_seen(tmp_path, monk
     assert "building the Bloom filter of the URL-seen test (%s)" % reason in caplog.text
     assert "Bloom filter built in" in caplog.text
     keys = _seen_keys(reopened)
-    assert reopened._merged == len(keys) > 1000
+    assert sum(reopened._levels) == len(keys) > 1000
     assert all(reopened._bloom.may_contain(fp) for fp in keys)
     assert reopened.admit([UriRow(u, 1) for u in urls]) == []
     reopened.close()
@@ -308,3 +309,78 @@ def test_the_bloom_filter_spares_the_seen_look_up_of_new_links(monkeypatch):
     assert len(store.admit([UriRow("http://h/new/%d" % i, 1) for i in range(30)])) == 30
     assert looked_up == []  # none of the 30 in the filter (a false positive here: 1 in 10^6)
     assert store.admit([UriRow("http://h/1", 1)]) == [] and len(looked_up) == 1
+
+
+# ---------------------------------------------------------------- the two levels of seen
+def _level_counts(store):
+    return [store._cur.execute("SELECT COUNT(*) FROM %s" % t).fetchone()[0]
+            for t in ("seen", "seen_recent")]
+
+
+def test_merges_fill_seen_recent_and_move_it_into_seen_now_and_then(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 200)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 200)
+    path = str(tmp_path / "state.db")
+    rng = random.Random(2)
+    urls = ["http://h%d.example/%d" % (i % 3, i) for i in range(6000)]
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    seen = []
+    for start in range(0, 5400, 300):
+        _admit_many(store, urls[start:start + 300], rng, 10 ** 6)
+        store.commit({})
+        assert _level_counts(store) == store._levels == store._get_meta("seen_levels")
+        seen.append(tuple(store._levels))
+    assert any(recent == 0 for _, recent in seen[1:]) and max(r for _, r in seen) > 200
+    assert len({big for big, _ in seen}) >= 3  # seen took the recent keys several times
+    keys = _seen_keys(store)
+    assert len(keys) == len(set(keys)) == sum(store._levels)
+    assert all(store.find(u) is not None for u in urls[:5400])
+    # a crash inside a merge that moves seen_recent into seen: nothing of it survives
+    pending = urls[5400:]
+    _admit_many(store, pending, rng, 10 ** 6)
+    while not (store._levels[1] + len(store._fresh)) ** 2 >= 2 * store._levels[0] * len(
+            store._fresh):
+        store.commit({})
+        pending = ["http://more.example/%d/%d" % (len(store), i) for i in range(250)]
+        _admit_many(store, pending, rng, 10 ** 6)
+    committed = list(store._levels)
+    store._merge_fresh()
+    assert store._levels[1] == 0
+    store._cur.execute("ROLLBACK")
+    store._db.close()
+    store._release()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert reopened._levels == committed == _level_counts(reopened)
+    committed_urls = [u for (u,) in reopened._cur.execute("SELECT url FROM urls")]
+    assert set(urls[:5400]) <= set(committed_urls) and not set(pending) & set(committed_urls)
+    assert all(reopened.find(u) is None for u in pending)
+    assert all(reopened.find(u) is not None for u in committed_urls)
+    assert reopened.admit([UriRow(u, 1) for u in committed_urls]) == []
+    reopened.commit({})
+    reopened.close()
+
+
+def test_a_schema_2_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 100)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 100)
+    path = str(tmp_path / "state.db")
+    urls = ["http://h.example/%d" % i for i in range(700)]
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    _admit_many(store, urls, random.Random(4), 3)
+    store.close()
+    db = sqlite3.connect(path)  # what a schema-2 Spyder leaves: one level, no filter
+    db.execute("INSERT INTO seen SELECT fp, seq FROM seen_recent")
+    db.execute("DROP TABLE seen_recent")
+    db.execute("DROP TABLE bloom")
+    db.execute("DELETE FROM meta WHERE key IN ('seen_levels', 'bloom')")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.commit()
+    merged = db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
+    db.close()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert "schema version 2: upgraded to 3" in caplog.text
+    assert reopened._get_meta("schema_version") == 3 and reopened._levels == [merged, 0]
+    assert reopened.admit([UriRow(u, 1) for u in urls]) == []
+    reopened.close()

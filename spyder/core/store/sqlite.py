@@ -77,11 +77,11 @@ from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SI
 
 log = logging.getLogger("spyder.frontier")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: ``meta`` keys that are the store's own, not the frontier's checkpoint state.
-_OWN_META = ("schema_version", "clean", "seen_mark", "bloom")
+_OWN_META = ("schema_version", "clean", "seen_mark", "seen_levels", "bloom")
 
-#: The tables of ``urls`` and what depends on it, in layout 2 (see the module docstring).
+#: The tables of ``urls`` and what depends on it, in layout 3 (see the module docstring).
 _URL_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS urls (
         seq INTEGER PRIMARY KEY,
@@ -96,6 +96,8 @@ _URL_SCHEMA = (
         status INTEGER,
         reason TEXT)""",
     """CREATE TABLE IF NOT EXISTS seen (fp INTEGER PRIMARY KEY, seq INTEGER NOT NULL)
+        WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS seen_recent (fp INTEGER PRIMARY KEY, seq INTEGER NOT NULL)
         WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS bloom (block INTEGER PRIMARY KEY, bits BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS seen_collisions (url TEXT PRIMARY KEY, seq INTEGER NOT NULL)
@@ -183,8 +185,9 @@ _SELECT = "SELECT " + _COLUMNS + ", seq FROM urls"
 _INSERT = "INSERT INTO urls (" + _COLUMNS + ", seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _RECORD = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, priority = ?, "
            "depth = ?, attempt = ?, status = ?, reason = ? WHERE seq = ?")
-#: Candidates of a batch of fingerprints among the merged ones.
-_CANDIDATES = "SELECT fp, seq FROM seen WHERE fp IN (%s)"
+#: Candidates of a batch of fingerprints among the merged ones (both levels).
+_CANDIDATES = ("SELECT fp, seq FROM seen WHERE fp IN (%s) UNION ALL "
+               "SELECT fp, seq FROM seen_recent WHERE fp IN (%s)")
 #: A queue's head: the merged entries and the fresh ones, one range of each.
 _QUEUE_HEAD = (
     "SELECT u.url, u.queue, u.etag, u.mod_date, u.next_date, u.priority, u.depth, u.attempt, "
@@ -266,7 +269,8 @@ class SQLiteStore(LocalStore):
         #: None with 0): a fingerprint it does not hold is not looked up in ``seen``.
         self._bloom_bits = bloom_bits
         self._bloom = None
-        self._merged = 0
+        #: Keys in ``seen`` and in ``seen_recent`` (``meta["seen_levels"]``).
+        self._levels = [0, 0]
         try:
             for pragma in _PRAGMAS:
                 self._cur.execute(pragma)
@@ -274,18 +278,23 @@ class SQLiteStore(LocalStore):
             version = self._schema_version()
             if version == 1:
                 migrate_v1(self, db_name)
-            elif version not in (None, SCHEMA_VERSION):
+            elif version not in (None, 2, SCHEMA_VERSION):
                 raise StoreError("state file has schema version %r, this Spyder reads %d (and "
-                                 "migrates 1); use a new FRONTIER_STATE_FILE"
+                                 "upgrades 1 and 2); use a new FRONTIER_STATE_FILE"
                                  % (version, SCHEMA_VERSION))
             self._begin()
             for statement in _SCHEMA:
                 self._cur.execute(statement)
             if "not_before" not in {c[1] for c in self._cur.execute("PRAGMA table_info(queues)")}:
                 self._cur.execute("ALTER TABLE queues ADD COLUMN not_before REAL")  # older files
-            if version is None:
+            if version == 2:  # layout 2 plus an empty seen_recent: nothing to rewrite
+                log.warning("frontier::state file has schema version 2: upgraded to %d (the "
+                            "URL-seen test's second level, seen_recent); a Spyder before it "
+                            "refuses the file", SCHEMA_VERSION)
+            if version != SCHEMA_VERSION:
                 self._set_meta("schema_version", SCHEMA_VERSION)
             self._load_fresh()
+            self._load_levels()
             self._load_bloom()
             if not self._get_meta("clean", True):
                 log.warning("frontier::the state file was not closed cleanly; recomputing when "
@@ -345,14 +354,13 @@ class SQLiteStore(LocalStore):
         for block, bits in self._cur.execute("SELECT block, bits FROM bloom"):
             bloom.load_block(block, bits)
         self._bloom = bloom
-        self._merged = meta["keys"]
 
     def _build_bloom(self, why, say=log.info):
         """Build the filter from every key of ``seen`` (in key order, one block after the
         other) at ``bloom_bits`` per key, and store all of it (in the open transaction)."""
         self._begin()
         cur = self._cur
-        keys = cur.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
+        keys = sum(self._levels)
         bloom = BloomFilter(blocks_for(max(keys, SEEN_BATCH_MIN), self._bloom_bits),
                             self._bloom_bits)
         started = last_log = time.monotonic()
@@ -360,7 +368,7 @@ class SQLiteStore(LocalStore):
         if loud:
             say("frontier::building the Bloom filter of the URL-seen test (%s) from %d "
                 "fingerprints: %.1f MB", why, keys, len(bloom) / 1e6)
-        rows = cur.execute("SELECT fp FROM seen")
+        rows = cur.execute("SELECT fp FROM seen UNION ALL SELECT fp FROM seen_recent")
         done = 0
         while True:
             chunk = rows.fetchmany(1 << 16)
@@ -375,14 +383,13 @@ class SQLiteStore(LocalStore):
         cur.execute("DELETE FROM bloom")
         cur.executemany("INSERT INTO bloom (block, bits) VALUES (?, ?)", bloom.take_dirty())
         self._bloom = bloom
-        self._merged = keys
         self._save_bloom_meta(self._get_meta("seen_mark", 0))
         if loud:
             say("frontier::Bloom filter built in %.1f s", time.monotonic() - started)
 
     def _save_bloom_meta(self, mark):
         bloom = self._bloom
-        self._set_meta("bloom", {"mark": mark, "blocks": bloom.blocks, "keys": self._merged,
+        self._set_meta("bloom", {"mark": mark, "blocks": bloom.blocks, "keys": sum(self._levels),
                                  "bits_per_url": self._bloom_bits})
 
     def _schedule_triggers(self, mark):
@@ -394,6 +401,16 @@ class SQLiteStore(LocalStore):
             self._cur.execute(_SCHEDULE_TRIGGER % dict(name=name, test=test, mark=mark,
                                                        table=table))
 
+    def _load_levels(self):
+        """How many keys ``seen`` and ``seen_recent`` hold (counted once if the file does
+        not say: a file upgraded or built by a tool)."""
+        levels = self._get_meta("seen_levels")
+        if levels is None:
+            levels = [self._cur.execute("SELECT COUNT(*) FROM %s" % table).fetchone()[0]
+                      for table in ("seen", "seen_recent")]
+            self._set_meta("seen_levels", levels)
+        self._levels = levels
+
     def _seen_batch(self):
         """Fresh fingerprints to gather before merging them into ``seen``: an eighth of the
         known URLs, so that a merge writes each page of ``seen`` for ~2.5 new keys at least
@@ -401,14 +418,37 @@ class SQLiteStore(LocalStore):
         return max(SEEN_BATCH_MIN, min(SEEN_BATCH_MAX, self._next_seq // 8))
 
     def _merge_fresh(self):
-        """Move ``temp.fresh`` into ``seen`` in key order (inside the open transaction, so
-        the next commit holds both the keys and the new ``seen_mark``)."""
+        """Move the fresh fingerprints into ``seen_recent`` in key order, or, once that
+        would hold ``sqrt(2 * seen * batch)`` keys, those and ``seen_recent`` into
+        ``seen`` in one ordered pass (and empty ``seen_recent``); the fresh schedule
+        entries into ``schedule``.  Inside the open transaction, so the next commit holds
+        the keys, the filter's blocks and the new ``seen_mark`` together.
+
+        ``seen_recent`` keeps a merge from rewriting every page of ``seen`` (the keys are
+        random: each of its pages gets some): ``seen`` is rewritten once per
+        ~``sqrt(2 * seen / batch)`` merges, ``seen_recent`` (smaller) at each."""
         self._begin()
         cur = self._cur
         fresh = self._fresh
         keys = sorted(fresh)
-        cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)",
-                        ((fp, fresh[fp]) for fp in keys))  # no list of pairs
+        big, recent = self._levels
+        if recent and (recent + len(keys)) ** 2 >= 2 * big * len(keys):
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS fresh_keys (fp INTEGER PRIMARY KEY, "
+                        "seq INTEGER NOT NULL) WITHOUT ROWID")
+            cur.executemany("INSERT INTO temp.fresh_keys (fp, seq) VALUES (?, ?)",
+                            ((fp, fresh[fp]) for fp in keys))  # in key order: appended
+            # both sorted by fp: SQLite merges the two scans, each page of seen is written
+            # once; OR IGNORE (disjoint keys) needs no statement journal
+            cur.execute("INSERT OR IGNORE INTO seen (fp, seq) SELECT fp, seq FROM seen_recent "
+                        "UNION ALL SELECT fp, seq FROM temp.fresh_keys ORDER BY 1")
+            cur.execute("DELETE FROM seen_recent")
+            cur.execute("DROP TABLE temp.fresh_keys")
+            self._levels = [big + recent + len(keys), 0]
+        else:
+            cur.executemany("INSERT INTO seen_recent (fp, seq) VALUES (?, ?)",
+                            ((fp, fresh[fp]) for fp in keys))  # no list of pairs
+            self._levels = [big, recent + len(keys)]
+        self._set_meta("seen_levels", self._levels)
         # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
         # statement journal, which would hold a copy of every page it changes (in memory)
         cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
@@ -420,8 +460,7 @@ class SQLiteStore(LocalStore):
         self._fresh = {}
         bloom = self._bloom
         if bloom is not None:  # the filter holds what seen holds, in the same commit
-            self._merged += len(fresh)
-            if self._merged > bloom.capacity:
+            if sum(self._levels) > bloom.capacity:
                 self._build_bloom("the merged URLs grew past its %d" % bloom.capacity)
             else:
                 bloom.add_sorted(keys)
@@ -527,7 +566,8 @@ class SQLiteStore(LocalStore):
                 found[fp] = seq
         for start in range(0, len(rest), _LOOKUP_CHUNK):
             chunk = rest[start:start + _LOOKUP_CHUNK]
-            found.update(self._cur.execute(_CANDIDATES % ", ".join("?" * len(chunk)), chunk))
+            marks = ", ".join("?" * len(chunk))
+            found.update(self._cur.execute(_CANDIDATES % (marks, marks), chunk + chunk))
         return found
 
     def _texts(self, seqs):
