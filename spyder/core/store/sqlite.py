@@ -556,14 +556,14 @@ class SQLiteStore(LocalStore):
         fresh = self._fresh
         found = {}
         rest = []
-        may = None if self._bloom is None else self._bloom.may_contain
         for fp in fps:
             seq = fresh.get(fp)
             if seq is None:
-                if may is None or may(fp):  # not in the filter: certainly not in seen
-                    rest.append(fp)
+                rest.append(fp)
             else:
                 found[fp] = seq
+        if self._bloom is not None:  # not in the filter: certainly not in seen
+            rest = self._bloom.maybe_known(rest)
         for start in range(0, len(rest), _LOOKUP_CHUNK):
             chunk = rest[start:start + _LOOKUP_CHUNK]
             marks = ", ".join("?" * len(chunk))
