@@ -17,6 +17,14 @@ master's memory does not grow with the crawl and a restart resumes it:
   fingerprint found is confirmed by comparing the URL text of its row; a URL whose
   fingerprint another URL already has is kept in ``seen_collisions`` (URL text ->
   seq), so a collision never makes a new URL look known.
+* ``seen_recent`` -- the second level of ``seen`` (same layout): merges go here, and
+  it goes into ``seen`` in one ordered pass once it holds ``sqrt(2 * seen * batch)``
+  keys, so a merge rewrites every page of this small table instead of ``seen``'s.
+* ``bloom`` -- the Bloom filter over ``seen`` and ``seen_recent`` (``bloom``), one
+  4,000-byte block per row: a fingerprint it does not hold is not looked up on disk.
+  A merge writes the blocks it changed in its own commit; ``meta["bloom"]`` names the
+  ``seen_mark`` it matches, and a filter that is missing or stale when the file is
+  opened is built again from the two tables.
 * ``schedule`` -- the scheduled URLs (``next_date`` not NULL) clustered by ``(queue,
   next_date, priority, seq)`` (WITHOUT ROWID): a queue's head is one contiguous range.
 * Fresh URLs (stored since the last merge, ``seq`` above ``meta["seen_mark"]``) are
@@ -24,9 +32,9 @@ master's memory does not grow with the crawl and a restart resumes it:
   schedule entries in ``temp.fresh_schedule`` (memory), so adding a URL writes no
   random page of a big B-tree -- only the end of ``urls``.  When a commit finds an
   eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``, at most
-  ``SEEN_BATCH_MAX``), both are merged into ``seen`` and ``schedule`` in key order
-  within that commit, which moves the mark; each page of ``seen`` is then written
-  once for many keys.  Opening a file rebuilds the fresh part from ``urls`` (the rows
+  ``SEEN_BATCH_MAX``), both are merged into ``seen_recent`` (or ``seen``) and
+  ``schedule`` in key order within that commit, which moves the mark; each page is
+  then written once for many keys.  Opening a file rebuilds the fresh part from ``urls`` (the rows
   above the mark), so a crash loses only what the last commit did not hold.
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
@@ -59,8 +67,8 @@ forgotten when a savepoint rolls back: the earliest ``next_due`` (no statement t
 for due queues while none is) and the due times of the queues touched lately (a new
 link that does not make its stored queue due earlier costs no statement).
 A file of schema version 1 (``urls`` keyed by its URL text) is migrated when opened
-(``migrate_v1``: a copy is kept as ``<file>.v1-backup`` first); another version is
-refused.  ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
+(``migrate_v1``: a copy is kept as ``<file>.v1-backup`` first), one of version 2 (one
+level of ``seen``, no filter) upgraded in place; another version is refused.  ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
 names and query shapes: one global queue, or one queue per host.
 """
 import contextlib
@@ -932,7 +940,7 @@ class SQLiteStore(LocalStore):
 
 def migrate_v1(store, path):
     """Rewrite a state file of schema version 1 (``urls`` keyed by its URL text, one
-    index per queue) into layout 2, in one transaction, after a copy of the file to
+    index per queue) into layout 3, in one transaction, after a copy of the file to
     ``<file>.v1-backup`` (refused if that exists)."""
     cur = store._cur
     known = cur.execute("SELECT COUNT(*) FROM urls").fetchone()[0]
