@@ -101,10 +101,12 @@ class BloomFilter:
                 dirty.add(block)
                 last = block
             base = block * BLOCK_BITS
-            for p in (base + (((u & 0xFFFF) * BLOCK_BITS) >> 16),
-                      base + ((((u >> 16) & 0xFFFF) * BLOCK_BITS) >> 16),
-                      base + ((((u >> 32) & 0xFFFF) * BLOCK_BITS) >> 16)):
-                bits[p >> 3] |= 1 << (p & 7)
+            p = base + (((u & 0xFFFF) * BLOCK_BITS) >> 16)
+            bits[p >> 3] |= 1 << (p & 7)
+            p = base + ((((u >> 16) & 0xFFFF) * BLOCK_BITS) >> 16)
+            bits[p >> 3] |= 1 << (p & 7)
+            p = base + ((((u >> 32) & 0xFFFF) * BLOCK_BITS) >> 16)
+            bits[p >> 3] |= 1 << (p & 7)
 
     def take_dirty(self):
         """``(block, bytes)`` of the blocks changed since the last call, in block order (a

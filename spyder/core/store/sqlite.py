@@ -444,7 +444,7 @@ class SQLiteStore(LocalStore):
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS fresh_keys (fp INTEGER PRIMARY KEY, "
                         "seq INTEGER NOT NULL) WITHOUT ROWID")
             cur.executemany("INSERT INTO temp.fresh_keys (fp, seq) VALUES (?, ?)",
-                            ((fp, fresh[fp]) for fp in keys))  # in key order: appended
+                            zip(keys, map(fresh.__getitem__, keys)))  # in key order: appended
             # both sorted by fp: SQLite merges the two scans, each page of seen is written
             # once; OR IGNORE (disjoint keys) needs no statement journal
             cur.execute("INSERT OR IGNORE INTO seen (fp, seq) SELECT fp, seq FROM seen_recent "
@@ -454,7 +454,7 @@ class SQLiteStore(LocalStore):
             self._levels = [big + recent + len(keys), 0]
         else:
             cur.executemany("INSERT INTO seen_recent (fp, seq) VALUES (?, ?)",
-                            ((fp, fresh[fp]) for fp in keys))  # no list of pairs
+                            zip(keys, map(fresh.__getitem__, keys)))  # no list of pairs
             self._levels = [big, recent + len(keys)]
         self._set_meta("seen_levels", self._levels)
         # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
