@@ -15,8 +15,9 @@ Nothing goes through the frontier one URL at a time: ``urls`` is appended in ``s
 order, ``seen`` (fingerprint -> seq) and ``schedule`` (queue, next_date, priority,
 seq) are inserted in their key order after a sort in numpy, so every B-tree page is
 written once, full; the Bloom filter of ``seen`` is built from the sorted keys on the
-way (``BLOOM_BITS`` per URL, as the store would build it).  The file is the store's layout (``spyder.core.store.sqlite``),
-closed cleanly, with the counters a frontier would have.
+way (``BLOOM_BITS`` per URL, as the store would build it).  The file is the store's
+layout (``spyder.core.store.sqlite``), closed cleanly, with the counters a frontier
+would have.
 
     python benchmarks/build_state.py /tmp/state.db 10000000           # 10^7, ~2 min
     python benchmarks/build_state.py /tmp/state.db 100000000 --hosts 100000

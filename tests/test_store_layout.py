@@ -232,7 +232,8 @@ def test_every_admitted_url_is_found_again_through_the_bloom_filter(tmp_path, mo
     _admit_many(store, urls[:9000], rng)
     store.commit({})
     # merged past the first filter's capacity: a larger one was built, and holds seen
-    assert store._bloom.blocks > first_blocks and sum(store._levels) == len(_seen_keys(store)) > 6000
+    assert store._bloom.blocks > first_blocks
+    assert sum(store._levels) == len(_seen_keys(store)) > 6000
     assert all(store._bloom.may_contain(fp) for fp in _seen_keys(store))
     assert store.admit([UriRow(u, 1) for u in urls[:9000:7]]) == []
     assert all(store.find(u) is not None for u in urls[:9000:13])

@@ -34,8 +34,9 @@ master's memory does not grow with the crawl and a restart resumes it:
   eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``, at most
   ``SEEN_BATCH_MAX``), both are merged into ``seen_recent`` (or ``seen``) and
   ``schedule`` in key order within that commit, which moves the mark; each page is
-  then written once for many keys.  Opening a file rebuilds the fresh part from ``urls`` (the rows
-  above the mark), so a crash loses only what the last commit did not hold.
+  then written once for many keys.  Opening a file rebuilds the fresh part from
+  ``urls`` (the rows above the mark), so a crash loses only what the last commit did
+  not hold.
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
   ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
@@ -68,8 +69,9 @@ for due queues while none is) and the due times of the queues touched lately (a 
 link that does not make its stored queue due earlier costs no statement).
 A file of schema version 1 (``urls`` keyed by its URL text) is migrated when opened
 (``migrate_v1``: a copy is kept as ``<file>.v1-backup`` first), one of version 2 (one
-level of ``seen``, no filter) upgraded in place; another version is refused.  ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
-names and query shapes: one global queue, or one queue per host.
+level of ``seen``, no filter) upgraded in place; another version is refused.
+``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original names
+and query shapes: one global queue, or one queue per host.
 """
 import contextlib
 import json
