@@ -20,6 +20,10 @@ measured.
 
     python benchmarks/bench_curve.py --reference ../old-tree --json curve.json
     python benchmarks/bench_curve.py --sizes 100000000 --rounds 0 --grow 4300000  # 10^8
+    python benchmarks/bench_curve.py --sizes 10000000 --rounds 0 --merge-bytes 6050000
+
+``--merge-bytes N`` measures only the bytes the store itself writes while N new URLs
+arrive (``merge_bytes``), e.g. over a whole merge cycle.
 """
 import argparse
 import json
@@ -115,6 +119,48 @@ def seen_cost(path, hosts, pages, work, in_place=False):
             "known": known}
 
 
+def _written():
+    """Bytes this process has had written to storage (``/proc/self/io``)."""
+    with open("/proc/self/io") as f:
+        return int(dict(line.split(": ") for line in f.read().splitlines())["write_bytes"])
+
+
+def merge_bytes(path, hosts, new_urls, work):
+    """Bytes the store writes on a copy of ``path`` while ``new_urls`` new URLs arrive as
+    pages of 10 known and 20 new links (``admit``, a commit every 500 pages, the merges as
+    they fall due): the store alone, no master, no outcomes."""
+    from spyder.core.store.protocol import UriRow
+    from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue
+
+    copy = os.path.join(work, "merge.db")
+    shutil.copyfile(path, copy)
+    store = SQLiteMultipleHostUriQueue(copy)
+    known = issued = store._next_seq - 1
+    rng = random.Random(5)
+    mark = store._get_meta("seen_mark", 0)
+    started, merges, pages = _written(), [], 0
+    while issued - known < new_urls:
+        links = [build_state.url(rng.randrange(issued), hosts) for _ in range(10)]
+        links += [build_state.url(issued + k, hosts) for k in range(20)]
+        issued += 20
+        store.admit([UriRow(u, 1 + build_state.host_of(issued, hosts), next_date=2.0, depth=2)
+                     for u in links])
+        pages += 1
+        if pages % 500 == 0:
+            store.commit({})
+            if store._get_meta("seen_mark", 0) != mark:
+                mark = store._get_meta("seen_mark", 0)
+                merges.append(issued - known)
+    store.commit({})
+    store.close()
+    total = _written() - started
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(copy + suffix):
+            os.unlink(copy + suffix)
+    return {"new_urls": issued - known, "pages": pages, "merges_at": merges,
+            "written_mb": round(total / 2 ** 20), "kb_per_page": round(total / 1024 / pages, 1)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100000, 1000000, 10000000])
@@ -129,6 +175,9 @@ def main(argv=None):
     parser.add_argument("--in-place", action="store_true",
                         help="run on the state files themselves, not copies (10^8: 15 GB)")
     parser.add_argument("--timeout", type=float, default=1500.0, help="longest master run (s)")
+    parser.add_argument("--merge-bytes", type=int, metavar="N",
+                        help="only: bytes the store alone writes while N new URLs arrive "
+                        "(merges included), on each size's state file")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     os.makedirs(args.cache, exist_ok=True)
@@ -153,6 +202,14 @@ def main(argv=None):
             print("built %d URLs in %.1f s: %s" % (size, built["seconds"], built["split"]),
                   flush=True)
         file_bytes = os.path.getsize(path)
+        if args.merge_bytes:
+            row = {"known": size, "merge_bytes": merge_bytes(path, args.hosts, args.merge_bytes,
+                                                             args.cache)}
+            print("size %d: %s" % (size, json.dumps(row)), flush=True)
+            report["sizes"].append(row)
+            if not args.keep:
+                os.unlink(path)
+            continue
         if not args.in_place:
             seen = seen_cost(path, args.hosts, args.seen_pages, args.cache)
             print("seen test at %d: %.2f CPU us per link (%.2f wall)" % (
@@ -179,6 +236,8 @@ def main(argv=None):
         "known URLs", "results/s", "first win", "last win", "CPU/1000", "results/CPUs",
         "KB/result", "RSS MB", "B/URL", "resume s", "seen CPU us"))
     for row in report["sizes"]:
+        if "master" not in row:
+            continue
         m = row["master"]
         print("%12d %10.0f %10.0f %10.0f %9.3f %11.0f %10.1f %9.1f %8.1f %9.2f %9.2f" % (
             row["known"], m["results_per_s"], m["first_window"] or 0, m["last_window"] or 0,
@@ -186,7 +245,7 @@ def main(argv=None):
             m["written_kb_per_result"], m["peak_rss_mb"],
             row["bytes_per_known_url"], (m["resume"] or {}).get("first_dispatch_s", -1),
             row["seen"]["us_per_link"]))
-    if report["sizes"]:
+    if report["sizes"] and "master" in report["sizes"][0]:
         base = report["sizes"][0]["master"]["results_per_s"]
         for row in report["sizes"][1:]:
             print("at %d / at %d: results/s %.2f, results per master CPU second %.2f" % (

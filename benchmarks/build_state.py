@@ -14,8 +14,10 @@ small body, valid for a day), its per-host counters, and is in the default scope
 Nothing goes through the frontier one URL at a time: ``urls`` is appended in ``seq``
 order, ``seen`` (fingerprint -> seq) and ``schedule`` (queue, next_date, priority,
 seq) are inserted in their key order after a sort in numpy, so every B-tree page is
-written once, full.  The file is the store's layout (``spyder.core.store.sqlite``),
-closed cleanly, with the counters a frontier would have.
+written once, full; the Bloom filter of ``seen`` is built from the sorted keys on the
+way (``BLOOM_BITS`` per URL, as the store would build it).  The file is the store's
+layout (``spyder.core.store.sqlite``), closed cleanly, with the counters a frontier
+would have.
 
     python benchmarks/build_state.py /tmp/state.db 10000000           # 10^7, ~2 min
     python benchmarks/build_state.py /tmp/state.db 100000000 --hosts 100000
@@ -42,6 +44,8 @@ PSI = 0.7548776662466927
 NOW = 1_767_225_600.0  # 2026-01-01
 DAY = 86400.0
 
+#: Bits per URL of the state's Bloom filter (``FRONTIER_BLOOM_BITS_PER_URL``'s default).
+BLOOM_BITS = 10
 #: The share of each state (see the module docstring), by ``frac(i * PSI)``.
 DONE_WAITING, DUE, GONE = 0.45, 0.90, 0.97
 
@@ -71,7 +75,8 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     """Write the state file (see the module docstring); returns a report dict."""
     from spyder.core.frontier.frontiers import MultipleHostFrontier
     from spyder.core.settings import Settings
-    from spyder.core.store.sqlite import fingerprint
+    from spyder.core.store.bloom import BloomFilter, blocks_for
+    from spyder.core.store.sqlite import SEEN_BATCH_MIN, fingerprint
 
     for suffix in ("", "-wal", "-shm", ".lock"):
         if os.path.exists(path + suffix):
@@ -170,12 +175,17 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     dup = np.zeros(size, dtype=bool)
     if size > 1:
         dup[1:] = sorted_fps[1:] == sorted_fps[:-1]
+    bloom = BloomFilter(blocks_for(max(size, SEEN_BATCH_MIN), BLOOM_BITS), BLOOM_BITS)
     cur.execute("BEGIN")
     for start in range(0, size, chunk):
         part = slice(start, min(size, start + chunk))
         keep = ~dup[part]
+        keys = sorted_fps[part][keep].tolist()
         cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)",
-                        zip(sorted_fps[part][keep].tolist(), (order[part][keep] + 1).tolist()))
+                        zip(keys, (order[part][keep] + 1).tolist()))
+        bloom.add_sorted(keys)
+    # the Bloom filter of seen as the store keeps it (SQLiteStore._build_bloom)
+    cur.executemany("INSERT INTO bloom (block, bits) VALUES (?, ?)", bloom.take_dirty())
     collisions = [int(order[k]) for k in np.flatnonzero(dup)]
     cur.executemany("INSERT INTO seen_collisions (url, seq) VALUES (?, ?)",
                     sorted((url(i, hosts), i + 1) for i in collisions))
@@ -215,7 +225,9 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     open_ = counts["due"]
     meta = {"counters": {"known": size, "accepted": size - counts["refused"],
                          "pending": counts["due"] + counts["waiting"], "open": open_},
-            "seen_mark": size, "clean": True}
+            "seen_mark": size, "seen_levels": [size - len(collisions), 0], "clean": True,
+            "bloom": {"mark": size, "blocks": bloom.blocks, "keys": size - len(collisions),
+                      "bits_per_url": BLOOM_BITS}}
     state = dict(cur.execute("SELECT key, value FROM meta WHERE key = 'counters'").fetchall())
     if "counters" in state:
         counters = json.loads(state["counters"])

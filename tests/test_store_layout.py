@@ -1,7 +1,8 @@
 """The SQLite store's layout 2 (docs/frontier.md, "The state file"): the seen test on
 64-bit fingerprints with the URL text compared on a hit, the fresh fingerprints and
-schedule entries kept in memory until a merge, exact after a crash and a reopen, and
-the migration of a schema-1 file."""
+schedule entries kept in memory until a merge, exact after a crash and a reopen, the
+migration of a schema-1 file, and the Bloom filter in front of ``seen`` (no false
+negative through merges, growth, a crash and a reopen; rebuilt when stale or missing)."""
 import json
 import random
 import sqlite3
@@ -9,6 +10,7 @@ import sqlite3
 import pytest
 
 from spyder.core.store import sqlite as sqlite_store
+from spyder.core.store.bloom import BloomFilter, blocks_for
 from spyder.core.store.memory import MemoryStore
 from spyder.core.store.protocol import StoreError, UriRow
 from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue, SQLiteStore, fingerprint
@@ -152,7 +154,7 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
     path = str(tmp_path / "state.db")
     _v1_file(path)
     store = SQLiteMultipleHostUriQueue(path)
-    assert "migrating it to version 2" in caplog.text
+    assert "migrating it to version 3" in caplog.text
     assert store.state()["counters"] == {"known": 3}
     assert store.find("http://a/1").etag == '"x"' and store.find("http://a/2").reason == "status"
     assert [r.url for r in store.queue_head(1, 5)] == ["http://a/3", "http://a/1"]
@@ -164,8 +166,8 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
     assert version == ("1",)
     assert backup.execute("SELECT COUNT(*) FROM urls").fetchone() == (3,)
     backup.close()
-    reopened = SQLiteStore(path)  # version 2 now: no second migration
-    assert reopened._get_meta("schema_version") == 2 and len(reopened) == 4
+    reopened = SQLiteStore(path)  # version 3 now: no second migration
+    assert reopened._get_meta("schema_version") == 3 and len(reopened) == 4
     reopened.close()
 
 
@@ -178,3 +180,208 @@ def test_a_schema_1_file_with_a_backup_in_the_way_is_refused(tmp_path):
     db = sqlite3.connect(path)  # untouched
     assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
     db.close()
+
+
+# ---------------------------------------------------------------- the Bloom filter of seen
+def test_the_bloom_filter_never_forgets_a_key_and_rarely_claims_one():
+    rng = random.Random(11)
+    keys = [rng.getrandbits(64) - 2 ** 63 for _ in range(20000)]
+    keys += [-2 ** 63, -1, 0, 1, 2 ** 63 - 1]
+    bloom = BloomFilter(blocks_for(len(keys), 10), 10)
+    bloom.add_sorted(sorted(keys[:10000]))
+    bloom.add_sorted(keys[10000:])  # any order
+    assert all(bloom.may_contain(fp) for fp in keys)
+    assert bloom.maybe_known(keys) == keys
+    others = [rng.getrandbits(64) - 2 ** 63 for _ in range(20000)]
+    assert sum(map(bloom.may_contain, others)) < 0.03 * len(others)  # ~1.7 % at 10 bits
+    blocks = list(bloom.take_dirty())
+    assert [b for b, _ in blocks] == list(range(bloom.blocks))
+    copy = BloomFilter(bloom.blocks, 10)
+    for block, bits in blocks:
+        copy.load_block(block, bits)
+    assert all(copy.may_contain(fp) for fp in keys) and list(copy.take_dirty()) == []
+    with pytest.raises(ValueError, match="does not fit"):
+        copy.load_block(bloom.blocks, bits)
+
+
+def _seen_keys(store):
+    return [fp for (fp,) in store._cur.execute("SELECT fp FROM seen UNION ALL "
+                                               "SELECT fp FROM seen_recent")]
+
+
+def _admit_many(store, urls, rng, commit_every=40):
+    for start in range(0, len(urls), 30):
+        batch = [UriRow(u, 1, next_date=0.0) for u in urls[start:start + 30]]
+        batch += [UriRow(rng.choice(urls[:start + 1]), 1, next_date=0.0) for _ in range(5)]
+        store.admit(batch)
+        if start // 30 % commit_every == commit_every - 1:
+            store.commit({})
+
+
+def test_every_admitted_url_is_found_again_through_the_bloom_filter(tmp_path, monkeypatch,
+                                                                    caplog):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 500)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 500)
+    caplog.set_level("INFO")
+    path = str(tmp_path / "state.db")
+    rng = random.Random(5)
+    urls = ["http://h%d.example/p/%d" % (i % 7, i) for i in range(12000)]
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    first_blocks = store._bloom.blocks
+    _admit_many(store, urls[:9000], rng)
+    store.commit({})
+    # merged past the first filter's capacity: a larger one was built, and holds seen
+    assert store._bloom.blocks > first_blocks
+    assert sum(store._levels) == len(_seen_keys(store)) > 6000
+    assert all(store._bloom.may_contain(fp) for fp in _seen_keys(store))
+    assert store.admit([UriRow(u, 1) for u in urls[:9000:7]]) == []
+    assert all(store.find(u) is not None for u in urls[:9000:13])
+    _admit_many(store, urls[9000:10500], rng, 10 ** 6)  # not committed: lost in the crash
+    store._merge_fresh()  # a crash in the middle of a merge's commit
+    store._cur.execute("ROLLBACK")
+    store._db.close()
+    store._release()
+    monkeypatch.setattr(sqlite_store, "_BLOOM_LOUD", 1)
+    caplog.clear()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert "Bloom filter" not in caplog.text  # read as the last commit left it, not built
+    assert reopened._bloom.blocks == reopened._get_meta("bloom")["blocks"]
+    assert all(reopened._bloom.may_contain(fp) for fp in _seen_keys(reopened))
+    assert all(reopened.find(u) is not None for u in urls[:9000])
+    assert all(reopened.find(u) is None for u in urls[9000:])
+    new = reopened.admit([UriRow(u, 1, next_date=0.0) for u in urls[8990:9010]])
+    assert [r.url for r in new] == urls[9000:9010]
+    reopened.close()
+    again = SQLiteMultipleHostUriQueue(path)
+    assert all(again.find(u) is not None for u in urls[:9010])
+    again.close()
+
+
+@pytest.mark.parametrize("damage", ["stale", "missing"])
+def test_a_stale_or_missing_bloom_filter_is_built_again_from_seen(tmp_path, monkeypatch, caplog,
+                                                                 damage):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 300)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 300)
+    monkeypatch.setattr(sqlite_store, "_BLOOM_LOUD", 1)
+    path = str(tmp_path / "state.db")
+    rng = random.Random(9)
+    urls = ["http://h.example/%d" % i for i in range(3000)]
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    _admit_many(store, urls[:1500], rng)
+    store.close()
+    if damage == "stale":  # merged by a Spyder without the filter: seen moved on
+        older = SQLiteMultipleHostUriQueue(path, bloom_bits=0)
+        _admit_many(older, urls[1500:], rng)
+        older.close()
+    else:
+        db = sqlite3.connect(path)
+        db.execute("DELETE FROM bloom")
+        db.execute("DELETE FROM meta WHERE key = 'bloom'")
+        db.commit()
+        db.close()
+        urls = urls[:1500]
+    caplog.clear()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    reason = "the one in the file is stale" if damage == "stale" else "none in the file"
+    assert "building the Bloom filter of the URL-seen test (%s)" % reason in caplog.text
+    assert "Bloom filter built in" in caplog.text
+    keys = _seen_keys(reopened)
+    assert sum(reopened._levels) == len(keys) > 1000
+    assert all(reopened._bloom.may_contain(fp) for fp in keys)
+    assert reopened.admit([UriRow(u, 1) for u in urls]) == []
+    reopened.close()
+    caplog.clear()
+    SQLiteMultipleHostUriQueue(path).close()  # stored with the rebuild: read, not built
+    assert "Bloom filter" not in caplog.text
+
+
+def test_the_bloom_filter_spares_the_seen_look_up_of_new_links(monkeypatch):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 100)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 100)
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    store.queue_id("a")
+    _admit_many(store, ["http://h/%d" % i for i in range(600)], random.Random(1), 1)
+    store.commit({})
+    looked_up = []
+    store._db.set_trace_callback(lambda sql: looked_up.append(sql)
+                                 if "FROM seen WHERE" in sql else None)
+    assert len(store.admit([UriRow("http://h/new/%d" % i, 1) for i in range(30)])) == 30
+    assert looked_up == []  # none of the 30 in the filter (a false positive here: 1 in 10^6)
+    assert store.admit([UriRow("http://h/1", 1)]) == [] and len(looked_up) == 1
+
+
+# ---------------------------------------------------------------- the two levels of seen
+def _level_counts(store):
+    return [store._cur.execute("SELECT COUNT(*) FROM %s" % t).fetchone()[0]
+            for t in ("seen", "seen_recent")]
+
+
+def test_merges_fill_seen_recent_and_move_it_into_seen_now_and_then(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 200)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 200)
+    path = str(tmp_path / "state.db")
+    rng = random.Random(2)
+    urls = ["http://h%d.example/%d" % (i % 3, i) for i in range(6000)]
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    seen = []
+    for start in range(0, 5400, 300):
+        _admit_many(store, urls[start:start + 300], rng, 10 ** 6)
+        store.commit({})
+        assert _level_counts(store) == store._levels == store._get_meta("seen_levels")
+        seen.append(tuple(store._levels))
+    assert any(recent == 0 for _, recent in seen[1:]) and max(r for _, r in seen) > 200
+    assert len({big for big, _ in seen}) >= 3  # seen took the recent keys several times
+    keys = _seen_keys(store)
+    assert len(keys) == len(set(keys)) == sum(store._levels)
+    assert all(store.find(u) is not None for u in urls[:5400])
+    # a crash inside a merge that moves seen_recent into seen: nothing of it survives
+    pending = urls[5400:]
+    _admit_many(store, pending, rng, 10 ** 6)
+    while not (store._levels[1] + len(store._fresh)) ** 2 >= 2 * store._levels[0] * len(
+            store._fresh):
+        store.commit({})
+        pending = ["http://more.example/%d/%d" % (len(store), i) for i in range(250)]
+        _admit_many(store, pending, rng, 10 ** 6)
+    committed = list(store._levels)
+    store._merge_fresh()
+    assert store._levels[1] == 0
+    store._cur.execute("ROLLBACK")
+    store._db.close()
+    store._release()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert reopened._levels == committed == _level_counts(reopened)
+    committed_urls = [u for (u,) in reopened._cur.execute("SELECT url FROM urls")]
+    assert set(urls[:5400]) <= set(committed_urls) and not set(pending) & set(committed_urls)
+    assert all(reopened.find(u) is None for u in pending)
+    assert all(reopened.find(u) is not None for u in committed_urls)
+    assert reopened.admit([UriRow(u, 1) for u in committed_urls]) == []
+    reopened.commit({})
+    reopened.close()
+
+
+def test_a_schema_2_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 100)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 100)
+    path = str(tmp_path / "state.db")
+    urls = ["http://h.example/%d" % i for i in range(700)]
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    _admit_many(store, urls, random.Random(4), 3)
+    store.close()
+    db = sqlite3.connect(path)  # what a schema-2 Spyder leaves: one level, no filter
+    db.execute("INSERT INTO seen SELECT fp, seq FROM seen_recent")
+    db.execute("DROP TABLE seen_recent")
+    db.execute("DROP TABLE bloom")
+    db.execute("DELETE FROM meta WHERE key IN ('seen_levels', 'bloom')")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.commit()
+    merged = db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
+    db.close()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert "schema version 2: upgraded to 3" in caplog.text
+    assert reopened._get_meta("schema_version") == 3 and reopened._levels == [merged, 0]
+    assert reopened.admit([UriRow(u, 1) for u in urls]) == []
+    reopened.close()

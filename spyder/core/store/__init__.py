@@ -34,7 +34,7 @@ def open_store(settings, clock, single_queue=False):
     store_class = SQLiteSingleHostUriQueue if single_queue else SQLiteMultipleHostUriQueue
     try:
         return store_class(path, clock=clock, cache_mb=settings.FRONTIER_SQLITE_CACHE_MB,
-                           lock=lock)
+                           lock=lock, bloom_bits=settings.FRONTIER_BLOOM_BITS_PER_URL)
     except (sqlite3.Error, StoreError) as exc:
         raise StartupError("FRONTIER_STATE_FILE=%r cannot be used: %s" % (path, exc)) from exc
 

@@ -17,6 +17,14 @@ master's memory does not grow with the crawl and a restart resumes it:
   fingerprint found is confirmed by comparing the URL text of its row; a URL whose
   fingerprint another URL already has is kept in ``seen_collisions`` (URL text ->
   seq), so a collision never makes a new URL look known.
+* ``seen_recent`` -- the second level of ``seen`` (same layout): merges go here, and
+  it goes into ``seen`` in one ordered pass once it holds ``sqrt(2 * seen * batch)``
+  keys, so a merge rewrites every page of this small table instead of ``seen``'s.
+* ``bloom`` -- the Bloom filter over ``seen`` and ``seen_recent`` (``bloom``), one
+  4,000-byte block per row: a fingerprint it does not hold is not looked up on disk.
+  A merge writes the blocks it changed in its own commit; ``meta["bloom"]`` names the
+  ``seen_mark`` it matches, and a filter that is missing or stale when the file is
+  opened is built again from the two tables.
 * ``schedule`` -- the scheduled URLs (``next_date`` not NULL) clustered by ``(queue,
   next_date, priority, seq)`` (WITHOUT ROWID): a queue's head is one contiguous range.
 * Fresh URLs (stored since the last merge, ``seq`` above ``meta["seen_mark"]``) are
@@ -24,10 +32,11 @@ master's memory does not grow with the crawl and a restart resumes it:
   schedule entries in ``temp.fresh_schedule`` (memory), so adding a URL writes no
   random page of a big B-tree -- only the end of ``urls``.  When a commit finds an
   eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``, at most
-  ``SEEN_BATCH_MAX``), both are merged into ``seen`` and ``schedule`` in key order
-  within that commit, which moves the mark; each page of ``seen`` is then written
-  once for many keys.  Opening a file rebuilds the fresh part from ``urls`` (the rows
-  above the mark), so a crash loses only what the last commit did not hold.
+  ``SEEN_BATCH_MAX``), both are merged into ``seen_recent`` (or ``seen``) and
+  ``schedule`` in key order within that commit, which moves the mark; each page is
+  then written once for many keys.  Opening a file rebuilds the fresh part from
+  ``urls`` (the rows above the mark), so a crash loses only what the last commit did
+  not hold.
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
   ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
@@ -59,9 +68,10 @@ forgotten when a savepoint rolls back: the earliest ``next_due`` (no statement t
 for due queues while none is) and the due times of the queues touched lately (a new
 link that does not make its stored queue due earlier costs no statement).
 A file of schema version 1 (``urls`` keyed by its URL text) is migrated when opened
-(``migrate_v1``: a copy is kept as ``<file>.v1-backup`` first); another version is
-refused.  ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original
-names and query shapes: one global queue, or one queue per host.
+(``migrate_v1``: a copy is kept as ``<file>.v1-backup`` first), one of version 2 (one
+level of ``seen``, no filter) upgraded in place; another version is refused.
+``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original names
+and query shapes: one global queue, or one queue per host.
 """
 import contextlib
 import json
@@ -71,16 +81,17 @@ import sqlite3
 import time
 from hashlib import blake2b
 
+from spyder.core.store.bloom import BloomFilter, blocks_for
 from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SINGLE_QUEUE,
                                         LocalStore, RobotsRow, StoreError, UriRow)
 
 log = logging.getLogger("spyder.frontier")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: ``meta`` keys that are the store's own, not the frontier's checkpoint state.
-_OWN_META = ("schema_version", "clean", "seen_mark")
+_OWN_META = ("schema_version", "clean", "seen_mark", "seen_levels", "bloom")
 
-#: The tables of ``urls`` and what depends on it, in layout 2 (see the module docstring).
+#: The tables of ``urls`` and what depends on it, in layout 3 (see the module docstring).
 _URL_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS urls (
         seq INTEGER PRIMARY KEY,
@@ -96,6 +107,9 @@ _URL_SCHEMA = (
         reason TEXT)""",
     """CREATE TABLE IF NOT EXISTS seen (fp INTEGER PRIMARY KEY, seq INTEGER NOT NULL)
         WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS seen_recent (fp INTEGER PRIMARY KEY, seq INTEGER NOT NULL)
+        WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS bloom (block INTEGER PRIMARY KEY, bits BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS seen_collisions (url TEXT PRIMARY KEY, seq INTEGER NOT NULL)
         WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS schedule (
@@ -181,8 +195,9 @@ _SELECT = "SELECT " + _COLUMNS + ", seq FROM urls"
 _INSERT = "INSERT INTO urls (" + _COLUMNS + ", seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _RECORD = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, priority = ?, "
            "depth = ?, attempt = ?, status = ?, reason = ? WHERE seq = ?")
-#: Candidates of a batch of fingerprints among the merged ones.
-_CANDIDATES = "SELECT fp, seq FROM seen WHERE fp IN (%s)"
+#: Candidates of a batch of fingerprints among the merged ones (both levels).
+_CANDIDATES = ("SELECT fp, seq FROM seen WHERE fp IN (%s) UNION ALL "
+               "SELECT fp, seq FROM seen_recent WHERE fp IN (%s)")
 #: A queue's head: the merged entries and the fresh ones, one range of each.
 _QUEUE_HEAD = (
     "SELECT u.url, u.queue, u.etag, u.mod_date, u.next_date, u.priority, u.depth, u.attempt, "
@@ -192,6 +207,8 @@ _QUEUE_HEAD = (
     "ORDER BY s.next_date, s.priority, s.seq")
 #: Fingerprints looked up per statement (SQLite allows 32766 parameters).
 _LOOKUP_CHUNK = 400
+#: Building a Bloom filter of at least this many keys is logged (with progress).
+_BLOOM_LOUD = 1 << 20
 
 
 def fingerprint(url):
@@ -238,7 +255,7 @@ class SQLiteStore(LocalStore):
     released when the store closes.
     """
 
-    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None):
+    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None, bloom_bits=10):
         self._clock = clock
         self._lock = lock
         self._path = db_name
@@ -258,6 +275,12 @@ class SQLiteStore(LocalStore):
         #: (fp -> seq, the first URL of a fingerprint), merged into ``seen`` in key order.
         self._next_seq = 1
         self._fresh = {}
+        #: The Bloom filter over ``seen`` (``bloom_bits`` bits per merged URL when built;
+        #: None with 0): a fingerprint it does not hold is not looked up in ``seen``.
+        self._bloom_bits = bloom_bits
+        self._bloom = None
+        #: Keys in ``seen`` and in ``seen_recent`` (``meta["seen_levels"]``).
+        self._levels = [0, 0]
         try:
             for pragma in _PRAGMAS:
                 self._cur.execute(pragma)
@@ -265,18 +288,24 @@ class SQLiteStore(LocalStore):
             version = self._schema_version()
             if version == 1:
                 migrate_v1(self, db_name)
-            elif version not in (None, SCHEMA_VERSION):
+            elif version not in (None, 2, SCHEMA_VERSION):
                 raise StoreError("state file has schema version %r, this Spyder reads %d (and "
-                                 "migrates 1); use a new FRONTIER_STATE_FILE"
+                                 "upgrades 1 and 2); use a new FRONTIER_STATE_FILE"
                                  % (version, SCHEMA_VERSION))
             self._begin()
             for statement in _SCHEMA:
                 self._cur.execute(statement)
             if "not_before" not in {c[1] for c in self._cur.execute("PRAGMA table_info(queues)")}:
                 self._cur.execute("ALTER TABLE queues ADD COLUMN not_before REAL")  # older files
-            if version is None:
+            if version == 2:  # layout 2 plus an empty seen_recent: nothing to rewrite
+                log.warning("frontier::state file has schema version 2: upgraded to %d (the "
+                            "URL-seen test's second level, seen_recent); a Spyder before it "
+                            "refuses the file", SCHEMA_VERSION)
+            if version != SCHEMA_VERSION:
                 self._set_meta("schema_version", SCHEMA_VERSION)
             self._load_fresh()
+            self._load_levels()
+            self._load_bloom()
             if not self._get_meta("clean", True):
                 log.warning("frontier::the state file was not closed cleanly; recomputing when "
                             "each host queue is due")
@@ -317,6 +346,62 @@ class SQLiteStore(LocalStore):
                     "next_date IS NOT NULL AND queue IS NOT NULL", (mark,))
         self._schedule_triggers(mark)
 
+    def _load_bloom(self):
+        """Read the Bloom filter of ``seen`` from the file, or build it from ``seen`` if
+        it is missing or does not match the file's ``seen_mark`` (a file from before the
+        filter, migrated, or merged by a Spyder without it) or ``bloom_bits``."""
+        if not self._bloom_bits:
+            return
+        meta = self._get_meta("bloom")
+        mark = self._get_meta("seen_mark", 0)
+        if (meta is None or meta.get("mark") != mark
+                or meta.get("bits_per_url") != self._bloom_bits):
+            self._build_bloom("none in the file" if meta is None else "the one in the file "
+                              "is stale" if meta.get("mark") != mark else "another size",
+                              log.warning)
+            return
+        bloom = BloomFilter(meta["blocks"], self._bloom_bits)
+        for block, bits in self._cur.execute("SELECT block, bits FROM bloom"):
+            bloom.load_block(block, bits)
+        self._bloom = bloom
+
+    def _build_bloom(self, why, say=log.info):
+        """Build the filter from every key of ``seen`` (in key order, one block after the
+        other) at ``bloom_bits`` per key, and store all of it (in the open transaction)."""
+        self._begin()
+        cur = self._cur
+        keys = sum(self._levels)
+        bloom = BloomFilter(blocks_for(max(keys, SEEN_BATCH_MIN), self._bloom_bits),
+                            self._bloom_bits)
+        started = last_log = time.monotonic()
+        loud = keys >= _BLOOM_LOUD
+        if loud:
+            say("frontier::building the Bloom filter of the URL-seen test (%s) from %d "
+                "fingerprints: %.1f MB", why, keys, len(bloom) / 1e6)
+        rows = cur.execute("SELECT fp FROM seen UNION ALL SELECT fp FROM seen_recent")
+        done = 0
+        while True:
+            chunk = rows.fetchmany(1 << 16)
+            if not chunk:
+                break
+            bloom.add_sorted([fp for (fp,) in chunk])
+            done += len(chunk)
+            if loud and time.monotonic() - last_log >= 10.0:
+                last_log = time.monotonic()
+                say("frontier::Bloom filter: %d of %d fingerprints (%.0f %%), %.0f s", done, keys,
+                    100.0 * done / max(1, keys), last_log - started)
+        cur.execute("DELETE FROM bloom")
+        cur.executemany("INSERT INTO bloom (block, bits) VALUES (?, ?)", bloom.take_dirty())
+        self._bloom = bloom
+        self._save_bloom_meta(self._get_meta("seen_mark", 0))
+        if loud:
+            say("frontier::Bloom filter built in %.1f s", time.monotonic() - started)
+
+    def _save_bloom_meta(self, mark):
+        bloom = self._bloom
+        self._set_meta("bloom", {"mark": mark, "blocks": bloom.blocks, "keys": sum(self._levels),
+                                 "bits_per_url": self._bloom_bits})
+
     def _schedule_triggers(self, mark):
         """(Re)create the triggers that keep the schedule entries of rows above and below
         the mark."""
@@ -326,6 +411,16 @@ class SQLiteStore(LocalStore):
             self._cur.execute(_SCHEDULE_TRIGGER % dict(name=name, test=test, mark=mark,
                                                        table=table))
 
+    def _load_levels(self):
+        """How many keys ``seen`` and ``seen_recent`` hold (counted once if the file does
+        not say: a file upgraded or built by a tool)."""
+        levels = self._get_meta("seen_levels")
+        if levels is None:
+            levels = [self._cur.execute("SELECT COUNT(*) FROM %s" % table).fetchone()[0]
+                      for table in ("seen", "seen_recent")]
+            self._set_meta("seen_levels", levels)
+        self._levels = levels
+
     def _seen_batch(self):
         """Fresh fingerprints to gather before merging them into ``seen``: an eighth of the
         known URLs, so that a merge writes each page of ``seen`` for ~2.5 new keys at least
@@ -333,13 +428,37 @@ class SQLiteStore(LocalStore):
         return max(SEEN_BATCH_MIN, min(SEEN_BATCH_MAX, self._next_seq // 8))
 
     def _merge_fresh(self):
-        """Move ``temp.fresh`` into ``seen`` in key order (inside the open transaction, so
-        the next commit holds both the keys and the new ``seen_mark``)."""
+        """Move the fresh fingerprints into ``seen_recent`` in key order, or, once that
+        would hold ``sqrt(2 * seen * batch)`` keys, those and ``seen_recent`` into
+        ``seen`` in one ordered pass (and empty ``seen_recent``); the fresh schedule
+        entries into ``schedule``.  Inside the open transaction, so the next commit holds
+        the keys, the filter's blocks and the new ``seen_mark`` together.
+
+        ``seen_recent`` keeps a merge from rewriting every page of ``seen`` (the keys are
+        random: each of its pages gets some): ``seen`` is rewritten once per
+        ~``sqrt(2 * seen / batch)`` merges, ``seen_recent`` (smaller) at each."""
         self._begin()
         cur = self._cur
         fresh = self._fresh
-        cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)",
-                        ((fp, fresh[fp]) for fp in sorted(fresh)))  # no list of pairs
+        keys = sorted(fresh)
+        big, recent = self._levels
+        if recent and (recent + len(keys)) ** 2 >= 2 * big * len(keys):
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS fresh_keys (fp INTEGER PRIMARY KEY, "
+                        "seq INTEGER NOT NULL) WITHOUT ROWID")
+            cur.executemany("INSERT INTO temp.fresh_keys (fp, seq) VALUES (?, ?)",
+                            zip(keys, map(fresh.__getitem__, keys)))  # in key order: appended
+            # both sorted by fp: SQLite merges the two scans, each page of seen is written
+            # once; OR IGNORE (disjoint keys) needs no statement journal
+            cur.execute("INSERT OR IGNORE INTO seen (fp, seq) SELECT fp, seq FROM seen_recent "
+                        "UNION ALL SELECT fp, seq FROM temp.fresh_keys ORDER BY 1")
+            cur.execute("DELETE FROM seen_recent")
+            cur.execute("DROP TABLE temp.fresh_keys")
+            self._levels = [big + recent + len(keys), 0]
+        else:
+            cur.executemany("INSERT INTO seen_recent (fp, seq) VALUES (?, ?)",
+                            zip(keys, map(fresh.__getitem__, keys)))  # no list of pairs
+            self._levels = [big, recent + len(keys)]
+        self._set_meta("seen_levels", self._levels)
         # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
         # statement journal, which would hold a copy of every page it changes (in memory)
         cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
@@ -349,6 +468,15 @@ class SQLiteStore(LocalStore):
         self._set_meta("seen_mark", mark)
         self._schedule_triggers(mark)
         self._fresh = {}
+        bloom = self._bloom
+        if bloom is not None:  # the filter holds what seen holds, in the same commit
+            if sum(self._levels) > bloom.capacity:
+                self._build_bloom("the merged URLs grew past its %d" % bloom.capacity)
+            else:
+                bloom.add_sorted(keys)
+                cur.executemany("INSERT OR REPLACE INTO bloom (block, bits) VALUES (?, ?)",
+                                bloom.take_dirty())
+                self._save_bloom_meta(mark)
 
     # ------------------------------------------------------------------ checkpoints
     def _begin(self):
@@ -444,9 +572,12 @@ class SQLiteStore(LocalStore):
                 rest.append(fp)
             else:
                 found[fp] = seq
+        if self._bloom is not None:  # not in the filter: certainly not in seen
+            rest = self._bloom.maybe_known(rest)
         for start in range(0, len(rest), _LOOKUP_CHUNK):
             chunk = rest[start:start + _LOOKUP_CHUNK]
-            found.update(self._cur.execute(_CANDIDATES % ", ".join("?" * len(chunk)), chunk))
+            marks = ", ".join("?" * len(chunk))
+            found.update(self._cur.execute(_CANDIDATES % (marks, marks), chunk + chunk))
         return found
 
     def _texts(self, seqs):
@@ -811,7 +942,7 @@ class SQLiteStore(LocalStore):
 
 def migrate_v1(store, path):
     """Rewrite a state file of schema version 1 (``urls`` keyed by its URL text, one
-    index per queue) into layout 2, in one transaction, after a copy of the file to
+    index per queue) into layout 3, in one transaction, after a copy of the file to
     ``<file>.v1-backup`` (refused if that exists)."""
     cur = store._cur
     known = cur.execute("SELECT COUNT(*) FROM urls").fetchone()[0]
@@ -862,8 +993,8 @@ def migrate_v1(store, path):
 class SQLiteSingleHostUriQueue(SQLiteStore):
     """All URLs in one queue: the SingleHostFrontier's single politeness window."""
 
-    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None):
-        super().__init__(db_name, clock, cache_mb, lock)
+    def __init__(self, db_name, clock=time.time, cache_mb=32, lock=None, bloom_bits=10):
+        super().__init__(db_name, clock, cache_mb, lock, bloom_bits)
         self._single = self.queue_id(SINGLE_QUEUE)
         self._commit()
 
