@@ -181,12 +181,18 @@ class NamedFakeMaster(FakeMaster):
         super().__init__(socket_dir)
 
 
-def _credit(master, want, timeout=15.0):
-    """Wait for a management message from the worker whose ``free`` is ``want``."""
+def _credit(master, want, timeout=15.0, others=()):
+    """Wait for a management message from the worker whose ``free`` is ``want``.  The
+    ``others`` masters are served meanwhile: a fake master's results SUB sends its
+    subscription to a newly connected worker only when touched, and its heartbeats are
+    echoed only when read, and the worker splits its slots only among the masters that
+    listen and licence it."""
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
-        msg = master.next_mgmt(deadline - time.monotonic())
+        for other in others:
+            other.next_mgmt(0)
+        msg = master.next_mgmt(min(deadline - time.monotonic(), 0.1))
         if msg is not None and isinstance(msg.details, dict) and "free" in msg.details:
             seen.append(msg.details["free"])
             if msg.details["free"] == want:
@@ -205,8 +211,8 @@ def test_one_worker_serves_two_masters_each_with_its_own_results_and_half_the_sl
     try:
         for master in (m1, m2):
             master.wait_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, repeat=C.ZMQ_SPYDER_MGMT_WORKER_HELLO)
-        _credit(m1, 2)              # 4 slots, 2 masters: 2 each
-        _credit(m2, 2)
+        _credit(m1, 2, others=[m2])  # 4 slots, 2 masters: 2 each
+        _credit(m2, 2, others=[m1])
         urls1 = [site.url("/page/one-%d" % i) for i in range(6)]
         urls2 = [site.url("/page/two-%d" % i) for i in range(6)]
         for url in urls1:
