@@ -81,6 +81,11 @@ class FifoFrontier:
     def checkpoint(self):
         pass
 
+    def leases_in_doubt(self):
+        """True while the file ``$FAKE_FRONTIER_DOUBT`` names exists (a test's switch)."""
+        doubt = os.environ.get("FAKE_FRONTIER_DOUBT")
+        return bool(doubt) and os.path.exists(doubt)
+
     def crawl_done(self):
         return not self._due and not self._in_flight
 

@@ -237,3 +237,44 @@ def test_the_workers_table_shows_claimed_and_returned_dispatches_and_silence():
     # a worker whose process exited is forgotten, and its late messages are ignored
     assert registry.gone(b"worker:h:1") is worker
     assert registry.heard(b"worker:h:1", {}, now=13.0) == (None, False) and len(registry) == 0
+
+
+def test_fetches_are_called_back_while_the_frontiers_leases_are_in_doubt(run_master, workers,
+                                                                          tmp_path):
+    """A shared store out of reach for half a lease (the fake frontier's switch here): the
+    master calls back every claimed fetch and answers new claims ``void``, so that no
+    request of it reaches a web server after its host queues may be another master's."""
+    doubt = tmp_path / "leases-in-doubt"
+    master = run_master({"SEED_URLS": ["http://example.test/a", "http://example.test/b"],
+                         "WORKER_HEARTBEAT_INTERVAL": 0.2},
+                        env={"FAKE_FRONTIER_DOUBT": str(doubt)})
+    worker = workers(master.settings, slots=2)
+    worker.register()
+    first = worker.recv_work()
+    first_id = first.ticket[C.TICKET_ID]
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT,
+                     {"slots": 2, "free": 1, "held": [first_id], "n": 2})
+    assert _claims_for(worker).details["ok"] == [first_id]
+    second = worker.recv_work()    # dispatched, not claimed yet
+    doubt.write_text("")           # the leases are in doubt from now on
+    assert _claims_for(worker).details == {"worker": worker.identity, "ok": [],
+                                           "void": [first_id]}
+    second_id = second.ticket[C.TICKET_ID]
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT,
+                     {"slots": 2, "free": 0, "held": [first_id, second_id], "n": 3})
+    claims = _claims_for(worker)
+    assert claims.details["ok"] == [] and sorted(claims.details["void"]) == sorted(
+        [first_id, second_id])
+    worker.reply(first, ticket=True, back=True)
+    worker.reply(second, ticket=True, back=True)
+    doubt.unlink()                 # renewed: claims are confirmed again
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT,
+                     {"slots": 2, "free": 2, "held": [], "n": 4})
+    again = worker.recv_work()
+    assert again is not None and again.curi.url in (first.curi.url, second.curi.url)
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_CREDIT,
+                     {"slots": 2, "free": 1, "held": [again.ticket[C.TICKET_ID]], "n": 5})
+    assert _claims_for(worker).details["ok"] == [again.ticket[C.TICKET_ID]]
+    master.signal()
+    master.wait()
+    assert "fetch(es) called back" in master.stderr + master.stdout

@@ -187,16 +187,17 @@ class FakeWorker:
                 got.append(msg)
         return got
 
-    def reply(self, msg, status=200, body=b"<html></html>", ticket=False, **optional):
+    def reply(self, msg, status=200, body=b"<html></html>", ticket=False, back=False,
+              **optional):
         """Send ``msg`` back as processed with ``status`` (``ticket``: with its dispatch id,
-        as a real worker answers)."""
+        as a real worker answers; ``back``: handed back unfetched)."""
         curi = msg.curi
         curi.status_code = status
         curi.content_body = body
         curi.req_time = 0.01
         curi.optional_vars.update(optional)
         answer = {C.TICKET_ID: msg.ticket[C.TICKET_ID], C.TICKET_WORKER: self.identity,
-                  C.TICKET_HANDED_BACK: False} if ticket else None
+                  C.TICKET_HANDED_BACK: back} if ticket else None
         self.pub.send_multipart(DataMessage(msg.identity, curi, answer).serialize())
 
     def send_raw(self, frames, on="pub"):

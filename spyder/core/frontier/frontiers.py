@@ -364,6 +364,12 @@ class AbstractBaseFrontier:
         for queue_id in self._store.tick(self._now()):
             self._queues.forget(queue_id)
 
+    def leases_in_doubt(self):
+        """True while a shared store's host-queue leases may pass to another master (it
+        could not renew them for half a lease): nothing is dispatched, and the master calls
+        back the fetches out, so that they end before the leases do."""
+        return not self._closed and not self._store.dispatch_allowed(self._now())
+
     def crawl_done(self):
         """Nothing in flight and nothing left to crawl except recrawls scheduled later --
         over every master, when the store is shared (its ``crawl_done``)."""

@@ -139,6 +139,10 @@ class Leases:
         """The URL of voided lease ``dispatch_id`` (forgotten from then on), or ``None``."""
         return self._voided.pop(dispatch_id, None) if isinstance(dispatch_id, int) else None
 
+    def open_leases(self):
+        """Every open lease, oldest first."""
+        return list(self._open.values())
+
     def held_by(self, holder):
         """The open leases worker ``holder`` claimed, oldest first."""
         return [self._open[i] for i in sorted(self._held.get(holder, ()))]

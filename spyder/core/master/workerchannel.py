@@ -13,6 +13,13 @@ in ``void``), once per loop turn and worker.  ``worker.gone`` from a supervisor 
 process exited) drops the worker at once; what it claimed returns ``gone_grace``
 seconds later (``on_gone``), since the web servers may still be answering it.  While
 no worker is known the master broadcasts ``hello`` (``hello``).
+
+While the frontier's host-queue leases are in doubt (a shared store that could not be
+reached for half a lease: another master may take the queues when the leases end),
+``recall`` calls back every claimed fetch (``void`` to its holder: the worker cancels it,
+its connection is aborted, and it hands the URL back), and every claim arriving
+meanwhile is answered ``void`` too: no request of this master reaches a web server
+after its leases may have passed to another master.
 """
 import logging
 
@@ -35,11 +42,12 @@ class WorkerChannel:
     messages; ``clock``: the master's monotonic clock; ``gone_grace``: seconds between a
     ``worker.gone`` and the return of what the worker claimed; ``on_credit()``: credit
     appeared where there was none (dispatch now); ``on_gone(identity, why, known)``:
-    return what a gone worker claimed.
+    return what a gone worker claimed; ``in_doubt()``: whether the frontier's leases are
+    in doubt now (``recall``).
     """
 
     def __init__(self, identity, mgmt, workers, leases, io_loop, dropped, clock, gone_grace,
-                 on_credit, on_gone):
+                 on_credit, on_gone, in_doubt):
         self._identity = identity
         self._mgmt = mgmt
         self._workers = workers
@@ -50,8 +58,10 @@ class WorkerChannel:
         self._gone_grace = gone_grace
         self._on_credit = on_credit
         self._on_gone = on_gone
+        self._in_doubt = in_doubt
         self._confirm = {}           # worker identity -> ([claims registered], [not its own])
         self._closing = False        # the master shuts down: no new registrations
+        self._recalled = False       # the fetches out were called back (``recall``)
 
     def stop_registering(self):
         """The master shuts down: workers not registered yet are not taken any more."""
@@ -114,6 +124,23 @@ class WorkerChannel:
             self._workers.touch(worker, self._clock())
             self._claims(identity, worker, ticket)
 
+    def recall(self):
+        """Once the frontier's leases fall in doubt, call back every claimed fetch (new
+        claims are answered ``void`` meanwhile: ``_claims``); see the module docstring.
+        The master's housekeeping calls this."""
+        doubt = self._in_doubt()
+        if doubt and not self._recalled:
+            held = [(lease.holder, lease.id) for lease in self._leases.open_leases()
+                    if lease.holder is not None]
+            for holder, dispatch_id in held:
+                self._tell(holder, void=[dispatch_id])
+            log.warning("zmqmaster::the host-queue leases are in doubt (the frontier's store "
+                        "is out of reach): %d fetch(es) called back, and none starts until "
+                        "the leases are renewed", len(held))
+        elif self._recalled and not doubt:
+            log.warning("zmqmaster::the host-queue leases are renewed: fetches go out again")
+        self._recalled = doubt
+
     def hello(self):
         """Ask every worker to register (they answer with ``be here now``)."""
         self._mgmt.publish(C.ZMQ_SPYDER_MGMT_WORKER, self._identity,
@@ -125,23 +152,29 @@ class WorkerChannel:
         unclaimed, expired, failed), is told to the worker (``claims``, sent once per loop
         turn and worker)."""
         ok = void = None
-        for dispatch_id in self._workers.snapshot(worker, details):
-            if self._leases.claim(dispatch_id, identity):
+        held = self._workers.snapshot(worker, details)
+        doubt = bool(held) and self._in_doubt()
+        for dispatch_id in held:
+            if not doubt and self._leases.claim(dispatch_id, identity):
                 ok = ok or []
                 ok.append(dispatch_id)
                 continue
             lease = self._leases.get(dispatch_id)
-            if lease is None or lease.holder != identity:
+            if doubt or lease is None or lease.holder != identity:
                 void = void or []
                 void.append(dispatch_id)
         if ok or void:
-            pending = self._confirm.get(identity)
-            if pending is None:
-                if not self._confirm:
-                    self._io_loop.add_callback(self._send_confirmations)
-                pending = self._confirm[identity] = ([], [])
-            pending[0].extend(ok or ())
-            pending[1].extend(void or ())
+            self._tell(identity, ok, void)
+
+    def _tell(self, identity, ok=(), void=()):
+        """Queue ``ok`` and ``void`` ids for worker ``identity``'s next ``claims``."""
+        pending = self._confirm.get(identity)
+        if pending is None:
+            if not self._confirm:
+                self._io_loop.add_callback(self._send_confirmations)
+            pending = self._confirm[identity] = ([], [])
+        pending[0].extend(ok or ())
+        pending[1].extend(void or ())
 
     def _send_confirmations(self):
         confirm, self._confirm = self._confirm, {}

@@ -107,7 +107,8 @@ class ZmqMaster:
         self._channel = WorkerChannel(
             self._identity, mgmt, self.workers, self.leases, self._io_loop, self.dropped,
             self._clock, min(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0, settings.REQUEST_TIMEOUT),
-            on_credit=self._send_next_uri, on_gone=self._return_gone)
+            on_credit=self._send_next_uri, on_gone=self._return_gone,
+            in_doubt=self._frontier.leases_in_doubt)
         self._returns = Returns(settings, self.leases, self.workers, self.tally, self._route,
                                 self._hand_back)
         self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
@@ -458,6 +459,7 @@ class ZmqMaster:
             self._frontier.checkpoint()
         except Exception:
             log.exception("zmqmaster::frontier.checkpoint failed")
+        self._channel.recall()
         if self.running:
             self._shutdown_if_done()
 
