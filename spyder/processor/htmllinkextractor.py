@@ -40,11 +40,11 @@ carry links or change how the rest is read (``a area base link meta frame frames
 iframe html head body script style textarea title xmp noembed noframes noscript
 plaintext template select``) is removed, and every ``<a`` is preceded by a ``</a>``
 (the page's own ``</a>`` dropped), so no ``<a>`` is open when the next one starts, no
-element nests deeply and parsing is linear (about 0.1 s per MB at worst).  Both passes are written
-for ``re``'s speed: the kept names as a prefix tree, the attributes as an unrolled
-loop (a run of plain characters, then a quoted value), and the ``</a>`` inserted by a
-literal replacement (a group reference costs a Python call per match on 3.11):
-13 ms per MB of real documentation pages, 40 % less than the plain patterns.  The
+element nests deeply and parsing is linear (about 0.1 s per MB at worst).  Both passes
+are written for ``re``'s speed: the kept names as a prefix tree, the attributes as an
+unrolled loop (a run of plain characters, then a quoted value), and the ``</a>``
+inserted by a literal replacement (a group reference costs a Python call per match on
+3.11): 13 ms per MB of real documentation pages, 40 % less than the plain patterns.  The
 links found are the same but for contexts that were removed (an ``<a>`` inside
 ``<svg>`` counts as an HTML link).  Pages above ``EXTRACT_INLINE_MAX_SIZE`` bytes are
 processed in the worker's extract thread, off its event loop
