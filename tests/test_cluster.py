@@ -428,7 +428,7 @@ def test_a_take_and_a_commit_are_on_a_replica_when_they_return(url, redis_cluste
     assert store.take_queue(q) is not None
     key = store._k("h.test", "q")
     replica = _replica_client(redis_cluster, store, key)
-    assert replica.hget(key, "own") == b"w"
+    assert replica.hget(key, "own").startswith(b"w@")
     store.record(UriRow("http://h.test/a", q, next_date=None, status=200, reason="status"))
     store.put_queue(q, None)
     store.commit({"counters": {"success": 1}})
@@ -477,4 +477,28 @@ def test_a_wait_that_times_out_is_logged(url, redis_cluster, caplog):
     finally:
         proc.send_signal(signal.SIGCONT)
     assert "WAIT timed out: taking host queue h.test reached 0 of 1 replica(s)" in caplog.text
+    store.close()
+
+
+def test_a_late_script_of_a_dead_run_cannot_touch_the_new_runs_lease(url):
+    """A queue's ``own`` names the master's run, not only its name: a take or renewal that
+    a dead run of master m wrote into a cut link, delivered when the link came back, after
+    m's restarted run took the queue, is refused -- it would otherwise set the new run's
+    lease to the old (past) end, and another master would crawl the host beside it."""
+    from spyder.core.store.rediscluster import RedisStore
+    store = RedisStore(url, master="late")
+    q = store.queue_id("late.test")
+    store.admit([UriRow("http://late.test/a", q, next_date=1.0)])
+    store.commit({})
+    assert store.take_queue(q) is not None
+    key = store._k("late.test", "q")
+    own, lease = store._r.hget(key, "own"), store._r.hget(key, "lease")
+    dead_run = "late@elsewhere:1:0dead0"
+    then = store._clock() - 30.0
+    took = store._call(store._r, "take", [key], [dead_run, then, repr(then + 10.0), "0"])
+    assert took[0] == 0                                   # held by the new run
+    assert store._call(store._r, "renew", [key], [dead_run, repr(then + 10.0)]) == 0
+    assert store._call(store._r, "hold", [key], [dead_run, "1.0"]) == 0
+    assert store._r.hget(key, "own") == own and store._r.hget(key, "lease") == lease
+    assert own.startswith(b"late@")
     store.close()

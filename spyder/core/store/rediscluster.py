@@ -17,7 +17,11 @@ slot, so the scripts below touch one slot each:
   + fingerprint + the host when it is not the queue's identifier.  Members are checked
   against the row when read; stale ones are dropped.
 * ``{P|<queue identifier>}:q`` -- hash, the queue: ``nd`` next due (absent: nothing to
-  do, or taken), ``nb`` not before (politeness), ``own`` the master holding it and
+  do, or taken), ``nb`` not before (politeness), ``own`` the master *run* holding it
+  (``<name>@<host>:<pid>:<random>``: the scripts that take, renew, release or hold a
+  queue compare the run, not the name, so a script of a dead run of a master that
+  reaches Redis late -- written into a cut link, delivered when it came back, after the
+  restarted master had taken the queue -- cannot change the new run's lease) and
   ``lease`` until when.
 * ``{P|due:<k>}`` -- 16 sorted sets, the due index (queue id -> due time, or the lease
   deadline of a taken queue, so a dead master's queues come due when its leases end).
@@ -314,6 +318,8 @@ class RedisStore:
         self.wait_replicas = max(0, int(wait_replicas or 0))
         self.wait_timeout = float(wait_timeout)
         self._token = "%s:%d:%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
+        #: this run of the master, as a queue's ``own`` names it (see the module docstring)
+        self._owner = "%s@%s" % (self.master, self._token)
         self.uncommitted_since = None
         self.recovered = False
         self.lost = []                 # queues whose lease was lost (tick), for the frontier
@@ -587,7 +593,7 @@ class RedisStore:
         self._idents(queues)
         p = self._pipe()
         for q in queues:
-            self._call(p, "put", [self._k(self._ident(q), "q")], [self.master, _text(now), "", now])
+            self._call(p, "put", [self._k(self._ident(q), "q")], [self._owner, _text(now), "", now])
         results = p.execute()
         p = self._pipe()
         for q, result in zip(queues, results):
@@ -768,11 +774,11 @@ class RedisStore:
         p = self._pipe()
         ops = []
         for q, nb in j["holds"]:
-            self._call(p, "hold", [self._k(self._ident(q), "q")], [self.master, repr(float(nb))])
+            self._call(p, "hold", [self._k(self._ident(q), "q")], [self._owner, repr(float(nb))])
             ops.append(("hold", q))
         for q, nd, nb in j["puts"]:
             self._call(p, "put", [self._k(self._ident(q), "q")],
-                       [self.master, _text(nd), _text(nb), now])
+                       [self._owner, _text(nd), _text(nb), now])
             ops.append(("put", q))
         for q, due in j["lows"]:
             self._call(p, "lower", [self._k(self._ident(q), "q")], [self.master, _text(due), now])
@@ -1114,7 +1120,7 @@ class RedisStore:
         check = "1" if queue in self._from_index else "0"
         key = self._k(ident, "q")
         p = self._pipe()
-        self._call(p, "take", [key], [self.master, now, repr(lease_end), check])
+        self._call(p, "take", [key], [self._owner, now, repr(lease_end), check])
         waits = self._queue_waits(p, self._nodes_of([key]))
         results = p.execute()
         result = results[0]
@@ -1137,7 +1143,7 @@ class RedisStore:
             return None
         self._refused.pop(queue, None)
         old_own = None if old_own is None else old_own.decode()
-        if old_own and old_own != self.master:
+        if old_own and old_own != self._owner:
             log.warning("frontier::host queue %s taken over from master %s, whose lease "
                         "ended at %.3f", ident, old_own, _num(old_lease) or 0.0)
         p = self._pipe()
@@ -1161,7 +1167,7 @@ class RedisStore:
         def text(v):
             return "" if v is None else (v.decode() if isinstance(v, bytes) else str(v))
         self._call(self._r, "untake", [self._k(ident, "q")],
-                   [self.master, text(nd), text(nb), text(own), text(lease)])
+                   [self._owner, text(nd), text(nb), text(own), text(lease)])
         p = self._pipe()
         if nd is not None:
             p.zadd(self._due_key(queue), {str(queue): float(nd)})
@@ -1247,7 +1253,7 @@ class RedisStore:
         p.set(self._mine("alive"), self._token, px=int(self.lease * 1000))
         keys = [self._k(self._ident(q), "q") for q in queues]
         for key in keys:
-            self._call(p, "renew", [key], [self.master, repr(lease_end)])
+            self._call(p, "renew", [key], [self._owner, repr(lease_end)])
         waits = self._queue_waits(p, self._nodes_of(keys))
         results = p.execute()
         self._check_waits(waits, results, "renewing %d lease(s)" % len(queues))
