@@ -85,18 +85,26 @@ def create_worker_fetcher(settings, zmq_context, extract, io_loop=None, fetcher=
     pull = zmq_context.socket(zmq.PULL)
     pull.setsockopt(zmq.MAXMSGSIZE, settings.ZEROMQ_MAX_MESSAGE_SIZE)
     pull.rcvhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM
-    try:
-        if endpoints is None:
-            connect(pull, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL,
-                    "ZEROMQ_WORKER_PROC_FETCHER_PULL")
-        else:
-            connect(pull, endpoints.push, "ZEROMQ_MASTER_PUSH of WORKER_MASTERS %s"
-                    % endpoints.label)
-    except BaseException:
-        pull.close(0)
-        raise
+    _connect_data(pull, settings, "ZEROMQ_WORKER_PROC_FETCHER_PULL", endpoints,
+                  "ZEROMQ_MASTER_PUSH", "push")
     return AsyncZmqWorker(pull, fetcher, settings.MAX_CLIENTS if slots is None else slots,
                           extract, io_loop, label=endpoints.label if endpoints else "master")
+
+
+def _connect_data(sock, settings, setting, endpoints, master_setting, field):
+    """Connect the data socket ``sock`` to ``settings.<setting>``, or for a worker of
+    several masters to ``endpoints.<field>`` (that master's ``master_setting``); the socket
+    is closed if that fails."""
+    if endpoints is None:
+        address, name = getattr(settings, setting), setting
+    else:
+        address = getattr(endpoints, field)
+        name = "%s of WORKER_MASTERS %s" % (master_setting, endpoints.label)
+    try:
+        connect(sock, address, name)
+    except BaseException:
+        sock.close(0)
+        raise
 
 
 def create_processing_function(settings):
@@ -138,16 +146,8 @@ def create_worker_extractor(settings, zmq_context, io_loop=None, endpoints=None,
     pub.setsockopt(zmq.XPUB_VERBOSE, 1)
     pub.immediate = 1
     pub.sndhwm = settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB_HWM
-    try:
-        if endpoints is None:
-            connect(pub, settings.ZEROMQ_WORKER_PROC_EXTRACTOR_PUB,
-                    "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB")
-        else:
-            connect(pub, endpoints.sub, "ZEROMQ_MASTER_SUB of WORKER_MASTERS %s"
-                    % endpoints.label)
-    except BaseException:
-        pub.close(0)
-        raise
+    _connect_data(pub, settings, "ZEROMQ_WORKER_PROC_EXTRACTOR_PUB", endpoints,
+                  "ZEROMQ_MASTER_SUB", "sub")
     # large pages and sitemaps are processed off the loop, by processors of their own
     off_loop = off_loop or OffLoop(create_processing_function(settings),
                                    settings.EXTRACT_INLINE_MAX_SIZE)
