@@ -49,6 +49,24 @@ async def _send(peers, path, ticket):
         DataMessage(IDENTITY, CrawlUri(url="http://a/" + path), ticket).serialize())
 
 
+def _with_stage(socket_dir, processing, body):
+    """Run ``body(peers, stage, now)`` against a fetch stage running ``processing``, with
+    a clock sample of the master and the result subscription settled; returns its result."""
+    async def scenario():
+        peers = Peers(socket_dir)
+        clock = MasterClock()
+        clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)
+        stage = _stage(peers, processing, clock)
+        try:
+            await settle_pubsub(peers, lambda: _send(peers, "probe", None))
+            return await body(peers, stage, clock)
+        finally:
+            stage.close()
+            peers.close()
+
+    return asyncio.run(scenario())
+
+
 def test_a_dispatch_read_past_its_claim_deadline_is_handed_back_unread(socket_dir):
     fetched = []
 
@@ -57,23 +75,14 @@ def test_a_dispatch_read_past_its_claim_deadline_is_handed_back_unread(socket_di
         curi.status_code = 200
         return curi
 
-    async def scenario():
-        peers = Peers(socket_dir)
-        clock = MasterClock()
-        clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)
-        stage = _stage(peers, processing, clock)
-        try:
-            await settle_pubsub(peers, lambda: _send(peers, "probe", None))
-            now = clock.now()
-            # read 0.2 s before its claim deadline: less than CLAIM_GUARD left
-            await _send(peers, "late", {C.TICKET_ID: 7, C.TICKET_DEADLINE: now + 30,
-                                        C.TICKET_CLAIM_BY: now + 0.2})
-            return await peers.recv()
-        finally:
-            stage.close()
-            peers.close()
+    async def body(peers, stage, clock):
+        now = clock.now()
+        # read 0.2 s before its claim deadline: less than CLAIM_GUARD left
+        await _send(peers, "late", {C.TICKET_ID: 7, C.TICKET_DEADLINE: now + 30,
+                                    C.TICKET_CLAIM_BY: now + 0.2})
+        return await peers.recv()
 
-    msg = asyncio.run(scenario())
+    msg = _with_stage(socket_dir, processing, body)
     assert msg.curi.url == "http://a/late" and fetched == ["http://a/probe"]
     assert msg.ticket[C.TICKET_HANDED_BACK] is True and msg.ticket[C.TICKET_VOID] is True
     assert msg.curi.optional_vars[C.CURI_ERROR] == READ_TOO_LATE
@@ -94,29 +103,21 @@ def test_a_claim_the_master_does_not_confirm_is_withdrawn_at_the_claim_deadline(
         curi.status_code = 200
         return curi
 
-    async def scenario():
-        peers = Peers(socket_dir)
-        clock = MasterClock()
-        clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)
-        stage = _stage(peers, processing, clock)
-        try:
-            await settle_pubsub(peers, lambda: _send(peers, "probe", None))
-            now = clock.now()
-            ticket = {C.TICKET_DEADLINE: now + 30, C.TICKET_CLAIM_BY: now + 1.0}
-            await _send(peers, "unconfirmed", dict(ticket, **{C.TICKET_ID: 2}))
-            await _send(peers, "confirmed", dict(ticket, **{C.TICKET_ID: 3}))
-            while len(started) < 2:
-                await asyncio.sleep(0.01)
-            assert stage.held == [2, 3] and stage.unconfirmed == 2
-            stage.confirm([3], [])        # the master registered claim 3 only
-            first = await peers.recv(10)
-            second = await peers.recv(10)
-            return first, second, clock.now() - now
-        finally:
-            stage.close()
-            peers.close()
+    async def body(peers, stage, clock):
+        now = clock.now()
+        ticket = {C.TICKET_DEADLINE: now + 30, C.TICKET_CLAIM_BY: now + 1.0}
+        await _send(peers, "unconfirmed", dict(ticket, **{C.TICKET_ID: 2}))
+        await _send(peers, "confirmed", dict(ticket, **{C.TICKET_ID: 3}))
+        while len(started) < 2:
+            await asyncio.sleep(0.01)
+        held = (list(stage.held), stage.unconfirmed)
+        stage.confirm([3], [])        # the master registered claim 3 only
+        first = await peers.recv(10)
+        second = await peers.recv(10)
+        return held, first, second, clock.now() - now
 
-    first, second, elapsed = asyncio.run(scenario())
+    held, first, second, elapsed = _with_stage(socket_dir, processing, body)
+    assert held == ([2, 3], 2)
     assert first.curi.url == "http://a/unconfirmed" and cancelled == ["http://a/unconfirmed"]
     assert first.ticket[C.TICKET_HANDED_BACK] is True and C.TICKET_VOID not in first.ticket
     assert first.curi.optional_vars[C.CURI_ERROR] == UNCONFIRMED
@@ -130,25 +131,16 @@ def test_the_master_says_which_held_ids_are_not_the_workers(socket_dir):
             await asyncio.sleep(5.0)
         return curi
 
-    async def scenario():
-        peers = Peers(socket_dir)
-        clock = MasterClock()
-        clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)
-        stage = _stage(peers, processing, clock)
-        try:
-            await settle_pubsub(peers, lambda: _send(peers, "probe", None))
-            now = clock.now()
-            await _send(peers, "stale", {C.TICKET_ID: 9, C.TICKET_DEADLINE: now + 30,
-                                         C.TICKET_CLAIM_BY: now + 10})
-            while stage.held != [9]:
-                await asyncio.sleep(0.01)
-            stage.confirm([], [9])
-            return await peers.recv(10)
-        finally:
-            stage.close()
-            peers.close()
+    async def body(peers, stage, clock):
+        now = clock.now()
+        await _send(peers, "stale", {C.TICKET_ID: 9, C.TICKET_DEADLINE: now + 30,
+                                     C.TICKET_CLAIM_BY: now + 10})
+        while stage.held != [9]:
+            await asyncio.sleep(0.01)
+        stage.confirm([], [9])
+        return await peers.recv(10)
 
-    msg = asyncio.run(scenario())
+    msg = _with_stage(socket_dir, processing, body)
     assert msg.curi.url == "http://a/stale" and msg.ticket[C.TICKET_HANDED_BACK] is True
 
 

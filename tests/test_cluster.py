@@ -144,13 +144,19 @@ def url(redis_cluster):
     return "%s/c-%s" % (redis_cluster.url, uuid.uuid4().hex[:10])
 
 
-def test_two_masters_share_the_crawl_politely_and_fetch_every_url_once(tmp_path, url):
-    pages = site()
+def two_masters(tmp_path, url, hosts=0):
+    """A clock and masters a and b on one crawl, a given the seeds of ``hosts`` hosts."""
     clock = Clock()
     a = Master("a", cluster_settings(tmp_path / "a", url), clock)
     b = Master("b", cluster_settings(tmp_path / "b", url), clock)
-    for h in range(4):
+    for h in range(hosts):
         a.frontier.add_uri(CrawlUri(url="http://h%d.test/p0" % h))
+    return clock, a, b
+
+
+def test_two_masters_share_the_crawl_politely_and_fetch_every_url_once(tmp_path, url):
+    pages = site()
+    clock, a, b = two_masters(tmp_path, url, hosts=4)
     log = simulate([a, b], clock, pages)
     urls = [entry[2] for entry in log]
     assert sorted(urls) == sorted(pages)                       # complete, each once
@@ -166,11 +172,7 @@ def test_two_masters_share_the_crawl_politely_and_fetch_every_url_once(tmp_path,
 
 def test_a_masters_death_returns_its_queues_when_their_leases_end(tmp_path, url):
     pages = site()
-    clock = Clock()
-    a = Master("a", cluster_settings(tmp_path / "a", url), clock)
-    b = Master("b", cluster_settings(tmp_path / "b", url), clock)
-    for h in range(4):
-        a.frontier.add_uri(CrawlUri(url="http://h%d.test/p0" % h))
+    clock, a, b = two_masters(tmp_path, url, hosts=4)
     died = {}
 
     def kill_a(clock, log):
@@ -295,9 +297,7 @@ def test_a_master_cut_from_the_cluster_stops_dispatching_and_politeness_holds(tm
     when their leases end, and a -- which finds its leases lost with outcomes not
     committed -- stops without committing (a restart would cut its sinks back)."""
     pages = site()
-    clock = Clock()
-    a = Master("a", cluster_settings(tmp_path / "a", url), clock)
-    b = Master("b", cluster_settings(tmp_path / "b", url), clock)
+    clock, a, b = two_masters(tmp_path, url)
     stopped = []
     a.frontier._store._on_broken = lambda: stopped.append(clock.t)
     for h in range(4):
@@ -374,9 +374,7 @@ def test_links_a_master_admitted_but_never_committed_are_crawled_after_its_death
     same, not end the crawl."""
     pages = {"http://h0.test/p%d" % i: ["http://h0.test/p%d" % (i + 1)] for i in range(6)}
     pages["http://h0.test/p6"] = []
-    clock = Clock()
-    a = Master("a", cluster_settings(tmp_path / "a", url), clock)
-    b = Master("b", cluster_settings(tmp_path / "b", url), clock)
+    clock, a, b = two_masters(tmp_path, url)
     a.frontier.add_uri(CrawlUri(url="http://h0.test/p0"))
     a.frontier.checkpoint()
     a.frontier._checkpoints.commit()          # the seed is counted

@@ -262,13 +262,19 @@ def test_commits_are_visible_to_other_readers(tmp_path):
     store.close()
 
 
-def test_state_files_without_not_before_get_the_column(tmp_path):
+def _state_file_edited(tmp_path, statement):
+    """A new state file's path after ``statement`` changed it behind the store's back."""
     path = str(tmp_path / "state.db")
     SQLiteStore(path).close()
     db = sqlite3.connect(path)
-    db.execute("ALTER TABLE queues DROP COLUMN not_before")
+    db.execute(statement)
     db.commit()
     db.close()
+    return path
+
+
+def test_state_files_without_not_before_get_the_column(tmp_path):
+    path = _state_file_edited(tmp_path, "ALTER TABLE queues DROP COLUMN not_before")
     store = SQLiteMultipleHostUriQueue(path)
     store.queue_id("a")
     store.put_queue(1, NOW, not_before=NOW)
@@ -277,11 +283,6 @@ def test_state_files_without_not_before_get_the_column(tmp_path):
 
 
 def test_other_schema_versions_are_refused(tmp_path):
-    path = str(tmp_path / "state.db")
-    SQLiteStore(path).close()
-    db = sqlite3.connect(path)
-    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    db.commit()
-    db.close()
+    path = _state_file_edited(tmp_path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="schema version 99"):
         SQLiteStore(path)
