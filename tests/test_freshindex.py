@@ -1,0 +1,76 @@
+"""FreshIndex (the store's in-memory map of fresh fingerprints) against a dict: the same
+answers over random operations, keys that share their low bits (long probe runs), the
+table's growth and truncation (a rolled-back result)."""
+import random
+
+import pytest
+
+from spyder.core.store.freshindex import FreshIndex
+
+
+def _check_same(index, model, absent):
+    assert len(index) == len(model)
+    assert list(index) == list(model)  # keys in insertion order
+    for key, value in model.items():
+        assert key in index
+        assert index.get(key) == value
+        assert index[key] == value
+    for key in absent:
+        assert key not in index
+        assert index.get(key) is None
+        assert index.get(key, -1) == -1
+        with pytest.raises(KeyError):
+            index[key]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_fresh_index_answers_as_a_dict_does(seed):
+    rng = random.Random(seed)
+    # half the keys random 64-bit signed, half sharing their low 12 bits: probe runs
+    keys = [rng.getrandbits(64) - (1 << 63) for _ in range(3000)]
+    keys += [(rng.getrandbits(52) << 12) - (1 << 63) | 0x5A5 for _ in range(3000)]
+    rng.shuffle(keys)
+    index, model, order = FreshIndex(), {}, []
+    for step, key in enumerate(keys):
+        roll = rng.random()
+        if roll < 0.05 and order:  # an existing key again: set or setdefault
+            old = rng.choice(order)
+            if roll < 0.025:
+                index[old] = model[old] = step
+            else:
+                assert index.setdefault(old, -step) == model.setdefault(old, -step)
+        elif roll < 0.06 and order:  # a rolled-back result: drop the newest entries
+            keep = rng.randrange(len(order) + 1)
+            index.truncate(keep)
+            for gone in order[keep:]:
+                del model[gone]
+            del order[keep:]
+        elif key not in model:
+            if roll < 0.5:
+                index[key] = model[key] = step
+            else:
+                assert index.setdefault(key, step) == model.setdefault(key, step) == step
+            order.append(key)
+    absent = [rng.getrandbits(64) - (1 << 63) for _ in range(500)] + \
+        [key for key in keys if key not in model][:500]
+    _check_same(index, model, absent)
+
+
+def test_the_extremes_of_a_signed_64_bit_key_and_value_are_kept():
+    index = FreshIndex()
+    extremes = [-(1 << 63), (1 << 63) - 1, 0, -1, 1]
+    for n, key in enumerate(extremes):
+        index[key] = extremes[-1 - n]
+    _check_same(index, {key: extremes[-1 - n] for n, key in enumerate(extremes)}, [2, -2])
+
+
+def test_truncating_to_nothing_or_beyond_the_end():
+    index = FreshIndex()
+    for key in range(100):
+        index[key * 7919] = key
+    index.truncate(1000)
+    assert len(index) == 100
+    index.truncate(0)
+    _check_same(index, {}, [key * 7919 for key in range(100)])
+    index[5] = 6
+    _check_same(index, {5: 6}, [0])
