@@ -82,6 +82,7 @@ import time
 from hashlib import blake2b
 
 from spyder.core.store.bloom import BloomFilter, blocks_for
+from spyder.core.store.freshindex import FreshIndex
 from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SINGLE_QUEUE,
                                         LocalStore, RobotsRow, StoreError, UriRow)
 
@@ -274,7 +275,7 @@ class SQLiteStore(LocalStore):
         #: The next URL's ``seq``; the fingerprints of the URLs stored since the last merge
         #: (fp -> seq, the first URL of a fingerprint), merged into ``seen`` in key order.
         self._next_seq = 1
-        self._fresh = {}
+        self._fresh = FreshIndex()
         #: The Bloom filter over ``seen`` (``bloom_bits`` bits per merged URL when built;
         #: None with 0): a fingerprint it does not hold is not looked up in ``seen``.
         self._bloom_bits = bloom_bits
@@ -331,9 +332,9 @@ class SQLiteStore(LocalStore):
         for statement in _TEMP_SCHEMA:
             cur.execute(statement)
         cur.execute("DELETE FROM temp.fresh_schedule")
-        fresh = self._fresh = {}
         self._next_seq = (cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0] or 0) + 1
         mark = self._get_meta("seen_mark", 0)
+        fresh = self._fresh = FreshIndex(self._next_seq - 1 - mark)
         rows = cur.execute("SELECT seq, url FROM urls WHERE seq > ?", (mark,))
         while True:
             chunk = rows.fetchmany(50000)
@@ -467,7 +468,7 @@ class SQLiteStore(LocalStore):
         mark = self._next_seq - 1
         self._set_meta("seen_mark", mark)
         self._schedule_triggers(mark)
-        self._fresh = {}
+        self._fresh = FreshIndex(self._seen_batch())
         bloom = self._bloom
         if bloom is not None:  # the filter holds what seen holds, in the same commit
             if sum(self._levels) > bloom.capacity:
@@ -495,7 +496,7 @@ class SQLiteStore(LocalStore):
         """All writes inside happen together or, if an exception escapes, not at all."""
         self._begin()
         self._cur.execute("SAVEPOINT result")
-        next_seq = self._next_seq
+        next_seq, fresh = self._next_seq, len(self._fresh)
         try:
             yield
         except BaseException:
@@ -504,7 +505,7 @@ class SQLiteStore(LocalStore):
             self._earliest_due = _UNKNOWN
             self._queue_times.clear()
             if self._next_seq != next_seq:  # forget the fingerprints stored meanwhile
-                self._fresh = {fp: seq for fp, seq in self._fresh.items() if seq < next_seq}
+                self._fresh.truncate(fresh)  # its entries are in the order of seq
                 self._next_seq = next_seq
             raise
         self._cur.execute("RELEASE result")
