@@ -12,7 +12,7 @@ and due now (``next_date`` = depth 1 to 4), 7 % finished for good (404) and 3 % 
 small body, valid for a day), its per-host counters, and is in the default scope.
 
 Nothing goes through the frontier one URL at a time: ``urls`` is appended in ``seq``
-order, ``seen`` (fingerprint -> seq) and ``schedule`` (queue, next_date, priority,
+order, ``seen`` (fingerprint -> seq with its check bits, ``seen_value``) and ``schedule`` (queue, next_date, priority,
 seq) are inserted in their key order after a sort in numpy, so every B-tree page is
 written once, full; the Bloom filter of ``seen`` is built from the sorted keys on the
 way (``BLOOM_BITS`` per URL, as the store would build it).  The file is the store's
@@ -76,7 +76,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     from spyder.core.frontier.frontiers import MultipleHostFrontier
     from spyder.core.settings import Settings
     from spyder.core.store.bloom import BloomFilter, blocks_for
-    from spyder.core.store.sqlite import SEEN_BATCH_MIN, fingerprint
+    from spyder.core.store.sqlite import SEEN_BATCH_MIN, check_bits, fingerprint
 
     for suffix in ("", "-wal", "-shm", ".lock"):
         if os.path.exists(path + suffix):
@@ -117,6 +117,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     # ---- urls in seq order; fingerprints and schedule keys kept for the sorted loads
     t0 = time.perf_counter()
     fps = np.empty(size, dtype=np.int64)
+    checks = np.empty(size, dtype=np.int16)  # 1..32767
     queued = np.zeros(hosts, dtype=np.int64)
     fetched = np.zeros(hosts, dtype=np.int64)
     sched = []  # per chunk: (queue, next_date, priority, seq) arrays of the scheduled rows
@@ -132,6 +133,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
         next_date = np.where(waiting, NOW + DAY * (1 + (i % 30)), depth.astype(np.float64))
         texts = _texts(start, stop, host)
         fps[start:stop] = [fingerprint(t) for t in texts]
+        checks[start:stop] = [check_bits(t) for t in texts]
         queue = (host + 1).tolist()
         nd = next_date.tolist()
         dl = depth.tolist()
@@ -167,7 +169,11 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
             print("build_state: %d URLs, %.0f s" % (stop, time.perf_counter() - t0), flush=True)
     phase("urls", t0)
 
-    # ---- seen: fingerprints in key order; a fingerprint twice goes to seen_collisions
+    # ---- seen: fingerprints in key order -> seq | check << 32 (the store's seen_value:
+    # every seq here is below 2^32); a fingerprint twice goes to seen_collisions
+    if size > 1 << 32:
+        raise SystemExit("build_state: at most 2^32 URLs (the seq must fit under the check "
+                         "bits)")
     t0 = time.perf_counter()
     order = np.argsort(fps, kind="stable")
     sorted_fps = fps[order]
@@ -181,8 +187,9 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
         part = slice(start, min(size, start + chunk))
         keep = ~dup[part]
         keys = sorted_fps[part][keep].tolist()
-        cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)",
-                        zip(keys, (order[part][keep] + 1).tolist()))
+        index = order[part][keep]
+        values = (index + 1) | (checks[index].astype(np.int64) << 32)
+        cur.executemany("INSERT INTO seen (fp, seq) VALUES (?, ?)", zip(keys, values.tolist()))
         bloom.add_sorted(keys)
     # the Bloom filter of seen as the store keeps it (SQLiteStore._build_bloom)
     cur.executemany("INSERT INTO bloom (block, bits) VALUES (?, ?)", bloom.take_dirty())
@@ -190,7 +197,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     cur.executemany("INSERT INTO seen_collisions (url, seq) VALUES (?, ?)",
                     sorted((url(i, hosts), i + 1) for i in collisions))
     cur.execute("COMMIT")
-    del order, sorted_fps, dup
+    del order, sorted_fps, dup, checks
     phase("seen", t0)
 
     # ---- schedule in (queue, next_date, priority, seq) order

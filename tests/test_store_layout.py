@@ -1,9 +1,11 @@
-"""The SQLite store's layout 2 (docs/frontier.md, "The state file"): the seen test on
-64-bit fingerprints with the URL text compared on a hit, the fresh fingerprints and
+"""The SQLite store's layout (docs/frontier.md, "The state file"): the seen test on
+64-bit fingerprints with 15 check bits next to ``seq`` (the URL text compared on a hit
+of a row without them, from a file of schema 3 or before), the fresh fingerprints and
 schedule entries kept in memory until a merge, exact after a crash and a reopen, the
-migration of a schema-1 file, and the Bloom filter in front of ``seen`` (no false
+migration of a schema-1 file, the upgrades of schema-2 and schema-3 files, and the Bloom filter in front of ``seen`` (no false
 negative through merges, growth, a crash and a reopen; rebuilt when stale or missing)."""
 import json
+import os
 import random
 import sqlite3
 
@@ -13,7 +15,8 @@ from spyder.core.store import sqlite as sqlite_store
 from spyder.core.store.bloom import BloomFilter, blocks_for
 from spyder.core.store.memory import MemoryStore
 from spyder.core.store.protocol import StoreError, UriRow
-from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue, SQLiteStore, fingerprint
+from spyder.core.store.sqlite import (SQLiteMultipleHostUriQueue, SQLiteStore, check_bits,
+                                      fingerprint, seen_check, seen_seq, seen_value)
 
 
 class Clock:
@@ -113,6 +116,82 @@ def test_fingerprints_are_64_bit_signed_and_stable():
     fp = fingerprint("http://example.com/")
     assert -2 ** 63 <= fp < 2 ** 63
     assert fp == fingerprint("http://example.com/") != fingerprint("http://example.com/a")
+    # the keys of every existing state file: these values must never change
+    assert fp == 481213410437047035
+    assert fingerprint("http://h.example/\u00e9") == -3638847819354073884
+
+
+def test_check_bits_and_seen_values():
+    checks = [check_bits("http://h.example/%d" % i) for i in range(20000)]
+    assert min(checks) >= 1 and max(checks) <= 32767 and len(set(checks)) > 14000
+    for seq in (1, 2 ** 32 - 1):
+        for check in (1, 32767):
+            value = seen_value(seq, check)
+            assert 2 ** 32 <= value < 2 ** 47  # six bytes in SQLite
+            assert (seen_seq(value), seen_check(value)) == (seq, check)
+    for seq in (1, 2 ** 32 - 1):  # a bare seq: a row of schema 3 or before
+        assert (seen_seq(seq), seen_check(seq)) == (seq, 0)
+    for seq in (2 ** 32, 2 ** 40 + 3):  # no room for check bits
+        assert (seen_seq(seen_value(seq, 5)), seen_check(seen_value(seq, 5))) == (seq, 0)
+
+
+def _text_reads(store):
+    """The statements that read a URL text by seq (the seen test's confirmation)."""
+    statements = []
+    store._db.set_trace_callback(statements.append)
+    return lambda: [s for s in statements if "SELECT url FROM urls WHERE seq" in s
+                    or "SELECT seq, url FROM urls WHERE seq IN" in s]
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_a_collision_with_other_check_bits_is_stored_and_found_without_reading_texts(
+        monkeypatch, merged):
+    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)  # every URL collides
+    urls = ["http://a/%d" % i for i in range(6)]
+    assert len({check_bits(u) for u in urls}) == 6
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    store.queue_id("a")
+    new = store.admit([UriRow(u, 1, next_date=0.0) for u in urls[:4]])
+    assert [r.url for r in new] == urls[:4]
+    if merged:
+        store.commit({})
+        store._merge_fresh()
+        assert store._cur.execute("SELECT seq FROM seen UNION ALL SELECT seq FROM "
+                                  "seen_recent").fetchall() == [
+            (seen_value(new[0].rowid, check_bits(urls[0])),)]
+    reads = _text_reads(store)
+    assert [r.url for r in store.admit([UriRow(u, 1, next_date=0.0) for u in urls[:5]])] == [
+        urls[4]]
+    assert [store.find(u).rowid for u in urls[:4]] == [r.rowid for r in new]
+    assert store.find(urls[5]) is None
+    assert reads() == []  # the check bits decided every hit
+    assert store._cur.execute("SELECT COUNT(*) FROM seen_collisions").fetchone()[0] == 4
+
+
+def test_equal_check_bits_are_trusted(monkeypatch):
+    """A 64-bit fingerprint and 15 check bits both equal: taken as the same URL (the
+    2^-79 the layout accepts; docs/frontier.md), without reading its text."""
+    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)
+    monkeypatch.setattr(sqlite_store, "check_bits", lambda url: 7)
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    store.queue_id("a")
+    assert [r.url for r in store.admit([UriRow("http://a/1", 1, next_date=0.0)])] == ["http://a/1"]
+    reads = _text_reads(store)
+    assert store.admit([UriRow("http://a/2", 1, next_date=0.0)]) == []
+    assert store.find("http://a/2").url == "http://a/1"
+    assert reads() == []
+
+
+def test_a_failed_result_forgets_only_its_own_fresh_fingerprints():
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    store.queue_id("a")
+    store.admit([UriRow("http://a/1", 1, next_date=0.0)])
+    with pytest.raises(RuntimeError), store.atomic():
+        store.admit([UriRow("http://a/2", 1, next_date=0.0)])
+        raise RuntimeError("the result failed")
+    assert store.find("http://a/1") is not None and store.find("http://a/2") is None
+    assert [r.url for r in store.admit([UriRow(u, 1, next_date=0.0) for u in
+                                        ("http://a/1", "http://a/2")])] == ["http://a/2"]
 
 
 # ---------------------------------------------------------------- schema version 1
@@ -154,7 +233,7 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
     path = str(tmp_path / "state.db")
     _v1_file(path)
     store = SQLiteMultipleHostUriQueue(path)
-    assert "migrating it to version 3" in caplog.text
+    assert "migrating it to version 4" in caplog.text
     assert store.state()["counters"] == {"known": 3}
     assert store.find("http://a/1").etag == '"x"' and store.find("http://a/2").reason == "status"
     assert [r.url for r in store.queue_head(1, 5)] == ["http://a/3", "http://a/1"]
@@ -166,8 +245,11 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
     assert version == ("1",)
     assert backup.execute("SELECT COUNT(*) FROM urls").fetchone() == (3,)
     backup.close()
-    reopened = SQLiteStore(path)  # version 3 now: no second migration
-    assert reopened._get_meta("schema_version") == 3 and len(reopened) == 4
+    reopened = SQLiteStore(path)  # version 4 now: no second migration
+    assert reopened._get_meta("schema_version") == 4 and len(reopened) == 4
+    values = reopened._cur.execute("SELECT u.url, s.seq FROM seen AS s JOIN urls AS u "
+                                   "ON u.seq = s.seq & 4294967295").fetchall()
+    assert len(values) == 3 and all(seen_check(v) == check_bits(u) for u, v in values)
     reopened.close()
 
 
@@ -381,7 +463,109 @@ def test_a_schema_2_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
     merged = db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
     db.close()
     reopened = SQLiteMultipleHostUriQueue(path)
-    assert "schema version 2: upgraded to 3" in caplog.text
-    assert reopened._get_meta("schema_version") == 3 and reopened._levels == [merged, 0]
+    assert "schema version 2: upgraded to 4" in caplog.text
+    assert reopened._get_meta("schema_version") == 4 and reopened._levels == [merged, 0]
     assert reopened.admit([UriRow(u, 1) for u in urls]) == []
+    reopened.close()
+
+
+def _as_schema_3(path, statements=()):
+    """Turn a closed state file into what a schema-3 Spyder leaves: bare seqs in ``seen``
+    and ``seen_recent`` (no check bits), version 3."""
+    db = sqlite3.connect(path)
+    for table in ("seen", "seen_recent"):
+        db.execute("UPDATE %s SET seq = seq & 4294967295" % table)
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    for statement in statements:
+        db.execute(*statement)
+    db.commit()
+    db.close()
+
+
+def test_a_schema_3_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 100)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 100)
+    path = str(tmp_path / "state.db")
+    urls = ["http://h.example/%d" % i for i in range(700)]
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    _admit_many(store, urls[:650], random.Random(4), 3)
+    store.commit({"step": 1})
+    store.admit([UriRow(u, 1, next_date=0.0) for u in urls[650:]])
+    fresh = len(store._fresh)
+    store.close()
+    assert 50 <= fresh < 150
+    _as_schema_3(path)
+    db = sqlite3.connect(path)
+    bare = db.execute("SELECT seq FROM seen UNION ALL SELECT seq FROM seen_recent").fetchall()
+    assert len(bare) == 700 - fresh and max(bare)[0] < 2 ** 32
+    size = db.execute("SELECT page_count * page_size FROM pragma_page_count, "
+                      "pragma_page_size").fetchone()[0]
+    db.close()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert "schema version 3: upgraded to 4" in caplog.text
+    assert reopened._get_meta("schema_version") == 4 and reopened.state() == {"step": 1}
+    reads = _text_reads(reopened)
+    assert reopened.admit([UriRow(u, 1) for u in urls]) == []  # the old rows: by their text
+    assert all(reopened.find(u).url == u for u in urls)
+    assert reads()  # the rows without check bits were confirmed by their text
+    more = ["http://h.example/new/%d" % i for i in range(300)]
+    _admit_many(reopened, more, random.Random(5), 3)
+    reopened.commit({})
+    reopened.close()
+    again = SQLiteMultipleHostUriQueue(path)
+    assert "upgraded" not in caplog.text.split("upgraded to 4", 1)[1]  # once only
+    reads = _text_reads(again)
+    assert again.admit([UriRow(u, 1) for u in more]) == []
+    assert all(again.find(u).url == u for u in more)
+    assert reads() == []  # the new rows: by their check bits
+    assert again.admit([UriRow(u, 1) for u in urls]) == []
+    assert len(again.admit([UriRow("http://h.example/x/%d" % i, 1) for i in range(10)])) == 10
+    again.close()
+    assert os.path.getsize(path) >= size  # upgraded in place, not rewritten
+
+
+def test_a_schema_3_collision_is_still_told_apart_by_the_text(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)
+    path = str(tmp_path / "state.db")
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    store.admit([UriRow(u, 1, next_date=0.0) for u in ("http://a/1", "http://a/2")])
+    store.commit({})
+    store._merge_fresh()
+    store.close()
+    _as_schema_3(path)
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert reopened.admit([UriRow(u, 1, next_date=0.0) for u in
+                           ("http://a/1", "http://a/2", "http://a/3")])[0].url == "http://a/3"
+    assert [reopened.find(u).rowid for u in ("http://a/1", "http://a/2", "http://a/3")] == [1, 2, 3]
+    assert reopened.find("http://a/4") is None
+    reopened.close()
+
+
+def test_a_schema_3_seq_of_2_32_or_more_is_not_read_as_check_bits(tmp_path, caplog):
+    path = str(tmp_path / "state.db")
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    store.admit([UriRow("http://a/1", 1, next_date=0.0)])
+    store.commit({})
+    store._merge_fresh()
+    store.close()
+    far = 2 ** 32 + 5
+    _as_schema_3(path, [
+        ("INSERT INTO urls (seq, url, queue, next_date) VALUES (?, 'http://a/far', 1, 0.0)",
+         (far,)),
+        ("INSERT INTO seen (fp, seq) VALUES (?, ?)", (fingerprint("http://a/far"), far)),
+        ("UPDATE meta SET value = ? WHERE key = 'seen_mark'", (str(far),)),
+        ("DELETE FROM meta WHERE key IN ('seen_levels', 'bloom')",)])
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert "schema version 3: upgraded to 4" in caplog.text
+    assert reopened.find("http://a/far").rowid == far
+    assert reopened.find("http://a/1").rowid == 1
+    new = reopened.admit([UriRow(u, 1, next_date=0.0) for u in ("http://a/far", "http://a/2")])
+    assert [(r.url, r.rowid) for r in new] == [("http://a/2", far + 1)]
+    reopened.commit({})
+    reopened._merge_fresh()
+    assert reopened.find("http://a/2").rowid == far + 1
+    assert reopened.admit([UriRow("http://a/2", 1), UriRow("http://a/far", 1)]) == []
     reopened.close()

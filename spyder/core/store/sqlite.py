@@ -13,10 +13,14 @@ master's memory does not grow with the crawl and a restart resumes it:
   resolved); ``etag`` / ``mod_date`` are the ``ETag`` / ``Last-Modified`` values
   exactly as the server sent them.
 * ``seen`` -- the URL-seen test: the 64-bit fingerprint (``fingerprint``: BLAKE2b of
-  the URL) of every URL -> its ``seq`` (WITHOUT ROWID, ~20 bytes a URL).  A
-  fingerprint found is confirmed by comparing the URL text of its row; a URL whose
-  fingerprint another URL already has is kept in ``seen_collisions`` (URL text ->
-  seq), so a collision never makes a new URL look known.
+  the URL) of every URL -> its ``seq`` with 15 check bits above it (``seen_value``:
+  ``seq | check << 32``, the check from another BLAKE2b of the URL, ``check_bits``;
+  WITHOUT ROWID, ~22 bytes a URL).  A fingerprint found whose check bits are the URL's
+  is the URL; one whose check bits differ is another URL (a 64-bit collision); one
+  without check bits (a row of schema 3 or before, or a ``seq`` of 2^32 or more) is
+  confirmed by comparing the URL text of its row.  A URL whose fingerprint another
+  URL already has is kept in ``seen_collisions`` (URL text -> seq), so a collision
+  never makes a new URL look known.
 * ``seen_recent`` -- the second level of ``seen`` (same layout): merges go here, and
   it goes into ``seen`` in one ordered pass once it holds ``sqrt(2 * seen * batch)``
   keys, so a merge rewrites every page of this small table instead of ``seen``'s.
@@ -69,7 +73,8 @@ for due queues while none is) and the due times of the queues touched lately (a 
 link that does not make its stored queue due earlier costs no statement).
 A file of schema version 1 (``urls`` keyed by its URL text) is migrated when opened
 (``migrate_v1``: a copy is kept as ``<file>.v1-backup`` first), one of version 2 (one
-level of ``seen``, no filter) upgraded in place; another version is refused.
+level of ``seen``, no filter) or 3 (no check bits) upgraded in place, its ``seen`` rows
+kept as they are (check 0); another version is refused.
 ``SQLiteSingleHostUriQueue`` and ``SQLiteMultipleHostUriQueue`` keep the original names
 and query shapes: one global queue, or one queue per host.
 """
@@ -88,11 +93,12 @@ from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SI
 
 log = logging.getLogger("spyder.frontier")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: ``meta`` keys that are the store's own, not the frontier's checkpoint state.
 _OWN_META = ("schema_version", "clean", "seen_mark", "seen_levels", "bloom")
 
-#: The tables of ``urls`` and what depends on it, in layout 3 (see the module docstring).
+#: The tables of ``urls`` and what depends on it, in layout 4 (see the module docstring).
+#: ``seen.seq`` and ``seen_recent.seq`` hold ``seen_value(seq, check)``, not the bare seq.
 _URL_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS urls (
         seq INTEGER PRIMARY KEY,
@@ -218,6 +224,44 @@ def fingerprint(url):
                           "little", signed=True)
 
 
+#: The check bits: 15 bits next to ``seq`` in ``seen``, from a hash independent of the
+#: fingerprint (BLAKE2b with its own personalisation: a second preimage of both is
+#: ~2^79 work; a linear checksum such as CRC-32 could be matched for free by a chosen
+#: suffix).  1..32767; 0 means "no check bits".
+_CHECK_PERSON = b"spyder-seen-chk"
+_CHECK_RANGE = (1 << 15) - 1
+#: ``seen`` values: ``seq | check << 32`` for a seq below 2^32 (in [2^32, 2^47): six
+#: bytes in SQLite), a bare ``seq`` below 2^32 (a row of schema 3 or before: check 0),
+#: and ``seq + _PLAIN`` for a seq of 2^32 or more (no room for check bits: check 0).
+_SEQ_MASK = (1 << 32) - 1
+_CHECKED = 1 << 32
+_PLAIN = 1 << 47
+
+
+def check_bits(url):
+    """The 15 check bits of a canonical URL (1..32767; independent of ``fingerprint``)."""
+    digest = blake2b(url.encode("utf-8", "surrogatepass"), digest_size=4,
+                     person=_CHECK_PERSON).digest()
+    return int.from_bytes(digest, "little") % _CHECK_RANGE + 1
+
+
+def seen_value(seq, check):
+    """What ``seen`` stores for a URL's fingerprint: ``seq`` and its ``check`` bits."""
+    return seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN
+
+
+def seen_seq(value):
+    """The ``seq`` of a ``seen`` value (see ``seen_value``)."""
+    if value < _CHECKED:
+        return value
+    return value & _SEQ_MASK if value < _PLAIN else value - _PLAIN
+
+
+def seen_check(value):
+    """The check bits of a ``seen`` value, 0 if it has none (confirm by the URL text)."""
+    return value >> 32 if _CHECKED <= value < _PLAIN else 0
+
+
 #: Fresh fingerprints (in memory) merged into ``seen`` at a commit, at least and at most;
 #: between the two, an eighth of the known URLs (see ``SQLiteStore._seen_batch``).
 SEEN_BATCH_MIN = 1 << 18
@@ -273,7 +317,8 @@ class SQLiteStore(LocalStore):
         #: and this tells so without a statement.
         self._queue_times = {}
         #: The next URL's ``seq``; the fingerprints of the URLs stored since the last merge
-        #: (fp -> seq, the first URL of a fingerprint), merged into ``seen`` in key order.
+        #: (fp -> ``seen_value(seq, check)``, the first URL of a fingerprint), merged into
+        #: ``seen`` in key order.
         self._next_seq = 1
         self._fresh = FreshIndex()
         #: The Bloom filter over ``seen`` (``bloom_bits`` bits per merged URL when built;
@@ -289,9 +334,9 @@ class SQLiteStore(LocalStore):
             version = self._schema_version()
             if version == 1:
                 migrate_v1(self, db_name)
-            elif version not in (None, 2, SCHEMA_VERSION):
+            elif version not in (None, 2, 3, SCHEMA_VERSION):
                 raise StoreError("state file has schema version %r, this Spyder reads %d (and "
-                                 "upgrades 1 and 2); use a new FRONTIER_STATE_FILE"
+                                 "upgrades 1, 2 and 3); use a new FRONTIER_STATE_FILE"
                                  % (version, SCHEMA_VERSION))
             self._begin()
             for statement in _SCHEMA:
@@ -300,8 +345,15 @@ class SQLiteStore(LocalStore):
                 self._cur.execute("ALTER TABLE queues ADD COLUMN not_before REAL")  # older files
             if version == 2:  # layout 2 plus an empty seen_recent: nothing to rewrite
                 log.warning("frontier::state file has schema version 2: upgraded to %d (the "
-                            "URL-seen test's second level, seen_recent); a Spyder before it "
-                            "refuses the file", SCHEMA_VERSION)
+                            "URL-seen test's second level, seen_recent, and check bits for "
+                            "the URLs from now on); a Spyder before it refuses the file",
+                            SCHEMA_VERSION)
+            elif version == 3:  # the old rows keep check 0: confirmed by their text
+                log.warning("frontier::state file has schema version 3: upgraded to %d (check "
+                            "bits next to seq in the URL-seen test for the URLs from now on); "
+                            "a Spyder before it refuses the file", SCHEMA_VERSION)
+            if version in (2, 3):
+                self._mark_plain_seqs()
             if version != SCHEMA_VERSION:
                 self._set_meta("schema_version", SCHEMA_VERSION)
             self._load_fresh()
@@ -319,6 +371,15 @@ class SQLiteStore(LocalStore):
             self._release()
             raise
 
+    def _mark_plain_seqs(self):
+        """Before schema 4, ``seen`` held bare seqs: one of 2^32 or more would read as
+        check bits, so those (if the file has any) get the ``_PLAIN`` offset."""
+        top = self._cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0]
+        if top is not None and top > _SEQ_MASK:
+            for table in ("seen", "seen_recent"):
+                self._cur.execute("UPDATE %s SET seq = seq + ? WHERE seq > ?" % table,
+                                  (_PLAIN, _SEQ_MASK))
+
     def _schema_version(self):
         """The file's schema version, or ``None`` for a new file."""
         if self._cur.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
@@ -334,14 +395,14 @@ class SQLiteStore(LocalStore):
         cur.execute("DELETE FROM temp.fresh_schedule")
         self._next_seq = (cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0] or 0) + 1
         mark = self._get_meta("seen_mark", 0)
-        fresh = self._fresh = FreshIndex(self._next_seq - 1 - mark)
+        fresh = self._fresh = FreshIndex(self._next_seq - 1 - mark)  # fp -> seen_value
         rows = cur.execute("SELECT seq, url FROM urls WHERE seq > ?", (mark,))
         while True:
             chunk = rows.fetchmany(50000)
             if not chunk:
                 break
             for seq, url in chunk:  # a colliding URL is in seen_collisions: the first one
-                fresh.setdefault(fingerprint(url), seq)  # keeps the fingerprint
+                fresh.setdefault(fingerprint(url), seen_value(seq, check_bits(url)))  # keeps it
         cur.execute("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
                     "SELECT queue, next_date, priority, seq FROM urls WHERE seq > ? AND "
                     "next_date IS NOT NULL AND queue IS NOT NULL", (mark,))
@@ -562,8 +623,9 @@ class SQLiteStore(LocalStore):
 
     # ------------------------------------------------------------------ urls
     def _candidates(self, fps):
-        """``{fp: seq}`` of the stored URLs that have one of the fingerprints ``fps``: the
-        fresh ones from memory, the others from ``seen`` in one statement."""
+        """``{fp: value}`` (``seen_value``: seq and check bits) of the stored URLs that have
+        one of the fingerprints ``fps``: the fresh ones from memory, the others from
+        ``seen`` in one statement."""
         fresh = self._fresh
         found = {}
         rest = []
@@ -599,30 +661,34 @@ class SQLiteStore(LocalStore):
 
     def _seq_of(self, url):
         """The seq of ``url``, or ``None`` if it is not known."""
-        seq = self._candidates((fingerprint(url),))
-        if not seq:
+        found = self._candidates((fingerprint(url),))
+        if not found:
             return None
-        seq, = seq.values()
+        value, = found.values()
+        seq, check = seen_seq(value), seen_check(value)
+        if check:  # equal check bits: the URL; others: another URL with its fingerprint
+            return seq if check == check_bits(url) else self._collision(url)
         text = self._cur.execute("SELECT url FROM urls WHERE seq = ?", (seq,)).fetchone()
         if text is not None and text[0] == url:
             return seq
         return self._collision(url)
 
     def _store_new(self, rows):
-        """Store rows known to be new (with their fingerprints ``(row, fp)``; ``collides``
-        for a URL whose fingerprint another URL has): returns them with their seq."""
+        """Store rows known to be new (``(row, fp, check, collides)``: with their
+        fingerprint and check bits; ``collides`` for a URL whose fingerprint another URL
+        has): returns them with their seq."""
         seq = self._next_seq
         fresh = self._fresh
         stored, params, scheduled, collisions = [], [], [], []
         make = tuple.__new__
-        for row, fp, collides in rows:
+        for row, fp, check, collides in rows:
             row = make(UriRow, row[:10] + (seq,))
             stored.append(row)
             params.append(row)
             if collides:
                 collisions.append((row.url, seq))
-            else:
-                fresh[fp] = seq
+            else:  # seen_value, inlined
+                fresh[fp] = seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN
             if row.next_date is not None and row.queue is not None:
                 scheduled.append((row.queue, row.next_date, row.priority, seq))
             seq += 1
@@ -639,17 +705,27 @@ class SQLiteStore(LocalStore):
         return stored
 
     def _sieve(self, rows):
-        """Split ``rows`` into the new ones (``(row, fp, collides)``, first occurrence of
-        each URL) and the URLs already known."""
-        fps = [fingerprint(row.url) for row in rows]
+        """Split ``rows`` into the new ones (``(row, fp, check, collides)``, first
+        occurrence of each URL) and the URLs already known.
+
+        A fingerprint found with check bits is the URL if they are the URL's, another URL
+        if not; one without (``seen_check`` 0) is confirmed by the URL text of its row,
+        read for those only (one statement)."""
+        urls = [row.url for row in rows]
+        fps = [fingerprint(url) for url in urls]
+        checks = [check_bits(url) for url in urls]
         stored = self._candidates(set(fps))
-        texts = self._texts(set(stored.values())) if stored else {}
+        unchecked = [value for value in stored.values() if not _CHECKED <= value < _PLAIN]
+        texts = self._texts(set(map(seen_seq, unchecked))) if unchecked else {}
         new, batch, known = [], {}, []
-        for row, fp in zip(rows, fps):
-            url = row.url
-            seq = stored.get(fp)
-            if seq is not None:
-                if texts.get(seq) == url or self._collision(url) is not None:
+        for row, url, fp, check in zip(rows, urls, fps, checks):
+            value = stored.get(fp)
+            if value is not None:
+                if _CHECKED <= value < _PLAIN:
+                    same = value >> 32 == check
+                else:
+                    same = texts.get(seen_seq(value)) == url
+                if same or self._collision(url) is not None:
                     known.append(url)
                     continue
                 collides = True
@@ -664,7 +740,7 @@ class SQLiteStore(LocalStore):
                 first.add(url)
             else:
                 batch[fp] = {url}
-            new.append((row, fp, collides))
+            new.append((row, fp, check, collides))
         return new, known
 
     def add_uris(self, rows):
@@ -681,9 +757,10 @@ class SQLiteStore(LocalStore):
         """Store the rows whose URL is unknown; returns them with their rowid (``seq``).
 
         The URL-seen test of a batch: its fingerprints are looked up in two statements
-        at most (memory, then ``seen``), a fingerprint found is confirmed by the
-        stored URL text (one more statement), and the new rows are stored with one
-        ``executemany`` each for ``urls`` and ``temp.fresh_schedule``."""
+        at most (memory, then ``seen``), a fingerprint found is confirmed by its check
+        bits (or, for a row without any, by the stored URL text: one more statement),
+        and the new rows are stored with one ``executemany`` each for ``urls`` and
+        ``temp.fresh_schedule``."""
         rows = list(rows)
         if not rows:
             return []
@@ -943,7 +1020,7 @@ class SQLiteStore(LocalStore):
 
 def migrate_v1(store, path):
     """Rewrite a state file of schema version 1 (``urls`` keyed by its URL text, one
-    index per queue) into layout 3, in one transaction, after a copy of the file to
+    index per queue) into layout 4, in one transaction, after a copy of the file to
     ``<file>.v1-backup`` (refused if that exists)."""
     cur = store._cur
     known = cur.execute("SELECT COUNT(*) FROM urls").fetchone()[0]
@@ -963,6 +1040,10 @@ def migrate_v1(store, path):
         log.warning("frontier::state has schema version 1 (%d URLs): migrating it to version %d",
                     known, SCHEMA_VERSION)
     store._db.create_function("spyder_fingerprint", 1, fingerprint, deterministic=True)
+    store._db.create_function("spyder_seen_value", 2,
+                              lambda seq, url: seen_value(seq, check_bits(url)),
+                              deterministic=True)
+    store._db.create_function("spyder_seen_seq", 1, seen_seq, deterministic=True)
     cur.execute("BEGIN")
     try:
         cur.execute("DROP INDEX IF EXISTS urls_queue_fifo")
@@ -976,10 +1057,13 @@ def migrate_v1(store, path):
         cur.execute("INSERT INTO schedule (queue, next_date, priority, seq) SELECT queue, "
                     "next_date, priority, seq FROM urls WHERE next_date IS NOT NULL AND queue "
                     "IS NOT NULL ORDER BY 1, 2, 3, 4")
-        cur.execute("INSERT INTO seen (fp, seq) SELECT spyder_fingerprint(url), MIN(seq) "
-                    "FROM urls GROUP BY 1 ORDER BY 1")
+        # the first URL of each fingerprint (MIN: its url is that row's) with its check bits
+        cur.execute("INSERT INTO seen (fp, seq) SELECT fp, spyder_seen_value(seq, url) FROM "
+                    "(SELECT spyder_fingerprint(url) AS fp, MIN(seq) AS seq, url FROM urls "
+                    "GROUP BY 1) ORDER BY 1")
         cur.execute("INSERT INTO seen_collisions (url, seq) SELECT u.url, u.seq FROM urls AS u "
-                    "JOIN seen AS s ON s.fp = spyder_fingerprint(u.url) WHERE s.seq != u.seq")
+                    "JOIN seen AS s ON s.fp = spyder_fingerprint(u.url) "
+                    "WHERE spyder_seen_seq(s.seq) != u.seq")
         for key, value in (("schema_version", SCHEMA_VERSION), ("seen_mark", known and
                            cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0])):
             cur.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
