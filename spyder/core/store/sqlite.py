@@ -32,9 +32,9 @@ master's memory does not grow with the crawl and a restart resumes it:
 * ``schedule`` -- the scheduled URLs (``next_date`` not NULL) clustered by ``(queue,
   next_date, priority, seq)`` (WITHOUT ROWID): a queue's head is one contiguous range.
 * Fresh URLs (stored since the last merge, ``seq`` above ``meta["seen_mark"]``) are
-  not in ``seen`` nor ``schedule`` yet: their fingerprints are in a ``FreshIndex`` (compact arrays) and their
-  schedule entries in ``temp.fresh_schedule`` (memory), so adding a URL writes no
-  random page of a big B-tree -- only the end of ``urls``.  When a commit finds an
+  not in ``seen`` nor ``schedule`` yet: their fingerprints are in a ``FreshIndex``
+  (compact arrays) and their schedule entries in ``temp.fresh_schedule`` (memory), so
+  adding a URL writes no random page of a big B-tree -- only the end of ``urls``.  When a commit finds an
   eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``, at most
   ``SEEN_BATCH_MAX``), both are merged into ``seen_recent`` (or ``seen``) and
   ``schedule`` in key order within that commit, which moves the mark; each page is
