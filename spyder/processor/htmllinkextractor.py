@@ -50,6 +50,7 @@ links found are the same but for contexts that were removed (an ``<a>`` inside
 processed in the worker's extract thread, off its event loop
 (``spyder.core.worker.zmqworker.OffLoop``).
 """
+import codecs
 import re
 
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser
@@ -69,6 +70,7 @@ HTML_CONTENT_TYPES = frozenset([
 _SELECTOR = ("a[href], area[href], frame[src], iframe[src], link[href], base[href], "
              "meta[http-equiv], meta[name]")
 _LINK_RELS = frozenset(["alternate", "next", "prev"])
+_UTF8_BOM = codecs.BOM_UTF8
 
 #: Pages with more ``<`` than this are flattened before they are parsed: the parser's
 #: worst case grows with the square of the tags, and below this it is ~25 ms (6,000
@@ -80,21 +82,39 @@ FLATTEN_MIN_TAGS = 6000
 _KEPT_TAGS = ("a(?:rea)?|b(?:ase|ody)|frame(?:set)?|h(?:tml|ead)|iframe|link|meta|"
               "no(?:embed|frames|script)|plaintext|s(?:cript|tyle|elect)|"
               "t(?:extarea|itle|emplate)|xmp")
+#: What ends a tag's name for the HTML tokenizer: its whitespace (tab, line feed, form
+#: feed, carriage return, space), ``/`` or ``>`` -- not ``\s``, which also takes ``\v``,
+#: ``\xa0`` ...: ``<a\xa0x>`` is an element named ``a\xa0x`` to the parser, and such
+#: elements nest (20,000 of them: 1 s), so the flattening must remove them.
+_NAME_END = r"[\t\n\f\r />]"
 #: A tag's attributes: quoted values may hold < and >.
 _ATTRS = r"""[^<>"']*(?:(?:"[^"]*"|'[^']*')[^<>"']*)*"""
-_OTHER_TAG = re.compile(r"</?(?!(?:%s)[\s/>])[A-Za-z]%s>|</a\s*>" % (_KEPT_TAGS, _ATTRS),
-                        re.IGNORECASE)
+_OTHER_TAG = r"</?(?!(?:%s)%s)[A-Za-z]%s>|</a[\t\n\f\r ]*>" % (_KEPT_TAGS, _NAME_END, _ATTRS)
 #: Where an ``<a`` start tag begins.
-_A_START = re.compile(r"<(?=[aA][\s/>])")
+_A_START = r"<(?=[aA]%s)" % _NAME_END
 #: The start of a tag that may carry a link.
-_LINK_TAG = re.compile(r"<(?:a|area|i?frame|link)[\s/>]", re.IGNORECASE)
+_LINK_TAG = r"<(?:a|area|i?frame|link)%s" % _NAME_END
+
+
+def _patterns(pattern):
+    """``pattern`` compiled for str and for bytes (UTF-8) markup, matching the same
+    places: names are ASCII to the tokenizer, so case is ASCII-only (re.ASCII; in
+    Unicode mode ``(?i)s`` also matches ``ſ``)."""
+    flags = re.IGNORECASE | re.ASCII
+    return {str: re.compile(pattern, flags), bytes: re.compile(pattern.encode(), flags)}
+
+
+_OTHER_TAGS, _A_STARTS, _LINK_TAGS = (_patterns(p) for p in (_OTHER_TAG, _A_START, _LINK_TAG))
+_A_CLOSED = {str: "</a><", bytes: b"</a><"}
+_LT = {str: "<", bytes: b"<"}
 
 
 def _cut_after_links(text, most):
-    """The position in ``text`` where the tag that could carry link number ``most + 2``
-    starts, or ``None`` if there are not that many: the rest of a page cannot add a
-    link under the cap, and the parser need not build it (nor the selector list it)."""
-    for count, match in enumerate(_LINK_TAG.finditer(text)):
+    """The position in ``text`` (str, or UTF-8 bytes) where the tag that could carry link
+    number ``most + 2`` starts, or ``None`` if there are not that many: the rest of a page
+    cannot add a link under the cap, and the parser need not build it (nor the selector
+    list it)."""
+    for count, match in enumerate(_LINK_TAGS[type(text)].finditer(text)):
         if count > most:
             return match.start()
     return None
@@ -106,20 +126,25 @@ _FLATTEN_STEP = 32 * 1024
 
 
 def flatten(text):
-    """``text`` without the tags of elements that neither carry links nor change how
-    the rest is read, every ``<a>`` closed before the next one (see the module
-    docstring); done in steps that end before a ``<``."""
+    """``text`` (str, or UTF-8 bytes: the same tags are found in either) without the tags
+    of elements that neither carry links nor change how the rest is read, every ``<a>``
+    closed before the next one (see the module docstring); done in steps that end before
+    a ``<``."""
+    kind = type(text)
+    other, a_start, closed, lt = _OTHER_TAGS[kind], _A_STARTS[kind], _A_CLOSED[kind], _LT[kind]
     out = []
     start, size = 0, len(text)
     while start < size:
         end = start + _FLATTEN_STEP
         if end < size:
-            cut = text.rfind("<", start + 1, end)
+            cut = text.rfind(lt, start + 1, end)
             if cut > start:
                 end = cut
-        out.append(_A_START.sub("</a><", _OTHER_TAG.sub("", text[start:end])))
+        out.append(a_start.sub(closed, other.sub(kind(), text[start:end])))
         start = end
-    return "".join(out)
+    return kind().join(out)
+
+
 _REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
                       re.IGNORECASE | re.DOTALL)
 
@@ -154,13 +179,20 @@ class DefaultHtmlLinkExtractor:
         content_type, charset = get_content_type_encoding(curi)
         if content_type not in HTML_CONTENT_TYPES:
             return curi
-        text, codec = decode_body(curi.content_body, charset)
-        if text.count("<") > FLATTEN_MIN_TAGS:
-            text = flatten(text)
-            cut = _cut_after_links(text, self._max_links)
-            if cut is not None:  # (the link past the cap marks the result truncated)
-                text = text[:cut]
-        found = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec,
+        body = curi.content_body
+        text, codec = decode_body(body, charset)
+        # a UTF-8 body goes to the parser as it is: the text would be encoded back to the
+        # same bytes (decoding it only tells that it is UTF-8)
+        markup = body if codec == "utf-8" and not body.startswith(_UTF8_BOM) else text
+        tags = markup.count(_LT[type(markup)])  # (the most tags it can have)
+        if tags > FLATTEN_MIN_TAGS:
+            markup = flatten(markup)
+            # (the link past the cap marks the result truncated; no more links than tags)
+            cut = _cut_after_links(markup, self._max_links) if tags > self._max_links + 1 \
+                else None
+            if cut is not None:
+                markup = markup[:cut]
+        found = self._links(LexborHTMLParser(markup), curi.effective_url or curi.url, codec,
                             curi.optional_vars)
         if found is None:
             curi.optional_vars[CURI_NOFOLLOW] = CURI_OPTIONAL_TRUE

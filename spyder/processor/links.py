@@ -26,7 +26,7 @@ import re
 from ada_url import join_url
 
 from spyder.core.constants import CURI_EXTRACTED_URLS, CURI_LINKS_DROPPED
-from spyder.core.urls import is_canonical, is_canonical_suffix
+from spyder.core.urls import canonical_suffix_pattern, is_canonical, is_canonical_suffix
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ _NON_ASCII = re.compile("[^\x00-\x7f]+")
 _KEPT_FRAGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*\Z")
 #: First characters of values that are not a plain relative path (or may not be).
 _NOT_PLAIN = frozenset("/\\?#.")
+#: A plain relative value (first segment without ":", no dot segment) whose join to a
+#: canonical directory is canonical, with or without a fragment the parser leaves as it
+#: is: ``_resolve``'s commonest case (``_joined``'s last shape) in one match.
+_PLAIN_LINK = re.compile(r"(?=[^/\\?#.])(?![^/#]*:)(?![^#]*/\.)" + canonical_suffix_pattern(
+    r"(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?\Z"))
 
 
 def set_links(curi, urls):
@@ -99,8 +104,9 @@ class LinkResolver:
         self.base = base
         self.dropped = 0
         self._encoding = _query_encoding(encoding)
-        # the base's "scheme://host[:port]/" and directory, where they are canonical
-        self._root = self._directory = None
+        # the base's "scheme://host[:port]/" and directory, where they are canonical,
+        # and the base itself if it is (a "#fragment" value is joined to it)
+        self._root = self._directory = self._page = None
         if base.startswith(("http://", "https://")) and "#" not in base:
             path_start = base.find("/", base.index("//") + 2)
             if path_start > 0 and is_canonical(base[:path_start + 1]):
@@ -108,6 +114,7 @@ class LinkResolver:
                 path = base.partition("?")[0]
                 directory = path[:path.rfind("/") + 1]
                 self._directory = directory if is_canonical(directory) else None
+                self._page = base if is_canonical(base) else None
 
     def __call__(self, value):
         try:
@@ -120,7 +127,16 @@ class LinkResolver:
         """The http(s) URLs of the list ``values``, in order (duplicates may remain)."""
         found = []
         counts = None
+        page, directory = self._page, self._directory
         for value in dict.fromkeys(values):
+            # the two commonest shapes by one match each (``_resolve`` gives the same):
+            # a plain relative path (with a fragment or not) and a "#fragment"
+            if directory is not None and _PLAIN_LINK.match(value):
+                found.append(directory + value)
+                continue
+            if value[:1] == "#" and page is not None and _KEPT_FRAGMENT.match(value, 1):
+                found.append(page + value)
+                continue
             try:
                 url = self._resolve(value)
             except ValueError:
@@ -156,6 +172,8 @@ class LinkResolver:
         """``value`` (without fragment) joined to the base by string, for the shapes
         where that is right if the result needs no parsing and it is canonical; else
         ``None``."""
+        if not value:
+            return self._page
         first = value[:1]
         if first == "/":
             authority = value[1:2] in ("/", "\\")  # "//host" or "/\host" name a host
