@@ -182,8 +182,10 @@ class DefaultHtmlLinkExtractor:
         body = curi.content_body
         text, codec = decode_body(body, charset)
         # a UTF-8 body goes to the parser as it is: the text would be encoded back to the
-        # same bytes (decoding it only tells that it is UTF-8)
-        markup = body if codec == "utf-8" and not body.startswith(_UTF8_BOM) else text
+        # same bytes (decoding it only tells that it is UTF-8; one that was not, decoded
+        # with replacement characters, and one with a BOM go as text)
+        markup = (body if codec == "utf-8" and not body.startswith(_UTF8_BOM)
+                  and "\ufffd" not in text else text)
         tags = markup.count(_LT[type(markup)])  # (the most tags it can have)
         if tags > FLATTEN_MIN_TAGS:
             markup = flatten(markup)
