@@ -3,7 +3,9 @@
 Runs in the worker's extract stage after the limiter.  For an HTML or XHTML
 response (see ``HTML_CONTENT_TYPES``) it decodes the body (``encoding.py``: BOM,
 header, ``<meta>``; never raises), parses it with selectolax (Lexbor, an HTML5
-parser) and collects, in document order:
+parser; a body that decoded as UTF-8 without a BOM or a replacement is given to it as
+the bytes it is, which Lexbor reads as UTF-8: the text would be encoded back to the same
+bytes) and collects, in document order:
 
 * ``<a href>`` and ``<area href>`` -- except ``rel="nofollow"`` ones when
   ``OBEY_NOFOLLOW`` is on;
@@ -40,13 +42,17 @@ carry links or change how the rest is read (``a area base link meta frame frames
 iframe html head body script style textarea title xmp noembed noframes noscript
 plaintext template select``) is removed, and every ``<a`` is preceded by a ``</a>``
 (the page's own ``</a>`` dropped), so no ``<a>`` is open when the next one starts, no
-element nests deeply and parsing is linear (about 0.1 s per MB at worst).  Both passes
-are written for ``re``'s speed: the kept names as a prefix tree, the attributes as an
-unrolled loop (a run of plain characters, then a quoted value), and the ``</a>``
-inserted by a literal replacement (a group reference costs a Python call per match on
-3.11): 13 ms per MB of real documentation pages, 40 % less than the plain patterns.  The
-links found are the same but for contexts that were removed (an ``<a>`` inside
-``<svg>`` counts as an HTML link).  Pages above ``EXTRACT_INLINE_MAX_SIZE`` bytes are
+element nests deeply and parsing is linear (about 0.1 s per MB at worst).  A tag's name
+ends where the HTML tokenizer ends it (tab, line feed, form feed, carriage return,
+space, ``/``, ``>``; not at ``\v`` or a non-breaking space, which ``\s`` would take:
+``<a\xa0x>`` is an element named ``a\xa0x`` and nests) and case is folded in ASCII
+only, so the passes find the same tags in the text and in its UTF-8 bytes; a UTF-8
+page is flattened as bytes.  Both passes are written for ``re``'s speed: the kept
+names as a prefix tree, the attributes as an unrolled, possessive loop (a run of plain
+characters, then a quoted value), and the ``</a>`` inserted by a literal replacement (a
+group reference costs a Python call per match on 3.11): ~11 ms per MB of real
+documentation pages.  The links found are the same but for contexts that were removed
+(an ``<a>`` inside ``<svg>`` counts as an HTML link).  Pages above ``EXTRACT_INLINE_MAX_SIZE`` bytes are
 processed in the worker's extract thread, off its event loop
 (``spyder.core.worker.zmqworker.OffLoop``).
 """

@@ -8,7 +8,9 @@ document order, ``add_links`` appends, ``rewrite_links`` maps every link and
 ``LinkResolver(base)`` turns attribute values into absolute ``http(s)`` URLs as
 browsers do: by the WHATWG URL Standard (ada-url, the parser of Node.js), against
 the page's base URL, the query percent-encoded in the page's encoding
-(``resolver.links(values)`` does a whole page, each distinct value once).  A value
+(``resolver.links(values)`` does a whole page, each distinct value once; the two
+commonest shapes, a plain relative path and a ``#fragment``, by one regular-expression
+match and a concatenation each).  A value
 that does not parse is dropped and counted (``resolver.dropped``; the extractors
 record it with ``count_dropped`` in ``optional_vars["links_dropped"]``), one that
 parses to another scheme (``javascript:``, ``mailto:``, ``data:`` ...) is dropped;
