@@ -56,8 +56,8 @@ def canonical_suffix_pattern(end=r"\Z"):
     its query, followed by ``end`` (a pattern: where the URL ends, or what may follow it
     there -- a fragment, for a link value)."""
     return (r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:{0}[A-Za-z0-9._~!$&'()*+,;=:@/-]*)*"
-            r"(?:\?(?!{1})[A-Za-z0-9._~!$&()*+,;=:@/?-]*(?:{0}[A-Za-z0-9._~!$&()*+,;=:@/?-]*)*)?"
-            r"{1}".format(_KEPT_ESCAPE, end))
+            r"(?:\?(?!{1})[A-Za-z0-9._~!$&()*+,;=:@/?-]*"
+            r"(?:{0}[A-Za-z0-9._~!$&()*+,;=:@/?-]*)*)?{1}".format(_KEPT_ESCAPE, end))
 
 
 # The rest of the path (after a "/") and the query.

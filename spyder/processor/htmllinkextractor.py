@@ -44,16 +44,17 @@ plaintext template select``) is removed, and every ``<a`` is preceded by a ``</a
 (the page's own ``</a>`` dropped), so no ``<a>`` is open when the next one starts, no
 element nests deeply and parsing is linear (about 0.1 s per MB at worst).  A tag's name
 ends where the HTML tokenizer ends it (tab, line feed, form feed, carriage return,
-space, ``/``, ``>``; not at ``\v`` or a non-breaking space, which ``\s`` would take:
-``<a\xa0x>`` is an element named ``a\xa0x`` and nests) and case is folded in ASCII
-only, so the passes find the same tags in the text and in its UTF-8 bytes; a UTF-8
-page is flattened as bytes.  Both passes are written for ``re``'s speed: the kept
-names as a prefix tree, the attributes as an unrolled, possessive loop (a run of plain
+space, ``/``, ``>``; not at a vertical tab or a no-break space, which ``re``'s
+whitespace class takes: ``<a`` + U+00A0 + ``x>`` is an element of another name, which
+nests) and case is folded in ASCII only, so the passes find the same tags in the text
+and in its UTF-8 bytes; a UTF-8 page is flattened as bytes.  Both passes are written
+for ``re``'s speed: the kept names as a prefix tree, the attributes as an unrolled, possessive loop (a run of plain
 characters, then a quoted value), and the ``</a>`` inserted by a literal replacement (a
 group reference costs a Python call per match on 3.11): ~11 ms per MB of real
 documentation pages.  The links found are the same but for contexts that were removed
-(an ``<a>`` inside ``<svg>`` counts as an HTML link).  Pages above ``EXTRACT_INLINE_MAX_SIZE`` bytes are
-processed in the worker's extract thread, off its event loop
+(an ``<a>`` inside ``<svg>`` counts as an HTML link).  Pages above
+``EXTRACT_INLINE_MAX_SIZE`` bytes are processed in the worker's extract thread, off its
+event loop
 (``spyder.core.worker.zmqworker.OffLoop``).
 """
 import codecs
@@ -97,7 +98,8 @@ _NAME_END = r"[\t\n\f\r />]"
 #: way to match them (a run stops at a quote or at < or >, a quoted value at its closing
 #: quote), so nothing is saved for backtracking (7 % faster).
 _ATTRS = r"""[^<>"']*+(?:(?:"[^"]*+"|'[^']*+')[^<>"']*+)*+"""
-_OTHER_TAG = r"</?(?!(?:%s)%s)[A-Za-z]%s>|</a[\t\n\f\r ]*>" % (_KEPT_TAGS, _NAME_END, _ATTRS)
+_OTHER_TAG = r"</?(?!(?:%s)%s)[A-Za-z]%s>|</a[\t\n\f\r ]*>" % (
+    _KEPT_TAGS, _NAME_END, _ATTRS)
 #: Where an ``<a`` start tag begins.
 _A_START = r"<(?=[aA]%s)" % _NAME_END
 #: The start of a tag that may carry a link.
@@ -112,7 +114,7 @@ def _patterns(pattern):
     return {str: re.compile(pattern, flags), bytes: re.compile(pattern.encode(), flags)}
 
 
-_OTHER_TAGS, _A_STARTS, _LINK_TAGS = (_patterns(p) for p in (_OTHER_TAG, _A_START, _LINK_TAG))
+_OTHER_TAGS, _A_STARTS, _LINK_TAGS = map(_patterns, (_OTHER_TAG, _A_START, _LINK_TAG))
 _A_CLOSED = {str: "</a><", bytes: b"</a><"}
 _LT = {str: "<", bytes: b"<"}
 
@@ -139,7 +141,8 @@ def flatten(text):
     closed before the next one (see the module docstring); done in steps that end before
     a ``<``."""
     kind = type(text)
-    other, a_start, closed, lt = _OTHER_TAGS[kind], _A_STARTS[kind], _A_CLOSED[kind], _LT[kind]
+    other, a_start = _OTHER_TAGS[kind], _A_STARTS[kind]
+    closed, lt = _A_CLOSED[kind], _LT[kind]
     out = []
     start, size = 0, len(text)
     while start < size:

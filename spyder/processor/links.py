@@ -40,8 +40,13 @@ _NOT_PLAIN = frozenset("/\\?#.")
 #: A plain relative value (first segment without ":", no dot segment) whose join to a
 #: canonical directory is canonical, with or without a fragment the parser leaves as it
 #: is: ``_resolve``'s commonest case (``_joined``'s last shape) in one match.
-_PLAIN_LINK = re.compile(r"(?=[^/\\?#.])(?![^/#]*:)(?![^#]*/\.)" + canonical_suffix_pattern(
-    r"(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?\Z"))
+_KEPT_FRAGMENT_OR_END = r"(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?\Z"
+_PLAIN_LINK = re.compile(r"(?=[^/\\?#.])(?![^/#]*:)(?![^#]*/\.)"
+                         + canonical_suffix_pattern(_KEPT_FRAGMENT_OR_END))
+#: The same for a root-relative value (not "//host" nor "/\host", no dot segment), whose
+#: join to a canonical "scheme://host/" is canonical: ``_joined``'s first shape.
+_ROOTED_LINK = re.compile(r"/(?![/\\.])(?![^#]*/\.)"
+                          + canonical_suffix_pattern(_KEPT_FRAGMENT_OR_END))
 
 
 def set_links(curi, urls):
@@ -129,15 +134,22 @@ class LinkResolver:
         """The http(s) URLs of the list ``values``, in order (duplicates may remain)."""
         found = []
         counts = None
-        page, directory = self._page, self._directory
+        page, root, directory = self._page, self._root, self._directory
         for value in dict.fromkeys(values):
-            # the two commonest shapes by one match each (``_resolve`` gives the same):
-            # a plain relative path (with a fragment or not) and a "#fragment"
-            if directory is not None and _PLAIN_LINK.match(value):
+            # the commonest shapes by their first character and one match each
+            # (``_resolve`` gives the same): "#fragment", "/root-relative", "plain/path",
+            # with a fragment or not
+            first = value[:1]
+            if first == "#":
+                if page is not None and _KEPT_FRAGMENT.match(value, 1):
+                    found.append(page + value)
+                    continue
+            elif first == "/":
+                if root is not None and _ROOTED_LINK.match(value):
+                    found.append(root + value[1:])
+                    continue
+            elif directory is not None and _PLAIN_LINK.match(value):
                 found.append(directory + value)
-                continue
-            if value[:1] == "#" and page is not None and _KEPT_FRAGMENT.match(value, 1):
-                found.append(page + value)
                 continue
             try:
                 url = self._resolve(value)
