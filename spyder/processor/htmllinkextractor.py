@@ -156,6 +156,16 @@ def flatten(text):
     return kind().join(out)
 
 
+def parser_input(body, text, codec):
+    """What the parser is given for ``body`` decoded as ``text`` with ``codec``: a UTF-8
+    body as it is (the text would be encoded back to the same bytes: decoding it only told
+    that it is UTF-8), else the text (a body with a BOM, another charset, or one that was
+    not UTF-8 after all and was decoded with replacement characters)."""
+    if codec == "utf-8" and not body.startswith(_UTF8_BOM) and "\ufffd" not in text:
+        return body
+    return text
+
+
 _REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
                       re.IGNORECASE | re.DOTALL)
 
@@ -190,13 +200,8 @@ class DefaultHtmlLinkExtractor:
         content_type, charset = get_content_type_encoding(curi)
         if content_type not in HTML_CONTENT_TYPES:
             return curi
-        body = curi.content_body
-        text, codec = decode_body(body, charset)
-        # a UTF-8 body goes to the parser as it is: the text would be encoded back to the
-        # same bytes (decoding it only tells that it is UTF-8; one that was not, decoded
-        # with replacement characters, and one with a BOM go as text)
-        markup = (body if codec == "utf-8" and not body.startswith(_UTF8_BOM)
-                  and "\ufffd" not in text else text)
+        text, codec = decode_body(curi.content_body, charset)
+        markup = parser_input(curi.content_body, text, codec)
         tags = markup.count(_LT[type(markup)])  # (the most tags it can have)
         if tags > FLATTEN_MIN_TAGS:
             markup = flatten(markup)
