@@ -48,10 +48,10 @@ space, ``/``, ``>``; not at a vertical tab or a no-break space, which ``re``'s
 whitespace class takes: ``<a`` + U+00A0 + ``x>`` is an element of another name, which
 nests) and case is folded in ASCII only, so the passes find the same tags in the text
 and in its UTF-8 bytes; a UTF-8 page is flattened as bytes.  Both passes are written
-for ``re``'s speed: the kept names as a prefix tree, the attributes as an unrolled, possessive loop (a run of plain
-characters, then a quoted value), and the ``</a>`` inserted by a literal replacement (a
-group reference costs a Python call per match on 3.11): ~11 ms per MB of real
-documentation pages.  The links found are the same but for contexts that were removed
+for ``re``'s speed: the kept names as a prefix tree, the attributes as an unrolled,
+possessive loop (a run of plain characters, then a quoted value), and the ``</a>``
+inserted by a literal replacement (a group reference costs a Python call per match on
+3.11): ~11 ms per MB of real documentation pages.  The links found are the same but for contexts that were removed
 (an ``<a>`` inside ``<svg>`` counts as an HTML link).  Pages above
 ``EXTRACT_INLINE_MAX_SIZE`` bytes are processed in the worker's extract thread, off its
 event loop

@@ -8,9 +8,9 @@ document order, ``add_links`` appends, ``rewrite_links`` maps every link and
 ``LinkResolver(base)`` turns attribute values into absolute ``http(s)`` URLs as
 browsers do: by the WHATWG URL Standard (ada-url, the parser of Node.js), against
 the page's base URL, the query percent-encoded in the page's encoding
-(``resolver.links(values)`` does a whole page, each distinct value once; the two
-commonest shapes, a plain relative path and a ``#fragment``, by one regular-expression
-match and a concatenation each).  A value
+(``resolver.links(values)`` does a whole page, each distinct value once; the
+commonest shapes, a ``#fragment``, a ``/root-relative`` and a plain relative path, by
+one regular-expression match and a concatenation each).  A value
 that does not parse is dropped and counted (``resolver.dropped``; the extractors
 record it with ``count_dropped`` in ``optional_vars["links_dropped"]``), one that
 parses to another scheme (``javascript:``, ``mailto:``, ``data:`` ...) is dropped;
@@ -37,10 +37,11 @@ _NON_ASCII = re.compile("[^\x00-\x7f]+")
 _KEPT_FRAGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*\Z")
 #: First characters of values that are not a plain relative path (or may not be).
 _NOT_PLAIN = frozenset("/\\?#.")
-#: A plain relative value (first segment without ":", no dot segment) whose join to a
-#: canonical directory is canonical, with or without a fragment the parser leaves as it
-#: is: ``_resolve``'s commonest case (``_joined``'s last shape) in one match.
+#: The end of a link value: a fragment the parser leaves as it is, or none.
 _KEPT_FRAGMENT_OR_END = r"(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?\Z"
+#: A plain relative value (first segment without ":", no dot segment) whose join to a
+#: canonical directory is canonical: ``_resolve``'s commonest case (``_joined``'s last
+#: shape, and the fragment test) in one match.
 _PLAIN_LINK = re.compile(r"(?=[^/\\?#.])(?![^/#]*:)(?![^#]*/\.)"
                          + canonical_suffix_pattern(_KEPT_FRAGMENT_OR_END))
 #: The same for a root-relative value (not "//host" nor "/\host", no dot segment), whose
