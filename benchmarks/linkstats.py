@@ -14,7 +14,8 @@ targets, and so the share of the links that name a URL the master already knows 
 they arrive (every link after the first to a URL; the seeds are known from the start).
 
 ``stage_costs(pages)`` times each step of the extract stage separately
-(``time.thread_time_ns``; one thread, nothing else running in the process): decoding,
+(``time.thread_time_ns``; one thread, nothing else running in the process): decoding
+(and choosing the parser's input: a UTF-8 body goes as bytes, ``parser_input``),
 flattening (pages of more than ``FLATTEN_MIN_TAGS`` ``<``), parsing, selecting the link elements,
 resolving the values, the scoper stages, the body's SHA-1 -- and parsing and
 selecting the page as it is, unflattened, which prices a cut of the flattening, and
@@ -105,12 +106,15 @@ def stage_costs(pages):
         t0 = clock()
         _, charset = get_content_type_encoding(curi)
         text, codec = decode_body(body, charset)
+        text = hle.parser_input(body, text, codec)  # (the body itself if it is UTF-8)
         t1 = clock()
         whole = text
-        if text.count("<") > hle.FLATTEN_MIN_TAGS:
+        tags = text.count("<" if isinstance(text, str) else b"<")
+        if tags > hle.FLATTEN_MIN_TAGS:
             flattened += 1
             text = hle.flatten(text)
-            cut = hle._cut_after_links(text, extractor._max_links)
+            cut = (hle._cut_after_links(text, extractor._max_links)
+                   if tags > extractor._max_links + 1 else None)
             if cut is not None:
                 text = text[:cut]
         t2 = clock()
@@ -129,7 +133,7 @@ def stage_costs(pages):
         t8 = clock()
         extractor._links(tree, url, codec, {})
         t9 = clock()
-        whole.count("<")
+        whole.count("<" if isinstance(whole, str) else b"<")
         t10 = clock()
         count += 1
         for name, ns in (("decode", t1 - t0), ("flatten + cut", t2 - t1),

@@ -1,6 +1,7 @@
 """The realistic benchmark's parts: the documentation site model (``benchmarks/docsite.py``),
-the wget2 reference crawl (``wget2ref.py``) against a real nginx on 127.0.0.1, and the
-grouping of profiled stacks (``profilegroups.py``)."""
+the wget2 reference crawl (``wget2ref.py``) against a real nginx on 127.0.0.1, the
+grouping of profiled stacks (``profilegroups.py``) and the extract stage's page-by-page
+output (``extractdump.py``)."""
 import os
 import pathlib
 import shutil
@@ -14,6 +15,7 @@ BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 sys.path.insert(0, BENCHMARKS)
 
 import docsite  # noqa: E402
+import extractdump  # noqa: E402
 import nginxsite  # noqa: E402
 import profilegroups  # noqa: E402
 import wget2ref  # noqa: E402
@@ -132,3 +134,19 @@ def test_profile_costs_weigh_each_thread_by_its_own_cpu(tmp_path):
     assert micros["thread", "link extraction: flatten (regex)"] == pytest.approx(2000.0)
     assert micros["unsampled", "ZMQbg/IO/0"] == pytest.approx(500.0)
     assert "| link extraction: flatten (regex) | 2000 |" in profilegroups.table("w", result)
+
+
+def test_extractdump_keeps_each_pages_links_and_tells_the_pages_that_differ(tmp_path):
+    pages = extractdump.site_pages(_doc_root(tmp_path))
+    assert sorted(url for url, _ in pages) == [
+        "http://127.0.0.1:8000/", "http://127.0.0.1:8000/v1/index.html",
+        "http://127.0.0.1:8000/v1/library/os.html", "http://127.0.0.1:8000/v1/search.html"]
+    results, micros = extractdump.run(pages, "text/html", rounds=2)
+    links = results["http://127.0.0.1:8000/v1/library/os.html"]["extracted_urls"].split("\n")
+    assert "http://127.0.0.1:8000/v1/index.html" in links          # ../index.html
+    assert "http://127.0.0.1:8000/v1/library/os.html" in links     # #top, fragment cut
+    assert "http://127.0.0.1:8001/v1/library/os.html" in links     # the switcher
+    assert set(micros) == {"all", "inline", "off loop"}
+    changed = dict(results, **{"http://127.0.0.1:8000/": {}})
+    assert extractdump.compare(results, results) == []
+    assert extractdump.compare(results, changed) == ["http://127.0.0.1:8000/"]

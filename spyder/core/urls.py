@@ -49,11 +49,19 @@ _KEPT_ESCAPE = "%(?:[01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][
 # apart.
 _HOST_AND_PORT = (r"https?://(?:(?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*\.?|(?:{0}\.){{3}}{0})"
                   r"(?::([1-9][0-9]{{0,4}}))?/").format(_OCTET)
+
+
+def canonical_suffix_pattern(end=r"\Z"):
+    """The regular expression (text) of the rest of a canonical path (after a "/") and
+    its query, followed by ``end`` (a pattern: where the URL ends, or what may follow it
+    there -- a fragment, for a link value)."""
+    return (r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:{0}[A-Za-z0-9._~!$&'()*+,;=:@/-]*)*"
+            r"(?:\?(?!{1})[A-Za-z0-9._~!$&()*+,;=:@/?-]*"
+            r"(?:{0}[A-Za-z0-9._~!$&()*+,;=:@/?-]*)*)?{1}".format(_KEPT_ESCAPE, end))
+
+
 # The rest of the path (after a "/") and the query.
-_PATH_AND_QUERY = (
-    r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:{0}[A-Za-z0-9._~!$&'()*+,;=:@/-]*)*"
-    r"(?:\?(?!\Z)[A-Za-z0-9._~!$&()*+,;=:@/?-]*(?:{0}[A-Za-z0-9._~!$&()*+,;=:@/?-]*)*)?\Z"
-    .format(_KEPT_ESCAPE))
+_PATH_AND_QUERY = canonical_suffix_pattern()
 _CANONICAL = re.compile(_HOST_AND_PORT + _PATH_AND_QUERY)
 _CANONICAL_SUFFIX = re.compile(_PATH_AND_QUERY)
 

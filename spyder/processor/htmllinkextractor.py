@@ -3,7 +3,9 @@
 Runs in the worker's extract stage after the limiter.  For an HTML or XHTML
 response (see ``HTML_CONTENT_TYPES``) it decodes the body (``encoding.py``: BOM,
 header, ``<meta>``; never raises), parses it with selectolax (Lexbor, an HTML5
-parser) and collects, in document order:
+parser; a body that decoded as UTF-8 without a BOM or a replacement is given to it as
+the bytes it is, which Lexbor reads as UTF-8: the text would be encoded back to the same
+bytes) and collects, in document order:
 
 * ``<a href>`` and ``<area href>`` -- except ``rel="nofollow"`` ones when
   ``OBEY_NOFOLLOW`` is on;
@@ -40,16 +42,22 @@ carry links or change how the rest is read (``a area base link meta frame frames
 iframe html head body script style textarea title xmp noembed noframes noscript
 plaintext template select``) is removed, and every ``<a`` is preceded by a ``</a>``
 (the page's own ``</a>`` dropped), so no ``<a>`` is open when the next one starts, no
-element nests deeply and parsing is linear (about 0.1 s per MB at worst).  Both passes
-are written for ``re``'s speed: the kept names as a prefix tree, the attributes as an
-unrolled loop (a run of plain characters, then a quoted value), and the ``</a>``
+element nests deeply and parsing is linear (about 0.1 s per MB at worst).  A tag's name
+ends where the HTML tokenizer ends it (tab, line feed, form feed, carriage return,
+space, ``/``, ``>``; not at a vertical tab or a no-break space, which ``re``'s
+whitespace class takes: ``<a`` + U+00A0 + ``x>`` is an element of another name, which
+nests) and case is folded in ASCII only, so the passes find the same tags in the text
+and in its UTF-8 bytes; a UTF-8 page is flattened as bytes.  Both passes are written
+for ``re``'s speed: the kept names as a prefix tree, the attributes as an unrolled,
+possessive loop (a run of plain characters, then a quoted value), and the ``</a>``
 inserted by a literal replacement (a group reference costs a Python call per match on
-3.11): 13 ms per MB of real documentation pages, 40 % less than the plain patterns.  The
-links found are the same but for contexts that were removed (an ``<a>`` inside
-``<svg>`` counts as an HTML link).  Pages above ``EXTRACT_INLINE_MAX_SIZE`` bytes are
-processed in the worker's extract thread, off its event loop
+3.11): ~11 ms per MB of real documentation pages.  The links found are the same but for contexts that were removed
+(an ``<a>`` inside ``<svg>`` counts as an HTML link).  Pages above
+``EXTRACT_INLINE_MAX_SIZE`` bytes are processed in the worker's extract thread, off its
+event loop
 (``spyder.core.worker.zmqworker.OffLoop``).
 """
+import codecs
 import re
 
 from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser
@@ -69,6 +77,7 @@ HTML_CONTENT_TYPES = frozenset([
 _SELECTOR = ("a[href], area[href], frame[src], iframe[src], link[href], base[href], "
              "meta[http-equiv], meta[name]")
 _LINK_RELS = frozenset(["alternate", "next", "prev"])
+_UTF8_BOM = codecs.BOM_UTF8
 
 #: Pages with more ``<`` than this are flattened before they are parsed: the parser's
 #: worst case grows with the square of the tags, and below this it is ~25 ms (6,000
@@ -80,21 +89,42 @@ FLATTEN_MIN_TAGS = 6000
 _KEPT_TAGS = ("a(?:rea)?|b(?:ase|ody)|frame(?:set)?|h(?:tml|ead)|iframe|link|meta|"
               "no(?:embed|frames|script)|plaintext|s(?:cript|tyle|elect)|"
               "t(?:extarea|itle|emplate)|xmp")
-#: A tag's attributes: quoted values may hold < and >.
-_ATTRS = r"""[^<>"']*(?:(?:"[^"]*"|'[^']*')[^<>"']*)*"""
-_OTHER_TAG = re.compile(r"</?(?!(?:%s)[\s/>])[A-Za-z]%s>|</a\s*>" % (_KEPT_TAGS, _ATTRS),
-                        re.IGNORECASE)
+#: What ends a tag's name for the HTML tokenizer: its whitespace (tab, line feed, form
+#: feed, carriage return, space), ``/`` or ``>`` -- not ``\s``, which also takes ``\v``,
+#: ``\xa0`` ...: ``<a\xa0x>`` is an element named ``a\xa0x`` to the parser, and such
+#: elements nest (20,000 of them: 1 s), so the flattening must remove them.
+_NAME_END = r"[\t\n\f\r />]"
+#: A tag's attributes: quoted values may hold < and >.  Possessive: there is only one
+#: way to match them (a run stops at a quote or at < or >, a quoted value at its closing
+#: quote), so nothing is saved for backtracking (7 % faster).
+_ATTRS = r"""[^<>"']*+(?:(?:"[^"]*+"|'[^']*+')[^<>"']*+)*+"""
+_OTHER_TAG = r"</?(?!(?:%s)%s)[A-Za-z]%s>|</a[\t\n\f\r ]*>" % (
+    _KEPT_TAGS, _NAME_END, _ATTRS)
 #: Where an ``<a`` start tag begins.
-_A_START = re.compile(r"<(?=[aA][\s/>])")
+_A_START = r"<(?=[aA]%s)" % _NAME_END
 #: The start of a tag that may carry a link.
-_LINK_TAG = re.compile(r"<(?:a|area|i?frame|link)[\s/>]", re.IGNORECASE)
+_LINK_TAG = r"<(?:a|area|i?frame|link)%s" % _NAME_END
+
+
+def _patterns(pattern):
+    """``pattern`` compiled for str and for bytes (UTF-8) markup, matching the same
+    places: names are ASCII to the tokenizer, so case is ASCII-only (re.ASCII; in
+    Unicode mode ``(?i)s`` also matches ``ſ``)."""
+    flags = re.IGNORECASE | re.ASCII
+    return {str: re.compile(pattern, flags), bytes: re.compile(pattern.encode(), flags)}
+
+
+_OTHER_TAGS, _A_STARTS, _LINK_TAGS = map(_patterns, (_OTHER_TAG, _A_START, _LINK_TAG))
+_A_CLOSED = {str: "</a><", bytes: b"</a><"}
+_LT = {str: "<", bytes: b"<"}
 
 
 def _cut_after_links(text, most):
-    """The position in ``text`` where the tag that could carry link number ``most + 2``
-    starts, or ``None`` if there are not that many: the rest of a page cannot add a
-    link under the cap, and the parser need not build it (nor the selector list it)."""
-    for count, match in enumerate(_LINK_TAG.finditer(text)):
+    """The position in ``text`` (str, or UTF-8 bytes) where the tag that could carry link
+    number ``most + 2`` starts, or ``None`` if there are not that many: the rest of a page
+    cannot add a link under the cap, and the parser need not build it (nor the selector
+    list it)."""
+    for count, match in enumerate(_LINK_TAGS[type(text)].finditer(text)):
         if count > most:
             return match.start()
     return None
@@ -106,20 +136,36 @@ _FLATTEN_STEP = 32 * 1024
 
 
 def flatten(text):
-    """``text`` without the tags of elements that neither carry links nor change how
-    the rest is read, every ``<a>`` closed before the next one (see the module
-    docstring); done in steps that end before a ``<``."""
+    """``text`` (str, or UTF-8 bytes: the same tags are found in either) without the tags
+    of elements that neither carry links nor change how the rest is read, every ``<a>``
+    closed before the next one (see the module docstring); done in steps that end before
+    a ``<``."""
+    kind = type(text)
+    other, a_start = _OTHER_TAGS[kind], _A_STARTS[kind]
+    closed, lt = _A_CLOSED[kind], _LT[kind]
     out = []
     start, size = 0, len(text)
     while start < size:
         end = start + _FLATTEN_STEP
         if end < size:
-            cut = text.rfind("<", start + 1, end)
+            cut = text.rfind(lt, start + 1, end)
             if cut > start:
                 end = cut
-        out.append(_A_START.sub("</a><", _OTHER_TAG.sub("", text[start:end])))
+        out.append(a_start.sub(closed, other.sub(kind(), text[start:end])))
         start = end
-    return "".join(out)
+    return kind().join(out)
+
+
+def parser_input(body, text, codec):
+    """What the parser is given for ``body`` decoded as ``text`` with ``codec``: a UTF-8
+    body as it is (the text would be encoded back to the same bytes: decoding it only told
+    that it is UTF-8), else the text (a body with a BOM, another charset, or one that was
+    not UTF-8 after all and was decoded with replacement characters)."""
+    if codec == "utf-8" and not body.startswith(_UTF8_BOM) and "\ufffd" not in text:
+        return body
+    return text
+
+
 _REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
                       re.IGNORECASE | re.DOTALL)
 
@@ -155,12 +201,16 @@ class DefaultHtmlLinkExtractor:
         if content_type not in HTML_CONTENT_TYPES:
             return curi
         text, codec = decode_body(curi.content_body, charset)
-        if text.count("<") > FLATTEN_MIN_TAGS:
-            text = flatten(text)
-            cut = _cut_after_links(text, self._max_links)
-            if cut is not None:  # (the link past the cap marks the result truncated)
-                text = text[:cut]
-        found = self._links(LexborHTMLParser(text), curi.effective_url or curi.url, codec,
+        markup = parser_input(curi.content_body, text, codec)
+        tags = markup.count(_LT[type(markup)])  # (the most tags it can have)
+        if tags > FLATTEN_MIN_TAGS:
+            markup = flatten(markup)
+            # (the link past the cap marks the result truncated; no more links than tags)
+            cut = _cut_after_links(markup, self._max_links) if tags > self._max_links + 1 \
+                else None
+            if cut is not None:
+                markup = markup[:cut]
+        found = self._links(LexborHTMLParser(markup), curi.effective_url or curi.url, codec,
                             curi.optional_vars)
         if found is None:
             curi.optional_vars[CURI_NOFOLLOW] = CURI_OPTIONAL_TRUE

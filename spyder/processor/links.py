@@ -8,7 +8,9 @@ document order, ``add_links`` appends, ``rewrite_links`` maps every link and
 ``LinkResolver(base)`` turns attribute values into absolute ``http(s)`` URLs as
 browsers do: by the WHATWG URL Standard (ada-url, the parser of Node.js), against
 the page's base URL, the query percent-encoded in the page's encoding
-(``resolver.links(values)`` does a whole page, each distinct value once).  A value
+(``resolver.links(values)`` does a whole page, each distinct value once; the
+commonest shapes, a ``#fragment``, a ``/root-relative`` and a plain relative path, by
+one regular-expression match and a concatenation each).  A value
 that does not parse is dropped and counted (``resolver.dropped``; the extractors
 record it with ``count_dropped`` in ``optional_vars["links_dropped"]``), one that
 parses to another scheme (``javascript:``, ``mailto:``, ``data:`` ...) is dropped;
@@ -26,7 +28,7 @@ import re
 from ada_url import join_url
 
 from spyder.core.constants import CURI_EXTRACTED_URLS, CURI_LINKS_DROPPED
-from spyder.core.urls import is_canonical, is_canonical_suffix
+from spyder.core.urls import canonical_suffix_pattern, is_canonical, is_canonical_suffix
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,17 @@ _NON_ASCII = re.compile("[^\x00-\x7f]+")
 _KEPT_FRAGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*\Z")
 #: First characters of values that are not a plain relative path (or may not be).
 _NOT_PLAIN = frozenset("/\\?#.")
+#: The end of a link value: a fragment the parser leaves as it is, or none.
+_KEPT_FRAGMENT_OR_END = r"(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?\Z"
+#: A plain relative value (first segment without ":", no dot segment) whose join to a
+#: canonical directory is canonical: ``_resolve``'s commonest case (``_joined``'s last
+#: shape, and the fragment test) in one match.
+_PLAIN_LINK = re.compile(r"(?=[^/\\?#.])(?![^/#]*:)(?![^#]*/\.)"
+                         + canonical_suffix_pattern(_KEPT_FRAGMENT_OR_END))
+#: The same for a root-relative value (not "//host" nor "/\host", no dot segment), whose
+#: join to a canonical "scheme://host/" is canonical: ``_joined``'s first shape.
+_ROOTED_LINK = re.compile(r"/(?![/\\.])(?![^#]*/\.)"
+                          + canonical_suffix_pattern(_KEPT_FRAGMENT_OR_END))
 
 
 def set_links(curi, urls):
@@ -99,8 +112,9 @@ class LinkResolver:
         self.base = base
         self.dropped = 0
         self._encoding = _query_encoding(encoding)
-        # the base's "scheme://host[:port]/" and directory, where they are canonical
-        self._root = self._directory = None
+        # the base's "scheme://host[:port]/" and directory, where they are canonical,
+        # and the base itself if it is (a "#fragment" value is joined to it)
+        self._root = self._directory = self._page = None
         if base.startswith(("http://", "https://")) and "#" not in base:
             path_start = base.find("/", base.index("//") + 2)
             if path_start > 0 and is_canonical(base[:path_start + 1]):
@@ -108,6 +122,7 @@ class LinkResolver:
                 path = base.partition("?")[0]
                 directory = path[:path.rfind("/") + 1]
                 self._directory = directory if is_canonical(directory) else None
+                self._page = base if is_canonical(base) else None
 
     def __call__(self, value):
         try:
@@ -120,7 +135,23 @@ class LinkResolver:
         """The http(s) URLs of the list ``values``, in order (duplicates may remain)."""
         found = []
         counts = None
+        page, root, directory = self._page, self._root, self._directory
         for value in dict.fromkeys(values):
+            # the commonest shapes by their first character and one match each
+            # (``_resolve`` gives the same): "#fragment", "/root-relative", "plain/path",
+            # with a fragment or not
+            first = value[:1]
+            if first == "#":
+                if page is not None and _KEPT_FRAGMENT.match(value, 1):
+                    found.append(page + value)
+                    continue
+            elif first == "/":
+                if root is not None and _ROOTED_LINK.match(value):
+                    found.append(root + value[1:])
+                    continue
+            elif directory is not None and _PLAIN_LINK.match(value):
+                found.append(directory + value)
+                continue
             try:
                 url = self._resolve(value)
             except ValueError:
@@ -156,6 +187,8 @@ class LinkResolver:
         """``value`` (without fragment) joined to the base by string, for the shapes
         where that is right if the result needs no parsing and it is canonical; else
         ``None``."""
+        if not value:
+            return self._page
         first = value[:1]
         if first == "/":
             authority = value[1:2] in ("/", "\\")  # "//host" or "/\host" name a host

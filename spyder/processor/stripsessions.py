@@ -8,6 +8,7 @@ spelling; no empty ``&&`` or dangling ``?`` is left behind.
 """
 from urllib.parse import unquote_plus
 
+from spyder.core.constants import CURI_EXTRACTED_URLS
 from spyder.processor.links import drop_query_params, rewrite_links
 
 #: Parameter names that carry session ids.
@@ -42,4 +43,7 @@ class StripSessionIds:
         return drop_query_params(path + qmark + query + hashmark + fragment, self._unwanted)
 
     def __call__(self, curi):
+        raw = curi.optional_vars.get(CURI_EXTRACTED_URLS) or ""
+        if "?" not in raw and ";" not in raw:
+            return curi  # nothing to strip: not a link looked at (most pages)
         return rewrite_links(curi, self.strip)
