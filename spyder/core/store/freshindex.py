@@ -4,8 +4,8 @@
 them into ``seen_recent`` (up to 2^21 of them, an eighth of the known URLs), the seen
 test finds those URLs through an in-memory map of fingerprint -> ``seq`` (see
 docs/frontier.md, "The layout").  A ``dict`` of Python ints costs ~120 bytes per
-entry (two int objects and a table slot): 31 MB at the 2^18 URLs of a merge at 10^6
-known URLs, ~250 MB at 2^21.  ``FreshIndex`` keeps the same map in three arrays, 16
+entry (two int objects and a table slot): 31 MB for 2^18 fresh URLs, ~250 MB for
+2^21.  ``FreshIndex`` keeps the same map in three arrays, 16
 bytes per entry plus a table of 4-byte positions at most half full (~24 bytes per
 entry in all):
 

@@ -263,8 +263,11 @@ def seen_check(value):
 
 
 #: Fresh fingerprints (in memory) merged into ``seen`` at a commit, at least and at most;
-#: between the two, an eighth of the known URLs (see ``SQLiteStore._seen_batch``).
-SEEN_BATCH_MIN = 1 << 18
+#: between the two, an eighth of the known URLs (see ``SQLiteStore._seen_batch``).  The
+#: fresh URLs' index and schedule entries are held in memory until then: 2^16 keeps the
+#: master's RSS growth from 10^5 to 10^6 known URLs at ~38 MB (2^18: ~53 MB), for ~1.8 KB
+#: more written per result there (docs/performance.md, "The fresh working set").
+SEEN_BATCH_MIN = 1 << 16
 SEEN_BATCH_MAX = 1 << 21
 
 #: How the state file is set up, on purpose (docs/frontier.md, "The state file"):
