@@ -7,6 +7,7 @@ import random
 
 import pytest
 from ada_url import join_url
+from htmltree import tree_depth
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.settings import Settings
@@ -115,19 +116,6 @@ def test_flattening_bytes_and_text_removes_the_same_tags():
     assert _extract(b"\xef\xbb\xbf" + page.encode()).extracted_urls == PAGE_LINKS
 
 
-def _tree_depth(markup):
-    from selectolax.lexbor import LexborHTMLParser
-    deepest, stack = 0, [(LexborHTMLParser(markup).root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        child = node.child
-        while child is not None:
-            stack.append((child, depth + 1))
-            child = child.next
-    return deepest
-
-
 @pytest.mark.parametrize("piece", ["<a\xa0x>", "<a\x0bx>", "<div\xa0x>", "<A\x1cb>",
                                    "<link\xa0x>", "<b\u2003>"])
 def test_tag_names_end_where_the_tokenizer_ends_them(piece):
@@ -135,7 +123,7 @@ def test_tag_names_end_where_the_tokenizer_ends_them(piece):
     one (``\\s`` ends a name in ``re``), 20,000 of them nested and took 1 s to parse."""
     hostile = piece * 20000
     for markup in (hostile, hostile.encode()):
-        assert _tree_depth(flatten(markup)) < 20
+        assert tree_depth(flatten(markup)) < 20
 
 
 def test_a_cut_page_still_marks_its_links_truncated():

@@ -3,6 +3,7 @@ stripper, query clean-up, charset handling, and the whole default pipeline."""
 import random
 
 import pytest
+from htmltree import tree_depth
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.settings import Settings, SettingsError
@@ -552,19 +553,6 @@ def test_links_per_page_are_capped_and_the_result_marked():
     assert curi.optional_vars["noindex"] == "1"  # directives after the cap still count
 
 
-def _tree_depth(body):
-    from selectolax.lexbor import LexborHTMLParser
-    deepest, stack = 0, [(LexborHTMLParser(body).root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        child = node.child
-        while child is not None:
-            stack.append((child, depth + 1))
-            child = child.next
-    return deepest
-
-
 def test_large_pages_are_flattened_so_nothing_nests_deeply():
     """Lexbor's tree construction is quadratic in the depth of open elements (200,000
     <div>: two minutes); a page of many tags is flattened first, so the depth stays small
@@ -573,7 +561,7 @@ def test_large_pages_are_flattened_so_nothing_nests_deeply():
     for hostile in ("<div>" * 20000, "<div title='<'><span>" * 5000, "<a><a><template>" * 5000,
                     "<ul><li><section>" * 5000):
         assert hostile.count("<") > FLATTEN_MIN_TAGS
-        assert _tree_depth(flatten(hostile)) < 20
+        assert tree_depth(flatten(hostile)) < 20
     page = ("<html><head><base href='/base/'><link rel=next href='n.html'>"
             "<meta http-equiv=refresh content='5; url=/refreshed'></head><body>" + "".join(
                 "<div class=c%d><ul><li><a href='/p/%d?a=1&amp;b=2'>x<b>y</b></a>"

@@ -27,9 +27,10 @@ class Clock:
         return self.t
 
 
-def _merge_every_commit(monkeypatch):
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 1)
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 1)
+def _merge_batch(monkeypatch, size=1):
+    """Merge the fresh URLs once ``size`` of them are stored (1: at every commit)."""
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", size)
+    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", size)
 
 
 def _heads(store, queues):
@@ -62,7 +63,7 @@ def _random_ops(stores, rng, steps, queues=(1, 2, 3)):
 
 
 def test_fresh_entries_merged_at_every_commit_behave_like_the_memory_store(monkeypatch):
-    _merge_every_commit(monkeypatch)
+    _merge_batch(monkeypatch)
     rng = random.Random(7)
     sqlite, memory = SQLiteMultipleHostUriQueue(":memory:"), MemoryStore(Clock())
     for q in "abc":
@@ -72,8 +73,7 @@ def test_fresh_entries_merged_at_every_commit_behave_like_the_memory_store(monke
 
 
 def test_a_crash_between_merges_reopens_exactly(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 50)
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 50)
+    _merge_batch(monkeypatch, 50)
     path = str(tmp_path / "state.db")
     rng = random.Random(3)
     store, memory = SQLiteMultipleHostUriQueue(path), MemoryStore(Clock())
@@ -302,8 +302,7 @@ def _admit_many(store, urls, rng, commit_every=40):
 
 def test_every_admitted_url_is_found_again_through_the_bloom_filter(tmp_path, monkeypatch,
                                                                     caplog):
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 500)
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 500)
+    _merge_batch(monkeypatch, 500)
     caplog.set_level("INFO")
     path = str(tmp_path / "state.db")
     rng = random.Random(5)
@@ -343,8 +342,7 @@ def test_every_admitted_url_is_found_again_through_the_bloom_filter(tmp_path, mo
 @pytest.mark.parametrize("damage", ["stale", "missing"])
 def test_a_stale_or_missing_bloom_filter_is_built_again_from_seen(tmp_path, monkeypatch, caplog,
                                                                  damage):
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 300)
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 300)
+    _merge_batch(monkeypatch, 300)
     monkeypatch.setattr(sqlite_store, "_BLOOM_LOUD", 1)
     path = str(tmp_path / "state.db")
     rng = random.Random(9)
@@ -380,8 +378,7 @@ def test_a_stale_or_missing_bloom_filter_is_built_again_from_seen(tmp_path, monk
 
 
 def test_the_bloom_filter_spares_the_seen_look_up_of_new_links(monkeypatch):
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 100)
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 100)
+    _merge_batch(monkeypatch, 100)
     store = SQLiteMultipleHostUriQueue(":memory:")
     store.queue_id("a")
     _admit_many(store, ["http://h/%d" % i for i in range(600)], random.Random(1), 1)
@@ -401,8 +398,7 @@ def _level_counts(store):
 
 
 def test_merges_fill_seen_recent_and_move_it_into_seen_now_and_then(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 200)
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 200)
+    _merge_batch(monkeypatch, 200)
     path = str(tmp_path / "state.db")
     rng = random.Random(2)
     urls = ["http://h%d.example/%d" % (i % 3, i) for i in range(6000)]
@@ -444,13 +440,18 @@ def test_merges_fill_seen_recent_and_move_it_into_seen_now_and_then(tmp_path, mo
     reopened.close()
 
 
-def test_a_schema_2_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 100)
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 100)
+def _file_of_700(tmp_path, monkeypatch):
+    """A state file with one queue, merging every 100 fresh URLs, and the 700 URLs the
+    upgrade tests admit: ``(path, urls, store)``."""
+    _merge_batch(monkeypatch, 100)
     path = str(tmp_path / "state.db")
-    urls = ["http://h.example/%d" % i for i in range(700)]
     store = SQLiteMultipleHostUriQueue(path)
     store.queue_id("a")
+    return path, ["http://h.example/%d" % i for i in range(700)], store
+
+
+def test_a_schema_2_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
+    path, urls, store = _file_of_700(tmp_path, monkeypatch)
     _admit_many(store, urls, random.Random(4), 3)
     store.close()
     db = sqlite3.connect(path)  # what a schema-2 Spyder leaves: one level, no filter
@@ -483,12 +484,7 @@ def _as_schema_3(path, statements=()):
 
 
 def test_a_schema_3_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", 100)
-    monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", 100)
-    path = str(tmp_path / "state.db")
-    urls = ["http://h.example/%d" % i for i in range(700)]
-    store = SQLiteMultipleHostUriQueue(path)
-    store.queue_id("a")
+    path, urls, store = _file_of_700(tmp_path, monkeypatch)
     _admit_many(store, urls[:650], random.Random(4), 3)
     store.commit({"step": 1})
     store.admit([UriRow(u, 1, next_date=0.0) for u in urls[650:]])
