@@ -57,6 +57,7 @@ machine prefer the medians, and compare CPU per 1,000 pages rather than pages/s.
 """
 import argparse
 import collections
+import contextlib
 import json
 import os
 import re
@@ -474,6 +475,39 @@ def benchmark(args, site, check, site_dir, work, nginx_binary, report, reject_re
     return 1 if incomplete else 0
 
 
+def preflight(parser, args):
+    """Check what ``args`` ask for (a run or a profile, nginx, py-spy, wget2) before
+    anything is written; returns nginx's binary."""
+    if args.runs < 0 or (args.runs == 0 and not (args.profile or args.link_stats)):
+        parser.error("nothing to do: --runs 0 needs --profile or --link-stats")
+    nginx_binary = _nginx_binary()
+    if args.profile:
+        profiles.find_py_spy()
+    if args.reference == "wget2":
+        wget2ref.find_wget2()
+    return nginx_binary
+
+
+@contextlib.contextmanager
+def work_directory(prefix):
+    """A temporary directory nginx's workers can read (they run as nobody under root),
+    removed afterwards."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        os.chmod(work, 0o755)
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def tools(args, nginx_binary):
+    """The first words of a report: Python, the CPUs, nginx (and wget2) versions."""
+    return "python %s, %d CPUs, %s%s" % (
+        sys.version.split()[0], os.cpu_count() or 1,
+        subprocess.run([nginx_binary, "-v"], capture_output=True, text=True).stderr.strip(),
+        ", " + wget2ref.version(wget2ref.find_wget2()) if args.reference == "wget2" else "")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=20000)
@@ -483,16 +517,8 @@ def main(argv=None):
                         help="wget2: alternate each Spyder crawl with a wget2 crawl")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.runs < 0 or (args.runs == 0 and not (args.profile or args.link_stats)):
-        parser.error("nothing to do: --runs 0 needs --profile or --link-stats")
-    nginx_binary = _nginx_binary()
-    if args.profile:
-        profiles.find_py_spy()
-    if args.reference == "wget2":
-        wget2ref.find_wget2()
-    work = tempfile.mkdtemp(prefix="bench-nginx-")
-    try:
-        os.chmod(work, 0o755)  # nginx's workers run as nobody when we are root
+    nginx_binary = preflight(parser, args)
+    with work_directory("bench-nginx-") as work:
         site = nginxsite.StaticSite(args.pages, args.hosts, nginxsite.free_ports(args.hosts),
                                     args.seed, int(args.page_kb * 1024))
         site_dir = os.path.join(work, "site")
@@ -500,14 +526,9 @@ def main(argv=None):
         size = site.write(site_dir)
         expected = site.expected()
         outcomes = collections.Counter(expected.values())
-        print("python %s, %d CPUs, %s%s; site: %d pages on %d hosts (%.0f MB, written in "
+        print("%s; site: %d pages on %d hosts (%.0f MB, written in "
               "%.1f s), %d URLs to crawl (%s)%s" % (
-                  sys.version.split()[0], os.cpu_count() or 1,
-                  subprocess.run([nginx_binary, "-v"], capture_output=True,
-                                 text=True).stderr.strip(),
-                  ", " + wget2ref.version(wget2ref.find_wget2())
-                  if args.reference == "wget2" else "",
-                  args.pages, args.hosts, size / 1e6, time.monotonic() - started, len(expected),
+                  tools(args, nginx_binary), args.pages, args.hosts, size / 1e6, time.monotonic() - started, len(expected),
                   ", ".join("%s %d" % kv for kv in sorted(outcomes.items())),
                   "; experiment: " + ", ".join(args.experiment) if args.experiment else ""),
               flush=True)
@@ -523,8 +544,6 @@ def main(argv=None):
         # wget2 does not strip session ids: it is kept away from them (Spyder collapses them)
         return benchmark(args, site, generated_check(expected), site_dir, work, nginx_binary,
                          report, reject_regex=r"[?&]sid=", expected_urls=expected)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -38,18 +38,13 @@ parse of the page as it is, unflattened, to price that cut).
 import argparse
 import collections
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 import bench_nginx
 import docsite
 import linkstats
 import nginxsite
-import profiles
-import wget2ref
 
 
 def docsite_check(site):
@@ -113,29 +108,17 @@ def main(argv=None):
                         help="none: Spyder's crawls only (default wget2)")
     bench_nginx.add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.runs < 0 or (args.runs == 0 and not (args.profile or args.link_stats)):
-        parser.error("nothing to do: --runs 0 needs --profile or --link-stats")
+    nginx_binary = bench_nginx.preflight(parser, args)
     root = docsite.ensure_installed()
-    nginx_binary = bench_nginx._nginx_binary()
-    if args.profile:
-        profiles.find_py_spy()
-    if args.reference == "wget2":
-        wget2ref.find_wget2()
-    work = tempfile.mkdtemp(prefix="bench-realistic-")
-    try:
-        os.chmod(work, 0o755)  # nginx's workers run as nobody when we are root
+    with bench_nginx.work_directory("bench-realistic-") as work:
         site = docsite.DocSite(args.hosts, args.versions, nginxsite.free_ports(args.hosts),
                                root)
         site_dir = os.path.join(work, "site")
         started = time.monotonic()
         size = site.write(site_dir)
-        print("python %s, %d CPUs, %s%s; site: %s (%s), %d HTML pages (%d per copy) on %d "
+        print("%s; site: %s (%s), %d HTML pages (%d per copy) on %d "
               "hosts x %d versions, %.0f MB of HTML, written in %.1f s" % (
-                  sys.version.split()[0], os.cpu_count() or 1,
-                  subprocess.run([nginx_binary, "-v"], capture_output=True,
-                                 text=True).stderr.strip(),
-                  ", " + wget2ref.version(wget2ref.find_wget2())
-                  if args.reference == "wget2" else "", docsite.PACKAGE, root, site.pages,
+                  bench_nginx.tools(args, nginx_binary), docsite.PACKAGE, root, site.pages,
                   len(site.html), args.hosts, args.versions, size / 1e6,
                   time.monotonic() - started), flush=True)
         report = {"config": {k: v for k, v in vars(args).items() if k != "json"},
@@ -150,8 +133,6 @@ def main(argv=None):
             linkstats.print_link_stats(report["link_stats"])
         return bench_nginx.benchmark(args, site, docsite_check(site), site_dir, work,
                                      nginx_binary, report)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

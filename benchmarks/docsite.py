@@ -35,7 +35,8 @@ import re
 import shutil
 import subprocess
 
-LOOPBACK = "127.0.0.1"
+import nginxsite
+
 PACKAGE = "python3.11-doc"
 ROOT = "/usr/share/doc/python3.11/html"
 COPYRIGHT = "/usr/share/doc/python3.11-doc/copyright"
@@ -64,15 +65,14 @@ def ensure_installed():
     return ROOT
 
 
-class DocSite:
+class DocSite(nginxsite.LoopbackHosts):
     """The site model; see the module docstring.  Offers what ``nginxsite.Nginx`` reads
     (``hosts``, ``ports``, ``redirects``, ``url``)."""
 
     def __init__(self, hosts, versions, ports, root=ROOT):
         if hosts < 1 or versions < 1 or len(ports) != hosts:
             raise ValueError("need at least one host and one version, and one port per host")
-        self.hosts = hosts
-        self.ports = list(ports)
+        super().__init__(hosts, ports)
         self.versions = ["v%d" % (k + 1) for k in range(versions)]
         self.root = root
         self.redirects = [{} for _ in range(hosts)]   # none: nginx serves files only
@@ -85,16 +85,6 @@ class DocSite:
                 if not path.startswith(SOURCES):
                     self.files.append(path)
         self.html = [path for path in self.files if path.endswith(".html")]
-
-    def netloc(self, host):
-        return "%s:%d" % (LOOPBACK, self.ports[host])
-
-    def url(self, host, path):
-        return "http://%s%s" % (self.netloc(host), path)
-
-    @property
-    def seeds(self):
-        return [self.url(h, "/") for h in range(self.hosts)]
 
     @property
     def pages(self):

@@ -95,15 +95,33 @@ class _Page:
         self.links = []        # [(host, path, href form, decoration)]
 
 
-class StaticSite:
+class LoopbackHosts:
+    """How a site's ``hosts`` are addressed: host ``h`` is 127.0.0.1 on ``ports[h]``
+    (the site models of the nginx benchmarks share it)."""
+
+    def __init__(self, hosts, ports):
+        self.hosts = hosts
+        self.ports = list(ports)
+
+    def netloc(self, host):
+        return "%s:%d" % (LOOPBACK, self.ports[host])
+
+    def url(self, host, path):
+        return "http://%s%s" % (self.netloc(host), path)
+
+    @property
+    def seeds(self):
+        return [self.url(h, "/") for h in range(self.hosts)]
+
+
+class StaticSite(LoopbackHosts):
     """The site model; see the module docstring."""
 
     def __init__(self, pages, hosts, ports, seed=1, page_bytes=14 * 1024,
                  links=(20, 40)):
         if hosts < 1 or pages < 2 * hosts or len(ports) != hosts:
             raise ValueError("need at least 2 pages per host and one port per host")
-        self.hosts = hosts
-        self.ports = list(ports)
+        super().__init__(hosts, ports)
         self.page_bytes = page_bytes
         self.link_range = links
         self.seed = seed
@@ -124,15 +142,6 @@ class StaticSite:
         self._paragraphs = [" ".join(self._rng.choices(_WORDS, k=60)) for _ in range(300)]
         self._paragraph_size = sum(map(len, self._paragraphs)) / len(self._paragraphs)
 
-    def netloc(self, host):
-        return "%s:%d" % (LOOPBACK, self.ports[host])
-
-    def url(self, host, path):
-        return "http://%s%s" % (self.netloc(host), path)
-
-    @property
-    def seeds(self):
-        return [self.url(h, "/") for h in range(self.hosts)]
 
     # ------------------------------------------------------------------ the model
     def _add_specials(self, host):

@@ -1,5 +1,7 @@
 """Shared pytest fixtures: a served demo site, a private socket directory, and
-``wait_until`` (poll a condition with a deadline instead of sleeping)."""
+``wait_until`` / ``async_wait_until`` (poll a condition with a deadline instead of
+sleeping)."""
+import asyncio
 import shutil
 import tempfile
 import time
@@ -19,6 +21,18 @@ def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
         if time.monotonic() >= deadline:
             pytest.fail("timed out after %.1f s waiting for %s" % (timeout, message))
         time.sleep(interval)
+
+
+async def async_wait_until(predicate, timeout=10.0, interval=0.01, message="condition"):
+    """``wait_until`` on a running event loop: polls without blocking it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail("timed out after %.1f s waiting for %s" % (timeout, message))
+        await asyncio.sleep(interval)
 
 
 @pytest.fixture

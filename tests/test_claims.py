@@ -16,6 +16,7 @@ from spyder.core.wire.masterclock import MasterClock
 from spyder.core.wire.messages import DataMessage
 from spyder.core.worker.zmqworker import (READ_TOO_LATE, UNCONFIRMED, AsyncZmqWorker,
                                           ZmqWorker)
+from conftest import async_wait_until
 from test_worker import IDENTITY, Peers, echo, settle_pubsub
 
 pytestmark = pytest.mark.timeout(60)
@@ -108,8 +109,7 @@ def test_a_claim_the_master_does_not_confirm_is_withdrawn_at_the_claim_deadline(
         ticket = {C.TICKET_DEADLINE: now + 30, C.TICKET_CLAIM_BY: now + 1.0}
         await _send(peers, "unconfirmed", dict(ticket, **{C.TICKET_ID: 2}))
         await _send(peers, "confirmed", dict(ticket, **{C.TICKET_ID: 3}))
-        while len(started) < 2:
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda: len(started) >= 2, message="both fetches started")
         held = (list(stage.held), stage.unconfirmed)
         stage.confirm([3], [])        # the master registered claim 3 only
         first = await peers.recv(10)
@@ -135,8 +135,7 @@ def test_the_master_says_which_held_ids_are_not_the_workers(socket_dir):
         now = clock.now()
         await _send(peers, "stale", {C.TICKET_ID: 9, C.TICKET_DEADLINE: now + 30,
                                      C.TICKET_CLAIM_BY: now + 10})
-        while stage.held != [9]:
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda: stage.held == [9], message="dispatch 9 held")
         stage.confirm([], [9])
         return await peers.recv(10)
 

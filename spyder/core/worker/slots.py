@@ -53,8 +53,9 @@ class SlotPool:
             self.rebalance()
 
     @property
-    def members(self):
-        return list(self._members)
+    def shared(self):
+        """Whether more than one fetch stage takes slots from the pool."""
+        return len(self._members) > 1
 
     def quota(self, member):
         """The most fetches ``member`` may have under way now."""

@@ -605,7 +605,7 @@ class AsyncZmqWorker:
         self._forget(task)
         if not self._tasks and self._idle is not None:
             self._idle.set()
-        if len(self.pool.members) > 1:
+        if self.pool.shared:
             self.pool.rebalance()  # a slot above our quota may go to another master
         self._update_receiving()
         self._changed()
