@@ -265,3 +265,5 @@ ZEROMQ_HEARTBEAT_IVL = 1.0
 ZEROMQ_HEARTBEAT_TIMEOUT = 5.0
 # Largest message accepted on a bound socket, in bytes; None = 2 x MAX_CONTENT_SIZE + 1 MiB.
 ZEROMQ_MAX_MESSAGE_SIZE = None
+# Most URLs one data message carries (dispatches, results); each end announces its own, the smaller wins; 1 = one per message.
+ZEROMQ_DATA_BATCH = 16

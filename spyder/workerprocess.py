@@ -35,6 +35,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from spyder.core import constants as C
 from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.wire.masterclock import warn_if_licence_too_short
+from spyder.core.wire.messages import data_batch
 from spyder.core.wire.mgmt import ZmqMgmt
 from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
@@ -88,7 +89,8 @@ def create_worker_fetcher(settings, zmq_context, extract, io_loop=None, fetcher=
     _connect_data(pull, settings, "ZEROMQ_WORKER_PROC_FETCHER_PULL", endpoints,
                   "ZEROMQ_MASTER_PUSH", "push")
     return AsyncZmqWorker(pull, fetcher, settings.MAX_CLIENTS if slots is None else slots,
-                          extract, io_loop, label=endpoints.label if endpoints else "master")
+                          extract, io_loop, label=endpoints.label if endpoints else "master",
+                          batch=data_batch(settings))
 
 
 def _connect_data(sock, settings, setting, endpoints, master_setting, field):

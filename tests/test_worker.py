@@ -378,7 +378,8 @@ def test_worker_management_sockets_and_control(socket_dir):
     # nobody subscribed to the results and no heartbeat was echoed: no work taken
     for msg in (heartbeat, hello_answer):
         assert {k: v for k, v in msg.details.items()
-                if k not in ("t", "n", "lag", "lag_max")} == {"slots": 3, "free": 0, "held": []}
+                if k not in ("t", "n", "lag", "lag_max")} == {"slots": 3, "free": 0, "held": [],
+                                                           "batch": 1}
         assert isinstance(msg.details["t"], float)
         assert isinstance(msg.details["lag"], float) and isinstance(msg.details["lag_max"], float)
     # the credit snapshots are numbered, one after the other

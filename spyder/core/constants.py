@@ -64,6 +64,9 @@ MGMT_DETAIL_DEAD_AFTER = "dead_after"
 MGMT_DETAIL_LOOP_LAG = "lag"
 #: float: the worker's worst event-loop lag (seconds) since it started.
 MGMT_DETAIL_LOOP_LAG_MAX = "lag_max"
+#: int: the most URLs one data message may carry to the sender (worker: dispatches, in its
+#: registration and heartbeats; master: results, in its heartbeat echoes); absent = 1.
+MGMT_DETAIL_BATCH = "batch"
 #: list of int: dispatch ids whose claim the master registered (``claims``).
 MGMT_DETAIL_OK = "ok"
 #: list of int: dispatch ids a worker reported holding that are not its own (``claims``).

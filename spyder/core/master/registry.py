@@ -28,11 +28,12 @@ class Worker:
     """A registered worker, as the master knows it."""
 
     __slots__ = ("slots", "free", "last_seen", "snapshot", "pages", "errors",
-                 "returned_unclaimed", "void_logged", "loop_lag_max")
+                 "returned_unclaimed", "void_logged", "loop_lag_max", "batch")
 
     def __init__(self, slots, now):
         self.slots = slots
         self.free = 0
+        self.batch = 1             # the most dispatches one message may carry to it
         self.last_seen = now
         self.snapshot = 0          # the number of the newest credit snapshot applied
         self.pages = 0             # results it sent back to this master
@@ -77,6 +78,9 @@ class WorkerRegistry:
             worker = self._workers[identity] = Worker(slots, now)
         worker.last_seen = now
         worker.slots = slots
+        batch = details.get(C.MGMT_DETAIL_BATCH)
+        worker.batch = batch if isinstance(batch, int) and not isinstance(batch, bool) \
+            and batch >= 1 else 1
         lag = details.get(C.MGMT_DETAIL_LOOP_LAG_MAX)
         if isinstance(lag, (int, float)) and not isinstance(lag, bool) and lag >= 0:
             worker.loop_lag_max = float(lag)
@@ -143,6 +147,14 @@ class WorkerRegistry:
     def free(self):
         """Free slots the registered workers reported."""
         return sum(worker.free for worker in self._workers.values())
+
+    def batch(self, limit):
+        """How many dispatches one message may carry: at most ``limit`` and what every
+        registered worker announced it takes (PUSH does not say which one a message
+        reaches); 1 while no worker is registered."""
+        if not self._workers:
+            return 1
+        return min(limit, min(worker.batch for worker in self._workers.values()))
 
     def count_result(self, identity, curi):
         """A result came back from worker ``identity`` (the ticket's): its pages and errors."""

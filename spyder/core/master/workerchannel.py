@@ -43,12 +43,14 @@ class WorkerChannel:
     ``worker.gone`` and the return of what the worker claimed; ``on_credit()``: credit
     appeared where there was none (dispatch now); ``on_gone(identity, why, known)``:
     return what a gone worker claimed; ``in_doubt()``: whether the frontier's leases are
-    in doubt now (``recall``).
+    in doubt now (``recall``); ``batch``: the most results one message may carry to this
+    master (announced in every heartbeat echo).
     """
 
     def __init__(self, identity, mgmt, workers, leases, io_loop, dropped, clock, gone_grace,
-                 on_credit, on_gone, in_doubt):
+                 on_credit, on_gone, in_doubt, batch=1):
         self._identity = identity
+        self._batch = batch
         self._mgmt = mgmt
         self._workers = workers
         self._leases = leases
@@ -110,7 +112,8 @@ class WorkerChannel:
                                    C.MGMT_DETAIL_WORKER: identity,
                                    C.MGMT_DETAIL_SENT: details[C.MGMT_DETAIL_SENT],
                                    C.MGMT_DETAIL_RECEIVED: now,
-                                   C.MGMT_DETAIL_DEAD_AFTER: self._workers.heartbeat_timeout})
+                                   C.MGMT_DETAIL_DEAD_AFTER: self._workers.heartbeat_timeout,
+                                   C.MGMT_DETAIL_BATCH: self._batch})
         if credit_before <= 0 < self.credit:
             # with credit left before, dispatch is waiting for the frontier's next due
             # time (a timer), not for credit: nothing to do on every credit snapshot

@@ -44,7 +44,8 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from spyder.core import constants as C
 from spyder.core.master.leases import Leases
-from spyder.core.wire.messages import DataMessage, DropCounter, MessageError
+from spyder.core.wire.messages import (DataMessage, DropCounter, MessageError, data_batch,
+                                       joined_frames)
 from spyder.core.retry import result_class
 from spyder.core.master.registry import WorkerRegistry
 from spyder.core.master.returns import Returns
@@ -95,6 +96,8 @@ class ZmqMaster:
         self.leases = Leases(settings.LEASE_TIMEOUT, settings.DISPATCH_CLAIM_TIMEOUT)
         self._dispatch_handle = None
         self._dispatch_at = None
+        self._dispatch_queued = False    # _send_next_uri is queued for the end of the turn
+        self._batch = data_batch(settings)
         self._timers = []
         self._stopping = False
         self._closed = False
@@ -108,7 +111,7 @@ class ZmqMaster:
             self._identity, mgmt, self.workers, self.leases, self._io_loop, self.dropped,
             self._clock, min(settings.ZEROMQ_HEARTBEAT_TIMEOUT or 5.0, settings.REQUEST_TIMEOUT),
             on_credit=self._send_next_uri, on_gone=self._return_gone,
-            in_doubt=self._frontier.leases_in_doubt)
+            in_doubt=self._frontier.leases_in_doubt, batch=self._batch)
         self._returns = Returns(settings, self.leases, self.workers, self.tally, self._route,
                                 self._hand_back)
         self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
@@ -217,34 +220,49 @@ class ZmqMaster:
 
     # ------------------------------------------------------------------ dispatch
     def _send_next_uri(self):
-        """Dispatch while workers have free slots and the frontier has URLs due."""
-        if not self.running:
+        """Dispatch while workers have free slots and the frontier has URLs due.  One
+        message carries up to what every worker takes (``WorkerRegistry.batch``), and no
+        more than a worker's share of the credit: PUSH deals messages round-robin."""
+        self._dispatch_queued = False
+        if not self.running or self.credit <= 0:
             return
+        size = min(self.workers.batch(self._batch),
+                   -(-self.credit // max(len(self.workers), 1)))
+        batch = []
         while self.credit > 0:
             try:
                 curi = self._frontier.get_next()
             except queue.Empty:
                 self._schedule_dispatch()
-                return
+                break
             except Exception:
                 log.exception("zmqmaster::frontier.get_next failed; retrying in 1 s")
                 self._schedule_dispatch(self._clock() + 1.0)
-                return
+                break
             if self.leases.for_url(curi.url) is not None:
                 log.error("zmqmaster::frontier handed out %s twice; ignoring the second", curi.url)
                 continue
-            self._dispatch(curi)
+            batch.append(self._dispatch(curi))
+            if len(batch) == size:
+                self._send(batch)
+                batch = []
+        if batch:
+            self._send(batch)
 
     def _dispatch(self, curi):
-        """Send ``curi`` to a worker under a new lease."""
+        """Open a lease for ``curi``; returns the frames of its dispatch."""
         lease = self.leases.open(curi, self._clock())
         ticket = {C.TICKET_ID: lease.id, C.TICKET_DEADLINE: self.leases.deadline(lease)}
         if lease.claim_by is not None:
             ticket[C.TICKET_CLAIM_BY] = lease.claim_by
         if self._wants_body is not None and not self._wants_body(curi):
             ticket[C.TICKET_BODY] = False
-        self._out.send_multipart(DataMessage(self._identity, curi, ticket).serialize())
         self.tally.events["dispatched"] += 1
+        return DataMessage(self._identity, curi, ticket).serialize()
+
+    def _send(self, batch):
+        """Send the dispatches ``batch`` (their frames) in one message."""
+        self._out.send_multipart(batch[0] if len(batch) == 1 else joined_frames(batch))
 
     @property
     def credit(self):
@@ -281,15 +299,32 @@ class ZmqMaster:
 
     # ------------------------------------------------------------------ results
     def _receive(self, frames):
-        """One result: match it to its lease, hand it to the frontier, dispatch more."""
+        """A message of results: the worker's newest credit snapshot applied, each result
+        matched to its lease and handed to the frontier, then more dispatched."""
         try:
-            msg = DataMessage.from_frames(frames)
+            parsed = DataMessage.all_from_frames(frames, self._batch)
         except MessageError as exc:
-            self.dropped.drop("results", exc)
-            return
+            parsed = [exc]
+        results = []
+        for msg in parsed:
+            if isinstance(msg, MessageError):
+                self.dropped.drop("results", msg)
+            else:
+                results.append(msg)
+        # every ticket carries a numbered snapshot, and the last one is the newest
+        for msg in reversed(results):
+            if isinstance(msg.ticket, dict) and C.MGMT_DETAIL_FREE in msg.ticket:
+                self._channel.result_ticket(msg.ticket)
+                break
+        for msg in results:
+            self._result(msg)
+        if results:
+            self._after_result()
+
+    def _result(self, msg):
+        """One result: match it to its lease and hand it to the frontier."""
         curi = msg.curi
         ticket = msg.ticket if isinstance(msg.ticket, dict) else {}
-        self._channel.result_ticket(ticket)
         if ticket:
             dispatch_id = ticket.get(C.TICKET_ID)
             lease = self.leases.get(dispatch_id)
@@ -310,7 +345,6 @@ class ZmqMaster:
         else:
             self.workers.count_result(ticket.get(C.TICKET_WORKER), curi)
             self._route(curi, counted=not lease.superseded)
-        self._after_result()
 
     def _late(self, msg, dispatch_id, ticket):
         """An answer without a lease: recorded if it answers one of this master's failed
@@ -345,7 +379,6 @@ class ZmqMaster:
         self.workers.count_result(ticket.get(C.TICKET_WORKER), curi)
         self.tally.count(curi, kind)
         self.leases.supersede(curi.url)
-        self._after_result()
 
     def _read_too_late(self, identity, count):
         """Worker ``identity`` handed back ``count`` dispatch(es) unread because it found
@@ -389,8 +422,11 @@ class ZmqMaster:
                 log.exception("zmqmaster::handling %s as a server error failed too", curi.url)
 
     def _after_result(self):
-        if self.running and not self._shutdown_if_done():
-            self._send_next_uri()
+        """Results freed slots: dispatch at the end of this loop turn, so that the slots
+        freed by every message of the turn go out together."""
+        if self.running and not self._shutdown_if_done() and not self._dispatch_queued:
+            self._dispatch_queued = True
+            self._io_loop.add_callback(self._send_next_uri)
 
     def _shutdown_if_done(self):
         """With CRAWL_EXIT_WHEN_DONE, shut down once the crawl is done; True if so."""

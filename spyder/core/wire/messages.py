@@ -2,7 +2,8 @@
 
 ``DataMessage`` carries a CrawlUri: frames ``[identity, body(, ticket)]`` where
 ``identity`` is the dispatching master's identity (workers copy it unchanged into
-their reply), ``body`` is a msgpack map keyed by CrawlUri field names plus the
+their reply; several URLs can share one message, ``[identity, body1, ticket1, ...]``,
+with a peer that announced it takes them: ``all_from_frames``, ``joined_frames``), ``body`` is a msgpack map keyed by CrawlUri field names plus the
 protocol version under ``"v"``, and ``ticket`` (optional) a msgpack map naming the
 dispatch: its id and deadline from the master, the id, the answering worker and a
 hand-back flag from the worker (keys ``TICKET_*`` in ``constants``), each key's type
@@ -18,12 +19,15 @@ import msgpack
 
 from spyder.core import constants as C
 from spyder.core.crawluri import CRAWLURI_FIELDS, CrawlUri
+from spyder.core.settings import SettingsError
 
 #: The data protocol version written into every data message.
 PROTOCOL_VERSION = 1
 
 #: Largest frame we parse; bounded again on sockets by ZEROMQ_MAX_MESSAGE_SIZE.
 MAX_FRAME_SIZE = 256 * 1024 * 1024
+#: Largest ZEROMQ_DATA_BATCH: URLs in one data message.
+_MAX_BATCH = 1024
 
 _STR_MAPS = ("req_header", "rep_header", "optional_vars")
 _NUMBERS = ("begin_processing", "end_processing", "req_time", "queue_time")
@@ -190,10 +194,35 @@ class DataMessage:
     def from_frames(cls, frames):
         """Parse received frames; raises ``MessageError`` when malformed."""
         frames = _check_frames(frames, (2, 3))
-        ticket = check_ticket(_unpack_map(frames[2], "ticket frame")) \
-            if len(frames) == 3 else None
-        msg = cls(frames[0], deserialize_crawluri(frames[1]), ticket)
-        msg.serialized_curi = frames[1]
+        return cls._parse(frames[0], frames[1], frames[2] if len(frames) == 3 else None)
+
+    @classmethod
+    def all_from_frames(cls, frames, limit):
+        """Parse a data message that may carry up to ``limit`` URLs: ``[identity, body(,
+        ticket)]``, or ``[identity, body1, ticket1, ..., bodyN, ticketN]`` (2 <= N <= limit,
+        every URL with its ticket).  Returns a list with one DataMessage per URL, or the
+        ``MessageError`` of a URL whose body or ticket is malformed (the others stand);
+        raises ``MessageError`` when the envelope itself is (its frame count)."""
+        count = len(frames) if isinstance(frames, (list, tuple)) else 0
+        if count <= 3:
+            return [cls.from_frames(frames)]
+        if count % 2 == 0 or count > 2 * limit + 1:
+            raise MessageError("%d frames: not 2, 3, or an identity and up to %d (body, ticket) "
+                               "pairs" % (count, limit))
+        frames = _check_frames(frames, (count,))
+        parsed = []
+        for i in range(1, count, 2):
+            try:
+                parsed.append(cls._parse(frames[0], frames[i], frames[i + 1]))
+            except MessageError as exc:
+                parsed.append(exc)
+        return parsed
+
+    @classmethod
+    def _parse(cls, identity, body, ticket):
+        ticket = check_ticket(_unpack_map(ticket, "ticket frame")) if ticket is not None else None
+        msg = cls(identity, deserialize_crawluri(body), ticket)
+        msg.serialized_curi = body
         return msg
 
     def serialize(self):
@@ -203,6 +232,7 @@ class DataMessage:
             frames.append(msgpack.packb(self.ticket, use_bin_type=True))
         return frames
 
+
     def __eq__(self, other):
         return (isinstance(other, DataMessage) and self.identity == other.identity
                 and self.curi == other.curi and self.ticket == other.ticket)
@@ -210,6 +240,25 @@ class DataMessage:
     def __repr__(self):
         return "DataMessage(identity=%r, curi=%r, ticket=%r)" % (self.identity, self.curi,
                                                                  self.ticket)
+
+
+def data_batch(settings):
+    """``ZEROMQ_DATA_BATCH``, checked: the most URLs this process puts in one data message
+    and takes in one (its peer's announcement may lower the first)."""
+    batch = settings.ZEROMQ_DATA_BATCH
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= _MAX_BATCH:
+        raise SettingsError("ZEROMQ_DATA_BATCH = %r: expected a whole number from 1 (one URL "
+                            "per message) to %d" % (batch, _MAX_BATCH))
+    return batch
+
+
+def joined_frames(messages):
+    """One data message of several: the frames ``[identity, body1, ticket1, ...]`` of the
+    serialized messages ``messages`` (each ``[identity, body, ticket]``, one identity)."""
+    frames = [messages[0][0]]
+    for message in messages:
+        frames += message[1:]
+    return frames
 
 
 class MgmtMessage:

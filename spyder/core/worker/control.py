@@ -156,6 +156,7 @@ class WorkerControl:
         if self.stopping:
             details[C.MGMT_DETAIL_FREE] = 0
         details[C.MGMT_DETAIL_SLOTS] = self._fetcher.slots
+        details[C.MGMT_DETAIL_BATCH] = self._fetcher.batch
         details[C.MGMT_DETAIL_SENT] = self._clock.now()
         details[C.MGMT_DETAIL_LOOP_LAG] = self.loop_lag_recent
         details[C.MGMT_DETAIL_LOOP_LAG_MAX] = self.loop_lag_max
@@ -241,6 +242,10 @@ class WorkerControl:
                 log.info("worker::master %s is our master now (%s)",
                          msg.identity.decode("utf-8", "replace"), self._label)
             self._clock.sample(msg.identity, *values)
+            batch = details.get(C.MGMT_DETAIL_BATCH)
+            if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+                batch = 1     # a master that announces nothing takes one result per message
+            self._extractor.batch = min(batch, self._fetcher.batch)
             self._check()
         else:
             self._fetcher.dropped.drop("management", "malformed heartbeat echo")

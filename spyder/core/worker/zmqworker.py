@@ -45,6 +45,7 @@ error text in ``optional_vars["error"]``.  Malformed messages are counted
 for the process and decides when the fetch stage may take work.
 """
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import hashlib
@@ -57,7 +58,7 @@ from spyder.core import constants as C
 from spyder.core.wire.masterclock import MasterClock
 from spyder.core.crawluri import CrawlUri
 from spyder.core.wire.messages import (DataMessage, DropCounter, MessageError, check_crawluri,
-                                  deserialize_crawluri)
+                                       deserialize_crawluri, joined_frames)
 from spyder.core.wire.zmqchannel import ZmqChannel
 from spyder.core.worker.slots import SlotPool
 
@@ -77,6 +78,9 @@ UNCONFIRMED = "claim not confirmed by the master by the claim deadline"
 #: is handed back unread rather than claimed: the claim and its confirmation need a round
 #: trip (normally milliseconds; the credit snapshot waits up to 50 ms for a result).
 CLAIM_GUARD = 0.5
+#: Bodies past this many bytes in all end a message of several results: a run of large
+#: pages (WARC keeps bodies) goes out as several messages, not one of many megabytes.
+_BATCH_BYTES = 1024 * 1024
 
 
 def _mark_failed(curi, status, error):
@@ -238,14 +242,22 @@ class ZmqWorker:
     ``max_message_size`` bounds what it sends (see ``_fit``); None = no bound.
     ``off_loop`` (an ``OffLoop``) takes the large inputs: the fetch stage awaits
     ``process_off_loop(msg)`` for those and then calls ``finish(msg, body)``.
+
+    Results go out at the end of the loop turn that produced them: those of one turn
+    travel in one message, up to ``batch`` of them (``WorkerControl`` sets it from what
+    the master announced; 1, one per message, until it did).
     """
 
     def __init__(self, outsocket, processing, io_loop=None, max_message_size=None,
                  off_loop=None):
         self._out = ZmqChannel(outsocket, io_loop)
+        self._loop = io_loop or IOLoop.current()
         self._processing = processing
         self._max_message_size = max_message_size
         self.off_loop = off_loop
+        #: the most results one message carries to the master
+        self.batch = 1
+        self._pending = []        # the frames of results not sent yet (this loop turn's)
 
     async def process_off_loop(self, msg):
         """Process ``msg.curi`` in the off-loop thread (an exception there becomes a
@@ -279,11 +291,36 @@ class ZmqWorker:
         self.publish(msg)
 
     def publish(self, msg):
-        """Send ``msg`` to the master as it is (cut to ``max_message_size``)."""
+        """Send ``msg`` to the master as it is (cut to ``max_message_size``), at the end
+        of this loop turn."""
         frames = _frames(msg)
         if self._max_message_size is not None and len(frames[1]) > self._max_message_size:
             frames = _fit(frames, msg, self._max_message_size)
-        self._out.send_multipart(frames)
+        if not self._pending:
+            self._loop.add_callback(self._send_pending)
+        self._pending.append(frames)
+
+    def _send_pending(self):
+        """Send the results queued in this loop turn: runs of one master identity with
+        tickets go ``batch`` to a message, and no more than ``_BATCH_BYTES`` of them."""
+        pending, self._pending = self._pending, []
+        run, size = [], 0
+        for frames in pending:
+            joins = (run and len(frames) == 3 and frames[0] == run[0][0]
+                     and len(run) < self.batch and size + len(frames[1]) <= _BATCH_BYTES)
+            if run and not joins:
+                self._send_run(run)
+                run, size = [], 0
+            if len(frames) == 3 and self.batch > 1:
+                run.append(frames)
+                size += len(frames[1])
+            else:
+                self._out.send_multipart(frames)
+        if run:
+            self._send_run(run)
+
+    def _send_run(self, run):
+        self._out.send_multipart(run[0] if len(run) == 1 else joined_frames(run))
 
     def watch_listener(self, callback):
         """Call ``callback(True/False)`` as the master's subscription to the results
@@ -292,12 +329,14 @@ class ZmqWorker:
 
     def flush(self):
         """Write out queued results now."""
+        self._send_pending()
         self._out.flush()
 
     def close(self):
         if self.off_loop is not None:
             self.off_loop.close()
         if not self._out.closed():
+            self._send_pending()
             self._out.close()
 
 
@@ -313,11 +352,19 @@ class AsyncZmqWorker:
     deadlines; ``identity`` (the worker's) goes into every result's ticket;
     ``on_change()`` is called whenever the free slots or the held dispatches change.  A
     message without a ticket has no deadline.  ``label`` names its master in the log.
+
+    A message may carry up to ``batch`` dispatches (announced to the master).  Those it
+    has no free slot for yet wait in a backlog, read from it as slots free before the
+    socket is read again: the backlog is the end of the pipe, and what it holds counts
+    as not free in the credit snapshots.
     """
 
     def __init__(self, insocket, processing, slots, extract, io_loop=None, clock=None,
-                 label="master"):
+                 label="master", batch=1):
         self._in = ZmqChannel(insocket, io_loop)
+        #: the most dispatches one message may carry to this stage
+        self.batch = batch
+        self._backlog = collections.deque()   # dispatches read, waiting for a slot
         self._processing = processing
         self._extract = extract
         self.label = label
@@ -360,10 +407,11 @@ class AsyncZmqWorker:
 
     @property
     def free(self):
-        """Free slots (0 once the stage stopped taking work or may not take it)."""
+        """Free slots (0 once the stage stopped taking work or may not take it); a
+        dispatch in the backlog takes one."""
         if not self.wanting:
             return 0
-        return max(self.quota - len(self._tasks), 0)
+        return max(self.quota - len(self._tasks) - len(self._backlog), 0)
 
     def quota_changed(self):
         """``SlotPool``: this stage's quota changed."""
@@ -456,20 +504,21 @@ class AsyncZmqWorker:
             self._hand_back(msg, SHUTTING_DOWN)
             returned += 1
         while True:
+            while self._backlog:
+                self._hand_back(self._backlog.popleft(), SHUTTING_DOWN)
+                returned += 1
             try:
                 frames = self._in.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            msg = self._parse(frames)
-            if msg is not None:
-                self._hand_back(msg, SHUTTING_DOWN)
-                returned += 1
+            self._backlog.extend(self._parse(frames))
         self._extract.flush()
         return returned
 
     def close(self):
         for task in list(self._tasks):
             self._forget(task).cancel()
+        self._backlog.clear()     # as the pipe's: their master returns them unclaimed
         self.pool.leave(self)
         if not self._in.closed():
             self._in.close()
@@ -480,7 +529,15 @@ class AsyncZmqWorker:
             await self._idle.wait()
 
     def _update_receiving(self):
-        wanted = self.wanting and len(self._tasks) < self.quota
+        """Start what the backlog holds as far as slots allow, then read the socket if a
+        slot is still free."""
+        taken = False
+        while self._backlog and self.wanting and len(self._tasks) < self.quota:
+            self._take(self._backlog.popleft())
+            taken = True
+        wanted = self.wanting and len(self._tasks) < self.quota and not self._backlog
+        if taken:
+            self._changed()
         if wanted and not self._in.receiving():
             self._in.on_recv(self._receive)
         elif not wanted and self._in.receiving():
@@ -519,17 +576,22 @@ class AsyncZmqWorker:
         return local
 
     def _parse(self, frames):
-        """The DataMessage in ``frames``, or None (counted and dropped) when malformed."""
+        """The DataMessages in ``frames``; a malformed one is counted and dropped."""
         try:
-            return DataMessage.from_frames(frames)
+            parsed = DataMessage.all_from_frames(frames, self.batch)
         except MessageError as exc:
-            self.dropped.drop("fetch stage input", exc)
-            return None
+            parsed = [exc]
+        for msg in parsed:
+            if isinstance(msg, MessageError):
+                self.dropped.drop("fetch stage input", msg)
+        return [msg for msg in parsed if not isinstance(msg, MessageError)]
 
     def _receive(self, frames):
-        msg = self._parse(frames)
-        if msg is None:
-            return
+        self._backlog.extend(self._parse(frames))
+        self._update_receiving()
+
+    def _take(self, msg):
+        """Start ``msg``'s fetch in a free slot, or hand it back if it is too late."""
         deadline = self._deadline(msg)
         if deadline is None:
             self._hand_back(msg, TOO_LATE)
@@ -547,8 +609,6 @@ class AsyncZmqWorker:
             self._unconfirmed[task] = self._io_loop.call_later(
                 claim_by - now, self._withdraw, task, UNCONFIRMED)
         task.add_done_callback(self._finished)
-        self._update_receiving()
-        self._changed()
 
     async def _process(self, msg):
         curi = msg.curi
