@@ -5,8 +5,10 @@ Nothing is fetched.  A real ``spyder master`` process (its real
 politeness delays 0, ``FRONTIER_HOST_CONCURRENCY`` 8) dispatches to ``--workers``
 fake workers (``tests/zmqfakes.FakeWorker``: real ZeroMQ sockets and the real wire
 protocol of docs/protocol.md -- registration, heartbeats, XPUB subscription check,
-quit.ack) that live in this process and answer every dispatched URL at once with a
-synthetic page: status 200, a ~14 KB body, and ``--links`` links (default 30), a
+quit.ack) that live in this process and answer every dispatched URL at once (what one
+poll turn read goes back in one message, up to what the master's heartbeat echo says it
+takes, as a real worker sends a loop turn's results; one per message, without a ticket,
+to a master that takes one) with a synthetic page: status 200, a ~14 KB body, and ``--links`` links (default 30), a
 third of them already known (uniformly drawn from every URL issued so far) and
 the rest new.  robots.txt requests are answered 404 (allow all).
 
@@ -57,7 +59,7 @@ import profiles  # noqa: E402
 from zmqfakes import FakeWorker  # noqa: E402
 
 from spyder.core import constants as C  # noqa: E402
-from spyder.core.wire.messages import DataMessage, MessageError  # noqa: E402
+from spyder.core.wire.messages import DataMessage, MessageError, joined_frames  # noqa: E402
 from spyder.core.settings import Settings  # noqa: E402
 
 _BODY = (b"<!DOCTYPE html><html><head><title>synthetic</title></head><body>"
@@ -65,6 +67,8 @@ _BODY = (b"<!DOCTYPE html><html><head><title>synthetic</title></head><body>"
 _HEADERS = {"Content-Type": "text/html; charset=utf-8", "Etag": '"synthetic"',
             "Last-Modified": "Sat, 01 Jan 2022 00:00:00 GMT", "Content-Length": str(len(_BODY))}
 _HEARTBEAT = 5.0
+#: Dispatches per message the fake workers take (a real worker's ZEROMQ_DATA_BATCH).
+_BATCH = 16
 _REGISTER_TIMEOUT = 120.0
 
 
@@ -117,9 +121,10 @@ def _master_argv(args, socket_dir, state, jsonl):
 class _Run:
     """The fake workers' loop: answer everything, keep the time series."""
 
-    def __init__(self, args, workers, master_pid):
+    def __init__(self, args, workers, master_pid, batch):
         self.args = args
         self.workers = workers
+        self.batch = batch          # results per message the master takes (its echo)
         self.master_pid = master_pid
         self.links = _Links(args.start, args.hosts, args.links, args.known_share,
                             url=build_state.url if args.state else bench_frontier.url)
@@ -133,19 +138,39 @@ class _Run:
             self._poller.register(worker.pull, zmq.POLLIN)
         self._poller.register(workers[0].mgmt_in, zmq.POLLIN)
 
-    def _answer(self, worker, frames):
+    def _answer(self, worker, frames, answers):
+        """Answer the dispatches in ``frames`` (one message) into ``answers`` (frames)."""
         try:
-            msg = DataMessage.from_frames(frames)
+            msgs = DataMessage.all_from_frames(frames, _BATCH)
         except MessageError:
-            self.malformed += 1
-            return
-        if msg.curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE:
-            self.robots += 1
-            worker.reply(msg, status=404, body=b"")
-            return
-        msg.curi.rep_header = dict(_HEADERS)
-        worker.reply(msg, status=200, body=_BODY, extracted_urls=self.links.page())
-        self.answered += 1
+            msgs = [MessageError()]
+        for msg in msgs:
+            if isinstance(msg, MessageError):
+                self.malformed += 1
+            elif msg.curi.optional_vars.get(C.CURI_ROBOTS_FETCH) == C.CURI_OPTIONAL_TRUE:
+                self.robots += 1
+                answers.append(worker.answer(msg, status=404, body=b"", ticket=self.batch > 1))
+            else:
+                msg.curi.rep_header = dict(_HEADERS)
+                answers.append(worker.answer(msg, status=200, body=_BODY,
+                                             ticket=self.batch > 1,
+                                             extracted_urls=self.links.page()))
+                self.answered += 1
+
+    def _answer_all(self, worker):
+        """Answer what waits on ``worker``'s socket (at most 1,000 messages), as a real
+        worker sends a loop turn's results: one per message to a master that takes no
+        more (matched by URL, without a ticket, as before), else together with tickets."""
+        answers = []
+        for _ in range(1000):
+            try:
+                frames = worker.pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self._answer(worker, frames, answers)
+        for i in range(0, len(answers), self.batch):
+            run = answers[i:i + self.batch]
+            worker.pub.send_multipart(run[0] if len(run) == 1 else joined_frames(run))
 
     def _sample(self):
         pid = self.master_pid
@@ -171,7 +196,8 @@ class _Run:
                 for worker in self.workers:
                     worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT,
                                      {C.MGMT_DETAIL_SLOTS: worker.slots,
-                                      C.MGMT_DETAIL_FREE: worker.slots})
+                                      C.MGMT_DETAIL_FREE: worker.slots,
+                                      C.MGMT_DETAIL_BATCH: worker.batch})
                 next_beat = now + _HEARTBEAT
             if now >= next_sample:
                 self._sample()
@@ -179,12 +205,7 @@ class _Run:
             for sock, _ in self._poller.poll(100):
                 for worker in self.workers:
                     if sock is worker.pull:
-                        for _ in range(1000):  # bounded batch per socket
-                            try:
-                                frames = sock.recv_multipart(zmq.NOBLOCK)
-                            except zmq.Again:
-                                break
-                            self._answer(worker, frames)
+                        self._answer_all(worker)
                 if sock is self.workers[0].mgmt_in:
                     while self.workers[0].next_mgmt(0) is not None:
                         pass
@@ -198,12 +219,7 @@ class _Run:
 
         def answer():
             for worker in self.workers:
-                for _ in range(1000):
-                    try:
-                        frames = worker.pull.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self._answer(worker, frames)
+                self._answer_all(worker)
                 msg = worker.next_mgmt(0)
                 while msg is not None:
                     if msg.data == C.ZMQ_SPYDER_MGMT_WORKER_QUIT and worker.identity not in acked:
@@ -211,6 +227,22 @@ class _Run:
                         acked.add(worker.identity)
                     msg = worker.next_mgmt(0)
         return procstats.reap(master, timeout, answer, tick=0.01)
+
+
+def _master_batch(worker, timeout=5.0):
+    """How many URLs one message may carry to the master: its heartbeat echo says (a
+    master that says nothing, or sends no echo, takes one)."""
+    worker.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_HEARTBEAT, {
+        C.MGMT_DETAIL_SLOTS: worker.slots, C.MGMT_DETAIL_FREE: worker.slots,
+        C.MGMT_DETAIL_BATCH: worker.batch, C.MGMT_DETAIL_SENT: time.monotonic()})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = worker.next_mgmt(deadline - time.monotonic())
+        if (msg is not None and msg.data == C.ZMQ_SPYDER_MGMT_WORKER_ECHO
+                and msg.details.get(C.MGMT_DETAIL_WORKER) == worker.identity):
+            batch = msg.details.get(C.MGMT_DETAIL_BATCH)
+            return min(batch, _BATCH) if isinstance(batch, int) and batch > 1 else 1
+    return 1
 
 
 def _rates(start, end):
@@ -278,8 +310,8 @@ def measure(args):
             if recorder is not None:
                 recorder.attach("master", master.pid)
             settings = Settings(overrides={"PARENT_SOCKET_DIRECTORY": socket_dir})
-            workers = [FakeWorker(settings, identity=b"worker:fake:%d" % i, slots=args.slots)
-                       for i in range(args.workers)]
+            workers = [FakeWorker(settings, identity=b"worker:fake:%d" % i, slots=args.slots,
+                                  batch=_BATCH) for i in range(args.workers)]
             try:
                 for worker in workers:
                     worker.register(_REGISTER_TIMEOUT)
@@ -289,7 +321,7 @@ def measure(args):
                                  % (exc, err.read()[-3000:]))
             load_before = os.getloadavg()
             cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-            run = _Run(args, workers, master.pid)
+            run = _Run(args, workers, master.pid, _master_batch(workers[0]))
             run.run()
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
             peak = procstats.read_rss(master.pid) or (0, 0)

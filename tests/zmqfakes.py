@@ -17,7 +17,7 @@ import msgpack
 import zmq
 
 from spyder.core import constants as C
-from spyder.core.wire.messages import DataMessage, MgmtMessage
+from spyder.core.wire.messages import DataMessage, MgmtMessage, joined_frames
 from spyder.core.settings import Settings
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -88,9 +88,10 @@ class MasterProcess:
 class FakeWorker:
     """The worker side of the protocol, driven step by step by a test."""
 
-    def __init__(self, settings, identity=b"worker:test:1", slots=2, curve_dir=None):
+    def __init__(self, settings, identity=b"worker:test:1", slots=2, curve_dir=None, batch=None):
         self.identity = identity
         self.slots = slots
+        self.batch = batch      # dispatches per message it announces (None: announces none)
         self.curve_dir = curve_dir
         self.ctx = zmq.Context()
         self.pull = self._socket(zmq.PULL, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL)
@@ -128,7 +129,10 @@ class FakeWorker:
             self.pub.recv()
             self._subscribed = True
         while time.monotonic() < deadline:
-            self.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, {"slots": self.slots, "free": self.slots})
+            details = {"slots": self.slots, "free": self.slots}
+            if self.batch is not None:
+                details["batch"] = self.batch
+            self.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, details)
             end = time.monotonic() + 0.3
             while time.monotonic() < end:
                 status = self.next_status(end - time.monotonic())
@@ -178,6 +182,12 @@ class FakeWorker:
             return DataMessage.from_frames(self.pull.recv_multipart())
         return None
 
+    def recv_message(self, timeout=5.0):
+        """The frames of the next dispatch message, or None after ``timeout``."""
+        if self.pull.poll(timeout * 1000):
+            return self.pull.recv_multipart()
+        return None
+
     def recv_all_work(self, count, timeout=10.0):
         deadline = time.monotonic() + timeout
         got = []
@@ -191,6 +201,16 @@ class FakeWorker:
               **optional):
         """Send ``msg`` back as processed with ``status`` (``ticket``: with its dispatch id,
         as a real worker answers; ``back``: handed back unfetched)."""
+        self.pub.send_multipart(self.answer(msg, status, body, ticket, back, **optional))
+
+    def reply_together(self, msgs, status=200, body=b"<html></html>"):
+        """Send ``msgs`` back as processed, with their tickets, in one message."""
+        self.pub.send_multipart(joined_frames(
+            [self.answer(msg, status, body, ticket=True) for msg in msgs]))
+
+    def answer(self, msg, status=200, body=b"<html></html>", ticket=False, back=False,
+               **optional):
+        """The frames of ``reply``'s answer, not sent."""
         curi = msg.curi
         curi.status_code = status
         curi.content_body = body
@@ -198,7 +218,7 @@ class FakeWorker:
         curi.optional_vars.update(optional)
         answer = {C.TICKET_ID: msg.ticket[C.TICKET_ID], C.TICKET_WORKER: self.identity,
                   C.TICKET_HANDED_BACK: back} if ticket else None
-        self.pub.send_multipart(DataMessage(msg.identity, curi, answer).serialize())
+        return DataMessage(msg.identity, curi, answer).serialize()
 
     def send_raw(self, frames, on="pub"):
         getattr(self, on).send_multipart(frames)

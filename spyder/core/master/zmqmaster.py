@@ -15,8 +15,10 @@ owns the flow; its parts own their state:
 * ``tally.Tally`` -- results and events counted, recent errors, result listeners.
 
 **Dispatch** is credit based: never more dispatches unclaimed than the workers' free
-slots.  It runs after a registration or a credit change, after each result, and at the
-frontier's ``next_due()`` time -- there is no fixed tick.  Every dispatch carries (in
+slots.  It runs after a registration or a credit change, once per loop turn that
+brought results, and at the frontier's ``next_due()`` time -- there is no fixed tick.
+A message carries several dispatches, or several results, when the receiving end
+announced it takes them (``ZEROMQ_DATA_BATCH``; docs/protocol.md).  Every dispatch carries (in
 its ticket) its id, the master-clock deadline by which the fetch must be over and the
 one by which a worker must have claimed it.  **Results** are matched to their lease by
 id and routed by status (counted by class; the frontier's robots.txt requests apart):
@@ -44,8 +46,8 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from spyder.core import constants as C
 from spyder.core.master.leases import Leases
-from spyder.core.wire.messages import (DataMessage, DropCounter, MessageError, data_batch,
-                                       joined_frames)
+from spyder.core.wire.messages import (DataMessage, DropCounter, data_batch, joined_frames,
+                                       received_data)
 from spyder.core.retry import result_class
 from spyder.core.master.registry import WorkerRegistry
 from spyder.core.master.returns import Returns
@@ -301,16 +303,7 @@ class ZmqMaster:
     def _receive(self, frames):
         """A message of results: the worker's newest credit snapshot applied, each result
         matched to its lease and handed to the frontier, then more dispatched."""
-        try:
-            parsed = DataMessage.all_from_frames(frames, self._batch)
-        except MessageError as exc:
-            parsed = [exc]
-        results = []
-        for msg in parsed:
-            if isinstance(msg, MessageError):
-                self.dropped.drop("results", msg)
-            else:
-                results.append(msg)
+        results = received_data(frames, self._batch, self.dropped, "results")
         # every ticket carries a numbered snapshot, and the last one is the newest
         for msg in reversed(results):
             if isinstance(msg.ticket, dict) and C.MGMT_DETAIL_FREE in msg.ticket:

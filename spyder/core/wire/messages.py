@@ -252,6 +252,23 @@ def data_batch(settings):
     return batch
 
 
+def received_data(frames, limit, dropped, where):
+    """The DataMessages of the received message ``frames`` (up to ``limit`` URLs): each
+    malformed URL, or the whole message if its envelope is, is counted in ``dropped``
+    (a ``DropCounter``) under ``where`` and left out."""
+    try:
+        parsed = DataMessage.all_from_frames(frames, limit)
+    except MessageError as exc:
+        parsed = [exc]
+    good = []
+    for msg in parsed:
+        if isinstance(msg, MessageError):
+            dropped.drop(where, msg)
+        else:
+            good.append(msg)
+    return good
+
+
 def joined_frames(messages):
     """One data message of several: the frames ``[identity, body1, ticket1, ...]`` of the
     serialized messages ``messages`` (each ``[identity, body, ticket]``, one identity)."""

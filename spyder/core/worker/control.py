@@ -1,7 +1,7 @@
 """WorkerControl: one worker process's side of the management protocol.
 
 ``WorkerControl`` speaks the management protocol for the process: ``be here now``
-(with ``{"slots", "free", "held", "t"}``) at start and whenever the master says
+(with ``{"slots", "free", "held", "t", "batch"}``) at start and whenever the master says
 ``hello``, ``heartbeat`` every ``WORKER_HEARTBEAT_INTERVAL``, ``credit`` when the
 free slots or held dispatches changed and no result told the master within
 ``_CREDIT_DELAY`` (every result's ticket carries the same snapshot), and on ``quit``
@@ -13,6 +13,9 @@ no attempt counted), flush the results, send ``quit.ack`` and set ``done``.  A
 second signal cuts the wait short.  The worker takes work only while the master
 is subscribed to its results *and* it holds a licence (a recent heartbeat echo,
 ``MasterClock``); otherwise it announces no free slots and leaves PULL unread.
+Every management message also announces how many dispatches one message may carry
+to the worker (``batch``, the fetch stage's), and every echo says how many results
+the master takes in one: the extract stage sends at most that many together.
 A worker serving several masters has one ``WorkerControl`` per master (each with its
 own fetch stage and clock); a ``quit`` ends that master's link only.
 

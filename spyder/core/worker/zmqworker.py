@@ -57,8 +57,8 @@ from tornado.ioloop import IOLoop
 from spyder.core import constants as C
 from spyder.core.wire.masterclock import MasterClock
 from spyder.core.crawluri import CrawlUri
-from spyder.core.wire.messages import (DataMessage, DropCounter, MessageError, check_crawluri,
-                                       deserialize_crawluri, joined_frames)
+from spyder.core.wire.messages import (DropCounter, check_crawluri, deserialize_crawluri,
+                                       joined_frames, received_data)
 from spyder.core.wire.zmqchannel import ZmqChannel
 from spyder.core.worker.slots import SlotPool
 
@@ -577,14 +577,7 @@ class AsyncZmqWorker:
 
     def _parse(self, frames):
         """The DataMessages in ``frames``; a malformed one is counted and dropped."""
-        try:
-            parsed = DataMessage.all_from_frames(frames, self.batch)
-        except MessageError as exc:
-            parsed = [exc]
-        for msg in parsed:
-            if isinstance(msg, MessageError):
-                self.dropped.drop("fetch stage input", msg)
-        return [msg for msg in parsed if not isinstance(msg, MessageError)]
+        return received_data(frames, self.batch, self.dropped, "fetch stage input")
 
     def _receive(self, frames):
         self._backlog.extend(self._parse(frames))
