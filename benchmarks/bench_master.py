@@ -353,6 +353,7 @@ def measure(args):
             "config": {k: v for k, v in vars(args).items() if k != "json"},
             "resume": resume,
             "prefill_s": round(prefill_s, 1), "answered": run.answered, "robots": run.robots,
+            "results_per_message": run.batch,
             "malformed_dispatches": run.malformed,
             "jsonl_records": records, "known_at_end": run.links.issued,
             "master_status_known": (run.status or {}).get("frontier", {}).get("known"),
@@ -415,10 +416,11 @@ def _resume(args, socket_dir, state, jsonl, work, err):
 
 def _print(report):
     print("master ceiling: %d results (%d robots.txt) in %.1f s = %.0f results/s; known URLs "
-          "%d -> %d (master says %s); prefill %.1f s; load %s -> %s" % (
+          "%d -> %d (master says %s); up to %d results per message; prefill %.1f s; "
+          "load %s -> %s" % (
               report["answered"], report["robots"], report["seconds"], report["results_per_s"],
               report["config"]["start"], report["known_at_end"], report["master_status_known"],
-              report["prefill_s"], "/".join("%.2f" % x for x in report["load_before"]),
+              report["results_per_message"], report["prefill_s"], "/".join("%.2f" % x for x in report["load_before"]),
               "/".join("%.2f" % x for x in report["load_after"])))
     for name in ("first_window", "last_window"):
         w = report[name]
