@@ -14,7 +14,9 @@ from spyder.core import constants as C
 from spyder.core.crawluri import CrawlUri
 from spyder.core.settings import Settings, SettingsError
 from spyder.core.wire.masterclock import MasterClock
-from spyder.core.wire.messages import DataMessage, MessageError, data_batch, joined_frames
+from spyder.core.wire.messages import (DataMessage, MessageError, MgmtMessage, data_batch,
+                                       joined_frames)
+from spyder.core.worker.control import WorkerControl
 from spyder.core.worker.zmqworker import (READ_TOO_LATE, SHUTTING_DOWN, AsyncZmqWorker,
                                           ZmqWorker)
 from conftest import async_wait_until
@@ -226,6 +228,34 @@ def test_a_malformed_dispatch_in_a_message_costs_that_one_only(socket_dir):
     answers, quiet, dropped = _run(socket_dir, processing, 4, body)
     assert sorted(a.curi.url for a in answers) == ["http://a/0", "http://a/2"]
     assert quiet and dropped == 1
+
+
+def test_the_worker_sends_as_many_results_together_as_its_master_announced(socket_dir):
+    settings = Settings(overrides={"ZEROMQ_DATA_BATCH": 8})
+
+    async def scenario():
+        peers = Peers(socket_dir)
+        extractor = ZmqWorker(peers.stage_out, echo)
+        fetcher = AsyncZmqWorker(peers.stage_in, echo, 2, extractor, batch=data_batch(settings))
+        control = WorkerControl(settings, b"worker:test:7", None, fetcher, extractor)
+        try:
+            taken = []
+            # an older master announces nothing; nonsense counts as nothing
+            for announced in (None, 4, 100, 0, "4"):
+                details = {"worker": b"worker:test:7", "t": 1.0, "m": 2.0, "dead_after": 30.0}
+                if announced is not None:
+                    details["batch"] = announced
+                control._on_mgmt(MgmtMessage(C.ZMQ_SPYDER_MGMT_WORKER, IDENTITY,
+                                             C.ZMQ_SPYDER_MGMT_WORKER_ECHO, details))
+                taken.append(extractor.batch)
+            return taken
+        finally:
+            fetcher.close()
+            extractor.close()
+            peers.close()
+
+    # its own ZEROMQ_DATA_BATCH (8) caps what the master takes
+    assert asyncio.run(scenario()) == [1, 4, 8, 1, 1]
 
 
 # ------------------------------------------------------------------ the master
