@@ -27,7 +27,7 @@ LOG_BACKUP_COUNT = 10
 # --------------------------------------------------------------------------- fetching
 # User-Agent header sent with every request; its product token is matched in robots.txt.
 USER_AGENT = "Mozilla/5.0 (compatible; spyder/0.3; +https://github.com/retresco/spyder)"
-# Concurrent HTTP requests per worker (the worker's slots).
+# Concurrent HTTP requests per worker (its slots; each may buffer MAX_CONTENT_SIZE): raise it for many hosts with real latencies.
 MAX_CLIENTS = 10
 # Let the HTTP client follow redirects itself (False: redirect targets become new links).
 FOLLOW_REDIRECTS = False
