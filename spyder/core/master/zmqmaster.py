@@ -18,10 +18,10 @@ owns the flow; its parts own their state:
 slots.  It runs after a registration or a credit change, once per loop turn that
 brought results, and at the frontier's ``next_due()`` time -- there is no fixed tick.
 A message carries several dispatches, or several results, when the receiving end
-announced it takes them (``ZEROMQ_DATA_BATCH``; docs/protocol.md).  Every dispatch carries (in
-its ticket) its id, the master-clock deadline by which the fetch must be over and the
-one by which a worker must have claimed it.  **Results** are matched to their lease by
-id and routed by status (counted by class; the frontier's robots.txt requests apart):
+announced it takes them (``ZEROMQ_DATA_BATCH``; docs/protocol.md).  Every dispatch
+carries (in its ticket) its id, the master-clock deadline by which the fetch must be
+over and the one by which a worker must have claimed it.  **Results** are matched to
+their lease by id and routed by status (counted by class; the frontier's robots.txt requests apart):
 2xx success, 3xx redirect (304 included), 408/429 and everything not understood
 (None, 0, 1xx, 5xx, 599, >= 600) server error, other 4xx not found; if the frontier's
 handler raises, the URL is routed once more as server error 710.  A *late* answer (its

@@ -2,12 +2,14 @@
 
 ``DataMessage`` carries a CrawlUri: frames ``[identity, body(, ticket)]`` where
 ``identity`` is the dispatching master's identity (workers copy it unchanged into
-their reply; several URLs can share one message, ``[identity, body1, ticket1, ...]``,
-with a peer that announced it takes them: ``all_from_frames``, ``joined_frames``), ``body`` is a msgpack map keyed by CrawlUri field names plus the
+their reply), ``body`` is a msgpack map keyed by CrawlUri field names plus the
 protocol version under ``"v"``, and ``ticket`` (optional) a msgpack map naming the
 dispatch: its id and deadline from the master, the id, the answering worker and a
 hand-back flag from the worker (keys ``TICKET_*`` in ``constants``), each key's type
-checked on receipt (``check_ticket``).  ``MgmtMessage`` is management traffic: ``[topic, identity, data]``
+checked on receipt (``check_ticket``).  Several URLs can share one message, ``[identity,
+body1, ticket1, body2, ticket2, ...]``, sent to a peer that announced it takes them
+(``ZEROMQ_DATA_BATCH``, ``data_batch``): ``joined_frames`` builds one,
+``all_from_frames`` and ``received_data`` take one apart.  ``MgmtMessage`` is management traffic: ``[topic, identity, data]``
 plus an optional 4th frame, a msgpack map of details (for example a worker's free
 slots).
 
