@@ -2,11 +2,16 @@
 results of one loop turn travel together, dispatches beyond a worker's free slots wait
 in its backlog and are still handed back unread past their claim deadline, each end
 sends what the other announced it takes -- one per message to a peer that announced
-nothing -- and a malformed URL in a message costs that URL only.
+nothing -- a malformed URL in a message costs that URL only, and a crawl whose worker
+is SIGKILLed with messages of several URLs in flight loses nothing.
 
 The worker's stages run in-process on real ipc sockets (the helpers of ``test_worker``);
-the master is a real process (``test_master``'s fixtures) driven by a fake worker."""
+the master is a real process (``test_master``'s fixtures) driven by a fake worker; the
+crawl is ``spyder crawl`` against a local site (``test_e2e``'s fixtures)."""
 import asyncio
+import os
+import re
+import signal
 
 import pytest
 
@@ -19,7 +24,9 @@ from spyder.core.wire.messages import (DataMessage, MessageError, MgmtMessage, d
 from spyder.core.worker.control import WorkerControl
 from spyder.core.worker.zmqworker import (READ_TOO_LATE, SHUTTING_DOWN, AsyncZmqWorker,
                                           ZmqWorker)
-from conftest import async_wait_until
+from conftest import async_wait_until, wait_until
+from test_channel import overlaps, returned_leases
+from test_e2e import _assert_complete, crawl  # noqa: F401 (crawl: the fixture)
 from test_master import run_master, seeds, workers  # noqa: F401 (fixtures)
 from test_worker import IDENTITY, Peers, echo, settle_pubsub
 
@@ -311,3 +318,35 @@ def test_a_message_of_dispatches_that_dies_in_a_pipe_returns_without_an_attempt(
     assert status["lease_expired"] == 0 and status["redispatched"] == 0
     assert [e["method"] for e in master.events() if e["method"] != "add_uri"] == [
         "handed_back"] * 3
+
+
+# ------------------------------------------------------------------ a whole crawl
+#: The master's status line: dispatches, the results by outcome and robots.txt, messages.
+_STATUS = re.compile(r"status workers=\d+ .*dispatched=(\d+) .*success=(\d+) redirect=(\d+) "
+                     r"not_found=(\d+) server_error=(\d+) robots=(\d+) .*"
+                     r"dispatch_messages=(\d+) result_messages=(\d+)")
+
+
+@pytest.mark.timeout(150)
+def test_a_killed_worker_loses_nothing_with_several_urls_per_message(demo_site, crawl):
+    server = demo_site(pages=300, hosts=8, latency=0.05)
+    # eight hosts, one request at a time each, three slots a worker: more URLs due than
+    # slots, so messages carry several dispatches, and uneven enough that backlogs form
+    run = crawl(server, workers=2, MAX_CLIENTS=3, FRONTIER_HOST_CONCURRENCY=1,
+                REQUEST_TIMEOUT=5.0, LEASE_TIMEOUT=60.0, WORKER_HEARTBEAT_TIMEOUT=30.0,
+                DISPATCH_CLAIM_TIMEOUT=3.0, MASTER_STATUS_INTERVAL=0.5).start()
+    wait_until(lambda: len(server.requests) >= 100, 60, message="a third of the site")
+    victim = sorted(pid for pid, role in run.children().items() if role == "worker")[0]
+    os.kill(victim, signal.SIGKILL)
+    assert run.wait(120) == 0, run.output()
+    fetched = server.fetched()
+    _assert_complete(server, fetched)
+    assert overlaps(server) == []
+    returned, log = returned_leases(run)
+    assert "worker:%s:%d exited" % (os.uname().nodename, victim) in log, log[-3000:]
+    assert {u for u, n in fetched.items() if n > 1} <= returned
+    assert sorted(r["url"] for r in run.records()) == sorted(server.expected_urls())
+    # and several URLs did share messages, both ways
+    dispatched, *outcomes, dispatch_messages, result_messages = map(
+        int, _STATUS.findall(log)[-1])
+    assert dispatch_messages < dispatched and result_messages < sum(outcomes), log[-2000:]

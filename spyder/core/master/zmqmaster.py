@@ -100,6 +100,9 @@ class ZmqMaster:
         self._dispatch_at = None
         self._dispatch_queued = False    # _send_next_uri is queued for the end of the turn
         self._batch = data_batch(settings)
+        #: data messages sent with dispatches and received with results (several URLs each
+        #: when the other end takes them)
+        self.messages = {"dispatch_messages": 0, "result_messages": 0}
         self._timers = []
         self._stopping = False
         self._closed = False
@@ -265,6 +268,7 @@ class ZmqMaster:
     def _send(self, batch):
         """Send the dispatches ``batch`` (their frames) in one message."""
         self._out.send_multipart(batch[0] if len(batch) == 1 else joined_frames(batch))
+        self.messages["dispatch_messages"] += 1
 
     @property
     def credit(self):
@@ -304,6 +308,7 @@ class ZmqMaster:
         """A message of results: the worker's newest credit snapshot applied, each result
         matched to its lease and handed to the frontier, then more dispatched."""
         results = received_data(frames, self._batch, self.dropped, "results")
+        self.messages["result_messages"] += 1
         # every ticket carries a numbered snapshot, and the last one is the newest
         for msg in reversed(results):
             if isinstance(msg.ticket, dict) and C.MGMT_DETAIL_FREE in msg.ticket:
@@ -527,6 +532,7 @@ class ZmqMaster:
             "frontier": frontier,
         }
         stats.update(tally.events)
+        stats.update(self.messages)
         return stats
 
     def _status(self):
@@ -535,12 +541,14 @@ class ZmqMaster:
         frontier = stats["frontier"]
         results = stats["results"]
         line = ("workers=%d in_flight=%d dispatched=%d pages/s=%.1f success=%d redirect=%d "
-                "not_found=%d server_error=%d robots=%d queued=%s known=%s robots_waiting=%s" % (
+                "not_found=%d server_error=%d robots=%d queued=%s known=%s robots_waiting=%s "
+                "dispatch_messages=%d result_messages=%d" % (
                     stats["workers"], stats["in_flight"], stats["dispatched"],
                     stats["pages_per_second"], results["success"], results["redirect"],
                     results["not_found"], results["server_error"], stats["robots"],
                     frontier.get("queued", "?"), frontier.get("known", "?"),
-                    frontier.get("robots_waiting", "?")))
+                    frontier.get("robots_waiting", "?"), stats["dispatch_messages"],
+                    stats["result_messages"]))
         if frontier.get("sink_failure"):  # dispatch waits until the sink can write again
             line += " sink_failure=%r" % frontier["sink_failure"]
         log.info("zmqmaster::status %s", line)
