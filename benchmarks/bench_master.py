@@ -59,7 +59,8 @@ import profiles  # noqa: E402
 from zmqfakes import FakeWorker  # noqa: E402
 
 from spyder.core import constants as C  # noqa: E402
-from spyder.core.wire.messages import DataMessage, MessageError, joined_frames  # noqa: E402
+from spyder.core.wire.messages import (DataMessage, MessageError, announced_batch,  # noqa: E402
+                                       joined_frames)
 from spyder.core.settings import Settings  # noqa: E402
 
 _BODY = (b"<!DOCTYPE html><html><head><title>synthetic</title></head><body>"
@@ -240,8 +241,7 @@ def _master_batch(worker, timeout=5.0):
         msg = worker.next_mgmt(deadline - time.monotonic())
         if (msg is not None and msg.data == C.ZMQ_SPYDER_MGMT_WORKER_ECHO
                 and msg.details.get(C.MGMT_DETAIL_WORKER) == worker.identity):
-            batch = msg.details.get(C.MGMT_DETAIL_BATCH)
-            return min(batch, _BATCH) if isinstance(batch, int) and batch > 1 else 1
+            return min(announced_batch(msg.details), _BATCH)
     return 1
 
 

@@ -19,6 +19,7 @@ more dispatches into nowhere.
 import collections
 
 from spyder.core import constants as C
+from spyder.core.wire.messages import announced_batch
 
 #: Upper bound for a worker's announced slots (protects against nonsense details).
 _MAX_SLOTS = 100000
@@ -78,9 +79,7 @@ class WorkerRegistry:
             worker = self._workers[identity] = Worker(slots, now)
         worker.last_seen = now
         worker.slots = slots
-        batch = details.get(C.MGMT_DETAIL_BATCH)
-        worker.batch = batch if isinstance(batch, int) and not isinstance(batch, bool) \
-            and batch >= 1 else 1
+        worker.batch = announced_batch(details)
         lag = details.get(C.MGMT_DETAIL_LOOP_LAG_MAX)
         if isinstance(lag, (int, float)) and not isinstance(lag, bool) and lag >= 0:
             worker.loop_lag_max = float(lag)

@@ -271,6 +271,13 @@ def received_data(frames, limit, dropped, where):
     return good
 
 
+def announced_batch(details):
+    """The most URLs per data message a peer announced in the management ``details`` (a
+    map): 1 if it announced none (a Spyder of before) or nonsense."""
+    batch = details.get(C.MGMT_DETAIL_BATCH)
+    return batch if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1 else 1
+
+
 def joined_frames(messages):
     """One data message of several: the frames ``[identity, body1, ticket1, ...]`` of the
     serialized messages ``messages`` (each ``[identity, body, ticket]``, one identity)."""

@@ -31,6 +31,7 @@ import logging
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from spyder.core import constants as C
+from spyder.core.wire.messages import announced_batch
 
 log = logging.getLogger("spyder.worker")
 
@@ -245,10 +246,7 @@ class WorkerControl:
                 log.info("worker::master %s is our master now (%s)",
                          msg.identity.decode("utf-8", "replace"), self._label)
             self._clock.sample(msg.identity, *values)
-            batch = details.get(C.MGMT_DETAIL_BATCH)
-            if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-                batch = 1     # a master that announces nothing takes one result per message
-            self._extractor.batch = min(batch, self._fetcher.batch)
+            self._extractor.batch = min(announced_batch(details), self._fetcher.batch)
             self._check()
         else:
             self._fetcher.dropped.drop("management", "malformed heartbeat echo")
