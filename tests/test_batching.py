@@ -9,9 +9,7 @@ The worker's stages run in-process on real ipc sockets (the helpers of ``test_wo
 the master is a real process (``test_master``'s fixtures) driven by a fake worker; the
 crawl is ``spyder crawl`` against a local site (``test_e2e``'s fixtures)."""
 import asyncio
-import os
 import re
-import signal
 
 import pytest
 
@@ -24,9 +22,9 @@ from spyder.core.wire.messages import (DataMessage, MessageError, MgmtMessage, d
 from spyder.core.worker.control import WorkerControl
 from spyder.core.worker.zmqworker import (READ_TOO_LATE, SHUTTING_DOWN, AsyncZmqWorker,
                                           ZmqWorker)
-from conftest import async_wait_until, wait_until
-from test_channel import overlaps, returned_leases
-from test_e2e import _assert_complete, crawl  # noqa: F401 (crawl: the fixture)
+from conftest import async_wait_until
+from test_e2e import crawl  # noqa: F401 (the fixture)
+from test_faults import crawl_killing_a_worker
 from test_master import run_master, seeds, workers  # noqa: F401 (fixtures)
 from test_worker import IDENTITY, Peers, echo, settle_pubsub
 
@@ -334,18 +332,8 @@ def test_a_killed_worker_loses_nothing_with_several_urls_per_message(demo_site, 
     # slots, so messages carry several dispatches, and uneven enough that backlogs form
     run = crawl(server, workers=2, MAX_CLIENTS=3, FRONTIER_HOST_CONCURRENCY=1,
                 REQUEST_TIMEOUT=5.0, LEASE_TIMEOUT=60.0, WORKER_HEARTBEAT_TIMEOUT=30.0,
-                DISPATCH_CLAIM_TIMEOUT=3.0, MASTER_STATUS_INTERVAL=0.5).start()
-    wait_until(lambda: len(server.requests) >= 100, 60, message="a third of the site")
-    victim = sorted(pid for pid, role in run.children().items() if role == "worker")[0]
-    os.kill(victim, signal.SIGKILL)
-    assert run.wait(120) == 0, run.output()
-    fetched = server.fetched()
-    _assert_complete(server, fetched)
-    assert overlaps(server) == []
-    returned, log = returned_leases(run)
-    assert "worker:%s:%d exited" % (os.uname().nodename, victim) in log, log[-3000:]
-    assert {u for u, n in fetched.items() if n > 1} <= returned
-    assert sorted(r["url"] for r in run.records()) == sorted(server.expected_urls())
+                DISPATCH_CLAIM_TIMEOUT=3.0, MASTER_STATUS_INTERVAL=0.5)
+    log, _ = crawl_killing_a_worker(server, run)
     # and several URLs did share messages, both ways
     dispatched, *outcomes, dispatch_messages, result_messages = map(
         int, _STATUS.findall(log)[-1])

@@ -37,13 +37,12 @@ def longest_idle(server, after=0.0):
     return max((b - a for a, b in zip(starts, starts[1:])), default=0.0)
 
 
-@pytest.mark.timeout(150)
-def test_a_killed_worker_costs_its_hosts_seconds_not_a_lease(demo_site, crawl):
-    server = demo_site(pages=300, hosts=4, latency=0.05)
-    settings = dict(FRONTIER_HOST_CONCURRENCY=1, MAX_CLIENTS=4, REQUEST_TIMEOUT=5.0,
-                    LEASE_TIMEOUT=60.0, WORKER_HEARTBEAT_TIMEOUT=30.0,
-                    DISPATCH_CLAIM_TIMEOUT=3.0)
-    run = crawl(server, workers=2, **settings).start()
+def crawl_killing_a_worker(server, run):
+    """Start ``run`` (``spyder crawl`` of ``server``'s site), SIGKILL its first worker a
+    third of the way in, and check the crawl: complete, no two requests to one host at
+    once, the exit logged, nothing fetched twice but URLs whose lease the master logged as
+    returned, every outcome recorded once.  Returns the master's log and the kill time."""
+    run.start()
     wait_until(lambda: len(server.requests) >= 100, 60, message="a third of the site")
     victim = sorted(pid for pid, role in run.children().items() if role == "worker")[0]
     os.kill(victim, signal.SIGKILL)
@@ -56,6 +55,16 @@ def test_a_killed_worker_costs_its_hosts_seconds_not_a_lease(demo_site, crawl):
     assert "worker:%s:%d exited" % (os.uname().nodename, victim) in log, log[-3000:]
     assert {u for u, n in fetched.items() if n > 1} <= returned
     assert sorted(r["url"] for r in run.records()) == sorted(server.expected_urls())
+    return log, killed_at
+
+
+@pytest.mark.timeout(150)
+def test_a_killed_worker_costs_its_hosts_seconds_not_a_lease(demo_site, crawl):
+    server = demo_site(pages=300, hosts=4, latency=0.05)
+    run = crawl(server, workers=2, FRONTIER_HOST_CONCURRENCY=1, MAX_CLIENTS=4,
+                REQUEST_TIMEOUT=5.0, LEASE_TIMEOUT=60.0, WORKER_HEARTBEAT_TIMEOUT=30.0,
+                DISPATCH_CLAIM_TIMEOUT=3.0)
+    _, killed_at = crawl_killing_a_worker(server, run)
     idle = longest_idle(server, killed_at - 1.0)
     print("\nafter the SIGKILL: longest stretch with nothing served %.1f s" % idle)
     # Without worker.gone and claim deadlines the killed worker's hosts waited for
