@@ -32,10 +32,8 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import nginxsite
@@ -160,9 +158,7 @@ def main(argv=None):
             urls = f.read().split()
         print(json.dumps(child(args.child[0], args.child[1], urls, args.clients)))
         return 0
-    work = tempfile.mkdtemp(prefix="bench-httpclient-")
-    try:
-        os.chmod(work, 0o755)  # nginx's workers run as nobody when we are root
+    with nginxsite.work_directory("bench-httpclient-") as work:
         site = nginxsite.StaticSite(args.pages, args.hosts, nginxsite.free_ports(args.hosts))
         site.write(os.path.join(work, "site"))
         pages = sorted(url for url, outcome in site.expected().items() if outcome == "success")
@@ -211,8 +207,6 @@ def main(argv=None):
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=1)
         return 0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -144,7 +144,8 @@ class _Run:
         try:
             msgs = DataMessage.all_from_frames(frames, _BATCH)
         except MessageError:
-            msgs = [MessageError()]
+            self.malformed += 1
+            return
         for msg in msgs:
             if isinstance(msg, MessageError):
                 self.malformed += 1

@@ -57,7 +57,6 @@ machine prefer the medians, and compare CPU per 1,000 pages rather than pages/s.
 """
 import argparse
 import collections
-import contextlib
 import json
 import os
 import re
@@ -66,7 +65,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import nginxsite
@@ -488,18 +486,6 @@ def preflight(parser, args):
     return nginx_binary
 
 
-@contextlib.contextmanager
-def work_directory(prefix):
-    """A temporary directory nginx's workers can read (they run as nobody under root),
-    removed afterwards."""
-    work = tempfile.mkdtemp(prefix=prefix)
-    try:
-        os.chmod(work, 0o755)
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def tools(args, nginx_binary):
     """The first words of a report: Python, the CPUs, nginx (and wget2) versions."""
     return "python %s, %d CPUs, %s%s" % (
@@ -518,7 +504,7 @@ def main(argv=None):
     add_arguments(parser)
     args = parser.parse_args(argv)
     nginx_binary = preflight(parser, args)
-    with work_directory("bench-nginx-") as work:
+    with nginxsite.work_directory("bench-nginx-") as work:
         site = nginxsite.StaticSite(args.pages, args.hosts, nginxsite.free_ports(args.hosts),
                                     args.seed, int(args.page_kb * 1024))
         site_dir = os.path.join(work, "site")

@@ -110,7 +110,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     nginx_binary = bench_nginx.preflight(parser, args)
     root = docsite.ensure_installed()
-    with bench_nginx.work_directory("bench-realistic-") as work:
+    with nginxsite.work_directory("bench-realistic-") as work:
         site = docsite.DocSite(args.hosts, args.versions, nginxsite.free_ports(args.hosts),
                                root)
         site_dir = os.path.join(work, "site")

@@ -171,9 +171,9 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
 
     # ---- seen: fingerprints in key order -> seq | check << 32 (the store's seen_value:
     # every seq here is below 2^32); a fingerprint twice goes to seen_collisions
-    if size > 1 << 32:
-        raise SystemExit("build_state: at most 2^32 URLs (the seq must fit under the check "
-                         "bits)")
+    if size >= 1 << 32:
+        raise SystemExit("build_state: at most 2^32 - 1 URLs (seqs from 1: the last must fit "
+                         "under the check bits)")
     t0 = time.perf_counter()
     order = np.argsort(fps, kind="stable")
     sorted_fps = fps[order]

@@ -141,12 +141,16 @@ class DocSite(nginxsite.LoopbackHosts):
                     if body is None:
                         _link_or_copy(os.path.join(self.root, path), target)
                         continue
-                    match = _BODY.search(body)
-                    at = match.end() if match else 0
                     with open(target, "wb") as f:
-                        total += f.write(body[:at] + self.switcher(host, version, path)
-                                         + body[at:])
+                        total += f.write(self.page(host, version, path, body))
         return total
+
+    def page(self, host, version, path, body):
+        """The page ``path`` of ``version`` on ``host``: ``body`` with the version switcher
+        after its ``<body>`` tag."""
+        match = _BODY.search(body)
+        at = match.end() if match else 0
+        return body[:at] + self.switcher(host, version, path) + body[at:]
 
 
 def _link_or_copy(source, target):

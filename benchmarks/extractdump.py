@@ -23,9 +23,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import docsite  # noqa: E402
+import docsite
+import linkstats
 
 
 def site_pages(root=docsite.ROOT):
@@ -36,39 +35,34 @@ def site_pages(root=docsite.ROOT):
     for path in site.html:
         with open(os.path.join(site.root, path), "rb") as f:
             body = f.read()
-        match = docsite._BODY.search(body)
-        at = match.end() if match else 0
-        pages.append((site.url(0, "/v1/" + path),
-                      body[:at] + site.switcher(0, "v1", path) + body[at:]))
+        pages.append((site.url(0, "/v1/" + path), site.page(0, "v1", path, body)))
     pages.append((site.url(0, "/"), site.root_page(0)))
     return pages
 
 
 def run(pages, content_type, rounds):
     """``({url: optional_vars}, {group: best CPU µs per page})``."""
-    from spyder.core.crawluri import CrawlUri
     from spyder.core.settings import Settings
     from spyder.workerprocess import create_processing_function
 
     settings = Settings()
     inline_max = settings.EXTRACT_INLINE_MAX_SIZE
     process = create_processing_function(settings)
+    groups = ["inline" if len(body) <= inline_max else "off loop" for _, body in pages]
+    counts = {"all": len(pages), "inline": groups.count("inline")}
+    counts["off loop"] = counts["all"] - counts["inline"]
     results, best = {}, {}
     for round_ in range(rounds):
         spent = {"all": 0.0, "inline": 0.0, "off loop": 0.0}
-        for url, body in pages:
-            curi = CrawlUri(url=url, effective_url=url, status_code=200,
-                            rep_header={"Content-Type": content_type}, content_body=body)
+        for (url, body), group in zip(pages, groups):
+            curi = linkstats.page_curi(url, body, content_type)
             started = time.thread_time()
             curi = process(curi)
             cpu = time.thread_time() - started
             spent["all"] += cpu
-            spent["inline" if len(body) <= inline_max else "off loop"] += cpu
+            spent[group] += cpu
             if round_ == 0:
                 results[url] = dict(curi.optional_vars)
-        counts = {"all": len(pages),
-                  "inline": sum(1 for _, body in pages if len(body) <= inline_max)}
-        counts["off loop"] = counts["all"] - counts["inline"]
         for group, seconds in spent.items():
             micros = 1e6 * seconds / max(counts[group], 1)
             best[group] = min(best.get(group, micros), micros)

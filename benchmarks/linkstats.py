@@ -26,13 +26,11 @@ import hashlib
 import statistics
 import time
 
-_HEADERS = {"Content-Type": "text/html; charset=utf-8"}
-
-
-def _curi(url, body):
+def page_curi(url, body, content_type="text/html; charset=utf-8"):
+    """A page as the fetch stage hands it to the extract stage."""
     from spyder.core.crawluri import CrawlUri
-    return CrawlUri(url=url, effective_url=url, status_code=200, rep_header=dict(_HEADERS),
-                    content_body=body)
+    return CrawlUri(url=url, effective_url=url, status_code=200,
+                    rep_header={"Content-Type": content_type}, content_body=body)
 
 
 def link_stats(site, pages, disallowed=()):
@@ -45,7 +43,7 @@ def link_stats(site, pages, disallowed=()):
     sent, in_scope, barred, targets, sizes = [], [], [], set(), []
     cpu = 0.0
     for url, body in pages:
-        curi = _curi(url, body)
+        curi = page_curi(url, body)
         started = time.process_time()
         links = process(curi).extracted_urls
         cpu += time.process_time() - started
@@ -102,21 +100,14 @@ def stage_costs(pages):
     steps = collections.Counter()
     flattened = count = 0
     for url, body in pages:
-        curi = _curi(url, body)
+        curi = page_curi(url, body)
         t0 = clock()
         _, charset = get_content_type_encoding(curi)
         text, codec = decode_body(body, charset)
         text = hle.parser_input(body, text, codec)  # (the body itself if it is UTF-8)
         t1 = clock()
         whole = text
-        tags = text.count("<" if isinstance(text, str) else b"<")
-        if tags > hle.FLATTEN_MIN_TAGS:
-            flattened += 1
-            text = hle.flatten(text)
-            cut = (hle._cut_after_links(text, extractor._max_links)
-                   if tags > extractor._max_links + 1 else None)
-            if cut is not None:
-                text = text[:cut]
+        text = hle.parser_markup(whole, extractor._max_links)
         t2 = clock()
         tree = LexborHTMLParser(text)
         t3 = clock()
@@ -133,7 +124,8 @@ def stage_costs(pages):
         t8 = clock()
         extractor._links(tree, url, codec, {})
         t9 = clock()
-        whole.count("<" if isinstance(whole, str) else b"<")
+        if whole.count(hle._LT[type(whole)]) > hle.FLATTEN_MIN_TAGS:
+            flattened += 1
         t10 = clock()
         count += 1
         for name, ns in (("decode", t1 - t0), ("flatten + cut", t2 - t1),

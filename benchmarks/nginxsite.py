@@ -30,6 +30,7 @@ requests per ``(port, request URI)``, per status, and how many TCP connections
 they came on.  Everything listens on 127.0.0.1 only.
 """
 import collections
+import contextlib
 import grp
 import os
 import pwd
@@ -38,6 +39,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import procstats
@@ -52,6 +54,18 @@ _WORDS = ("crawler frontier politeness robots sitemap worker master queue lease 
           "throughput profile sample benchmark nginx static content").split()
 _READY_TIMEOUT = 20.0
 _STOP_TIMEOUT = 20.0
+
+
+@contextlib.contextmanager
+def work_directory(prefix):
+    """A temporary directory nginx's workers can read (they run as nobody under root),
+    removed afterwards."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        os.chmod(work, 0o755)
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def free_ports(count):

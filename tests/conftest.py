@@ -11,28 +11,28 @@ import pytest
 from spyder.demosite import DemoServer, DemoSite
 
 
+def _polled(predicate, deadline, timeout, message):
+    """``predicate()``; fails the test if it is falsy and ``deadline`` has passed."""
+    value = predicate()
+    if not value and time.monotonic() >= deadline:
+        pytest.fail("timed out after %.1f s waiting for %s" % (timeout, message))
+    return value
+
+
 def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
     """Poll ``predicate`` until it returns a truthy value (returned); fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail("timed out after %.1f s waiting for %s" % (timeout, message))
+    while not (value := _polled(predicate, deadline, timeout, message)):
         time.sleep(interval)
+    return value
 
 
 async def async_wait_until(predicate, timeout=10.0, interval=0.01, message="condition"):
     """``wait_until`` on a running event loop: polls without blocking it."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail("timed out after %.1f s waiting for %s" % (timeout, message))
+    while not (value := _polled(predicate, deadline, timeout, message)):
         await asyncio.sleep(interval)
+    return value
 
 
 @pytest.fixture

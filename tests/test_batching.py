@@ -25,6 +25,7 @@ from spyder.core.worker.zmqworker import (READ_TOO_LATE, SHUTTING_DOWN, AsyncZmq
 from conftest import async_wait_until
 from test_e2e import crawl  # noqa: F401 (the fixture)
 from test_faults import crawl_killing_a_worker
+from test_claims import with_stage
 from test_master import run_master, seeds, workers  # noqa: F401 (fixtures)
 from test_worker import IDENTITY, Peers, echo, settle_pubsub
 
@@ -105,33 +106,6 @@ def test_results_of_one_loop_turn_go_out_together_up_to_the_batch(socket_dir):
     assert together[2][0] == b"master:other:2"
 
 
-def _fetch_stage(peers, processing, slots, clock, batch=8):
-    stage = AsyncZmqWorker(peers.stage_in, processing, slots, ZmqWorker(peers.stage_out, echo),
-                           clock=clock, batch=batch)
-    stage.identity = b"worker:test:1"
-    stage.start()
-    return stage
-
-
-def _run(socket_dir, processing, slots, body):
-    """Run ``body(peers, stage, clock)`` against a fetch stage of ``slots`` slots taking up
-    to 8 dispatches per message, with a clock sample of the master and the result
-    subscription settled."""
-    async def scenario():
-        peers = Peers(socket_dir)
-        clock = MasterClock()
-        clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)
-        stage = _fetch_stage(peers, processing, slots, clock)
-        try:
-            await settle_pubsub(peers, lambda: peers.send(CrawlUri(url="http://a/probe")))
-            return await body(peers, stage, clock)
-        finally:
-            stage.close()
-            peers.close()
-
-    return asyncio.run(scenario())
-
-
 def _gated():
     """``gate``, ``started``, ``processing``: a processing function whose fetches wait
     until the event ``gate`` is set; ``started`` lists the URLs in the order their
@@ -161,8 +135,8 @@ def test_dispatches_beyond_the_free_slots_wait_in_the_backlog_and_count_as_taken
         answers = [await peers.recv() for _ in urls]
         return waiting, started, answers, stage.free
 
-    (in_flight, free, held, reading), started, answers, free_after = _run(
-        socket_dir, processing, 2, body)
+    (in_flight, free, held, reading), started, answers, free_after = with_stage(
+        socket_dir, processing, body, slots=2, batch=8)
     # two slots: two fetches, three dispatches waiting, no slot free, the socket not read
     assert (in_flight, free, sorted(held), reading) == (2, 0, [10, 11], False)
     assert started == urls                   # in the order the master sent them
@@ -190,7 +164,8 @@ def test_a_dispatch_taken_from_the_backlog_past_its_claim_deadline_is_handed_bac
             **{C.TICKET_DEADLINE: now + 30, C.TICKET_CLAIM_BY: now + 1.0}))
         return [await peers.recv() for _ in range(2)]
 
-    answers = {a.curi.url: a for a in _run(socket_dir, processing, 1, body)}
+    answers = with_stage(socket_dir, processing, body, slots=1, batch=8)
+    answers = {a.curi.url: a for a in answers}
     assert [url for url in fetched if not url.endswith("probe")] == ["http://a/first"]
     late = answers["http://a/second"]
     assert late.ticket[C.TICKET_HANDED_BACK] is True and late.ticket[C.TICKET_VOID] is True
@@ -210,7 +185,7 @@ def test_drain_hands_back_the_backlog_and_what_waits_in_the_pipe(socket_dir):
         returned = await stage.drain(0.2)
         return returned, [await peers.recv() for _ in range(5)]
 
-    returned, answers = _run(socket_dir, processing, 1, body)
+    returned, answers = with_stage(socket_dir, processing, body, slots=1, batch=8)
     assert returned == 5
     assert sorted(a.curi.url for a in answers) == ["http://a/%d" % i for i in range(5)]
     assert all(a.ticket[C.TICKET_HANDED_BACK] is True for a in answers)
@@ -230,7 +205,7 @@ def test_a_malformed_dispatch_in_a_message_costs_that_one_only(socket_dir):
         answers = [await peers.recv() for _ in range(2)]
         return answers, await peers.nothing_within(0.3), stage.dropped.total
 
-    answers, quiet, dropped = _run(socket_dir, processing, 4, body)
+    answers, quiet, dropped = with_stage(socket_dir, processing, body, slots=4, batch=8)
     assert sorted(a.curi.url for a in answers) == ["http://a/0", "http://a/2"]
     assert quiet and dropped == 1
 

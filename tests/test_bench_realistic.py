@@ -147,6 +147,8 @@ def test_extractdump_keeps_each_pages_links_and_tells_the_pages_that_differ(tmp_
     assert "http://127.0.0.1:8000/v1/library/os.html" in links     # #top, fragment cut
     assert "http://127.0.0.1:8001/v1/library/os.html" in links     # the switcher
     assert set(micros) == {"all", "inline", "off loop"}
+    # every test page is below EXTRACT_INLINE_MAX_SIZE: all of them inline, none off the loop
+    assert micros["off loop"] == 0 and micros["inline"] == micros["all"]
     changed = dict(results, **{"http://127.0.0.1:8000/": {}})
     assert extractdump.compare(results, results) == []
     assert extractdump.compare(results, changed) == ["http://127.0.0.1:8000/"]

@@ -37,9 +37,9 @@ def test_leases_return_what_no_worker_claimed_in_time():
     assert leases.claimed_by(b"worker:w:1") == 1
 
 
-def _stage(peers, processing, clock):
-    stage = AsyncZmqWorker(peers.stage_in, processing, 4, ZmqWorker(peers.stage_out, echo),
-                           clock=clock)
+def _stage(peers, processing, clock, slots, batch):
+    stage = AsyncZmqWorker(peers.stage_in, processing, slots, ZmqWorker(peers.stage_out, echo),
+                           clock=clock, batch=batch)
     stage.identity = b"worker:test:1"
     stage.start()
     return stage
@@ -50,14 +50,15 @@ async def _send(peers, path, ticket):
         DataMessage(IDENTITY, CrawlUri(url="http://a/" + path), ticket).serialize())
 
 
-def _with_stage(socket_dir, processing, body):
-    """Run ``body(peers, stage, now)`` against a fetch stage running ``processing``, with
-    a clock sample of the master and the result subscription settled; returns its result."""
+def with_stage(socket_dir, processing, body, slots=4, batch=1):
+    """Run ``body(peers, stage, clock)`` against a fetch stage running ``processing`` with
+    ``slots`` slots, taking up to ``batch`` dispatches per message, with a clock sample of
+    the master and the result subscription settled; returns its result."""
     async def scenario():
         peers = Peers(socket_dir)
         clock = MasterClock()
         clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)
-        stage = _stage(peers, processing, clock)
+        stage = _stage(peers, processing, clock, slots, batch)
         try:
             await settle_pubsub(peers, lambda: _send(peers, "probe", None))
             return await body(peers, stage, clock)
@@ -83,7 +84,7 @@ def test_a_dispatch_read_past_its_claim_deadline_is_handed_back_unread(socket_di
                                     C.TICKET_CLAIM_BY: now + 0.2})
         return await peers.recv()
 
-    msg = _with_stage(socket_dir, processing, body)
+    msg = with_stage(socket_dir, processing, body)
     assert msg.curi.url == "http://a/late" and fetched == ["http://a/probe"]
     assert msg.ticket[C.TICKET_HANDED_BACK] is True and msg.ticket[C.TICKET_VOID] is True
     assert msg.curi.optional_vars[C.CURI_ERROR] == READ_TOO_LATE
@@ -116,7 +117,7 @@ def test_a_claim_the_master_does_not_confirm_is_withdrawn_at_the_claim_deadline(
         second = await peers.recv(10)
         return held, first, second, clock.now() - now
 
-    held, first, second, elapsed = _with_stage(socket_dir, processing, body)
+    held, first, second, elapsed = with_stage(socket_dir, processing, body)
     assert held == ([2, 3], 2)
     assert first.curi.url == "http://a/unconfirmed" and cancelled == ["http://a/unconfirmed"]
     assert first.ticket[C.TICKET_HANDED_BACK] is True and C.TICKET_VOID not in first.ticket
@@ -139,7 +140,7 @@ def test_the_master_says_which_held_ids_are_not_the_workers(socket_dir):
         stage.confirm([], [9])
         return await peers.recv(10)
 
-    msg = _with_stage(socket_dir, processing, body)
+    msg = with_stage(socket_dir, processing, body)
     assert msg.curi.url == "http://a/stale" and msg.ticket[C.TICKET_HANDED_BACK] is True
 
 

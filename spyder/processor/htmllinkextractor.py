@@ -166,6 +166,18 @@ def parser_input(body, text, codec):
     return text
 
 
+def parser_markup(markup, most):
+    """``markup`` as the parser gets it: flattened if it has more than ``FLATTEN_MIN_TAGS``
+    tags, and then cut where the tag that could carry link number ``most + 2`` starts (the
+    link past the cap marks the result truncated; a page has no more links than tags)."""
+    tags = markup.count(_LT[type(markup)])  # (the most tags it can have)
+    if tags <= FLATTEN_MIN_TAGS:
+        return markup
+    markup = flatten(markup)
+    cut = _cut_after_links(markup, most) if tags > most + 1 else None
+    return markup if cut is None else markup[:cut]
+
+
 _REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
                       re.IGNORECASE | re.DOTALL)
 
@@ -201,15 +213,7 @@ class DefaultHtmlLinkExtractor:
         if content_type not in HTML_CONTENT_TYPES:
             return curi
         text, codec = decode_body(curi.content_body, charset)
-        markup = parser_input(curi.content_body, text, codec)
-        tags = markup.count(_LT[type(markup)])  # (the most tags it can have)
-        if tags > FLATTEN_MIN_TAGS:
-            markup = flatten(markup)
-            # (the link past the cap marks the result truncated; no more links than tags)
-            cut = _cut_after_links(markup, self._max_links) if tags > self._max_links + 1 \
-                else None
-            if cut is not None:
-                markup = markup[:cut]
+        markup = parser_markup(parser_input(curi.content_body, text, codec), self._max_links)
         found = self._links(LexborHTMLParser(markup), curi.effective_url or curi.url, codec,
                             curi.optional_vars)
         if found is None:

@@ -33,12 +33,14 @@ from spyder.core.urls import canonical_suffix_pattern, is_canonical, is_canonica
 log = logging.getLogger(__name__)
 
 _NON_ASCII = re.compile("[^\x00-\x7f]+")
+#: The characters of a fragment the parser leaves as it is.
+_FRAGMENT_CHARS = r"[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*"
 #: A fragment the parser leaves as it is.
-_KEPT_FRAGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*\Z")
+_KEPT_FRAGMENT = re.compile(_FRAGMENT_CHARS + r"\Z")
 #: First characters of values that are not a plain relative path (or may not be).
 _NOT_PLAIN = frozenset("/\\?#.")
 #: The end of a link value: a fragment the parser leaves as it is, or none.
-_KEPT_FRAGMENT_OR_END = r"(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?\Z"
+_KEPT_FRAGMENT_OR_END = r"(?:#" + _FRAGMENT_CHARS + r")?\Z"
 #: A plain relative value (first segment without ":", no dot segment) whose join to a
 #: canonical directory is canonical: ``_resolve``'s commonest case (``_joined``'s last
 #: shape, and the fragment test) in one match.

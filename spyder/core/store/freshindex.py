@@ -48,9 +48,6 @@ class FreshIndex:
     def __iter__(self):
         return iter(self._keys)
 
-    def __contains__(self, key):
-        return self._table[self._slot(key)] != 0
-
     def get(self, key, default=None):
         pos = self._table[self._slot(key)]
         return self._values[pos - 1] if pos else default
@@ -79,12 +76,15 @@ class FreshIndex:
         return value
 
     def truncate(self, count):
-        """Keep the first ``count`` entries only (those inserted first)."""
-        if count >= len(self._keys):
-            return
-        del self._keys[count:]
+        """Keep the first ``count`` entries only (those inserted first).  Their slots are
+        emptied newest first: with linear probing, no older key's probe passes the slot of
+        a key inserted after it (it was empty when the older key was placed, and a rebuild
+        places the keys in the same order), so nothing else moves."""
+        keys = self._keys
+        for key in reversed(keys[count:]):
+            self._table[self._slot(key)] = 0
+        del keys[count:]
         del self._values[count:]
-        self._rebuild(self._mask + 1)
 
     # ------------------------------------------------------------------ internals
     def _slot(self, key):

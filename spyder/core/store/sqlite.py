@@ -700,11 +700,11 @@ class SQLiteStore(LocalStore):
             else:
                 params.append(row)
             if collides:
-                collisions.append((row.url, seq))
+                collisions.append((url, seq))
             else:  # seen_value, inlined
                 fresh[fp] = seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN
-            if row.next_date is not None and row.queue is not None:
-                scheduled.append((row.queue, row.next_date, row.priority, seq))
+            if next_date is not None and queue is not None:
+                scheduled.append((queue, next_date, priority, seq))
             seq += 1
         self._next_seq = seq
         cur = self._cur

@@ -96,7 +96,7 @@ class SlotPool:
                 spare -= max(grant - base, 0)
                 self._quota[key] = grant
         changed = [m for m in self._members if self._quota[id(m)] != old.get(id(m))]
-        if changed and len(self._members) > 1:
+        if changed and self.shared:
             log.info("worker::%s slots per master: %s", self.name, ", ".join(
                 "%s %d" % (m.label, self._quota[id(m)]) for m in self._members))
         for member in changed:
