@@ -1,6 +1,7 @@
 """CurlClient (and FetchProcessor on it) against a raw local HTTP/1.1 server: a cancelled
 fetch stops its transfer and frees its slot at once, requests beyond MAX_CLIENTS wait
-(and say how long), connections are kept alive, errors are exceptions, proxies work."""
+(and say how long), connections are kept alive (and stay registered with the loop while
+idle, until the server closes them), errors are exceptions, proxies work."""
 import asyncio
 import base64
 import time
@@ -58,6 +59,9 @@ class RawServer:
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
                 await writer.drain()
+                if "/bye" in line:  # kept alive by its headers, closed a moment later
+                    await asyncio.sleep(0.05)
+                    return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -190,6 +194,82 @@ def test_connections_are_kept_alive():
     assert run(go, MAX_CLIENTS=2) == (1, 5)
 
 
+def _count_handler_calls(client):
+    """The client's ``add_handler`` / ``update_handler`` / ``remove_handler`` calls on
+    its IOLoop, as ``(name, fd)``."""
+    calls = []
+    loop = client._io_loop
+    for name in ("add_handler", "update_handler", "remove_handler"):
+        def counted(fd, *args, _name=name, _call=getattr(loop, name)):
+            calls.append((_name, fd))
+            return _call(fd, *args)
+        setattr(loop, name, counted)
+    return calls
+
+
+def test_a_kept_alive_connection_stays_registered_between_requests():
+    """The connection's socket is registered with the loop once: between requests it is
+    parked (registered for reading, libcurl not watching), not removed and added again."""
+    async def go(server, client):
+        calls = _count_handler_calls(client)
+        for _ in range(6):
+            sink = Sink()
+            await client.fetch(server.url("/fast"), LINES, sink)
+            assert bytes(sink.body) == b"fast"
+            assert len(client._parked) == 1
+        connection, = client._parked
+        return server.connections, [name for name, fd in calls if fd == connection]
+
+    connections, calls = run(go, MAX_CLIENTS=1)
+    assert connections == 1
+    # added while connecting (writable), then readable: nothing more for 5 more requests
+    assert calls == ["add_handler", "update_handler"], calls
+
+
+def test_a_parked_connection_the_server_closes_is_dropped_and_the_next_fetch_works():
+    """An idle connection the server closes turns readable: it is unregistered at once
+    (no wake-up after wake-up on a socket libcurl does not watch); the next request gets
+    a new connection, and the closed one's socket is closed (no descriptor leaks)."""
+    import os
+
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    async def go(server, client):
+        await client.fetch(server.url("/bye"), LINES, Sink())
+        assert len(client._parked) == 1
+        await wait_for(lambda: not client._parked)
+        sink = Sink()
+        await client.fetch(server.url("/bye"), LINES, sink)
+        assert bytes(sink.body) == b"fast"
+        return server.connections
+
+    before = open_fds()
+    assert run(go, MAX_CLIENTS=1) == 2
+    assert open_fds() == before
+
+
+def test_closing_the_client_closes_its_kept_alive_connections():
+    """``close()`` closes the multi handle (its cached connections, through the close
+    callback, which unregisters them) before the easy handles: no socket is left open."""
+    import os
+
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    async def go(server, client):
+        sinks = [Sink() for _ in range(3)]
+        await asyncio.gather(*(client.fetch(server.url("/fast"), LINES, sink)
+                               for sink in sinks))
+        assert all(bytes(sink.body) == b"fast" for sink in sinks)
+        assert len(client._parked) == 3
+        return server.connections
+
+    before = open_fds()
+    assert run(go, MAX_CLIENTS=3) == 3
+    assert open_fds() == before
+
+
 def test_headers_credentials_and_connect_to_change_per_request():
     async def go(server, client):
         await client.fetch(server.url("/fast", "www.example.test"), LINES + [b"X-A: 1"], Sink(),
@@ -225,6 +305,28 @@ def test_failures_are_exceptions():
     assert not isinstance(refused, TransferTimeout) and refused.errno == pycurl.E_COULDNT_CONNECT
     assert isinstance(timeout, TransferTimeout) and isinstance(timeout, TimeoutError)
     assert "line break" in str(bad_header)
+
+
+def test_a_timeout_strikes_while_other_transfers_come_and_go():
+    """libcurl's timer is kept when it fires no later than asked (the requests coming and
+    going meanwhile ask for later ones, and take theirs back): the slow request's
+    timeout still strikes at its time, and the others are not held up."""
+    async def go(server, client):
+        started = time.monotonic()
+        slow = asyncio.ensure_future(client.fetch(server.url("/slow"), LINES, Sink()))
+        fast = 0
+        while not slow.done():
+            sink = Sink()
+            await client.fetch(server.url("/fast"), LINES, sink)
+            assert bytes(sink.body) == b"fast"
+            fast += 1
+            assert time.monotonic() - started < 10, "the slow request never timed out"
+        with pytest.raises(TransferTimeout):
+            slow.result()
+        return time.monotonic() - started, fast
+
+    waited, fast = run(go, REQUEST_TIMEOUT=0.5, MAX_CLIENTS=2)
+    assert 0.45 <= waited and fast > 10, (waited, fast)
 
 
 def test_a_proxy_gets_the_absolute_url_and_its_credentials():
