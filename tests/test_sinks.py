@@ -77,6 +77,41 @@ def test_jsonl_records(tmp_path):
     assert len((tmp_path / "out" / "crawl.jsonl").read_text().splitlines()) == 5
 
 
+def test_jsonl_lines_of_a_loop_turn_go_out_in_one_write(tmp_path, monkeypatch):
+    """The lines told in one event-loop turn are written together at its end -- and
+    before a checkpoint reads the sink's position, so it never counts a line that is not
+    in the file."""
+    import asyncio
+
+    from spyder.sinks import jsonl
+    real_write, writes = os.write, []
+
+    def counted(fd, data):
+        writes.append(data.count(b"\n"))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(jsonl.os, "write", counted)
+    settings = make_settings(tmp_path)
+    path = settings.JSONL_SINK_PATH
+
+    async def turns():
+        sink = JsonLinesSink(settings)
+        for n in range(5):
+            sink.process_successful_crawl(_curi("http://a.test/%d" % n))
+        assert writes == [] and os.path.getsize(path) == 0   # the turn is not over
+        assert sink.position()["size"] == os.path.getsize(path) > 0 and writes == [5]
+        for n in range(5, 8):
+            sink.process_not_found(_curi("http://a.test/%d" % n, status=404))
+        await asyncio.sleep(0)   # the turn ends
+        assert writes == [5, 3]
+        sink.close()
+
+    asyncio.run(turns())
+    with open(path) as f:
+        assert [json.loads(line)["url"] for line in f] == ["http://a.test/%d" % n
+                                                          for n in range(8)]
+
+
 def test_jsonl_records_a_result_whose_body_the_worker_left_out(tmp_path):
     settings = make_settings(tmp_path, JSONL_SINK_PATH=str(tmp_path / "crawl.jsonl"))
     sink = JsonLinesSink(settings)

@@ -1,8 +1,12 @@
 """JsonLinesSink: one JSON object per final outcome, appended to ``JSONL_SINK_PATH``.
 
 Enable it with ``SINKS = ["spyder.sinks.jsonl.JsonLinesSink"]``.  Each line is one
-visit's final outcome (see ``spyder.core.sink``), written as soon as the frontier
-reports it (one ``write`` per line, so ``tail -f`` works).  The file's size is part
+visit's final outcome (see ``spyder.core.sink``).  The lines the frontier reports in one
+turn of the event loop (a worker's message carries several results) are written
+together, with one ``write``, at the end of that turn -- or at once where no loop runs
+(a tool, a test) -- and always before ``position()``, ``synced()`` or ``sync()`` answer,
+so a checkpoint never counts a line that is not in the file; whole lines only, so
+``tail -f`` works.  The file's size is part
 of every checkpoint: after a crash the restart cuts the file back to the last commit,
 whose lost outcomes are fetched and written again -- one line per outcome.  Before
 each commit the file is fsynced (``SINK_FSYNC``), so a power cut cannot leave it
@@ -26,6 +30,7 @@ complete), ``noindex`` (the page asked not to be indexed: meta robots or
 could resolve, dropped), ``etag``, ``last_modified``, ``location``
 (redirects) and ``error`` (network or processing errors).
 """
+import asyncio
 import hashlib
 import json
 import logging
@@ -59,6 +64,7 @@ class JsonLinesSink(AbstractCrawlUriSink):
         self._size = os.lseek(self._fd, 0, os.SEEK_END)  # the end of the last whole line
         self._unsynced = False     # written since the last fsync
         self._held = []            # lines told while the file could not take them
+        self._pending = []         # lines told in this loop turn, written at its end
         self._failure = None       # why not, for the operator
         self._retry_at = 0.0
 
@@ -75,6 +81,7 @@ class JsonLinesSink(AbstractCrawlUriSink):
         self._write("server_error", curi)
 
     def close(self):
+        self._flush()
         if self._held:
             log.error("frontier::%d JSONL line(s) for %s were never written (%s); their "
                       "outcomes were not committed and are crawled again on the next start",
@@ -82,9 +89,11 @@ class JsonLinesSink(AbstractCrawlUriSink):
         os.close(self._fd)
 
     def position(self):
+        self._flush()
         return {"path": self._path, "size": self._size}
 
     def restore(self, position):
+        self._flush()
         if (isinstance(position, dict) and position.get("path") == self._path
                 and isinstance(position.get("size"), int) and position["size"] < self._size):
             os.ftruncate(self._fd, position["size"])
@@ -93,6 +102,7 @@ class JsonLinesSink(AbstractCrawlUriSink):
     def synced(self):
         """Every line told is written (lines held back after a failed write are tried
         again here, at most once a second)."""
+        self._flush()
         if self._held and time.monotonic() >= self._retry_at:
             self._write_held()
         return not self._held
@@ -104,21 +114,36 @@ class JsonLinesSink(AbstractCrawlUriSink):
         return self._failure
 
     def sync(self):
+        self._flush()
         if self._fsync and self._unsynced:
             os.fsync(self._fd)
             self._unsynced = False
 
     def _write(self, outcome, curi):
-        line = record(outcome, curi)
-        faults.point("jsonl.before_write")
-        if self._held or not self._append(line):
-            self._held.append(line)
+        self._pending.append(record(outcome, curi))
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:   # no event loop runs here: write it now
+                self._flush()
+
+    def _flush(self):
+        """Write the lines told since the last flush, in one ``write``."""
+        lines = self._pending
+        if not lines:
             return
-        faults.point("jsonl.after_write")
+        self._pending = []
+        for _ in lines:
+            faults.point("jsonl.before_write")
+        if self._held or not self._append(b"".join(lines)):
+            self._held.extend(lines)
+            return
+        for _ in lines:
+            faults.point("jsonl.after_write")
 
     def _append(self, line):
-        """Write ``line`` whole, or cut the file back to its last whole line and say why
-        (False)."""
+        """Write ``line`` (one or more whole lines) whole, or cut the file back to its last
+        whole line and say why (False)."""
         try:
             done = os.write(self._fd, line)
             while done < len(line):  # a short write: the disk is full, the next one says so
