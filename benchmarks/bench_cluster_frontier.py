@@ -164,13 +164,13 @@ def _step(args, cluster, n, work, wait=None):
 
 def scale(args, cluster):
     rows = []
-    work = tempfile.mkdtemp(prefix="spyder-bench-cf-")
-    for n in range(1, args.masters + 1):
-        if args.store == "sqlite" and n > 1:
-            break
-        row = _step(args, cluster, n, work)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    with tempfile.TemporaryDirectory(prefix="spyder-bench-cf-") as work:
+        for n in range(1, args.masters + 1):
+            if args.store == "sqlite" and n > 1:
+                break
+            row = _step(args, cluster, n, work)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     base = rows[0]["results_per_master_cpu_s"]
     for row in rows:
         row["vs_one_master"] = round(row["results_per_master_cpu_s"] / base, 3)
@@ -179,14 +179,14 @@ def scale(args, cluster):
 
 def wait_cost(args, cluster):
     """WAIT on (1) and off (0), alternating run by run (see the module docstring)."""
-    work = tempfile.mkdtemp(prefix="spyder-bench-cf-")
     runs = []
-    for r in range(args.rounds):
-        for wait in ((1, 0) if r % 2 == 0 else (0, 1)):
-            row = _step(args, cluster, args.masters, work, wait)
-            row["wait_replicas"] = wait
-            runs.append(row)
-            print(json.dumps(row), flush=True)
+    with tempfile.TemporaryDirectory(prefix="spyder-bench-cf-") as work:
+        for r in range(args.rounds):
+            for wait in ((1, 0) if r % 2 == 0 else (0, 1)):
+                row = _step(args, cluster, args.masters, work, wait)
+                row["wait_replicas"] = wait
+                runs.append(row)
+                print(json.dumps(row), flush=True)
 
     def median(values):
         values = sorted(values)

@@ -13,6 +13,8 @@ URLs of that run fetched again after it, the URLs it requested in the last
 ``FRONTIER_CHECKPOINT_SECONDS`` before the kill (the work one checkpoint interval may
 lose) and how many of those fetched again were requested before that interval (they
 should be none: work committed is never fetched again); the wall time of each run.
+The work directory (state file, JSONL, WARC, logs) is removed after a run that was
+exactly once; ``--keep`` keeps it, and a failed run keeps it and prints its path.
 
     python benchmarks/bench_crash_resume.py                       # default settings
     python benchmarks/bench_crash_resume.py -s FRONTIER_CHECKPOINTING=1
@@ -22,6 +24,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +79,9 @@ def main(argv=None):
     parser.add_argument("--after", type=int, default=30,
                         help="requests of the resumed run before the second kill")
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (state file, JSONL, WARC, logs), which "
+                             "is otherwise removed after a run that was exactly once")
     parser.add_argument("-s", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="a setting (repeatable)")
     args = parser.parse_args(argv)
@@ -164,7 +170,11 @@ def main(argv=None):
             out.write(text)
     ok = (report["jsonl_missing"] == report["jsonl_twice"] == report["warc_twice"]
           == report["warc_missing"] == 0 and report["runs"][-1]["exit"] == 0)
-    print("exactly once: %s; work directory %s" % ("yes" if ok else "NO", work))
+    if ok and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+        print("exactly once: yes")
+    else:
+        print("exactly once: %s; work directory kept: %s" % ("yes" if ok else "NO", work))
     return 0 if ok else 1
 
 
