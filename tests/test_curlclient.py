@@ -23,7 +23,8 @@ LINES = [b"User-Agent: spyder-test"]
 
 class RawServer:
     """HTTP/1.1 on 127.0.0.1 with keep-alive: ``/fast`` answers at once, ``/slow``
-    trickles a byte every 10 ms of a 1 MB body for as long as the client listens.
+    trickles a byte every 10 ms of a 1 MB body for as long as the client listens,
+    ``/bye`` answers as ``/fast`` and closes its connection once ``bye`` is set.
     Records every request (line and headers), counts connections, and notes when a
     ``/slow`` client went away and how many bytes it had been sent by then."""
 
@@ -31,6 +32,7 @@ class RawServer:
         self.requests = []          # (request line, {header: value})
         self.connections = 0
         self.slow_closed = asyncio.Event()
+        self.bye = asyncio.Event()  # set: ``/bye`` connections close after their answer
         self.slow_sent = 0
 
     async def start(self):
@@ -59,8 +61,8 @@ class RawServer:
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
                 await writer.drain()
-                if "/bye" in line:  # kept alive by its headers, closed a moment later
-                    await asyncio.sleep(0.05)
+                if "/bye" in line:  # kept alive by its headers, closed when the test says
+                    await self.bye.wait()
                     return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -238,6 +240,7 @@ def test_a_parked_connection_the_server_closes_is_dropped_and_the_next_fetch_wor
     async def go(server, client):
         await client.fetch(server.url("/bye"), LINES, Sink())
         assert len(client._parked) == 1
+        server.bye.set()
         await wait_for(lambda: not client._parked)
         sink = Sink()
         await client.fetch(server.url("/bye"), LINES, sink)

@@ -178,9 +178,8 @@ class FakeWorker:
 
     def recv_work(self, timeout=5.0):
         """The next dispatched DataMessage, or None after ``timeout``."""
-        if self.pull.poll(timeout * 1000):
-            return DataMessage.from_frames(self.pull.recv_multipart())
-        return None
+        frames = self.recv_message(timeout)
+        return None if frames is None else DataMessage.from_frames(frames)
 
     def recv_message(self, timeout=5.0):
         """The frames of the next dispatch message, or None after ``timeout``."""

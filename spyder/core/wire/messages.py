@@ -234,7 +234,6 @@ class DataMessage:
             frames.append(msgpack.packb(self.ticket, use_bin_type=True))
         return frames
 
-
     def __eq__(self, other):
         return (isinstance(other, DataMessage) and self.identity == other.identity
                 and self.curi == other.curi and self.ticket == other.ticket)
