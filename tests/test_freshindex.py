@@ -1,6 +1,7 @@
 """FreshIndex (the store's in-memory map of fresh fingerprints) against a dict: the same
 answers over random operations, keys that share their low bits (long probe runs), the
-table's growth and truncation (a rolled-back result)."""
+table's growth and truncation (a rolled-back result), and the entries in key order (a
+merge)."""
 import random
 
 import pytest
@@ -19,6 +20,11 @@ def _check_same(index, model, absent):
         assert index.get(key, -1) == -1
         with pytest.raises(KeyError):
             index[key]
+    if all(value >= 0 for value in model.values()):
+        ordered = index.in_key_order()
+        assert len(ordered) == len(model)
+        assert list(ordered.items()) == sorted(model.items())
+        assert list(ordered.keys()) == sorted(model)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -34,7 +40,7 @@ def test_a_fresh_index_answers_as_a_dict_does(seed):
         if roll < 0.05 and order:  # an existing key again: set or setdefault
             old = rng.choice(order)
             if roll < 0.025:
-                index[old] = model[old] = step
+                index[old] = model[old] = step * 1000003  # values of every length
             else:
                 assert index.setdefault(old, -step) == model.setdefault(old, -step)
         elif roll < 0.06 and order:  # a rolled-back result: drop the newest entries
@@ -60,6 +66,14 @@ def test_the_extremes_of_a_signed_64_bit_key_and_value_are_kept():
     for n, key in enumerate(extremes):
         index[key] = extremes[-1 - n]
     _check_same(index, {key: extremes[-1 - n] for n, key in enumerate(extremes)}, [2, -2])
+    with pytest.raises(ValueError, match="values >= 0, not -9223372036854775808"):
+        index.in_key_order()
+    positive = FreshIndex()
+    for key in extremes:
+        positive[key] = (1 << 63) - 1 if key < 0 else key & 0xFF
+    assert list(positive.in_key_order().items()) == sorted(
+        (key, (1 << 63) - 1 if key < 0 else key & 0xFF) for key in extremes)
+    assert list(FreshIndex().in_key_order().items()) == []
 
 
 def test_truncating_to_nothing_or_beyond_the_end():

@@ -16,7 +16,7 @@ from spyder.core.store.bloom import BloomFilter, blocks_for
 from spyder.core.store.memory import MemoryStore
 from spyder.core.store.protocol import StoreError, UriRow
 from spyder.core.store.sqlite import (SQLiteMultipleHostUriQueue, SQLiteStore, check_bits,
-                                      fingerprint, seen_check, seen_seq, seen_value)
+                                      fingerprint, seen_check, seen_seq, seen_value, url_keys)
 
 
 class Clock:
@@ -31,6 +31,16 @@ def _merge_batch(monkeypatch, size=1):
     """Merge the fresh URLs once ``size`` of them are stored (1: at every commit)."""
     monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MIN", size)
     monkeypatch.setattr(sqlite_store, "SEEN_BATCH_MAX", size)
+
+
+def _every_url_has(monkeypatch, fp, check=None):
+    """Every URL gets the fingerprint ``fp`` (collisions on purpose) and, if ``check`` is
+    given, those check bits (else its own)."""
+    checks = check_bits if check is None else (lambda url: check)
+    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: fp)
+    monkeypatch.setattr(sqlite_store, "check_bits", checks)
+    monkeypatch.setattr(sqlite_store, "url_keys",
+                        lambda urls: ([fp] * len(urls), [checks(url) for url in urls]))
 
 
 def _heads(store, queues):
@@ -95,7 +105,7 @@ def test_a_crash_between_merges_reopens_exactly(tmp_path, monkeypatch):
 
 
 def test_a_fingerprint_collision_is_not_a_known_url(monkeypatch):
-    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)  # every URL collides
+    _every_url_has(monkeypatch, 42)  # every URL collides
     store = SQLiteMultipleHostUriQueue(":memory:")
     store.queue_id("a")
     new = store.admit([UriRow("http://a/1", 1, next_date=0.0),
@@ -119,6 +129,11 @@ def test_fingerprints_are_64_bit_signed_and_stable():
     # the keys of every existing state file: these values must never change
     assert fp == 481213410437047035
     assert fingerprint("http://h.example/\u00e9") == -3638847819354073884
+    # the batch of the seen test: the same two hashes of each URL (one with a lone
+    # surrogate, which a URL text may hold)
+    urls = ["http://example.com/", "http://h.example/\u00e9", "http://h.example/\udc80", ""]
+    assert url_keys(urls) == ([fingerprint(u) for u in urls], [check_bits(u) for u in urls])
+    assert check_bits("http://example.com/") == 3345  # as every state file of schema 4 has it
 
 
 def test_check_bits_and_seen_values():
@@ -146,7 +161,7 @@ def _text_reads(store):
 @pytest.mark.parametrize("merged", [False, True])
 def test_a_collision_with_other_check_bits_is_stored_and_found_without_reading_texts(
         monkeypatch, merged):
-    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)  # every URL collides
+    _every_url_has(monkeypatch, 42)  # every URL collides
     urls = ["http://a/%d" % i for i in range(6)]
     assert len({check_bits(u) for u in urls}) == 6
     store = SQLiteMultipleHostUriQueue(":memory:")
@@ -171,8 +186,7 @@ def test_a_collision_with_other_check_bits_is_stored_and_found_without_reading_t
 def test_equal_check_bits_are_trusted(monkeypatch):
     """A 64-bit fingerprint and 15 check bits both equal: taken as the same URL (the
     2^-79 the layout accepts; docs/frontier.md), without reading its text."""
-    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)
-    monkeypatch.setattr(sqlite_store, "check_bits", lambda url: 7)
+    _every_url_has(monkeypatch, 42, check=7)
     store = SQLiteMultipleHostUriQueue(":memory:")
     store.queue_id("a")
     assert [r.url for r in store.admit([UriRow("http://a/1", 1, next_date=0.0)])] == ["http://a/1"]
@@ -522,7 +536,7 @@ def test_a_schema_3_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
 
 
 def test_a_schema_3_collision_is_still_told_apart_by_the_text(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite_store, "fingerprint", lambda url: 42)
+    _every_url_has(monkeypatch, 42)
     path = str(tmp_path / "state.db")
     store = SQLiteMultipleHostUriQueue(path)
     store.queue_id("a")
