@@ -81,6 +81,39 @@ class FreshIndex:
         """The entries sorted by key, as ``KeyOrder`` (its ``items()`` and ``keys()``)."""
         return KeyOrder(self._keys, self._values)
 
+    def lookup(self, keys):
+        """``({key: value}, [key, ...])``: the entries of ``keys`` found, and the keys not
+        found (in their order).  ``get`` for a batch, one call: the seen test's."""
+        table, stored, values, mask = self._table, self._keys, self._values, self._mask
+        found, missing = {}, []
+        for key in keys:
+            slot = key & mask
+            pos = table[slot]
+            while pos and stored[pos - 1] != key:
+                slot = (slot + 1) & mask
+                pos = table[slot]
+            if pos:
+                found[key] = values[pos - 1]
+            else:
+                missing.append(key)
+        return found, missing
+
+    def update(self, items):
+        """``[key] = value`` for each ``(key, value)`` of ``items``, one call: the new URLs
+        of a batch."""
+        keys, values = self._keys, self._values
+        for key, value in items:
+            table, mask = self._table, self._mask  # (a rebuild replaces them)
+            slot = key & mask
+            pos = table[slot]
+            while pos and keys[pos - 1] != key:
+                slot = (slot + 1) & mask
+                pos = table[slot]
+            if pos:
+                values[pos - 1] = value
+            else:
+                self._append(slot, key, value)
+
     def truncate(self, count):
         """Keep the first ``count`` entries only (those inserted first).  Their slots are
         emptied newest first: with linear probing, no older key's probe passes the slot of

@@ -665,15 +665,7 @@ class SQLiteStore(LocalStore):
         URLs both B-trees are mostly out of the cache, and a look-up in the level that
         does not hold the key costs a page read too (known links: 5.4-6.2 against 3.8-4.0
         µs each; at 2.5 x 10^5 URLs 1.9-2.3 against 1.8)."""
-        fresh = self._fresh
-        found = {}
-        rest = []
-        for fp in fps:
-            seq = fresh.get(fp)
-            if seq is None:
-                rest.append(fp)
-            else:
-                found[fp] = seq
+        found, rest = self._fresh.lookup(fps)
         if self._bloom is not None:  # not in the filter: certainly not in seen
             rest = self._bloom.maybe_known(rest)
         cur = self._cur
@@ -721,8 +713,7 @@ class SQLiteStore(LocalStore):
         fingerprint and check bits; ``collides`` for a URL whose fingerprint another URL
         has): returns them with their seq."""
         seq = self._next_seq
-        fresh = self._fresh
-        stored, plain, params, scheduled, collisions = [], [], [], [], []
+        stored, plain, params, scheduled, collisions, fresh = [], [], [], [], [], []
         make = tuple.__new__
         for row, fp, check, collides in rows:
             row = make(UriRow, row[:10] + (seq,))
@@ -737,11 +728,12 @@ class SQLiteStore(LocalStore):
             if collides:
                 collisions.append((url, seq))
             else:  # seen_value, inlined
-                fresh[fp] = seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN
+                fresh.append((fp, seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN))
             if next_date is not None and queue is not None:
                 scheduled.append((queue, next_date, priority, seq))
             seq += 1
         self._next_seq = seq
+        self._fresh.update(fresh)
         cur = self._cur
         if plain:
             cur.executemany(_INSERT_PLAIN, plain)
