@@ -136,7 +136,8 @@ FRONTIER_QUEUE_BUDGET_PUNISH = 5
 FRONTIER_SEEN_CACHE_SIZE = 100000
 # SQLite page cache of the state file, in MiB (bounds the master's memory).
 FRONTIER_SQLITE_CACHE_MB = 32
-# Bits per URL of the Bloom filter in front of the SQLite URL-seen test (0 = none).
+# Bits per URL of the Bloom filter in front of the SQLite URL-seen test, built with room
+# for twice the known URLs (0 = none).
 FRONTIER_BLOOM_BITS_PER_URL = 10
 # Sort query parameters when canonicalising URLs (False keeps their order).
 CANONICAL_SORT_QUERY = False

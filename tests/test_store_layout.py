@@ -353,6 +353,27 @@ def test_every_admitted_url_is_found_again_through_the_bloom_filter(tmp_path, mo
     again.close()
 
 
+def test_a_filter_is_built_with_room_for_twice_the_merged_keys(monkeypatch):
+    """Built again only once the merged keys have grown three times (``GROWTH`` 2 times
+    ``HEADROOM`` 1.5), not at every growth by half."""
+    _merge_batch(monkeypatch, 1000)
+    store = SQLiteMultipleHostUriQueue(":memory:", bloom_bits=10)
+    store.queue_id("a")
+    builds = []
+    build = store._build_bloom
+    monkeypatch.setattr(store, "_build_bloom", lambda why: builds.append(
+        sum(store._levels)) or build(why))
+    _admit_many(store, ["http://h/%d" % i for i in range(60000)], random.Random(1), 1)
+    store.commit({})
+    # the first filter (room for SEEN_BATCH_MIN keys, 1000 here, at 10 bits: one block of
+    # 32,000 bits, capacity 4,800), then one built at ~5,000 keys with room for ~10,000
+    # (4 blocks: capacity 19,200), and one at ~19,000 (13 blocks: capacity 62,400)
+    assert len(builds) == 2 and 4800 < builds[0] <= 6000 and 3 * builds[0] < builds[1]
+    assert store._bloom.blocks == blocks_for(2 * builds[1], 10)
+    assert store._bloom.capacity >= 3 * builds[1]
+    assert all(store._bloom.may_contain(fp) for fp in _seen_keys(store))
+
+
 @pytest.mark.parametrize("damage", ["stale", "missing"])
 def test_a_stale_or_missing_bloom_filter_is_built_again_from_seen(tmp_path, monkeypatch, caplog,
                                                                  damage):

@@ -86,7 +86,7 @@ import sqlite3
 import time
 from hashlib import blake2b
 
-from spyder.core.store.bloom import BloomFilter, blocks_for
+from spyder.core.store.bloom import GROWTH, BloomFilter, blocks_for
 from spyder.core.store.freshindex import FreshIndex
 from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SINGLE_QUEUE,
                                         LocalStore, RobotsRow, StoreError, UriRow)
@@ -355,7 +355,7 @@ class SQLiteStore(LocalStore):
         #: ``seen`` in key order.
         self._next_seq = 1
         self._fresh = FreshIndex()
-        #: The Bloom filter over ``seen`` (``bloom_bits`` bits per merged URL when built;
+        #: The Bloom filter over ``seen`` (``bloom_bits`` bits per URL of its room;
         #: None with 0): a fingerprint it does not hold is not looked up in ``seen``.
         self._bloom_bits = bloom_bits
         self._bloom = None
@@ -465,11 +465,12 @@ class SQLiteStore(LocalStore):
 
     def _build_bloom(self, why, say=log.info):
         """Build the filter from every key of ``seen`` (in key order, one block after the
-        other) at ``bloom_bits`` per key, and store all of it (in the open transaction)."""
+        other) with ``bloom_bits`` per key of room for ``GROWTH`` times the keys, and
+        store all of it (in the open transaction)."""
         self._begin()
         cur = self._cur
         keys = sum(self._levels)
-        bloom = BloomFilter(blocks_for(max(keys, SEEN_BATCH_MIN), self._bloom_bits),
+        bloom = BloomFilter(blocks_for(max(GROWTH * keys, SEEN_BATCH_MIN), self._bloom_bits),
                             self._bloom_bits)
         started = last_log = time.monotonic()
         loud = keys >= _BLOOM_LOUD
