@@ -23,7 +23,8 @@ measured.
     python benchmarks/bench_curve.py --sizes 10000000 --rounds 0 --merge-bytes 6050000
 
 ``--merge-bytes N`` measures only the bytes the store itself writes while N new URLs
-arrive (``merge_bytes``), e.g. over a whole merge cycle.
+arrive (``merge_bytes``), e.g. over a whole merge cycle, with its CPU time and its
+longest commits (a master's pauses: the merges, the Bloom filter's growth).
 """
 import argparse
 import json
@@ -128,7 +129,9 @@ def _written():
 def merge_bytes(path, hosts, new_urls, work):
     """Bytes the store writes on a copy of ``path`` while ``new_urls`` new URLs arrive as
     pages of 10 known and 20 new links (``admit``, a commit every 500 pages, the merges as
-    they fall due): the store alone, no master, no outcomes."""
+    they fall due): the store alone, no master, no outcomes.  Also its CPU time and the
+    longest commits (the pauses a master would make: merges, the Bloom filter's growth),
+    each with the known URLs at its end."""
     from spyder.core.store.protocol import UriRow
     from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue
 
@@ -138,7 +141,8 @@ def merge_bytes(path, hosts, new_urls, work):
     known = issued = store._next_seq - 1
     rng = random.Random(5)
     mark = store._get_meta("seen_mark", 0)
-    started, merges, pages = _written(), [], 0
+    started, merges, pages, commits = _written(), [], 0, []
+    cpu_started = time.process_time()
     while issued - known < new_urls:
         links = [build_state.url(rng.randrange(issued), hosts) for _ in range(10)]
         links += [build_state.url(issued + k, hosts) for k in range(20)]
@@ -147,18 +151,22 @@ def merge_bytes(path, hosts, new_urls, work):
                      for u in links])
         pages += 1
         if pages % 500 == 0:
+            commit_started = time.perf_counter()
             store.commit({})
+            commits.append((round(time.perf_counter() - commit_started, 2), issued))
             if store._get_meta("seen_mark", 0) != mark:
                 mark = store._get_meta("seen_mark", 0)
                 merges.append(issued - known)
     store.commit({})
+    cpu = time.process_time() - cpu_started
     store.close()
     total = _written() - started
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(copy + suffix):
             os.unlink(copy + suffix)
     return {"new_urls": issued - known, "pages": pages, "merges_at": merges,
-            "written_mb": round(total / 2 ** 20), "kb_per_page": round(total / 1024 / pages, 1)}
+            "written_mb": round(total / 2 ** 20), "kb_per_page": round(total / 1024 / pages, 1),
+            "cpu_s": round(cpu, 1), "longest_commits_s": sorted(commits, reverse=True)[:6]}
 
 
 def main(argv=None):

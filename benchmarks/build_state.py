@@ -75,7 +75,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     """Write the state file (see the module docstring); returns a report dict."""
     from spyder.core.frontier.frontiers import MultipleHostFrontier
     from spyder.core.settings import Settings
-    from spyder.core.store.bloom import BloomFilter, blocks_for
+    from spyder.core.store.bloom import GROWTH, BloomFilter, blocks_for
     from spyder.core.store.sqlite import SEEN_BATCH_MIN, check_bits, fingerprint
 
     for suffix in ("", "-wal", "-shm", ".lock"):
@@ -181,7 +181,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     dup = np.zeros(size, dtype=bool)
     if size > 1:
         dup[1:] = sorted_fps[1:] == sorted_fps[:-1]
-    bloom = BloomFilter(blocks_for(max(size, SEEN_BATCH_MIN), BLOOM_BITS), BLOOM_BITS)
+    bloom = BloomFilter(blocks_for(max(GROWTH * size, SEEN_BATCH_MIN), BLOOM_BITS), BLOOM_BITS)
     cur.execute("BEGIN")
     for start in range(0, size, chunk):
         part = slice(start, min(size, start + chunk))

@@ -27,6 +27,8 @@ def _check_same(index, model, absent):
         assert len(ordered) == len(model)
         assert list(ordered.items()) == sorted(model.items())
         assert list(ordered.keys()) == sorted(model)
+        for last in sorted(model)[::max(1, len(model) // 7)] + [-(1 << 63), (1 << 63) - 1]:
+            assert list(ordered.keys(last)) == [key for key in sorted(model) if key <= last]
 
 
 @pytest.mark.parametrize("seed", range(4))

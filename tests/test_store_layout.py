@@ -353,25 +353,52 @@ def test_every_admitted_url_is_found_again_through_the_bloom_filter(tmp_path, mo
     again.close()
 
 
-def test_a_filter_is_built_with_room_for_twice_the_merged_keys(monkeypatch):
-    """Built again only once the merged keys have grown three times (``GROWTH`` 2 times
-    ``HEADROOM`` 1.5), not at every growth by half."""
-    _merge_batch(monkeypatch, 1000)
-    store = SQLiteMultipleHostUriQueue(":memory:", bloom_bits=10)
+def test_a_larger_filter_is_filled_a_slice_per_commit_while_the_old_one_serves(
+        tmp_path, monkeypatch):
+    """Once the merged keys pass the filter's room, one with room for twice them is
+    filled a slice of keys per commit -- never built in one go -- and neither filter
+    misses a key at any commit, through merges into seen_recent and moves of it into
+    seen; a crash in the middle of a fill leaves the old filter, and the fill starts
+    again."""
+    _merge_batch(monkeypatch, 300)
+    monkeypatch.setattr(sqlite_store, "BLOOM_STEP_MIN", 500)
+    monkeypatch.setattr(sqlite_store, "BLOOM_PACE", 1)  # slow: several commits per fill
+    path = str(tmp_path / "state.db")
+    store = SQLiteMultipleHostUriQueue(path, bloom_bits=10)  # (its first filter: built)
     store.queue_id("a")
-    builds = []
-    build = store._build_bloom
-    monkeypatch.setattr(store, "_build_bloom", lambda why: builds.append(
-        sum(store._levels)) or build(why))
-    _admit_many(store, ["http://h/%d" % i for i in range(60000)], random.Random(1), 1)
-    store.commit({})
-    # the first filter (room for SEEN_BATCH_MIN keys, 1000 here, at 10 bits: one block of
-    # 32,000 bits, capacity 4,800), then one built at ~5,000 keys with room for ~10,000
-    # (4 blocks: capacity 19,200), and one at ~19,000 (13 blocks: capacity 62,400)
-    assert len(builds) == 2 and 4800 < builds[0] <= 6000 and 3 * builds[0] < builds[1]
-    assert store._bloom.blocks == blocks_for(2 * builds[1], 10)
-    assert store._bloom.capacity >= 3 * builds[1]
-    assert all(store._bloom.may_contain(fp) for fp in _seen_keys(store))
+    monkeypatch.setattr(SQLiteStore, "_build_bloom",
+                        lambda self, why, say=None: pytest.fail("built in one go: " + why))
+    urls = ["http://h%d.example/%d" % (i % 5, i) for i in range(40000)]
+    rng = random.Random(4)
+    rooms, fill_commits, crashed = [store._bloom.room], 0, False
+    for start in range(0, len(urls), 300):
+        _admit_many(store, urls[start:start + 300], rng, 10 ** 6)
+        store.commit({})
+        keys = _seen_keys(store)
+        assert all(store._bloom.may_contain(fp) for fp in keys)
+        filling = store._filling
+        if filling is not None:
+            fill_commits += 1
+            assert filling.after is not None and filling.bloom.room >= 2 * rooms[-1]
+            assert all(filling.bloom.may_contain(fp) for fp in keys if fp <= filling.after)
+            if not crashed and len(rooms) == 3:  # a crash in the middle of the third fill
+                crashed = True
+                store._db.close()
+                store._release()
+                store = SQLiteMultipleHostUriQueue(path, bloom_bits=10)
+                assert store._bloom.room == rooms[-1]  # the old one, as committed
+                assert store._filling is not None and store._filling.after is None
+                assert all(store._bloom.may_contain(fp) for fp in _seen_keys(store))
+        if store._bloom.room != rooms[-1]:
+            assert store._bloom.room >= 2 * rooms[-1]
+            rooms.append(store._bloom.room)
+    store.close()
+    assert crashed and len(rooms) >= 4 and fill_commits >= 3 * len(rooms)
+    reopened = SQLiteMultipleHostUriQueue(path, bloom_bits=10)
+    assert reopened._bloom.room == rooms[-1]
+    assert all(reopened._bloom.may_contain(fp) for fp in _seen_keys(reopened))
+    assert reopened.admit([UriRow(u, 1) for u in urls]) == []
+    reopened.close()
 
 
 @pytest.mark.parametrize("damage", ["stale", "missing"])

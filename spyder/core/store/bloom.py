@@ -20,10 +20,10 @@ are fewer than 2^16 blocks: 2 x 10^8 URLs at 10 bits each).
 Blocks are ``BLOCK_BYTES`` (4,000: one blob fits in one 4 KiB SQLite page), so a key
 changes one block, and the store writes back only the blocks a merge changed
 (``take_dirty``) in the merge's own commit.  The size is fixed when the filter is
-built (``blocks_for``: ``bits_per_url`` bits per key of its room, ``GROWTH`` times the
-keys it is built with); once the keys have outgrown it by ``HEADROOM`` (``capacity``)
-the store builds a larger one from every key (a filter past its capacity is still
-right about "certainly new", only less often sure).
+built (``blocks_for``: ``bits_per_url`` bits per key of its ``room``, ``GROWTH`` times
+the keys it is built with); once the keys have outgrown its room the store fills a
+larger one, a slice of keys per commit, while this one serves (a filter past its room
+is still right about "certainly new", only less often sure).
 
 Pure Python on purpose (no numpy at run time): a test is a few integer operations
 and up to three ``bytearray`` reads, ~0.3 µs per link; adding a key ~0.6 µs.
@@ -32,13 +32,9 @@ and up to three ``bytearray`` reads, ~0.3 µs per link; adding a key ~0.6 µs.
 #: Bytes per block: a blob of 4,000 bytes is stored in one 4 KiB page of the state file.
 BLOCK_BYTES = 4000
 BLOCK_BITS = BLOCK_BYTES * 8
-#: A filter built with ``bits_per_url`` bits per key serves until the keys grow by this
-#: factor (then ``bits_per_url / HEADROOM`` bits per key: ~5 % false positives at 10).
-HEADROOM = 1.5
-#: The store builds a filter with room for this many times the keys it holds then: it
-#: serves until they have grown ``GROWTH * HEADROOM`` (3) times, so building filters
-#: costs 1.5 key reads per new key instead of 3 (with room for the keys alone), for up
-#: to twice the memory (2 x 125 MB at 10^8 URLs, 10 bits each).
+#: The store builds a filter with room for this many times the keys it holds then, so
+#: it serves until they have doubled: building filters costs ~1.25 key reads per new
+#: key, for up to twice the memory (2 x 125 MB at 10^8 URLs, 10 bits each).
 GROWTH = 2
 #: Adding 2^63 maps a signed 64-bit fingerprint to an unsigned one, order kept.
 _OFFSET = 1 << 63
@@ -56,8 +52,9 @@ class BloomFilter:
     def __init__(self, blocks, bits_per_url):
         self.blocks = blocks
         self.bits_per_url = bits_per_url
-        #: Keys it serves (see ``HEADROOM``): past them, the store builds a larger one.
-        self.capacity = int(blocks * BLOCK_BITS * HEADROOM / max(1, bits_per_url))
+        #: Keys it holds at ``bits_per_url`` bits each: past them, the store fills a
+        #: larger one (past 1.5 times as many, ~5 % false positives at 10 bits).
+        self.room = blocks * BLOCK_BITS // max(1, bits_per_url)
         self._bits = bytearray(blocks * BLOCK_BYTES)
         self._dirty = set()
 

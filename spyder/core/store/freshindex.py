@@ -21,6 +21,8 @@ by one: ``truncate(n)`` drops the newest (a rolled-back result), and the store s
 new index after a merge, which takes the entries in key order (``in_key_order``).
 """
 from array import array
+from bisect import bisect_left
+from itertools import islice
 
 #: Slots of a new, empty table (a power of two).
 _FIRST_SIZE = 1 << 10
@@ -189,7 +191,9 @@ class KeyOrder:
         bits, mask = self._bits, (1 << self._bits) - 1
         return (((x >> bits) - _OFFSET, x & mask) for x in self._packed)
 
-    def keys(self):
-        """The keys in order (a generator)."""
-        bits = self._bits
-        return ((x >> bits) - _OFFSET for x in self._packed)
+    def keys(self, last=None):
+        """The keys in order (a generator); with ``last``, only those up to it."""
+        bits, packed = self._bits, self._packed
+        if last is not None:  # the entries before the first one past key ``last``
+            packed = islice(packed, bisect_left(packed, (last + _OFFSET + 1) << bits))
+        return ((x >> bits) - _OFFSET for x in packed)

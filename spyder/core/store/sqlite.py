@@ -301,6 +301,14 @@ def seen_check(value):
 SEEN_BATCH_MIN = 1 << 16
 SEEN_BATCH_MAX = 1 << 21
 
+#: A larger Bloom filter is filled at each commit while the current one serves (see
+#: ``SQLiteStore._fill_bloom``): at least ``BLOOM_STEP_MIN`` merged fingerprints per
+#: commit, and ``BLOOM_PACE`` per URL stored since the last one, so it is full before
+#: the keys have grown by a quarter past the current one's room (at 10^8 URLs: ~80,000
+#: keys, ~0.1 s, per commit of 1,000 results, instead of one pause of ~90 s).
+BLOOM_STEP_MIN = 1 << 15
+BLOOM_PACE = 4
+
 #: How the state file is set up, on purpose (docs/frontier.md, "The state file"):
 #: 4 KiB pages (the OS page; a random write dirties one); WAL with ``synchronous=NORMAL``
 #: (a commit is not fsynced -- a killed process loses nothing committed, a power cut
@@ -359,6 +367,8 @@ class SQLiteStore(LocalStore):
         #: None with 0): a fingerprint it does not hold is not looked up in ``seen``.
         self._bloom_bits = bloom_bits
         self._bloom = None
+        #: The larger filter being filled (``_FilterFill``), or None.
+        self._filling = None
         #: Keys in ``seen`` and in ``seen_recent`` (``meta["seen_levels"]``).
         self._levels = [0, 0]
         try:
@@ -462,6 +472,7 @@ class SQLiteStore(LocalStore):
         for block, bits in self._cur.execute("SELECT block, bits FROM bloom"):
             bloom.load_block(block, bits)
         self._bloom = bloom
+        self._grow_bloom()
 
     def _build_bloom(self, why, say=log.info):
         """Build the filter from every key of ``seen`` (in key order, one block after the
@@ -489,12 +500,69 @@ class SQLiteStore(LocalStore):
                 last_log = time.monotonic()
                 say("frontier::Bloom filter: %d of %d fingerprints (%.0f %%), %.0f s", done, keys,
                     100.0 * done / max(1, keys), last_log - started)
-        cur.execute("DELETE FROM bloom")
-        cur.executemany("INSERT INTO bloom (block, bits) VALUES (?, ?)", bloom.take_dirty())
-        self._bloom = bloom
-        self._save_bloom_meta(self._get_meta("seen_mark", 0))
+        self._store_bloom(bloom)
+        self._filling = None
         if loud:
             say("frontier::Bloom filter built in %.1f s", time.monotonic() - started)
+
+    def _store_bloom(self, bloom):
+        """``bloom`` (holding every merged key) becomes the filter, stored whole in the
+        open transaction."""
+        self._cur.execute("DELETE FROM bloom")
+        self._cur.executemany("INSERT INTO bloom (block, bits) VALUES (?, ?)",
+                              bloom.take_dirty())
+        self._bloom = bloom
+        self._save_bloom_meta(self._get_meta("seen_mark", 0))
+
+    def _grow_bloom(self):
+        """Once the merged URLs are more than the filter has room for, start filling a
+        larger one (room for ``GROWTH`` times them; ``_fill_bloom``)."""
+        bloom = self._bloom
+        keys = sum(self._levels)
+        if bloom is None or self._filling is not None or keys <= bloom.room:
+            return
+        self._filling = _FilterFill(
+            BloomFilter(blocks_for(GROWTH * keys, self._bloom_bits), self._bloom_bits),
+            self._next_seq)
+        if keys >= _BLOOM_LOUD:
+            log.info("frontier::%d merged fingerprints, the Bloom filter has room for %d: "
+                     "filling one of %.1f MB at each commit", keys, bloom.room,
+                     len(self._filling.bloom) / 1e6)
+
+    def _fill_bloom(self):
+        """Add the next merged fingerprints to the larger filter being filled, in key
+        order: those of ``seen`` after the last one added, up to the step, and those of
+        ``seen_recent`` up to the same key.  Both levels are read up to one key, so a
+        key that a merge moves from ``seen_recent`` into ``seen`` stays on its side of
+        it (added already, or still to come); keys merged meanwhile are added by the
+        merge.  Once every key is in, the filter replaces the current one, stored whole
+        in this commit."""
+        fill = self._filling
+        step = max(BLOOM_STEP_MIN, BLOOM_PACE * (self._next_seq - fill.seq))
+        fill.seq = self._next_seq
+        fill.commits += 1
+        cur = self._cur
+        bounds, args = [], []
+        if fill.after is not None:
+            bounds.append("fp > ?")
+            args.append(fill.after)
+        keys = [fp for (fp,) in cur.execute("SELECT fp FROM seen%s ORDER BY fp LIMIT ?"
+                                            % _where(bounds), args + [step])]
+        last = keys[-1] if len(keys) == step else None  # None: seen is read to its end
+        if last is not None:
+            bounds.append("fp <= ?")
+            args.append(last)
+        recent = cur.execute("SELECT fp FROM seen_recent%s ORDER BY fp" % _where(bounds), args)
+        fill.bloom.add_sorted(keys)
+        fill.bloom.add_sorted(fp for (fp,) in recent)
+        fill.after = last
+        if last is None:
+            self._filling = None
+            self._store_bloom(fill.bloom)
+            if sum(self._levels) >= _BLOOM_LOUD:
+                log.info("frontier::the larger Bloom filter is in use (filled over %d "
+                         "commits in %.1f s)", fill.commits,
+                         time.monotonic() - fill.started)
 
     def _save_bloom_meta(self, mark):
         bloom = self._bloom
@@ -568,13 +636,14 @@ class SQLiteStore(LocalStore):
         self._fresh = FreshIndex(self._seen_batch())
         bloom = self._bloom
         if bloom is not None:  # the filter holds what seen holds, in the same commit
-            if sum(self._levels) > bloom.capacity:
-                self._build_bloom("the merged URLs grew past its %d" % bloom.capacity)
-            else:
-                bloom.add_sorted(entries.keys())
-                cur.executemany("INSERT OR REPLACE INTO bloom (block, bits) VALUES (?, ?)",
-                                bloom.take_dirty())
-                self._save_bloom_meta(mark)
+            bloom.add_sorted(entries.keys())
+            cur.executemany("INSERT OR REPLACE INTO bloom (block, bits) VALUES (?, ?)",
+                            bloom.take_dirty())
+            self._save_bloom_meta(mark)
+            filling = self._filling
+            if filling is not None and filling.after is not None:  # the keys it has passed
+                filling.bloom.add_sorted(entries.keys(filling.after))  # (it reads the others)
+            self._grow_bloom()
 
     # ------------------------------------------------------------------ checkpoints
     def _begin(self):
@@ -613,6 +682,8 @@ class SQLiteStore(LocalStore):
             self._set_meta(key, value)
         if len(self._fresh) >= self._seen_batch():
             self._merge_fresh()
+        if self._filling is not None:
+            self._fill_bloom()
         self._commit()
 
     def state(self):
@@ -1060,6 +1131,26 @@ class SQLiteStore(LocalStore):
         else:
             self._cur.execute("INSERT OR REPLACE INTO host_controls (host, blocked_until, delay) "
                               "VALUES (?, ?, ?)", (host, blocked_until, delay))
+
+
+def _where(conditions):
+    """A ``WHERE`` clause of all ``conditions``, or nothing."""
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+class _FilterFill:
+    """A larger Bloom filter being filled (``SQLiteStore._fill_bloom``): the filter, the
+    last merged key added in key order (None: none yet), ``next_seq`` at the last step
+    (the step is paced by the URLs stored since), the commits so far and the start."""
+
+    __slots__ = ("bloom", "after", "seq", "commits", "started")
+
+    def __init__(self, bloom, seq):
+        self.bloom = bloom
+        self.after = None
+        self.seq = seq
+        self.commits = 0
+        self.started = time.monotonic()
 
 
 def migrate_v1(store, path):
