@@ -85,7 +85,8 @@ class FreshIndex:
 
     def lookup(self, keys):
         """``({key: value}, [key, ...])``: the entries of ``keys`` found, and the keys not
-        found (in their order).  ``get`` for a batch, one call: the seen test's."""
+        found (in their order).  ``get`` for a batch, one call: the seen test's (the probe
+        of ``_slot`` inlined: no Python call per key)."""
         table, stored, values, mask = self._table, self._keys, self._values, self._mask
         found, missing = {}, []
         for key in keys:
@@ -103,14 +104,10 @@ class FreshIndex:
     def update(self, items):
         """``[key] = value`` for each ``(key, value)`` of ``items``, one call: the new URLs
         of a batch."""
-        keys, values = self._keys, self._values
+        values, find = self._values, self._slot
         for key, value in items:
-            table, mask = self._table, self._mask  # (a rebuild replaces them)
-            slot = key & mask
-            pos = table[slot]
-            while pos and keys[pos - 1] != key:
-                slot = (slot + 1) & mask
-                pos = table[slot]
+            slot = find(key)
+            pos = self._table[slot]  # (a rebuild replaces the table)
             if pos:
                 values[pos - 1] = value
             else:
