@@ -28,7 +28,8 @@ master's memory does not grow with the crawl and a restart resumes it:
   4,000-byte block per row: a fingerprint it does not hold is not looked up on disk.
   A merge writes the blocks it changed in its own commit; ``meta["bloom"]`` names the
   ``seen_mark`` it matches, and a filter that is missing or stale when the file is
-  opened is built again from the two tables.
+  opened is built again from the two tables.  Once the merged keys pass its room, a
+  larger one is filled a slice of keys per commit and then replaces it.
 * ``schedule`` -- the scheduled URLs (``next_date`` not NULL) clustered by ``(queue,
   next_date, priority, seq)`` (WITHOUT ROWID): a queue's head is one contiguous range.
 * Fresh URLs (stored since the last merge, ``seq`` above ``meta["seen_mark"]``) are
