@@ -76,7 +76,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
     from spyder.core.frontier.frontiers import MultipleHostFrontier
     from spyder.core.settings import Settings
     from spyder.core.store.bloom import GROWTH, BloomFilter, blocks_for
-    from spyder.core.store.sqlite import SEEN_BATCH_MIN, check_bits, fingerprint
+    from spyder.core.store.sqlite import SEEN_BATCH_MIN, url_keys
 
     for suffix in ("", "-wal", "-shm", ".lock"):
         if os.path.exists(path + suffix):
@@ -132,8 +132,7 @@ def build(path, size, hosts, chunk=1 << 20, cache_mb=256, quiet=False):
         gone, refused = (r >= DUE) & (r < GONE), r >= GONE
         next_date = np.where(waiting, NOW + DAY * (1 + (i % 30)), depth.astype(np.float64))
         texts = _texts(start, stop, host)
-        fps[start:stop] = [fingerprint(t) for t in texts]
-        checks[start:stop] = [check_bits(t) for t in texts]
+        fps[start:stop], checks[start:stop] = url_keys(texts)
         queue = (host + 1).tolist()
         nd = next_date.tolist()
         dl = depth.tolist()

@@ -54,10 +54,7 @@ def test_a_fresh_index_answers_as_a_dict_does(seed):
                 del model[gone]
             del order[keep:]
         elif key not in model:
-            if roll < 0.25:
-                index.update([(key, step)])
-                model[key] = step
-            elif roll < 0.5:
+            if roll < 0.5:
                 index[key] = model[key] = step
             else:
                 assert index.setdefault(key, step) == model.setdefault(key, step) == step
@@ -81,16 +78,6 @@ def test_the_extremes_of_a_signed_64_bit_key_and_value_are_kept():
     assert list(positive.in_key_order().items()) == sorted(
         (key, (1 << 63) - 1 if key < 0 else key & 0xFF) for key in extremes)
     assert list(FreshIndex().in_key_order().items()) == []
-
-
-def test_a_batch_update_sets_and_adds_through_the_table_s_growth():
-    index, model = FreshIndex(), {}
-    rng = random.Random(9)
-    pairs = [(rng.getrandbits(64) - (1 << 63), n) for n in range(5000)]
-    pairs += [(key, -n) for key, n in pairs[::7]]  # keys again in the batch: set, not added
-    index.update(pairs)
-    model.update(pairs)
-    _check_same(index, model, [rng.getrandbits(64) - (1 << 63) for _ in range(100)])
 
 
 def test_truncating_to_nothing_or_beyond_the_end():

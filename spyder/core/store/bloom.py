@@ -5,7 +5,7 @@ B-tree as large as the crawl (~20 bytes per known URL, mostly not in memory at 1
 URLs and beyond).  Most links of a crawl are new, and for them that look-up finds
 nothing.  This filter answers first: a fingerprint the filter does not hold is
 certainly not in ``seen`` (a Bloom filter has no false negatives), so the store skips
-the look-up; a fingerprint it may hold (every known one, and ~1-2 % of the new ones)
+the look-up; a fingerprint it may hold (every known one, and ~0.3-2 % of the new ones)
 is looked up as before.
 
 It holds exactly the fingerprints of ``seen``: the store adds a merge's keys when it

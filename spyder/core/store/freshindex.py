@@ -101,18 +101,6 @@ class FreshIndex:
                 missing.append(key)
         return found, missing
 
-    def update(self, items):
-        """``[key] = value`` for each ``(key, value)`` of ``items``, one call: the new URLs
-        of a batch."""
-        values, find = self._values, self._slot
-        for key, value in items:
-            slot = find(key)
-            pos = self._table[slot]  # (a rebuild replaces the table)
-            if pos:
-                values[pos - 1] = value
-            else:
-                self._append(slot, key, value)
-
     def truncate(self, count):
         """Keep the first ``count`` entries only (those inserted first).  Their slots are
         emptied newest first: with linear probing, no older key's probe passes the slot of

@@ -786,7 +786,8 @@ class SQLiteStore(LocalStore):
         fingerprint and check bits; ``collides`` for a URL whose fingerprint another URL
         has): returns them with their seq."""
         seq = self._next_seq
-        stored, plain, params, scheduled, collisions, fresh = [], [], [], [], [], []
+        fresh = self._fresh
+        stored, plain, params, scheduled, collisions = [], [], [], [], []
         make = tuple.__new__
         for row, fp, check, collides in rows:
             row = make(UriRow, row[:10] + (seq,))
@@ -801,12 +802,11 @@ class SQLiteStore(LocalStore):
             if collides:
                 collisions.append((url, seq))
             else:  # seen_value, inlined
-                fresh.append((fp, seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN))
+                fresh[fp] = seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN
             if next_date is not None and queue is not None:
                 scheduled.append((queue, next_date, priority, seq))
             seq += 1
         self._next_seq = seq
-        self._fresh.update(fresh)
         cur = self._cur
         if plain:
             cur.executemany(_INSERT_PLAIN, plain)
