@@ -461,6 +461,7 @@ def _level_counts(store):
 
 def test_merges_fill_seen_recent_and_move_it_into_seen_now_and_then(tmp_path, monkeypatch):
     _merge_batch(monkeypatch, 200)
+    monkeypatch.setattr(sqlite_store, "SEEN_MOVE_STEP_MIN", 1)
     path = str(tmp_path / "state.db")
     rng = random.Random(2)
     urls = ["http://h%d.example/%d" % (i % 3, i) for i in range(6000)]
@@ -472,33 +473,70 @@ def test_merges_fill_seen_recent_and_move_it_into_seen_now_and_then(tmp_path, mo
         store.commit({})
         assert _level_counts(store) == store._levels == store._get_meta("seen_levels")
         seen.append(tuple(store._levels))
-    assert any(recent == 0 for _, recent in seen[1:]) and max(r for _, r in seen) > 200
+    assert any(b < a for (_, a), (_, b) in zip(seen, seen[1:])) and max(r for _, r in seen) > 200
     assert len({big for big, _ in seen}) >= 3  # seen took the recent keys several times
     keys = _seen_keys(store)
     assert len(keys) == len(set(keys)) == sum(store._levels)
     assert all(store.find(u) is not None for u in urls[:5400])
-    # a crash inside a merge that moves seen_recent into seen: nothing of it survives
-    pending = urls[5400:]
-    _admit_many(store, pending, rng, 10 ** 6)
-    while not (store._levels[1] + len(store._fresh)) ** 2 >= 2 * store._levels[0] * len(
-            store._fresh):
+    assert store.admit([UriRow(u, 1) for u in urls[:5400]]) == []
+    store.close()
+
+
+def test_seen_recent_moves_into_seen_a_slice_per_commit_and_a_crash_loses_one_slice(
+        tmp_path, monkeypatch, caplog):
+    """The move of seen_recent into seen goes in key order, a slice per commit, never in
+    one pass: every URL stays found at each commit (merges go on meanwhile; the keys they
+    put behind the cut stay in seen_recent); a crash in the middle loses the uncommitted
+    slice only, and the reopened store goes on from the last committed key."""
+    _merge_batch(monkeypatch, 300)
+    monkeypatch.setattr(sqlite_store, "SEEN_MOVE_STEP_MIN", 50)
+    monkeypatch.setattr(sqlite_store, "SEEN_MOVE_SPREAD", 8)  # slow: many commits per move
+    monkeypatch.setattr(sqlite_store, "_BLOOM_LOUD", 1)
+    caplog.set_level("INFO")
+    path = str(tmp_path / "state.db")
+    rng = random.Random(3)
+    urls = ["http://h%d.example/%d" % (i % 4, i) for i in range(30000)]
+    store = SQLiteMultipleHostUriQueue(path)
+    store.queue_id("a")
+    steps, cuts, crashed, admitted = 0, [], False, 0
+    for start in range(0, len(urls), 150):
+        _admit_many(store, urls[start:start + 150], rng, 10 ** 6)
+        admitted = start + 150
+        move = store._move
+        if move is not None and move.after is not None and not crashed and len(cuts) >= 3:
+            # a crash with one step done and not committed: that step is lost
+            committed = (list(store._levels), move.after)
+            store.commit({})  # holds the last 150 URLs and the next step
+            assert store._move is not None and store._move.after > committed[1]
+            store._move_step()  # not committed
+            store._db.close()
+            store._release()
+            store = SQLiteMultipleHostUriQueue(path)
+            assert store._move.after > committed[1]  # the committed step, not the lost one
+            assert store._levels == _level_counts(store) == store._get_meta("seen_levels")
+            crashed = True
+            continue
         store.commit({})
-        pending = ["http://more.example/%d/%d" % (len(store), i) for i in range(250)]
-        _admit_many(store, pending, rng, 10 ** 6)
-    committed = list(store._levels)
-    store._merge_fresh()
-    assert store._levels[1] == 0
-    store._cur.execute("ROLLBACK")
-    store._db.close()
-    store._release()
+        assert _level_counts(store) == store._levels
+        move = store._move
+        if move is not None and move.after is not None:
+            steps += 1
+            assert not cuts or move.after > cuts[-1] or move.commits == 1
+            cuts.append(move.after)
+            # everything up to the cut is in seen, nothing of seen_recent passed it yet
+            # but keys merged behind it meanwhile
+            assert store._cur.execute("SELECT MIN(fp) FROM seen_recent WHERE fp > ?",
+                                      (move.after,)).fetchone()[0] is not None
+        keys = _seen_keys(store)
+        assert len(keys) == len(set(keys)) == sum(store._levels)
+        assert all(store.find(u) is not None for u in urls[:admitted:37])
+    assert crashed and steps >= 10
+    assert "moving seen_recent" in caplog.text and "moved into seen" in caplog.text
+    assert store.admit([UriRow(u, 1) for u in urls]) == []
+    store.close()
     reopened = SQLiteMultipleHostUriQueue(path)
-    assert reopened._levels == committed == _level_counts(reopened)
-    committed_urls = [u for (u,) in reopened._cur.execute("SELECT url FROM urls")]
-    assert set(urls[:5400]) <= set(committed_urls) and not set(pending) & set(committed_urls)
-    assert all(reopened.find(u) is None for u in pending)
-    assert all(reopened.find(u) is not None for u in committed_urls)
-    assert reopened.admit([UriRow(u, 1) for u in committed_urls]) == []
-    reopened.commit({})
+    assert reopened._levels == _level_counts(reopened)
+    assert reopened.admit([UriRow(u, 1) for u in urls]) == []
     reopened.close()
 
 

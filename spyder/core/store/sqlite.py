@@ -21,9 +21,11 @@ master's memory does not grow with the crawl and a restart resumes it:
   confirmed by comparing the URL text of its row.  A URL whose fingerprint another
   URL already has is kept in ``seen_collisions`` (URL text -> seq), so a collision
   never makes a new URL look known.
-* ``seen_recent`` -- the second level of ``seen`` (same layout): merges go here, and
-  it goes into ``seen`` in one ordered pass once it holds ``sqrt(2 * seen * batch)``
-  keys, so a merge rewrites every page of this small table instead of ``seen``'s.
+* ``seen_recent`` -- the second level of ``seen`` (same layout): merges go here, so a
+  merge rewrites every page of this small table instead of ``seen``'s.  Once it holds
+  ``sqrt(2 * seen * batch)`` keys, they move into ``seen`` in key order, a slice per
+  commit (``meta["seen_move"]``: the last key moved), so that ``seen``'s pages are
+  each written once for many keys without one long pause (see ``_move_step``).
 * ``bloom`` -- the Bloom filter over ``seen`` and ``seen_recent`` (``bloom``), one
   4,000-byte block per row: a fingerprint it does not hold is not looked up on disk.
   A merge writes the blocks it changed in its own commit; ``meta["bloom"]`` names the
@@ -96,7 +98,7 @@ log = logging.getLogger("spyder.frontier")
 
 SCHEMA_VERSION = 4
 #: ``meta`` keys that are the store's own, not the frontier's checkpoint state.
-_OWN_META = ("schema_version", "clean", "seen_mark", "seen_levels", "bloom")
+_OWN_META = ("schema_version", "clean", "seen_mark", "seen_levels", "seen_move", "bloom")
 
 #: The tables of ``urls`` and what depends on it, in layout 4 (see the module docstring).
 #: ``seen.seq`` and ``seen_recent.seq`` hold ``seen_value(seq, check)``, not the bare seq.
@@ -310,6 +312,14 @@ SEEN_BATCH_MAX = 1 << 21
 BLOOM_STEP_MIN = 1 << 15
 BLOOM_PACE = 4
 
+#: Once ``seen_recent`` is due to go into ``seen``, its keys move a slice per commit (see
+#: ``SQLiteStore._move_step``): at least ``SEEN_MOVE_STEP_MIN`` per commit, at a pace that
+#: moves them all while ``SEEN_MOVE_SPREAD`` merges' worth of URLs arrive.  In one pass,
+#: the move was the master's longest pause (11.5 s at 10^7 URLs, growing with ``seen``:
+#: past ``WORKER_HEARTBEAT_TIMEOUT`` near 10^8).
+SEEN_MOVE_STEP_MIN = 1 << 15
+SEEN_MOVE_SPREAD = 2
+
 #: How the state file is set up, on purpose (docs/frontier.md, "The state file"):
 #: 4 KiB pages (the OS page; a random write dirties one); WAL with ``synchronous=NORMAL``
 #: (a commit is not fsynced -- a killed process loses nothing committed, a power cut
@@ -372,6 +382,8 @@ class SQLiteStore(LocalStore):
         self._filling = None
         #: Keys in ``seen`` and in ``seen_recent`` (``meta["seen_levels"]``).
         self._levels = [0, 0]
+        #: The move of ``seen_recent`` into ``seen`` under way (``_Move``), or None.
+        self._move = None
         try:
             for pragma in _PRAGMAS:
                 self._cur.execute(pragma)
@@ -534,10 +546,11 @@ class SQLiteStore(LocalStore):
         """Add the next merged fingerprints to the larger filter being filled, in key
         order: those of ``seen`` after the last one added, up to the step, and those of
         ``seen_recent`` up to the same key.  Both levels are read up to one key, so a
-        key that a merge moves from ``seen_recent`` into ``seen`` stays on its side of
+        key that moves from ``seen_recent`` into ``seen`` stays on its side of
         it (added already, or still to come); keys merged meanwhile are added by the
         merge.  Once every key is in, the filter replaces the current one, stored whole
         in this commit."""
+        self._begin()
         fill = self._filling
         step = max(BLOOM_STEP_MIN, BLOOM_PACE * (self._next_seq - fill.seq))
         fill.seq = self._next_seq
@@ -581,13 +594,16 @@ class SQLiteStore(LocalStore):
 
     def _load_levels(self):
         """How many keys ``seen`` and ``seen_recent`` hold (counted once if the file does
-        not say: a file upgraded or built by a tool)."""
+        not say: a file upgraded or built by a tool), and the move between them under way."""
         levels = self._get_meta("seen_levels")
         if levels is None:
             levels = [self._cur.execute("SELECT COUNT(*) FROM %s" % table).fetchone()[0]
                       for table in ("seen", "seen_recent")]
             self._set_meta("seen_levels", levels)
         self._levels = levels
+        move = self._get_meta("seen_move")
+        if move is not None:
+            self._move = _Move(move["after"], move["pace"], self._next_seq)
 
     def _seen_batch(self):
         """Fresh fingerprints to gather before merging them into ``seen``: an eighth of the
@@ -596,11 +612,11 @@ class SQLiteStore(LocalStore):
         return max(SEEN_BATCH_MIN, min(SEEN_BATCH_MAX, self._next_seq // 8))
 
     def _merge_fresh(self):
-        """Move the fresh fingerprints into ``seen_recent`` in key order, or, once that
-        would hold ``sqrt(2 * seen * batch)`` keys, those and ``seen_recent`` into
-        ``seen`` in one ordered pass (and empty ``seen_recent``); the fresh schedule
-        entries into ``schedule``.  Inside the open transaction, so the next commit holds
-        the keys, the filter's blocks and the new ``seen_mark`` together.
+        """Move the fresh fingerprints into ``seen_recent`` in key order (and start moving
+        ``seen_recent`` into ``seen`` once it holds ``sqrt(2 * seen * batch)`` keys), the
+        fresh schedule entries into ``schedule``.  Inside the open transaction, so the
+        next commit holds the keys, the filter's blocks and the new ``seen_mark``
+        together.
 
         ``seen_recent`` keeps a merge from rewriting every page of ``seen`` (the keys are
         random: each of its pages gets some): ``seen`` is rewritten once per
@@ -610,22 +626,11 @@ class SQLiteStore(LocalStore):
         entries = self._fresh.in_key_order()
         added = len(entries)
         big, recent = self._levels
-        if recent and (recent + added) ** 2 >= 2 * big * added:
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS fresh_keys (fp INTEGER PRIMARY KEY, "
-                        "seq INTEGER NOT NULL) WITHOUT ROWID")
-            cur.executemany("INSERT INTO temp.fresh_keys (fp, seq) VALUES (?, ?)",
-                            entries.items())  # in key order: appended
-            # both sorted by fp: SQLite merges the two scans, each page of seen is written
-            # once; OR IGNORE (disjoint keys) needs no statement journal
-            cur.execute("INSERT OR IGNORE INTO seen (fp, seq) SELECT fp, seq FROM seen_recent "
-                        "UNION ALL SELECT fp, seq FROM temp.fresh_keys ORDER BY 1")
-            cur.execute("DELETE FROM seen_recent")
-            cur.execute("DROP TABLE temp.fresh_keys")
-            self._levels = [big + recent + added, 0]
-        else:
-            cur.executemany("INSERT INTO seen_recent (fp, seq) VALUES (?, ?)", entries.items())
-            self._levels = [big, recent + added]
+        cur.executemany("INSERT INTO seen_recent (fp, seq) VALUES (?, ?)", entries.items())
+        self._levels = [big, recent + added]
         self._set_meta("seen_levels", self._levels)
+        if self._move is None and recent and (recent + added) ** 2 >= 2 * big * added:
+            self._start_move()
         # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
         # statement journal, which would hold a copy of every page it changes (in memory)
         cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
@@ -645,6 +650,62 @@ class SQLiteStore(LocalStore):
             if filling is not None and filling.after is not None:  # the keys it has passed
                 filling.bloom.add_sorted(entries.keys(filling.after))  # (it reads the others)
             self._grow_bloom()
+
+    def _start_move(self):
+        """Start moving ``seen_recent`` into ``seen``: at a pace that ends the move while
+        ``SEEN_MOVE_SPREAD`` merges' worth of new URLs arrive."""
+        recent = self._levels[1]
+        pace = -(-recent // (SEEN_MOVE_SPREAD * self._seen_batch()))
+        self._move = _Move(None, pace, self._next_seq)
+        self._set_meta("seen_move", {"after": None, "pace": pace})
+        if sum(self._levels) >= _BLOOM_LOUD:
+            log.info("frontier::moving seen_recent (%d keys) into seen (%d keys), %d keys per "
+                     "new URL per commit", recent, self._levels[0], pace)
+
+    def _move_step(self):
+        """Move the next slice of ``seen_recent`` (in key order, past the last key moved)
+        into ``seen``, in this commit: ``pace`` keys per URL stored since the last step,
+        at least ``SEEN_MOVE_STEP_MIN``.
+
+        Both slices are ranges of the same keys, so ``seen``'s pages are written in key
+        order, each once for all the keys it takes, as in one ordered pass, and a commit
+        costs ~4 µs per key moved instead of one pause for all of them.  A key is in one
+        level at any time (moved by the statement pair of one transaction); keys merged
+        into ``seen_recent`` behind the cut meanwhile stay there for the next move."""
+        self._begin()
+        move = self._move
+        step = max(SEEN_MOVE_STEP_MIN, move.pace * (self._next_seq - move.seq))
+        move.seq = self._next_seq
+        move.commits += 1
+        cur = self._cur
+        bounds, args = [], []
+        if move.after is not None:
+            bounds.append("fp > ?")
+            args.append(move.after)
+        last = cur.execute("SELECT fp FROM seen_recent%s ORDER BY fp LIMIT 1 OFFSET ?"
+                           % _where(bounds), args + [step - 1]).fetchone()
+        if last is not None:
+            bounds.append("fp <= ?")
+            args.append(last[0])
+        where = _where(bounds)
+        # OR IGNORE (the levels hold distinct keys): a statement that cannot abort needs
+        # no statement journal
+        moved = cur.execute("INSERT OR IGNORE INTO seen (fp, seq) SELECT fp, seq FROM "
+                            "seen_recent%s ORDER BY fp" % where, args).rowcount
+        cur.execute("DELETE FROM seen_recent%s" % where, args)
+        big, recent = self._levels
+        self._levels = [big + moved, recent - moved]
+        self._set_meta("seen_levels", self._levels)
+        if last is None:
+            self._move = None
+            self._set_meta("seen_move", None)
+            if sum(self._levels) >= _BLOOM_LOUD:
+                log.info("frontier::seen_recent moved into seen (%d keys) over %d commits in "
+                         "%.1f s", self._levels[0], move.commits,
+                         time.monotonic() - move.started)
+        else:
+            move.after = last[0]
+            self._set_meta("seen_move", {"after": move.after, "pace": move.pace})
 
     # ------------------------------------------------------------------ checkpoints
     def _begin(self):
@@ -683,6 +744,8 @@ class SQLiteStore(LocalStore):
             self._set_meta(key, value)
         if len(self._fresh) >= self._seen_batch():
             self._merge_fresh()
+        if self._move is not None:
+            self._move_step()
         if self._filling is not None:
             self._fill_bloom()
         self._commit()
@@ -1149,6 +1212,21 @@ class _FilterFill:
     def __init__(self, bloom, seq):
         self.bloom = bloom
         self.after = None
+        self.seq = seq
+        self.commits = 0
+        self.started = time.monotonic()
+
+
+class _Move:
+    """The move of ``seen_recent`` into ``seen`` under way: the last key moved (``after``;
+    None: none yet), keys per new URL (``pace``), ``seq`` at the last step; ``commits``
+    and ``started`` for the log."""
+
+    __slots__ = ("after", "pace", "seq", "commits", "started")
+
+    def __init__(self, after, pace, seq):
+        self.after = after
+        self.pace = pace
         self.seq = seq
         self.commits = 0
         self.started = time.monotonic()
