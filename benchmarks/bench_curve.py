@@ -21,6 +21,8 @@ measured.
     python benchmarks/bench_curve.py --reference ../old-tree --json curve.json
     python benchmarks/bench_curve.py --sizes 100000000 --rounds 0 --grow 4300000  # 10^8
     python benchmarks/bench_curve.py --sizes 10000000 --rounds 0 --merge-bytes 6050000
+    python benchmarks/bench_curve.py --sizes 100000000 --rounds 0 --merge-bytes 6600000 \
+        --recent-share 0.19    # the move of seen_recent into seen at 10^8
 
 ``--merge-bytes N`` measures only the bytes the store itself writes while N new URLs
 arrive (``merge_bytes``), e.g. over a whole merge cycle, with its CPU time and its
@@ -31,6 +33,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -126,17 +129,23 @@ def _written():
         return int(dict(line.split(": ") for line in f.read().splitlines())["write_bytes"])
 
 
-def merge_bytes(path, hosts, new_urls, work):
+def merge_bytes(path, hosts, new_urls, work, recent_share=0.0):
     """Bytes the store writes on a copy of ``path`` while ``new_urls`` new URLs arrive as
     pages of 10 known and 20 new links (``admit``, a commit every 500 pages, the merges as
     they fall due): the store alone, no master, no outcomes.  Also its CPU time and the
-    longest commits (the pauses a master would make: merges, the Bloom filter's growth),
-    each with the known URLs at its end."""
+    longest commits (the pauses a master would make: merges, the Bloom filter's growth,
+    the move of ``seen_recent`` into ``seen``), each with the known URLs at its end.
+
+    ``recent_share``: first move that share of the keys of ``seen`` into ``seen_recent``
+    (a file as merges leave it just before ``seen_recent`` is due to go into ``seen``:
+    at 10^8 URLs, 0.19 starts that move at the first merge)."""
     from spyder.core.store.protocol import UriRow
     from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue
 
     copy = os.path.join(work, "merge.db")
     shutil.copyfile(path, copy)
+    if recent_share:
+        _fill_seen_recent(copy, recent_share)
     store = SQLiteMultipleHostUriQueue(copy)
     known = issued = store._next_seq - 1
     rng = random.Random(5)
@@ -166,7 +175,25 @@ def merge_bytes(path, hosts, new_urls, work):
             os.unlink(copy + suffix)
     return {"new_urls": issued - known, "pages": pages, "merges_at": merges,
             "written_mb": round(total / 2 ** 20), "kb_per_page": round(total / 1024 / pages, 1),
-            "cpu_s": round(cpu, 1), "longest_commits_s": sorted(commits, reverse=True)[:6]}
+            "cpu_s": round(cpu, 1), "longest_commits_s": sorted(commits, reverse=True)[:6],
+            "commits": len(commits), "commits_over_1s": sum(1 for s, _ in commits if s > 1.0)}
+
+
+def _fill_seen_recent(path, share):
+    """Move ``share`` of the keys of ``seen`` (those whose low 10 bits are below
+    ``share * 1024``: random keys) into ``seen_recent``, and count the levels again."""
+    db = sqlite3.connect(path, isolation_level=None)
+    cut = round(share * 1024)
+    db.execute("BEGIN")
+    db.execute("INSERT INTO seen_recent (fp, seq) SELECT fp, seq FROM seen WHERE (fp & 1023) < ?",
+               (cut,))
+    db.execute("DELETE FROM seen WHERE (fp & 1023) < ?", (cut,))
+    levels = [db.execute("SELECT COUNT(*) FROM %s" % table).fetchone()[0]
+              for table in ("seen", "seen_recent")]
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seen_levels', ?)",
+               (json.dumps(levels),))
+    db.execute("COMMIT")
+    db.close()
 
 
 def main(argv=None):
@@ -186,6 +213,9 @@ def main(argv=None):
     parser.add_argument("--merge-bytes", type=int, metavar="N",
                         help="only: bytes the store alone writes while N new URLs arrive "
                         "(merges included), on each size's state file")
+    parser.add_argument("--recent-share", type=float, default=0.0, metavar="F",
+                        help="with --merge-bytes: first move this share of seen's keys into "
+                        "seen_recent (0.19 at 10^8: the first merge starts moving it into seen)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
     os.makedirs(args.cache, exist_ok=True)
@@ -212,7 +242,7 @@ def main(argv=None):
         file_bytes = os.path.getsize(path)
         if args.merge_bytes:
             row = {"known": size, "merge_bytes": merge_bytes(path, args.hosts, args.merge_bytes,
-                                                             args.cache)}
+                                                             args.cache, args.recent_share)}
             print("size %d: %s" % (size, json.dumps(row)), flush=True)
             report["sizes"].append(row)
             if not args.keep:
