@@ -160,3 +160,47 @@ def test_a_standalone_worker_survives_stop_and_wake_during_a_crawl(demo_site, tm
     assert sorted(urls) == sorted(server.expected_urls())
     print("\nstandalone worker: %d stop/wake cycles of %s s survived; returned leases %d"
           % (len(stops), ", ".join("%.1f" % s for s in stops), len(returned)))
+
+
+@pytest.mark.timeout(150)
+def test_a_stalled_master_loses_nothing_and_drops_no_worker(demo_site, tmp_path):
+    """The master stopped (SIGSTOP) for a while, as a long commit would stall it, again
+    and again during a crawl: shorter than ``WORKER_HEARTBEAT_TIMEOUT`` it must drop no
+    worker and fetch nothing twice; longer (the last stop), the crawl must stay correct.
+    Every URL fetched and recorded once, no two requests to one host at once."""
+    server = demo_site(pages=400, hosts=3, latency=0.15)
+    master, workers, settings = start_standalone(tmp_path, server, 2)
+    stops = [1.5, 2.0, 2.4, 6.0]  # the heartbeat timeout is 3 s
+    try:
+        for stopped in stops:
+            mark = len(server.requests)
+            wait_until(lambda: master.poll() is not None or len(server.requests) > mark + 15,
+                       60, message="requests before the stop")
+            if master.poll() is not None:
+                break
+            os.kill(master.pid, signal.SIGSTOP)
+            try:
+                time.sleep(stopped)   # the stop is the fault itself, not a wait for something
+            finally:
+                os.kill(master.pid, signal.SIGCONT)
+            if stopped < settings["WORKER_HEARTBEAT_TIMEOUT"]:
+                short_log = read(tmp_path / "master.log")
+        status = master.wait(120)
+    finally:
+        for proc in [master] + workers:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+    master_log = read(tmp_path / "master.log")
+    assert status == 0, master_log[-3000:]
+    fetched = server.fetched()
+    _assert_complete(server, fetched)
+    assert overlaps(server) == []
+    returned = set(RETURNED.findall(master_log))
+    assert {u for u, n in fetched.items() if n > 1} <= returned
+    with open(str(tmp_path / "crawl.jsonl")) as lines:
+        urls = [json.loads(line)["url"] for line in lines if line.strip()]
+    assert sorted(urls) == sorted(server.expected_urls())
+    print("\nstalled master: returned leases %d; log:\n%s" % (
+        len(returned), "\n".join(l for l in master_log.splitlines()
+                                 if "dropped" in l or "unclaimed" in l or "expired" in l)))
