@@ -163,28 +163,30 @@ def test_a_standalone_worker_survives_stop_and_wake_during_a_crawl(demo_site, tm
 
 
 @pytest.mark.timeout(150)
-def test_a_stalled_master_loses_nothing_and_drops_no_worker(demo_site, tmp_path):
-    """The master stopped (SIGSTOP) for a while, as a long commit would stall it, again
-    and again during a crawl: shorter than ``WORKER_HEARTBEAT_TIMEOUT`` it must drop no
-    worker and fetch nothing twice; longer (the last stop), the crawl must stay correct.
-    Every URL fetched and recorded once, no two requests to one host at once."""
+def test_a_stalled_master_judges_nobody_by_the_silence_of_its_own_stall(demo_site, tmp_path):
+    """The master stopped (SIGSTOP: its event loop and libzmq's I/O thread, as a long
+    commit or a paused machine would block it) four times during a crawl, the last time
+    for twice ``WORKER_HEARTBEAT_TIMEOUT``.  What the workers sent meanwhile is read
+    before anything is judged by silence: no worker is dropped, no claimed dispatch is
+    returned as unclaimed, and the crawl is complete and recorded once.  (Stopped longer
+    than ``ZEROMQ_HEARTBEAT_TIMEOUT``, the master loses its connections: a dispatch still
+    in its send queue reaches its worker past its claim deadline and returns unclaimed,
+    unfetched; a result sent into a dropped connection is lost, and its URL fetched again
+    once its lease expires, logged -- as for any cut link.)"""
     server = demo_site(pages=400, hosts=3, latency=0.15)
     master, workers, settings = start_standalone(tmp_path, server, 2)
-    stops = [1.5, 2.0, 2.4, 6.0]  # the heartbeat timeout is 3 s
+    stops = [1.5, 2.0, 2.4, 2 * settings["WORKER_HEARTBEAT_TIMEOUT"]]
     try:
         for stopped in stops:
             mark = len(server.requests)
             wait_until(lambda: master.poll() is not None or len(server.requests) > mark + 15,
                        60, message="requests before the stop")
-            if master.poll() is not None:
-                break
+            assert master.poll() is None, read(tmp_path / "master.log")[-3000:]
             os.kill(master.pid, signal.SIGSTOP)
             try:
                 time.sleep(stopped)   # the stop is the fault itself, not a wait for something
             finally:
                 os.kill(master.pid, signal.SIGCONT)
-            if stopped < settings["WORKER_HEARTBEAT_TIMEOUT"]:
-                short_log = read(tmp_path / "master.log")
         status = master.wait(120)
     finally:
         for proc in [master] + workers:
@@ -193,14 +195,13 @@ def test_a_stalled_master_loses_nothing_and_drops_no_worker(demo_site, tmp_path)
             proc.wait(10)
     master_log = read(tmp_path / "master.log")
     assert status == 0, master_log[-3000:]
+    assert "silent for" not in master_log and "dropped" not in master_log
+    assert "the claim report was late" not in master_log   # claimed, then returned
+    assert master_log.count("the event loop was blocked") >= len(stops)
     fetched = server.fetched()
     _assert_complete(server, fetched)
     assert overlaps(server) == []
-    returned = set(RETURNED.findall(master_log))
-    assert {u for u, n in fetched.items() if n > 1} <= returned
+    assert {u for u, n in fetched.items() if n > 1} <= set(RETURNED.findall(master_log))
     with open(str(tmp_path / "crawl.jsonl")) as lines:
         urls = [json.loads(line)["url"] for line in lines if line.strip()]
     assert sorted(urls) == sorted(server.expected_urls())
-    print("\nstalled master: returned leases %d; log:\n%s" % (
-        len(returned), "\n".join(l for l in master_log.splitlines()
-                                 if "dropped" in l or "unclaimed" in l or "expired" in l)))

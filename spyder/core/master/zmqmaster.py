@@ -63,6 +63,16 @@ _DRAIN_AFTER_ACKS = 1.0
 _MAX_DISPATCH_SLEEP = 300.0
 #: Seconds between two looks at how late the event loop runs its timers.
 _LAG_PROBE = 0.05
+#: Seconds between two housekeeping ticks (leases, claims, silent workers, checkpoints).
+_HOUSEKEEPING = 0.25
+#: A housekeeping tick this long after the one before finds that the loop was blocked
+#: (a long commit, the process stopped): for ``WORKER_HEARTBEAT_INTERVAL`` plus
+#: ``_STALL_GRACE`` seconds after it, nothing is judged by silence -- the workers'
+#: heartbeats, claims and results of that time are still to be read (with the process
+#: stopped, libzmq's I/O thread did not read either, and connections past
+#: ``ZEROMQ_HEARTBEAT_TIMEOUT`` were dropped: a worker sends again once it reconnected).
+_STALL = 1.0
+_STALL_GRACE = 1.0
 
 
 class ZmqMaster:
@@ -121,6 +131,8 @@ class ZmqMaster:
                                 self._hand_back)
         self.loop_lag_max = 0.0      # worst lateness of the lag probe: the longest blocking call
         self._lag_probe_at = None
+        self._housekeeping_at = None  # the last housekeeping tick
+        self._judge_from = 0.0        # no silence judged before (after a stall)
         #: the console's address once it listens (in ``stats()`` for supervisors)
         self.console_url = None
 
@@ -146,7 +158,7 @@ class ZmqMaster:
         self._in.on_recv(self._receive)
         self.running = True
         settings = self._settings
-        self._add_timer(self._housekeeping, 0.25)
+        self._add_timer(self._housekeeping, _HOUSEKEEPING)
         self._add_timer(self._probe_lag, _LAG_PROBE)
         self._add_timer(self._hello_if_alone, settings.MASTER_HELLO_INTERVAL)
         self._add_timer(self._status, settings.MASTER_STATUS_INTERVAL)
@@ -483,12 +495,20 @@ class ZmqMaster:
 
     def _housekeeping(self):
         now = self._clock()
-        returns = self._returns
-        returned = returns.expire_leases(now)
-        returned = returns.expire_unclaimed(now) or returned
-        returned = returns.expire_workers(now) or returned
-        if returned:
-            self._after_result()
+        if self._housekeeping_at is not None and now - self._housekeeping_at > _STALL:
+            grace = self._settings.WORKER_HEARTBEAT_INTERVAL + _STALL_GRACE
+            log.info("zmqmaster::the event loop was blocked for %.1f s: leases, claims and "
+                     "silent workers are judged again %.1f s from now, once what came "
+                     "meanwhile is read", now - self._housekeeping_at - _HOUSEKEEPING, grace)
+            self._judge_from = now + grace
+        self._housekeeping_at = now
+        if now >= self._judge_from:
+            returns = self._returns
+            returned = returns.expire_leases(now)
+            returned = returns.expire_unclaimed(now) or returned
+            returned = returns.expire_workers(now) or returned
+            if returned:
+                self._after_result()
         try:
             self._frontier.checkpoint()
         except Exception:
