@@ -111,6 +111,14 @@ def start_standalone(tmp_path, server, workers, **overrides):
     return master, [spawn("worker", "worker%d.log" % i) for i in range(workers)], settings
 
 
+def _reap(procs):
+    """Kill those of ``procs`` still running, and wait for all."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
 def read(path):
     with open(str(path), errors="replace") as f:
         return f.read()
@@ -142,10 +150,7 @@ def test_a_standalone_worker_survives_stop_and_wake_during_a_crawl(demo_site, tm
                 break
         status = master.wait(120)
     finally:
-        for proc in [master] + workers:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
+        _reap([master] + workers)
     master_log = read(tmp_path / "master.log")
     worker_log = read(tmp_path / "worker0.log")
     assert status == 0, master_log[-3000:]
@@ -189,10 +194,7 @@ def test_a_stalled_master_judges_nobody_by_the_silence_of_its_own_stall(demo_sit
                 os.kill(master.pid, signal.SIGCONT)
         status = master.wait(120)
     finally:
-        for proc in [master] + workers:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
+        _reap([master] + workers)
     master_log = read(tmp_path / "master.log")
     assert status == 0, master_log[-3000:]
     assert "silent for" not in master_log and "dropped" not in master_log
