@@ -315,8 +315,8 @@ BLOOM_PACE = 4
 #: Once ``seen_recent`` is due to go into ``seen``, its keys move a slice per commit (see
 #: ``SQLiteStore._move_step``): at least ``SEEN_MOVE_STEP_MIN`` per commit, at a pace that
 #: moves them all while ``SEEN_MOVE_SPREAD`` merges' worth of URLs arrive.  In one pass,
-#: the move was the master's longest pause (11.5 s at 10^7 URLs, growing with ``seen``:
-#: past ``WORKER_HEARTBEAT_TIMEOUT`` near 10^8).
+#: the move was the master's longest pause, growing with ``seen``: 10.8 s at 1.7 x 10^7
+#: URLs, 33.5 s at 10^8 (past ``WORKER_HEARTBEAT_TIMEOUT``).
 SEEN_MOVE_STEP_MIN = 1 << 15
 SEEN_MOVE_SPREAD = 2
 
@@ -663,9 +663,10 @@ class SQLiteStore(LocalStore):
 
         The slices are consecutive key ranges, so ``seen``'s pages are written in key
         order, each once for all the keys it takes, as in one ordered pass, and a commit
-        costs ~0.8 µs per key moved (at 10^7 URLs) instead of one pause for all of them.  A key is in one
-        level at any time (moved by the statement pair of one transaction); keys merged
-        into ``seen_recent`` behind the cut meanwhile stay there for the next move."""
+        costs ~0.8 µs per key moved (at 10^7 URLs) instead of one pause for all of them.
+        A key is in one level at any time (moved by the statement pair of one
+        transaction); keys merged into ``seen_recent`` behind the cut meanwhile stay
+        there for the next move."""
         self._begin()
         move = self._move
         step, bounds, args = move.next_slice(self._next_seq, SEEN_MOVE_STEP_MIN, move.pace)
