@@ -4,6 +4,7 @@
     python benchmarks/bench_faults.py netns       # namespaces: 90 s SIGSTOP, 20 s link cut,
                                                   # SIGKILL while the link is down (root)
     python benchmarks/bench_faults.py standalone  # 20 SIGSTOP/SIGCONT cycles of 5-40 s
+    python benchmarks/bench_faults.py standalone --victim master   # the master stopped
 
 ``kill``: the static nginx site of ``bench_nginx.py`` (``--pages`` 2,000 over ``--hosts``
 10, ``FRONTIER_HOST_CONCURRENCY`` 8, everything else at its defaults, so
@@ -23,7 +24,10 @@ longest stretch with nothing served.
 ``standalone``: a standalone ``spyder master`` and two ``spyder worker`` processes over tcp
 on 127.0.0.1 crawling the demo site (400 ms per answer, so that the crawl outlasts the
 cycles); one worker is stopped for a random 5-40 s and woken 20 times (2-5 s awake in
-between).  It must survive all of them; the crawl is judged as above.
+between).  It must survive all of them; the crawl is judged as above.  With ``--victim
+master`` the master is the one stopped (a machine paused, a commit that blocks it): the
+figures then count the workers it dropped on waking and the claimed dispatches it
+returned as unclaimed (``the claim report was late``).
 
 Everything runs on 127.0.0.1 or in namespaces this script creates (and removes).
 """
@@ -248,7 +252,7 @@ def bench_standalone(args):
     rng = random.Random(args.seed)
     cycles = []
     master, workers, _ = test_faults.start_standalone(work, server, 2)
-    victim = workers[0]
+    victim = master if args.victim == "master" else workers[0]
     try:
         while len(server.requests) < 20:
             time.sleep(0.1)
@@ -294,11 +298,13 @@ def bench_standalone(args):
         "repeats_not_returned": sum(1 for u, n in fetched.items() if n > 1 and u not in returned),
         "returned_leases": len(returned),
         "unclaimed_returned": len(re.findall("returned unclaimed", master_log)),
+        "workers_dropped": master_log.count(", dropped; "),
+        "claimed_returned": master_log.count("the claim report was late"),
         "longest_idle_s": round(max(b - a for a, b in zip(starts, starts[1:])), 2),
         "stopped_total_s": round(sum(c["stopped_s"] for c in cycles), 1),
     }
     shutil.rmtree(str(work), ignore_errors=True)
-    print("standalone: %s" % json.dumps(result))
+    print("standalone (%s stopped): %s" % (args.victim, json.dumps(result)))
     return result
 
 
@@ -314,6 +320,8 @@ def main(argv=None):
                         help="netns: heartbeats, leases and slots at their defaults")
     parser.add_argument("--standalone-pages", type=int, default=4000)
     parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--victim", choices=("worker", "master"), default="worker",
+                        help="standalone: the process stopped and woken")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--json", help="write the figures here")
