@@ -181,17 +181,15 @@ def merge_bytes(path, hosts, new_urls, work, recent_share=0.0):
 
 def _fill_seen_recent(path, share):
     """Move ``share`` of the keys of ``seen`` (those whose low 10 bits are below
-    ``share * 1024``: random keys) into ``seen_recent``, and count the levels again."""
+    ``share * 1024``: random keys) into ``seen_recent``; the store counts both levels
+    again when it opens the file (its ``seen_levels`` is dropped)."""
     db = sqlite3.connect(path, isolation_level=None)
     cut = round(share * 1024)
     db.execute("BEGIN")
     db.execute("INSERT INTO seen_recent (fp, seq) SELECT fp, seq FROM seen WHERE (fp & 1023) < ?",
                (cut,))
     db.execute("DELETE FROM seen WHERE (fp & 1023) < ?", (cut,))
-    levels = [db.execute("SELECT COUNT(*) FROM %s" % table).fetchone()[0]
-              for table in ("seen", "seen_recent")]
-    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seen_levels', ?)",
-               (json.dumps(levels),))
+    db.execute("DELETE FROM meta WHERE key = 'seen_levels'")
     db.execute("COMMIT")
     db.close()
 

@@ -337,7 +337,7 @@ def test_every_admitted_url_is_found_again_through_the_bloom_filter(tmp_path, mo
     store._cur.execute("ROLLBACK")
     store._db.close()
     store._release()
-    monkeypatch.setattr(sqlite_store, "_BLOOM_LOUD", 1)
+    monkeypatch.setattr(sqlite_store, "_LOUD_KEYS", 1)
     caplog.clear()
     reopened = SQLiteMultipleHostUriQueue(path)
     assert "Bloom filter" not in caplog.text  # read as the last commit left it, not built
@@ -405,7 +405,7 @@ def test_a_larger_filter_is_filled_a_slice_per_commit_while_the_old_one_serves(
 def test_a_stale_or_missing_bloom_filter_is_built_again_from_seen(tmp_path, monkeypatch, caplog,
                                                                  damage):
     _merge_batch(monkeypatch, 300)
-    monkeypatch.setattr(sqlite_store, "_BLOOM_LOUD", 1)
+    monkeypatch.setattr(sqlite_store, "_LOUD_KEYS", 1)
     path = str(tmp_path / "state.db")
     rng = random.Random(9)
     urls = ["http://h.example/%d" % i for i in range(3000)]
@@ -491,7 +491,7 @@ def test_seen_recent_moves_into_seen_a_slice_per_commit_and_a_crash_loses_one_sl
     _merge_batch(monkeypatch, 300)
     monkeypatch.setattr(sqlite_store, "SEEN_MOVE_STEP_MIN", 50)
     monkeypatch.setattr(sqlite_store, "SEEN_MOVE_SPREAD", 8)  # slow: many commits per move
-    monkeypatch.setattr(sqlite_store, "_BLOOM_LOUD", 1)
+    monkeypatch.setattr(sqlite_store, "_LOUD_KEYS", 1)
     caplog.set_level("INFO")
     path = str(tmp_path / "state.db")
     rng = random.Random(3)
@@ -505,14 +505,16 @@ def test_seen_recent_moves_into_seen_a_slice_per_commit_and_a_crash_loses_one_sl
         move = store._move
         if move is not None and move.after is not None and not crashed and len(cuts) >= 3:
             # a crash with one step done and not committed: that step is lost
-            committed = (list(store._levels), move.after)
+            before = move.after
             store.commit({})  # holds the last 150 URLs and the next step
-            assert store._move is not None and store._move.after > committed[1]
+            assert store._move is not None and store._move.after > before
+            committed = (list(store._levels), store._move.after)
             store._move_step()  # not committed
+            assert store._move is None or store._move.after > committed[1]
             store._db.close()
             store._release()
             store = SQLiteMultipleHostUriQueue(path)
-            assert store._move.after > committed[1]  # the committed step, not the lost one
+            assert (store._levels, store._move.after) == committed  # not the lost step
             assert store._levels == _level_counts(store) == store._get_meta("seen_levels")
             crashed = True
             continue

@@ -222,8 +222,9 @@ _QUEUE_HEAD = (
     "ORDER BY s.next_date, s.priority, s.seq")
 #: Fingerprints looked up per statement (SQLite allows 32766 parameters).
 _LOOKUP_CHUNK = 400
-#: Building a Bloom filter of at least this many keys is logged (with progress).
-_BLOOM_LOUD = 1 << 20
+#: Work on the merged keys of a store holding at least this many is logged: building or
+#: filling a Bloom filter (a build with progress), moving ``seen_recent`` into ``seen``.
+_LOUD_KEYS = 1 << 20
 
 
 #: The hashes' initial states, copied for each URL (a copy costs less than a new object
@@ -497,7 +498,7 @@ class SQLiteStore(LocalStore):
         bloom = BloomFilter(blocks_for(max(GROWTH * keys, SEEN_BATCH_MIN), self._bloom_bits),
                             self._bloom_bits)
         started = last_log = time.monotonic()
-        loud = keys >= _BLOOM_LOUD
+        loud = keys >= _LOUD_KEYS
         if loud:
             say("frontier::building the Bloom filter of the URL-seen test (%s) from %d "
                 "fingerprints: %.1f MB", why, keys, len(bloom) / 1e6)
@@ -537,7 +538,7 @@ class SQLiteStore(LocalStore):
         self._filling = _FilterFill(
             BloomFilter(blocks_for(GROWTH * keys, self._bloom_bits), self._bloom_bits),
             self._next_seq)
-        if keys >= _BLOOM_LOUD:
+        if keys >= _LOUD_KEYS:
             log.info("frontier::%d merged fingerprints, the Bloom filter has room for %d: "
                      "filling one of %.1f MB at each commit", keys, bloom.room,
                      len(self._filling.bloom) / 1e6)
@@ -567,7 +568,7 @@ class SQLiteStore(LocalStore):
         if last is None:
             self._filling = None
             self._store_bloom(fill.bloom)
-            if sum(self._levels) >= _BLOOM_LOUD:
+            if sum(self._levels) >= _LOUD_KEYS:
                 log.info("frontier::the larger Bloom filter is in use (filled over %d "
                          "commits in %.1f s)", fill.commits,
                          time.monotonic() - fill.started)
@@ -652,7 +653,7 @@ class SQLiteStore(LocalStore):
         pace = -(-recent // (SEEN_MOVE_SPREAD * self._seen_batch()))
         self._move = _Move(None, pace, self._next_seq)
         self._set_meta("seen_move", {"after": None, "pace": pace})
-        if sum(self._levels) >= _BLOOM_LOUD:
+        if sum(self._levels) >= _LOUD_KEYS:
             log.info("frontier::moving seen_recent (%d keys) into seen (%d keys), %d keys per "
                      "new URL per commit", recent, self._levels[0], pace)
 
@@ -688,7 +689,7 @@ class SQLiteStore(LocalStore):
         if last is None:
             self._move = None
             self._set_meta("seen_move", None)
-            if sum(self._levels) >= _BLOOM_LOUD:
+            if sum(self._levels) >= _LOUD_KEYS:
                 log.info("frontier::seen_recent moved into seen (%d keys) over %d commits in "
                          "%.1f s", self._levels[0], move.commits,
                          time.monotonic() - move.started)
