@@ -28,7 +28,10 @@ def _check_same(index, model, absent):
         assert list(ordered.items()) == sorted(model.items())
         assert list(ordered.keys()) == sorted(model)
         for last in sorted(model)[::max(1, len(model) // 7)] + [-(1 << 63), (1 << 63) - 1]:
-            assert list(ordered.keys(last)) == [key for key in sorted(model) if key <= last]
+            stop = ordered.after(last)
+            assert list(ordered.keys(0, stop)) == [key for key in sorted(model) if key <= last]
+            assert list(ordered.items(stop)) == [item for item in sorted(model.items())
+                                                 if item[0] > last]
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -15,8 +15,9 @@ from spyder.core.store import sqlite as sqlite_store
 from spyder.core.store.bloom import BloomFilter, blocks_for
 from spyder.core.store.memory import MemoryStore
 from spyder.core.store.protocol import StoreError, UriRow
-from spyder.core.store.sqlite import (SQLiteMultipleHostUriQueue, SQLiteStore, check_bits,
-                                      fingerprint, seen_check, seen_seq, seen_value, url_keys)
+from spyder.core.store.sqlite import (SCHEMA_VERSION, SQLiteMultipleHostUriQueue, SQLiteStore,
+                                      check_bits, fingerprint, seen_check, seen_seq, seen_value,
+                                      url_keys)
 
 
 class Clock:
@@ -247,7 +248,7 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
     path = str(tmp_path / "state.db")
     _v1_file(path)
     store = SQLiteMultipleHostUriQueue(path)
-    assert "migrating it to version 4" in caplog.text
+    assert "migrating it to version %d" % SCHEMA_VERSION in caplog.text
     assert store.state()["counters"] == {"known": 3}
     assert store.find("http://a/1").etag == '"x"' and store.find("http://a/2").reason == "status"
     assert [r.url for r in store.queue_head(1, 5)] == ["http://a/3", "http://a/1"]
@@ -259,8 +260,8 @@ def test_a_schema_1_file_is_migrated_with_a_backup(tmp_path, caplog):
     assert version == ("1",)
     assert backup.execute("SELECT COUNT(*) FROM urls").fetchone() == (3,)
     backup.close()
-    reopened = SQLiteStore(path)  # version 4 now: no second migration
-    assert reopened._get_meta("schema_version") == 4 and len(reopened) == 4
+    reopened = SQLiteStore(path)  # the current version now: no second migration
+    assert reopened._get_meta("schema_version") == SCHEMA_VERSION and len(reopened) == 4
     values = reopened._cur.execute("SELECT u.url, s.seq FROM seen AS s JOIN urls AS u "
                                    "ON u.seq = s.seq & 4294967295").fetchall()
     assert len(values) == 3 and all(seen_check(v) == check_bits(u) for u, v in values)
@@ -412,6 +413,7 @@ def test_a_stale_or_missing_bloom_filter_is_built_again_from_seen(tmp_path, monk
     store = SQLiteMultipleHostUriQueue(path)
     store.queue_id("a")
     _admit_many(store, urls[:1500], rng)
+    store.commit({})  # the merge the last one started
     store.close()
     if damage == "stale":  # merged by a Spyder without the filter: seen moved on
         older = SQLiteMultipleHostUriQueue(path, bloom_bits=0)
@@ -538,6 +540,96 @@ def test_seen_recent_moves_into_seen_a_slice_per_commit_and_a_crash_loses_one_sl
     reopened.close()
 
 
+def _check_merge_state(store, urls):
+    """Every stored URL's key is in exactly one place -- the levels, the part of a merge
+    under way not merged yet, the fresh index -- the counts and the filter agree, and
+    every row due has one schedule entry, in ``temp.fresh_schedule`` exactly when it is
+    above the merge's ``upto`` (the schedule's mark)."""
+    keys = _seen_keys(store)
+    assert len(keys) == len(set(keys)) == sum(store._levels)
+    assert _level_counts(store) == store._levels == store._get_meta("seen_levels")
+    merge = store._merge
+    pending = [] if merge is None else [fp for fp in merge.index if merge.after is None
+                                        or fp > merge.after]
+    assert set(keys).isdisjoint(pending) and set(keys).isdisjoint(store._fresh)
+    assert set(pending).isdisjoint(store._fresh)
+    rows = store._cur.execute("SELECT seq, url FROM urls").fetchall()
+    assert len(keys) + len(pending) + len(store._fresh) == len(rows)
+    assert all(store._bloom.may_contain(fp) for fp in keys)
+    upto = store._get_meta("seen_mark", 0) if merge is None else merge.upto
+    assert store._get_meta("seen_merge") == (None if merge is None else {
+        "upto": merge.upto, "after": merge.after, "pace": merge.pace})
+    due = store._cur.execute("SELECT queue, next_date, priority, seq FROM urls WHERE "
+                             "next_date IS NOT NULL ORDER BY seq").fetchall()
+    scheduled = store._cur.execute("SELECT queue, next_date, priority, seq FROM schedule "
+                                   ).fetchall()
+    fresh = store._cur.execute("SELECT * FROM temp.fresh_schedule").fetchall()
+    assert sorted(scheduled + fresh, key=lambda e: e[3]) == due
+    assert all(entry[3] > upto for entry in fresh)
+    assert all(store.find(u) is not None for u in urls[::17])
+
+
+def test_a_merge_goes_into_seen_recent_a_slice_per_commit_and_a_crash_loses_one_slice(
+        tmp_path, monkeypatch, caplog):
+    """The fresh keys go into seen_recent in key order, a slice per commit, while new URLs
+    arrive and rows are recorded: at every commit each key is in one place and every URL
+    is found; a crash with one step and some URLs not committed reopens at the last
+    committed slice, loses those URLs only, and the merge goes on."""
+    _merge_batch(monkeypatch, 1500)
+    monkeypatch.setattr(sqlite_store, "SEEN_MERGE_STEP_MIN", 10)
+    monkeypatch.setattr(sqlite_store, "SEEN_MERGE_SPREAD", 1)  # slow: many commits per merge
+    monkeypatch.setattr(sqlite_store, "_LOUD_KEYS", 1)
+    caplog.set_level("INFO")
+    path = str(tmp_path / "state.db")
+    rng = random.Random(11)
+    urls = ["http://h%d.example/%d" % (i % 3, i) for i in range(9000)]
+    store = SQLiteMultipleHostUriQueue(path)
+    for q in "abc":
+        store.queue_id(q)
+    cuts, crashed, admitted = [], False, 0
+    for start in range(0, len(urls), 60):
+        batch = [UriRow(u, 1 + i % 3, next_date=float(i % 7)) for i, u in
+                 enumerate(urls[start:start + 60], start)]
+        store.admit(batch + [UriRow(rng.choice(urls[:start + 1]), 1) for _ in range(5)])
+        for url in rng.sample(urls[:start + 60], 3):  # recorded: their entries move
+            row = store.find(url)
+            store.record(row._replace(next_date=None if rng.random() < 0.5 else 9.5,
+                                      status=200))
+        admitted = start + 60
+        merge = store._merge
+        if merge is not None and merge.after is not None and not crashed and len(cuts) >= 5:
+            store.commit({})  # holds the last URLs and the next slice
+            committed = (list(store._levels), store._merge.upto, store._merge.after)
+            store._merge_step()  # not committed
+            store.admit([UriRow("http://lost.example/%d" % i, 1, next_date=0.0)
+                         for i in range(20)])
+            store._cur.execute("ROLLBACK")  # a crash: what was not committed is gone
+            store._db.close()
+            store._release()
+            store = SQLiteMultipleHostUriQueue(path)
+            assert (store._levels, store._merge.upto, store._merge.after) == committed
+            assert store.find("http://lost.example/3") is None
+            _check_merge_state(store, urls[:admitted])
+            crashed = True
+            continue
+        store.commit({})
+        merge = store._merge
+        if merge is not None and merge.after is not None:
+            assert not cuts or merge.after > cuts[-1] or merge.commits == 1
+            cuts.append(merge.after)
+        _check_merge_state(store, urls[:admitted])
+    assert crashed and len(cuts) >= 20
+    assert "fresh URLs merged into seen_recent over" in caplog.text
+    assert store.admit([UriRow(u, 1) for u in urls]) == []
+    store._finish_merge()
+    _check_merge_state(store, urls)
+    store.close()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    _check_merge_state(reopened, urls)
+    assert reopened.admit([UriRow(u, 1) for u in urls]) == []
+    reopened.close()
+
+
 def _file_of_700(tmp_path, monkeypatch):
     """A state file with one queue, merging every 100 fresh URLs, and the 700 URLs the
     upgrade tests admit: ``(path, urls, store)``."""
@@ -562,8 +654,8 @@ def test_a_schema_2_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
     merged = db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
     db.close()
     reopened = SQLiteMultipleHostUriQueue(path)
-    assert "schema version 2: upgraded to 4" in caplog.text
-    assert reopened._get_meta("schema_version") == 4 and reopened._levels == [merged, 0]
+    assert "schema version 2: upgraded to %d" % SCHEMA_VERSION in caplog.text
+    assert reopened._get_meta("schema_version") == SCHEMA_VERSION and reopened._levels == [merged, 0]
     assert reopened.admit([UriRow(u, 1) for u in urls]) == []
     reopened.close()
 
@@ -585,6 +677,7 @@ def test_a_schema_3_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
     path, urls, store = _file_of_700(tmp_path, monkeypatch)
     _admit_many(store, urls[:650], random.Random(4), 3)
     store.commit({"step": 1})
+    store._finish_merge()
     store.admit([UriRow(u, 1, next_date=0.0) for u in urls[650:]])
     fresh = len(store._fresh)
     store.close()
@@ -595,8 +688,8 @@ def test_a_schema_3_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
     assert len(bare) == 700 - fresh and max(bare)[0] < 2 ** 32
     db.close()
     reopened = SQLiteMultipleHostUriQueue(path)
-    assert "schema version 3: upgraded to 4" in caplog.text
-    assert reopened._get_meta("schema_version") == 4 and reopened.state() == {"step": 1}
+    assert "schema version 3: upgraded to %d" % SCHEMA_VERSION in caplog.text
+    assert reopened._get_meta("schema_version") == SCHEMA_VERSION and reopened.state() == {"step": 1}
     # upgraded in place: the old values are kept as they were, without check bits
     assert reopened._cur.execute(
         "SELECT seq FROM seen UNION ALL SELECT seq FROM seen_recent").fetchall() == bare
@@ -609,7 +702,7 @@ def test_a_schema_3_file_is_upgraded_in_place(tmp_path, monkeypatch, caplog):
     reopened.commit({})
     reopened.close()
     again = SQLiteMultipleHostUriQueue(path)
-    assert "upgraded" not in caplog.text.split("upgraded to 4", 1)[1]  # once only
+    assert "upgraded" not in caplog.text.split("upgraded to %d" % SCHEMA_VERSION, 1)[1]  # once
     reads = _text_reads(again)
     assert again.admit([UriRow(u, 1) for u in more]) == []
     assert all(again.find(u).url == u for u in more)
@@ -653,7 +746,7 @@ def test_a_schema_3_seq_of_2_32_or_more_is_not_read_as_check_bits(tmp_path, capl
         ("UPDATE meta SET value = ? WHERE key = 'seen_mark'", (str(far),)),
         ("DELETE FROM meta WHERE key IN ('seen_levels', 'bloom')",)])
     reopened = SQLiteMultipleHostUriQueue(path)
-    assert "schema version 3: upgraded to 4" in caplog.text
+    assert "schema version 3: upgraded to %d" % SCHEMA_VERSION in caplog.text
     assert reopened.find("http://a/far").rowid == far
     assert reopened.find("http://a/1").rowid == 1
     new = reopened.admit([UriRow(u, 1, next_date=0.0) for u in ("http://a/far", "http://a/2")])

@@ -171,14 +171,17 @@ class KeyOrder:
     def __len__(self):
         return len(self._packed)
 
-    def items(self):
-        """``(key, value)`` in key order (a generator)."""
+    def items(self, start=0, stop=None):
+        """``(key, value)`` of the entries from position ``start`` to ``stop``, in key order
+        (a generator)."""
         bits, mask = self._bits, (1 << self._bits) - 1
-        return (((x >> bits) - _OFFSET, x & mask) for x in self._packed)
+        return (((x >> bits) - _OFFSET, x & mask) for x in islice(self._packed, start, stop))
 
-    def keys(self, last=None):
-        """The keys in order (a generator); with ``last``, only those up to it."""
-        bits, packed = self._bits, self._packed
-        if last is not None:  # the entries before the first one past key ``last``
-            packed = islice(packed, bisect_left(packed, (last + _OFFSET + 1) << bits))
-        return ((x >> bits) - _OFFSET for x in packed)
+    def keys(self, start=0, stop=None):
+        """The keys from position ``start`` to ``stop``, in order (a generator)."""
+        bits = self._bits
+        return ((x >> bits) - _OFFSET for x in islice(self._packed, start, stop))
+
+    def after(self, key):
+        """The position of the first entry whose key is above ``key``."""
+        return bisect_left(self._packed, (key + _OFFSET + 1) << self._bits)

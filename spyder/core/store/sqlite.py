@@ -96,9 +96,10 @@ from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SI
 
 log = logging.getLogger("spyder.frontier")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: ``meta`` keys that are the store's own, not the frontier's checkpoint state.
-_OWN_META = ("schema_version", "clean", "seen_mark", "seen_levels", "seen_move", "bloom")
+_OWN_META = ("schema_version", "clean", "seen_mark", "seen_levels", "seen_merge", "seen_move",
+             "bloom")
 
 #: The tables of ``urls`` and what depends on it, in layout 4 (see the module docstring).
 #: ``seen.seq`` and ``seen_recent.seq`` hold ``seen_value(seq, check)``, not the bare seq.
@@ -321,6 +322,13 @@ BLOOM_PACE = 4
 SEEN_MOVE_STEP_MIN = 1 << 15
 SEEN_MOVE_SPREAD = 2
 
+#: A merge of the fresh fingerprints into ``seen_recent`` goes a slice per commit too (see
+#: ``SQLiteStore._merge_step``): at least ``SEEN_MERGE_STEP_MIN`` keys per commit, at a
+#: pace that merges them all while ``1 / SEEN_MERGE_SPREAD`` of the next batch arrives.
+#: In one commit, it was the longest pause left: 4.3 s at 10^7 URLs, ~11 s at 10^8.
+SEEN_MERGE_STEP_MIN = 1 << 15
+SEEN_MERGE_SPREAD = 2
+
 #: How the state file is set up, on purpose (docs/frontier.md, "The state file"):
 #: 4 KiB pages (the OS page; a random write dirties one); WAL with ``synchronous=NORMAL``
 #: (a commit is not fsynced -- a killed process loses nothing committed, a power cut
@@ -383,6 +391,9 @@ class SQLiteStore(LocalStore):
         self._filling = None
         #: Keys in ``seen`` and in ``seen_recent`` (``meta["seen_levels"]``).
         self._levels = [0, 0]
+        #: The merge of fresh fingerprints into ``seen_recent`` under way (``_Merge``), or
+        #: None.
+        self._merge = None
         #: The move of ``seen_recent`` into ``seen`` under way (``_Move``), or None.
         self._move = None
         try:
@@ -392,9 +403,9 @@ class SQLiteStore(LocalStore):
             version = self._schema_version()
             if version == 1:
                 migrate_v1(self, db_name)
-            elif version not in (None, 2, 3, SCHEMA_VERSION):
+            elif version not in (None, 2, 3, 4, SCHEMA_VERSION):
                 raise StoreError("state file has schema version %r, this Spyder reads %d (and "
-                                 "upgrades 1, 2 and 3); use a new FRONTIER_STATE_FILE"
+                                 "upgrades 1 to 4); use a new FRONTIER_STATE_FILE"
                                  % (version, SCHEMA_VERSION))
             self._begin()
             for statement in _SCHEMA:
@@ -410,6 +421,10 @@ class SQLiteStore(LocalStore):
                 log.warning("frontier::state file has schema version 3: upgraded to %d (check "
                             "bits next to seq in the URL-seen test for the URLs from now on); "
                             "a Spyder before it refuses the file", SCHEMA_VERSION)
+            elif version == 4:  # no merge under way in a file of layout 4: nothing to rewrite
+                log.warning("frontier::state file has schema version 4: upgraded to %d (merges "
+                            "of the URL-seen test's fresh keys a slice per commit); a Spyder "
+                            "before it refuses the file", SCHEMA_VERSION)
             if version in (2, 3):
                 self._mark_plain_seqs()
             if version != SCHEMA_VERSION:
@@ -445,28 +460,38 @@ class SQLiteStore(LocalStore):
         return self._get_meta("schema_version")
 
     def _load_fresh(self):
-        """The URLs stored since the last merge (``seen_mark``) get their fingerprints and
-        schedule entries into ``temp`` again (after an open: memory is not kept)."""
+        """The URLs stored since the last merge (``seen_mark``) get their fingerprints into
+        memory again (after an open: memory is not kept): those of a merge under way
+        (``meta["seen_merge"]``, up to its ``upto``) into its own index, the others into
+        the fresh index, and their schedule entries into ``temp``."""
         cur = self._cur
         for statement in _TEMP_SCHEMA:
             cur.execute(statement)
         cur.execute("DELETE FROM temp.fresh_schedule")
         self._next_seq = (cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0] or 0) + 1
         mark = self._get_meta("seen_mark", 0)
-        fresh = self._fresh = FreshIndex(self._next_seq - 1 - mark)  # fp -> seen_value
+        merge = self._get_meta("seen_merge")
+        upto = mark if merge is None else merge["upto"]
+        merging = FreshIndex(upto - mark)  # fp -> seen_value
+        fresh = self._fresh = FreshIndex(self._next_seq - 1 - upto)
+        # a colliding URL is in seen_collisions, not in an index: its fingerprint is another's
+        colliding = {seq for (seq,) in cur.execute("SELECT seq FROM seen_collisions "
+                                                   "WHERE seq > ?", (mark,))}
         rows = cur.execute("SELECT seq, url FROM urls WHERE seq > ?", (mark,))
         while True:
             chunk = rows.fetchmany(50000)
             if not chunk:
                 break
             fps, checks = url_keys([url for _, url in chunk])
-            # a colliding URL is in seen_collisions: the first one keeps the fingerprint
             for (seq, _), fp, check in zip(chunk, fps, checks):
-                fresh.setdefault(fp, seen_value(seq, check))
+                if seq not in colliding:
+                    (merging if seq <= upto else fresh).setdefault(fp, seen_value(seq, check))
+        if merge is not None:
+            self._merge = _Merge(merging, upto, merge["pace"], self._next_seq, merge["after"])
         cur.execute("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
                     "SELECT queue, next_date, priority, seq FROM urls WHERE seq > ? AND "
-                    "next_date IS NOT NULL AND queue IS NOT NULL", (mark,))
-        self._schedule_triggers(mark)
+                    "next_date IS NOT NULL AND queue IS NOT NULL", (upto,))
+        self._schedule_triggers(upto)
 
     def _load_bloom(self):
         """Read the Bloom filter of ``seen`` from the file, or build it from ``seen`` if
@@ -476,11 +501,11 @@ class SQLiteStore(LocalStore):
             return
         meta = self._get_meta("bloom")
         mark = self._get_meta("seen_mark", 0)
-        if (meta is None or meta.get("mark") != mark
-                or meta.get("bits_per_url") != self._bloom_bits):
+        stale = meta is not None and (meta.get("mark") != mark
+                                      or meta.get("merge") != self._merge_position())
+        if meta is None or stale or meta.get("bits_per_url") != self._bloom_bits:
             self._build_bloom("none in the file" if meta is None else "the one in the file "
-                              "is stale" if meta.get("mark") != mark else "another size",
-                              log.warning)
+                              "is stale" if stale else "another size", log.warning)
             return
         bloom = BloomFilter(meta["blocks"], self._bloom_bits)
         for block, bits in self._cur.execute("SELECT block, bits FROM bloom"):
@@ -574,9 +599,17 @@ class SQLiteStore(LocalStore):
                          time.monotonic() - fill.started)
 
     def _save_bloom_meta(self, mark):
+        """The filter's description, with the merge position it holds the keys of."""
         bloom = self._bloom
-        self._set_meta("bloom", {"mark": mark, "blocks": bloom.blocks, "keys": sum(self._levels),
+        self._set_meta("bloom", {"mark": mark, "merge": self._merge_position(),
+                                 "blocks": bloom.blocks, "keys": sum(self._levels),
                                  "bits_per_url": self._bloom_bits})
+
+    def _merge_position(self):
+        """``[upto, after]`` of the merge under way (its keys up to ``after`` are in
+        ``seen_recent``), or None."""
+        merge = self._merge
+        return None if merge is None else [merge.upto, merge.after]
 
     def _schedule_triggers(self, mark):
         """(Re)create the triggers that keep the schedule entries of rows above and below
@@ -606,45 +639,98 @@ class SQLiteStore(LocalStore):
         (bounded by ``SEEN_BATCH_MIN`` and ``SEEN_BATCH_MAX``)."""
         return max(SEEN_BATCH_MIN, min(SEEN_BATCH_MAX, self._next_seq // 8))
 
-    def _merge_fresh(self):
-        """Move the fresh fingerprints into ``seen_recent`` in key order (and start moving
-        ``seen_recent`` into ``seen`` once it holds ``sqrt(2 * seen * batch)`` keys), the
-        fresh schedule entries into ``schedule``.  Inside the open transaction, so the
-        next commit holds the keys, the filter's blocks and the new ``seen_mark``
-        together.
-
-        ``seen_recent`` keeps a merge from rewriting every page of ``seen`` (the keys are
-        random: each of its pages gets some): ``seen`` is rewritten once per
-        ~``sqrt(2 * seen / batch)`` merges, ``seen_recent`` (smaller) at each."""
+    def _start_merge(self):
+        """Start merging the fresh fingerprints into ``seen_recent``, a key range per commit
+        (``_merge_step``), in the open transaction: their index is kept for the seen test
+        until the merge ends and new URLs go into a new one; the fresh schedule entries
+        move into ``schedule`` now (one ordered ``INSERT ... SELECT``), so the schedule's
+        mark is the merge's ``upto`` at once.  A merge still under way is finished
+        first."""
+        if self._merge is not None:
+            self._finish_merge()
+        if not len(self._fresh):
+            return
         self._begin()
         cur = self._cur
-        entries = self._fresh.in_key_order()
-        added = len(entries)
-        big, recent = self._levels
-        cur.executemany("INSERT INTO seen_recent (fp, seq) VALUES (?, ?)", entries.items())
-        self._levels = [big, recent + added]
-        self._set_meta("seen_levels", self._levels)
-        if self._move is None and recent and (recent + added) ** 2 >= 2 * big * added:
-            self._start_move()
+        upto = self._next_seq - 1
         # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
         # statement journal, which would hold a copy of every page it changes (in memory)
         cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
                     "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule")
         cur.execute("DELETE FROM temp.fresh_schedule")
-        mark = self._next_seq - 1
-        self._set_meta("seen_mark", mark)
-        self._schedule_triggers(mark)
-        self._fresh = FreshIndex(self._seen_batch())
+        self._schedule_triggers(upto)
+        batch = self._seen_batch()
+        pace = -(-len(self._fresh) // max(1, batch // SEEN_MERGE_SPREAD))
+        self._merge = _Merge(self._fresh, upto, pace, self._next_seq)
+        self._set_meta("seen_merge", {"upto": upto, "after": None, "pace": pace})
+        if self._bloom is not None:
+            self._save_bloom_meta(self._get_meta("seen_mark", 0))
+        self._fresh = FreshIndex(batch)
+
+    def _merge_step(self, whole=False):
+        """Merge the next slice of the fingerprints under way (in key order, past the last
+        one merged) into ``seen_recent`` and the Bloom filter, in this commit: ``pace``
+        keys per URL stored since the last step, at least ``SEEN_MERGE_STEP_MIN``; all of
+        them with ``whole``.  The first step sorts them too (~0.6 µs per key).
+
+        The slices are consecutive key ranges, so ``seen_recent``'s pages and the
+        filter's blocks are written in key order, each about once, as in one ordered
+        pass.  The commit holds the keys, the filter's blocks and the position
+        (``meta["seen_merge"]``) together; once all are in, ``seen_mark`` moves to the
+        merge's ``upto``, and ``seen_recent`` starts moving into ``seen`` once it holds
+        ``sqrt(2 * seen * batch)`` keys."""
+        self._begin()
+        merge = self._merge
+        if merge.order is None:
+            merge.order = merge.index.in_key_order()
+            merge.pos = 0 if merge.after is None else merge.order.after(merge.after)
+        order, start = merge.order, merge.pos
+        step = merge.next_slice(self._next_seq, SEEN_MERGE_STEP_MIN, merge.pace)[0]
+        stop = len(order) if whole else min(len(order), start + step)
+        cur = self._cur
+        cur.executemany("INSERT INTO seen_recent (fp, seq) VALUES (?, ?)",
+                        order.items(start, stop))
+        big, recent = self._levels
+        self._levels = [big, recent + stop - start]
+        self._set_meta("seen_levels", self._levels)
+        merge.pos = stop
+        if stop == len(order):
+            self._merge = None
+            self._set_meta("seen_mark", merge.upto)
+            self._set_meta("seen_merge", None)
+            added, recent = len(order), self._levels[1]
+            if self._move is None and recent > added and recent ** 2 >= 2 * big * added:
+                self._start_move()
+            if sum(self._levels) >= _LOUD_KEYS:
+                log.info("frontier::%d fresh URLs merged into seen_recent over %d commits in "
+                         "%.1f s", added, merge.commits, time.monotonic() - merge.started)
+        elif stop > start:
+            merge.after = next(order.keys(stop - 1, stop))
+            self._set_meta("seen_merge", {"upto": merge.upto, "after": merge.after,
+                                          "pace": merge.pace})
         bloom = self._bloom
-        if bloom is not None:  # the filter holds what seen holds, in the same commit
-            bloom.add_sorted(entries.keys())
+        if bloom is not None:  # the filter holds what the levels hold, in the same commit
+            bloom.add_sorted(order.keys(start, stop))
             cur.executemany("INSERT OR REPLACE INTO bloom (block, bits) VALUES (?, ?)",
                             bloom.take_dirty())
-            self._save_bloom_meta(mark)
+            self._save_bloom_meta(self._get_meta("seen_mark", 0))
             filling = self._filling
             if filling is not None and filling.after is not None:  # the keys it has passed
-                filling.bloom.add_sorted(entries.keys(filling.after))  # (it reads the others)
+                passed = min(stop, order.after(filling.after))  # (it reads the others)
+                if passed > start:
+                    filling.bloom.add_sorted(order.keys(start, passed))
             self._grow_bloom()
+
+    def _finish_merge(self):
+        """The rest of the merge under way, in this transaction."""
+        while self._merge is not None:
+            self._merge_step(whole=True)
+
+    def _merge_fresh(self):
+        """A whole merge of the fresh fingerprints in this transaction (one under way
+        first): what ``commit`` spreads over several commits."""
+        self._start_merge()
+        self._finish_merge()
 
     def _start_move(self):
         """Start moving ``seen_recent`` into ``seen``: at a pace that ends the move while
@@ -733,7 +819,9 @@ class SQLiteStore(LocalStore):
         for key, value in state.items():
             self._set_meta(key, value)
         if len(self._fresh) >= self._seen_batch():
-            self._merge_fresh()
+            self._start_merge()
+        elif self._merge is not None:
+            self._merge_step()
         if self._move is not None:
             self._move_step()
         if self._filling is not None:
@@ -792,6 +880,9 @@ class SQLiteStore(LocalStore):
         does not hold the key costs a page read too (known links: 5.4-6.2 against 3.8-4.0
         µs each; at 2.5 x 10^5 URLs 1.9-2.3 against 1.8)."""
         found, rest = self._fresh.lookup(fps)
+        if self._merge is not None:  # the keys of a merge under way, merged or not yet
+            merging, rest = self._merge.index.lookup(rest)
+            found.update(merging)
         if self._bloom is not None:  # not in the filter: certainly not in seen
             rest = self._bloom.maybe_known(rest)
         cur = self._cur
@@ -1193,10 +1284,10 @@ def _where(conditions):
 
 
 class _KeyWalk:
-    """A walk over merged keys in key order, a slice per commit (a Bloom filter's fill, a
-    move of ``seen_recent``): the last key passed (``after``; None: none yet), ``next_seq``
-    at the last slice (a slice is paced by the URLs stored since), the commits so far and
-    the start."""
+    """A walk over keys in key order, a slice per commit (a merge into ``seen_recent``, a
+    Bloom filter's fill, a move of ``seen_recent``): the last key passed (``after``;
+    None: none yet), ``next_seq`` at the last slice (a slice is paced by the URLs stored
+    since), the commits so far and the start."""
 
     __slots__ = ("after", "seq", "commits", "started")
 
@@ -1226,6 +1317,24 @@ class _FilterFill(_KeyWalk):
     def __init__(self, bloom, seq):
         super().__init__(seq)
         self.bloom = bloom
+
+
+class _Merge(_KeyWalk):
+    """A merge of the fresh fingerprints of the rows up to ``upto`` into ``seen_recent``
+    (``SQLiteStore._merge_step``), at ``pace`` keys per new URL: ``index``, their
+    ``FreshIndex`` (the seen test asks it until the merge ends); ``order``, its entries
+    in key order (``KeyOrder``, sorted at the first step), and ``pos``, the position in
+    it of the next key to merge."""
+
+    __slots__ = ("index", "upto", "pace", "order", "pos")
+
+    def __init__(self, index, upto, pace, seq, after=None):
+        super().__init__(seq, after)
+        self.index = index
+        self.upto = upto
+        self.pace = pace
+        self.order = None
+        self.pos = 0
 
 
 class _Move(_KeyWalk):
