@@ -22,7 +22,6 @@ new index after a merge, which takes the entries in key order (``in_key_order``)
 """
 from array import array
 from bisect import bisect_left
-from itertools import islice
 
 #: Slots of a new, empty table (a power of two).
 _FIRST_SIZE = 1 << 10
@@ -175,12 +174,12 @@ class KeyOrder:
         """``(key, value)`` of the entries from position ``start`` to ``stop``, in key order
         (a generator)."""
         bits, mask = self._bits, (1 << self._bits) - 1
-        return (((x >> bits) - _OFFSET, x & mask) for x in islice(self._packed, start, stop))
+        return (((x >> bits) - _OFFSET, x & mask) for x in self._packed[start:stop])
 
     def keys(self, start=0, stop=None):
         """The keys from position ``start`` to ``stop``, in order (a generator)."""
         bits = self._bits
-        return ((x >> bits) - _OFFSET for x in islice(self._packed, start, stop))
+        return ((x >> bits) - _OFFSET for x in self._packed[start:stop])
 
     def after(self, key):
         """The position of the first entry whose key is above ``key``."""

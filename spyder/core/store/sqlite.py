@@ -37,13 +37,15 @@ master's memory does not grow with the crawl and a restart resumes it:
 * Fresh URLs (stored since the last merge, ``seq`` above ``meta["seen_mark"]``) are
   not in ``seen`` nor ``schedule`` yet: their fingerprints are in a ``FreshIndex``
   (compact arrays) and their schedule entries in ``temp.fresh_schedule`` (memory), so
-  adding a URL writes no random page of a big B-tree -- only the end of ``urls``.  When a commit finds an
-  eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``, at most
-  ``SEEN_BATCH_MAX``), both are merged into ``seen_recent`` (or ``seen``) and
-  ``schedule`` in key order within that commit, which moves the mark; each page is
-  then written once for many keys.  Opening a file rebuilds the fresh part from
-  ``urls`` (the rows above the mark), so a crash loses only what the last commit did
-  not hold.
+  adding a URL writes no random page of a big B-tree -- only the end of ``urls``.
+  When a commit finds an eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``,
+  at most ``SEEN_BATCH_MAX``), their schedule entries go into ``schedule`` in that
+  commit, and their fingerprints into ``seen_recent`` in key order, a slice per commit
+  (``meta["seen_merge"]``: the merge's last row ``upto`` and last key merged; the
+  frozen index answers the seen test until the merge ends, which moves the mark to
+  ``upto``); each page is written about once for many keys.  Opening a file rebuilds
+  the fresh part from ``urls`` (the rows above the mark), so a crash loses only what
+  the last commit did not hold.
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
   ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
