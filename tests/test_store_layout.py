@@ -556,25 +556,34 @@ def _check_merge_state(store, urls):
     rows = store._cur.execute("SELECT seq, url FROM urls").fetchall()
     assert len(keys) + len(pending) + len(store._fresh) == len(rows)
     assert all(store._bloom.may_contain(fp) for fp in keys)
-    upto = store._get_meta("seen_mark", 0) if merge is None else merge.upto
+    mark = store._get_meta("seen_mark", 0)
     assert store._get_meta("seen_merge") == (None if merge is None else {
-        "upto": merge.upto, "after": merge.after, "pace": merge.pace})
+        "upto": merge.upto, "after": merge.after, "pace": merge.pace,
+        "queues": merge.queues, "queue": merge.queue})
     due = store._cur.execute("SELECT queue, next_date, priority, seq FROM urls WHERE "
                              "next_date IS NOT NULL ORDER BY seq").fetchall()
     scheduled = store._cur.execute("SELECT queue, next_date, priority, seq FROM schedule "
                                    ).fetchall()
     fresh = store._cur.execute("SELECT * FROM temp.fresh_schedule").fetchall()
     assert sorted(scheduled + fresh, key=lambda e: e[3]) == due
-    assert all(entry[3] > upto for entry in fresh)
+
+    def merged(entry):  # where the row's entry belongs
+        queue, _, _, seq = entry
+        return seq <= mark or (merge is not None and seq <= merge.upto
+                               and queue <= merge.queue)
+    assert all(merged(entry) for entry in scheduled)
+    assert not any(merged(entry) for entry in fresh)
     assert all(store.find(u) is not None for u in urls[::17])
 
 
 def test_a_merge_goes_into_seen_recent_a_slice_per_commit_and_a_crash_loses_one_slice(
         tmp_path, monkeypatch, caplog):
-    """The fresh keys go into seen_recent in key order, a slice per commit, while new URLs
-    arrive and rows are recorded: at every commit each key is in one place and every URL
-    is found; a crash with one step and some URLs not committed reopens at the last
-    committed slice, loses those URLs only, and the merge goes on."""
+    """The fresh keys go into seen_recent in key order, and their schedule entries into
+    schedule by queue, a slice per commit, while new URLs arrive and rows are recorded
+    (moved to other queues too): at every commit each key is in one place, every URL is
+    found and every due row has one schedule entry where its seq and queue say; a crash
+    with one step and some URLs not committed reopens at the last committed slice,
+    loses those URLs only, and the merge goes on."""
     _merge_batch(monkeypatch, 1500)
     monkeypatch.setattr(sqlite_store, "SEEN_MERGE_STEP_MIN", 10)
     monkeypatch.setattr(sqlite_store, "SEEN_MERGE_SPREAD", 1)  # slow: many commits per merge
@@ -586,20 +595,21 @@ def test_a_merge_goes_into_seen_recent_a_slice_per_commit_and_a_crash_loses_one_
     store = SQLiteMultipleHostUriQueue(path)
     for q in "abc":
         store.queue_id(q)
-    cuts, crashed, admitted = [], False, 0
+    cuts, queue_cuts, crashed, admitted = [], set(), False, 0
     for start in range(0, len(urls), 60):
         batch = [UriRow(u, 1 + i % 3, next_date=float(i % 7)) for i, u in
                  enumerate(urls[start:start + 60], start)]
         store.admit(batch + [UriRow(rng.choice(urls[:start + 1]), 1) for _ in range(5)])
         for url in rng.sample(urls[:start + 60], 3):  # recorded: their entries move
             row = store.find(url)
-            store.record(row._replace(next_date=None if rng.random() < 0.5 else 9.5,
-                                      status=200))
+            store.record(row._replace(queue=rng.choice((1, 2, 3)), status=200,
+                                      next_date=None if rng.random() < 0.5 else 9.5))
         admitted = start + 60
         merge = store._merge
         if merge is not None and merge.after is not None and not crashed and len(cuts) >= 5:
             store.commit({})  # holds the last URLs and the next slice
-            committed = (list(store._levels), store._merge.upto, store._merge.after)
+            committed = (list(store._levels), store._merge.upto, store._merge.after,
+                         store._merge.queue)
             store._merge_step()  # not committed
             store.admit([UriRow("http://lost.example/%d" % i, 1, next_date=0.0)
                          for i in range(20)])
@@ -607,7 +617,8 @@ def test_a_merge_goes_into_seen_recent_a_slice_per_commit_and_a_crash_loses_one_
             store._db.close()
             store._release()
             store = SQLiteMultipleHostUriQueue(path)
-            assert (store._levels, store._merge.upto, store._merge.after) == committed
+            assert (store._levels, store._merge.upto, store._merge.after,
+                    store._merge.queue) == committed
             assert store.find("http://lost.example/3") is None
             _check_merge_state(store, urls[:admitted])
             crashed = True
@@ -617,8 +628,9 @@ def test_a_merge_goes_into_seen_recent_a_slice_per_commit_and_a_crash_loses_one_
         if merge is not None and merge.after is not None:
             assert not cuts or merge.after > cuts[-1] or merge.commits == 1
             cuts.append(merge.after)
+            queue_cuts.add(merge.queue)  # the schedule's part: a queue range per commit
         _check_merge_state(store, urls[:admitted])
-    assert crashed and len(cuts) >= 20
+    assert crashed and len(cuts) >= 20 and {1, 2} <= queue_cuts
     assert "fresh URLs merged into seen_recent over" in caplog.text
     assert store.admit([UriRow(u, 1) for u in urls]) == []
     store._finish_merge()

@@ -144,16 +144,28 @@ _TEMP_SCHEMA = (
         PRIMARY KEY (queue, next_date, priority, seq)) WITHOUT ROWID""",
 )
 #: Schedule entries follow their row: in ``temp.fresh_schedule`` for a row stored since
-#: the last merge (``seq`` above the mark), in ``schedule`` for the others.
+#: the last merge (``seq`` above the mark, or above the ``upto`` of a merge under way),
+#: in ``schedule`` for the others; a row of a merge under way (``seq`` in ``(mark,
+#: upto]``) has its entry in ``schedule`` if its queue is one the merge's schedule part
+#: has passed (``queue <= cut``), else in ``temp.fresh_schedule``.
+_CHANGED = ("(OLD.queue IS NOT NEW.queue OR OLD.next_date IS NOT NEW.next_date "
+            "OR OLD.priority IS NOT NEW.priority)")
+_OLD_ENTRY = ("queue = OLD.queue AND next_date = OLD.next_date AND priority = OLD.priority "
+              "AND seq = OLD.seq")
+_NEW_ENTRY = ("(queue, next_date, priority, seq) SELECT NEW.queue, NEW.next_date, NEW.priority, "
+              "NEW.seq WHERE NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL")
 _SCHEDULE_TRIGGER = """CREATE TEMP TRIGGER urls_schedule_%(name)s
     AFTER UPDATE OF queue, next_date, priority ON main.urls
-    WHEN NEW.seq %(test)s %(mark)d AND (OLD.queue IS NOT NEW.queue
-        OR OLD.next_date IS NOT NEW.next_date OR OLD.priority IS NOT NEW.priority) BEGIN
-    DELETE FROM %(table)s WHERE queue = OLD.queue AND next_date = OLD.next_date
-        AND priority = OLD.priority AND seq = OLD.seq;
-    INSERT INTO %(table)s (queue, next_date, priority, seq)
-        SELECT NEW.queue, NEW.next_date, NEW.priority, NEW.seq
-        WHERE NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL; END"""
+    WHEN NEW.seq %(test)s AND """ + _CHANGED + """ BEGIN
+    DELETE FROM %(table)s WHERE """ + _OLD_ENTRY + """;
+    INSERT INTO %(table)s """ + _NEW_ENTRY + """; END"""
+_MERGING_TRIGGER = """CREATE TEMP TRIGGER urls_schedule_merging
+    AFTER UPDATE OF queue, next_date, priority ON main.urls
+    WHEN NEW.seq > %(mark)d AND NEW.seq <= %(upto)d AND """ + _CHANGED + """ BEGIN
+    DELETE FROM schedule WHERE OLD.queue <= %(cut)d AND """ + _OLD_ENTRY + """;
+    DELETE FROM fresh_schedule WHERE OLD.queue > %(cut)d AND """ + _OLD_ENTRY + """;
+    INSERT INTO schedule """ + _NEW_ENTRY + """ AND NEW.queue <= %(cut)d;
+    INSERT INTO fresh_schedule """ + _NEW_ENTRY + """ AND NEW.queue > %(cut)d; END"""
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -350,6 +362,8 @@ _PRAGMAS = (
     "PRAGMA temp_store = MEMORY",
 )
 
+#: Below every queue id: a merge whose schedule part has passed no queue yet.
+_NO_QUEUE = -(1 << 63)
 #: ``SQLiteStore``'s cached earliest queue due time is not known (to be read).
 _UNKNOWN = object()
 #: Queues whose due times ``SQLiteStore`` keeps in memory, at most.
@@ -488,12 +502,16 @@ class SQLiteStore(LocalStore):
             for (seq, _), fp, check in zip(chunk, fps, checks):
                 if seq not in colliding:
                     (merging if seq <= upto else fresh).setdefault(fp, seen_value(seq, check))
+        cut = _NO_QUEUE
         if merge is not None:
-            self._merge = _Merge(merging, upto, merge["pace"], self._next_seq, merge["after"])
+            self._merge = _Merge(merging, upto, merge["pace"], self._next_seq, merge["after"],
+                                 merge["queues"], merge["queue"])
+            cut = merge["queue"]
         cur.execute("INSERT INTO temp.fresh_schedule (queue, next_date, priority, seq) "
                     "SELECT queue, next_date, priority, seq FROM urls WHERE seq > ? AND "
-                    "next_date IS NOT NULL AND queue IS NOT NULL", (upto,))
-        self._schedule_triggers(upto)
+                    "next_date IS NOT NULL AND queue IS NOT NULL AND NOT (seq <= ? AND "
+                    "queue <= ?)", (mark, upto, cut))
+        self._schedule_triggers(mark)
 
     def _load_bloom(self):
         """Read the Bloom filter of ``seen`` from the file, or build it from ``seen`` if
@@ -614,13 +632,20 @@ class SQLiteStore(LocalStore):
         return None if merge is None else [merge.upto, merge.after]
 
     def _schedule_triggers(self, mark):
-        """(Re)create the triggers that keep the schedule entries of rows above and below
-        the mark."""
-        for name, test, table in (("fresh", ">", "fresh_schedule"),
-                                  ("merged", "<=", "schedule")):
-            self._cur.execute("DROP TRIGGER IF EXISTS temp.urls_schedule_%s" % name)
-            self._cur.execute(_SCHEDULE_TRIGGER % dict(name=name, test=test, mark=mark,
-                                                       table=table))
+        """(Re)create the triggers that keep each row's schedule entry where it belongs
+        (``_SCHEDULE_TRIGGER``): rows up to ``mark`` in ``schedule``, rows of a merge
+        under way by their queue, the others in ``temp.fresh_schedule``."""
+        merge = self._merge
+        upto = mark if merge is None else merge.upto
+        cur = self._cur
+        for name in ("fresh", "merged", "merging"):
+            cur.execute("DROP TRIGGER IF EXISTS temp.urls_schedule_%s" % name)
+        cur.execute(_SCHEDULE_TRIGGER % dict(name="fresh", test="> %d" % upto,
+                                             table="fresh_schedule"))
+        cur.execute(_SCHEDULE_TRIGGER % dict(name="merged", test="<= %d" % mark,
+                                             table="schedule"))
+        if merge is not None:
+            cur.execute(_MERGING_TRIGGER % dict(mark=mark, upto=upto, cut=merge.queue))
 
     def _load_levels(self):
         """How many keys ``seen`` and ``seen_recent`` hold (counted once if the file does
@@ -642,45 +667,46 @@ class SQLiteStore(LocalStore):
         return max(SEEN_BATCH_MIN, min(SEEN_BATCH_MAX, self._next_seq // 8))
 
     def _start_merge(self):
-        """Start merging the fresh fingerprints into ``seen_recent``, a key range per commit
-        (``_merge_step``), in the open transaction: their index is kept for the seen test
-        until the merge ends and new URLs go into a new one; the fresh schedule entries
-        move into ``schedule`` now (one ordered ``INSERT ... SELECT``), so the schedule's
-        mark is the merge's ``upto`` at once.  A merge still under way is finished
-        first."""
+        """Start merging the fresh URLs, a slice per commit (``_merge_step``), in the open
+        transaction: their index is kept for the seen test until the merge ends and new
+        URLs go into a new one (and their schedule entries into ``temp.fresh_schedule``
+        as before).  A merge still under way is finished first."""
         if self._merge is not None:
             self._finish_merge()
         if not len(self._fresh):
             return
         self._begin()
-        cur = self._cur
         upto = self._next_seq - 1
-        # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
-        # statement journal, which would hold a copy of every page it changes (in memory)
-        cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
-                    "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule")
-        cur.execute("DELETE FROM temp.fresh_schedule")
-        self._schedule_triggers(upto)
         batch = self._seen_batch()
         pace = -(-len(self._fresh) // max(1, batch // SEEN_MERGE_SPREAD))
-        self._merge = _Merge(self._fresh, upto, pace, self._next_seq)
-        self._set_meta("seen_merge", {"upto": upto, "after": None, "pace": pace})
+        queues = self._cur.execute("SELECT MAX(queue) FROM temp.fresh_schedule").fetchone()[0]
+        self._merge = _Merge(self._fresh, upto, pace, self._next_seq, queues=queues or 0)
+        self._save_merge()
+        self._schedule_triggers(self._get_meta("seen_mark", 0))
         if self._bloom is not None:
             self._save_bloom_meta(self._get_meta("seen_mark", 0))
         self._fresh = FreshIndex(batch)
 
-    def _merge_step(self, whole=False):
-        """Merge the next slice of the fingerprints under way (in key order, past the last
-        one merged) into ``seen_recent`` and the Bloom filter, in this commit: ``pace``
-        keys per URL stored since the last step, at least ``SEEN_MERGE_STEP_MIN``; all of
-        them with ``whole``.  The first step sorts them too (~0.6 µs per key).
+    def _save_merge(self):
+        merge = self._merge
+        self._set_meta("seen_merge", None if merge is None else {
+            "upto": merge.upto, "after": merge.after, "pace": merge.pace,
+            "queues": merge.queues, "queue": merge.queue})
 
-        The slices are consecutive key ranges, so ``seen_recent``'s pages and the
-        filter's blocks are written in key order, each about once, as in one ordered
-        pass.  The commit holds the keys, the filter's blocks and the position
-        (``meta["seen_merge"]``) together; once all are in, ``seen_mark`` moves to the
-        merge's ``upto``, and ``seen_recent`` starts moving into ``seen`` once it holds
-        ``sqrt(2 * seen * batch)`` keys."""
+    def _merge_step(self, whole=False):
+        """Merge the next slice of the URLs under way, in this commit: their fingerprints
+        in key order past the last one merged into ``seen_recent`` and the Bloom filter
+        (``pace`` keys per URL stored since the last step, at least
+        ``SEEN_MERGE_STEP_MIN``; all of them with ``whole``), and as large a share of
+        their queues' schedule entries from ``temp.fresh_schedule`` into ``schedule``.
+        The first step sorts the keys too (~0.6 µs per key).
+
+        The slices are consecutive key ranges (and queue ranges), so the pages of
+        ``seen_recent`` and ``schedule`` and the filter's blocks are written in key
+        order, each about once, as in one ordered pass.  The commit holds them and the
+        position (``meta["seen_merge"]``) together; once all are in, ``seen_mark`` moves
+        to the merge's ``upto``, and ``seen_recent`` starts moving into ``seen`` once it
+        holds ``sqrt(2 * seen * batch)`` keys."""
         self._begin()
         merge = self._merge
         if merge.order is None:
@@ -696,20 +722,36 @@ class SQLiteStore(LocalStore):
         self._levels = [big, recent + stop - start]
         self._set_meta("seen_levels", self._levels)
         merge.pos = stop
-        if stop == len(order):
+        done = stop == len(order)
+        # the schedule entries of the queues up to the same share (all when done)
+        cut = None if done else max(merge.queue, merge.queues * stop // len(order))
+        if cut != merge.queue:
+            where = " WHERE seq <= ? AND queue > ?" + ("" if done else " AND queue <= ?")
+            args = (merge.upto, merge.queue) + (() if done else (cut,))
+            # OR IGNORE (no key can be there twice): a statement that cannot abort needs no
+            # statement journal, which would hold a copy of every page it changes
+            cur.execute("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
+                        "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule"
+                        + where, args)
+            cur.execute("DELETE FROM temp.fresh_schedule" + where, args)
+        if done:
             self._merge = None
             self._set_meta("seen_mark", merge.upto)
-            self._set_meta("seen_merge", None)
+            self._save_merge()
+            self._schedule_triggers(merge.upto)
             added, recent = len(order), self._levels[1]
             if self._move is None and recent > added and recent ** 2 >= 2 * big * added:
                 self._start_move()
             if sum(self._levels) >= _LOUD_KEYS:
                 log.info("frontier::%d fresh URLs merged into seen_recent over %d commits in "
                          "%.1f s", added, merge.commits, time.monotonic() - merge.started)
-        elif stop > start:
-            merge.after = next(order.keys(stop - 1, stop))
-            self._set_meta("seen_merge", {"upto": merge.upto, "after": merge.after,
-                                          "pace": merge.pace})
+        else:
+            if stop > start:
+                merge.after = next(order.keys(stop - 1, stop))
+            if cut != merge.queue:
+                merge.queue = cut
+                self._schedule_triggers(self._get_meta("seen_mark", 0))
+            self._save_merge()
         bloom = self._bloom
         if bloom is not None:  # the filter holds what the levels hold, in the same commit
             bloom.add_sorted(order.keys(start, stop))
@@ -1322,21 +1364,24 @@ class _FilterFill(_KeyWalk):
 
 
 class _Merge(_KeyWalk):
-    """A merge of the fresh fingerprints of the rows up to ``upto`` into ``seen_recent``
-    (``SQLiteStore._merge_step``), at ``pace`` keys per new URL: ``index``, their
-    ``FreshIndex`` (the seen test asks it until the merge ends); ``order``, its entries
-    in key order (``KeyOrder``, sorted at the first step), and ``pos``, the position in
-    it of the next key to merge."""
+    """A merge of the fresh URLs up to row ``upto`` (``SQLiteStore._merge_step``), at
+    ``pace`` keys per new URL: ``index``, their fingerprints' ``FreshIndex`` (the seen
+    test asks it until the merge ends); ``order``, its entries in key order
+    (``KeyOrder``, sorted at the first step), and ``pos``, the position in it of the
+    next key to merge; ``queue``, the last queue whose schedule entries are merged
+    (``_NO_QUEUE``: none yet), of ``queues`` (the largest when the merge started)."""
 
-    __slots__ = ("index", "upto", "pace", "order", "pos")
+    __slots__ = ("index", "upto", "pace", "order", "pos", "queues", "queue")
 
-    def __init__(self, index, upto, pace, seq, after=None):
+    def __init__(self, index, upto, pace, seq, after=None, queues=0, queue=_NO_QUEUE):
         super().__init__(seq, after)
         self.index = index
         self.upto = upto
         self.pace = pace
         self.order = None
         self.pos = 0
+        self.queues = queues
+        self.queue = queue
 
 
 class _Move(_KeyWalk):
