@@ -585,6 +585,7 @@ def test_a_merge_goes_into_seen_recent_a_slice_per_commit_and_a_crash_loses_one_
     with one step and some URLs not committed reopens at the last committed slice,
     loses those URLs only, and the merge goes on."""
     _merge_batch(monkeypatch, 1500)
+    monkeypatch.setattr(sqlite_store, "SEEN_MERGE_SLICED_MIN", 1000)
     monkeypatch.setattr(sqlite_store, "SEEN_MERGE_STEP_MIN", 10)
     monkeypatch.setattr(sqlite_store, "SEEN_MERGE_SPREAD", 1)  # slow: many commits per merge
     monkeypatch.setattr(sqlite_store, "_LOUD_KEYS", 1)
