@@ -39,13 +39,13 @@ master's memory does not grow with the crawl and a restart resumes it:
   (compact arrays) and their schedule entries in ``temp.fresh_schedule`` (memory), so
   adding a URL writes no random page of a big B-tree -- only the end of ``urls``.
   When a commit finds an eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``,
-  at most ``SEEN_BATCH_MAX``), their schedule entries go into ``schedule`` in that
-  commit, and their fingerprints into ``seen_recent`` in key order, a slice per commit
-  (``meta["seen_merge"]``: the merge's last row ``upto`` and last key merged; the
-  frozen index answers the seen test until the merge ends, which moves the mark to
-  ``upto``); each page is written about once for many keys.  Opening a file rebuilds
-  the fresh part from ``urls`` (the rows above the mark), so a crash loses only what
-  the last commit did not hold.
+  at most ``SEEN_BATCH_MAX``), they are merged: their fingerprints into
+  ``seen_recent`` in key order and their schedule entries into ``schedule`` by queue,
+  a slice per commit for a large batch (``meta["seen_merge"]``: the merge's last row
+  ``upto``, the last key and queue merged; the frozen index answers the seen test
+  until the merge ends, which moves the mark to ``upto``); each page is written about
+  once for many keys.  Opening a file rebuilds the fresh part from ``urls`` (the rows
+  above the mark), so a crash loses only what the last commit did not hold.
 * ``queues`` -- host queues (identifier -> id) and, for queues not in memory,
   ``next_due``: the earliest time one of their URLs may be fetched, never before
   ``not_before`` (the politeness delay, robots.txt or Retry-After wait the queue
@@ -711,7 +711,11 @@ class SQLiteStore(LocalStore):
         order, each about once, as in one ordered pass.  The commit holds them and the
         position (``meta["seen_merge"]``) together; once all are in, ``seen_mark`` moves
         to the merge's ``upto``, and ``seen_recent`` starts moving into ``seen`` once it
-        holds ``sqrt(2 * seen * batch)`` keys."""
+        holds ``sqrt(2 * seen * batch)`` keys.
+
+        ``seen_recent`` keeps a merge from rewriting every page of ``seen`` (the keys are
+        random: each of its pages gets some): ``seen`` is rewritten once per
+        ~``sqrt(2 * seen / batch)`` merges, ``seen_recent`` (smaller) at each."""
         self._begin()
         merge = self._merge
         if merge.order is None:
