@@ -8,9 +8,10 @@ For each size N (default 10^5, 10^6, 10^7 known URLs):
    drawn uniformly, 20 new) go through ``SQLiteStore.admit`` with a commit every 500
    batches (merges included as they fall due); µs per link;
 3. ``bench_master.py --state``: a real ``spyder master`` grows the crawl by ``--grow``
-   URLs (default: N/8 + 300,000, so that at least one merge of the fresh fingerprints
-   falls inside the run), fed by fake workers (30 links per page, a third known), then
-   is SIGKILLed and restarted: seconds to its first dispatch.
+   URLs (default: 3N/14 + 300,000, so that at least one whole merge of the fresh
+   fingerprints falls inside the run: due at N/7 new URLs, spread over the next N/14),
+   fed by fake workers (30 links per page, a third known), then is SIGKILLed and
+   restarted: seconds to its first dispatch.
 
 Before the sizes, ``--rounds`` alternated pairs of ``bench_master.py --start 100000
 --until 400000`` (its own prefill: 1,000 hosts, uniform) on this tree and on
@@ -198,7 +199,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100000, 1000000, 10000000])
     parser.add_argument("--hosts", type=int, default=100000)
-    parser.add_argument("--grow", type=int, help="URLs each master run adds (default N/8 + 3e5)")
+    parser.add_argument("--grow", type=int,
+                        help="URLs each master run adds (default 3N/14 + 3e5)")
     parser.add_argument("--seen-pages", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternated pairs against --reference at 10^5 (0: none)")
@@ -250,7 +252,7 @@ def main(argv=None):
             seen = seen_cost(path, args.hosts, args.seen_pages, args.cache)
             print("seen test at %d: %.2f CPU us per link (%.2f wall)" % (
                 size, seen["us_per_link"], seen["wall_us_per_link"]), flush=True)
-        grow = args.grow or size // 8 + 300000
+        grow = args.grow or 3 * size // 14 + 300000
         out = os.path.join(args.cache, "master-%d.json" % size)
         master = _summary(_bench_master(TREE, ["--state", path, "--hosts", str(args.hosts),
                                                "--grow", str(grow), "--step", str(grow // 4),

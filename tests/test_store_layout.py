@@ -456,6 +456,14 @@ def test_the_bloom_filter_spares_the_seen_look_up_of_new_links(monkeypatch):
 
 
 # ---------------------------------------------------------------- the two levels of seen
+def _sliced(monkeypatch, caplog, **constants):
+    """The store's slices per commit set by ``constants``, and its work on them logged."""
+    for name, value in constants.items():
+        monkeypatch.setattr(sqlite_store, name, value)
+    monkeypatch.setattr(sqlite_store, "_LOUD_KEYS", 1)
+    caplog.set_level("INFO")
+
+
 def _level_counts(store):
     return [store._cur.execute("SELECT COUNT(*) FROM %s" % t).fetchone()[0]
             for t in ("seen", "seen_recent")]
@@ -491,10 +499,8 @@ def test_seen_recent_moves_into_seen_a_slice_per_commit_and_a_crash_loses_one_sl
     put behind the cut stay in seen_recent); a crash in the middle loses the uncommitted
     slice only, and the reopened store goes on from the last committed key."""
     _merge_batch(monkeypatch, 300)
-    monkeypatch.setattr(sqlite_store, "SEEN_MOVE_STEP_MIN", 50)
-    monkeypatch.setattr(sqlite_store, "SEEN_MOVE_SPREAD", 8)  # slow: many commits per move
-    monkeypatch.setattr(sqlite_store, "_LOUD_KEYS", 1)
-    caplog.set_level("INFO")
+    # slow: many commits per move
+    _sliced(monkeypatch, caplog, SEEN_MOVE_STEP_MIN=50, SEEN_MOVE_SPREAD=8)
     path = str(tmp_path / "state.db")
     rng = random.Random(3)
     urls = ["http://h%d.example/%d" % (i % 4, i) for i in range(30000)]
@@ -585,11 +591,9 @@ def test_a_merge_goes_into_seen_recent_a_slice_per_commit_and_a_crash_loses_one_
     with one step and some URLs not committed reopens at the last committed slice,
     loses those URLs only, and the merge goes on."""
     _merge_batch(monkeypatch, 1500)
-    monkeypatch.setattr(sqlite_store, "SEEN_MERGE_SLICED_MIN", 1000)
-    monkeypatch.setattr(sqlite_store, "SEEN_MERGE_STEP_MIN", 10)
-    monkeypatch.setattr(sqlite_store, "SEEN_MERGE_SPREAD", 1)  # slow: many commits per merge
-    monkeypatch.setattr(sqlite_store, "_LOUD_KEYS", 1)
-    caplog.set_level("INFO")
+    # slow: many commits per merge
+    _sliced(monkeypatch, caplog, SEEN_MERGE_SLICED_MIN=1000, SEEN_MERGE_STEP_MIN=10,
+            SEEN_MERGE_SPREAD=1)
     path = str(tmp_path / "state.db")
     rng = random.Random(11)
     urls = ["http://h%d.example/%d" % (i % 3, i) for i in range(9000)]

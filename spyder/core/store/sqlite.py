@@ -937,9 +937,14 @@ class SQLiteStore(LocalStore):
         does not hold the key costs a page read too (known links: 5.4-6.2 against 3.8-4.0
         µs each; at 2.5 x 10^5 URLs 1.9-2.3 against 1.8)."""
         found, rest = self._fresh.lookup(fps)
-        if self._merge is not None:  # the keys of a merge under way, merged or not yet
-            merging, rest = self._merge.index.lookup(rest)
-            found.update(merging)
+        merge = self._merge
+        if merge is not None:  # the keys of a merge under way not merged yet (past ``after``:
+            after = merge.after  # the others are in seen_recent and the filter already)
+            merging, _ = merge.index.lookup(
+                rest if after is None else [fp for fp in rest if fp > after])
+            if merging:
+                found.update(merging)
+                rest = [fp for fp in rest if fp not in merging]
         if self._bloom is not None:  # not in the filter: certainly not in seen
             rest = self._bloom.maybe_known(rest)
         cur = self._cur
