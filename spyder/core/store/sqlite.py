@@ -693,6 +693,7 @@ class SQLiteStore(LocalStore):
         self._fresh = FreshIndex(batch)
 
     def _save_merge(self):
+        """``meta["seen_merge"]``: the merge under way's position, or None."""
         merge = self._merge
         self._set_meta("seen_merge", None if merge is None else {
             "upto": merge.upto, "after": merge.after, "pace": merge.pace,
@@ -782,8 +783,8 @@ class SQLiteStore(LocalStore):
             self._merge_step(whole=True)
 
     def _merge_fresh(self):
-        """A whole merge of the fresh fingerprints in this transaction (one under way
-        first): what ``commit`` spreads over several commits."""
+        """A whole merge of the fresh URLs in this transaction (one under way first): what
+        ``commit`` spreads over several commits from ``SEEN_MERGE_SLICED_MIN`` keys on."""
         self._start_merge()
         self._finish_merge()
 
@@ -874,9 +875,10 @@ class SQLiteStore(LocalStore):
         for key, value in state.items():
             self._set_meta(key, value)
         if len(self._fresh) >= self._seen_batch():
-            self._start_merge()
-            if self._merge is not None and len(self._merge.index) < SEEN_MERGE_SLICED_MIN:
-                self._finish_merge()
+            if len(self._fresh) < SEEN_MERGE_SLICED_MIN:
+                self._merge_fresh()
+            else:
+                self._start_merge()
         elif self._merge is not None:
             self._merge_step()
         if self._move is not None:
