@@ -516,7 +516,7 @@ class SQLiteStore(LocalStore):
                     "SELECT queue, next_date, priority, seq FROM urls WHERE seq > ? AND "
                     "next_date IS NOT NULL AND queue IS NOT NULL AND NOT (seq <= ? AND "
                     "queue <= ?)", (mark, upto, cut))
-        self._schedule_triggers(mark)
+        self._schedule_triggers()
 
     def _load_bloom(self):
         """Read the Bloom filter of ``seen`` from the file, or build it from ``seen`` if
@@ -576,7 +576,7 @@ class SQLiteStore(LocalStore):
         self._cur.executemany("INSERT INTO bloom (block, bits) VALUES (?, ?)",
                               bloom.take_dirty())
         self._bloom = bloom
-        self._save_bloom_meta(self._get_meta("seen_mark", 0))
+        self._save_bloom_meta()
 
     def _grow_bloom(self):
         """Once the merged URLs are more than the filter has room for, start filling a
@@ -623,10 +623,12 @@ class SQLiteStore(LocalStore):
                          "commits in %.1f s)", fill.commits,
                          time.monotonic() - fill.started)
 
-    def _save_bloom_meta(self, mark):
-        """The filter's description, with the merge position it holds the keys of."""
+    def _save_bloom_meta(self):
+        """The filter's description, with the ``seen_mark`` and the merge position it
+        holds the keys of."""
         bloom = self._bloom
-        self._set_meta("bloom", {"mark": mark, "merge": self._merge_position(),
+        self._set_meta("bloom", {"mark": self._get_meta("seen_mark", 0),
+                                 "merge": self._merge_position(),
                                  "blocks": bloom.blocks, "keys": sum(self._levels),
                                  "bits_per_url": self._bloom_bits})
 
@@ -636,10 +638,11 @@ class SQLiteStore(LocalStore):
         merge = self._merge
         return None if merge is None else [merge.upto, merge.after]
 
-    def _schedule_triggers(self, mark):
+    def _schedule_triggers(self):
         """(Re)create the triggers that keep each row's schedule entry where it belongs
-        (``_SCHEDULE_TRIGGER``): rows up to ``mark`` in ``schedule``, rows of a merge
+        (``_SCHEDULE_TRIGGER``): rows up to ``seen_mark`` in ``schedule``, rows of a merge
         under way by their queue, the others in ``temp.fresh_schedule``."""
+        mark = self._get_meta("seen_mark", 0)
         merge = self._merge
         upto = mark if merge is None else merge.upto
         cur = self._cur
@@ -687,9 +690,9 @@ class SQLiteStore(LocalStore):
         queues = self._cur.execute("SELECT MAX(queue) FROM temp.fresh_schedule").fetchone()[0]
         self._merge = _Merge(self._fresh, upto, pace, self._next_seq, queues=queues or 0)
         self._save_merge()
-        self._schedule_triggers(self._get_meta("seen_mark", 0))
+        self._schedule_triggers()
         if self._bloom is not None:
-            self._save_bloom_meta(self._get_meta("seen_mark", 0))
+            self._save_bloom_meta()
         self._fresh = FreshIndex(batch)
 
     def _save_merge(self):
@@ -735,6 +738,11 @@ class SQLiteStore(LocalStore):
         self._set_meta("seen_levels", self._levels)
         merge.pos = stop
         done = stop == len(order)
+        if done:
+            self._merge = None
+            self._set_meta("seen_mark", merge.upto)
+        else:  # (a step takes one key at least)
+            merge.after = next(order.keys(stop - 1, stop))
         # the schedule entries of the queues up to the same share (all when done)
         cut = None if done else max(merge.queue, merge.queues * stop // len(order))
         if cut != merge.queue:
@@ -746,30 +754,22 @@ class SQLiteStore(LocalStore):
                         "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule"
                         + where, args)
             cur.execute("DELETE FROM temp.fresh_schedule" + where, args)
+            merge.queue = cut
+            self._schedule_triggers()
+        self._save_merge()
         if done:
-            self._merge = None
-            self._set_meta("seen_mark", merge.upto)
-            self._save_merge()
-            self._schedule_triggers(merge.upto)
             added, recent = len(order), self._levels[1]
             if self._move is None and recent > added and recent ** 2 >= 2 * big * added:
                 self._start_move()
             if sum(self._levels) >= _LOUD_KEYS:
                 log.info("frontier::%d fresh URLs merged into seen_recent over %d commits in "
                          "%.1f s", added, merge.commits, time.monotonic() - merge.started)
-        else:
-            if stop > start:
-                merge.after = next(order.keys(stop - 1, stop))
-            if cut != merge.queue:
-                merge.queue = cut
-                self._schedule_triggers(self._get_meta("seen_mark", 0))
-            self._save_merge()
         bloom = self._bloom
         if bloom is not None:  # the filter holds what the levels hold, in the same commit
             bloom.add_sorted(order.keys(start, stop))
             cur.executemany("INSERT OR REPLACE INTO bloom (block, bits) VALUES (?, ?)",
                             bloom.take_dirty())
-            self._save_bloom_meta(self._get_meta("seen_mark", 0))
+            self._save_bloom_meta()
             filling = self._filling
             if filling is not None and filling.after is not None:  # the keys it has passed
                 passed = min(stop, order.after(filling.after))  # (it reads the others)
@@ -778,8 +778,8 @@ class SQLiteStore(LocalStore):
             self._grow_bloom()
 
     def _finish_merge(self):
-        """The rest of the merge under way, in this transaction."""
-        while self._merge is not None:
+        """The rest of the merge under way, if any, in this transaction."""
+        if self._merge is not None:
             self._merge_step(whole=True)
 
     def _merge_fresh(self):
