@@ -1,7 +1,7 @@
 """FreshIndex (the store's in-memory map of fresh fingerprints) against a dict: the same
 answers over random operations, keys that share their low bits (long probe runs), the
-table's growth and truncation (a rolled-back result), and the entries in key order (a
-merge)."""
+table's growth (also inside a batch ``update``) and truncation (a rolled-back result), and
+the entries in key order (a merge)."""
 import random
 
 import pytest
@@ -56,6 +56,14 @@ def test_a_fresh_index_answers_as_a_dict_does(seed):
             for gone in order[keep:]:
                 del model[gone]
             del order[keep:]
+        elif roll < 0.1:  # a batch (``update``): the key, existing ones, the key again
+            batch = [key] + rng.sample(order, min(3, len(order))) + [key]
+            values = [step * 1000003 + n for n in range(len(batch))]
+            index.update(batch, values)
+            for one, value in zip(batch, values):
+                if one not in model:
+                    order.append(one)
+                model[one] = value
         elif key not in model:
             if roll < 0.5:
                 index[key] = model[key] = step
@@ -93,3 +101,14 @@ def test_truncating_to_nothing_or_beyond_the_end():
     _check_same(index, {}, [key * 7919 for key in range(100)])
     index[5] = 6
     _check_same(index, {5: 6}, [0])
+
+
+def test_one_batch_update_grows_the_table_as_often_as_it_needs():
+    index = FreshIndex()
+    keys = [key * 0x9E3779B97F4A7C15 % (1 << 64) - (1 << 63) for key in range(5000)]
+    index.update(keys, range(5000))  # 1,024 slots at first: four rebuilds inside the call
+    index.update(keys[:10] + [7], [-1] * 10 + [8])
+    model = dict(zip(keys, range(5000)))
+    model.update(dict.fromkeys(keys[:10], -1))
+    model[7] = 8
+    _check_same(index, model, [3, 5])

@@ -172,7 +172,12 @@ def origin(url):
 
 def hostname(url):
     """The host name alone (no port, no credentials) of a canonical URL."""
-    key = host_key(url)
+    return key_hostname(host_key(url))
+
+
+def key_hostname(key):
+    """The host name alone of a host key (``host_key``): ``example.com`` of
+    ``example.com:8080``."""
     if key.startswith("["):
         return key[:key.index("]") + 1]
     return key.partition(":")[0]

@@ -19,7 +19,7 @@ import re
 import time
 
 from spyder.core.settings import SettingsError
-from spyder.core.urls import canonicalize, hostname
+from spyder.core.urls import canonicalize, host_key, key_hostname
 
 #: Why a URL was refused -> the frontier counter that counts it.
 REFUSAL_COUNTERS = {"scope": "out_of_scope", "depth": "too_deep"}
@@ -74,9 +74,10 @@ class Admission:
         """The canonical spelling of ``url``; ``ValueError`` if it is unusable."""
         return canonicalize(url, self._sort_query)
 
-    def refusal(self, url, depth):
-        """``"scope"`` or ``"depth"`` if the canonical ``url`` is refused, else ``None``."""
-        if not self.in_scope(url):
+    def refusal(self, url, depth, key=None):
+        """``"scope"`` or ``"depth"`` if the canonical ``url`` is refused, else ``None``
+        (``key``: its ``host_key``, if the caller has it)."""
+        if not self.in_scope(url, key):
             return "scope"
         if self._max_depth is not None and depth > self._max_depth:
             return "depth"
@@ -90,12 +91,13 @@ class Admission:
         """How many more URLs ``CRAWL_MAX_PAGES`` lets in (``None``: no limit)."""
         return self.max_pages - accepted if self.max_pages else None
 
-    def in_scope(self, url):
-        if not self.patterns.matches(url):
+    def in_scope(self, url, key=None):
+        patterns = self.patterns
+        if (patterns.negative or patterns.positive) and not patterns.matches(url):
             return False
         if not self.default_scope:
             return True
-        host = hostname(url)
+        host = key_hostname(host_key(url) if key is None else key)
         if host in self._scope_hosts:
             return True
         return self._shared and self._recheck(host)

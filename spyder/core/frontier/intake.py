@@ -109,17 +109,21 @@ class Intake:
         scheduled again."""
         admission = self._admission
         counters = self._counters
+        queue_for = self._resolver.queue_for
         refused = []
         rows = []
+        keys = {}  # url -> host key, of the rows to crawl
+        due = float(depth)
         for url in urls:
-            reason = admission.refusal(url, depth)
+            key = host_key(url)
+            reason = admission.refusal(url, depth, key)
             if reason is not None:
                 refused.append(UriRow(url, None, None, None, None, priority, depth, 0, None,
                                       reason))
             else:
-                queue_id = self._resolver.queue_for(url, host_key(url))
-                rows.append(UriRow(url, queue_id, None, None, float(depth), priority, depth, 0,
-                                   None, None))
+                keys[url] = key
+                rows.append(UriRow(url, queue_for(url, key), None, None, due, priority,
+                                   depth, 0, None, None))
         accepted = 0
         while refused or rows:   # the refused rows go with the first batch: one seen test
             room = admission.room(counters["accepted"])
@@ -128,14 +132,15 @@ class Intake:
             else:
                 chunk, rows = (rows[:room], rows[room:]) if room > 0 else ([], [])
             new = self._store.admit(refused + chunk)
-            refused = []
-            for row in new:
-                counters.add("known")
-                if row.reason is None:
-                    self._schedule(row, op)
-                    accepted += 1
-                else:
-                    counters.add(REFUSAL_COUNTERS[row.reason])
+            counters.add("known", len(new))
+            if refused:
+                for row in new:
+                    if row.reason is not None:
+                        counters.add(REFUSAL_COUNTERS[row.reason])
+                new = [row for row in new if row.reason is None]
+                refused = []
+            self._schedule([(row, keys[row.url]) for row in new], op)
+            accepted += len(new)
             if revive and chunk:
                 added = {row.url for row in new}
                 for row in chunk:
@@ -150,20 +155,23 @@ class Intake:
             return False
         row = row._replace(rowid=old.rowid)
         self._store.record(row)
-        self._schedule(row, op)
+        self._schedule([(row, host_key(row.url))], op)
         return True
 
-    def _schedule(self, row, op):
-        """A URL newly to be crawled: count it, and into its queue or parked."""
+    def _schedule(self, rows, op):
+        """URLs newly to be crawled (``(row, host key)``): count them, and into their
+        queues or parked."""
         counters = self._counters
-        counters.add("accepted")
-        counters.add("pending")
-        counters.open_changed(host_key(row.url), 1, row.queue)
-        if row.queue is None:
-            self._resolver.park(row.url)
-            counters.add("unresolved")
-        else:
-            op.place(row.queue, row)
+        counters.add("accepted", len(rows))
+        counters.add("pending", len(rows))
+        open_changed, place = counters.open_changed, op.place
+        for row, key in rows:
+            open_changed(key, 1, row.queue)
+            if row.queue is None:
+                self._resolver.park(row.url)
+                counters.add("unresolved")
+            else:
+                place(row.queue, row)
 
     def move_resolved(self, key, identifier, op):
         """Host ``key`` resolved to queue ``identifier``: its parked URLs move into that

@@ -994,8 +994,8 @@ class SQLiteStore(LocalStore):
         fingerprint and check bits; ``collides`` for a URL whose fingerprint another URL
         has): returns them with their seq."""
         seq = self._next_seq
-        fresh = self._fresh
         stored, plain, params, scheduled, collisions = [], [], [], [], []
+        fps, values = [], []
         make = tuple.__new__
         for row, fp, check, collides in rows:
             row = make(UriRow, row[:10] + (seq,))
@@ -1009,12 +1009,14 @@ class SQLiteStore(LocalStore):
                 params.append(row)
             if collides:
                 collisions.append((url, seq))
-            else:  # seen_value, inlined
-                fresh[fp] = seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN
+            else:
+                fps.append(fp)
+                values.append(seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN)
             if next_date is not None and queue is not None:
                 scheduled.append((queue, next_date, priority, seq))
             seq += 1
         self._next_seq = seq
+        self._fresh.update(fps, values)  # seen_value of each, inlined above
         cur = self._cur
         if plain:
             cur.executemany(_INSERT_PLAIN, plain)
