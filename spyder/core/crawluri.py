@@ -43,7 +43,10 @@ class CrawlUri:
     def extracted_urls(self):
         """The extracted links as a list (empty if there are none)."""
         raw = self.optional_vars.get("extracted_urls", "")
-        return [line for line in raw.split("\n") if line]
+        if not raw:
+            return []
+        links = raw.split("\n")
+        return [line for line in links if line] if "" in links else links
 
     @property
     def content_length(self):
