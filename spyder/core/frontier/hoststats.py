@@ -8,8 +8,8 @@ savepoint succeeds ``settle()`` adds them to the changes not written yet (a fail
 one's are ``discard``-ed), and ``write()`` stores those with one upsert per host just
 before the frontier commits -- so they commit with the rows they count, for one
 statement per host and checkpoint instead of one per result.  Reading the counters
-writes the pending changes first.  Reading the busiest hosts is an indexed
-``ORDER BY ... LIMIT``.  The live figures of a host (URLs in flight, next allowed
+writes the pending changes first.  Reading the busiest hosts is a scan of the table
+(no index on the counters: see the store).  The live figures of a host (URLs in flight, next allowed
 fetch, hold, delay) come from its active queue in memory (``hostqueues``); the
 frontier merges the two.
 """
