@@ -9,9 +9,9 @@ one's are ``discard``-ed), and ``write()`` stores those with one upsert per host
 before the frontier commits -- so they commit with the rows they count, for one
 statement per host and checkpoint instead of one per result.  Reading the counters
 writes the pending changes first.  Reading the busiest hosts is a scan of the table
-(no index on the counters: see the store).  The live figures of a host (URLs in flight, next allowed
-fetch, hold, delay) come from its active queue in memory (``hostqueues``); the
-frontier merges the two.
+(no index on the counters: see the store).  The live figures of a host (URLs in
+flight, next allowed fetch, hold, delay) come from its active queue in memory
+(``hostqueues``); the frontier merges the two.
 """
 from spyder.core.store.protocol import HOST_STATS_COLUMNS
 
