@@ -92,8 +92,7 @@ class Admission:
         return self.max_pages - accepted if self.max_pages else None
 
     def in_scope(self, url, key=None):
-        patterns = self.patterns
-        if (patterns.negative or patterns.positive) and not patterns.matches(url):
+        if not self.patterns.matches(url):
             return False
         if not self.default_scope:
             return True
