@@ -8,7 +8,9 @@ of wildcard robots rules, 20,000 unparsable hrefs, a 200,000-link page, endless
 headers) is added.  Every input is run twice: once timed, once under tracemalloc.
 Prints a table: decoder, inputs tried, worst time per MiB (inputs of 4 KiB or more;
 a gzip sitemap counts by its inflated size, up to SITEMAP_MAX_SIZE, since that is what
-is decoded), worst memory (tracemalloc peak), worst single call.
+is decoded), worst memory (tracemalloc peak: Python's allocations), how much the
+process's peak RSS grew while the decoder ran (what C libraries such as Lexbor allocate
+too), worst single call.
 
 Then the worker's view: every input a worker decodes (HTML pages, sitemaps) goes
 through the worker's own extract path -- on its loop, or in its extract thread for
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import gzip
 import os
+import resource
 import sys
 import time
 import tracemalloc
@@ -69,6 +72,11 @@ def fixed_corpus():
             ("".join('<a href="http://a b/%d">x</a>' % i for i in range(20000)).encode(), "utf-8"),
             ("".join('<a href="/p/%d">x</a>' % i for i in range(200000)).encode(), "utf-8"),
             (b"<div>" * 200000, "utf-8"),
+            # unclosed formatting elements cloned at every text (2,999 then 2,999 <p>x):
+            # 3 GB and seconds before they were defused
+            (b"<p>" + b"".join(b"<b id=%d>" % i for i in range(2999)) + b"<p>x" * 2999,
+             "utf-8"),
+            ("".join("<b id=%d>" % i for i in range(5999)).encode(), "utf-8"),
         ],
         "link resolution": [["http://a b/%d" % i for i in range(20000)] * 2],
         "response headers": [["HTTP/1.1 200 OK\r\n"] + ["X-A: %d\r\n" % i for i in range(100000)]],
@@ -91,6 +99,11 @@ def decoded_size(name, value):
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         return max(total, len(value))
     return fuzzcorpus.input_size(value)
+
+
+def _peak_rss():
+    """This process's peak resident size so far, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def measure(run, value):
@@ -124,6 +137,7 @@ def table(examples):
         inputs = seen + corpus.get(name, [])
         every[name] = inputs
         worst_rate = worst_peak = worst_call = 0.0
+        high_water = _peak_rss()
         for value in inputs:
             seconds, peak = measure(run, value)
             size = decoded_size(name, value)
@@ -131,12 +145,13 @@ def table(examples):
                 worst_rate = max(worst_rate, seconds / (size / 2**20))
             worst_peak = max(worst_peak, peak)
             worst_call = max(worst_call, seconds)
-        rows.append((name, len(inputs), worst_rate, worst_peak, worst_call))
-    print("%-28s %8s %16s %14s %16s" % ("decoder", "inputs", "worst s per MiB",
-                                        "worst memory", "worst one call"))
-    for name, count, rate, peak, call in rows:
-        print("%-28s %8d %16.3f %11.1f MiB %14.0f ms" % (name, count, rate, peak / 2**20,
-                                                         call * 1000))
+        rows.append((name, len(inputs), worst_rate, worst_peak, _peak_rss() - high_water,
+                     worst_call))
+    print("%-28s %8s %16s %14s %14s %16s" % ("decoder", "inputs", "worst s per MiB",
+                                             "worst memory", "peak RSS +", "worst one call"))
+    for name, count, rate, peak, rss, call in rows:
+        print("%-28s %8d %16.3f %11.1f MiB %10.1f MiB %14.0f ms" % (
+            name, count, rate, peak / 2**20, rss / 2**20, call * 1000))
     return every
 
 

@@ -16,7 +16,8 @@ they arrive (every link after the first to a URL; the seeds are known from the s
 ``stage_costs(pages)`` times each step of the extract stage separately
 (``time.thread_time_ns``; one thread, nothing else running in the process): decoding
 (and choosing the parser's input: a UTF-8 body goes as bytes, ``parser_input``),
-flattening (pages of more than ``FLATTEN_MIN_TAGS`` ``<``), parsing, selecting the link elements,
+defusing or flattening (``parser_markup``: pages of more than ``DEFUSE_MIN_TAGS`` and
+``FLATTEN_MIN_TAGS`` ``<``; the step called "flatten + cut"), parsing, selecting the link elements,
 resolving the values, the scoper stages, the body's SHA-1 -- and parsing and
 selecting the page as it is, unflattened, which prices a cut of the flattening, and
 counting the page's ``<`` (the extractor's guard: it decides by content, not size).

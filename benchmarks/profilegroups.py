@@ -73,6 +73,7 @@ RULES = {
         ("URL resolution/canonicalisation", ("spyder/processor/links.py", "(ada_url",
                                              "spyder/core/urls.py")),
         ("link extraction: flatten (regex)", ("flatten (spyder/processor/htmllinkextractor",
+                                              "defuse (spyder/processor/htmllinkextractor",
                                               "_cut_after_links (")),
         ("link extraction: decode", ("spyder/processor/encoding.py",)),
         ("link extraction: parse + select", ("spyder/processor/htmllinkextractor.py",

@@ -14,3 +14,17 @@ def tree_depth(markup):
             stack.append((child, depth + 1))
             child = child.next
     return deepest
+
+
+def tree_size(markup):
+    """How many nodes (elements, text, comments) Lexbor's tree for ``markup`` has."""
+    from selectolax.lexbor import LexborHTMLParser
+    size, stack = 0, [LexborHTMLParser(markup).root]
+    while stack:
+        node = stack.pop()
+        size += 1
+        child = node.child
+        while child is not None:
+            stack.append(child)
+            child = child.next
+    return size

@@ -7,13 +7,15 @@ import random
 
 import pytest
 from ada_url import join_url
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from htmltree import tree_depth
 
 from spyder.core.crawluri import CrawlUri
 from spyder.core.settings import Settings
 from spyder.processor import htmllinkextractor
 from spyder.processor.cleanupquery import CleanupQueryString
-from spyder.processor.htmllinkextractor import DefaultHtmlLinkExtractor, flatten
+from spyder.processor.htmllinkextractor import DefaultHtmlLinkExtractor, defuse, flatten
 from spyder.processor.links import LinkResolver, set_links
 from spyder.processor.stripsessions import StripSessionIds
 
@@ -114,6 +116,41 @@ def test_flattening_bytes_and_text_removes_the_same_tags():
     assert flatten(page.encode()) == flatten(page).encode()
     assert _extract(page.encode()).extracted_urls == PAGE_LINKS
     assert _extract(b"\xef\xbb\xbf" + page.encode()).extracted_urls == PAGE_LINKS
+
+
+#: Markup that moves formatting elements around: their start and end tags in several
+#: spellings, elements that pop them, close them or scope them, places where a tag is text.
+_MARKUP_PIECES = st.sampled_from([
+    "<b>", "<b id=1>", "<B class='x'>", "<i\t>", "<code/>", "<em>", "<font color=red>",
+    "<nobr>", "<s>", "<small>", "<strike>", "<strong>", "<tt>", "<u>", "<big>", "</b>",
+    "</i>", "</code>", "</em>", "</font>", "</nobr>", "</strong>", "</u>", "<a href='/a'>",
+    "<a href='/b'>", "<a href=c.html>", "</a>", "<p>", "</p>", "<div>", "</div>", "<li>",
+    "<h1>", "</h1>", "<button>", "<table>", "<tr>", "<td>", "</td>", "</table>",
+    "<caption>", "<template>", "</template>", "<object>", "</object>", "<marquee>",
+    "<svg>", "</svg>", "<math><mi>", "<select>", "<option>", "</select>", "<area href=/ar>",
+    "<iframe src=/fr>", "</iframe>", "<base href='/base/'>", "<link rel=next href=/n>",
+    "<script>", "</script>", "<style>", "</style>", "<textarea>", "</textarea>", "<title>",
+    "</title>", "<!--", "-->", "<!-- <b -->", "<noscript>", "</noscript>", "<br>", "<body>",
+    "<body", "<bdi>", "<span title='<b>'>", "x", " ", "&amp;", "<", ">", "'", '"'])
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(_MARKUP_PIECES, max_size=60))
+def test_a_defused_page_has_the_links_of_the_page_as_it_is(pieces):
+    """Defusing (DEFUSE_MIN_TAGS) takes the formatting elements from the tree; wherever
+    their tags are -- misnested, in tables, templates, foreign content, comments,
+    scripts, attributes -- the page gives the same links, the same in bytes as in text."""
+    page = "".join(pieces)
+    assert defuse(page.encode()) == defuse(page).encode()
+    module = htmllinkextractor
+    saved = module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS
+    try:
+        module.DEFUSE_MIN_TAGS = module.FLATTEN_MIN_TAGS = 10 ** 9
+        as_it_is = _extract(page.encode()).extracted_urls
+        module.DEFUSE_MIN_TAGS = -1
+        assert _extract(page.encode()).extracted_urls == as_it_is
+    finally:
+        module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS = saved
 
 
 @pytest.mark.parametrize("piece", ["<a\xa0x>", "<a\x0bx>", "<div\xa0x>", "<A\x1cb>",

@@ -32,27 +32,42 @@ so resolving them is bounded; a large page is parsed only up to the tag that cou
 carry the link after the first one past the cap, so the parser's tree and the
 selector's node list (built in one C call that holds the GIL: 0.25 s for 200,000
 links) stay bounded too (a ``<meta name=robots>`` after that point is not seen).
-Lexbor's tree construction is quadratic in the depth of unclosed elements for some
-inputs (6,000 ``<div>`` take 23 ms, 20,000 0.7 s, 200,000 two minutes: each
-``<div>``, ``<ul>``, ``<section>`` ... start tag searches the stack of open elements;
-``<a>`` inside ``<template>`` runs the adoption agency over a growing list).  So a page
-of more than ``FLATTEN_MIN_TAGS`` ``<`` characters (the most tags it can have) is
-*flattened* first, by two linear regular-expression passes: every tag but those that
-carry links or change how the rest is read (``a area base link meta frame frameset
-iframe html head body script style textarea title xmp noembed noframes noscript
-plaintext template select``) is removed, and every ``<a`` is preceded by a ``</a>``
-(the page's own ``</a>`` dropped), so no ``<a>`` is open when the next one starts, no
-element nests deeply and parsing is linear (about 0.1 s per MB at worst).  A tag's name
-ends where the HTML tokenizer ends it (tab, line feed, form feed, carriage return,
-space, ``/``, ``>``; not at a vertical tab or a no-break space, which ``re``'s
+Lexbor builds what the HTML standard says, and two of its rules cost more than linear
+time on hostile markup; both are bounded by the number of tags (``<`` characters):
+
+* *Formatting elements are cloned.*  An unclosed ``<b>``, ``<i>``, ``<code>``, ``<font>``
+  ... stays in the "list of active formatting elements", and after an end tag has popped
+  it every run of text *reconstructs* it: a clone per element in the list, at every text.
+  2,000 distinct ``<b id=N>`` then 2,000 ``<p>x`` (a 28 KB page) make four million
+  elements: 1.2 s and 1.4 GB.  So a page of more than ``DEFUSE_MIN_TAGS`` (600) ``<`` has
+  its formatting start tags *defused* first: one linear pass puts a ``_`` after their
+  ``<`` (``<_b id=1>``), which the tokenizer reads as text, so no such element exists
+  (their end tags are left: with no element to close they are ignored).  ``<a>`` is kept:
+  it carries links, and a new ``<a>`` closes the open one, so the list holds one at most.
+  Below 600 tags the worst is ~20 ms and ~30 MB.
+* *The stack of open elements is searched.*  Each ``<div>``, ``<ul>``, ``<section>`` ...
+  start tag searches it (6,000 nested ``<div>`` take 23 ms, 20,000 0.7 s, 200,000 two
+  minutes), and ``<a>`` inside ``<template>`` runs the adoption agency over a growing
+  list.  So a page of more than ``FLATTEN_MIN_TAGS`` ``<`` (the most tags it can have) is
+  *flattened* instead, by two linear regular-expression passes: every tag but those that
+  carry links or change how the rest is read (``a area base link meta frame frameset
+  iframe html head body script style textarea title xmp noembed noframes noscript
+  plaintext template select``) is removed, and every ``<a`` is preceded by a ``</a>``
+  (the page's own ``</a>`` dropped), so no ``<a>`` is open when the next one starts, no
+  element nests deeply and parsing is linear (about 0.1 s per MB at worst).
+
+A tag's name ends where the HTML tokenizer ends it (tab, line feed, form feed, carriage
+return, space, ``/``, ``>``; not at a vertical tab or a no-break space, which ``re``'s
 whitespace class takes: ``<a`` + U+00A0 + ``x>`` is an element of another name, which
 nests) and case is folded in ASCII only, so the passes find the same tags in the text
-and in its UTF-8 bytes; a UTF-8 page is flattened as bytes.  Both passes are written
-for ``re``'s speed: the kept names as a prefix tree, the attributes as an unrolled,
-possessive loop (a run of plain characters, then a quoted value), and the ``</a>``
-inserted by a literal replacement (a group reference costs a Python call per match on
-3.11): ~11 ms per MB of real documentation pages.  The links found are the same but for contexts that were removed
-(an ``<a>`` inside ``<svg>`` counts as an HTML link).  Pages above
+and in its UTF-8 bytes; a UTF-8 page is defused or flattened as bytes.  The passes are
+written for ``re``'s speed: the names as prefix trees, the attributes as an unrolled,
+possessive loop (a run of plain characters, then a quoted value), and the insertions as
+literal replacements (a group reference costs a Python call per match on 3.11): ~11 ms
+per MB of real documentation pages to flatten, ~2.5 ms to defuse.  The links found are
+the same but for contexts that were removed (an ``<a>`` inside ``<svg>`` counts as an HTML
+link once flattened) and for a tag's text inside an attribute value (an ``href`` holding
+a literal ``<b>``, which browsers would send as ``%3Cb%3E``).  Pages above
 ``EXTRACT_INLINE_MAX_SIZE`` bytes are processed in the worker's extract thread, off its
 event loop
 (``spyder.core.worker.zmqworker.OffLoop``).
@@ -79,10 +94,17 @@ _SELECTOR = ("a[href], area[href], frame[src], iframe[src], link[href], base[hre
 _LINK_RELS = frozenset(["alternate", "next", "prev"])
 _UTF8_BOM = codecs.BOM_UTF8
 
+#: Pages with more ``<`` than this have their formatting start tags defused before they
+#: are parsed: the clones of formatting elements grow with the square of the tags, and
+#: below this they cost ~20 ms and ~30 MB at worst (module docstring).
+DEFUSE_MIN_TAGS = 600
 #: Pages with more ``<`` than this are flattened before they are parsed: the parser's
 #: worst case grows with the square of the tags, and below this it is ~25 ms (6,000
 #: nested ``<div>``; a text-heavy page of any size is parsed as it is, in linear time).
 FLATTEN_MIN_TAGS = 6000
+#: The formatting elements of the HTML standard but ``a``, as a prefix tree (b big code
+#: em font i nobr s small strike strong tt u).
+_FORMATTING_TAGS = "b(?:ig)?|code|em|font|i|nobr|s(?:mall|trike|trong)?|tt|u"
 #: Elements that carry links or change how what follows them is read, as a prefix tree
 #: (a area base body frame frameset head html iframe link meta noembed noframes
 #: noscript plaintext script select style template textarea title xmp).
@@ -104,6 +126,9 @@ _OTHER_TAG = r"</?(?!(?:%s)%s)[A-Za-z]%s>|</a[\t\n\f\r ]*>" % (
 _A_START = r"<(?=[aA]%s)" % _NAME_END
 #: The start of a tag that may carry a link.
 _LINK_TAG = r"<(?:a|area|i?frame|link)%s" % _NAME_END
+#: Where a formatting element's start tag begins (the class first: most ``<`` are
+#: turned down by one test, a third less time on documentation pages).
+_FORMATTING_START = r"<(?=[bcefinstu])(?=(?:%s)%s)" % (_FORMATTING_TAGS, _NAME_END)
 
 
 def _patterns(pattern):
@@ -114,8 +139,10 @@ def _patterns(pattern):
     return {str: re.compile(pattern, flags), bytes: re.compile(pattern.encode(), flags)}
 
 
-_OTHER_TAGS, _A_STARTS, _LINK_TAGS = map(_patterns, (_OTHER_TAG, _A_START, _LINK_TAG))
+_OTHER_TAGS, _A_STARTS, _LINK_TAGS, _FORMATTING_STARTS = map(
+    _patterns, (_OTHER_TAG, _A_START, _LINK_TAG, _FORMATTING_START))
 _A_CLOSED = {str: "</a><", bytes: b"</a><"}
+_DEFUSED = {str: "<_", bytes: b"<_"}
 _LT = {str: "<", bytes: b"<"}
 
 
@@ -130,30 +157,44 @@ def _cut_after_links(text, most):
     return None
 
 
-#: Characters flattened by one regular-expression call: ``re`` holds the GIL, and the
-#: worker's loop must get it back every few milliseconds while its extract thread works.
-_FLATTEN_STEP = 32 * 1024
+#: Characters defused or flattened by one regular-expression call: ``re`` holds the GIL,
+#: and the worker's loop must get it back every few milliseconds while its extract
+#: thread works.
+_STEP = 32 * 1024
+
+
+def _in_steps(text, rewrite):
+    """``rewrite`` applied to ``text`` (str or bytes) in steps that end before a ``<``."""
+    lt = _LT[type(text)]
+    out = []
+    start, size = 0, len(text)
+    while start < size:
+        end = start + _STEP
+        if end < size:
+            cut = text.rfind(lt, start + 1, end)
+            if cut > start:
+                end = cut
+        out.append(rewrite(text[start:end]))
+        start = end
+    return type(text)().join(out)
 
 
 def flatten(text):
     """``text`` (str, or UTF-8 bytes: the same tags are found in either) without the tags
     of elements that neither carry links nor change how the rest is read, every ``<a>``
-    closed before the next one (see the module docstring); done in steps that end before
-    a ``<``."""
+    closed before the next one (see the module docstring)."""
     kind = type(text)
-    other, a_start = _OTHER_TAGS[kind], _A_STARTS[kind]
-    closed, lt = _A_CLOSED[kind], _LT[kind]
-    out = []
-    start, size = 0, len(text)
-    while start < size:
-        end = start + _FLATTEN_STEP
-        if end < size:
-            cut = text.rfind(lt, start + 1, end)
-            if cut > start:
-                end = cut
-        out.append(a_start.sub(closed, other.sub(kind(), text[start:end])))
-        start = end
-    return kind().join(out)
+    other, a_start, closed = _OTHER_TAGS[kind], _A_STARTS[kind], _A_CLOSED[kind]
+    return _in_steps(text, lambda step: a_start.sub(closed, other.sub(kind(), step)))
+
+
+def defuse(text):
+    """``text`` (str, or UTF-8 bytes) with a ``_`` after the ``<`` of every formatting
+    element's start tag but ``<a>``'s: text to the tokenizer, so the parser has no
+    formatting element to clone (see the module docstring)."""
+    kind = type(text)
+    return _in_steps(text, lambda step, sub=_FORMATTING_STARTS[kind].sub, by=_DEFUSED[kind]:
+                     sub(by, step))
 
 
 def parser_input(body, text, codec):
@@ -167,12 +208,15 @@ def parser_input(body, text, codec):
 
 
 def parser_markup(markup, most):
-    """``markup`` as the parser gets it: flattened if it has more than ``FLATTEN_MIN_TAGS``
-    tags, and then cut where the tag that could carry link number ``most + 2`` starts (the
-    link past the cap marks the result truncated; a page has no more links than tags)."""
+    """``markup`` as the parser gets it: as it is up to ``DEFUSE_MIN_TAGS`` tags, defused
+    up to ``FLATTEN_MIN_TAGS``, else flattened and then cut where the tag that could carry
+    link number ``most + 2`` starts (the link past the cap marks the result truncated; a
+    page has no more links than tags)."""
     tags = markup.count(_LT[type(markup)])  # (the most tags it can have)
-    if tags <= FLATTEN_MIN_TAGS:
+    if tags <= DEFUSE_MIN_TAGS:
         return markup
+    if tags <= FLATTEN_MIN_TAGS:
+        return defuse(markup)
     markup = flatten(markup)
     cut = _cut_after_links(markup, most) if tags > most + 1 else None
     return markup if cut is None else markup[:cut]
