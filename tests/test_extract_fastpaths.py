@@ -131,7 +131,9 @@ _MARKUP_PIECES = st.sampled_from([
     "<iframe src=/fr>", "</iframe>", "<base href='/base/'>", "<link rel=next href=/n>",
     "<script>", "</script>", "<style>", "</style>", "<textarea>", "</textarea>", "<title>",
     "</title>", "<!--", "-->", "<!-- <b -->", "<noscript>", "</noscript>", "<br>", "<body>",
-    "<body", "<bdi>", "<span title='<b>'>", "x", " ", "&amp;", "<", ">", "'", '"'])
+    "<body", "<bdi>", "<span title='<b>'>", "<b title='<script>'>", "<em x=\"<plaintext>\">",
+    "<i title='<a href=/in-attr>'>", "<code title=\"<textarea>\">", "x", " ", "&amp;", "<",
+    ">", "'", '"'])
 
 
 @settings(max_examples=400, deadline=None, database=None)

@@ -566,7 +566,8 @@ def test_formatting_elements_are_defused_so_the_parser_cannot_clone_them():
     """Lexbor reconstructs every unclosed formatting element at each text after an end
     tag popped it: 2,000 distinct <b id=N> then 2,000 <p>x (28 KB) built four million
     elements (1.2 s, 1.4 GB).  A page of more than DEFUSE_MIN_TAGS tags has their start
-    tags defused: the tree is no larger than the page, and its links are still found."""
+    tags defused (renamed: <x-b>): the tree is no larger than the page, and its links are
+    still found."""
     from spyder.processor.htmllinkextractor import (DEFUSE_MIN_TAGS, FLATTEN_MIN_TAGS,
                                                     parser_markup)
     raw = _cloning_page(DEFUSE_MIN_TAGS)

@@ -40,9 +40,11 @@ time on hostile markup; both are bounded by the number of tags (``<`` characters
   it every run of text *reconstructs* it: a clone per element in the list, at every text.
   2,000 distinct ``<b id=N>`` then 2,000 ``<p>x`` (a 28 KB page) make four million
   elements: 1.2 s and 1.4 GB.  So a page of more than ``DEFUSE_MIN_TAGS`` (600) ``<`` has
-  its formatting start tags *defused* first: one linear pass puts a ``_`` after their
-  ``<`` (``<_b id=1>``), which the tokenizer reads as text, so no such element exists
-  (their end tags are left: with no element to close they are ignored).  ``<a>`` is kept:
+  its formatting start tags *defused* first: one linear pass puts ``x-`` after their
+  ``<`` (``<x-b id=1>``), an ordinary element the parser never clones, whose attributes
+  are read as before (a ``<script>`` inside a quoted value stays there: made text, it
+  would swallow the rest of the page); their end tags are left (with no element of that
+  name open they are ignored).  ``<a>`` is kept:
   it carries links, and a new ``<a>`` closes the open one, so the list holds one at most
   (past its last table cell, template or object).
   Below 600 tags the worst is ~20 ms and ~30 MB.
@@ -144,7 +146,7 @@ def _patterns(pattern):
 _OTHER_TAGS, _A_STARTS, _LINK_TAGS, _FORMATTING_STARTS = map(
     _patterns, (_OTHER_TAG, _A_START, _LINK_TAG, _FORMATTING_START))
 _A_CLOSED = {str: "</a><", bytes: b"</a><"}
-_DEFUSED = {str: "<_", bytes: b"<_"}
+_DEFUSED = {str: "<x-", bytes: b"<x-"}
 _LT = {str: "<", bytes: b"<"}
 
 
@@ -191,9 +193,9 @@ def flatten(text):
 
 
 def defuse(text):
-    """``text`` (str, or UTF-8 bytes) with a ``_`` after the ``<`` of every formatting
-    element's start tag but ``<a>``'s: text to the tokenizer, so the parser has no
-    formatting element to clone (see the module docstring)."""
+    """``text`` (str, or UTF-8 bytes) with ``x-`` after the ``<`` of every formatting
+    element's start tag but ``<a>``'s (``<x-b>``: an ordinary element), so the parser
+    has no formatting element to clone (see the module docstring)."""
     kind = type(text)
     sub, defused = _FORMATTING_STARTS[kind].sub, _DEFUSED[kind]
     return _in_steps(text, lambda step: sub(defused, step))
