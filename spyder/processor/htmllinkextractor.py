@@ -44,10 +44,9 @@ time on hostile markup; both are bounded by the number of tags (``<`` characters
   ``<`` (``<x-b id=1>``), an ordinary element the parser never clones, whose attributes
   are read as before (a ``<script>`` inside a quoted value stays there: made text, it
   would swallow the rest of the page); their end tags are left (with no element of that
-  name open they are ignored).  ``<a>`` is kept:
-  it carries links, and a new ``<a>`` closes the open one, so the list holds one at most
-  (past its last table cell, template or object).
-  Below 600 tags the worst is ~20 ms and ~30 MB.
+  name open they are ignored).  ``<a>`` is kept: it carries links, and a new ``<a>``
+  closes the open one, so the list holds one at most (past its last table cell,
+  template or object).  Below 600 tags the worst is ~20 ms and ~30 MB.
 * *The stack of open elements is searched.*  Each ``<div>``, ``<ul>``, ``<section>`` ...
   start tag searches it (6,000 nested ``<div>`` take 23 ms, 20,000 0.7 s, 200,000 two
   minutes), and ``<a>`` inside ``<template>`` runs the adoption agency over a growing
