@@ -113,7 +113,9 @@ def test_flattening_bytes_and_text_removes_the_same_tags():
     filler = "<div class='\u00e9>'><span>\u00b6</span><lınk><ſcript>x</div>"
     page = PAGE.replace("<body>", "<body>" + filler * 1500)
     assert page.count("<") > htmllinkextractor.FLATTEN_MIN_TAGS
-    assert flatten(page.encode()) == flatten(page).encode()
+    # (the steps end at other places in the text than in its bytes: a run of removed
+    # tags cut by a step leaves two spaces instead of one)
+    assert flatten(page.encode()).split() == flatten(page).encode().split()
     assert _extract(page.encode()).extracted_urls == PAGE_LINKS
     assert _extract(b"\xef\xbb\xbf" + page.encode()).extracted_urls == PAGE_LINKS
 
@@ -150,6 +152,43 @@ def test_a_defused_page_has_the_links_of_the_page_as_it_is(pieces):
         module.DEFUSE_MIN_TAGS = module.FLATTEN_MIN_TAGS = 10 ** 9
         as_it_is = _extract(page.encode()).extracted_urls
         module.DEFUSE_MIN_TAGS = -1
+        assert _extract(page.encode()).extracted_urls == as_it_is
+    finally:
+        module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS = saved
+
+
+#: Markup where the flattening's regular expression could lose the tokenizer's place:
+#: tags commented out up to the comment's end (``<br/-->``), stray quotes (a quote opens
+#: a value only after ``=``), ``<`` inside tags, unclosed tags, raw text, comments.
+_FLATTEN_PIECES = st.sampled_from([
+    "<a href=/1>", "<a href='/2'>", "<a href=\"/3\" title='it's'>", "</a>", "<area href=/ar>",
+    "<iframe src=/fr>", "</iframe>", "<base href=/base/>", "<link rel=next href=/n>",
+    "<div>", "</div>", "<p>", "</p>", "<b>", "</b>", "<span title='<a href=/x>'>", "<br/-->",
+    "</div -->", "<img src=x /--!>", "<!--", "-->", "--!>", "<!-- <div -->", "<div x<>",
+    "<img src=\"x.png\"\">", "<div title='it's'>", "<p class=a\"b>", "<div a=b=\"c>\">", "<x",
+    "<y ", "'", '"', "=", "<", ">", "-", " ", "x", "\n", "<script>", "</script>", "<style>",
+    "</style>", "<textarea>", "</textarea>", "<title>", "</title>", "<template>",
+    "</template>", "<select>", "</select>", "<option>", "<table>", "<tr>", "<td>", "</table>",
+    "<ul><li>", "<noscript>", "</noscript>", "<xmp>", "</xmp>",
+    "<div data-x=\"<p>\" data-y='<i>'>", "<em x=-->", "<u -->", "<s =\">\">", "<code/>",
+    "<!DOCTYPE html>", "<?x?>", "</ x>"])
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(_FLATTEN_PIECES, max_size=40))
+def test_a_flattened_page_has_the_links_of_the_page_as_it_is(pieces):
+    """Flattening (FLATTEN_MIN_TAGS) removes most tags; wherever the page's comments,
+    quotes and unclosed tags put the tokenizer, the links are those of the page as it is
+    (the tree before this test had 99 pages in 3,000 that lost a link: a tag commented
+    out up to ``-->`` took the comment's end with it, a stray quote opened a value)."""
+    page = "".join(pieces)
+    assert flatten(page.encode()) == flatten(page).encode()
+    module = htmllinkextractor
+    saved = module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS
+    try:
+        module.DEFUSE_MIN_TAGS = module.FLATTEN_MIN_TAGS = 10 ** 9
+        as_it_is = _extract(page.encode()).extracted_urls
+        module.DEFUSE_MIN_TAGS = module.FLATTEN_MIN_TAGS = -1
         assert _extract(page.encode()).extracted_urls == as_it_is
     finally:
         module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS = saved

@@ -593,7 +593,10 @@ def test_large_pages_are_flattened_so_nothing_nests_deeply():
     whatever the page -- and the links found stay the same."""
     from spyder.processor.htmllinkextractor import FLATTEN_MIN_TAGS, flatten
     for hostile in ("<div>" * 20000, "<div title='<'><span>" * 5000, "<a><a><template>" * 5000,
-                    "<ul><li><section>" * 5000):
+                    "<ul><li><section>" * 5000,
+                    # a "<" inside a tag, a tag ending in "--" and a stray quote holding
+                    # a tag: each an element that nested (the first 20,000 deep: 0.4 s)
+                    "<div x<>" * 20000, "<div x=-->" * 20000, "<div \"<y>\">" * 10000):
         assert hostile.count("<") > FLATTEN_MIN_TAGS
         assert tree_depth(flatten(hostile)) < 20
     page = ("<html><head><base href='/base/'><link rel=next href='n.html'>"

@@ -54,24 +54,32 @@ time on hostile markup; both are bounded by the number of tags (``<`` characters
   *flattened* instead, by two linear regular-expression passes: every tag but those that
   carry links or change how the rest is read (``a area base link meta frame frameset
   iframe html head body script style textarea title xmp noembed noframes noscript
-  plaintext template select``) is removed, and every ``<a`` is preceded by a ``</a>``
-  (the page's own ``</a>`` dropped), so no ``<a>`` is open when the next one starts, no
-  element nests deeply and parsing is linear (about 0.1 s per MB at worst).
+  plaintext template select``) is removed (a run of them, with the whitespace between,
+  becomes one space, so that nothing on either side joins into a new token), and every
+  ``<a`` is preceded by a ``</a>`` (the page's own ``</a>`` dropped), so no ``<a>`` is
+  open when the next one starts, no element nests deeply and parsing is linear (about
+  0.1 s per MB at worst).
 
 A tag's name ends where the HTML tokenizer ends it (tab, line feed, form feed, carriage
 return, space, ``/``, ``>``; not at a vertical tab or a no-break space, which ``re``'s
 whitespace class takes: ``<a`` + U+00A0 + ``x>`` is an element of another name, which
 nests) and case is folded in ASCII only, so the passes find the same tags in the text
-and in its UTF-8 bytes; a UTF-8 page is defused or flattened as bytes.  The passes are
-written for ``re``'s speed: the names as prefix trees, the attributes as an unrolled,
-possessive loop (a run of plain characters, then a quoted value), and the insertions as
-literal replacements (a group reference costs a Python call per match on 3.11): ~11 ms
-per MB of real documentation pages to flatten, ~2.5 ms to defuse.  The links found are
-the same but for contexts that were removed (an ``<a>`` inside ``<svg>`` counts as an HTML
-link once flattened) and for a tag's text inside an attribute value (an ``href`` holding
-a literal ``<b>``, which browsers would send as ``%3Cb%3E``).  Pages above
-``EXTRACT_INLINE_MAX_SIZE`` bytes are processed in the worker's extract thread, off its
-event loop
+and in its UTF-8 bytes; a UTF-8 page is defused or flattened as bytes.  A removed tag is
+read as the tokenizer reads it: a quote opens a value only after ``=`` (``alt="x""`` and
+``title='it's'`` end where browsers end them), ``<`` is a character of the tag, and a
+tag in a comment (``<!--<br/-->``) leaves the comment's end in place -- each of these
+once made the pass take more than the tag and lose the links after it, or let
+``<div x<>`` nest.  The passes are written for ``re``'s speed: the names as prefix trees,
+the attributes as an unrolled, possessive loop, and the insertions as literal
+replacements (a group reference costs a Python call per match on 3.11): ~10 ms per MB of
+real documentation pages to flatten, ~2.5 ms to defuse.  The links found are the same but
+for contexts that were removed (an ``<a>`` inside ``<svg>`` counts as an HTML link once
+flattened; a ``<frameset>`` after tags that would have made the parser ignore it takes
+the page), for a tag's text inside an attribute value (an ``href`` holding a literal
+``<b>``, which browsers would send as ``%3Cb%3E``), and for a tag that starts inside
+another: the pass ends the outer one before an end tag's ``</`` (in script text ``i<n;``
+must not take the ``</script>``).  Pages above ``EXTRACT_INLINE_MAX_SIZE`` bytes are
+processed in the worker's extract thread, off its event loop
 (``spyder.core.worker.zmqworker.OffLoop``).
 """
 import codecs
@@ -119,12 +127,28 @@ _KEPT_TAGS = ("a(?:rea)?|b(?:ase|ody)|frame(?:set)?|h(?:tml|ead)|iframe|link|met
 #: ``\xa0`` ...: ``<a\xa0x>`` is an element named ``a\xa0x`` to the parser, and such
 #: elements nest (20,000 of them: 1 s), so the flattening must remove them.
 _NAME_END = r"[\t\n\f\r />]"
-#: A tag's attributes: quoted values may hold < and >.  Possessive: there is only one
-#: way to match them (a run stops at a quote or at < or >, a quoted value at its closing
-#: quote), so nothing is saved for backtracking (7 % faster).
-_ATTRS = r"""[^<>"']*+(?:(?:"[^"]*+"|'[^']*+')[^<>"']*+)*+"""
-_OTHER_TAG = r"</?(?!(?:%s)%s)[A-Za-z]%s>|</a[\t\n\f\r ]*>" % (
-    _KEPT_TAGS, _NAME_END, _ATTRS)
+#: A tag's name and attributes as the tokenizer reads them: a quote opens a value only
+#: after ``=`` (the stray quotes of ``alt="x""`` or ``title='it's'`` are characters of a
+#: name), a quoted value may hold ``<`` and ``>``, and ``<`` is a character like another
+#: (``<div x<>`` and ``<x<a href=/y>`` are one element each) -- but for the ``<`` of an
+#: end tag (below).  A ``-`` is taken only where it does not begin ``-->`` or ``--!>``:
+#: a tag in a comment (``<!--<br/-->``) must leave the comment's end where it is.
+#: Possessive: there is only one way to match (a run stops at ``=``, a quote, ``<``,
+#: ``>`` or ``-``), so nothing is saved for backtracking.
+_ATTRS = (r"""[^"'=<>-]*+(?:(?:=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+')?+|["']|<(?!/[A-Za-z])"""
+          r"""|-(?!-!?>))[^"'=<>-]*+)*+""")
+#: Where a removed tag ends: at its ``>``; before a comment's end; before an end tag (to
+#: the tokenizer its ``</`` is part of this tag, but the pass also reads script text,
+#: where ``i<n;`` must not take the ``</script>`` after it); or at the end of the step
+#: (the tokenizer takes an unclosed tag to the end of the page, and no attempt fails
+#: after a long scan, which would make the pass quadratic).
+_TAG_END = r"(?:>|(?=--!?>|</[A-Za-z])|\Z)"
+_OTHER_TAG = r"</?(?!(?:%s)%s)[A-Za-z]%s%s|</a[\t\n\f\r ]*>" % (
+    _KEPT_TAGS, _NAME_END, _ATTRS, _TAG_END)
+#: Consecutive removed tags, with the whitespace between them, as one match: the
+#: removal costs ~10 % less than one match per tag (whitespace between tags changes
+#: nothing the parser builds from what is left).
+_OTHER_TAG_RUN = r"(?:%s)(?:[\t\n\f\r ]*+(?:%s))*+" % (_OTHER_TAG, _OTHER_TAG)
 #: Where an ``<a`` start tag begins.
 _A_START = r"<(?=[aA]%s)" % _NAME_END
 #: The start of a tag that may carry a link.
@@ -143,10 +167,15 @@ def _patterns(pattern):
 
 
 _OTHER_TAGS, _A_STARTS, _LINK_TAGS, _FORMATTING_STARTS = map(
-    _patterns, (_OTHER_TAG, _A_START, _LINK_TAG, _FORMATTING_START))
+    _patterns, (_OTHER_TAG_RUN, _A_START, _LINK_TAG, _FORMATTING_START))
 _A_CLOSED = {str: "</a><", bytes: b"</a><"}
 _DEFUSED = {str: "<x-", bytes: b"<x-"}
+#: What a run of removed tags becomes: a space, so that what was on either side does not
+#: join into something else (``<!--`` and ``>`` into the comment ``<!-->``, ``<`` and
+#: ``a href`` into a tag); whitespace changes nothing the parser builds from the rest.
+_REMOVED = {str: " ", bytes: b" "}
 _LT = {str: "<", bytes: b"<"}
+_LINE_LT = {str: "\n<", bytes: b"\n<"}
 
 
 def _cut_after_links(text, most):
@@ -167,14 +196,20 @@ _STEP = 32 * 1024
 
 
 def _in_steps(text, rewrite):
-    """``rewrite`` applied to ``text`` (str or bytes) in steps that end before a ``<``."""
-    lt = _LT[type(text)]
+    """``rewrite`` applied to ``text`` (str or bytes) in steps that end before a ``<``,
+    one that starts a line where the step's second half has one: a step that ends inside
+    a tag (in a quoted value holding ``<``) leaves the rest of that tag to be read as
+    markup, and a line seldom starts there."""
+    kind = type(text)
+    lt, line = _LT[kind], _LINE_LT[kind]
     out = []
     start, size = 0, len(text)
     while start < size:
         end = start + _STEP
         if end < size:
-            cut = text.rfind(lt, start + 1, end)
+            cut = text.rfind(line, start + _STEP // 2, end) + 1  # (0: there is none)
+            if not cut:
+                cut = text.rfind(lt, start + 1, end)
             if cut > start:
                 end = cut
         out.append(rewrite(text[start:end]))
@@ -187,8 +222,9 @@ def flatten(text):
     of elements that neither carry links nor change how the rest is read, every ``<a>``
     closed before the next one (see the module docstring)."""
     kind = type(text)
-    other, a_start, closed = _OTHER_TAGS[kind], _A_STARTS[kind], _A_CLOSED[kind]
-    return _in_steps(text, lambda step: a_start.sub(closed, other.sub(kind(), step)))
+    other, removed = _OTHER_TAGS[kind], _REMOVED[kind]
+    a_start, closed = _A_STARTS[kind], _A_CLOSED[kind]
+    return _in_steps(text, lambda step: a_start.sub(closed, other.sub(removed, step)))
 
 
 def defuse(text):
