@@ -108,7 +108,7 @@ def stage_costs(pages):
         text = hle.parser_input(body, text, codec)  # (the body itself if it is UTF-8)
         t1 = clock()
         whole = text
-        text = hle.parser_markup(whole, extractor._max_links)
+        text, _ = hle.parser_markup(whole, extractor._max_links)
         t2 = clock()
         tree = LexborHTMLParser(text)
         t3 = clock()

@@ -157,6 +157,24 @@ def test_a_defused_page_has_the_links_of_the_page_as_it_is(pieces):
         module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS = saved
 
 
+@pytest.mark.parametrize("padding", [0, 700, 7000])
+def test_svg_links_named_by_xlink_href_are_passed_over(padding):
+    """In ``<svg>`` the parser reads ``xlink:href`` as an ``href`` in the XLink namespace:
+    the selector's ``a[href]`` and ``base[href]`` match it, but the attribute is
+    ``xlink:href`` (the extractor raised KeyError: the page became a processing error,
+    its links lost).  An SVG 1.1 link is not an HTML link and is passed over, the same
+    at every size (flattened, the ``<svg>`` is gone and the attribute is a plain name);
+    an SVG 2 ``href`` is read like any other."""
+    page = ("<html><body>" + "<span>x</span>" * padding
+            + "<svg><base xlink:href='/svg-base/'></base>"
+            "<a xlink:href='/svg-1.1'><text>t</text></a><a href='/svg-2'><text>u</text></a>"
+            "</svg><base href='/b/'><a href='after'>after</a></body></html>")
+    for body in (page.encode(), page.encode("utf-16")):
+        urls = _extract(body, "text/html; charset=utf-16" if body[:2] == b"\xff\xfe"
+                        else "text/html").extracted_urls
+        assert urls == ["http://h.example/svg-2", "http://h.example/b/after"]
+
+
 #: Markup where the flattening's regular expression could lose the tokenizer's place:
 #: tags commented out up to the comment's end (``<br/-->``), stray quotes (a quote opens
 #: a value only after ``=``), ``<`` inside tags, unclosed tags, raw text, comments.
@@ -213,6 +231,21 @@ def test_a_cut_page_still_marks_its_links_truncated():
                     rep_header={"Content-Type": "text/html"})
     DefaultHtmlLinkExtractor(settings)(curi)
     assert curi.extracted_urls == ["http://h.example/p/%d" % i for i in range(7000)]
+    assert curi.optional_vars["links_truncated"] == "1"
+
+
+def test_a_page_cut_short_of_the_cap_is_marked_truncated():
+    """The cut counts the tags that could carry a link; anchors without ``href`` count
+    too, so a page cut after the cap's tag may give fewer links than the cap -- its
+    links past the cut are dropped, and the result says so (it did not, which made a
+    cut page look complete)."""
+    settings = Settings(overrides={"LINKS_MAX_PER_PAGE": 7000})
+    body = ("<div>" * 100 + "<a id=top>" * 500
+            + "".join("<a href='/p/%d'>x</a>" % i for i in range(8000))).encode()
+    curi = CrawlUri(url="http://h.example/", status_code=200, content_body=body,
+                    rep_header={"Content-Type": "text/html"})
+    DefaultHtmlLinkExtractor(settings)(curi)
+    assert curi.extracted_urls == ["http://h.example/p/%d" % i for i in range(6501)]
     assert curi.optional_vars["links_truncated"] == "1"
 
 

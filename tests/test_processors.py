@@ -580,7 +580,7 @@ def test_formatting_elements_are_defused_so_the_parser_cannot_clone_them():
         page = _cloning_page(FLATTEN_MIN_TAGS, start)
         assert DEFUSE_MIN_TAGS < page.count("<") <= FLATTEN_MIN_TAGS
         for markup in (page, page.encode()):
-            defused = parser_markup(markup, 20000)
+            defused, _ = parser_markup(markup, 20000)
             assert tree_size(defused) < 2 * page.count("<"), start
         curi = CrawlUri(url="http://example.test/", status_code=200,
                         content_body=page.encode(), rep_header={"Content-Type": "text/html"})

@@ -8,7 +8,7 @@ the bytes it is, which Lexbor reads as UTF-8: the text would be encoded back to 
 bytes) and collects, in document order:
 
 * ``<a href>`` and ``<area href>`` -- except ``rel="nofollow"`` ones when
-  ``OBEY_NOFOLLOW`` is on;
+  ``OBEY_NOFOLLOW`` is on (an SVG ``<a href>`` too, not an SVG 1.1 ``xlink:href``);
 * ``<frame src>`` and ``<iframe src>``;
 * ``<link href>`` with ``rel`` alternate, next or prev;
 * the target of ``<meta http-equiv="refresh" content="5; url=...">``.
@@ -31,7 +31,10 @@ rest are dropped and the result marked ``optional_vars["links_truncated"] = "1"`
 so resolving them is bounded; a large page is parsed only up to the tag that could
 carry the link after the first one past the cap, so the parser's tree and the
 selector's node list (built in one C call that holds the GIL: 0.25 s for 200,000
-links) stay bounded too (a ``<meta name=robots>`` after that point is not seen).
+links) stay bounded too (a ``<meta name=robots>`` after that point is not seen).  A
+page cut there is marked truncated whatever it gave: tags that carry no link (an
+``<a>`` without ``href``, a style sheet's ``<link>``) count towards the cut, so it may
+give a few links fewer than the cap.
 Lexbor builds what the HTML standard says, and two of its rules cost more than linear
 time on hostile markup; both are bounded by the number of tags (``<`` characters):
 
@@ -247,18 +250,18 @@ def parser_input(body, text, codec):
 
 
 def parser_markup(markup, most):
-    """``markup`` as the parser gets it: as it is up to ``DEFUSE_MIN_TAGS`` tags, defused
-    up to ``FLATTEN_MIN_TAGS``, else flattened and then cut where the tag that could carry
-    link number ``most + 2`` starts (the link past the cap marks the result truncated; a
-    page has no more links than tags)."""
+    """``(markup as the parser gets it, whether it was cut)``: as it is up to
+    ``DEFUSE_MIN_TAGS`` tags, defused up to ``FLATTEN_MIN_TAGS``, else flattened and then
+    cut where the tag that could carry link number ``most + 2`` starts (a page has no
+    more links than tags; a cut page has links past the cap)."""
     tags = markup.count(_LT[type(markup)])  # (the most tags it can have)
     if tags <= DEFUSE_MIN_TAGS:
-        return markup
+        return markup, False
     if tags <= FLATTEN_MIN_TAGS:
-        return defuse(markup)
+        return defuse(markup), False
     markup = flatten(markup)
     cut = _cut_after_links(markup, most) if tags > most + 1 else None
-    return markup if cut is None else markup[:cut]
+    return (markup, False) if cut is None else (markup[:cut], True)
 
 
 _REFRESH = re.compile(r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?(["']?)(.+?)\1\s*$""",
@@ -296,14 +299,15 @@ class DefaultHtmlLinkExtractor:
         if content_type not in HTML_CONTENT_TYPES:
             return curi
         text, codec = decode_body(curi.content_body, charset)
-        markup = parser_markup(parser_input(curi.content_body, text, codec), self._max_links)
+        markup, cut = parser_markup(parser_input(curi.content_body, text, codec),
+                                    self._max_links)
         found = self._links(LexborHTMLParser(markup), curi.effective_url or curi.url, codec,
                             curi.optional_vars)
         if found is None:
             curi.optional_vars[CURI_NOFOLLOW] = CURI_OPTIONAL_TRUE
         else:
             base, values = found
-            if len(values) > self._max_links:
+            if cut or len(values) > self._max_links:
                 del values[self._max_links:]
                 curi.optional_vars[CURI_LINKS_TRUNCATED] = CURI_OPTIONAL_TRUE
             resolve = LinkResolver(base, codec)
@@ -323,18 +327,21 @@ class DefaultHtmlLinkExtractor:
             tag = node.tag
             if len(found) > most and tag != "meta" and tag != "base":
                 continue  # enough links: only the page's robots directives still count
+            # (in <svg>, the selector takes ``xlink:href`` for ``[href]``, and the
+            # attributes name it so: such an SVG 1.1 link or base is passed over)
             attrs = node.attributes
             if tag == "a" or tag == "area":
-                if obey and "rel" in attrs and "nofollow" in _tokens(attrs["rel"]):
+                if "href" not in attrs or (obey and "rel" in attrs
+                                           and "nofollow" in _tokens(attrs["rel"])):
                     continue
                 found.append(attrs["href"])
             elif tag == "iframe" or tag == "frame":
-                found.append(attrs["src"])
+                found.append(attrs.get("src"))
             elif tag == "link":
                 if _tokens(attrs.get("rel")) & _LINK_RELS:
-                    found.append(attrs["href"])
+                    found.append(attrs.get("href"))
             elif tag == "base":
-                if not base_seen:
+                if not base_seen and "href" in attrs:
                     base = document_base(base, attrs["href"] or "", codec)
                     base_seen = True
             elif (attrs.get("http-equiv") or "").lower() == "refresh":
