@@ -1,7 +1,8 @@
 """The realistic benchmark's parts: the documentation site model (``benchmarks/docsite.py``),
 the wget2 reference crawl (``wget2ref.py``) against a real nginx on 127.0.0.1, the
-grouping of profiled stacks (``profilegroups.py``) and the extract stage's page-by-page
-output (``extractdump.py``)."""
+grouping of profiled stacks (``profilegroups.py``), the extract stage's page-by-page
+output (``extractdump.py``) and the check of its guards on real pages
+(``extractguards.py``)."""
 import os
 import pathlib
 import shutil
@@ -152,3 +153,37 @@ def test_extractdump_keeps_each_pages_links_and_tells_the_pages_that_differ(tmp_
     changed = dict(results, **{"http://127.0.0.1:8000/": {}})
     assert extractdump.compare(results, results) == []
     assert extractdump.compare(results, changed) == ["http://127.0.0.1:8000/"]
+
+
+def test_extractguards_reports_pages_whose_links_the_guards_change(tmp_path, capsys,
+                                                                   monkeypatch):
+    """``extractguards.py`` runs the extractor with and without its guards over HTML
+    files: a page of every kind gives the same links (a flattened one with a commented-out
+    tag and a stray quote, an SVG link), and a page the extractor raised on is reported
+    with a failing exit status."""
+    import extractguards
+    pages = {
+        "small.html": "<a href='/a'>a</a><svg><a xlink:href='/svg'>s</a></svg>",
+        "big.html": ("<p>" + "<span class=x>t</span>" * 3500 + "<!--<br/--><img alt=\"x\"\">"
+                     "<a href='/after'>after</a>"),
+        "sub/defused.htm": "<b id=1>" * 700 + "<a href='/d'>d</a>",
+    }
+    for name, page in pages.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(page)
+    (tmp_path / "notes.txt").write_text("<a href='/not-html'>")
+    assert extractguards.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 pages (as is 1, defused 1, flattened 1): 0 raised, "
+                          "0 give other links")
+    assert extractguards.main([str(tmp_path), "--force", "flatten"]) == 0
+    assert "every one flattened: 0 raised, 0 give other links" in capsys.readouterr().out
+
+    def raising(extractor, curi):
+        raise KeyError("href")
+
+    monkeypatch.setattr(extractguards.htmllinkextractor.DefaultHtmlLinkExtractor, "__call__",
+                        raising)
+    assert extractguards.main([str(tmp_path / "small.html")]) == 1
+    assert "raised (unguarded): %s: KeyError('href')" % (tmp_path / "small.html") in (
+        capsys.readouterr().out)
