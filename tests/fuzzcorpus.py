@@ -162,6 +162,7 @@ _html_piece = st.one_of(
                      '<meta http-equiv=refresh content="0; url=', '<meta name=robots content=',
                      "nofollow", "noindex>", "rel=nofollow ", ">", "'", '"', "</a>", "<!--",
                      "-->", "<script>", "</script>", "&amp;", "&#x", "<svg><a href=x>",
+                     "<svg><a xlink:href=/s>", "<svg><base xlink:href=/b/>",
                      "<template><a href=y></template>", "\x00", "<![CDATA["]),
     urls, url_text)
 html_bodies = st.tuples(

@@ -189,7 +189,8 @@ _FLATTEN_PIECES = st.sampled_from([
     "</template>", "<select>", "</select>", "<option>", "<table>", "<tr>", "<td>", "</table>",
     "<ul><li>", "<noscript>", "</noscript>", "<xmp>", "</xmp>",
     "<div data-x=\"<p>\" data-y='<i>'>", "<em x=-->", "<u -->", "<s =\">\">", "<code/>",
-    "<!DOCTYPE html>", "<?x?>", "</ x>"])
+    "<!DOCTYPE html>", "<?x?>", "</ x>", "<svg>", "</svg>", "<a xlink:href=/svg>",
+    "<base xlink:href=/svg/>"])
 
 
 @settings(max_examples=400, deadline=None, database=None)
