@@ -120,6 +120,22 @@ def test_flattening_bytes_and_text_removes_the_same_tags():
     assert _extract(b"\xef\xbb\xbf" + page.encode()).extracted_urls == PAGE_LINKS
 
 
+#: A threshold no page reaches (the page is parsed as it is).
+_NEVER = 10 ** 9
+
+
+def _links_with(body, defuse_min_tags, flatten_min_tags):
+    """The links ``_extract`` finds in ``body`` with the module's ``DEFUSE_MIN_TAGS`` and
+    ``FLATTEN_MIN_TAGS`` set so meanwhile (-1: every page defused, or flattened)."""
+    module = htmllinkextractor
+    saved = module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS
+    module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS = defuse_min_tags, flatten_min_tags
+    try:
+        return _extract(body).extracted_urls
+    finally:
+        module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS = saved
+
+
 #: Markup that moves formatting elements around: their start and end tags in several
 #: spellings, elements that pop them, close them or scope them, places where a tag is text.
 _MARKUP_PIECES = st.sampled_from([
@@ -146,15 +162,7 @@ def test_a_defused_page_has_the_links_of_the_page_as_it_is(pieces):
     scripts, attributes -- the page gives the same links, the same in bytes as in text."""
     page = "".join(pieces)
     assert defuse(page.encode()) == defuse(page).encode()
-    module = htmllinkextractor
-    saved = module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS
-    try:
-        module.DEFUSE_MIN_TAGS = module.FLATTEN_MIN_TAGS = 10 ** 9
-        as_it_is = _extract(page.encode()).extracted_urls
-        module.DEFUSE_MIN_TAGS = -1
-        assert _extract(page.encode()).extracted_urls == as_it_is
-    finally:
-        module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS = saved
+    assert _links_with(page.encode(), -1, _NEVER) == _links_with(page.encode(), _NEVER, _NEVER)
 
 
 @pytest.mark.parametrize("padding", [0, 700, 7000])
@@ -202,15 +210,7 @@ def test_a_flattened_page_has_the_links_of_the_page_as_it_is(pieces):
     out up to ``-->`` took the comment's end with it, a stray quote opened a value)."""
     page = "".join(pieces)
     assert flatten(page.encode()) == flatten(page).encode()
-    module = htmllinkextractor
-    saved = module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS
-    try:
-        module.DEFUSE_MIN_TAGS = module.FLATTEN_MIN_TAGS = 10 ** 9
-        as_it_is = _extract(page.encode()).extracted_urls
-        module.DEFUSE_MIN_TAGS = module.FLATTEN_MIN_TAGS = -1
-        assert _extract(page.encode()).extracted_urls == as_it_is
-    finally:
-        module.DEFUSE_MIN_TAGS, module.FLATTEN_MIN_TAGS = saved
+    assert _links_with(page.encode(), -1, -1) == _links_with(page.encode(), _NEVER, _NEVER)
 
 
 @pytest.mark.parametrize("piece", ["<a\xa0x>", "<a\x0bx>", "<div\xa0x>", "<A\x1cb>",
