@@ -596,7 +596,9 @@ def test_large_pages_are_flattened_so_nothing_nests_deeply():
                     "<ul><li><section>" * 5000,
                     # a "<" inside a tag, a tag ending in "--" and a stray quote holding
                     # a tag: each an element that nested (the first 20,000 deep: 0.4 s)
-                    "<div x<>" * 20000, "<div x=-->" * 20000, "<div \"<y>\">" * 10000):
+                    "<div x<>" * 20000, "<div x=-->" * 20000, "<div \"<y>\">" * 10000,
+                    # noscript is markup like any other (no scripting): removed, not kept
+                    "<noscript><a href=/x>" * 5000):
         assert hostile.count("<") > FLATTEN_MIN_TAGS
         assert tree_depth(flatten(hostile)) < 20
     page = ("<html><head><base href='/base/'><link rel=next href='n.html'>"
