@@ -76,14 +76,13 @@ once made the pass take more than the tag and lose the links after it, or let
 the attributes as an unrolled, possessive loop, and the insertions as literal
 replacements (a group reference costs a Python call per match on 3.11): ~10 ms per MB of
 real documentation pages to flatten, ~2.5 ms to defuse.  The links found are the same but
-for contexts that were removed (an ``<a>`` inside ``<svg>`` counts as an HTML link once
-flattened; a ``<frameset>`` after tags that would have made the parser ignore it takes
-the page), for a tag's text inside an attribute value (an ``href`` holding a literal
-``<b>``, which browsers would send as ``%3Cb%3E``), and for a tag that starts inside
-another: the pass ends the outer one before an end tag's ``</`` (in script text ``i<n;``
-must not take the ``</script>``).  Pages above ``EXTRACT_INLINE_MAX_SIZE`` bytes are
-processed in the worker's extract thread, off its event loop
-(``spyder.core.worker.zmqworker.OffLoop``).
+for contexts that were removed (a ``<frameset>`` after tags that would have made the
+parser ignore it takes the page), for a tag's text inside an attribute value (an
+``href`` holding a literal ``<b>``, which browsers would send as ``%3Cb%3E``), and for a
+tag that starts inside another: the pass ends the outer one before an end tag's ``</``
+(in script text ``i<n;`` must not take the ``</script>``).  Pages above
+``EXTRACT_INLINE_MAX_SIZE`` bytes are processed in the worker's extract thread, off its
+event loop (``spyder.core.worker.zmqworker.OffLoop``).
 """
 import codecs
 import re
