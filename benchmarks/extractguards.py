@@ -13,6 +13,7 @@ pages on which either raised.  Nothing is served or crawled; timing is not measu
     python benchmarks/extractguards.py DIR FILE.html --force flatten
 """
 import argparse
+import collections
 import os
 import random
 import sys
@@ -66,14 +67,14 @@ def tier(body):
 
 def compare(files, force=None):
     """``(tiers, raised, differ)``: pages per tier, ``[(file, which, exception)]`` and
-    ``[(file, links unguarded, links guarded, missing, extra)]``."""
+    ``[(file, links unguarded, links guarded, missing, extra, cut)]``."""
     extractor = htmllinkextractor.DefaultHtmlLinkExtractor(Settings())
     guarded_thresholds = THRESHOLDS[force] if force else None
-    tiers, raised, differ = {}, [], []
+    tiers, raised, differ = collections.Counter(), [], []
     for path in files:
         with open(path, "rb") as f:
             body = f.read()
-        tiers[tier(body)] = tiers.get(tier(body), 0) + 1
+        tiers[tier(body)] += 1
         plain = extract(extractor, body, THRESHOLDS["none"])
         guarded = extract(extractor, body, guarded_thresholds)
         failed = False
@@ -86,9 +87,10 @@ def compare(files, force=None):
         (plain_links, plain_cut), (guarded_links, guarded_cut) = plain, guarded
         if plain_links == guarded_links and guarded_cut:
             continue  # (the same links; only the guarded one says it was cut)
+        plain_set, guarded_set = set(plain_links), set(guarded_links)
         differ.append((path, len(plain_links), len(guarded_links),
-                       [url for url in plain_links if url not in set(guarded_links)][:3],
-                       [url for url in guarded_links if url not in set(plain_links)][:3],
+                       [url for url in plain_links if url not in guarded_set][:3],
+                       [url for url in guarded_links if url not in plain_set][:3],
                        guarded_cut))
     return tiers, raised, differ
 

@@ -138,6 +138,8 @@ def _links_with(body, defuse_min_tags, flatten_min_tags):
 
 #: Markup that moves formatting elements around: their start and end tags in several
 #: spellings, elements that pop them, close them or scope them, places where a tag is text.
+#: No foreign content: in ``<svg>`` and ``<math>`` a formatting tag breaks out to HTML and
+#: ``<x-b>`` does not (a difference the module docstring names).
 _MARKUP_PIECES = st.sampled_from([
     "<b>", "<b id=1>", "<B class='x'>", "<i\t>", "<code/>", "<em>", "<font color=red>",
     "<nobr>", "<s>", "<small>", "<strike>", "<strong>", "<tt>", "<u>", "<big>", "</b>",
@@ -145,7 +147,7 @@ _MARKUP_PIECES = st.sampled_from([
     "<a href='/b'>", "<a href=c.html>", "</a>", "<p>", "</p>", "<div>", "</div>", "<li>",
     "<h1>", "</h1>", "<button>", "<table>", "<tr>", "<td>", "</td>", "</table>",
     "<caption>", "<template>", "</template>", "<object>", "</object>", "<marquee>",
-    "<svg>", "</svg>", "<math><mi>", "<select>", "<option>", "</select>", "<area href=/ar>",
+    "<select>", "<option>", "</select>", "<area href=/ar>",
     "<iframe src=/fr>", "</iframe>", "<base href='/base/'>", "<link rel=next href=/n>",
     "<script>", "</script>", "<style>", "</style>", "<textarea>", "</textarea>", "<title>",
     "</title>", "<!--", "-->", "<!-- <b -->", "<noscript>", "</noscript>", "<br>", "<body>",
@@ -158,8 +160,8 @@ _MARKUP_PIECES = st.sampled_from([
 @given(st.lists(_MARKUP_PIECES, max_size=60))
 def test_a_defused_page_has_the_links_of_the_page_as_it_is(pieces):
     """Defusing (DEFUSE_MIN_TAGS) takes the formatting elements from the tree; wherever
-    their tags are -- misnested, in tables, templates, foreign content, comments,
-    scripts, attributes -- the page gives the same links, the same in bytes as in text."""
+    their tags are -- misnested, in tables, templates, comments, scripts, attributes --
+    the page gives the same links, the same in bytes as in text."""
     page = "".join(pieces)
     assert defuse(page.encode()) == defuse(page).encode()
     assert _links_with(page.encode(), -1, _NEVER) == _links_with(page.encode(), _NEVER, _NEVER)
@@ -185,7 +187,10 @@ def test_svg_links_named_by_xlink_href_are_passed_over(padding):
 
 #: Markup where the flattening's regular expression could lose the tokenizer's place:
 #: tags commented out up to the comment's end (``<br/-->``), stray quotes (a quote opens
-#: a value only after ``=``), ``<`` inside tags, unclosed tags, raw text, comments.
+#: a value only after ``=``), ``<`` inside tags, unclosed tags, raw text, comments.  No
+#: ``<svg>``: a ``<script>`` or ``<textarea>`` left open in foreign content reads markup
+#: there, and text once the ``<svg>`` is flattened away (a difference the module
+#: docstring names; SVG links at every size have their own test).
 _FLATTEN_PIECES = st.sampled_from([
     "<a href=/1>", "<a href='/2'>", "<a href=\"/3\" title='it's'>", "</a>", "<area href=/ar>",
     "<iframe src=/fr>", "</iframe>", "<base href=/base/>", "<link rel=next href=/n>",
@@ -197,8 +202,7 @@ _FLATTEN_PIECES = st.sampled_from([
     "</template>", "<select>", "</select>", "<option>", "<table>", "<tr>", "<td>", "</table>",
     "<ul><li>", "<noscript>", "</noscript>", "<xmp>", "</xmp>",
     "<div data-x=\"<p>\" data-y='<i>'>", "<em x=-->", "<u -->", "<s =\">\">", "<code/>",
-    "<!DOCTYPE html>", "<?x?>", "</ x>", "<svg>", "</svg>", "<a xlink:href=/svg>",
-    "<base xlink:href=/svg/>"])
+    "<!DOCTYPE html>", "<?x?>", "</ x>", "<a xlink:href=/svg>", "<base xlink:href=/svg/>"])
 
 
 @settings(max_examples=400, deadline=None, database=None)

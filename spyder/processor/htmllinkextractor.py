@@ -47,7 +47,10 @@ time on hostile markup; both are bounded by the number of tags (``<`` characters
   ``<`` (``<x-b id=1>``), an ordinary element the parser never clones, whose attributes
   are read as before (a ``<script>`` inside a quoted value stays there: made text, it
   would swallow the rest of the page); their end tags are left (with no element of that
-  name open they are ignored).  ``<a>`` is kept: it carries links, and a new ``<a>``
+  name open they are ignored).  Inside ``<svg>`` or ``<math>`` a formatting tag breaks
+  out to HTML and ``<x-b>`` does not, so what follows it there stays foreign content
+  (where a ``<style>`` or ``<textarea>`` reads markup): the one place where defusing
+  can change a page's links.  ``<a>`` is kept: it carries links, and a new ``<a>``
   closes the open one, so the list holds one at most (past its last table cell,
   template or object).  Below 600 tags the worst is ~20 ms and ~30 MB.
 * *The stack of open elements is searched.*  Each ``<div>``, ``<ul>``, ``<section>`` ...
@@ -77,7 +80,9 @@ the attributes as an unrolled, possessive loop, and the insertions as literal
 replacements (a group reference costs a Python call per match on 3.11): ~10 ms per MB of
 real documentation pages to flatten, ~2.5 ms to defuse.  The links found are the same but
 for contexts that were removed (a ``<frameset>`` after tags that would have made the
-parser ignore it takes the page), for a tag's text inside an attribute value (an
+parser ignore it takes the page; a ``<script>``, ``<style>``, ``<textarea>`` ... left
+open inside ``<svg>`` or ``<math>``, where it reads markup, reads the rest of the page
+as text once they are gone), for a tag's text inside an attribute value (an
 ``href`` holding a literal ``<b>``, which browsers would send as ``%3Cb%3E``), and for a
 tag that starts inside another: the pass ends the outer one before an end tag's ``</``
 (in script text ``i<n;`` must not take the ``</script>``).  Pages above
@@ -162,24 +167,27 @@ _LINK_TAG = r"<(?:a|area|i?frame|link)%s" % _NAME_END
 _FORMATTING_START = r"<(?=[bcefinstu])(?=(?:%s)%s)" % (_FORMATTING_TAGS, _NAME_END)
 
 
+def _literals(text):
+    """``text`` for str and for bytes (UTF-8) markup."""
+    return {str: text, bytes: text.encode()}
+
+
 def _patterns(pattern):
     """``pattern`` compiled for str and for bytes (UTF-8) markup, matching the same
     places: names are ASCII to the tokenizer, so case is ASCII-only (re.ASCII; in
     Unicode mode ``(?i)s`` also matches ``ſ``)."""
     flags = re.IGNORECASE | re.ASCII
-    return {str: re.compile(pattern, flags), bytes: re.compile(pattern.encode(), flags)}
+    return {kind: re.compile(text, flags) for kind, text in _literals(pattern).items()}
 
 
 _OTHER_TAGS, _A_STARTS, _LINK_TAGS, _FORMATTING_STARTS = map(
     _patterns, (_OTHER_TAG_RUN, _A_START, _LINK_TAG, _FORMATTING_START))
-_A_CLOSED = {str: "</a><", bytes: b"</a><"}
-_DEFUSED = {str: "<x-", bytes: b"<x-"}
-#: What a run of removed tags becomes: a space, so that what was on either side does not
-#: join into something else (``<!--`` and ``>`` into the comment ``<!-->``, ``<`` and
-#: ``a href`` into a tag); whitespace changes nothing the parser builds from the rest.
-_REMOVED = {str: " ", bytes: b" "}
-_LT = {str: "<", bytes: b"<"}
-_LINE_LT = {str: "\n<", bytes: b"\n<"}
+
+#: A run of removed tags becomes ``_REMOVED``, a space, so that what was on either side
+#: does not join into something else (``<!--`` and ``>`` into the comment ``<!-->``,
+#: ``<`` and ``a href`` into a tag); whitespace changes nothing the parser builds.
+_A_CLOSED, _DEFUSED, _REMOVED, _LT, _LINE_LT = map(_literals, ("</a><", "<x-", " ", "<",
+                                                              "\n<"))
 
 
 def _cut_after_links(text, most):
@@ -218,7 +226,7 @@ def _in_steps(text, rewrite):
                 end = cut
         out.append(rewrite(text[start:end]))
         start = end
-    return type(text)().join(out)
+    return kind().join(out)
 
 
 def flatten(text):
