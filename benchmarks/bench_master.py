@@ -8,9 +8,10 @@ protocol of docs/protocol.md -- registration, heartbeats, XPUB subscription chec
 quit.ack) that live in this process and answer every dispatched URL at once (what one
 poll turn read goes back in one message, up to what the master's heartbeat echo says it
 takes, as a real worker sends a loop turn's results; one per message, without a ticket,
-to a master that takes one) with a synthetic page: status 200, a ~14 KB body, and ``--links`` links (default 30), a
-third of them already known (uniformly drawn from every URL issued so far) and
-the rest new.  robots.txt requests are answered 404 (allow all).
+to a master that takes one) with a synthetic page: status 200, a ~14 KB body sent as a
+real worker sends it (with its SHA-1; only its length when the dispatch says that no
+sink needs it), and ``--links`` links (default 30), a third of them already known
+(uniformly drawn from every URL issued so far) and the rest new.  robots.txt requests are answered 404 (allow all).
 
 The state file is prefilled with ``--start`` known URLs (default 10^5, bulk inserts
 through the store, see ``bench_frontier.prefill``) over ``--hosts`` hosts; the run
@@ -36,6 +37,7 @@ in a private temporary directory are used.
 """
 import argparse
 import collections
+import hashlib
 import json
 import os
 import random
@@ -67,6 +69,8 @@ _BODY = (b"<!DOCTYPE html><html><head><title>synthetic</title></head><body>"
          + b"<p>" + b"lorem ipsum dolor sit amet " * 530 + b"</p></body></html>")
 _HEADERS = {"Content-Type": "text/html; charset=utf-8", "Etag": '"synthetic"',
             "Last-Modified": "Sat, 01 Jan 2022 00:00:00 GMT", "Content-Length": str(len(_BODY))}
+#: The body's SHA-1, which a real worker computes and sends with the page.
+_SHA1 = hashlib.sha1(_BODY).hexdigest()
 _HEARTBEAT = 5.0
 #: Dispatches per message the fake workers take (a real worker's ZEROMQ_DATA_BATCH).
 _BATCH = 16
@@ -119,6 +123,22 @@ def _master_argv(args, socket_dir, state, jsonl):
     return argv
 
 
+def _wants_body(msg):
+    """The master wants the body of this dispatch's page: unless its ticket says no
+    (``TICKET_BODY`` False; a tree without that flag always wants it), as a real worker
+    reads it."""
+    body_flag = getattr(C, "TICKET_BODY", None)
+    return body_flag is None or msg.ticket is None or msg.ticket.get(body_flag) is not False
+
+
+def _page(msg):
+    """``(body, optional values)`` of a page's answer, as a real worker sends them: the
+    body's SHA-1 always; the body, or its length when the master wants no body."""
+    if _wants_body(msg):
+        return _BODY, {C.CURI_CONTENT_SHA1: _SHA1}
+    return None, {C.CURI_CONTENT_SHA1: _SHA1, C.CURI_CONTENT_LENGTH: str(len(_BODY))}
+
+
 class _Run:
     """The fake workers' loop: answer everything, keep the time series."""
 
@@ -154,9 +174,10 @@ class _Run:
                 answers.append(worker.answer(msg, status=404, body=b"", ticket=self.batch > 1))
             else:
                 msg.curi.rep_header = dict(_HEADERS)
-                answers.append(worker.answer(msg, status=200, body=_BODY,
+                body, facts = _page(msg)
+                answers.append(worker.answer(msg, status=200, body=body,
                                              ticket=self.batch > 1,
-                                             extracted_urls=self.links.page()))
+                                             extracted_urls=self.links.page(), **facts))
                 self.answered += 1
 
     def _answer_all(self, worker):
@@ -348,8 +369,10 @@ def measure(args):
         fake_cpu = (cpu_after.ru_utime + cpu_after.ru_stime
                     - cpu_before.ru_utime - cpu_before.ru_stime)
         master_cpu = rusage.ru_utime + rusage.ru_stime
-        with open(jsonl, "rb") as f:
-            records = sum(1 for _ in f)
+        records, wrong = _check_records(jsonl)
+        if wrong:
+            raise SystemExit("bench_master: %d page record(s) without the body's length and "
+                             "SHA-1 in %s" % (wrong, jsonl))
         report = {
             "config": {k: v for k, v in vars(args).items() if k != "json"},
             "resume": resume,
@@ -389,6 +412,20 @@ def measure(args):
             master.kill()
             master.wait()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_records(path):
+    """``(records, pages whose record lacks the body's length or SHA-1)`` of the JSONL
+    file: the facts of a body left out of a result must still reach the sink."""
+    records = wrong = 0
+    with open(path, "rb") as f:
+        for line in f:
+            records += 1
+            record = json.loads(line)
+            if record["status"] == 200 and (record["content_length"] != len(_BODY)
+                                             or record["sha1"] != _SHA1):
+                wrong += 1
+    return records, wrong
 
 
 def _resume(args, socket_dir, state, jsonl, work, err):
