@@ -11,7 +11,8 @@ takes, as a real worker sends a loop turn's results; one per message, without a 
 to a master that takes one) with a synthetic page: status 200, a ~14 KB body sent as a
 real worker sends it (with its SHA-1; only its length when the dispatch says that no
 sink needs it), and ``--links`` links (default 30), a third of them already known
-(uniformly drawn from every URL issued so far) and the rest new.  robots.txt requests are answered 404 (allow all).
+(uniformly drawn from every URL issued so far) and the rest new.  robots.txt requests
+are answered 404 (allow all).
 
 The state file is prefilled with ``--start`` known URLs (default 10^5, bulk inserts
 through the store, see ``bench_frontier.prefill``) over ``--hosts`` hosts; the run
@@ -124,9 +125,9 @@ def _master_argv(args, socket_dir, state, jsonl):
 
 
 def _wants_body(msg):
-    """The master wants the body of this dispatch's page: unless its ticket says no
-    (``TICKET_BODY`` False; a tree without that flag always wants it), as a real worker
-    reads it."""
+    """The master wants the body of this dispatch's page, as a real worker reads the
+    ticket: unless it says no (``TICKET_BODY`` False; a tree without that flag always
+    wants it)."""
     body_flag = getattr(C, "TICKET_BODY", None)
     return body_flag is None or msg.ticket is None or msg.ticket.get(body_flag) is not False
 
@@ -371,8 +372,8 @@ def measure(args):
         master_cpu = rusage.ru_utime + rusage.ru_stime
         records, wrong = _check_records(jsonl)
         if wrong:
-            raise SystemExit("bench_master: %d page record(s) without the body's length and "
-                             "SHA-1 in %s" % (wrong, jsonl))
+            raise SystemExit("bench_master: %d page record(s) of the JSONL sink without the "
+                             "body's length or SHA-1 the fake workers sent" % wrong)
         report = {
             "config": {k: v for k, v in vars(args).items() if k != "json"},
             "resume": resume,
