@@ -7,7 +7,8 @@ benchmark runs the frontier in one process on a copy of a state file of N known 
 ``--state``) and times, with ``perf_counter`` around each call, the store's methods
 named by ``--methods`` (each inclusive of what it calls: ``admit`` holds
 ``_candidates`` and ``_store_new``) and every statement the store runs through its
-cursor (by its first words, ``execute`` and ``executemany`` apart).  Each of
+cursor (by its first words, ``execute`` and ``executemany`` apart; a query with the
+fetching of its rows).  Each of
 ``--results`` cycles takes a URL (``get_next``) and answers it with a 2xx result of
 30 links, 9 of them known (drawn from the file's URLs) and 21 new, as
 ``bench_master.py``'s fake workers do.  Reported: CPU µs per result for the whole
@@ -62,7 +63,9 @@ class _Timings:
 
 
 def _time_methods(cls, names, timings):
-    """Wrap ``cls``'s methods ``names`` so that each call's time goes to ``timings``."""
+    """Wrap ``cls``'s methods ``names`` so that each call's time goes to ``timings``;
+    returns the originals (``{name: function}``) to put back."""
+    originals = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
     for name in names:
         method = getattr(cls, name)
 
@@ -73,6 +76,16 @@ def _time_methods(cls, names, timings):
             finally:
                 timings.add(_name, time.perf_counter() - started)
         setattr(cls, name, timed)
+    return originals
+
+
+def _untime_methods(cls, names, originals):
+    """Undo ``_time_methods``."""
+    for name in names:
+        if name in originals:
+            setattr(cls, name, originals[name])
+        else:
+            delattr(cls, name)  # inherited: the subclass's wrapper goes
 
 
 class _TimedCursor:
@@ -83,9 +96,12 @@ class _TimedCursor:
         self._timings = timings
 
     def execute(self, sql, *args):
+        """Run ``sql``; a query's rows are fetched inside the timing (SQLite reads most
+        of the pages while stepping through them) and handed back as a ``_Rows``."""
         started = time.perf_counter()
         try:
-            return self._cursor.execute(sql, *args)
+            cursor = self._cursor.execute(sql, *args)
+            return _Rows(cursor.fetchall()) if sql.lstrip()[:6].upper() == "SELECT" else cursor
         finally:
             self._timings.add("execute: " + _head(sql), time.perf_counter() - started)
 
@@ -98,6 +114,33 @@ class _TimedCursor:
 
     def __getattr__(self, name):
         return getattr(self._cursor, name)
+
+
+class _Rows:
+    """A query's rows, fetched already, read as from its cursor."""
+
+    def __init__(self, rows):
+        self._rows = rows
+        self._next = 0
+
+    def fetchone(self):
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchmany(self, size):
+        rows = self._rows[self._next:self._next + size]
+        self._next += len(rows)
+        return rows
+
+    def fetchall(self):
+        rows = self._rows[self._next:]
+        self._next = len(self._rows)
+        return rows
+
+    def __iter__(self):
+        return iter(self.fetchall())
 
 
 def _head(sql):
@@ -121,7 +164,7 @@ def _state_file(args):
 def run(state, hosts, results, methods, seed=1):
     """Answer ``results`` dispatches on a copy of ``state``; returns the report (a dict)."""
     timings = _Timings()
-    _time_methods(SQLiteMultipleHostUriQueue, methods, timings)
+    originals = _time_methods(SQLiteMultipleHostUriQueue, methods, timings)
     work = tempfile.mkdtemp(prefix="spyder-bench-store-")
     try:
         path = os.path.join(work, "state.db")
@@ -145,6 +188,7 @@ def run(state, hosts, results, methods, seed=1):
         cpu = time.process_time() - started
         frontier.close()
     finally:
+        _untime_methods(SQLiteMultipleHostUriQueue, methods, originals)
         shutil.rmtree(work, ignore_errors=True)
     return {"known": known, "hosts": hosts, "results": results,
             "cpu_us_per_result": round(cpu / results * 1e6, 1),
