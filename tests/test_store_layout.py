@@ -11,6 +11,7 @@ import sqlite3
 
 import pytest
 
+from spyder.core.store import freshschedule
 from spyder.core.store import sqlite as sqlite_store
 from spyder.core.store.bloom import BloomFilter, blocks_for
 from spyder.core.store.memory import MemoryStore
@@ -207,6 +208,49 @@ def test_a_failed_result_forgets_only_its_own_fresh_fingerprints():
     assert store.find("http://a/1") is not None and store.find("http://a/2") is None
     assert [r.url for r in store.admit([UriRow(u, 1, next_date=0.0) for u in
                                         ("http://a/1", "http://a/2")])] == ["http://a/2"]
+
+
+def test_a_failed_result_leaves_the_queue_heads_as_they_were():
+    """New URLs' entries are in memory (``FreshSchedule``): a rolled-back result's new
+    entries go, and an entry it dropped by updating its row comes back."""
+    store = SQLiteMultipleHostUriQueue(":memory:")
+    store.queue_id("a")
+    store.admit([UriRow("http://a/%d" % i, 1, next_date=float(i % 2)) for i in range(6)])
+    before = _heads(store, (1,))
+    with pytest.raises(RuntimeError), store.atomic():
+        store.admit([UriRow("http://a/new", 1, next_date=0.0)])
+        row = store.find("http://a/2")
+        store.record(row._replace(next_date=9.0, status=200))
+        assert _heads(store, (1,)) != before
+        raise RuntimeError("the result failed")
+    assert _heads(store, (1,)) == before
+    row = store.find("http://a/2")
+    store.record(row._replace(next_date=9.0, status=200))
+    assert _heads(store, (1,))[1][-1] == ("http://a/2", 9.0, 1)
+
+
+def test_entries_kept_in_the_table_when_a_queue_has_many_due_times(tmp_path, monkeypatch):
+    """A queue whose new URLs have more due times and priorities than ``MAX_BUCKETS``
+    keeps the others' entries in ``temp.fresh_schedule``: its head, merges, a crash and a
+    reopen give what the memory store gives."""
+    monkeypatch.setattr(freshschedule, "MAX_BUCKETS", 2)
+    _merge_batch(monkeypatch, 40)
+    path = str(tmp_path / "state.db")
+    rng = random.Random(5)
+    store, memory = SQLiteMultipleHostUriQueue(path), MemoryStore(Clock())
+    for q in "abc":
+        store.queue_id(q), memory.queue_id(q)
+    _random_ops([store, memory], rng, 150)
+    assert store._cur.execute("SELECT COUNT(*) FROM temp.fresh_schedule").fetchone()[0]
+    store.commit({})
+    memory.commit({})
+    store._db.close()  # a crash after the commit
+    store._release()
+    reopened = SQLiteMultipleHostUriQueue(path)
+    assert reopened.recovered
+    assert _heads(reopened, (1, 2, 3)) == _heads(memory, (1, 2, 3))
+    _random_ops([reopened, memory], rng, 80)
+    reopened.close()
 
 
 # ---------------------------------------------------------------- schema version 1
@@ -549,8 +593,9 @@ def test_seen_recent_moves_into_seen_a_slice_per_commit_and_a_crash_loses_one_sl
 def _check_merge_state(store, urls):
     """Every stored URL's key is in exactly one place -- the levels, the part of a merge
     under way not merged yet, the fresh index -- the counts and the filter agree, and
-    every row due has one schedule entry, in ``temp.fresh_schedule`` exactly when it is
-    above the merge's ``upto`` (the schedule's mark)."""
+    every row due has one schedule entry, in ``temp.fresh_schedule`` or in memory
+    (``FreshSchedule``) exactly when it is above the merge's ``upto`` (the schedule's
+    mark)."""
     keys = _seen_keys(store)
     assert len(keys) == len(set(keys)) == sum(store._levels)
     assert _level_counts(store) == store._levels == store._get_meta("seen_levels")
@@ -570,7 +615,8 @@ def _check_merge_state(store, urls):
                              "next_date IS NOT NULL ORDER BY seq").fetchall()
     scheduled = store._cur.execute("SELECT queue, next_date, priority, seq FROM schedule "
                                    ).fetchall()
-    fresh = store._cur.execute("SELECT * FROM temp.fresh_schedule").fetchall()
+    fresh = (store._cur.execute("SELECT * FROM temp.fresh_schedule").fetchall()
+             + list(store._fresh_schedule.entries()))
     assert sorted(scheduled + fresh, key=lambda e: e[3]) == due
 
     def merged(entry):  # where the row's entry belongs

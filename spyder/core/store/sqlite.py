@@ -36,8 +36,10 @@ master's memory does not grow with the crawl and a restart resumes it:
   next_date, priority, seq)`` (WITHOUT ROWID): a queue's head is one contiguous range.
 * Fresh URLs (stored since the last merge, ``seq`` above ``meta["seen_mark"]``) are
   not in ``seen`` nor ``schedule`` yet: their fingerprints are in a ``FreshIndex``
-  (compact arrays) and their schedule entries in ``temp.fresh_schedule`` (memory), so
-  adding a URL writes no random page of a big B-tree -- only the end of ``urls``.
+  (compact arrays) and their schedule entries in memory -- a new URL's appended to its
+  queue's in a ``FreshSchedule``, one whose row was updated since (or that did not fit
+  there) in ``temp.fresh_schedule`` -- so adding a URL writes no random page of a big
+  B-tree, only the end of ``urls``.
   When a commit finds an eighth of the known URLs fresh (at least ``SEEN_BATCH_MIN``,
   at most ``SEEN_BATCH_MAX``), they are merged: their fingerprints into
   ``seen_recent`` in key order and their schedule entries into ``schedule`` by queue,
@@ -93,6 +95,7 @@ from hashlib import blake2b
 
 from spyder.core.store.bloom import GROWTH, BloomFilter, blocks_for
 from spyder.core.store.freshindex import FreshIndex
+from spyder.core.store.freshschedule import FreshSchedule
 from spyder.core.store.protocol import (HOST_STATS_COLUMNS, HOST_STATS_SORTS, SINGLE_QUEUE,
                                         LocalStore, RobotsRow, StoreError, UriRow)
 
@@ -143,11 +146,12 @@ _TEMP_SCHEMA = (
         seq INTEGER NOT NULL,
         PRIMARY KEY (queue, next_date, priority, seq)) WITHOUT ROWID""",
 )
-#: Schedule entries follow their row: in ``temp.fresh_schedule`` for a row stored since
-#: the last merge (``seq`` above the mark, or above the ``upto`` of a merge under way),
-#: in ``schedule`` for the others; a row of a merge under way (``seq`` in ``(mark,
+#: Schedule entries follow their row: in memory for a row stored since the last merge
+#: (``seq`` above the mark, or above the ``upto`` of a merge under way) -- in the
+#: ``FreshSchedule`` until the row is first updated, then in ``temp.fresh_schedule`` --
+#: and in ``schedule`` for the others; a row of a merge under way (``seq`` in ``(mark,
 #: upto]``) has its entry in ``schedule`` if its queue is one the merge's schedule part
-#: has passed (``queue <= cut``), else in ``temp.fresh_schedule``.
+#: has passed (``queue <= cut``), else in memory.
 _CHANGED = ("(OLD.queue IS NOT NEW.queue OR OLD.next_date IS NOT NEW.next_date "
             "OR OLD.priority IS NOT NEW.priority)")
 _OLD_ENTRY = ("queue = OLD.queue AND next_date = OLD.next_date AND priority = OLD.priority "
@@ -156,12 +160,16 @@ _NEW_ENTRY = ("(queue, next_date, priority, seq) SELECT NEW.queue, NEW.next_date
               "NEW.seq WHERE NEW.next_date IS NOT NULL AND NEW.queue IS NOT NULL")
 _SCHEDULE_TRIGGER = """CREATE TEMP TRIGGER urls_schedule_%(name)s
     AFTER UPDATE OF queue, next_date, priority ON main.urls
-    WHEN NEW.seq %(test)s AND """ + _CHANGED + """ BEGIN
+    WHEN NEW.seq %(test)s AND """ + _CHANGED + """ BEGIN%(drop)s
     DELETE FROM %(table)s WHERE """ + _OLD_ENTRY + """;
     INSERT INTO %(table)s """ + _NEW_ENTRY + """; END"""
+#: A fresh row's entry may be in memory (``FreshSchedule``): the trigger drops it there
+#: first (the entry's ``DELETE`` then finds nothing).
+_DROP = "\n    SELECT spyder_fresh_drop(OLD.seq);"
 _MERGING_TRIGGER = """CREATE TEMP TRIGGER urls_schedule_merging
     AFTER UPDATE OF queue, next_date, priority ON main.urls
     WHEN NEW.seq > %(mark)d AND NEW.seq <= %(upto)d AND """ + _CHANGED + """ BEGIN
+    SELECT spyder_fresh_drop(OLD.seq);
     DELETE FROM schedule WHERE OLD.queue <= %(cut)d AND """ + _OLD_ENTRY + """;
     DELETE FROM fresh_schedule WHERE OLD.queue > %(cut)d AND """ + _OLD_ENTRY + """;
     INSERT INTO schedule """ + _NEW_ENTRY + """ AND NEW.queue <= %(cut)d;
@@ -367,6 +375,11 @@ _PRAGMAS = (
     "PRAGMA temp_store = MEMORY",
 )
 
+def _schedule_order(row):
+    """A row's place in its queue: due time, priority, insertion order."""
+    return row.next_date, row.priority, row.rowid
+
+
 #: Below every queue id: a merge whose schedule part has passed no queue yet.
 _NO_QUEUE = -(1 << 63)
 #: ``SQLiteStore``'s cached earliest queue due time is not known (to be read).
@@ -389,6 +402,11 @@ class SQLiteStore(LocalStore):
         self._path = db_name
         self._db = sqlite3.connect(db_name, isolation_level=None)
         self._cur = self._db.cursor()
+        #: The schedule entries of the new URLs not updated since, until a merge (the
+        #: others of the fresh URLs are in ``temp.fresh_schedule``).
+        self._fresh_schedule = FreshSchedule(1)
+        self._db.create_function("spyder_fresh_drop", 1,
+                                 lambda seq: self._fresh_schedule.drop(seq))
         self.uncommitted_since = None
         self.recovered = False
         #: The earliest ``next_due`` in ``queues`` (None: no queue is due), or _UNKNOWN:
@@ -490,6 +508,7 @@ class SQLiteStore(LocalStore):
             cur.execute(statement)
         cur.execute("DELETE FROM temp.fresh_schedule")
         self._next_seq = (cur.execute("SELECT MAX(seq) FROM urls").fetchone()[0] or 0) + 1
+        self._fresh_schedule = FreshSchedule(self._next_seq)
         mark = self._get_meta("seen_mark", 0)
         merge = self._get_meta("seen_merge")
         upto = mark if merge is None else merge["upto"]
@@ -649,9 +668,9 @@ class SQLiteStore(LocalStore):
         for name in ("fresh", "merged", "merging"):
             cur.execute("DROP TRIGGER IF EXISTS temp.urls_schedule_%s" % name)
         cur.execute(_SCHEDULE_TRIGGER % dict(name="fresh", test="> %d" % upto,
-                                             table="fresh_schedule"))
+                                             table="fresh_schedule", drop=_DROP))
         cur.execute(_SCHEDULE_TRIGGER % dict(name="merged", test="<= %d" % mark,
-                                             table="schedule"))
+                                             table="schedule", drop=""))
         if merge is not None:
             cur.execute(_MERGING_TRIGGER % dict(mark=mark, upto=upto, cut=merge.queue))
 
@@ -687,8 +706,10 @@ class SQLiteStore(LocalStore):
         upto = self._next_seq - 1
         batch = self._seen_batch()
         pace = -(-len(self._fresh) // max(1, batch // SEEN_MERGE_SPREAD))
-        queues = self._cur.execute("SELECT MAX(queue) FROM temp.fresh_schedule").fetchone()[0]
-        self._merge = _Merge(self._fresh, upto, pace, self._next_seq, queues=queues or 0)
+        queues = [self._cur.execute("SELECT MAX(queue) FROM temp.fresh_schedule").fetchone()[0],
+                  self._fresh_schedule.max_queue()]
+        queues = max([q for q in queues if q is not None], default=0)
+        self._merge = _Merge(self._fresh, upto, pace, self._next_seq, queues=queues)
         self._save_merge()
         self._schedule_triggers()
         if self._bloom is not None:
@@ -754,6 +775,11 @@ class SQLiteStore(LocalStore):
                         "SELECT queue, next_date, priority, seq FROM temp.fresh_schedule"
                         + where, args)
             cur.execute("DELETE FROM temp.fresh_schedule" + where, args)
+            cur.executemany("INSERT OR IGNORE INTO schedule (queue, next_date, priority, seq) "
+                            "VALUES (?, ?, ?, ?)",
+                            self._fresh_schedule.take(merge.queue, cut, merge.upto))
+            if done:
+                self._fresh_schedule.rebase(merge.upto + 1)
             merge.queue = cut
             self._schedule_triggers()
         self._save_merge()
@@ -857,17 +883,20 @@ class SQLiteStore(LocalStore):
         self._begin()
         self._cur.execute("SAVEPOINT result")
         next_seq, fresh = self._next_seq, len(self._fresh)
+        self._fresh_schedule.begin()
         try:
             yield
         except BaseException:
             self._cur.execute("ROLLBACK TO result")
             self._cur.execute("RELEASE result")
+            self._fresh_schedule.rollback()
             self._earliest_due = _UNKNOWN
             self._queue_times.clear()
             if self._next_seq != next_seq:  # forget the fingerprints stored meanwhile
                 self._fresh.truncate(fresh)  # its entries are in the order of seq
                 self._next_seq = next_seq
             raise
+        self._fresh_schedule.release()
         self._cur.execute("RELEASE result")
 
     def commit(self, state):
@@ -997,6 +1026,7 @@ class SQLiteStore(LocalStore):
         stored, plain, params, scheduled, collisions = [], [], [], [], []
         fps, values = [], []
         make = tuple.__new__
+        keep = self._fresh_schedule.add
         for row, fp, check, collides in rows:
             row = make(UriRow, row[:10] + (seq,))
             stored.append(row)
@@ -1012,8 +1042,9 @@ class SQLiteStore(LocalStore):
             else:
                 fps.append(fp)
                 values.append(seq | check << 32 if seq <= _SEQ_MASK else seq + _PLAIN)
-            if next_date is not None and queue is not None:
-                scheduled.append((queue, next_date, priority, seq))
+            if (next_date is not None and queue is not None
+                    and not keep(queue, next_date, priority, seq)):
+                scheduled.append((queue, next_date, priority, seq))  # (its queue is full)
             seq += 1
         self._next_seq = seq
         self._fresh.update(fps, values)  # seen_value of each, inlined above
@@ -1118,9 +1149,28 @@ class SQLiteStore(LocalStore):
 
     def queue_head(self, queue, n):
         """The ``n`` rows of ``queue`` due first (due time, priority, insertion order): one
-        contiguous range of ``schedule``."""
-        rows = self._cur.execute(_QUEUE_HEAD, (queue, queue, n)).fetchall()
-        return [UriRow._make(row) for row in rows]
+        contiguous range of ``schedule`` and of ``temp.fresh_schedule``, and the first
+        entries of its new URLs in memory."""
+        rows = [UriRow._make(row)
+                for row in self._cur.execute(_QUEUE_HEAD, (queue, queue, n)).fetchall()]
+        fresh = self._fresh_schedule.head(queue, n)  # [(next_date, priority, seq)], in order
+        if fresh and len(rows) == n:  # only those before the last row read can be in
+            last = _schedule_order(rows[-1])
+            fresh = [entry for entry in fresh if entry < last]
+        if not fresh:
+            return rows
+        rows += self._rows([seq for _, _, seq in fresh])
+        rows.sort(key=_schedule_order)
+        return rows[:n]
+
+    def _rows(self, seqs):
+        """The rows ``seqs`` (``UriRow``), in no particular order."""
+        rows = []
+        for start in range(0, len(seqs), _LOOKUP_CHUNK):
+            chunk = seqs[start:start + _LOOKUP_CHUNK]
+            rows += map(UriRow._make, self._cur.execute(
+                _SELECT + " WHERE seq IN (%s)" % ", ".join("?" * len(chunk)), chunk))
+        return rows
 
     # ------------------------------------------------------------------ queues
     def queue_id(self, identifier):
@@ -1218,6 +1268,9 @@ class SQLiteStore(LocalStore):
         """Recompute every queue's ``next_due`` from its URLs (after an unclean stop, or
         a bulk load with ``add_uris``)."""
         self._begin()
+        self._cur.executemany("INSERT INTO temp.fresh_schedule (queue, next_date, priority, "
+                              "seq) VALUES (?, ?, ?, ?)",
+                              self._fresh_schedule.take(_NO_QUEUE, None, self._next_seq))
         self._cur.execute(
             "UPDATE queues SET next_due = MAX((SELECT MIN(first) FROM (SELECT MIN(next_date) "
             "AS first FROM main.schedule WHERE queue = queues.id UNION ALL SELECT "
