@@ -49,9 +49,9 @@ def test_a_merge_takes_the_entries_of_its_rows_in_a_queue_range():
     schedule.drop(100)
     assert sorted(schedule.take(0, 1, 103)) == [(1, 1.0, 0, 103), (1, 1.0, 1, 101)]
     assert schedule.head(1, 10) == [(2.0, 1, 104)]  # a row after the merge's: kept
-    assert schedule.take(1, None, 104) == [(2, 1.0, 1, 102)]  # queue 3's row is after it
+    assert list(schedule.take(1, None, 104)) == [(2, 1.0, 1, 102)]  # queue 3's row is after it
     assert sorted(schedule.entries()) == [(1, 2.0, 1, 104), (3, 1.0, 1, 105)]
-    assert schedule.take(-1, None, 104) == [(1, 2.0, 1, 104)]
+    assert list(schedule.take(-1, None, 104)) == [(1, 2.0, 1, 104)]
     for seq in range(106, 130):
         schedule.add(4, 1.0, 1, seq)
     schedule.rebase(105)  # nothing live below 105: the bits of whole bytes below go
@@ -59,7 +59,7 @@ def test_a_merge_takes_the_entries_of_its_rows_in_a_queue_range():
     schedule.drop(105)
     schedule.drop(104)  # below the bits kept: nothing
     assert len(schedule) == 24 and schedule.head(3, 10) == []
-    assert len(schedule.take(-1, None, 10 ** 6)) == 24 and len(schedule) == 0
+    assert len(list(schedule.take(-1, None, 10 ** 6))) == 24 and len(schedule) == 0
 
 
 def test_a_queue_holds_a_bounded_number_of_buckets(monkeypatch):

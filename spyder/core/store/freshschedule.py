@@ -144,13 +144,11 @@ class FreshSchedule:
 
     # ------------------------------------------------------------------ merges
     def take(self, after, through, upto):
-        """Remove and return the live entries of rows up to ``upto`` in the queues above
-        ``after`` up to ``through`` (``None``: every one above), as ``(queue, next_date,
-        priority, seq)`` (a list: the merge writes them)."""
-        taken = []
-        add = taken.append
+        """Remove the live entries of rows up to ``upto`` in the queues above ``after`` up
+        to ``through`` (``None``: every one above) and yield them, ``(queue, next_date,
+        priority, seq)``, as the merge writes them (a generator: a slice of a merge at
+        10^7 URLs is ~10^5 entries, not held as a list); read it to its end."""
         live, base = self._live, self._base
-        count = self._count
         for queue in [q for q in self._queues
                       if q > after and (through is None or q <= through)]:
             buckets = self._queues[queue]
@@ -163,16 +161,14 @@ class FreshSchedule:
                     byte, bit = offset >> 3, 1 << (offset & 7)
                     if live[byte] & bit:
                         live[byte] &= ~bit
-                        count -= 1
-                        add((queue, next_date, priority, seq))
+                        self._count -= 1
+                        yield queue, next_date, priority, seq
                 if cut < len(seqs):
                     buckets[key] = [seqs[cut:], 0]
                 else:
                     del buckets[key]
             if not buckets:
                 del self._queues[queue]
-        self._count = count
-        return taken
 
     def rebase(self, base):
         """No live entry is below ``base`` any more (a merge took them): forget their bits."""
