@@ -84,14 +84,21 @@ def test_fresh_entries_merged_at_every_commit_behave_like_the_memory_store(monke
     assert sqlite._cur.execute("SELECT COUNT(*) FROM seen").fetchone()[0] > 0
 
 
-def test_a_crash_between_merges_reopens_exactly(tmp_path, monkeypatch):
-    _merge_batch(monkeypatch, 50)
+def _file_and_memory(tmp_path, monkeypatch, batch, seed, steps):
+    """A state file and a memory store after the same ``steps`` random operations,
+    merging every ``batch`` fresh URLs: ``(path, rng, sqlite store, memory store)``."""
+    _merge_batch(monkeypatch, batch)
     path = str(tmp_path / "state.db")
-    rng = random.Random(3)
+    rng = random.Random(seed)
     store, memory = SQLiteMultipleHostUriQueue(path), MemoryStore(Clock())
     for q in "abc":
         store.queue_id(q), memory.queue_id(q)
-    _random_ops([store, memory], rng, 120)
+    _random_ops([store, memory], rng, steps)
+    return path, rng, store, memory
+
+
+def test_a_crash_between_merges_reopens_exactly(tmp_path, monkeypatch):
+    path, rng, store, memory = _file_and_memory(tmp_path, monkeypatch, 50, 3, 120)
     store.commit({})
     memory.commit({})
     merged = store._get_meta("seen_mark", 0)
@@ -234,13 +241,7 @@ def test_entries_kept_in_the_table_when_a_queue_has_many_due_times(tmp_path, mon
     keeps the others' entries in ``temp.fresh_schedule``: its head, merges, a crash and a
     reopen give what the memory store gives."""
     monkeypatch.setattr(freshschedule, "MAX_BUCKETS", 2)
-    _merge_batch(monkeypatch, 40)
-    path = str(tmp_path / "state.db")
-    rng = random.Random(5)
-    store, memory = SQLiteMultipleHostUriQueue(path), MemoryStore(Clock())
-    for q in "abc":
-        store.queue_id(q), memory.queue_id(q)
-    _random_ops([store, memory], rng, 150)
+    path, rng, store, memory = _file_and_memory(tmp_path, monkeypatch, 40, 5, 150)
     assert store._cur.execute("SELECT COUNT(*) FROM temp.fresh_schedule").fetchone()[0]
     store.commit({})
     memory.commit({})
