@@ -62,25 +62,14 @@ class FreshSchedule:
         if log is not None:
             log[0].append((seqs, len(seqs)))
         seqs.append(seq)
-        offset = seq - self._base
-        live = self._live
-        if offset >> 3 >= len(live):
-            live.extend(bytes(max(len(live), (offset >> 3) + 1 - len(live))))
-        live[offset >> 3] |= 1 << (offset & 7)
-        self._count += 1
+        self._set(seq)
         return True
 
     def drop(self, seq):
         """The row ``seq`` was updated: its entry, if it is here, leaves.  Returns 0 (for
         the trigger that calls it)."""
-        offset = seq - self._base
-        if offset >= 0 and offset >> 3 < len(self._live):
-            byte, bit = offset >> 3, 1 << (offset & 7)
-            if self._live[byte] & bit:
-                self._live[byte] &= ~bit
-                self._count -= 1
-                if self._log is not None:
-                    self._log[1].append(seq)
+        if self._clear(seq) and self._log is not None:
+            self._log[1].append(seq)
         return 0
 
     def begin(self):
@@ -96,9 +85,7 @@ class FreshSchedule:
         appended, dropped = self._log
         self._log = None
         for seq in dropped:  # (first: an entry added and dropped in it goes for good below)
-            offset = seq - self._base
-            self._live[offset >> 3] |= 1 << (offset & 7)
-            self._count += 1
+            self._set(seq)
         for seqs, length in reversed(appended):
             for seq in seqs[length:]:
                 self._clear(seq)
@@ -156,7 +143,7 @@ class FreshSchedule:
                 seqs, start = buckets[key]
                 next_date, priority = key
                 cut = bisect_right(seqs, upto)
-                for seq in seqs[start:cut]:
+                for seq in seqs[start:cut]:  # (``_clear`` inlined: once per new URL)
                     offset = seq - base
                     byte, bit = offset >> 3, 1 << (offset & 7)
                     if live[byte] & bit:
@@ -180,11 +167,23 @@ class FreshSchedule:
     # ------------------------------------------------------------------ internals
     def _is_live(self, seq):
         offset = seq - self._base
-        return offset >= 0 and bool(self._live[offset >> 3] & (1 << (offset & 7)))
+        return 0 <= offset < len(self._live) << 3 and bool(
+            self._live[offset >> 3] & (1 << (offset & 7)))
+
+    def _set(self, seq):
+        """Mark ``seq``'s entry live (the bitmap grows, doubling, to hold it)."""
+        offset = seq - self._base
+        live = self._live
+        if offset >> 3 >= len(live):
+            live.extend(bytes(max(len(live), (offset >> 3) + 1 - len(live))))
+        live[offset >> 3] |= 1 << (offset & 7)
+        self._count += 1
 
     def _clear(self, seq):
+        """Mark ``seq``'s entry dead; True if it was live."""
+        if not self._is_live(seq):
+            return False
         offset = seq - self._base
-        byte, bit = offset >> 3, 1 << (offset & 7)
-        if self._live[byte] & bit:
-            self._live[byte] &= ~bit
-            self._count -= 1
+        self._live[offset >> 3] &= ~(1 << (offset & 7))
+        self._count -= 1
+        return True

@@ -375,17 +375,17 @@ _PRAGMAS = (
     "PRAGMA temp_store = MEMORY",
 )
 
-def _schedule_order(row):
-    """A row's place in its queue: due time, priority, insertion order."""
-    return row.next_date, row.priority, row.rowid
-
-
 #: Below every queue id: a merge whose schedule part has passed no queue yet.
 _NO_QUEUE = -(1 << 63)
 #: ``SQLiteStore``'s cached earliest queue due time is not known (to be read).
 _UNKNOWN = object()
 #: Queues whose due times ``SQLiteStore`` keeps in memory, at most.
 _QUEUE_TIMES_SIZE = 65536
+
+
+def _schedule_order(row):
+    """A row's place in its queue: due time, priority, insertion order."""
+    return row.next_date, row.priority, row.rowid
 
 
 class SQLiteStore(LocalStore):
@@ -706,9 +706,8 @@ class SQLiteStore(LocalStore):
         upto = self._next_seq - 1
         batch = self._seen_batch()
         pace = -(-len(self._fresh) // max(1, batch // SEEN_MERGE_SPREAD))
-        queues = [self._cur.execute("SELECT MAX(queue) FROM temp.fresh_schedule").fetchone()[0],
-                  self._fresh_schedule.max_queue()]
-        queues = max([q for q in queues if q is not None], default=0)
+        queues = max(self._cur.execute("SELECT MAX(queue) FROM temp.fresh_schedule").fetchone()[0]
+                     or 0, self._fresh_schedule.max_queue() or 0)
         self._merge = _Merge(self._fresh, upto, pace, self._next_seq, queues=queues)
         self._save_merge()
         self._schedule_triggers()
@@ -990,13 +989,16 @@ class SQLiteStore(LocalStore):
 
     def _texts(self, seqs):
         """``{seq: url}`` of the rows ``seqs``."""
-        found = {}
+        return dict(self._by_seq("SELECT seq, url FROM urls", seqs))
+
+    def _by_seq(self, select, seqs):
+        """The rows ``seqs`` as ``select`` (a query of ``urls``) reads them, in no
+        particular order: a statement per ``_LOOKUP_CHUNK`` of them."""
         seqs = list(seqs)
         for start in range(0, len(seqs), _LOOKUP_CHUNK):
             chunk = seqs[start:start + _LOOKUP_CHUNK]
-            found.update(self._cur.execute("SELECT seq, url FROM urls WHERE seq IN (%s)"
-                                           % ", ".join("?" * len(chunk)), chunk))
-        return found
+            yield from self._cur.execute("%s WHERE seq IN (%s)"
+                                         % (select, ", ".join("?" * len(chunk))), chunk)
 
     def _collision(self, url):
         """The seq of ``url`` if it is stored as a fingerprint collision, else ``None``."""
@@ -1159,18 +1161,9 @@ class SQLiteStore(LocalStore):
             fresh = [entry for entry in fresh if entry < last]
         if not fresh:
             return rows
-        rows += self._rows([seq for _, _, seq in fresh])
+        rows += map(UriRow._make, self._by_seq(_SELECT, [seq for _, _, seq in fresh]))
         rows.sort(key=_schedule_order)
         return rows[:n]
-
-    def _rows(self, seqs):
-        """The rows ``seqs`` (``UriRow``), in no particular order."""
-        rows = []
-        for start in range(0, len(seqs), _LOOKUP_CHUNK):
-            chunk = seqs[start:start + _LOOKUP_CHUNK]
-            rows += map(UriRow._make, self._cur.execute(
-                _SELECT + " WHERE seq IN (%s)" % ", ".join("?" * len(chunk)), chunk))
-        return rows
 
     # ------------------------------------------------------------------ queues
     def queue_id(self, identifier):
