@@ -19,6 +19,7 @@ turns (the state file is built once and copied for every run):
 
     python benchmarks/bench_store.py --size 100000
     python benchmarks/bench_store.py --size 10000000 --results 20000
+    python benchmarks/bench_store.py --size 100000 -s FRONTIER_BLOOM_BITS_PER_URL=0
     PYTHONPATH=../other-tree python ../other-tree/benchmarks/bench_store.py --state FILE
 """
 import argparse
@@ -38,6 +39,7 @@ import bench_frontier  # noqa: E402
 import build_state  # noqa: E402
 
 from spyder.core.frontier.frontiers import MultipleHostFrontier  # noqa: E402
+from spyder.core.settings import parse_override  # noqa: E402
 from spyder.core.store.sqlite import SQLiteMultipleHostUriQueue  # noqa: E402
 
 #: Links per result, and how many of them are known already (as bench_master.py).
@@ -161,15 +163,19 @@ def _state_file(args):
     return path
 
 
-def run(state, hosts, results, methods, seed=1):
-    """Answer ``results`` dispatches on a copy of ``state``; returns the report (a dict)."""
+def run(state, hosts, results, methods, seed=1, overrides=()):
+    """Answer ``results`` dispatches on a copy of ``state``; returns the report (a dict).
+    ``overrides``: ``(name, value)`` settings of the frontier beyond the benchmark's."""
     timings = _Timings()
     originals = _time_methods(SQLiteMultipleHostUriQueue, methods, timings)
     work = tempfile.mkdtemp(prefix="spyder-bench-store-")
     try:
         path = os.path.join(work, "state.db")
         shutil.copyfile(state, path)
-        frontier = MultipleHostFrontier(bench_frontier._settings(path))
+        settings = bench_frontier._settings(path)
+        for name, value in overrides:
+            setattr(settings, name, value)
+        frontier = MultipleHostFrontier(settings)
         store = frontier._store
         store._cur = _TimedCursor(store._cur, timings)
         known = store._next_seq - 1
@@ -210,8 +216,12 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
                         help="SQLiteStore methods to time")
     parser.add_argument("--json", help="write the report as JSON ('-': stdout)")
+    parser.add_argument("-s", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="another setting of the frontier "
+                        "(e.g. FRONTIER_BLOOM_BITS_PER_URL=0: no Bloom filter)")
     args = parser.parse_args(argv)
-    report = run(_state_file(args), args.hosts, args.results, args.methods)
+    report = run(_state_file(args), args.hosts, args.results, args.methods,
+                 overrides=[parse_override(text) for text in args.overrides])
     print("%d known URLs, %d hosts, %d results of %d links (%d known): %.1f CPU µs per "
           "result" % (report["known"], report["hosts"], report["results"], LINKS, KNOWN,
                       report["cpu_us_per_result"]))

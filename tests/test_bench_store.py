@@ -31,3 +31,20 @@ def test_bench_store_times_each_method_and_statement_on_a_copy(tmp_path):
     assert "execute: SELECT fp, seq FROM seen WHERE fp IN" in calls  # 9 known ones probed
     assert (os.path.getsize(path), os.path.getmtime(path)) == before  # the copy was used
     assert SQLiteMultipleHostUriQueue.admit is admit  # the timing wrappers are gone
+
+
+def test_a_setting_given_with_s_reaches_the_frontier(tmp_path, monkeypatch, capsys):
+    path = str(tmp_path / "state.db")
+    build_state.build(path, 2000, 20, quiet=True)
+    made = []
+    frontier_class = bench_store.MultipleHostFrontier
+
+    def frontier(settings):
+        made.append(settings.FRONTIER_BLOOM_BITS_PER_URL)
+        return frontier_class(settings)
+
+    monkeypatch.setattr(bench_store, "MultipleHostFrontier", frontier)
+    assert bench_store.main(["--state", path, "--hosts", "20", "--results", "50",
+                             "-s", "FRONTIER_BLOOM_BITS_PER_URL=0"]) == 0
+    assert made == [0]
+    assert "2000 known URLs, 20 hosts, 50 results" in capsys.readouterr().out
