@@ -26,19 +26,20 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import bench_frontier  # noqa: E402
+import build_state  # noqa: E402
+import procstats  # noqa: E402
+from bench_store import KNOWN, LINKS  # noqa: E402
+
+from spyder.core.frontier.frontiers import MultipleHostFrontier  # noqa: E402
+
 STORES = ("memory", "sqlite")
-#: Links per result, and how many of them are known already (as bench_master.py).
-LINKS = 30
-KNOWN = 9
 
 
 def run(store, seeds, results, seed=1):
     """CPU µs per result of ``results`` cycles on a frontier over ``store`` (this process)."""
-    sys.path.insert(0, HERE)
-    import bench_frontier
-    import build_state
-    from spyder.core.frontier.frontiers import MultipleHostFrontier
-
     work = tempfile.mkdtemp(prefix="spyder-bench-floor-")
     try:
         settings = bench_frontier._settings(os.path.join(work, "state.db"))
@@ -93,14 +94,8 @@ def main(argv=None):
           "least %.1f (%.0f %%)" % (medians["memory"], medians["sqlite"],
                                     medians["sqlite"] - medians["memory"],
                                     100.0 * (1 - medians["memory"] / medians["sqlite"])))
-    if args.json:
-        text = json.dumps({"runs": runs, "medians": medians, "seeds": args.seeds,
-                           "results": args.results}, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text)
+    procstats.write_report({"runs": runs, "medians": medians, "seeds": args.seeds,
+                            "results": args.results}, args.json)
     return 0
 
 

@@ -24,7 +24,6 @@ turns (the state file is built once and copied for every run):
 """
 import argparse
 import collections
-import json
 import os
 import random
 import shutil
@@ -37,6 +36,7 @@ sys.path.insert(0, HERE)
 
 import bench_frontier  # noqa: E402
 import build_state  # noqa: E402
+import procstats  # noqa: E402
 
 from spyder.core.frontier.frontiers import MultipleHostFrontier  # noqa: E402
 from spyder.core.settings import parse_override  # noqa: E402
@@ -232,13 +232,7 @@ def main(argv=None):
     if len(shown) < len(report["us_per_result"]):
         print("  (%d more below 0.1 µs per result; --json has them all)"
               % (len(report["us_per_result"]) - len(shown)))
-    if args.json:
-        text = json.dumps(report, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text)
+    procstats.write_report(report, args.json)
     return 0
 
 
