@@ -82,6 +82,8 @@ WORKER_HEARTBEAT_INTERVAL = 5.0
 WORKER_MASTERS = []
 # Seconds the master waits for quit.ack and in-flight results on shutdown (workers: to finish fetches).
 SHUTDOWN_TIMEOUT = 10.0
+# Event loop of master, workers and logsink: "asyncio", "uvloop" (less CPU per event; pip install 'spyder[uvloop]') or "auto" (uvloop if installed).
+EVENT_LOOP = "auto"
 # MB of freed memory master, workers and logsink keep for reuse (glibc's trim threshold); 0 = glibc's default.
 MALLOC_KEEP_MB = 16
 # URLs added to the frontier when the master starts (besides what MASTER_CALLBACK seeds).

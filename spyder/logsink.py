@@ -28,12 +28,12 @@ import logging.config
 import logging.handlers
 import os
 import runpy
-import signal
 
 import zmq
 from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
+from spyder.core.eventloop import handle_signals, new_event_loop
 from spyder.core.sdnotify import Notifier
 from spyder.core.wire.sockets import (RefusalWatch, bind, create_context,
                                       ensure_socket_directory, never_stall)
@@ -148,7 +148,7 @@ def main(settings):
     configure_logging(settings)
     if settings.ZEROMQ_LOGGING.startswith("ipc://"):
         ensure_socket_directory(settings)
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    asyncio.set_event_loop(new_event_loop(settings))
     io_loop = IOLoop.current()
     ctx = create_context(settings)
     sub = never_stall(ctx.socket(zmq.SUB))
@@ -176,12 +176,10 @@ def main(settings):
         router.flush()
         io_loop.stop()
 
-    loop = asyncio.get_event_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop, signal.Signals(signum).name)
+    handle_signals(io_loop, stop)
     stream.on_recv(router)
     refusals = RefusalWatch([(sub, settings.ZEROMQ_LOGGING, "ZEROMQ_LOGGING")], log, io_loop)
-    notifier.ready("logsink on %s" % settings.ZEROMQ_LOGGING)
+    io_loop.add_callback(notifier.ready, "logsink on %s" % settings.ZEROMQ_LOGGING)
     log.info("logsink::receiving log records on %s", settings.ZEROMQ_LOGGING)
     try:
         io_loop.start()

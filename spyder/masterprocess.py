@@ -16,7 +16,6 @@ everything opened so far is closed again: no half-started daemon.
 import asyncio
 import logging
 import os
-import signal
 import socket
 
 import zmq
@@ -24,6 +23,7 @@ from tornado.ioloop import IOLoop
 
 from spyder.console import READY_STATUS, Console
 from spyder.core.crawluri import CrawlUri
+from spyder.core.eventloop import handle_signals, loop_kind, new_event_loop
 from spyder.core.filelock import master_lock
 from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.master.zmqmaster import ZmqMaster
@@ -101,20 +101,14 @@ def _run_master_callback(settings, ctx, io_loop, frontier):
         frontier.add_uri(CrawlUri(url=url))
 
 
-def _install_signal_handlers(master):
-    loop = asyncio.get_event_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, master.shutdown)
-
-
 def main(settings):
     """Run the master until it is shut down; returns the exit status (0)."""
     identity = "master:%s:%d" % (socket.gethostname(), os.getpid())
+    asyncio.set_event_loop(new_event_loop(settings))
     if any(getattr(settings, name).startswith("ipc://") for name in _MASTER_ENDPOINTS):
         lock = master_lock(ensure_socket_directory(settings)).acquire()
     else:
         lock = None
-    asyncio.set_event_loop(asyncio.new_event_loop())
     io_loop = IOLoop.current()
     notifier = Notifier()
     ctx = frontier = master = mgmt = console = refusals = None
@@ -138,7 +132,7 @@ def main(settings):
         if settings.MASTER_HTTP_ADDRESS:
             console = Console(settings, master, frontier, io_loop)
             console.start()
-        _install_signal_handlers(master)
+        handle_signals(io_loop, lambda signame: master.shutdown())
         _run_master_callback(settings, ctx, io_loop, frontier)
         refusals = RefusalWatch([(push, settings.ZEROMQ_MASTER_PUSH, "ZEROMQ_MASTER_PUSH"),
                                  (sub, settings.ZEROMQ_MASTER_SUB, "ZEROMQ_MASTER_SUB")],
@@ -163,8 +157,9 @@ def main(settings):
             lock.release()
         raise
 
-    log.info("master::settings: %s", settings.source)
-    notifier.ready("master %s running%s" % (
+    log.info("master::settings: %s; event loop: %s", settings.source,
+             loop_kind(io_loop.asyncio_loop))
+    io_loop.add_callback(notifier.ready, "master %s running%s" % (  # (after the signals')
         identity, "" if console is None else "; " + READY_STATUS % console.url))
     try:
         io_loop.start()

@@ -26,13 +26,13 @@ A master's ``quit`` ends its link only; the process leaves when every link has q
 import asyncio
 import logging
 import os
-import signal
 import socket
 
 import zmq
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from spyder.core import constants as C
+from spyder.core.eventloop import handle_signals, loop_kind, new_event_loop
 from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.wire.masterclock import warn_if_licence_too_short
 from spyder.core.wire.messages import data_batch
@@ -157,14 +157,12 @@ def create_worker_extractor(settings, zmq_context, io_loop=None, endpoints=None,
                      off_loop=off_loop)
 
 
-def _install_signal_handlers(controls):
-    loop = asyncio.get_event_loop()
-
+def _shutdown(controls):
+    """The signal handler: every master link shuts down, for the signal's reason."""
     def shutdown(reason):
         for control in controls:
             control.shutdown(reason)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, shutdown, signal.Signals(signum).name)
+    return shutdown
 
 
 def create_master_links(settings, ctx, identity, io_loop, fetch_processor, notifier, opened):
@@ -208,7 +206,7 @@ def create_master_links(settings, ctx, identity, io_loop, fetch_processor, notif
 def main(settings):
     """Run a worker until it is told to quit; returns the exit status (0)."""
     identity = "worker:%s:%d" % (socket.gethostname(), os.getpid())
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    asyncio.set_event_loop(new_event_loop(settings))
     io_loop = IOLoop.current()
     ctx = create_context(settings)
     ctx.linger = _LINGER_MS
@@ -224,7 +222,7 @@ def main(settings):
         opened.append(fetch_processor)
         controls = create_master_links(settings, ctx, identity, io_loop, fetch_processor,
                                        notifier, opened)
-        _install_signal_handlers(controls)
+        handle_signals(io_loop, _shutdown(controls))
     except BaseException as exc:
         for thing in reversed(opened):
             thing.close()
@@ -241,7 +239,8 @@ def main(settings):
     async def run():
         for control in controls:
             control.start()
-        log.info("worker::settings: %s", settings.source)
+        log.info("worker::settings: %s; event loop: %s", settings.source,
+                 loop_kind(io_loop.asyncio_loop))
         notifier.ready("worker %s running" % identity)
         if len(controls) == 1:
             await controls[0].done.wait()

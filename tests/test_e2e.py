@@ -153,10 +153,17 @@ def _assert_complete(server, fetched):
 
 # ------------------------------------------------------------------------------- tests
 @pytest.mark.timeout(120)
-def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl):
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_full_crawl_fetches_exactly_the_expected_set(demo_site, crawl, event_loop):
+    if event_loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not installed (pip install "
+                                             "'spyder[uvloop]')")
     server = demo_site(pages=150, hosts=3)
-    run = crawl(server, workers=2).start()
+    run = crawl(server, workers=2, EVENT_LOOP=event_loop).start()
     assert run.wait() == 0, run.output()
+    for role in ("master", "worker"):  # each process says what it ran on
+        with open(os.path.join(run.log_dir, "%s.log" % role)) as log:
+            assert "event loop: %s" % event_loop in log.read(), role
     fetched = server.fetched()
     _assert_complete(server, fetched)
     assert [u for u, n in fetched.items() if n != 1] == [], "fetched more than once"
