@@ -32,16 +32,16 @@ def new_event_loop(settings):
     if choice not in CHOICES:
         raise SettingsError("EVENT_LOOP must be 'auto', 'asyncio' or 'uvloop' (it is %r)"
                             % (choice,))
-    uvloop = None
-    if choice != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                raise SettingsError("EVENT_LOOP='uvloop' needs the uvloop package: pip "
-                                    "install 'spyder[uvloop]' (or set EVENT_LOOP='asyncio')"
-                                    ) from None
-    return asyncio.new_event_loop() if uvloop is None else uvloop.new_event_loop()
+    if choice == "asyncio":
+        return asyncio.new_event_loop()
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SettingsError("EVENT_LOOP='uvloop' needs the uvloop package: pip install "
+                                "'spyder[uvloop]' (or set EVENT_LOOP='asyncio')") from None
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def handle_signals(io_loop, handler):
