@@ -41,7 +41,7 @@ from spyder.core.sdnotify import Notifier
 from spyder.core.settings import SettingsError
 from spyder.core.wire.sockets import connect, create_context, never_stall
 from spyder.errors import StartupError
-from spyder.core.worker.zmqworker import AsyncZmqWorker, OffLoop, ZmqWorker
+from spyder.core.worker.zmqworker import AsyncZmqWorker, OffLoop, ZmqWorker, worker_prefetch
 from spyder.core.worker.control import LoopLag, WorkerControl
 from spyder.core.worker.masters import master_endpoints
 from spyder.core.worker.slots import SlotPool
@@ -90,7 +90,7 @@ def create_worker_fetcher(settings, zmq_context, extract, io_loop=None, fetcher=
                   "ZEROMQ_MASTER_PUSH", "push")
     return AsyncZmqWorker(pull, fetcher, settings.MAX_CLIENTS if slots is None else slots,
                           extract, io_loop, label=endpoints.label if endpoints else "master",
-                          batch=data_batch(settings))
+                          batch=data_batch(settings), prefetch=worker_prefetch(settings))
 
 
 def _connect_data(sock, settings, setting, endpoints, master_setting, field):

@@ -301,11 +301,15 @@ _STATUS = re.compile(r"status workers=\d+ .*dispatched=(\d+) .*success=(\d+) red
 
 
 @pytest.mark.timeout(150)
-def test_a_killed_worker_loses_nothing_with_several_urls_per_message(demo_site, crawl):
+@pytest.mark.parametrize("prefetch", [0, 10])
+def test_a_killed_worker_loses_nothing_with_several_urls_per_message(demo_site, crawl,
+                                                                      prefetch):
     server = demo_site(pages=300, hosts=8, latency=0.05)
     # eight hosts, one request at a time each, three slots a worker: more URLs due than
     # slots, so messages carry several dispatches, and uneven enough that backlogs form
-    run = crawl(server, workers=2, MAX_CLIENTS=3, FRONTIER_HOST_CONCURRENCY=1,
+    # (with prefetch, on purpose: test_prefetch.py)
+    run = crawl(server, workers=2, MAX_CLIENTS=3, WORKER_PREFETCH=prefetch,
+                FRONTIER_HOST_CONCURRENCY=1,
                 REQUEST_TIMEOUT=5.0, LEASE_TIMEOUT=60.0, WORKER_HEARTBEAT_TIMEOUT=30.0,
                 DISPATCH_CLAIM_TIMEOUT=3.0, MASTER_STATUS_INTERVAL=0.5)
     log, _ = crawl_killing_a_worker(server, run)

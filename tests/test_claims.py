@@ -37,9 +37,9 @@ def test_leases_return_what_no_worker_claimed_in_time():
     assert leases.claimed_by(b"worker:w:1") == 1
 
 
-def _stage(peers, processing, clock, slots, batch):
+def _stage(peers, processing, clock, slots, batch, prefetch=0):
     stage = AsyncZmqWorker(peers.stage_in, processing, slots, ZmqWorker(peers.stage_out, echo),
-                           clock=clock, batch=batch)
+                           clock=clock, batch=batch, prefetch=prefetch)
     stage.identity = b"worker:test:1"
     stage.start()
     return stage
@@ -50,15 +50,16 @@ async def _send(peers, path, ticket):
         DataMessage(IDENTITY, CrawlUri(url="http://a/" + path), ticket).serialize())
 
 
-def with_stage(socket_dir, processing, body, slots=4, batch=1):
+def with_stage(socket_dir, processing, body, slots=4, batch=1, prefetch=0):
     """Run ``body(peers, stage, clock)`` against a fetch stage running ``processing`` with
-    ``slots`` slots, taking up to ``batch`` dispatches per message, with a clock sample of
-    the master and the result subscription settled; returns its result."""
+    ``slots`` slots, taking up to ``batch`` dispatches per message and ``prefetch`` beyond
+    its slots, with a clock sample of the master and the result subscription settled;
+    returns its result."""
     async def scenario():
         peers = Peers(socket_dir)
         clock = MasterClock()
         clock.sample(IDENTITY, clock.now(), clock.now(), 60.0)
-        stage = _stage(peers, processing, clock, slots, batch)
+        stage = _stage(peers, processing, clock, slots, batch, prefetch)
         try:
             await settle_pubsub(peers, lambda: _send(peers, "probe", None))
             return await body(peers, stage, clock)

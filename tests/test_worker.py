@@ -379,7 +379,7 @@ def test_worker_management_sockets_and_control(socket_dir):
     for msg in (heartbeat, hello_answer):
         assert {k: v for k, v in msg.details.items()
                 if k not in ("t", "n", "lag", "lag_max")} == {"slots": 3, "free": 0, "held": [],
-                                                           "batch": 1}
+                                                           "batch": 1, "prefetch": 0}
         assert isinstance(msg.details["t"], float)
         assert isinstance(msg.details["lag"], float) and isinstance(msg.details["lag_max"], float)
     # the credit snapshots are numbered, one after the other

@@ -88,10 +88,12 @@ class MasterProcess:
 class FakeWorker:
     """The worker side of the protocol, driven step by step by a test."""
 
-    def __init__(self, settings, identity=b"worker:test:1", slots=2, curve_dir=None, batch=None):
+    def __init__(self, settings, identity=b"worker:test:1", slots=2, curve_dir=None, batch=None,
+                 prefetch=None):
         self.identity = identity
         self.slots = slots
         self.batch = batch      # dispatches per message it announces (None: announces none)
+        self.prefetch = prefetch  # dispatches beyond its slots it asks for (None: announces none)
         self.curve_dir = curve_dir
         self.ctx = zmq.Context()
         self.pull = self._socket(zmq.PULL, settings.ZEROMQ_WORKER_PROC_FETCHER_PULL)
@@ -129,9 +131,11 @@ class FakeWorker:
             self.pub.recv()
             self._subscribed = True
         while time.monotonic() < deadline:
-            details = {"slots": self.slots, "free": self.slots}
+            details = {"slots": self.slots, "free": self.slots + (self.prefetch or 0)}
             if self.batch is not None:
                 details["batch"] = self.batch
+            if self.prefetch is not None:
+                details["prefetch"] = self.prefetch
             self.send_mgmt(C.ZMQ_SPYDER_MGMT_WORKER_AVAIL, details)
             end = time.monotonic() + 0.3
             while time.monotonic() < end:

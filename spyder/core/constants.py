@@ -67,6 +67,10 @@ MGMT_DETAIL_LOOP_LAG_MAX = "lag_max"
 #: int: the most URLs one data message may carry to the sender (worker: dispatches, in its
 #: registration and heartbeats; master: results, in its heartbeat echoes); absent = 1.
 MGMT_DETAIL_BATCH = "batch"
+#: int: the most dispatches a worker asks for beyond its slots (``WORKER_PREFETCH``: its
+#: ``free`` may exceed its ``slots`` by that much), in its registration and heartbeats;
+#: absent = 0.
+MGMT_DETAIL_PREFETCH = "prefetch"
 #: list of int: dispatch ids whose claim the master registered (``claims``).
 MGMT_DETAIL_OK = "ok"
 #: list of int: dispatch ids a worker reported holding that are not its own (``claims``).

@@ -1,7 +1,8 @@
 """The master's worker registry: who is there, how much they can take, who went silent.
 
 Part of the master (``spyder.core.master``).  Workers register with ``be here now``
-(details: their ``slots``), send ``heartbeat``\\ s and ``credit`` snapshots (their
+(details: their ``slots``, and the ``prefetch`` by which their free count may exceed
+them: ``WORKER_PREFETCH``), send ``heartbeat``\\ s and ``credit`` snapshots (their
 ``free`` slots and the dispatch ids they ``held``; every result's ticket carries one
 too, numbered so that the newest wins), and leave with ``quit.ack``; a heartbeat from
 an unknown worker registers it.  ``ZmqMaster`` reads the management protocol and tells
@@ -23,16 +24,19 @@ from spyder.core.wire.messages import announced_batch
 
 #: Upper bound for a worker's announced slots (protects against nonsense details).
 _MAX_SLOTS = 100000
+#: Upper bound for a worker's announced prefetch (``WORKER_PREFETCH`` allows up to 1024).
+_MAX_PREFETCH = 1024
 
 
 class Worker:
     """A registered worker, as the master knows it."""
 
-    __slots__ = ("slots", "free", "last_seen", "snapshot", "pages", "errors",
+    __slots__ = ("slots", "prefetch", "free", "last_seen", "snapshot", "pages", "errors",
                  "returned_unclaimed", "void_logged", "loop_lag_max", "batch")
 
     def __init__(self, slots, now):
         self.slots = slots
+        self.prefetch = 0          # dispatches it may hold beyond its slots
         self.free = 0
         self.batch = 1             # the most dispatches one message may carry to it
         self.last_seen = now
@@ -79,6 +83,7 @@ class WorkerRegistry:
             worker = self._workers[identity] = Worker(slots, now)
         worker.last_seen = now
         worker.slots = slots
+        worker.prefetch = self._prefetch_from(details)
         worker.batch = announced_batch(details)
         lag = details.get(C.MGMT_DETAIL_LOOP_LAG_MAX)
         if isinstance(lag, (int, float)) and not isinstance(lag, bool) and lag >= 0:
@@ -125,11 +130,20 @@ class WorkerRegistry:
             worker.snapshot = number
         free = details.get(C.MGMT_DETAIL_FREE)
         if isinstance(free, int) and not isinstance(free, bool):
-            worker.free = min(max(free, 0), worker.slots)
+            worker.free = min(max(free, 0), worker.slots + worker.prefetch)
         else:  # a worker that reports no free slots: every slot counts
             worker.free = worker.slots
         held = details.get(C.MGMT_DETAIL_HELD)
         return held if isinstance(held, list) else []
+
+    @staticmethod
+    def _prefetch_from(details):
+        """The prefetch a worker announced (at most ``_MAX_PREFETCH``): 0 if none (a
+        Spyder of before) or nonsense."""
+        prefetch = details.get(C.MGMT_DETAIL_PREFETCH)
+        if isinstance(prefetch, int) and not isinstance(prefetch, bool) and prefetch > 0:
+            return min(prefetch, _MAX_PREFETCH)
+        return 0
 
     def _slots_from(self, details):
         slots = details.get(C.MGMT_DETAIL_SLOTS)

@@ -161,6 +161,7 @@ class WorkerControl:
             details[C.MGMT_DETAIL_FREE] = 0
         details[C.MGMT_DETAIL_SLOTS] = self._fetcher.slots
         details[C.MGMT_DETAIL_BATCH] = self._fetcher.batch
+        details[C.MGMT_DETAIL_PREFETCH] = self._fetcher.prefetch
         details[C.MGMT_DETAIL_SENT] = self._clock.now()
         details[C.MGMT_DETAIL_LOOP_LAG] = self.loop_lag_recent
         details[C.MGMT_DETAIL_LOOP_LAG_MAX] = self.loop_lag_max

@@ -9,7 +9,9 @@ in a pipe until its claim deadline.
 
 So the pool gives each fetch stage (a *member*) a **quota**: the most fetches it may
 have under way.  Its free slots, as its credit snapshots report them, are its quota minus
-its fetches (``AsyncZmqWorker.free``); it reads its PULL socket only below its quota.
+its fetches (``AsyncZmqWorker.free``), plus the room of its own prefetch backlog
+(``WORKER_PREFETCH``: dispatches waiting for a slot, which the slots do not promise); it
+reads its PULL socket only below its quota and that room.
 The pool keeps, for every member, ``max(quota, fetches)`` -- what it may have in use --
 summed no higher than the slots.  Quotas follow the members that may take work (their
 master listens to the results and the licence holds: ``member.wanting``): the slots are

@@ -5,7 +5,8 @@ A worker process runs two stages on one IOLoop, as the 2011 original did:
 * the **fetch stage**, an ``AsyncZmqWorker``: takes ``[master_identity, CrawlUri,
   ticket]`` messages from the master's PUSH (PULL socket) only while it has a free
   slot and may work (see below) -- never more than ``MAX_CLIENTS`` fetches at once,
-  at most a pipe's high-water mark more waiting in ZeroMQ's queues -- awaits the
+  at most a pipe's high-water mark more waiting in ZeroMQ's queues and up to
+  ``WORKER_PREFETCH`` in its backlog, ready for the next free slot -- awaits the
   ``FetchProcessor`` for each and hands the result to the extract stage.  A dispatch
   whose deadline (the master's clock, converted by ``MasterClock``) has passed, or that
   comes from another master, is handed back unfetched; a fetch still running at its
@@ -50,6 +51,7 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import logging
+import time
 
 import zmq
 from tornado.ioloop import IOLoop
@@ -57,6 +59,7 @@ from tornado.ioloop import IOLoop
 from spyder.core import constants as C
 from spyder.core.wire.masterclock import MasterClock
 from spyder.core.crawluri import CrawlUri
+from spyder.core.settings import SettingsError
 from spyder.core.wire.messages import (DropCounter, check_crawluri, deserialize_crawluri,
                                        joined_frames, received_data)
 from spyder.core.wire.zmqchannel import ZmqChannel
@@ -78,9 +81,23 @@ UNCONFIRMED = "claim not confirmed by the master by the claim deadline"
 #: is handed back unread rather than claimed: the claim and its confirmation need a round
 #: trip (normally milliseconds; the credit snapshot waits up to 50 ms for a result).
 CLAIM_GUARD = 0.5
+#: Prefetched dispatches (``WORKER_PREFETCH``) are at most as many as the stage's fetches
+#: that ended in this many seconds: at that pace each waits for a slot less than this
+#: long, a third of the default claim window (``DISPATCH_CLAIM_TIMEOUT``, 3 s).
+PREFETCH_HORIZON = 1.0
 #: Bodies past this many bytes in all end a message of several results: a run of large
 #: pages (WARC keeps bodies) goes out as several messages, not one of many megabytes.
 _BATCH_BYTES = 1024 * 1024
+
+
+def worker_prefetch(settings):
+    """``WORKER_PREFETCH``, checked: the most dispatches a fetch stage asks for beyond its
+    free slots."""
+    prefetch = settings.WORKER_PREFETCH
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 0 <= prefetch <= 1024:
+        raise SettingsError("WORKER_PREFETCH = %r: expected a whole number from 0 (no "
+                            "dispatch waits for a slot) to 1024" % (prefetch,))
+    return prefetch
 
 
 def _mark_failed(curi, status, error):
@@ -356,14 +373,23 @@ class AsyncZmqWorker:
     A message may carry up to ``batch`` dispatches (announced to the master).  Those it
     has no free slot for yet wait in a backlog, read from it as slots free before the
     socket is read again: the backlog is the end of the pipe, and what it holds counts
-    as not free in the credit snapshots.
+    as not free in the credit snapshots.  ``prefetch`` (``WORKER_PREFETCH``, announced
+    to the master) lets the backlog be filled on purpose: the stage asks for up to that
+    many dispatches beyond its free slots -- but never more than its slots finished in
+    the last ``PREFETCH_HORIZON`` seconds, so a dispatch waits there a fraction of its
+    claim window -- and a slot that frees takes the next one at once instead of
+    waiting for the master's answer to its result.
     """
 
     def __init__(self, insocket, processing, slots, extract, io_loop=None, clock=None,
-                 label="master", batch=1):
+                 label="master", batch=1, prefetch=0):
         self._in = ZmqChannel(insocket, io_loop)
         #: the most dispatches one message may carry to this stage
         self.batch = batch
+        #: the most dispatches it asks for beyond its free slots (``WORKER_PREFETCH``)
+        self.prefetch = prefetch
+        #: when its last ``prefetch`` fetches ended (the newest last; ``_prefetch_room``)
+        self._turnover = collections.deque(maxlen=prefetch) if prefetch else None
         self._backlog = collections.deque()   # dispatches read, waiting for a slot
         self._processing = processing
         self._extract = extract
@@ -407,11 +433,23 @@ class AsyncZmqWorker:
 
     @property
     def free(self):
-        """Free slots (0 once the stage stopped taking work or may not take it); a
-        dispatch in the backlog takes one."""
+        """Free slots and prefetch room (0 once the stage stopped taking work or may not
+        take it); a dispatch in the backlog takes one."""
         if not self.wanting:
             return 0
-        return max(self.quota - len(self._tasks) - len(self._backlog), 0)
+        return max(self.quota + self._prefetch_room() - len(self._tasks) - len(self._backlog),
+                   0)
+
+    def _prefetch_room(self):
+        """Dispatches the stage may hold beyond its slots now: its fetches that ended in
+        the last ``PREFETCH_HORIZON`` seconds, up to ``prefetch``."""
+        turnover = self._turnover
+        if not turnover:
+            return 0
+        horizon = time.monotonic() - PREFETCH_HORIZON
+        while turnover and turnover[0] <= horizon:
+            turnover.popleft()
+        return len(turnover)
 
     def quota_changed(self):
         """``SlotPool``: this stage's quota changed."""
@@ -535,7 +573,8 @@ class AsyncZmqWorker:
         while self._backlog and self.wanting and len(self._tasks) < self.quota:
             self._take(self._backlog.popleft())
             taken = True
-        wanted = self.wanting and len(self._tasks) < self.quota and not self._backlog
+        wanted = (self.wanting and len(self._tasks) + len(self._backlog)
+                  < self.quota + self._prefetch_room())
         if taken:
             self._changed()
         if wanted and not self._in.receiving():
@@ -656,6 +695,8 @@ class AsyncZmqWorker:
 
     def _finished(self, task):
         self._forget(task)
+        if self._turnover is not None:
+            self._turnover.append(time.monotonic())
         if not self._tasks and self._idle is not None:
             self._idle.set()
         if self.pool.shared:
