@@ -301,7 +301,7 @@ _STATUS = re.compile(r"status workers=\d+ .*dispatched=(\d+) .*success=(\d+) red
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("prefetch", [0, 10])
+@pytest.mark.parametrize("prefetch", [0, 20])
 def test_a_killed_worker_loses_nothing_with_several_urls_per_message(demo_site, crawl,
                                                                       prefetch):
     server = demo_site(pages=300, hosts=8, latency=0.05)

@@ -137,4 +137,4 @@ def test_a_bad_prefetch_setting_is_one_clear_error(value):
     with pytest.raises(SettingsError, match=r"WORKER_PREFETCH = %d: expected a whole number "
                                             r"from 0 .* to 1024" % value):
         worker_prefetch(Settings(overrides={"WORKER_PREFETCH": value}))
-    assert worker_prefetch(Settings()) == 10
+    assert worker_prefetch(Settings()) == 20
