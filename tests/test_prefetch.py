@@ -3,7 +3,9 @@ that many dispatches beyond its free slots, never more than its slots finished i
 ``PREFETCH_HORIZON`` seconds; what it prefetched waits in its backlog (not claimed, judged
 by the claim guard when taken, as every dispatch there) and starts as slots free; the
 master counts a worker's free slots up to its slots plus the prefetch it announced, and
-deals a worker that announced none its slots only; a crawl whose worker is SIGKILLed
+deals a worker that announced none its slots only; while dispatches wait for a slot,
+results wait up to ``RESULT_HOLD`` for others to share their message; a crawl whose
+worker is SIGKILLed
 with prefetched dispatches loses nothing (``test_batching``'s crawl, run with and
 without).
 
@@ -18,12 +20,13 @@ from spyder.core.master.registry import WorkerRegistry
 from spyder.core.settings import Settings, SettingsError
 from spyder.core.wire.messages import DataMessage
 from spyder.core.worker import zmqworker
-from spyder.core.worker.zmqworker import worker_prefetch
+from spyder.core.crawluri import CrawlUri
+from spyder.core.worker.zmqworker import ZmqWorker, worker_prefetch
 from conftest import async_wait_until
 from test_batching import _message
 from test_claims import with_stage
 from test_master import run_master, seeds, workers  # noqa: F401 (fixtures)
-from test_worker import IDENTITY
+from test_worker import IDENTITY, Peers, echo, settle_pubsub
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -138,3 +141,50 @@ def test_a_bad_prefetch_setting_is_one_clear_error(value):
                                             r"from 0 .* to 1024" % value):
         worker_prefetch(Settings(overrides={"WORKER_PREFETCH": value}))
     assert worker_prefetch(Settings()) == 20
+
+
+def test_results_wait_for_more_only_while_dispatches_wait_for_a_slot(socket_dir, monkeypatch):
+    """While ``hold()`` says the fetch stage has a backlog, a result waits up to
+    RESULT_HOLD for others to share its message; one published once it is false sends
+    what waits at the end of its loop turn, and without a backlog nothing waits."""
+    async def scenario():
+        peers = Peers(socket_dir)
+        stage = ZmqWorker(peers.stage_out, echo)
+        stage.batch = 8
+        backlog = [False]
+        stage.hold = lambda: backlog[0]
+
+        def publish(name):
+            stage.publish(DataMessage(IDENTITY, CrawlUri(url="http://a/" + name),
+                                      {C.TICKET_ID: 0}))
+
+        async def receive():
+            frames = await asyncio.wait_for(peers.out.recv_multipart(), 10)
+            return [m.curi.url[9:] for m in DataMessage.all_from_frames(frames, 8)]
+
+        try:
+            await settle_pubsub(peers, lambda: asyncio.sleep(0, publish("probe")))
+            messages = []
+            monkeypatch.setattr(zmqworker, "RESULT_HOLD", 60.0)
+            backlog[0] = True          # dispatches wait: held, across loop turns
+            publish("held-1")
+            await asyncio.sleep(0.05)
+            publish("held-2")
+            held = await peers.nothing_within(0.3)
+            backlog[0] = False         # the backlog ran dry: sent with the next result
+            publish("now")
+            messages.append(await receive())
+            publish("alone")           # no backlog: at the end of its turn, not in 60 s
+            messages.append(await receive())
+            monkeypatch.setattr(zmqworker, "RESULT_HOLD", 0.2)
+            backlog[0] = True
+            publish("timed")           # held, and sent when the hold is over
+            messages.append(await receive())
+            return held, messages
+        finally:
+            stage.close()
+            peers.close()
+
+    held, messages = asyncio.run(scenario())
+    assert held
+    assert messages == [["held-1", "held-2", "now"], ["alone"], ["timed"]]

@@ -85,6 +85,10 @@ CLAIM_GUARD = 0.5
 #: that ended in this many seconds: at that pace each waits for a slot less than this
 #: long, a third of the default claim window (``DISPATCH_CLAIM_TIMEOUT``, 3 s).
 PREFETCH_HORIZON = 1.0
+#: Seconds a result may wait for others to share its message while its fetch stage has
+#: dispatches waiting for a slot (its slots have work without the credit the result
+#: carries): fewer, fuller messages both ways (``ZmqWorker.publish``).
+RESULT_HOLD = 0.005
 #: Bodies past this many bytes in all end a message of several results: a run of large
 #: pages (WARC keeps bodies) goes out as several messages, not one of many megabytes.
 _BATCH_BYTES = 1024 * 1024
@@ -262,7 +266,10 @@ class ZmqWorker:
 
     Results go out at the end of the loop turn that produced them: those of one turn
     travel in one message, up to ``batch`` of them (``WorkerControl`` sets it from what
-    the master announced; 1, one per message, until it did).
+    the master announced; 1, one per message, until it did).  While ``hold()`` is true
+    (the fetch stage has dispatches waiting for a slot: its slots need no credit soon)
+    they wait up to ``RESULT_HOLD`` seconds for more; a result that comes once it is
+    false sends them all at the end of its turn.
     """
 
     def __init__(self, outsocket, processing, io_loop=None, max_message_size=None,
@@ -274,7 +281,10 @@ class ZmqWorker:
         self.off_loop = off_loop
         #: the most results one message carries to the master
         self.batch = 1
-        self._pending = []        # the frames of results not sent yet (this loop turn's)
+        #: whether results may wait for more (set by the fetch stage; None: never)
+        self.hold = None
+        self._pending = []        # the frames of results not sent yet
+        self._held = None         # the timeout that sends held results
 
     async def process_off_loop(self, msg):
         """Process ``msg.curi`` in the off-loop thread (an exception there becomes a
@@ -314,12 +324,25 @@ class ZmqWorker:
         if self._max_message_size is not None and len(frames[1]) > self._max_message_size:
             frames = _fit(frames, msg, self._max_message_size)
         if not self._pending:
+            if self.hold is not None and self.hold():
+                self._held = self._loop.call_later(RESULT_HOLD, self._send_pending)
+            else:
+                self._loop.add_callback(self._send_pending)
+        elif self._held is not None and not self.hold():
+            self._release()
             self._loop.add_callback(self._send_pending)
         self._pending.append(frames)
 
+    def _release(self):
+        """Forget the timeout that was to send the held results."""
+        if self._held is not None:
+            self._loop.remove_timeout(self._held)
+            self._held = None
+
     def _send_pending(self):
-        """Send the results queued in this loop turn: runs of one master identity with
-        tickets go ``batch`` to a message, and no more than ``_BATCH_BYTES`` of them."""
+        """Send the queued results: runs of one master identity with tickets go ``batch``
+        to a message, and no more than ``_BATCH_BYTES`` of them."""
+        self._release()
         pending, self._pending = self._pending, []
         run, size = [], 0
         for frames in pending:
@@ -363,6 +386,9 @@ class AsyncZmqWorker:
     called with the DataMessage), dispatches it hands back or cuts short go straight
     to ``extract.publish``.
 
+    ``extract`` holds results back for fuller messages while this stage's backlog has
+    dispatches (``ZmqWorker.hold``).
+
     ``slots`` is a number of slots, or a ``SlotPool`` this stage shares with the fetch
     stages of the worker's other masters: it then takes at most its quota of them (see
     ``spyder.core.worker.slots``).  ``clock`` (a ``MasterClock``) converts dispatch
@@ -393,6 +419,7 @@ class AsyncZmqWorker:
         self._backlog = collections.deque()   # dispatches read, waiting for a slot
         self._processing = processing
         self._extract = extract
+        extract.hold = self._has_backlog   # results wait for more while slots have work
         self.label = label
         self.clock = clock or MasterClock()
         self.identity = b""
@@ -450,6 +477,10 @@ class AsyncZmqWorker:
         while turnover and turnover[0] <= horizon:
             turnover.popleft()
         return len(turnover)
+
+    def _has_backlog(self):
+        """Whether dispatches wait for a slot (the results may wait for more)."""
+        return bool(self._backlog)
 
     def quota_changed(self):
         """``SlotPool``: this stage's quota changed."""
