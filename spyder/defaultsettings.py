@@ -29,7 +29,7 @@ LOG_BACKUP_COUNT = 10
 USER_AGENT = "Mozilla/5.0 (compatible; spyder/0.3; +https://github.com/retresco/spyder)"
 # Concurrent HTTP requests per worker (its slots; each may buffer MAX_CONTENT_SIZE): raise it for many hosts with real latencies.
 MAX_CLIENTS = 10
-# Dispatches a worker holds beyond its free slots, so a slot that frees starts the next fetch without waiting for the master (at most what its slots finished in the last second); 0 = none.
+# Dispatches a worker holds beyond its free slots, so a slot that frees starts the next fetch without waiting for the master (at most what its slots finished in the last third of DISPATCH_CLAIM_TIMEOUT); 0 = none.
 WORKER_PREFETCH = 20
 # Let the HTTP client follow redirects itself (False: redirect targets become new links).
 FOLLOW_REDIRECTS = False

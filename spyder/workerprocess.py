@@ -88,9 +88,11 @@ def create_worker_fetcher(settings, zmq_context, extract, io_loop=None, fetcher=
     pull.rcvhwm = settings.ZEROMQ_WORKER_PROC_FETCHER_PULL_HWM
     _connect_data(pull, settings, "ZEROMQ_WORKER_PROC_FETCHER_PULL", endpoints,
                   "ZEROMQ_MASTER_PUSH", "push")
+    prefetch, horizon = worker_prefetch(settings)
     return AsyncZmqWorker(pull, fetcher, settings.MAX_CLIENTS if slots is None else slots,
                           extract, io_loop, label=endpoints.label if endpoints else "master",
-                          batch=data_batch(settings), prefetch=worker_prefetch(settings))
+                          batch=data_batch(settings), prefetch=prefetch,
+                          prefetch_horizon=horizon)
 
 
 def _connect_data(sock, settings, setting, endpoints, master_setting, field):

@@ -1,6 +1,6 @@
 """Prefetch (``WORKER_PREFETCH``; docs/protocol.md, "Prefetch"): a worker asks for up to
 that many dispatches beyond its free slots, never more than its slots finished in the last
-``PREFETCH_HORIZON`` seconds; what it prefetched waits in its backlog (not claimed, judged
+``prefetch_horizon`` seconds (a third of ``DISPATCH_CLAIM_TIMEOUT``); what it prefetched waits in its backlog (not claimed, judged
 by the claim guard when taken, as every dispatch there) and starts as slots free; the
 master counts a worker's free slots up to its slots plus the prefetch it announced, and
 deals a worker that announced none its slots only; while dispatches wait for a slot,
@@ -41,11 +41,10 @@ async def _done(curi):
 
 
 @pytest.mark.parametrize("prefetch,room", [(3, 3), (0, 0)])
-def test_the_room_beyond_the_slots_is_what_the_slots_finished_lately(
-        socket_dir, monkeypatch, prefetch, room):
-    monkeypatch.setattr(zmqworker, "PREFETCH_HORIZON", 2.0)
-
+def test_the_room_beyond_the_slots_is_what_the_slots_finished_lately(socket_dir, prefetch,
+                                                                     room):
     async def body(peers, stage, clock):
+        stage.prefetch_horizon = 2.0
         # the subscription's probe was fetched: its turnover ends within the horizon
         await async_wait_until(lambda: stage.free == 2, message="no turnover left")
         before = stage.snapshot()[C.MGMT_DETAIL_FREE]
@@ -64,9 +63,7 @@ def test_the_room_beyond_the_slots_is_what_the_slots_finished_lately(
     assert after == 2 + room
 
 
-def test_prefetched_dispatches_wait_unclaimed_and_start_as_the_slot_frees(socket_dir,
-                                                                          monkeypatch):
-    monkeypatch.setattr(zmqworker, "PREFETCH_HORIZON", 60.0)
+def test_prefetched_dispatches_wait_unclaimed_and_start_as_the_slot_frees(socket_dir):
     gate, started = asyncio.Event(), []
 
     async def processing(curi):
@@ -77,6 +74,7 @@ def test_prefetched_dispatches_wait_unclaimed_and_start_as_the_slot_frees(socket
         return curi
 
     async def body(peers, stage, clock):
+        stage.prefetch_horizon = 60.0
         ticket = _tickets(clock)
         # three fetches end at once: room for three more than the one slot
         await peers.feed.send_multipart(_message(IDENTITY, ["http://a/warm/%d" % i
@@ -140,7 +138,10 @@ def test_a_bad_prefetch_setting_is_one_clear_error(value):
     with pytest.raises(SettingsError, match=r"WORKER_PREFETCH = %d: expected a whole number "
                                             r"from 0 .* to 1024" % value):
         worker_prefetch(Settings(overrides={"WORKER_PREFETCH": value}))
-    assert worker_prefetch(Settings()) == 20
+    assert worker_prefetch(Settings()) == (20, 1.0)
+    # the turnover that bounds it follows the claim window
+    prefetch, horizon = worker_prefetch(Settings(overrides={"DISPATCH_CLAIM_TIMEOUT": 0.9}))
+    assert prefetch == 20 and horizon == pytest.approx(0.3)
 
 
 def test_results_wait_for_more_only_while_dispatches_wait_for_a_slot(socket_dir, monkeypatch):

@@ -82,9 +82,10 @@ UNCONFIRMED = "claim not confirmed by the master by the claim deadline"
 #: trip (normally milliseconds; the credit snapshot waits up to 50 ms for a result).
 CLAIM_GUARD = 0.5
 #: Prefetched dispatches (``WORKER_PREFETCH``) are at most as many as the stage's fetches
-#: that ended in this many seconds: at that pace each waits for a slot less than this
-#: long, a third of the default claim window (``DISPATCH_CLAIM_TIMEOUT``, 3 s).
-PREFETCH_HORIZON = 1.0
+#: that ended in the last third of the claim window (``DISPATCH_CLAIM_TIMEOUT`` / 3, the
+#: stage's ``prefetch_horizon``; 1 s by default): at that pace each waits for a slot
+#: about that long, well before its claim guard.
+PREFETCH_HORIZON_SHARE = 1 / 3
 #: Seconds a result may wait for others to share its message while its fetch stage has
 #: dispatches waiting for a slot (its slots have work without the credit the result
 #: carries): fewer, fuller messages both ways (``ZmqWorker.publish``).
@@ -95,13 +96,14 @@ _BATCH_BYTES = 1024 * 1024
 
 
 def worker_prefetch(settings):
-    """``WORKER_PREFETCH``, checked: the most dispatches a fetch stage asks for beyond its
-    free slots."""
+    """``(prefetch, horizon)``: ``WORKER_PREFETCH``, checked -- the most dispatches a
+    fetch stage asks for beyond its free slots -- and the seconds of turnover that bound
+    it (``PREFETCH_HORIZON_SHARE`` of ``DISPATCH_CLAIM_TIMEOUT``)."""
     prefetch = settings.WORKER_PREFETCH
     if isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 0 <= prefetch <= 1024:
         raise SettingsError("WORKER_PREFETCH = %r: expected a whole number from 0 (no "
                             "dispatch waits for a slot) to 1024" % (prefetch,))
-    return prefetch
+    return prefetch, max(float(settings.DISPATCH_CLAIM_TIMEOUT), 0.0) * PREFETCH_HORIZON_SHARE
 
 
 def _mark_failed(curi, status, error):
@@ -402,18 +404,20 @@ class AsyncZmqWorker:
     as not free in the credit snapshots.  ``prefetch`` (``WORKER_PREFETCH``, announced
     to the master) lets the backlog be filled on purpose: the stage asks for up to that
     many dispatches beyond its free slots -- but never more than its slots finished in
-    the last ``PREFETCH_HORIZON`` seconds, so a dispatch waits there a fraction of its
-    claim window -- and a slot that frees takes the next one at once instead of
+    the last ``prefetch_horizon`` seconds (a third of the claim window), so a dispatch
+    waits there a fraction of that window -- and a slot that frees takes the next one at once instead of
     waiting for the master's answer to its result.
     """
 
     def __init__(self, insocket, processing, slots, extract, io_loop=None, clock=None,
-                 label="master", batch=1, prefetch=0):
+                 label="master", batch=1, prefetch=0, prefetch_horizon=1.0):
         self._in = ZmqChannel(insocket, io_loop)
         #: the most dispatches one message may carry to this stage
         self.batch = batch
         #: the most dispatches it asks for beyond its free slots (``WORKER_PREFETCH``)
         self.prefetch = prefetch
+        #: the seconds of turnover that bound the prefetch room (``_prefetch_room``)
+        self.prefetch_horizon = prefetch_horizon
         #: when its last ``prefetch`` fetches ended (the newest last; ``_prefetch_room``)
         self._turnover = collections.deque(maxlen=prefetch) if prefetch else None
         self._backlog = collections.deque()   # dispatches read, waiting for a slot
@@ -469,11 +473,11 @@ class AsyncZmqWorker:
 
     def _prefetch_room(self):
         """Dispatches the stage may hold beyond its slots now: its fetches that ended in
-        the last ``PREFETCH_HORIZON`` seconds, up to ``prefetch``."""
+        the last ``prefetch_horizon`` seconds, up to ``prefetch``."""
         turnover = self._turnover
         if not turnover:
             return 0
-        horizon = time.monotonic() - PREFETCH_HORIZON
+        horizon = time.monotonic() - self.prefetch_horizon
         while turnover and turnover[0] <= horizon:
             turnover.popleft()
         return len(turnover)
