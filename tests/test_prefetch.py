@@ -1,13 +1,12 @@
 """Prefetch (``WORKER_PREFETCH``; docs/protocol.md, "Prefetch"): a worker asks for up to
 that many dispatches beyond its free slots, never more than its slots finished in the last
-``prefetch_horizon`` seconds (a third of ``DISPATCH_CLAIM_TIMEOUT``); what it prefetched waits in its backlog (not claimed, judged
-by the claim guard when taken, as every dispatch there) and starts as slots free; the
-master counts a worker's free slots up to its slots plus the prefetch it announced, and
-deals a worker that announced none its slots only; while dispatches wait for a slot,
-results wait up to ``RESULT_HOLD`` for others to share their message; a crawl whose
-worker is SIGKILLed
-with prefetched dispatches loses nothing (``test_batching``'s crawl, run with and
-without).
+``prefetch_horizon`` seconds (a third of ``DISPATCH_CLAIM_TIMEOUT``); what it prefetched
+waits in its backlog (not claimed, judged by the claim guard when taken, as every
+dispatch there) and starts as slots free; the master counts a worker's free slots up to
+its slots plus the prefetch it announced, and deals a worker that announced none its
+slots only; while dispatches wait for a slot, results wait up to ``RESULT_HOLD`` for
+others to share their message; a crawl whose worker is SIGKILLed with prefetched
+dispatches loses nothing (``test_batching``'s crawl, run with and without).
 
 The fetch stage runs in-process on real ipc sockets (``test_claims``'s ``with_stage``);
 the master is a real process driven by a fake worker (``test_master``'s fixtures)."""

@@ -405,8 +405,8 @@ class AsyncZmqWorker:
     to the master) lets the backlog be filled on purpose: the stage asks for up to that
     many dispatches beyond its free slots -- but never more than its slots finished in
     the last ``prefetch_horizon`` seconds (a third of the claim window), so a dispatch
-    waits there a fraction of that window -- and a slot that frees takes the next one at once instead of
-    waiting for the master's answer to its result.
+    waits there a fraction of that window -- and a slot that frees takes the next one
+    at once instead of waiting for the master's answer to its result.
     """
 
     def __init__(self, insocket, processing, slots, extract, io_loop=None, clock=None,
