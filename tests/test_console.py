@@ -248,6 +248,7 @@ def test_added_seeds_are_crawled_and_metrics_match_the_outcomes(crawl, demo_site
 
     workers = c.client.get("api/workers")["workers"]
     assert len(workers) == 1 and workers[0]["slots"] == 2
+    assert workers[0]["prefetch"] == 20          # WORKER_PREFETCH, as the worker announced
     wait_until(lambda: c.client.get("api/workers")["workers"][0]["pages"] == pages + robots,
                timeout=10, message="the worker's heartbeat with its page count")
     lag = c.client.get("api/workers")["workers"][0]["loop_lag_max"]

@@ -67,7 +67,8 @@ HOST_FIGURES = (("Queued", "host.queued", "int"), ("In flight", "host.in_flight"
                 ("robots.txt until", "host.robots.expires", "time"))
 TABLES = {
     "workers": (("identity", "Identity", "text"), ("host", "Host", "text"),
-                ("slots", "Slots", "int"), ("free", "Free", "int"),
+                ("slots", "Slots", "int"), ("prefetch", "Prefetch", "int"),
+                ("free", "Free", "int"),
                 ("claimed", "Claimed", "int"), ("returned_unclaimed", "Returned unclaimed", "int"),
                 ("last_heartbeat", "Last heard", "ago"),
                 ("loop_lag_max", "Loop lag (worst)", "seconds"), ("pages", "Pages", "int"),

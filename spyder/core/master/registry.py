@@ -187,12 +187,12 @@ class WorkerRegistry:
         return gone
 
     def table(self, epoch_offset, now=None, claimed=None):
-        """One dict per registered worker: identity, host, pid, slots, free, last heartbeat
-        (UTC epoch: the monotonic time plus ``epoch_offset``), seconds since it was last
-        heard (``now``: the master's clock), the dispatches it claimed (``claimed(identity)``),
-        those it returned unclaimed (found in its pipe past their claim deadline), the worst
-        lag of its event loop it reported, and the pages and errors it sent back to this
-        master."""
+        """One dict per registered worker: identity, host, pid, slots, prefetch, free, last
+        heartbeat (UTC epoch: the monotonic time plus ``epoch_offset``), seconds since it
+        was last heard (``now``: the master's clock), the dispatches it claimed
+        (``claimed(identity)``), those it returned unclaimed (found in its pipe past their
+        claim deadline), the worst lag of its event loop it reported, and the pages and
+        errors it sent back to this master."""
         table = []
         for identity, worker in sorted(self._workers.items()):
             name = identity.decode("utf-8", "replace")
@@ -200,7 +200,7 @@ class WorkerRegistry:
             table.append({
                 "identity": name, "host": parts[1] if len(parts) == 3 else None,
                 "pid": int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else None,
-                "slots": worker.slots, "free": worker.free,
+                "slots": worker.slots, "prefetch": worker.prefetch, "free": worker.free,
                 "last_heartbeat": worker.last_seen + epoch_offset,
                 "last_heard": None if now is None else round(max(now - worker.last_seen, 0), 3),
                 "claimed": claimed(identity) if claimed is not None else None,
