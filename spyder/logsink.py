@@ -21,7 +21,6 @@ midnight, ``LOG_BACKUP_COUNT`` kept, at ``LOG_LEVEL_LOGSINK``.
 It sends READY=1 (systemd) once bound; SIGINT/SIGTERM write out what has arrived,
 flush the handlers and exit 0.
 """
-import asyncio
 import json
 import logging
 import logging.config
@@ -30,10 +29,9 @@ import os
 import runpy
 
 import zmq
-from tornado.ioloop import IOLoop
 from zmq.eventloop.zmqstream import ZMQStream
 
-from spyder.core.eventloop import handle_signals, new_event_loop
+from spyder.core.eventloop import handle_signals, new_io_loop
 from spyder.core.sdnotify import Notifier
 from spyder.core.wire.sockets import (RefusalWatch, bind, create_context,
                                       ensure_socket_directory, never_stall)
@@ -148,8 +146,7 @@ def main(settings):
     configure_logging(settings)
     if settings.ZEROMQ_LOGGING.startswith("ipc://"):
         ensure_socket_directory(settings)
-    asyncio.set_event_loop(new_event_loop(settings))
-    io_loop = IOLoop.current()
+    io_loop = new_io_loop(settings)
     ctx = create_context(settings)
     sub = never_stall(ctx.socket(zmq.SUB))
     sub.setsockopt(zmq.SUBSCRIBE, b"")

@@ -13,17 +13,15 @@ taking over the ipc endpoints.
 Any start-up problem raises ``StartupError`` with one line for the operator after
 everything opened so far is closed again: no half-started daemon.
 """
-import asyncio
 import logging
 import os
 import socket
 
 import zmq
-from tornado.ioloop import IOLoop
 
 from spyder.console import READY_STATUS, Console
 from spyder.core.crawluri import CrawlUri
-from spyder.core.eventloop import handle_signals, loop_kind, new_event_loop
+from spyder.core.eventloop import handle_signals, loop_kind, new_io_loop
 from spyder.core.filelock import master_lock
 from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.master.zmqmaster import ZmqMaster
@@ -104,12 +102,11 @@ def _run_master_callback(settings, ctx, io_loop, frontier):
 def main(settings):
     """Run the master until it is shut down; returns the exit status (0)."""
     identity = "master:%s:%d" % (socket.gethostname(), os.getpid())
-    asyncio.set_event_loop(new_event_loop(settings))
+    io_loop = new_io_loop(settings)
     if any(getattr(settings, name).startswith("ipc://") for name in _MASTER_ENDPOINTS):
         lock = master_lock(ensure_socket_directory(settings)).acquire()
     else:
         lock = None
-    io_loop = IOLoop.current()
     notifier = Notifier()
     ctx = frontier = master = mgmt = console = refusals = None
     log_handler = log_socket = None

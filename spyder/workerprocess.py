@@ -29,10 +29,10 @@ import os
 import socket
 
 import zmq
-from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.ioloop import PeriodicCallback
 
 from spyder.core import constants as C
-from spyder.core.eventloop import handle_signals, loop_kind, new_event_loop
+from spyder.core.eventloop import handle_signals, loop_kind, new_io_loop
 from spyder.core.log import setup_logging, teardown_logging
 from spyder.core.wire.masterclock import warn_if_licence_too_short
 from spyder.core.wire.messages import data_batch
@@ -208,8 +208,7 @@ def create_master_links(settings, ctx, identity, io_loop, fetch_processor, notif
 def main(settings):
     """Run a worker until it is told to quit; returns the exit status (0)."""
     identity = "worker:%s:%d" % (socket.gethostname(), os.getpid())
-    asyncio.set_event_loop(new_event_loop(settings))
-    io_loop = IOLoop.current()
+    io_loop = new_io_loop(settings)
     ctx = create_context(settings)
     ctx.linger = _LINGER_MS
     notifier = Notifier()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from spyder.core.eventloop import handle_signals, loop_kind, new_event_loop
+from spyder.core.eventloop import handle_signals, loop_kind, new_event_loop, new_io_loop
 from spyder.core.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.timeout(30)
@@ -53,11 +53,8 @@ def test_signals_reach_the_handler_once_the_loop_runs(choice):
     that came before its loop ran); a signal after that reaches ``handler`` by name."""
     if choice == "uvloop":
         pytest.importorskip("uvloop", reason="uvloop is not installed")
-    from tornado.ioloop import IOLoop
-
-    loop = new_event_loop(Settings(overrides={"EVENT_LOOP": choice}))
-    asyncio.set_event_loop(loop)
-    io_loop = IOLoop.current()
+    io_loop = new_io_loop(Settings(overrides={"EVENT_LOOP": choice}))
+    loop = io_loop.asyncio_loop
     got = []
     try:
         handle_signals(io_loop, got.append)

@@ -1,8 +1,8 @@
 """The event loop of the long-running processes: asyncio's own, or uvloop's.
 
 ``spyder master``, ``spyder worker`` and ``spyder logsink`` each run one tornado
-``IOLoop`` on an asyncio event loop made at start-up.  ``new_event_loop(settings)``
-makes it as ``EVENT_LOOP`` says: ``"asyncio"`` the standard library's selector loop,
+``IOLoop`` (``new_io_loop(settings)``) on an asyncio event loop made at start-up.
+``new_event_loop(settings)`` makes it as ``EVENT_LOOP`` says: ``"asyncio"`` the standard library's selector loop,
 ``"uvloop"`` uvloop's (libuv underneath: a wake-up, a timer and a ready callback cost
 less Python, which a process that handles a few thousand small events a second
 feels -- the benchmark site's crawl spends ~7 % less CPU per page; docs/performance.md),
@@ -18,6 +18,8 @@ loop's first callback, and the processes say READY=1 after it.
 """
 import asyncio
 import signal
+
+from tornado.ioloop import IOLoop
 
 from spyder.core.settings import SettingsError
 
@@ -42,6 +44,13 @@ def new_event_loop(settings):
                                 "'spyder[uvloop]' (or set EVENT_LOOP='asyncio')") from None
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+def new_io_loop(settings):
+    """The process's tornado ``IOLoop``, on a new event loop (``new_event_loop``) made the
+    current one."""
+    asyncio.set_event_loop(new_event_loop(settings))
+    return IOLoop.current()
 
 
 def handle_signals(io_loop, handler):

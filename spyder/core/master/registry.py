@@ -20,12 +20,10 @@ more dispatches into nowhere.
 import collections
 
 from spyder.core import constants as C
-from spyder.core.wire.messages import announced_batch
+from spyder.core.wire.messages import announced_batch, announced_prefetch
 
 #: Upper bound for a worker's announced slots (protects against nonsense details).
 _MAX_SLOTS = 100000
-#: Upper bound for a worker's announced prefetch (``WORKER_PREFETCH`` allows up to 1024).
-_MAX_PREFETCH = 1024
 
 
 class Worker:
@@ -83,7 +81,7 @@ class WorkerRegistry:
             worker = self._workers[identity] = Worker(slots, now)
         worker.last_seen = now
         worker.slots = slots
-        worker.prefetch = self._prefetch_from(details)
+        worker.prefetch = announced_prefetch(details)
         worker.batch = announced_batch(details)
         lag = details.get(C.MGMT_DETAIL_LOOP_LAG_MAX)
         if isinstance(lag, (int, float)) and not isinstance(lag, bool) and lag >= 0:
@@ -135,15 +133,6 @@ class WorkerRegistry:
             worker.free = worker.slots
         held = details.get(C.MGMT_DETAIL_HELD)
         return held if isinstance(held, list) else []
-
-    @staticmethod
-    def _prefetch_from(details):
-        """The prefetch a worker announced (at most ``_MAX_PREFETCH``): 0 if none (a
-        Spyder of before) or nonsense."""
-        prefetch = details.get(C.MGMT_DETAIL_PREFETCH)
-        if isinstance(prefetch, int) and not isinstance(prefetch, bool) and prefetch > 0:
-            return min(prefetch, _MAX_PREFETCH)
-        return 0
 
     def _slots_from(self, details):
         slots = details.get(C.MGMT_DETAIL_SLOTS)

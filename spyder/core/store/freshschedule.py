@@ -181,9 +181,13 @@ class FreshSchedule:
 
     def _clear(self, seq):
         """Mark ``seq``'s entry dead; True if it was live."""
-        if not self._is_live(seq):
-            return False
         offset = seq - self._base
-        self._live[offset >> 3] &= ~(1 << (offset & 7))
+        live = self._live
+        if not 0 <= offset < len(live) << 3:
+            return False
+        byte, bit = offset >> 3, 1 << (offset & 7)
+        if not live[byte] & bit:
+            return False
+        live[byte] &= ~bit
         self._count -= 1
         return True

@@ -30,6 +30,8 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_SIZE = 256 * 1024 * 1024
 #: Largest ZEROMQ_DATA_BATCH: URLs in one data message.
 _MAX_BATCH = 1024
+#: Largest WORKER_PREFETCH: dispatches a worker asks for beyond its slots.
+MAX_PREFETCH = 1024
 
 _STR_MAPS = ("req_header", "rep_header", "optional_vars")
 _NUMBERS = ("begin_processing", "end_processing", "req_time", "queue_time")
@@ -275,6 +277,16 @@ def announced_batch(details):
     map): 1 if it announced none (a Spyder of before) or nonsense."""
     batch = details.get(C.MGMT_DETAIL_BATCH)
     return batch if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1 else 1
+
+
+def announced_prefetch(details):
+    """The most dispatches beyond its slots a worker announced in the management
+    ``details`` (at most ``MAX_PREFETCH``): 0 if it announced none (a Spyder of before) or
+    nonsense."""
+    prefetch = details.get(C.MGMT_DETAIL_PREFETCH)
+    if isinstance(prefetch, int) and not isinstance(prefetch, bool) and prefetch > 0:
+        return min(prefetch, MAX_PREFETCH)
+    return 0
 
 
 def joined_frames(messages):

@@ -60,8 +60,8 @@ from spyder.core import constants as C
 from spyder.core.wire.masterclock import MasterClock
 from spyder.core.crawluri import CrawlUri
 from spyder.core.settings import SettingsError
-from spyder.core.wire.messages import (DropCounter, check_crawluri, deserialize_crawluri,
-                                       joined_frames, received_data)
+from spyder.core.wire.messages import (MAX_PREFETCH, DropCounter, check_crawluri,
+                                       deserialize_crawluri, joined_frames, received_data)
 from spyder.core.wire.zmqchannel import ZmqChannel
 from spyder.core.worker.slots import SlotPool
 
@@ -100,9 +100,10 @@ def worker_prefetch(settings):
     fetch stage asks for beyond its free slots -- and the seconds of turnover that bound
     it (``PREFETCH_HORIZON_SHARE`` of ``DISPATCH_CLAIM_TIMEOUT``)."""
     prefetch = settings.WORKER_PREFETCH
-    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 0 <= prefetch <= 1024:
+    if (isinstance(prefetch, bool) or not isinstance(prefetch, int)
+            or not 0 <= prefetch <= MAX_PREFETCH):
         raise SettingsError("WORKER_PREFETCH = %r: expected a whole number from 0 (no "
-                            "dispatch waits for a slot) to 1024" % (prefetch,))
+                            "dispatch waits for a slot) to %d" % (prefetch, MAX_PREFETCH))
     return prefetch, max(float(settings.DISPATCH_CLAIM_TIMEOUT), 0.0) * PREFETCH_HORIZON_SHARE
 
 
