@@ -168,7 +168,7 @@ def test_results_wait_for_more_only_while_dispatches_wait_for_a_slot(socket_dir,
             monkeypatch.setattr(zmqworker, "RESULT_HOLD", 60.0)
             backlog[0] = True          # dispatches wait: held, across loop turns
             publish("held-1")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)       # (another loop turn)
             publish("held-2")
             held = await peers.nothing_within(0.3)
             backlog[0] = False         # the backlog ran dry: sent with the next result
